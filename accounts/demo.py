@@ -1,0 +1,57 @@
+"""Demo participants: the issuing body, a producer cooperative, a buyer and an auditor."""
+
+import secrets
+
+from django.db import transaction
+
+from accounts import services
+from accounts.models import Account, Organisation, User
+
+DEMO_ORGANISATIONS = [
+    # username, legal name, country, registration id, roles, accounts
+    ("producer", "Sunny Rooftops Cooperative eG", "DE", "HRB-100001", ["producer", "trader"]),
+    ("buyer", "GreenBuy Energy GmbH", "DE", "HRB-200002", ["trader"]),
+    ("auditor", "Clear Audit AG", "CH", "CHE-300003", ["auditor"]),
+]
+
+
+def _new_user(username: str, stdout, *, superuser: bool = False) -> User:
+    password = secrets.token_urlsafe(12)
+    if superuser:
+        user = User.objects.create_superuser(username=username, password=password)
+    else:
+        user = services.user_register(username=username, password=password)
+    stdout.write(f"  login created (shown once): {username} / {password}")
+    return user
+
+
+@transaction.atomic
+def seed(stdout) -> None:
+    if User.objects.filter(username="admin").exists():
+        stdout.write("Demo participants exist already.")
+        return
+    stdout.write("Creating demo participants:")
+    admin = _new_user("admin", stdout, superuser=True)
+    issuing_body = services.issuing_body_bootstrap(
+        legal_name="GridProof Issuing Body", country="DE", registration_id="IB-0001", admin=admin
+    )
+    services.account_open(
+        actor=admin, organisation_id=issuing_body.pk, kind=Account.Kind.ISSUANCE, name="Issuance"
+    )
+    for username, legal_name, country, registration_id, roles in DEMO_ORGANISATIONS:
+        user = _new_user(username, stdout)
+        organisation = services.organisation_register(
+            actor=user,
+            legal_name=legal_name,
+            country=country,
+            registration_id=registration_id,
+            roles=roles,
+        )
+        services.organisation_approve(actor=admin, organisation_id=organisation.pk)
+        if Organisation.Role.AUDITOR not in roles:
+            services.account_open(
+                actor=user, organisation_id=organisation.pk, kind="trading", name="Trading"
+            )
+            services.account_open(
+                actor=user, organisation_id=organisation.pk, kind="retirement", name="Retirement"
+            )

@@ -1,0 +1,25 @@
+"""Reads about participants, scoped to what the user may see."""
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import Account, Organisation, User
+from accounts.permissions import user_organisation_ids, user_reads_everything
+
+
+def organisation_list(*, user: User | None) -> QuerySet[Organisation]:
+    """Approved organisations are public; members also see their own; staff roles see all."""
+    qs = Organisation.objects.all()
+    if user is not None and user_reads_everything(user):
+        return qs
+    own = user_organisation_ids(user) if user is not None else []
+    return qs.filter(Q(status=Organisation.Status.APPROVED) | Q(pk__in=own))
+
+
+def account_list(*, user: User | None) -> QuerySet[Account]:
+    """A user's own organisations' accounts; issuing body and auditors see every account."""
+    qs = Account.objects.select_related("organisation")
+    if user is None or not user.is_authenticated:
+        return qs.none()
+    if user_reads_everything(user):
+        return qs
+    return qs.filter(organisation_id__in=user_organisation_ids(user))

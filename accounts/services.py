@@ -1,0 +1,355 @@
+"""Every write about participants: one function per use case, one transaction, one event."""
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Iterable
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import errors
+from accounts.models import Account, ApiToken, Membership, Organisation, User
+from accounts.permissions import user_can_act_for, user_is_issuing_body
+from ledger.services import ledger_append
+from registry.errors import InvalidInput
+
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+TOKEN_PREFIX = "gp_"  # noqa: S105 - a public marker, not a secret
+
+# Checks run before an account closes (the certificates app adds "holds nothing").
+ACCOUNT_CLOSE_GUARDS: list[Callable[[Account], None]] = []
+
+
+def _locked_organisation(organisation_id: int) -> Organisation:
+    try:
+        return Organisation.objects.select_for_update().get(pk=organisation_id)
+    except Organisation.DoesNotExist:
+        raise errors.OrganisationNotFound(organisation_id=organisation_id) from None
+
+
+def _require_issuing_body(actor: User) -> None:
+    if not user_is_issuing_body(actor):
+        raise errors.NotIssuingBody()
+
+
+@transaction.atomic
+def user_register(*, username: str, password: str, email: str = "") -> User:
+    """Create a login; it acts for nobody until it registers or joins an organisation."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise InvalidInput("This username is taken.", fields={"username": ["taken"]})
+    user = User(username=username, email=email)
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise InvalidInput("The password is too weak.", fields={"password": exc.messages}) from None
+    user.set_password(password)
+    user.save()
+    ledger_append(kind="user.registered", actor=user, subject=user, data={"user_id": user.pk})
+    return user
+
+
+@transaction.atomic
+def organisation_register(
+    *,
+    actor: User,
+    legal_name: str,
+    country: str,
+    registration_id: str,
+    roles: Iterable[str],
+) -> Organisation:
+    """Register a pending organisation; the actor becomes its administrator."""
+    roles = sorted(set(roles))
+    known = {role.value for role in Organisation.Role}
+    if not roles or not set(roles) <= known:
+        raise InvalidInput(
+            "Give at least one role among: " + ", ".join(sorted(known)), fields={"roles": roles}
+        )
+    if not COUNTRY_CODE.match(country):
+        raise InvalidInput("Country must be an ISO 3166-1 alpha-2 code such as 'DE'.")
+    if Organisation.objects.filter(country=country, registration_id=registration_id).exists():
+        raise errors.OrganisationAlreadyRegistered(country=country, registration_id=registration_id)
+    organisation = Organisation.objects.create(
+        legal_name=legal_name,
+        country=country,
+        registration_id=registration_id,
+        **{f"is_{role}": True for role in roles},
+    )
+    Membership.objects.create(user=actor, organisation=organisation, role=Membership.Role.ADMIN)
+    ledger_append(
+        kind="organisation.registered",
+        actor=actor,
+        subject=organisation,
+        data={
+            "organisation_id": organisation.pk,
+            "legal_name": legal_name,
+            "country": country,
+            "registration_id": registration_id,
+            "roles": roles,
+        },
+    )
+    return organisation
+
+
+def _organisation_set_status(
+    *,
+    actor: User | str,
+    organisation_id: int,
+    allowed_from: set[str],
+    to: str,
+    kind: str,
+    reason: str,
+) -> Organisation:
+    organisation = _locked_organisation(organisation_id)
+    if organisation.status not in allowed_from:
+        raise errors.OrganisationStatusConflict(
+            f"The organisation is {organisation.status}; it cannot become {to}.",
+            status=organisation.status,
+        )
+    organisation.status = to
+    organisation.status_reason = reason
+    fields = ["status", "status_reason"]
+    if to == Organisation.Status.APPROVED and organisation.approved_at is None:
+        organisation.approved_at = timezone.now()
+        fields.append("approved_at")
+    organisation.save(update_fields=fields)
+    ledger_append(
+        kind=kind,
+        actor=actor,
+        subject=organisation,
+        data={"organisation_id": organisation.pk, "reason": reason},
+    )
+    return organisation
+
+
+@transaction.atomic
+def organisation_approve(*, actor: User, organisation_id: int, reason: str = "") -> Organisation:
+    """The issuing body approves a pending organisation."""
+    _require_issuing_body(actor)
+    return _organisation_set_status(
+        actor=actor,
+        organisation_id=organisation_id,
+        allowed_from={Organisation.Status.PENDING},
+        to=Organisation.Status.APPROVED,
+        kind="organisation.approved",
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def organisation_suspend(*, actor: User, organisation_id: int, reason: str) -> Organisation:
+    """The issuing body suspends an organisation: its members can no longer act."""
+    _require_issuing_body(actor)
+    if not reason.strip():
+        raise InvalidInput("A reason is required.", fields={"reason": ["required"]})
+    return _organisation_set_status(
+        actor=actor,
+        organisation_id=organisation_id,
+        allowed_from={Organisation.Status.PENDING, Organisation.Status.APPROVED},
+        to=Organisation.Status.SUSPENDED,
+        kind="organisation.suspended",
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def organisation_reinstate(*, actor: User, organisation_id: int, reason: str) -> Organisation:
+    """The issuing body lifts a suspension."""
+    _require_issuing_body(actor)
+    return _organisation_set_status(
+        actor=actor,
+        organisation_id=organisation_id,
+        allowed_from={Organisation.Status.SUSPENDED},
+        to=Organisation.Status.APPROVED,
+        kind="organisation.reinstated",
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def issuing_body_bootstrap(
+    *, legal_name: str, country: str, registration_id: str, admin: User
+) -> Organisation:
+    """Create the registry operator's organisation, approved, with `admin` as administrator.
+
+    Only for installation (management command, demo data): there is no issuing
+    body yet to approve the first one.
+    """
+    organisation = Organisation.objects.create(
+        legal_name=legal_name,
+        country=country,
+        registration_id=registration_id,
+        is_issuing_body=True,
+        status=Organisation.Status.APPROVED,
+        approved_at=timezone.now(),
+    )
+    Membership.objects.create(user=admin, organisation=organisation, role=Membership.Role.ADMIN)
+    ledger_append(
+        kind="organisation.bootstrapped",
+        actor="system:bootstrap",
+        subject=organisation,
+        data={
+            "organisation_id": organisation.pk,
+            "legal_name": legal_name,
+            "country": country,
+            "registration_id": registration_id,
+            "roles": organisation.roles,
+            "admin_user_id": admin.pk,
+        },
+    )
+    return organisation
+
+
+@transaction.atomic
+def membership_add(
+    *, actor: User, organisation_id: int, user_id: int, role: str = Membership.Role.OPERATOR
+) -> Membership:
+    """An organisation administrator (or the issuing body) adds a user with a role."""
+    organisation = _locked_organisation(organisation_id)
+    if not (
+        user_can_act_for(actor, organisation, role=Membership.Role.ADMIN)
+        or user_is_issuing_body(actor)
+    ):
+        raise errors.NotOrganisationMember()
+    if role not in Membership.Role.values:
+        raise InvalidInput("Unknown membership role.", fields={"role": [role]})
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise InvalidInput("No such user.", fields={"user": [user_id]})
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(user=user, organisation=organisation, role=role)
+    except IntegrityError:
+        raise errors.MembershipExists(user_id=user_id) from None
+    ledger_append(
+        kind="membership.added",
+        actor=actor,
+        subject=organisation,
+        data={"organisation_id": organisation.pk, "user_id": user.pk, "role": role},
+    )
+    return membership
+
+
+_ACCOUNT_LETTER = {
+    Account.Kind.TRADING: "T",
+    Account.Kind.ISSUANCE: "I",
+    Account.Kind.RETIREMENT: "R",
+}
+
+
+@transaction.atomic
+def account_open(*, actor: User, organisation_id: int, kind: str, name: str) -> Account:
+    """Open a certificate-holding account for an approved organisation."""
+    organisation = _locked_organisation(organisation_id)
+    if not user_can_act_for(actor, organisation, role=Membership.Role.ADMIN):
+        if organisation.status != Organisation.Status.APPROVED and user_can_act_for(
+            actor, organisation, role=Membership.Role.VIEWER
+        ):
+            raise errors.OrganisationStatusConflict(status=organisation.status)
+        raise errors.NotOrganisationMember()
+    if kind not in Account.Kind.values:
+        raise InvalidInput("Unknown account kind.", fields={"kind": [kind]})
+    serial = Account.objects.filter(organisation=organisation).count() + 1
+    account = Account.objects.create(
+        organisation=organisation,
+        kind=kind,
+        name=name,
+        number=f"GP-{organisation.pk:05d}-{_ACCOUNT_LETTER[kind]}{serial:03d}",
+    )
+    ledger_append(
+        kind="account.opened",
+        actor=actor,
+        subject=[account, organisation],
+        data={
+            "account_id": account.pk,
+            "number": account.number,
+            "organisation_id": organisation.pk,
+            "kind": kind,
+        },
+    )
+    return account
+
+
+@transaction.atomic
+def account_close(*, actor: User, account_id: int) -> Account:
+    """Close an account that holds nothing; it can never receive certificates again."""
+    try:
+        account = (
+            Account.objects.select_for_update().select_related("organisation").get(pk=account_id)
+        )
+    except Account.DoesNotExist:
+        raise errors.AccountNotFound(account_id=account_id) from None
+    if not user_can_act_for(actor, account.organisation, role=Membership.Role.ADMIN):
+        raise errors.NotOrganisationMember()
+    if not account.is_open:
+        raise errors.AccountClosed(account_id=account.pk)
+    for guard in ACCOUNT_CLOSE_GUARDS:
+        guard(account)
+    account.status = Account.Status.CLOSED
+    account.closed_at = timezone.now()
+    account.save(update_fields=["status", "closed_at"])
+    ledger_append(
+        kind="account.closed", actor=actor, subject=account, data={"account_id": account.pk}
+    )
+    return account
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token; the plaintext is returned once and never stored."""
+    prefix = secrets.token_hex(6)
+    plaintext = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=prefix, key_hash=_token_hash(plaintext)
+    )
+    ledger_append(
+        kind="api_token.created",
+        actor=user,
+        subject=user,
+        data={"token_id": token.pk, "prefix": prefix},
+    )
+    return token, plaintext
+
+
+@transaction.atomic
+def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's own tokens; revoking twice is a no-op."""
+    token = ApiToken.objects.select_for_update().filter(pk=token_id, user=user).first()
+    if token is None:
+        raise errors.TokenNotFound(token_id=token_id)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        ledger_append(
+            kind="api_token.revoked",
+            actor=user,
+            subject=user,
+            data={"token_id": token.pk, "prefix": token.prefix},
+        )
+    return token
+
+
+def api_token_authenticate(plaintext: str) -> User | None:
+    """The user behind a live token, or None. Not a write, except `last_used_at`."""
+    if not plaintext.startswith(TOKEN_PREFIX):
+        return None
+    prefix = plaintext[len(TOKEN_PREFIX) :].split("_", 1)[0]
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(prefix=prefix, revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not secrets.compare_digest(token.key_hash, _token_hash(plaintext)):
+        return None
+    if not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

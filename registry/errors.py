@@ -1,0 +1,49 @@
+"""Domain errors: every rule a service enforces fails with one of these.
+
+Each carries a machine-readable `code`, an HTTP `status` and a human `detail`;
+the API exception handler turns them into `{"code", "detail", "extra"}`.
+"""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A business rule refused the operation; nothing was changed."""
+
+    code = "domain_error"
+    status = 400
+    default_detail = "The operation was refused."
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.default_detail
+        self.extra = extra
+        super().__init__(self.detail)
+
+
+class InvalidInput(DomainError):
+    code = "invalid"
+    status = 400
+    default_detail = "The input is not valid."
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+    status = 403
+    default_detail = "You do not have permission to do this."
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_detail = "Not found."
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    default_detail = "The operation conflicts with the current state."
+
+
+class OrganisationNotApproved(PermissionDenied):
+    code = "organisation_not_approved"
+    default_detail = "The organisation is not approved (pending or suspended)."

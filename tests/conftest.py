@@ -1,0 +1,106 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+requires_postgres = pytest.mark.skipif(
+    not settings.USING_POSTGRES,
+    reason="needs PostgreSQL: set DATABASE_URL=postgres://… (SQLite has no row locks "
+    "or concurrent writers to test)",
+)
+
+
+def pytest_configure(config) -> None:
+    # Tests run tasks eagerly even when a broker is configured; the
+    # celery_worker_process fixture switches to the real worker for its test.
+    from registry.celery import app
+
+    app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def ledger_pending_count():
+    """How many ledger events were queued (integrated or not) since the test began."""
+    from ledger.models import PendingEvent
+
+    def count() -> int:
+        total = PendingEvent.objects.count()
+        try:
+            from ledger.models import LedgerEntry
+        except ImportError:
+            return total
+        return total + LedgerEntry.objects.count()
+
+    return count
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery worker` subprocess against the test database and the real broker.
+
+    Skips unless CELERY_BROKER_URL points at a broker (CI sets Redis). The worker
+    sees only committed rows, so tests using it are transactional.
+    """
+    if not settings.CELERY_BROKER_URL:
+        pytest.skip("needs a real broker: set CELERY_BROKER_URL (CI uses the local Redis)")
+    if not settings.USING_POSTGRES:
+        pytest.skip("a separate worker process needs PostgreSQL (the test SQLite is in memory)")
+    db = connection.settings_dict
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    url = f"postgres://{db['USER'] or ''}@{host}/{db['NAME']}"
+    env = os.environ | {"DATABASE_URL": url, "DJANGO_ENV": "development"}
+    celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    proc = subprocess.Popen(
+        [celery, "-A", "registry", "worker", "--pool=solo", "-Q", queue, "--loglevel=WARNING"],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+    )
+    from registry.celery import app
+
+    app.conf.task_default_queue = queue
+    app.conf.task_always_eager = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            replies = app.control.ping(timeout=1, destination=None) or []
+            if any(queue_workers for queue_workers in replies):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"celery worker exited with {proc.returncode}")
+        else:
+            pytest.fail("celery worker did not answer a ping within 60 s")
+        yield proc
+    finally:
+        app.conf.task_default_queue = "celery"
+        app.conf.task_always_eager = True
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
