@@ -1,0 +1,571 @@
+"""python -m ledger.verify: check GridProof ledger checkpoints and proofs offline.
+
+Standard library and PyNaCl only. Exit status: 0 verified, 1 verification failed
+(including a registry that cannot be reached or answers nonsense), 2 usage error.
+The check_* functions are the verification steps, importable without the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ledger.verify.note import (
+    Checkpoint,
+    NoteError,
+    VerifierKey,
+    b64decode,
+    verify_checkpoint,
+)
+from ledger.verify.rfc9162 import ProofError, leaf_hash, verify_consistency, verify_inclusion
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+CHECKPOINT_PATH = "/api/v1/ledger/checkpoint"
+ENTRY_PATH = "/api/v1/ledger/entries/{seq}/"
+INCLUSION_PATH = "/api/v1/ledger/proofs/inclusion/?seq={seq}&size={size}"
+CONSISTENCY_PATH = "/api/v1/ledger/proofs/consistency/?first={first}&second={second}"
+SUBJECT_PATH = "/api/v1/ledger/subjects/{type}/{id}/"
+
+
+class VerificationFailed(Exception):
+    """The data did not verify, or could not be fetched or parsed."""
+
+
+class UsageError(Exception):
+    """Bad command-line input (keys, quorum, URLs, unreadable files)."""
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the auditor trusts: the log key, witness keys and the quorum they must meet."""
+
+    log_key: VerifierKey
+    witness_keys: tuple[VerifierKey, ...] = ()
+    quorum: int = 0
+    origin: str | None = None
+
+    @classmethod
+    def from_strings(
+        cls,
+        log_key: str,
+        witness_keys: Sequence[str] = (),
+        quorum: int = 0,
+        origin: str | None = None,
+    ) -> Trust:
+        try:
+            log = VerifierKey.parse(log_key)
+            witnesses = tuple(VerifierKey.parse(k) for k in witness_keys)
+        except NoteError as exc:
+            raise UsageError(f"bad verifier key: {exc}") from None
+        names = {w.name for w in witnesses if w != log}
+        if quorum < 0 or quorum > len(names):
+            raise UsageError(f"quorum {quorum} needs at least that many distinct witness keys")
+        return cls(log, witnesses, quorum, origin)
+
+
+@dataclass(frozen=True)
+class Net:
+    """Limits for every network call."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    checkpoint: Checkpoint
+    cosigners: list[str]
+
+
+@dataclass(frozen=True)
+class InclusionResult:
+    checkpoint: CheckpointResult
+    seq: int
+    leaf_hash: bytes
+    event: bytes
+
+
+@dataclass(frozen=True)
+class ConsistencyResult:
+    old: CheckpointResult
+    new: CheckpointResult
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    checkpoint: CheckpointResult
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- verification steps
+
+
+def check_checkpoint(note: str, trust: Trust) -> CheckpointResult:
+    """Verify a signed checkpoint note against the trusted keys and quorum."""
+    if not isinstance(note, str):
+        raise VerificationFailed("checkpoint must be the signed note text")
+    try:
+        checkpoint, cosigners = verify_checkpoint(
+            note, trust.log_key, trust.witness_keys, trust.quorum, origin=trust.origin
+        )
+    except NoteError as exc:
+        raise VerificationFailed(f"checkpoint: {exc}") from None
+    return CheckpointResult(checkpoint, cosigners)
+
+
+def _seq(value: Any, what: str = "seq") -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise VerificationFailed(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _b64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise VerificationFailed(f"{what} must be a base64 string")
+    try:
+        return b64decode(value, what)
+    except NoteError as exc:
+        raise VerificationFailed(str(exc)) from None
+
+
+def _proof(value: Any, what: str = "proof") -> list[bytes]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise VerificationFailed(f"{what} must be a list of base64 hashes")
+    return [_b64(h, f"{what}[{i}]") for i, h in enumerate(value)]
+
+
+def _hash_field(value: Any, what: str) -> bytes:
+    """A 32-byte hash given as base64 (44 chars) or hex (64 chars)."""
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    return _b64(value, what)
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise VerificationFailed(f"{what} must be a JSON object")
+    return value
+
+
+def _verify_entry(cp: Checkpoint, seq: int, event: bytes, proof: list[bytes]) -> bytes:
+    if seq >= cp.size:
+        raise VerificationFailed(
+            f"entry {seq} is not covered by the checkpoint (tree size {cp.size}); "
+            "retry after the next checkpoint"
+        )
+    leaf = leaf_hash(event)
+    try:
+        verify_inclusion(leaf, seq, cp.size, proof, cp.root)
+    except ProofError as exc:
+        raise VerificationFailed(f"inclusion of entry {seq}: {exc}") from None
+    return leaf
+
+
+def check_inclusion(bundle: Mapping[str, Any], trust: Trust) -> InclusionResult:
+    """Verify {"checkpoint", "seq", "event_b64", "proof"}: the event is entry seq."""
+    bundle = _mapping(bundle, "inclusion bundle")
+    result = check_checkpoint(bundle.get("checkpoint"), trust)
+    seq = _seq(bundle.get("seq"))
+    event = _b64(bundle.get("event_b64"), "event_b64")
+    leaf = _verify_entry(result.checkpoint, seq, event, _proof(bundle.get("proof")))
+    return InclusionResult(result, seq, leaf, event)
+
+
+def check_consistency(
+    old_note: str,
+    new_note: str,
+    proof: Sequence[bytes] | None,
+    trust: Trust,
+) -> ConsistencyResult:
+    """Verify both checkpoints and that the new tree extends the old one."""
+    old = check_checkpoint(old_note, trust)
+    new = check_checkpoint(new_note, trust)
+    a, b = old.checkpoint, new.checkpoint
+    if b.size < a.size:
+        raise VerificationFailed(f"new checkpoint (size {b.size}) is older than {a.size}")
+    if a.size == b.size and a.root != b.root:
+        raise VerificationFailed(f"EQUIVOCATION: two different signed roots for tree size {a.size}")
+    if 0 < a.size < b.size and proof is None:
+        raise VerificationFailed("a consistency proof is needed for different sizes")
+    try:
+        verify_consistency(a.size, b.size, list(proof or ()), a.root, b.root)
+    except ProofError as exc:
+        raise VerificationFailed(f"consistency {a.size} -> {b.size}: {exc}") from None
+    return ConsistencyResult(old, new)
+
+
+def check_consistency_proof_doc(doc: Any, first: int, second: int) -> list[bytes]:
+    """Parse {"first", "second", "proof"} and check it is for these sizes."""
+    doc = _mapping(doc, "consistency proof")
+    if _seq(doc.get("first"), "first") != first or _seq(doc.get("second"), "second") != second:
+        raise VerificationFailed(
+            f"proof is for sizes {doc.get('first')} -> {doc.get('second')}, not {first} -> {second}"
+        )
+    return _proof(doc.get("proof"))
+
+
+def _subject_mismatch(event: bytes, subject: tuple[str, str] | None) -> str | None:
+    """None if the event names `subject` among its subjects, else what it names instead.
+
+    GridProof events carry `"subject": ["bundle:12", "account:3", ...]`.
+    """
+    if subject is None:
+        return None
+    try:
+        value = json.loads(event).get("subject")
+    except (ValueError, AttributeError):
+        return "an unreadable event"
+    want = f"{subject[0]}:{subject[1]}"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        return "no subject"
+    return None if want in value else ", ".join(map(str, value))
+
+
+def check_history(
+    bundle: Mapping[str, Any], trust: Trust, subject: tuple[str, str] | None = None
+) -> HistoryResult:
+    """Verify {"checkpoint", "entries": [{"seq", "event_b64", "proof"}]} against one checkpoint.
+
+    Entries are returned in sequence order. A history can prove that each listed event
+    is in the log, not that no event of the subject was left out.
+    """
+    bundle = _mapping(bundle, "history bundle")
+    result = check_checkpoint(bundle.get("checkpoint"), trust)
+    items = bundle.get("entries")
+    if not isinstance(items, list):
+        raise VerificationFailed("history entries must be a list")
+    entries: dict[int, bytes] = {}
+    for i, item in enumerate(items):
+        item = _mapping(item, f"entries[{i}]")
+        seq = _seq(item.get("seq"), f"entries[{i}].seq")
+        if seq in entries:
+            raise VerificationFailed(f"entry {seq} is listed twice")
+        event = _b64(item.get("event_b64"), f"entries[{i}].event_b64")
+        _verify_entry(result.checkpoint, seq, event, _proof(item.get("proof")))
+        other = _subject_mismatch(event, subject)
+        if other is not None:
+            raise VerificationFailed(f"entry {seq} is about {other}, not {subject[0]}:{subject[1]}")
+        entries[seq] = event
+    return HistoryResult(result, sorted(entries.items()))
+
+
+# ---------------------------------------------------------------- network
+
+
+def _check_base_url(base: str) -> str:
+    parsed = urllib.parse.urlsplit(base)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UsageError(f"registry URL must be http(s)://host[:port][/path], got {base!r}")
+    return base.rstrip("/")
+
+
+def fetch(url: str, net: Net, accept: str = "application/json") -> bytes:
+    """GET url with a connect/read timeout, an overall deadline and a size cap."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise UsageError(f"only http(s) URLs can be fetched, got {url!r}")
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url, headers={"Accept": accept, "User-Agent": "gridproof-verify/1"}
+    )
+    deadline = time.monotonic() + 2 * net.timeout
+    try:
+        with urllib.request.urlopen(request, timeout=net.timeout) as response:  # noqa: S310
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > net.max_bytes:
+                raise VerificationFailed(f"{url}: response larger than {net.max_bytes} bytes")
+            chunks: list[bytes] = []
+            total = 0
+            while chunk := response.read(_CHUNK):
+                total += len(chunk)
+                if total > net.max_bytes:
+                    raise VerificationFailed(f"{url}: response larger than {net.max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise VerificationFailed(f"{url}: response took too long")
+                chunks.append(chunk)
+    except urllib.error.HTTPError as exc:
+        raise VerificationFailed(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise VerificationFailed(f"{url}: {reason}") from None
+    return b"".join(chunks)
+
+
+def fetch_text(url: str, net: Net) -> str:
+    try:
+        return fetch(url, net, accept="text/plain").decode("utf-8")
+    except UnicodeDecodeError:
+        raise VerificationFailed(f"{url}: response is not UTF-8 text") from None
+
+
+def fetch_json(url: str, net: Net) -> Any:
+    try:
+        return json.loads(fetch(url, net))
+    except ValueError:
+        raise VerificationFailed(f"{url}: response is not JSON") from None
+
+
+def fetch_inclusion_bundle(base: str, seq: int, trust: Trust, net: Net) -> dict[str, Any]:
+    """Assemble an inclusion bundle from a registry (checkpoint, entry, proof)."""
+    base = _check_base_url(base)
+    note = fetch_text(base + CHECKPOINT_PATH, net)
+    cp = check_checkpoint(note, trust).checkpoint
+    if seq >= cp.size:
+        raise VerificationFailed(
+            f"entry {seq} is not covered by the latest checkpoint (tree size {cp.size}); "
+            "retry after the next checkpoint"
+        )
+    entry = _mapping(fetch_json(base + ENTRY_PATH.format(seq=seq), net), "entry")
+    doc = fetch_json(base + INCLUSION_PATH.format(seq=seq, size=cp.size), net)
+    doc = _mapping(doc, "inclusion proof")
+    if _seq(doc.get("seq")) != seq or _seq(doc.get("size"), "size") != cp.size:
+        raise VerificationFailed(
+            f"registry sent a proof for entry {doc.get('seq')} at size {doc.get('size')}"
+        )
+    event = _b64(entry.get("event_b64"), "event_b64")
+    if doc.get("leaf_hash") is not None and _hash_field(doc["leaf_hash"], "leaf_hash") != (
+        leaf_hash(event)
+    ):
+        raise VerificationFailed(f"registry's leaf hash for entry {seq} is not that of its event")
+    if doc.get("root") is not None and _hash_field(doc["root"], "root") != cp.root:
+        raise VerificationFailed("registry's proof root is not the checkpoint root")
+    return {
+        "checkpoint": note,
+        "seq": seq,
+        "event_b64": entry["event_b64"],
+        "proof": doc.get("proof"),
+    }
+
+
+def fetch_consistency_proof(base: str, first: int, second: int, net: Net) -> list[bytes]:
+    base = _check_base_url(base)
+    doc = fetch_json(base + CONSISTENCY_PATH.format(first=first, second=second), net)
+    return check_consistency_proof_doc(doc, first, second)
+
+
+def fetch_history_bundle(base: str, subject: tuple[str, str], net: Net) -> Any:
+    base = _check_base_url(base)
+    kind, ident = (urllib.parse.quote(part, safe="") for part in subject)
+    return fetch_json(base + SUBJECT_PATH.format(type=kind, id=ident), net)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _describe(result: CheckpointResult, trust: Trust) -> str:
+    cp = result.checkpoint
+    root = base64.b64encode(cp.root).decode("ascii")
+    line = f"checkpoint OK: {cp.origin} size {cp.size} root {root}, signed by {trust.log_key.name}"
+    if trust.witness_keys:
+        names = ", ".join(result.cosigners) or "none"
+        line += f"; cosigned by {names} ({len(result.cosigners)} of quorum {trust.quorum})"
+    return line
+
+
+def _event_summary(event: bytes) -> str:
+    try:
+        doc = json.loads(event)
+    except ValueError:
+        return f"(not JSON, {len(event)} bytes)"
+    if not isinstance(doc, Mapping):
+        return f"(JSON {type(doc).__name__}, {len(event)} bytes)"
+    kind = doc.get("type", doc.get("kind", "?"))
+    at = doc.get("at", doc.get("time", "?"))
+    return f"{at}  {kind}"
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+
+
+def _read_json(path: str) -> Any:
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise VerificationFailed(f"{path} is not valid JSON: {exc}") from None
+
+
+def _parse_subject(value: str) -> tuple[str, str]:
+    kind, sep, ident = value.partition(":")
+    if not sep or not kind or not ident:
+        raise argparse.ArgumentTypeError("subject must be TYPE:ID, e.g. bundle:42")
+    return kind, ident
+
+
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < number <= 600:
+        raise argparse.ArgumentTypeError("must be in (0, 600] seconds")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--key", required=True, help="the log's verifier key (vkey)")
+    common.add_argument(
+        "--witness-key", action="append", default=[], help="a trusted witness vkey (repeatable)"
+    )
+    common.add_argument(
+        "--quorum", type=_non_negative, default=0, help="cosignatures required (default 0)"
+    )
+    common.add_argument("--origin", help="expected checkpoint origin (default: the key's name)")
+    common.add_argument(
+        "--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, help="seconds per request"
+    )
+    common.add_argument(
+        "--max-bytes", type=_non_negative, default=DEFAULT_MAX_BYTES, help="response size cap"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ledger.verify",
+        description="Verify GridProof ledger checkpoints and proofs without trusting the registry.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("checkpoint", parents=[common], help="verify a signed checkpoint")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", help="signed checkpoint note")
+    src.add_argument("--url", help="registry base URL")
+
+    p = commands.add_parser("inclusion", parents=[common], help="verify an entry's inclusion")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", help="inclusion bundle JSON")
+    src.add_argument("--url", help="registry base URL (with --seq)")
+    p.add_argument("--seq", type=_non_negative, help="entry number (with --url)")
+
+    p = commands.add_parser("consistency", parents=[common], help="verify append-only growth")
+    p.add_argument("--old", required=True, help="older signed checkpoint note")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--new", help="newer signed checkpoint note")
+    src.add_argument("--url", help="registry base URL (fetches the latest checkpoint)")
+    p.add_argument("--proof", help='consistency proof JSON {"first","second","proof"} (--new)')
+
+    p = commands.add_parser("history", parents=[common], help="verify a subject's history")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", help="history bundle JSON")
+    src.add_argument("--url", help="registry base URL (with --subject)")
+    p.add_argument("--subject", type=_parse_subject, help="TYPE:ID (with --url)")
+    return parser
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> None:
+    trust = Trust.from_strings(args.key, args.witness_key, args.quorum, args.origin)
+    net = Net(args.timeout, args.max_bytes)
+    url = _check_base_url(args.url) if getattr(args, "url", None) else None
+
+    if args.command == "checkpoint":
+        note = fetch_text(url + CHECKPOINT_PATH, net) if url else _read_text(args.file)
+        print(_describe(check_checkpoint(note, trust), trust), file=out)
+
+    elif args.command == "inclusion":
+        if url:
+            if args.seq is None:
+                raise UsageError("inclusion --url needs --seq")
+            bundle = fetch_inclusion_bundle(url, args.seq, trust, net)
+        else:
+            if args.seq is not None:
+                raise UsageError("--seq goes with --url; a bundle file names its own seq")
+            bundle = _read_json(args.file)
+        result = check_inclusion(bundle, trust)
+        print(_describe(result.checkpoint, trust), file=out)
+        print(
+            f"inclusion OK: entry {result.seq} (leaf {result.leaf_hash.hex()[:16]}…) is in "
+            f"tree size {result.checkpoint.checkpoint.size}; {_event_summary(result.event)}",
+            file=out,
+        )
+
+    elif args.command == "consistency":
+        if url and args.proof:
+            raise UsageError("--proof goes with --new; with --url the proof is fetched")
+        old_note = _read_text(args.old)
+        new_note = fetch_text(url + CHECKPOINT_PATH, net) if url else _read_text(args.new)
+        old = check_checkpoint(old_note, trust).checkpoint
+        new = check_checkpoint(new_note, trust).checkpoint
+        proof = None
+        if args.proof:
+            proof = check_consistency_proof_doc(_read_json(args.proof), old.size, new.size)
+        elif url and 0 < old.size < new.size:
+            proof = fetch_consistency_proof(url, old.size, new.size, net)
+        elif 0 < old.size < new.size:
+            raise UsageError(f"sizes {old.size} -> {new.size} differ: pass --proof FILE.json")
+        result = check_consistency(old_note, new_note, proof, trust)
+        print(_describe(result.old, trust), file=out)
+        print(_describe(result.new, trust), file=out)
+        a, b = result.old.checkpoint.size, result.new.checkpoint.size
+        print(f"consistency OK: tree size {b} extends tree size {a}", file=out)
+
+    elif args.command == "history":
+        if url:
+            if args.subject is None:
+                raise UsageError("history --url needs --subject TYPE:ID")
+            bundle = fetch_history_bundle(url, args.subject, net)
+        else:
+            bundle = _read_json(args.file)
+        result = check_history(bundle, trust, args.subject)
+        print(_describe(result.checkpoint, trust), file=out)
+        size = result.checkpoint.checkpoint.size
+        print(f"history OK: {len(result.entries)} entries, each in tree size {size}", file=out)
+        for seq, event in result.entries:
+            print(f"  #{seq}  {_event_summary(event)}", file=out)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = sys.stdout if out is None else out
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        _run(args, out)
+    except UsageError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except VerificationFailed as exc:
+        print(f"FAILED: {exc}", file=out)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
