@@ -16,6 +16,11 @@ class NotIssuingBody(PermissionDenied):
     default_detail = "Only a member of an approved issuing body may do this."
 
 
+class AuditorReadOnly(PermissionDenied):
+    code = "auditor_read_only"
+    default_detail = "Auditors read everything and change nothing."
+
+
 class NotOrganisationMember(PermissionDenied):
     code = "not_organisation_member"
     default_detail = "You do not act for this organisation (or your role is too low)."

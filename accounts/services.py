@@ -12,9 +12,14 @@ from django.utils import timezone
 
 from accounts import errors
 from accounts.models import Account, ApiToken, Membership, Organisation, User
-from accounts.permissions import user_can_act_for, user_is_issuing_body
+from accounts.permissions import (
+    user_can_act_for,
+    user_is_auditor,
+    user_is_issuing_body,
+    user_role_in,
+)
 from ledger.services import ledger_append
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, OrganisationNotApproved
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 TOKEN_PREFIX = "gp_"  # noqa: S105 - a public marker, not a secret
@@ -35,6 +40,29 @@ def _require_issuing_body(actor: User) -> None:
         raise errors.NotIssuingBody()
 
 
+def _require_role(actor: User, organisation: Organisation, role: str) -> None:
+    """The actor holds at least `role` in the approved organisation, or a precise error."""
+    if user_can_act_for(actor, organisation, role=role):
+        return
+    if organisation.status != Organisation.Status.APPROVED and user_role_in(actor, organisation):
+        raise OrganisationNotApproved(organisation_id=organisation.pk, status=organisation.status)
+    raise errors.NotOrganisationMember()
+
+
+def _organisation_create(**fields) -> Organisation:
+    # The unique constraint is the backstop for two registrations racing past the check.
+    country, registration_id = fields["country"], fields["registration_id"]
+    if Organisation.objects.filter(country=country, registration_id=registration_id).exists():
+        raise errors.OrganisationAlreadyRegistered(country=country, registration_id=registration_id)
+    try:
+        with transaction.atomic():
+            return Organisation.objects.create(**fields)
+    except IntegrityError:
+        raise errors.OrganisationAlreadyRegistered(
+            country=country, registration_id=registration_id
+        ) from None
+
+
 @transaction.atomic
 def user_register(*, username: str, password: str, email: str = "") -> User:
     """Create a login; it acts for nobody until it registers or joins an organisation."""
@@ -46,7 +74,11 @@ def user_register(*, username: str, password: str, email: str = "") -> User:
     except DjangoValidationError as exc:
         raise InvalidInput("The password is too weak.", fields={"password": exc.messages}) from None
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise InvalidInput("This username is taken.", fields={"username": ["taken"]}) from None
     ledger_append(kind="user.registered", actor=user, subject=user, data={"user_id": user.pk})
     return user
 
@@ -61,6 +93,8 @@ def organisation_register(
     roles: Iterable[str],
 ) -> Organisation:
     """Register a pending organisation; the actor becomes its administrator."""
+    if user_is_auditor(actor):
+        raise errors.AuditorReadOnly()
     roles = sorted(set(roles))
     known = {role.value for role in Organisation.Role}
     if not roles or not set(roles) <= known:
@@ -69,9 +103,7 @@ def organisation_register(
         )
     if not COUNTRY_CODE.match(country):
         raise InvalidInput("Country must be an ISO 3166-1 alpha-2 code such as 'DE'.")
-    if Organisation.objects.filter(country=country, registration_id=registration_id).exists():
-        raise errors.OrganisationAlreadyRegistered(country=country, registration_id=registration_id)
-    organisation = Organisation.objects.create(
+    organisation = _organisation_create(
         legal_name=legal_name,
         country=country,
         registration_id=registration_id,
@@ -177,7 +209,7 @@ def issuing_body_bootstrap(
     Only for installation (management command, demo data): there is no issuing
     body yet to approve the first one.
     """
-    organisation = Organisation.objects.create(
+    organisation = _organisation_create(
         legal_name=legal_name,
         country=country,
         registration_id=registration_id,
@@ -208,11 +240,8 @@ def membership_add(
 ) -> Membership:
     """An organisation administrator (or the issuing body) adds a user with a role."""
     organisation = _locked_organisation(organisation_id)
-    if not (
-        user_can_act_for(actor, organisation, role=Membership.Role.ADMIN)
-        or user_is_issuing_body(actor)
-    ):
-        raise errors.NotOrganisationMember()
+    if not user_is_issuing_body(actor):
+        _require_role(actor, organisation, Membership.Role.ADMIN)
     if role not in Membership.Role.values:
         raise InvalidInput("Unknown membership role.", fields={"role": [role]})
     user = User.objects.filter(pk=user_id).first()
@@ -243,12 +272,7 @@ _ACCOUNT_LETTER = {
 def account_open(*, actor: User, organisation_id: int, kind: str, name: str) -> Account:
     """Open a certificate-holding account for an approved organisation."""
     organisation = _locked_organisation(organisation_id)
-    if not user_can_act_for(actor, organisation, role=Membership.Role.ADMIN):
-        if organisation.status != Organisation.Status.APPROVED and user_can_act_for(
-            actor, organisation, role=Membership.Role.VIEWER
-        ):
-            raise errors.OrganisationStatusConflict(status=organisation.status)
-        raise errors.NotOrganisationMember()
+    _require_role(actor, organisation, Membership.Role.ADMIN)
     if kind not in Account.Kind.values:
         raise InvalidInput("Unknown account kind.", fields={"kind": [kind]})
     serial = Account.objects.filter(organisation=organisation).count() + 1
@@ -281,8 +305,7 @@ def account_close(*, actor: User, account_id: int) -> Account:
         )
     except Account.DoesNotExist:
         raise errors.AccountNotFound(account_id=account_id) from None
-    if not user_can_act_for(actor, account.organisation, role=Membership.Role.ADMIN):
-        raise errors.NotOrganisationMember()
+    _require_role(actor, account.organisation, Membership.Role.ADMIN)
     if not account.is_open:
         raise errors.AccountClosed(account_id=account.pk)
     for guard in ACCOUNT_CLOSE_GUARDS:

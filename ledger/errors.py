@@ -1,4 +1,4 @@
-from registry.errors import DomainError
+from registry.errors import DomainError, InvalidInput, NotFound
 
 
 class LedgerError(DomainError):
@@ -13,3 +13,28 @@ class LedgerAppendOutsideTransaction(LedgerError):
         "ledger_append must run inside the caller's transaction.atomic() block, "
         "so that the event and the change commit or roll back together."
     )
+
+
+class LedgerCorrupted(LedgerError):
+    code = "ledger_corrupted"
+    default_detail = "The stored tree does not agree with itself; run `manage.py verify_ledger`."
+
+
+class LedgerEntryNotFound(NotFound):
+    code = "ledger_entry_not_found"
+    default_detail = "No ledger entry has this sequence number (yet)."
+
+
+class CheckpointNotFound(NotFound):
+    code = "checkpoint_not_found"
+    default_detail = "No checkpoint has this tree size."
+
+
+class TreeSizeExceeded(InvalidInput):
+    code = "tree_size_exceeded"
+    default_detail = "The requested tree size is larger than the ledger."
+
+
+class InvalidProofRequest(InvalidInput):
+    code = "invalid_proof_request"
+    default_detail = "No such proof: check the sequence number and tree sizes."

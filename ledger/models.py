@@ -1,4 +1,24 @@
+"""The Merkle log's tables.
+
+Entries, subject rows, tree nodes and checkpoints are append-only: database triggers
+(migration 0003) reject UPDATE and DELETE on them. Only the integrator writes them, and
+only it updates the tree head. Pending events are a queue: the integrator deletes them
+once they are numbered.
+"""
+
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
+from django.utils import timezone
+
+HASH_SIZE = 32
+
+
+def hash_size_check(model: str, field: str) -> models.CheckConstraint:
+    """Hash columns hold exactly 32 bytes."""
+    return models.CheckConstraint(
+        condition=Exact(Length(field), HASH_SIZE), name=f"ledger_{model}_{field}_32_bytes"
+    )
 
 
 class PendingEvent(models.Model):
@@ -12,10 +32,139 @@ class PendingEvent(models.Model):
     subjects = models.JSONField(default=list, help_text='Subject keys such as "bundle:12".')
     actor = models.CharField(max_length=128)
     event = models.BinaryField(help_text="RFC 8785 canonical event bytes.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(
+        default=timezone.now, help_text="The event's time (its `at` field)."
+    )
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return f"pending #{self.pk} {self.kind}"
+
+
+class LedgerEntry(models.Model):
+    """One numbered event of the log: its canonical bytes, RFC 9162 leaf hash and chain hash."""
+
+    seq = models.BigIntegerField(primary_key=True, help_text="0, 1, 2, … without gaps.")
+    kind = models.CharField(max_length=64)
+    actor = models.CharField(max_length=128)
+    event = models.BinaryField(help_text="RFC 8785 canonical event bytes (the leaf data).")
+    leaf_hash = models.BinaryField(help_text="SHA-256(0x00 || event).")
+    chain = models.BinaryField(
+        help_text="SHA-256(previous chain || leaf hash); 32 zero bytes precede entry 0."
+    )
+    event_at = models.DateTimeField(help_text="When the event happened (its `at` field).")
+    integrated_at = models.DateTimeField(help_text="When the integrator numbered it.")
+    pending_id = models.BigIntegerField(
+        unique=True, help_text="The PendingEvent it came from: integrated once."
+    )
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(seq__gte=0), name="ledger_entry_seq_gte_0"),
+            hash_size_check("entry", "leaf_hash"),
+            hash_size_check("entry", "chain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind}"
+
+
+class EntrySubject(models.Model):
+    """The subject index: entry `seq` is about `key` ("bundle:12"), for histories.
+
+    Derived from the events' `subject` lists by the integrator, in the transaction that
+    writes the entries; no database foreign key (its per-row check cost the integrator
+    about a tenth of its throughput).
+    """
+
+    pk = models.CompositePrimaryKey("key", "entry_id")
+    key = models.CharField(max_length=128)
+    entry = models.ForeignKey(
+        LedgerEntry,
+        on_delete=models.DO_NOTHING,
+        db_column="seq",
+        db_index=False,
+        db_constraint=False,
+        related_name="subject_rows",
+    )
+
+    class Meta:
+        ordering = ["key", "entry"]
+
+    def __str__(self) -> str:
+        return f"{self.key} #{self.entry_id}"
+
+
+class TreeNode(models.Model):
+    """The hash of one complete subtree (level 0 = a leaf), stored once it is complete.
+
+    The key is the node's position in completion order (see `ledger.storage.node_id`),
+    so the integrator only ever appends at the right end of the index.
+    """
+
+    id = models.BigIntegerField(primary_key=True, help_text="Completion-order position.")
+    hash = models.BinaryField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [hash_size_check("treenode", "hash")]
+
+    def __str__(self) -> str:
+        level, index = self.key
+        return f"node ({level}, {index})"
+
+    @property
+    def key(self) -> tuple[int, int]:
+        from ledger.storage import node_key
+
+        return node_key(self.id)
+
+    @property
+    def level(self) -> int:
+        return self.key[0]
+
+    @property
+    def index(self) -> int:
+        return self.key[1]
+
+
+class TreeHead(models.Model):
+    """The tree as integrated so far (one row): size, root and chain head."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    size = models.BigIntegerField(default=0)
+    root = models.BinaryField()
+    chain = models.BinaryField(help_text="The chain hash of the last entry.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="ledger_treehead_singleton"),
+            hash_size_check("treehead", "root"),
+            hash_size_check("treehead", "chain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"tree head, size {self.size}"
+
+
+class Checkpoint(models.Model):
+    """A signed tree head in the C2SP tlog-checkpoint signed-note format."""
+
+    origin = models.CharField(max_length=255)
+    size = models.BigIntegerField(unique=True)
+    root = models.BinaryField()
+    note = models.TextField(help_text="The signed note text, as served.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-size"]
+        get_latest_by = "size"
+        constraints = [hash_size_check("checkpoint", "root")]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size}"

@@ -1,15 +1,42 @@
-"""Writes to the ledger. Every domain service calls `ledger_append` in its transaction."""
+"""Writes to the ledger.
 
+Every domain service calls `ledger_append` in its own transaction: the event goes into
+the unsequenced queue (PendingEvent), with no global lock. The integrator
+(`ledger_integrate`, run by a Celery task kicked on commit and by a periodic sweep) is the
+only writer of the tree: it takes committed events in batches, numbers them without gaps,
+and stores entries, tree nodes and the new head in one transaction.
+
+Locking: only the integrator locks the TreeHead row, and it does so first; request
+transactions never touch it. The integrator relies on READ COMMITTED (PostgreSQL's
+default): every statement after the head lock sees what earlier integrators committed.
+"""
+
+import hashlib
+import json
+import time
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ledger import storage
 from ledger.canonical import canonical_bytes
-from ledger.errors import LedgerAppendOutsideTransaction
-from ledger.models import PendingEvent
+from ledger.errors import LedgerAppendOutsideTransaction, LedgerCorrupted
+from ledger.keys import registry_signer
+from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick, kick_flag
+from ledger.merkle import EMPTY_ROOT, CompactRange, range_hash, subtree_nodes
+from ledger.models import Checkpoint, PendingEvent, TreeHead
+from ledger.signing import sign_checkpoint
 from ledger.subjects import Subject, subject_keys
+
+ZERO_CHAIN = bytes(32)
+"""The chain value before entry 0."""
+
+LINGER_SECONDS = 0.05
+"""How long the integrator task waits for more commits before it lets go of the flag."""
 
 
 def actor_key(actor: Any) -> str:
@@ -33,19 +60,239 @@ def ledger_append(
         raise LedgerAppendOutsideTransaction(kind=kind)
     subjects = subject_keys(subject)
     actor_name = actor_key(actor)
+    now = timezone.now()
     event = {
         "type": kind,
-        "at": timezone.now(),
+        "at": now,
         "actor": actor_name,
         "subject": subjects,
         "data": dict(data),
     }
-    pending = PendingEvent.objects.create(
-        kind=kind, subjects=subjects, actor=actor_name, event=canonical_bytes(event)
+    pending = PendingEvent(
+        kind=kind, subjects=subjects, actor=actor_name, event=canonical_bytes(event), created_at=now
     )
-    transaction.on_commit(_kick_integrator)
+    # Every write of the registry passes here: one hand-written INSERT, not the ORM's save.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_pendingevent (kind, subjects, actor, event, created_at) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            [kind, json.dumps(subjects), actor_name, pending.event, _db_time(now)],
+        )
+        pending.pk = cursor.fetchone()[0]
+    pending._state.adding = False
+    pending._state.db = connection.alias
+    transaction.on_commit(kick, robust=True)
     return pending
 
 
-def _kick_integrator() -> None:
-    """Hook for the integrator (a Celery task started on commit); set by the ledger."""
+def _locked_head(cursor) -> tuple[int, bytes, bytes]:
+    """(size, root, chain) of the tree head, locked until the transaction ends."""
+    select = "SELECT size, root, chain FROM ledger_treehead WHERE id = 1"
+    if connection.features.has_select_for_update:
+        select += " FOR UPDATE"
+    cursor.execute(select)
+    row = cursor.fetchone()
+    if row is None:
+        # The first integration (or the first after a test flush) creates the head.
+        cursor.execute(
+            "INSERT INTO ledger_treehead (id, size, root, chain, updated_at) "
+            "VALUES (1, 0, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            [EMPTY_ROOT, ZERO_CHAIN, _db_time(timezone.now())],
+        )
+        cursor.execute(select)
+        row = cursor.fetchone()
+    size, root, chain = row
+    return size, bytes(root), bytes(chain)
+
+
+def _resume_tree(size: int, root: bytes) -> CompactRange:
+    """The compact range of the stored tree, checked against the head's root."""
+    keys = subtree_nodes(0, size)
+    nodes = storage.fetch_nodes(keys)
+    if len(nodes) != len(keys):
+        raise LedgerCorrupted(
+            f"tree nodes {sorted(set(keys) - set(nodes))} of the head (size {size}) are missing"
+        )
+    tree = CompactRange(size, [nodes[key] for key in keys])
+    if tree.root() != root:
+        raise LedgerCorrupted(f"the stored nodes do not give the head's root (size {size})")
+    return tree
+
+
+def _db_time(value):
+    """A datetime as the raw SQL of this database takes it (COPY formats its own)."""
+    if connection.vendor == "postgresql":
+        return value
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+_TAKE_PENDING = (
+    "DELETE FROM ledger_pendingevent WHERE id IN "
+    "(SELECT id FROM ledger_pendingevent ORDER BY id LIMIT %s{lock}) "
+    "RETURNING id, kind, actor, subjects, event, created_at"
+)
+
+
+def _take_pending(cursor, max_batch: int) -> list[tuple]:
+    """Remove the first `max_batch` committed pending events and return them in id order."""
+    # Only committed rows are visible; on PostgreSQL, SKIP LOCKED passes over any row
+    # another session holds rather than waiting for it.
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    cursor.execute(_TAKE_PENDING.format(lock=lock), [max_batch])
+    rows = sorted(cursor.fetchall(), key=itemgetter(0))
+    if connection.vendor != "postgresql":
+        rows = [(*row[:5], _db_time(row[5])) for row in rows]
+    return rows
+
+
+def build_batch(
+    tree: CompactRange, chain: bytes, pending: Iterable[tuple], integrated_at: Any
+) -> tuple[list[tuple], list[tuple], list[tuple], bytes]:
+    """Number pending rows (id, kind, actor, subjects, event, created_at) from tree.size on.
+
+    Appends their leaf hashes to `tree`; returns the entry, subject and node rows to
+    insert, and the new chain head.
+    """
+    sha256 = hashlib.sha256
+    entries: list[tuple] = []
+    subjects: list[tuple] = []
+    nodes: list[tuple] = []
+    for pending_id, kind, actor, keys, event, created_at in pending:
+        event = bytes(event)
+        seq = tree.size
+        leaf = sha256(b"\x00" + event).digest()
+        chain = sha256(chain + leaf).digest()
+        entries.append(
+            (seq, kind, actor, event, leaf, chain, created_at, integrated_at, pending_id)
+        )
+        if isinstance(keys, str):
+            keys = json.loads(keys)
+        subjects.extend((key, seq) for key in keys)
+        base = 2 * seq - seq.bit_count()  # storage.node_id of the leaf
+        nodes.extend((base + level, h) for level, _index, h in tree.append(leaf))
+    return entries, subjects, nodes, chain
+
+
+ENTRY_COLUMNS = (
+    "seq",
+    "kind",
+    "actor",
+    "event",
+    "leaf_hash",
+    "chain",
+    "event_at",
+    "integrated_at",
+    "pending_id",
+)
+
+
+def store_batch(entries: list[tuple], subjects: list[tuple], nodes: list[tuple]) -> None:
+    """Insert what `build_batch` made (the integrator, and benchmarks' bulk loads)."""
+    storage.bulk_insert("ledger_ledgerentry", ENTRY_COLUMNS, entries)
+    storage.bulk_insert("ledger_entrysubject", ("key", "seq"), subjects)
+    storage.bulk_insert("ledger_treenode", ("id", "hash"), nodes)
+
+
+@transaction.atomic
+def ledger_integrate(*, max_batch: int = 5000) -> int:
+    """Number up to `max_batch` committed pending events; return how many were integrated."""
+    with connection.cursor() as cursor:
+        size, root, chain = _locked_head(cursor)
+        pending = _take_pending(cursor, max_batch)
+        if not pending:
+            return 0
+        tree = _resume_tree(size, root)
+        now = timezone.now()
+        entries, subjects, nodes, chain = build_batch(tree, chain, pending, _db_time(now))
+        store_batch(entries, subjects, nodes)
+        cursor.execute(
+            "UPDATE ledger_treehead SET size = %s, root = %s, chain = %s, updated_at = %s "
+            "WHERE id = 1",
+            [tree.size, tree.root(), chain, _db_time(now)],
+        )
+    return len(pending)
+
+
+def ledger_integrate_pending(*, max_batch: int = 5000) -> int:
+    """Integrate batches until the queue is empty: the periodic sweep."""
+    total = 0
+    while done := ledger_integrate(max_batch=max_batch):
+        total += done
+    return total
+
+
+def ledger_integrate_queued(
+    *, max_batch: int = 5000, max_seconds: float = 30.0, linger: float = LINGER_SECONDS
+) -> int:
+    """Integrate while commits keep coming, then let go of the kick flag: the kicked task.
+
+    Holds the flag (see `ledger.kick`) and integrates what has been committed every
+    POLL_SECONDS, in one transaction per poll however many commits came; stops when
+    nothing has come for `linger` seconds, or after `max_seconds` (the next kick or the
+    sweep carry on).
+    """
+    flag = kick_flag()
+    started = refreshed = last_seen = time.monotonic()
+    flag.refresh()
+    total = 0
+    while (now := time.monotonic()) - last_seen < linger and now - started < max_seconds:
+        if now - refreshed > FLAG_TTL / 4:
+            flag.refresh()
+            refreshed = now
+        done = _integrate_committed(max_batch)
+        total += done
+        if done:
+            last_seen = time.monotonic()
+        if done < max_batch:
+            time.sleep(POLL_SECONDS)
+    flag.clear()
+    # Processes that found the flag held do not kick for QUIET_SECONDS: what they commit
+    # meanwhile is still this task's to integrate.
+    until = time.monotonic() + QUIET_SECONDS + 2 * POLL_SECONDS
+    while time.monotonic() < until:
+        total += _integrate_committed(max_batch)
+        time.sleep(POLL_SECONDS)
+    return total + ledger_integrate_pending(max_batch=max_batch)
+
+
+def _integrate_committed(max_batch: int) -> int:
+    # A cheap look first: an empty ledger_integrate still locks the head row.
+    return ledger_integrate(max_batch=max_batch) if PendingEvent.objects.exists() else 0
+
+
+def _head() -> tuple[int, bytes]:
+    head = TreeHead.objects.filter(pk=1).values_list("size", "root").first()
+    if head is None:
+        return 0, EMPTY_ROOT
+    return head[0], bytes(head[1])
+
+
+@transaction.atomic
+def checkpoint_create() -> tuple[Checkpoint, bool]:
+    """Sign the current tree head if it grew since the last checkpoint.
+
+    Returns the latest checkpoint and whether it was created now. The root signed is
+    recomputed from the stored nodes the proofs are served from, and must equal the head's.
+    """
+    size, root = _head()
+    latest = Checkpoint.objects.order_by("-size").first()
+    if latest is not None and latest.size >= size:
+        return latest, False
+    nodes = storage.fetch_nodes(subtree_nodes(0, size))
+    try:
+        stored_root = range_hash(0, size, nodes)
+    except KeyError as exc:
+        raise LedgerCorrupted(f"cannot compute the root of size {size}: {exc}") from None
+    if stored_root != root:
+        raise LedgerCorrupted(f"the stored nodes do not give the head's root (size {size})")
+    signer = registry_signer()
+    note = sign_checkpoint(signer, settings.REGISTRY_ORIGIN, size, root)
+    try:
+        with transaction.atomic():
+            checkpoint = Checkpoint.objects.create(
+                origin=settings.REGISTRY_ORIGIN, size=size, root=root, note=note
+            )
+    except IntegrityError:
+        # A concurrent call signed the same size first (Ed25519 is deterministic: same note).
+        return Checkpoint.objects.get(size=size), False
+    return checkpoint, True

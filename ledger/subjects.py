@@ -23,9 +23,4 @@ def subject_keys(subject: Subject | Iterable[Subject] | None) -> list[str]:
         return []
     if isinstance(subject, models.Model | str | tuple):
         return [subject_key(subject)]
-    keys: list[str] = []
-    for item in subject:
-        key = subject_key(item)
-        if key not in keys:
-            keys.append(key)
-    return keys
+    return list(dict.fromkeys(subject_key(item) for item in subject))

@@ -16,7 +16,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    # Set-but-empty (`DATABASE_URL=` in an env file, `${X:-}` in compose) means unset.
+    return os.environ.get(name, "").strip() or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -86,6 +87,7 @@ INSTALLED_APPS = [
     "registry",
     "accounts",
     "ledger",
+    "federation",
     "assets",
     "certificates",
 ]
@@ -178,6 +180,9 @@ if not DEVELOPMENT:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a deliberate, hard-to-undo opt-in; off is not a deploy-check failure.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 REST_FRAMEWORK = {
@@ -251,3 +256,132 @@ LOGGING = {
 }
 
 SESSION_COOKIE_AGE = 12 * 60 * 60
+
+# --- Idempotency-Key (registry/idempotency.py) ---
+# A POST's Idempotency-Key and its stored response are kept this long, then purged.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+CELERY_BEAT_SCHEDULE["idempotency-keys-purge"] = {
+    "task": "registry.tasks.idempotency_keys_purge_task",
+    "schedule": 3600,
+}
+
+# --- Ledger (ledger/) --------------------------------------------------------------------
+# The integrator is kicked on commit and swept every LEDGER_SWEEP_SECONDS; checkpoints are
+# signed every CHECKPOINT_INTERVAL_SECONDS. The flag that debounces kicks is shared by web
+# and worker processes through Redis (LEDGER_KICK_REDIS_URL, by default a Redis broker);
+# without it the flag is per process and the sweep bounds the wait (see ledger/kick.py).
+LEDGER_SWEEP_SECONDS = env_int("LEDGER_SWEEP_SECONDS", 1)
+LEDGER_KICK_REDIS_URL = env_str(
+    "LEDGER_KICK_REDIS_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+CELERY_BEAT_SCHEDULE["ledger-integrate"] = {
+    "task": "ledger.tasks.ledger_integrate_task",
+    "schedule": float(LEDGER_SWEEP_SECONDS),
+    "kwargs": {"sweep": True},
+}
+CELERY_BEAT_SCHEDULE["ledger-checkpoint"] = {
+    "task": "ledger.tasks.checkpoint_create_task",
+    "schedule": float(CHECKPOINT_INTERVAL_SECONDS),
+}
+
+# --- Assets and metering (assets app) ---------------------------------------------------
+# A reading above capacity x duration x this margin holds its batch for issuing-body review.
+READINGS_CAPACITY_MARGIN = env_str("READINGS_CAPACITY_MARGIN", "1.1")
+# Readings starting more than this many days ago hold their batch for review.
+READINGS_BACKDATE_LIMIT_DAYS = env_int("READINGS_BACKDATE_LIMIT_DAYS", 62)
+# Rows per submitted batch (the byte size is bounded by READINGS_UPLOAD_MAX_BYTES).
+READINGS_BATCH_MAX_ROWS = env_int("READINGS_BATCH_MAX_ROWS", 500_000)
+# Per-row errors listed in a rejection (all are counted).
+READINGS_MAX_ERRORS_REPORTED = env_int("READINGS_MAX_ERRORS_REPORTED", 1000)
+# Threads verifying Ed25519 signatures (0: one per CPU).
+READINGS_VERIFY_THREADS = env_int("READINGS_VERIFY_THREADS", 0)
+# OpenAPI enum names for the assets app's choice sets (several models have `kind`/`status`).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "AccountKindEnum": "accounts.models.Account.Kind",  # collides with Meter.Kind
+        "DeviceStatusEnum": "assets.models.Device.Status",
+        "MeterKindEnum": "assets.models.Meter.Kind",
+        "MeterStatusEnum": "assets.models.Meter.Status",
+        "ReadingBatchStatusEnum": "assets.models.ReadingBatch.Status",
+        "ReadingSubmissionStatusEnum": ["accepted", "held", "unchanged"],
+    }
+)
+
+# --- Federation (federation/): peers, witnessing, anchoring, replication ------------------
+# A checkpoint is anchored once ANCHOR_QUORUM witness peers have cosigned it. Anchoring
+# and replication run every *_INTERVAL_SECONDS; calls to peers time out after
+# FEDERATION_HTTP_TIMEOUT_SECONDS (per socket operation; twice that per response) and
+# read at most FEDERATION_MAX_RESPONSE_BYTES; failures back off exponentially from
+# FEDERATION_RETRY_BASE_SECONDS up to FEDERATION_RETRY_MAX_SECONDS.
+ANCHOR_QUORUM = env_int("ANCHOR_QUORUM", 1)
+FEDERATION_ANCHOR_INTERVAL_SECONDS = float(env_str("FEDERATION_ANCHOR_INTERVAL_SECONDS", "2"))
+FEDERATION_REPLICATION_INTERVAL_SECONDS = float(
+    env_str("FEDERATION_REPLICATION_INTERVAL_SECONDS", "5")
+)
+FEDERATION_HTTP_TIMEOUT_SECONDS = float(env_str("FEDERATION_HTTP_TIMEOUT_SECONDS", "5"))
+FEDERATION_MAX_RESPONSE_BYTES = env_int("FEDERATION_MAX_RESPONSE_BYTES", 32 * 1024 * 1024)
+FEDERATION_RETRY_BASE_SECONDS = float(env_str("FEDERATION_RETRY_BASE_SECONDS", "2"))
+FEDERATION_RETRY_MAX_SECONDS = float(env_str("FEDERATION_RETRY_MAX_SECONDS", "300"))
+# Replication fetches BUNDLE_SIZE entries per request from peers that serve entry bundles
+# (GridProof registries), else JSON pages of PAGE_SIZE (the ledger API's maximum is 1000),
+# CONCURRENCY requests in flight, and verifies and stores BATCH_SIZE entries at a time;
+# one run stops after MAX_ENTRIES (0: no limit) and the next run continues.
+FEDERATION_REPLICATION_PAGE_SIZE = env_int("FEDERATION_REPLICATION_PAGE_SIZE", 1000)
+FEDERATION_REPLICATION_BUNDLE_SIZE = env_int("FEDERATION_REPLICATION_BUNDLE_SIZE", 5000)
+FEDERATION_REPLICATION_CONCURRENCY = env_int("FEDERATION_REPLICATION_CONCURRENCY", 4)
+FEDERATION_REPLICATION_BATCH_SIZE = env_int("FEDERATION_REPLICATION_BATCH_SIZE", 20_000)
+FEDERATION_REPLICATION_MAX_ENTRIES = env_int("FEDERATION_REPLICATION_MAX_ENTRIES", 500_000)
+# Signed peer requests older or newer than this are refused (clock skew and replay window).
+FEDERATION_PEER_REQUEST_MAX_SKEW_SECONDS = env_int("FEDERATION_PEER_REQUEST_MAX_SKEW_SECONDS", 300)
+# The offending response kept with a piece of evidence is cut at this many bytes.
+FEDERATION_EVIDENCE_MAX_BYTES = env_int("FEDERATION_EVIDENCE_MAX_BYTES", 1024 * 1024)
+if ANCHOR_QUORUM < 1:
+    raise ImproperlyConfigured("ANCHOR_QUORUM must be at least 1.")
+CELERY_BEAT_SCHEDULE["federation-anchor"] = {
+    "task": "federation.tasks.federation_anchor_task",
+    "schedule": FEDERATION_ANCHOR_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["federation-replicate"] = {
+    "task": "federation.tasks.federation_replicate_task",
+    "schedule": FEDERATION_REPLICATION_INTERVAL_SECONDS,
+}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "EvidenceKindEnum": "federation.models.Evidence.Kind",
+        "PeerRoleEnum": "federation.models.Peer.Role",
+        "PeerStatusEnum": "federation.models.Peer.Status",
+    }
+)
+
+# --- Certificates (certificates/) ---------------------------------------------------------
+# Bundles past their grid area's expiry date are expired every CERTIFICATE_EXPIRY_SECONDS;
+# devices with the automatic hourly policy are issued every CERTIFICATE_AUTO_ISSUE_SECONDS
+# (each complete hour once; readings batches may also kick
+# certificates.tasks.certificate_auto_issue_device_task on commit).
+CERTIFICATE_EXPIRY_SECONDS = env_int("CERTIFICATE_EXPIRY_SECONDS", 3600)
+CERTIFICATE_AUTO_ISSUE_SECONDS = env_int("CERTIFICATE_AUTO_ISSUE_SECONDS", 300)
+CELERY_BEAT_SCHEDULE["certificates-expire-due"] = {
+    "task": "certificates.tasks.certificates_expire_due_task",
+    "schedule": float(CERTIFICATE_EXPIRY_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["certificates-auto-issue"] = {
+    "task": "certificates.tasks.certificates_auto_issue_task",
+    "schedule": float(CERTIFICATE_AUTO_ISSUE_SECONDS),
+}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "BundleStatusEnum": [
+            "active",
+            "reserved",
+            "split",
+            "retired",
+            "expired",
+            "withdrawn",
+            "exported",
+        ],
+        "TransferStatusEnum": "certificates.models.Transfer.Status",
+        "IssuanceRequestStatusEnum": "certificates.models.IssuanceRequest.Status",
+        "RetirementPurposeEnum": "certificates.models.Retirement.Purpose",
+    }
+)

@@ -7,9 +7,13 @@ from registry import health
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("ledger.api.urls")),
+    path("", include("federation.api.urls")),
     path("", include("assets.api.urls")),
     path("", include("certificates.api.urls")),
 ]
+
+handler404 = "registry.api.exceptions.api_page_not_found"
+handler500 = "registry.api.exceptions.api_server_error"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -19,5 +23,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("ledger.urls")),
+    path("", include("federation.urls")),
     path("", include("certificates.urls")),
 ]

@@ -10,10 +10,11 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api import serializers as s
-from accounts.errors import InvalidCredentials
+from accounts.errors import InvalidCredentials, TokenNotFound
 from accounts.models import Account, ApiToken, Organisation
 from accounts.permissions import user_is_auditor, user_is_issuing_body
-from registry.api.schema import error_responses
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.idempotency import idempotent
 
 
 class UserRegisterView(APIView):
@@ -95,7 +96,9 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: None, **error_responses(401, 404)})
-    def destroy(self, request: Request, pk: int) -> Response:
+    def destroy(self, request: Request, pk: str) -> Response:
+        if not (pk.isascii() and pk.isdigit()):
+            raise TokenNotFound(token_id=pk)
         services.api_token_revoke(user=request.user, token_id=int(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -125,10 +128,15 @@ class OrganisationViewSet(
 
     @extend_schema(
         request=s.OrganisationRegisterInputSerializer,
-        responses={201: s.OrganisationOutputSerializer, **error_responses(400, 401, 409)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: s.OrganisationOutputSerializer,
+            **error_responses(400, 401, 403, 409, 422),
+        },
         description="Register an organisation (pending until the issuing body approves it). "
         "You become its administrator.",
     )
+    @idempotent
     def create(self, request: Request) -> Response:
         data = s.OrganisationRegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -209,9 +217,14 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         request=s.AccountOpenInputSerializer,
-        responses={201: s.AccountOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: s.AccountOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409, 422),
+        },
         description="Open an account for your (approved) organisation; needs the admin role.",
     )
+    @idempotent
     def create(self, request: Request) -> Response:
         data = s.AccountOpenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

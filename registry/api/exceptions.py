@@ -3,7 +3,8 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -52,6 +53,19 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         extra["retry_after_seconds"] = round(exc.wait)
     response.data = error_body(code, detail, extra)
     return response
+
+
+# Django's own 404/500 (no URL matched, an uncaught exception) in the same shape under /api/.
+def api_page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "No API endpoint at this address."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def api_server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    return defaults.server_error(request)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -22,6 +22,9 @@ def _interval_seconds(schedule) -> float:
 
 def run_beat_schedule(stop: threading.Event) -> None:
     """Call every task of CELERY_BEAT_SCHEDULE at its interval until `stop` is set."""
+    # Task modules (<app>/tasks.py) are discovered lazily, when a worker or beat starts;
+    # without this, app.tasks has none of them and every entry fails with KeyError.
+    app.loader.import_default_modules()
     entries = settings.CELERY_BEAT_SCHEDULE
     due = {name: time.monotonic() for name in entries}
     while not stop.is_set():

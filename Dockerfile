@@ -1,0 +1,23 @@
+# One image for every GridProof process: web (gunicorn), Celery worker and Celery beat.
+# docker-compose.yml runs it; docs/operations.md lists the same commands without Docker.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin gridproof
+
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+COPY . .
+# Static files are collected into the image (WhiteNoise serves them). Development mode
+# only so that the build needs no secrets; it touches no database and no key.
+RUN DJANGO_ENV=development python manage.py collectstatic --noinput
+
+USER gridproof
+EXPOSE 8000
+CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

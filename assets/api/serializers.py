@@ -1,0 +1,428 @@
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from assets import codes
+from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
+from assets.validation import b64
+from registry.api.serializers import StrictInputSerializer
+
+# -- grid areas ----------------------------------------------------------------------------
+
+
+class GridAreaOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GridArea
+        fields = [
+            "id",
+            "code",
+            "name",
+            "country",
+            "time_zone",
+            "emission_factor_g_per_kwh",
+            "expiry_months",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class GridAreaCreateInputSerializer(StrictInputSerializer):
+    code = serializers.CharField(max_length=16, help_text="EIC code (check character verified).")
+    name = serializers.CharField(max_length=200)
+    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
+    time_zone = serializers.CharField(max_length=64, help_text="IANA, e.g. Europe/Berlin.")
+    emission_factor_g_per_kwh = serializers.DecimalField(max_digits=9, decimal_places=3)
+    expiry_months = serializers.IntegerField(min_value=1, max_value=600, default=12)
+
+
+class GridAreaUpdateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    time_zone = serializers.CharField(max_length=64, required=False)
+    emission_factor_g_per_kwh = serializers.DecimalField(
+        max_digits=9, decimal_places=3, required=False
+    )
+    expiry_months = serializers.IntegerField(min_value=1, max_value=600, required=False)
+
+
+# -- devices -------------------------------------------------------------------------------
+
+
+class DeviceOwnerOutputSerializer(serializers.ModelSerializer):
+    organisation_name = serializers.CharField(source="organisation.legal_name", read_only=True)
+    account_number = serializers.CharField(source="account.number", read_only=True)
+    share = serializers.SerializerMethodField(help_text='Exact fraction, e.g. "1/3".')
+
+    class Meta:
+        model = DeviceOwner
+        fields = [
+            "organisation",
+            "organisation_name",
+            "account",
+            "account_number",
+            "share",
+            "share_numerator",
+            "share_denominator",
+        ]
+
+    def get_share(self, owner: DeviceOwner) -> str:
+        return f"{owner.share_numerator}/{owner.share_denominator}"
+
+
+_DEVICE_FIELDS = [
+    "id",
+    "name",
+    "organisation",
+    "organisation_name",
+    "grid_area",
+    "grid_area_code",
+    "country",
+    "technology_code",
+    "technology_label",
+    "energy_source_code",
+    "energy_source_label",
+    "capacity_w",
+    "commissioning_date",
+    "latitude",
+    "longitude",
+    "location_precision",
+    "support",
+    "is_storage",
+    "storage_capacity_wh",
+    "round_trip_efficiency",
+    "interval_minutes",
+    "require_signed_readings",
+    "issuance_policy",
+    "issuance_requires_approval",
+    "status",
+    "status_reason",
+    "status_changed_at",
+    "approved_at",
+    "created_at",
+    "can_issue",
+    "owners",
+]
+
+_PUBLIC_PLACES = Decimal("0.01")
+
+
+class DeviceOutputSerializer(serializers.ModelSerializer):
+    """A device. Without full access, owners are hidden and the location is rounded (~1 km)."""
+
+    organisation_name = serializers.CharField(source="organisation.legal_name", read_only=True)
+    grid_area_code = serializers.CharField(source="grid_area.code", read_only=True)
+    country = serializers.CharField(source="grid_area.country", read_only=True)
+    technology_label = serializers.SerializerMethodField()
+    energy_source_label = serializers.SerializerMethodField()
+    can_issue = serializers.BooleanField(read_only=True)
+    latitude = serializers.SerializerMethodField()
+    longitude = serializers.SerializerMethodField()
+    location_precision = serializers.SerializerMethodField(help_text='"exact" or "rounded".')
+    owners = serializers.SerializerMethodField(help_text="Null unless you may see co-owners.")
+
+    class Meta:
+        model = Device
+        fields = _DEVICE_FIELDS
+
+    def _full(self, device: Device) -> bool:
+        full = self.context.get("full_access")
+        return bool(full is None or device.pk in full)
+
+    def get_technology_label(self, device: Device) -> str:
+        return codes.technologies().get(device.technology_code, "")
+
+    def get_energy_source_label(self, device: Device) -> str:
+        return codes.energy_sources().get(device.energy_source_code, "")
+
+    def _coordinate(self, device: Device, value: Decimal) -> str:
+        if not self._full(device):
+            value = value.quantize(_PUBLIC_PLACES, rounding=ROUND_HALF_EVEN)
+        return format(value, "f")
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_latitude(self, device: Device) -> str:
+        return self._coordinate(device, device.latitude)
+
+    @extend_schema_field(OpenApiTypes.DECIMAL)
+    def get_longitude(self, device: Device) -> str:
+        return self._coordinate(device, device.longitude)
+
+    def get_location_precision(self, device: Device) -> str:
+        return "exact" if self._full(device) else "rounded"
+
+    @extend_schema_field(DeviceOwnerOutputSerializer(many=True, allow_null=True))
+    def get_owners(self, device: Device) -> list | None:
+        if not self._full(device):
+            return None
+        return DeviceOwnerOutputSerializer(device.owners.all(), many=True).data
+
+
+class DeviceOwnerInputSerializer(StrictInputSerializer):
+    organisation = serializers.IntegerField(min_value=1)
+    account = serializers.IntegerField(
+        min_value=1, help_text="An open account of that organisation; receives its certificates."
+    )
+    share = serializers.CharField(
+        max_length=32, help_text='Exact share as a string: "1/3", "0.25" or "1". Shares sum to 1.'
+    )
+
+
+class DeviceRegisterInputSerializer(StrictInputSerializer):
+    organisation = serializers.IntegerField(min_value=1, help_text="Registering organisation.")
+    name = serializers.CharField(max_length=200)
+    grid_area = serializers.IntegerField(min_value=1)
+    technology_code = serializers.CharField(max_length=7, help_text="EECS, e.g. T010101.")
+    energy_source_code = serializers.CharField(max_length=9, help_text="EECS, e.g. F01040100.")
+    capacity_w = serializers.IntegerField(min_value=1)
+    commissioning_date = serializers.DateField()
+    latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    support = serializers.ChoiceField(choices=Device.Support.choices, default="none")
+    is_storage = serializers.BooleanField(default=False)
+    storage_capacity_wh = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    round_trip_efficiency = serializers.DecimalField(
+        max_digits=5, decimal_places=4, required=False, allow_null=True
+    )
+    interval_minutes = serializers.ChoiceField(choices=Device.Interval.choices, default=60)
+    require_signed_readings = serializers.BooleanField(default=False)
+    issuance_policy = serializers.ChoiceField(
+        choices=Device.IssuancePolicy.choices, default="manual"
+    )
+    issuance_requires_approval = serializers.BooleanField(default=False)
+    owners = DeviceOwnerInputSerializer(many=True, min_length=1)
+
+
+class DeviceUpdateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    grid_area = serializers.IntegerField(min_value=1, required=False)
+    technology_code = serializers.CharField(max_length=7, required=False)
+    energy_source_code = serializers.CharField(max_length=9, required=False)
+    capacity_w = serializers.IntegerField(min_value=1, required=False)
+    commissioning_date = serializers.DateField(required=False)
+    latitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False)
+    longitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False)
+    support = serializers.ChoiceField(choices=Device.Support.choices, required=False)
+    is_storage = serializers.BooleanField(required=False)
+    storage_capacity_wh = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    round_trip_efficiency = serializers.DecimalField(
+        max_digits=5, decimal_places=4, required=False, allow_null=True
+    )
+    interval_minutes = serializers.ChoiceField(choices=Device.Interval.choices, required=False)
+    require_signed_readings = serializers.BooleanField(required=False)
+    issuance_policy = serializers.ChoiceField(choices=Device.IssuancePolicy.choices, required=False)
+    issuance_requires_approval = serializers.BooleanField(required=False)
+
+
+class DeviceOwnersInputSerializer(StrictInputSerializer):
+    owners = DeviceOwnerInputSerializer(many=True, min_length=1)
+
+
+class DevicePolicyInputSerializer(StrictInputSerializer):
+    require_signed_readings = serializers.BooleanField(required=False)
+    issuance_policy = serializers.ChoiceField(choices=Device.IssuancePolicy.choices, required=False)
+    issuance_requires_approval = serializers.BooleanField(required=False)
+    reason = serializers.CharField(max_length=2000)
+
+
+class DeviceReasonInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+# -- meters --------------------------------------------------------------------------------
+
+
+class MeterKeyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MeterKey
+        fields = ["public_key", "valid_from", "valid_to", "created_at"]
+
+
+class MeterOutputSerializer(serializers.ModelSerializer):
+    replaced_by = serializers.SlugRelatedField(slug_field="serial", read_only=True)
+    public_key = serializers.SerializerMethodField(help_text="The key valid now, if any.")
+    keys = MeterKeyOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Meter
+        fields = [
+            "id",
+            "serial",
+            "kind",
+            "device",
+            "status",
+            "installed_at",
+            "removed_at",
+            "replaced_by",
+            "counter_wh",
+            "counter_at",
+            "public_key",
+            "keys",
+            "created_at",
+        ]
+
+    def get_public_key(self, meter: Meter) -> str | None:
+        current = [key for key in meter.keys.all() if key.valid_to is None]
+        return current[-1].public_key if current else None
+
+
+class MeterRegisterInputSerializer(StrictInputSerializer):
+    device = serializers.IntegerField(min_value=1)
+    serial = serializers.CharField(max_length=64)
+    kind = serializers.ChoiceField(choices=Meter.Kind.choices, default="generation")
+    public_key = serializers.CharField(
+        max_length=100, required=False, help_text="Ed25519 public key, base64 or hex."
+    )
+    key_valid_from = serializers.DateTimeField(required=False)
+    installed_at = serializers.DateTimeField(required=False)
+
+
+class MeterKeyRotateInputSerializer(StrictInputSerializer):
+    public_key = serializers.CharField(max_length=100, help_text="Base64 or hex, 32 bytes.")
+    valid_from = serializers.DateTimeField(required=False, help_text="Default: now.")
+
+
+class MeterCounterResetInputSerializer(StrictInputSerializer):
+    time = serializers.DateTimeField(help_text="The new baseline's time (interval-aligned).")
+    counter_wh = serializers.IntegerField(min_value=0)
+    reason = serializers.CharField(max_length=2000)
+
+
+class MeterReplaceInputSerializer(StrictInputSerializer):
+    time = serializers.DateTimeField(help_text="When the old meter stopped and the new started.")
+    new_serial = serializers.CharField(max_length=64)
+    public_key = serializers.CharField(max_length=100, required=False)
+    counter_wh = serializers.IntegerField(
+        min_value=0, required=False, help_text="The new meter's counter at `time`."
+    )
+    reason = serializers.CharField(max_length=2000)
+
+
+class MeterRemoveInputSerializer(StrictInputSerializer):
+    time = serializers.DateTimeField()
+    reason = serializers.CharField(max_length=2000)
+
+
+# -- readings ------------------------------------------------------------------------------
+
+
+class ReadingInputSerializer(serializers.Serializer):
+    """One row of a JSON upload: an interval reading, or a cumulative counter reading."""
+
+    meter = serializers.CharField(help_text="Meter serial.")
+    start = serializers.DateTimeField(required=False, help_text="Interval start (with offset).")
+    end = serializers.DateTimeField(required=False, help_text="Interval end = start + interval.")
+    wh = serializers.IntegerField(required=False, min_value=0, help_text="Energy in Wh.")
+    time = serializers.DateTimeField(required=False, help_text="Counter reading time.")
+    counter_wh = serializers.IntegerField(required=False, min_value=0, help_text="Counter in Wh.")
+    signature = serializers.CharField(
+        required=False, help_text="Ed25519 over the canonical bytes, base64 or hex."
+    )
+
+
+class ReadingUploadInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV (or .json) file of readings.")
+
+
+class ReadingRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1-based data row (CSV header not counted).")
+    field = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ReadingBatchOutputSerializer(serializers.ModelSerializer):
+    meter = serializers.SlugRelatedField(slug_field="serial", read_only=True)
+    ledger_subject = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ReadingBatch
+        fields = [
+            "id",
+            "organisation",
+            "device",
+            "meter",
+            "status",
+            "size",
+            "total_wh",
+            "first_start",
+            "last_end",
+            "merkle_root",
+            "review_reasons",
+            "counter_updates",
+            "review_note",
+            "reviewed_at",
+            "created_at",
+            "ledger_subject",
+        ]
+
+
+class ReadingSubmissionOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["accepted", "held", "unchanged"],
+        help_text="unchanged: every row was a reading recorded already (no new batch).",
+    )
+    rows = serializers.IntegerField()
+    stored = serializers.IntegerField(help_text="Readings in the new batch.")
+    duplicates = serializers.IntegerField(help_text="Identical to recorded readings; skipped.")
+    baselines = serializers.IntegerField(help_text="First counter values (no interval yet).")
+    error_count = serializers.IntegerField(help_text="Rows left out (accept_valid only).")
+    errors = ReadingRowErrorSerializer(many=True)
+    batch = ReadingBatchOutputSerializer(allow_null=True)
+
+
+class ReadingOutputSerializer(serializers.ModelSerializer):
+    meter = serializers.SlugRelatedField(slug_field="serial", read_only=True)
+    signature = serializers.SerializerMethodField(help_text="Base64, or null when unsigned.")
+
+    class Meta:
+        model = Reading
+        fields = [
+            "id",
+            "device",
+            "meter",
+            "batch",
+            "start",
+            "end",
+            "wh",
+            "signature",
+            "is_signed",
+            "index_in_batch",
+            "counter_wh",
+            "issued_at",
+        ]
+
+    def get_signature(self, reading: Reading) -> str | None:
+        return b64(reading.signature) if reading.signature is not None else None
+
+
+class ReadingLedgerRefSerializer(serializers.Serializer):
+    subject = serializers.CharField(help_text='"reading_batch:<id>"')
+    kind = serializers.CharField()
+    pending_event_id = serializers.IntegerField(allow_null=True)
+
+
+class ReadingProofOutputSerializer(serializers.Serializer):
+    reading_id = serializers.IntegerField()
+    canonical = serializers.CharField(help_text="The leaf data: RFC 8785 JSON of the reading.")
+    leaf_hash = serializers.CharField(help_text="SHA-256(0x00 || canonical), hex.")
+    index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    proof = serializers.ListField(child=serializers.CharField(), help_text="RFC 9162, hex.")
+    merkle_root = serializers.CharField()
+    batch_id = serializers.IntegerField()
+    ledger = ReadingLedgerRefSerializer()
+
+
+class BatchReviewInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class EecsCodeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+
+
+class EecsCodesOutputSerializer(serializers.Serializer):
+    technologies = EecsCodeSerializer(many=True)
+    energy_sources = EecsCodeSerializer(many=True)

@@ -1,0 +1,144 @@
+"""Reads about grid areas, devices, meters and readings, scoped to what the user may see.
+
+Visibility: the issuing body and auditors see everything. Members of the registering
+organisation and of co-owner organisations see a device fully (owners, meters, readings,
+batches). Everyone, signed in or not, sees approved and active devices' public data and
+all grid areas.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import User
+from accounts.permissions import user_organisation_ids, user_reads_everything
+from assets.canonical import reading_bytes
+from assets.errors import BatchRootMismatch
+from assets.models import Device, DeviceOwner, GridArea, Meter, Reading, ReadingBatch
+from ledger.merkle import ProofError, inclusion_proof, leaf_hash, verify_inclusion
+
+PUBLIC_STATUSES = (Device.Status.APPROVED, Device.Status.ACTIVE)
+ISSUABLE_METER_KINDS = (Meter.Kind.GENERATION, Meter.Kind.STORAGE)
+
+
+def _authenticated(user: User | None) -> bool:
+    return user is not None and user.is_authenticated
+
+
+def grid_area_list() -> QuerySet[GridArea]:
+    """Grid areas are public."""
+    return GridArea.objects.all()
+
+
+def device_ids_with_full_access(user: User | None) -> QuerySet | None:
+    """Devices the user sees fully, as a subquery; None means every device."""
+    if not _authenticated(user):
+        return Device.objects.none().values("pk")
+    if user_reads_everything(user):
+        return None
+    own = user_organisation_ids(user)
+    return Device.objects.filter(
+        Q(organisation_id__in=own) | Q(owners__organisation_id__in=own)
+    ).values("pk")
+
+
+def device_list(*, user: User | None) -> QuerySet[Device]:
+    """Public devices plus those the user sees fully."""
+    qs = Device.objects.select_related("grid_area", "organisation")
+    full = device_ids_with_full_access(user)
+    if full is None:
+        return qs
+    return qs.filter(Q(status__in=PUBLIC_STATUSES) | Q(pk__in=full))
+
+
+def device_has_full_access(*, user: User | None, device: Device) -> bool:
+    full = device_ids_with_full_access(user)
+    return full is None or full.filter(pk=device.pk).exists()
+
+
+def meter_list(*, user: User | None) -> QuerySet[Meter]:
+    qs = Meter.objects.select_related("device")
+    full = device_ids_with_full_access(user)
+    return qs if full is None else qs.filter(device_id__in=full)
+
+
+def reading_list(*, user: User | None) -> QuerySet[Reading]:
+    qs = Reading.objects.select_related("meter")
+    full = device_ids_with_full_access(user)
+    return qs if full is None else qs.filter(device_id__in=full)
+
+
+def reading_batch_list(*, user: User | None) -> QuerySet[ReadingBatch]:
+    """Batches of the user's organisations; the issuing body and auditors see all."""
+    qs = ReadingBatch.objects.all()
+    if not _authenticated(user):
+        return qs.none()
+    if user_reads_everything(user):
+        return qs
+    return qs.filter(organisation_id__in=user_organisation_ids(user))
+
+
+def readings_for_issuance(*, device_id: int, start: dt.datetime, end: dt.datetime) -> QuerySet:
+    """Accepted readings of the device inside [start, end) that are not issued yet.
+
+    Only generation and storage (discharge) meters' readings count; consumption readings
+    are recorded but never issued. Ordered by start, then meter.
+    """
+    return (
+        Reading.objects.filter(
+            device_id=device_id,
+            start__gte=start,
+            end__lte=end,
+            issued_at__isnull=True,
+            meter__kind__in=ISSUABLE_METER_KINDS,
+        )
+        .select_related("meter")
+        .order_by("start", "meter_id")
+    )
+
+
+def device_owners(*, device_id: int) -> list[DeviceOwner]:
+    """The device's co-owners with their accounts; `.share` is a Fraction summing to 1."""
+    return list(
+        DeviceOwner.objects.filter(device_id=device_id)
+        .select_related("organisation", "account")
+        .order_by("id")
+    )
+
+
+def reading_proof(*, reading: Reading) -> dict[str, Any]:
+    """The reading's leaf bytes and its RFC 9162 inclusion proof in its batch's Merkle root.
+
+    Recomputes the batch's leaves from the stored readings (O(batch size)); the root it
+    reaches is checked against the recorded one, so a changed reading cannot be proven.
+    """
+    batch = reading.batch
+    rows = (
+        Reading.objects.filter(batch_id=batch.pk)
+        .order_by("index_in_batch")
+        .values_list("meter__serial", "start", "end", "wh")
+    )
+    leaves = [leaf_hash(reading_bytes(serial, start, end, wh)) for serial, start, end, wh in rows]
+    data = reading_bytes(reading.meter.serial, reading.start, reading.end, reading.wh)
+    index, size = reading.index_in_batch, len(leaves)
+    proof = inclusion_proof(index, size, leaves)
+    try:
+        verify_inclusion(leaf_hash(data), index, size, proof, bytes.fromhex(batch.merkle_root))
+    except ProofError:
+        raise BatchRootMismatch(batch_id=batch.pk) from None
+    return {
+        "reading_id": reading.pk,
+        "canonical": data.decode(),
+        "leaf_hash": leaf_hash(data).hex(),
+        "index": index,
+        "tree_size": size,
+        "proof": [node.hex() for node in proof],
+        "merkle_root": batch.merkle_root,
+        "batch_id": batch.pk,
+        "ledger": {
+            "subject": batch.ledger_subject,
+            "kind": "reading_batch.accepted",
+            "pending_event_id": batch.ledger_pending_event_id,
+        },
+    }

@@ -1,0 +1,5 @@
+"""Settings for the HTTP part of certificates_bench.py: the registry plus a bare endpoint."""
+
+from registry.settings import *  # noqa: F403
+
+ROOT_URLCONF = "benchmarks.certificates_urls"

@@ -1,0 +1,344 @@
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from certificates.models import Bundle, IssuanceRequest, Retirement, Transfer, Withdrawal
+from registry.api.serializers import StrictInputSerializer
+
+STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
+
+
+class BundleStatusField(serializers.Field):
+    """The bundle status by name ("active", "retired", …); stored as a small integer."""
+
+    def to_representation(self, value: int) -> str:
+        return Bundle.Status(value).label
+
+    def to_internal_value(self, data):  # pragma: no cover - output only
+        raise NotImplementedError
+
+
+extend_schema_field({"type": "string", "enum": STATUS_NAMES})(BundleStatusField)
+
+
+class BundleOutputSerializer(serializers.ModelSerializer):
+    """A certificate bundle with the attributes EECS, I-REC and EnergyTag carry."""
+
+    status = BundleStatusField(read_only=True)
+    volume_wh = serializers.IntegerField(read_only=True)
+    account_number = serializers.CharField(source="account.number", read_only=True)
+    organisation = serializers.IntegerField(source="account.organisation_id", read_only=True)
+    organisation_name = serializers.CharField(
+        source="account.organisation.legal_name", read_only=True
+    )
+    device_name = serializers.CharField(source="issuance.device_name", read_only=True)
+    technology_code = serializers.CharField(source="issuance.technology_code", read_only=True)
+    energy_source_code = serializers.CharField(source="issuance.energy_source_code", read_only=True)
+    grid_area = serializers.CharField(source="issuance.grid_area_code", read_only=True)
+    country = serializers.CharField(source="issuance.country", read_only=True)
+    capacity_w = serializers.IntegerField(source="issuance.capacity_w", read_only=True)
+    commissioning_date = serializers.DateField(source="issuance.commissioning_date", read_only=True)
+    support = serializers.CharField(source="issuance.support", read_only=True)
+    emission_factor_g_per_kwh = serializers.DecimalField(
+        source="issuance.emission_factor_g_per_kwh",
+        max_digits=10,
+        decimal_places=3,
+        read_only=True,
+        allow_null=True,
+    )
+    is_storage = serializers.BooleanField(source="issuance.is_storage", read_only=True)
+    issued_at = serializers.DateTimeField(source="issuance.issued_at", read_only=True)
+    issuing_body = serializers.IntegerField(source="issuance.issuing_body_id", read_only=True)
+    registry_origin = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Bundle
+        fields = [
+            "id",
+            "registry_origin",
+            "device",
+            "device_name",
+            "unit_start",
+            "unit_end",
+            "volume_wh",
+            "period_start",
+            "period_end",
+            "status",
+            "account",
+            "account_number",
+            "organisation",
+            "organisation_name",
+            "issuance",
+            "issued_at",
+            "issuing_body",
+            "technology_code",
+            "energy_source_code",
+            "grid_area",
+            "country",
+            "capacity_w",
+            "commissioning_date",
+            "support",
+            "emission_factor_g_per_kwh",
+            "is_storage",
+            "expires_on",
+            "parent",
+        ]
+
+    def get_registry_origin(self, bundle: Bundle) -> str:
+        return settings.REGISTRY_ORIGIN
+
+
+class TransferCreateInputSerializer(StrictInputSerializer):
+    to_account = serializers.CharField(max_length=32, help_text="The receiving account number.")
+    volume_wh = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Wh to move (a positive integer); leave out to move the whole bundle.",
+    )
+    require_acceptance = serializers.BooleanField(
+        default=False,
+        help_text="Across organisations: wait for the receiver to accept (units are reserved).",
+    )
+
+
+class BatchItemInputSerializer(StrictInputSerializer):
+    bundle = serializers.IntegerField()
+    volume_wh = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class TransferBatchInputSerializer(StrictInputSerializer):
+    to_account = serializers.CharField(max_length=32, help_text="The receiving account number.")
+    items = BatchItemInputSerializer(many=True, help_text="Bundles (and volumes) to move.")
+    require_acceptance = serializers.BooleanField(default=False)
+
+
+class TransferOutputSerializer(serializers.Serializer):
+    """A transfer. A plain Serializer: on the transfer path a ModelSerializer's per-call field
+    introspection cost about a millisecond (measured)."""
+
+    id = serializers.IntegerField(read_only=True)
+    bundle = serializers.IntegerField(source="bundle_id", help_text="The bundle that moved.")
+    source_bundle = serializers.IntegerField(
+        source="source_id",
+        help_text="The bundle the units were taken from (the split parent, or `bundle` itself).",
+    )
+    volume_wh = serializers.IntegerField()
+    from_account = serializers.IntegerField(source="from_account_id")
+    from_account_number = serializers.CharField(source="from_account.number")
+    to_account = serializers.IntegerField(source="to_account_id")
+    to_account_number = serializers.CharField(source="to_account.number")
+    status = serializers.ChoiceField(choices=Transfer.Status.choices)
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class ClaimInputMixin(serializers.Serializer):
+    beneficiary_name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+    beneficiary_country = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, default="", help_text="ISO 3166-1 alpha-2."
+    )
+    consumption_start = serializers.DateTimeField()
+    consumption_end = serializers.DateTimeField()
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    purpose = serializers.ChoiceField(choices=Retirement.Purpose.choices)
+
+
+class RetireBundleInputSerializer(ClaimInputMixin, StrictInputSerializer):
+    volume_wh = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Wh to retire (a positive integer); leave out to retire the whole bundle.",
+    )
+
+
+class RetireBatchInputSerializer(ClaimInputMixin, StrictInputSerializer):
+    items = BatchItemInputSerializer(many=True)
+
+
+class RetirementOutputSerializer(serializers.ModelSerializer):
+    account_number = serializers.CharField(source="account.number", read_only=True)
+    organisation_name = serializers.CharField(
+        source="account.organisation.legal_name", read_only=True
+    )
+    bundles = serializers.SerializerMethodField()
+    statement_url = serializers.SerializerMethodField()
+    statement_api_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Retirement
+        fields = [
+            "public_id",
+            "account",
+            "account_number",
+            "organisation_name",
+            "retired_at",
+            "volume_wh",
+            "beneficiary_name",
+            "beneficiary_country",
+            "consumption_start",
+            "consumption_end",
+            "location",
+            "purpose",
+            "claim_salt",
+            "claim_commitment",
+            "bundles",
+            "statement_url",
+            "statement_api_url",
+        ]
+
+    def get_bundles(self, retirement: Retirement) -> list[int]:
+        return [item.bundle_id for item in retirement.items.all()]
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_statement_url(self, retirement: Retirement) -> str:
+        return self._absolute(reverse("certificates:statement", args=[retirement.public_id]))
+
+    def get_statement_api_url(self, retirement: Retirement) -> str:
+        return self._absolute(reverse("statement-detail", args=[retirement.public_id]))
+
+
+class IssuanceRequestInputSerializer(StrictInputSerializer):
+    device = serializers.IntegerField()
+    period_start = serializers.DateTimeField(help_text="UTC; whole hours for hourly issuance.")
+    period_end = serializers.DateTimeField()
+    granularity = serializers.ChoiceField(
+        choices=IssuanceRequest.Granularity.choices, default=IssuanceRequest.Granularity.HOUR
+    )
+
+
+class IssuanceRequestOutputSerializer(serializers.ModelSerializer):
+    issuance = serializers.SerializerMethodField()
+    issued_wh = serializers.SerializerMethodField()
+
+    class Meta:
+        model = IssuanceRequest
+        fields = [
+            "id",
+            "device",
+            "organisation",
+            "period_start",
+            "period_end",
+            "granularity",
+            "status",
+            "created_at",
+            "decided_at",
+            "reason",
+            "issuance",
+            "issued_wh",
+        ]
+
+    def _issuance(self, req: IssuanceRequest):
+        try:
+            return req.issuance
+        except IssuanceRequest.issuance.RelatedObjectDoesNotExist:
+            return None
+
+    def get_issuance(self, req: IssuanceRequest) -> int | None:
+        issuance = self._issuance(req)
+        return issuance.pk if issuance is not None else None
+
+    def get_issued_wh(self, req: IssuanceRequest) -> int | None:
+        issuance = self._issuance(req)
+        return issuance.volume_wh if issuance is not None else None
+
+
+class RejectInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class WithdrawalInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    bundles = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    device = serializers.IntegerField(required=False, allow_null=True, default=None)
+    period_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    period_end = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class WithdrawalItemOutputSerializer(serializers.Serializer):
+    bundle = serializers.IntegerField(source="bundle_id")
+    previous_status = BundleStatusField()
+
+
+class WithdrawalOutputSerializer(serializers.ModelSerializer):
+    items = WithdrawalItemOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Withdrawal
+        fields = ["id", "reason", "withdrawn_at", "volume_wh", "items"]
+
+
+class TransferPolicyInputSerializer(StrictInputSerializer):
+    require_acceptance = serializers.BooleanField()
+
+
+class TransferPolicyOutputSerializer(serializers.Serializer):
+    organisation = serializers.IntegerField(source="organisation_id")
+    require_acceptance = serializers.BooleanField()
+
+
+class HistoryStepOutputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField()
+    at = serializers.CharField()
+    actor = serializers.CharField()
+    data = serializers.DictField()
+    event_b64 = serializers.CharField(help_text="The canonical event bytes (the Merkle leaf).")
+    proof = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="Inclusion proof in the checkpoint's tree; null until a checkpoint covers it.",
+    )
+
+
+class VerifyBundleOutputSerializer(serializers.Serializer):
+    checkpoint = serializers.CharField(allow_null=True)
+    entries = serializers.ListField(child=serializers.DictField())
+
+
+class HistoryOutputSerializer(serializers.Serializer):
+    bundle_ids = serializers.ListField(
+        child=serializers.IntegerField(), help_text="From the issued root down to this bundle."
+    )
+    children = serializers.ListField(child=serializers.IntegerField())
+    checkpoint = serializers.CharField(source="checkpoint_note", allow_null=True)
+    checkpoint_size = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="Events not numbered yet (not listed).")
+    steps = HistoryStepOutputSerializer(many=True)
+    verify = serializers.SerializerMethodField(
+        help_text="Save as a file for `python -m ledger.verify history --file`."
+    )
+
+    @extend_schema_field(VerifyBundleOutputSerializer)
+    def get_verify(self, history) -> dict:
+        return history.verify_bundle()
+
+
+class UnitTraceOutputSerializer(serializers.Serializer):
+    device = serializers.IntegerField()
+    unit = serializers.IntegerField()
+    bundle = BundleOutputSerializer()
+    history = HistoryOutputSerializer()
+
+
+class StatementOutputSerializer(serializers.Serializer):
+    """A retirement statement; also a `ledger.verify history --file` bundle as it stands."""
+
+    checkpoint = serializers.CharField(allow_null=True)
+    entries = serializers.ListField(child=serializers.DictField())
+    retirement = RetirementOutputSerializer()
+    certificates = BundleOutputSerializer(many=True)
+    claim = serializers.DictField(help_text="The claim and salt: SHA-256 of it is the commitment.")
+    withdrawn = serializers.BooleanField(
+        help_text="True when the issuing body has since withdrawn any of these certificates."
+    )
+    history = HistoryStepOutputSerializer(many=True)
+    verifier_key = serializers.CharField()
+    verify_command = serializers.CharField()

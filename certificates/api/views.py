@@ -1,0 +1,444 @@
+from django.http import Http404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from certificates import errors, selectors, services
+from certificates.api import serializers as s
+from certificates.models import Bundle
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.idempotency import idempotent
+
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
+
+
+def _items(rows: list[dict]) -> list[tuple[int, int | None]]:
+    return [(row["bundle"], row["volume_wh"]) for row in rows]
+
+
+def _user(request: Request):
+    return request.user if request.user.is_authenticated else None
+
+
+class BundleFilter(filters.FilterSet):
+    technology = filters.CharFilter(field_name="issuance__technology_code")
+    energy_source = filters.CharFilter(field_name="issuance__energy_source_code")
+    grid_area = filters.CharFilter(field_name="issuance__grid_area_code")
+    country = filters.CharFilter(field_name="issuance__country")
+    device = filters.NumberFilter(field_name="device_id")
+    account = filters.NumberFilter(field_name="account_id")
+    account_number = filters.CharFilter(field_name="account__number")
+    organisation = filters.NumberFilter(field_name="account__organisation_id")
+    issuance = filters.NumberFilter(field_name="issuance_id")
+    status = filters.MultipleChoiceFilter(
+        choices=[(name, name) for name in s.STATUS_NAMES], method="filter_status"
+    )
+    period_after = filters.IsoDateTimeFilter(
+        field_name="period_start", lookup_expr="gte", help_text="Production starts at or after."
+    )
+    period_before = filters.IsoDateTimeFilter(
+        field_name="period_end", lookup_expr="lte", help_text="Production ends at or before."
+    )
+    expires_before = filters.DateFilter(field_name="expires_on", lookup_expr="lte")
+
+    class Meta:
+        model = Bundle
+        fields: list[str] = []
+
+    def filter_status(self, queryset, name, value):
+        if not value:
+            return queryset
+        by_name = {label: number for number, label in Bundle.Status.choices}
+        return queryset.filter(status__in=[by_name[v] for v in value])
+
+
+class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Certificate bundles: your organisations' holdings; any bundle by id (public ledger)."""
+
+    serializer_class = s.BundleOutputSerializer
+    filterset_class = BundleFilter
+    ordering_fields = ["id", "period_start", "unit_start"]
+    lookup_value_regex = r"\d+"
+
+    def get_permissions(self):
+        if self.action in ("retrieve", "history"):
+            return [permissions.AllowAny()]
+        return [permissions.IsAuthenticated()]
+
+    def get_queryset(self):
+        if self.action in ("retrieve", "history"):
+            return Bundle.objects.select_related(*selectors.BUNDLE_RELATED)
+        return selectors.bundle_list(user=_user(self.request))
+
+    @extend_schema(
+        responses={200: s.BundleOutputSerializer(many=True), **error_responses(400, 401)}
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        """Search your bundles by technology, grid area, period, device, account, status."""
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.BundleOutputSerializer, **error_responses(404)})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        """Any bundle, with its certificate attributes (public)."""
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.HistoryOutputSerializer, **error_responses(404)})
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str) -> Response:
+        """The ownership chain from issuance to now, each step a ledger entry with its proof."""
+        bundle = self.get_object()
+        return Response(
+            s.HistoryOutputSerializer(selectors.bundle_history(bundle_id=bundle.pk)).data
+        )
+
+    @extend_schema(
+        request=s.TransferCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.TransferOutputSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def transfers(self, request: Request, pk: str) -> Response:
+        """Transfer the bundle, or a volume of it (split), to any open account."""
+        data = s.TransferCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        transfer = services.certificate_transfer(
+            actor=request.user,
+            bundle_id=int(pk),
+            to_account_number=data.validated_data["to_account"],
+            volume_wh=data.validated_data["volume_wh"],
+            require_acceptance=data.validated_data["require_acceptance"],
+        )
+        return Response(s.TransferOutputSerializer(transfer).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.RetireBundleInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.RetirementOutputSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def retirements(self, request: Request, pk: str) -> Response:
+        """Retire the bundle, or a volume of it, for a beneficiary: final, with a statement."""
+        data = s.RetireBundleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        claim = dict(data.validated_data)
+        volume = claim.pop("volume_wh")
+        retirement = services.certificate_retire(
+            actor=request.user, items=[(int(pk), volume)], **claim
+        )
+        body = s.RetirementOutputSerializer(retirement, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Transfers out of and into your organisations' accounts."""
+
+    serializer_class = s.TransferOutputSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["status", "from_account", "to_account", "bundle"]
+    ordering_fields = ["id", "created_at"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.transfer_list(user=self.request.user)
+
+    @extend_schema(
+        responses={200: s.TransferOutputSerializer(many=True), **error_responses(400, 401)}
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.TransferOutputSerializer, **error_responses(401, 404)})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.TransferBatchInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.TransferOutputSerializer(many=True), **WRITE_ERRORS},
+    )
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def batch(self, request: Request) -> Response:
+        """Transfer many bundles (whole or part) to one account in one atomic request."""
+        data = s.TransferBatchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        transfers = services.certificate_transfer_batch(
+            actor=request.user,
+            to_account_number=data.validated_data["to_account"],
+            items=_items(data.validated_data["items"]),
+            require_acceptance=data.validated_data["require_acceptance"],
+        )
+        body = s.TransferOutputSerializer(transfers, many=True).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def _decide(self, request: Request, pk: str, service) -> Response:
+        transfer = service(actor=request.user, transfer_id=int(pk))
+        return Response(s.TransferOutputSerializer(transfer).data)
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.TransferOutputSerializer, **error_responses(401, 403, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def accept(self, request: Request, pk: str) -> Response:
+        """Receiver: accept a pending transfer."""
+        return self._decide(request, pk, services.certificate_transfer_accept)
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.TransferOutputSerializer, **error_responses(401, 403, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reject(self, request: Request, pk: str) -> Response:
+        """Receiver: reject a pending transfer; the units are free again at the sender."""
+        return self._decide(request, pk, services.certificate_transfer_reject)
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.TransferOutputSerializer, **error_responses(401, 403, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def withdraw(self, request: Request, pk: str) -> Response:
+        """Sender: take back a pending transfer."""
+        return self._decide(request, pk, services.certificate_transfer_withdraw)
+
+
+class RetirementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your organisations' retirements. Their statements are public under /statements/."""
+
+    serializer_class = s.RetirementOutputSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    lookup_field = "public_id"
+    lookup_value_regex = r"[0-9a-fA-F-]{36}"
+    filterset_fields = ["account", "purpose", "beneficiary_country"]
+    ordering_fields = ["id", "retired_at"]
+
+    def get_queryset(self):
+        return selectors.retirement_list(user=self.request.user).prefetch_related("items")
+
+    @extend_schema(
+        responses={200: s.RetirementOutputSerializer(many=True), **error_responses(400, 401)}
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.RetirementOutputSerializer, **error_responses(401, 404)})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.RetireBatchInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.RetirementOutputSerializer, **WRITE_ERRORS},
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        """Retire several bundles of one account for one beneficiary (one statement)."""
+        data = s.RetireBatchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        claim = dict(data.validated_data)
+        items = _items(claim.pop("items"))
+        retirement = services.certificate_retire(actor=request.user, items=items, **claim)
+        body = s.RetirementOutputSerializer(retirement, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class StatementView(APIView):
+    """A retirement statement (public, at an unguessable id): the retired certificates, the
+    claim, and the ledger entries with inclusion proofs in the signed checkpoint. The JSON
+    is also a history bundle for `python -m ledger.verify history --file`."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: s.StatementOutputSerializer, **error_responses(404)})
+    def get(self, request: Request, public_id) -> Response:
+        retirement = selectors.retirement_by_public_id(public_id=public_id)
+        if retirement is None:
+            raise errors.RetirementNotFound(public_id=str(public_id))
+        statement = selectors.retirement_statement(retirement=retirement)
+        return Response(s.StatementOutputSerializer(statement, context={"request": request}).data)
+
+
+class UnitTraceView(APIView):
+    """Which bundle holds unit `unit` (Wh number) of a device, and its whole history (public)."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: s.UnitTraceOutputSerializer, **error_responses(404)})
+    def get(self, request: Request, device_id: int, unit: int) -> Response:
+        bundle = selectors.bundle_for_unit(device_id=device_id, unit=unit)
+        if bundle is None:
+            raise errors.BundleNotFound(
+                "No certificate holds this unit of this device.", device_id=device_id, unit=unit
+            )
+        body = {
+            "device": device_id,
+            "unit": unit,
+            "bundle": bundle,
+            "history": selectors.bundle_history(bundle_id=bundle.pk),
+        }
+        return Response(s.UnitTraceOutputSerializer(body).data)
+
+
+class IssuanceRequestViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Issuance requests: producers ask, the issuing body approves (issuing) or rejects."""
+
+    serializer_class = s.IssuanceRequestOutputSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["status", "device", "organisation", "granularity"]
+    ordering_fields = ["id", "created_at"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.issuance_request_list(user=self.request.user)
+
+    @extend_schema(
+        responses={200: s.IssuanceRequestOutputSerializer(many=True), **error_responses(400, 401)}
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.IssuanceRequestOutputSerializer, **error_responses(401, 404)})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.IssuanceRequestInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.IssuanceRequestOutputSerializer, **WRITE_ERRORS},
+        description="Ask for certificates for a device and period. Devices whose policy "
+        "needs no approval are issued at once (status `approved`).",
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        data = s.IssuanceRequestInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.issuance_request_create(
+            actor=request.user,
+            device_id=data.validated_data["device"],
+            period_start=data.validated_data["period_start"],
+            period_end=data.validated_data["period_end"],
+            granularity=data.validated_data["granularity"],
+        )
+        body = s.IssuanceRequestOutputSerializer(req).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: s.IssuanceRequestOutputSerializer,
+            **error_responses(401, 403, 404, 409, 422),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def approve(self, request: Request, pk: str) -> Response:
+        """Issuing body: approve a pending request; its certificates are issued now."""
+        req = services.issuance_request_approve(actor=request.user, request_id=int(pk))
+        return Response(s.IssuanceRequestOutputSerializer(req).data)
+
+    @extend_schema(
+        request=s.RejectInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.IssuanceRequestOutputSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reject(self, request: Request, pk: str) -> Response:
+        """Issuing body: reject a pending request (a reason is required)."""
+        data = s.RejectInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.issuance_request_reject(
+            actor=request.user, request_id=int(pk), reason=data.validated_data["reason"]
+        )
+        return Response(s.IssuanceRequestOutputSerializer(req).data)
+
+
+class WithdrawalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Withdrawals of certificates issued in error (public: they correct the public record)."""
+
+    serializer_class = s.WithdrawalOutputSerializer
+    ordering_fields = ["id", "withdrawn_at"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.withdrawal_list(user=_user(self.request)).prefetch_related("items")
+
+    @extend_schema(responses={200: s.WithdrawalOutputSerializer(many=True), **error_responses(400)})
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.WithdrawalOutputSerializer, **error_responses(404)})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.WithdrawalInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.WithdrawalOutputSerializer, **WRITE_ERRORS},
+        description="Issuing body: withdraw bundles (and what was split from them), or a "
+        "device's certificates for a period, wherever they are held. A reason is required.",
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        data = s.WithdrawalInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        withdrawal = services.certificate_withdraw(
+            actor=request.user,
+            reason=v["reason"],
+            bundle_ids=v["bundles"],
+            device_id=v["device"],
+            period_start=v["period_start"],
+            period_end=v["period_end"],
+        )
+        return Response(s.WithdrawalOutputSerializer(withdrawal).data, status=201)
+
+
+class TransferPolicyView(APIView):
+    """Whether an organisation's incoming transfers from other organisations need acceptance."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        responses={200: s.TransferPolicyOutputSerializer, **error_responses(401, 404)},
+        parameters=[OpenApiParameter("organisation_id", int, OpenApiParameter.PATH)],
+    )
+    def get(self, request: Request, organisation_id: int) -> Response:
+        from accounts.selectors import organisation_list
+
+        if not organisation_list(user=request.user).filter(pk=organisation_id).exists():
+            raise Http404
+        policy = selectors.transfer_policy_for(organisation_id=organisation_id)
+        return Response(s.TransferPolicyOutputSerializer(policy).data)
+
+    @extend_schema(
+        request=s.TransferPolicyInputSerializer,
+        responses={200: s.TransferPolicyOutputSerializer, **error_responses(400, 401, 403)},
+        parameters=[OpenApiParameter("organisation_id", int, OpenApiParameter.PATH)],
+    )
+    def put(self, request: Request, organisation_id: int) -> Response:
+        """Organisation administrator: require (or stop requiring) acceptance."""
+        data = s.TransferPolicyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        policy = services.transfer_policy_set(
+            actor=request.user,
+            organisation_id=organisation_id,
+            require_acceptance=data.validated_data["require_acceptance"],
+        )
+        return Response(s.TransferPolicyOutputSerializer(policy).data)

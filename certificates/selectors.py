@@ -1,0 +1,307 @@
+"""Reads about certificates: lists scoped to the user, histories with their ledger proofs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from accounts.models import User
+from accounts.permissions import user_organisation_ids, user_reads_everything
+from certificates.models import (
+    Bundle,
+    IssuanceRequest,
+    Retirement,
+    Transfer,
+    TransferPolicy,
+    Withdrawal,
+)
+
+BUNDLE_RELATED = ("issuance", "account__organisation")
+
+
+def _scope_ids(user: User | None) -> list[int] | None:
+    """None: the user reads everything; else the organisations whose rows they see."""
+    if user is not None and user.is_authenticated and user_reads_everything(user):
+        return None
+    return user_organisation_ids(user) if user is not None else []
+
+
+def bundle_list(*, user: User | None) -> QuerySet[Bundle]:
+    """Bundles held by the user's organisations; the issuing body and auditors see all."""
+    qs = Bundle.objects.select_related(*BUNDLE_RELATED)
+    orgs = _scope_ids(user)
+    return qs if orgs is None else qs.filter(account__organisation_id__in=orgs)
+
+
+def bundle_public(*, bundle_id: int) -> Bundle | None:
+    """Any bundle, for the public lookup: its holder and history are in the public ledger."""
+    return Bundle.objects.select_related(*BUNDLE_RELATED).filter(pk=bundle_id).first()
+
+
+def bundle_for_unit(*, device_id: int, unit: int) -> Bundle | None:
+    """The current (unsplit) bundle holding unit `unit` of a device, if it was issued."""
+    bundle = (
+        Bundle.objects.select_related(*BUNDLE_RELATED)
+        .filter(device_id=device_id, unit_start__lte=unit)
+        .exclude(status=Bundle.Status.SPLIT)
+        .order_by("-unit_start")
+        .first()
+    )
+    if bundle is None or bundle.unit_end <= unit:
+        return None
+    return bundle
+
+
+def bundle_ancestry(*, bundle_id: int) -> list[int]:
+    """Ids from the issued root down to `bundle_id` (one recursive query, any depth)."""
+    table = Bundle._meta.db_table
+    sql = (
+        f"WITH RECURSIVE chain(id, parent_id, depth) AS ("  # noqa: S608 - model table name
+        f" SELECT id, parent_id, 0 FROM {table} WHERE id = %s"
+        f" UNION ALL SELECT b.id, b.parent_id, c.depth + 1 FROM {table} b"
+        f" JOIN chain c ON b.id = c.parent_id"
+        f") SELECT id FROM chain ORDER BY depth DESC"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bundle_id])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def bundle_children(*, bundle_id: int) -> list[Bundle]:
+    return list(Bundle.objects.filter(parent_id=bundle_id).order_by("unit_start"))
+
+
+def transfer_list(*, user: User | None) -> QuerySet[Transfer]:
+    """Transfers out of or into the user's organisations' accounts."""
+    qs = Transfer.objects.select_related(
+        "from_account__organisation", "to_account__organisation", "bundle"
+    )
+    orgs = _scope_ids(user)
+    if orgs is None:
+        return qs
+    return qs.filter(
+        Q(from_account__organisation_id__in=orgs) | Q(to_account__organisation_id__in=orgs)
+    )
+
+
+def issuance_request_list(*, user: User | None) -> QuerySet[IssuanceRequest]:
+    """The user's organisations' requests; the issuing body and auditors see all."""
+    qs = IssuanceRequest.objects.select_related("device", "organisation", "issuance")
+    orgs = _scope_ids(user)
+    return qs if orgs is None else qs.filter(organisation_id__in=orgs)
+
+
+def retirement_list(*, user: User | None) -> QuerySet[Retirement]:
+    qs = Retirement.objects.select_related("account__organisation")
+    orgs = _scope_ids(user)
+    return qs if orgs is None else qs.filter(account__organisation_id__in=orgs)
+
+
+def retirement_by_public_id(*, public_id: Any) -> Retirement | None:
+    return (
+        Retirement.objects.select_related("account__organisation")
+        .filter(public_id=public_id)
+        .first()
+    )
+
+
+def withdrawal_list(*, user: User | None) -> QuerySet[Withdrawal]:
+    """Withdrawals are public: they correct the public record."""
+    return Withdrawal.objects.all()
+
+
+def transfer_policy_for(*, organisation_id: int) -> TransferPolicy:
+    policy = TransferPolicy.objects.filter(organisation_id=organisation_id).first()
+    return policy or TransferPolicy(organisation_id=organisation_id, require_acceptance=False)
+
+
+def devices_for_auto_issuance() -> list[int]:
+    from assets.models import Device
+
+    return list(
+        Device.objects.filter(
+            issuance_policy=Device.IssuancePolicy.AUTOMATIC_HOURLY,
+            status__in=[Device.Status.APPROVED, Device.Status.ACTIVE],
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+# ---------------------------------------------------------------- ledger histories
+
+
+@dataclass
+class HistoryStep:
+    """One ledger entry of a history: the decoded event and its inclusion proof."""
+
+    seq: int | None
+    kind: str
+    at: str
+    actor: str
+    data: dict[str, Any]
+    event_b64: str
+    proof: list[str] | None  # base64 hashes; None until a checkpoint covers the entry
+
+
+@dataclass
+class History:
+    bundle_ids: list[int]
+    steps: list[HistoryStep]
+    checkpoint_note: str | None
+    checkpoint_size: int
+    pending: int = 0
+    children: list[int] = field(default_factory=list)
+
+    def verify_bundle(self) -> dict[str, Any]:
+        """What `python -m ledger.verify history --file` takes: entries the checkpoint covers."""
+        return {
+            "checkpoint": self.checkpoint_note,
+            "entries": [
+                {"seq": s.seq, "event_b64": s.event_b64, "proof": s.proof}
+                for s in self.steps
+                if s.proof is not None
+            ],
+        }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def ledger_history(*, keys: list[str]) -> tuple[list[HistoryStep], str | None, int, int]:
+    """Every entry about any of `keys`, oldest first, with proofs in the latest checkpoint.
+
+    Entries newer than the checkpoint come without a proof; events the integrator has
+    not numbered yet are counted (`pending`) but not listed. One query for the entries
+    and one for all the proof hashes, whatever the number of keys.
+    """
+    from ledger import storage
+    from ledger.merkle import inclusion_proof_ranges, nodes_needed, range_hashes
+    from ledger.models import Checkpoint, LedgerEntry, PendingEvent
+
+    checkpoint = Checkpoint.objects.order_by("-size").first()
+    size = checkpoint.size if checkpoint is not None else 0
+    entries = list(
+        LedgerEntry.objects.filter(subject_rows__key__in=keys)
+        .distinct()
+        .order_by("seq")
+        .values_list("seq", "kind", "actor", "event")
+    )
+    covered = [seq for seq, *_ in entries if seq < size]
+    ranges = {seq: inclusion_proof_ranges(seq, size) for seq in covered}
+    nodes = storage.fetch_nodes(nodes_needed(r for rs in ranges.values() for r in rs))
+    steps = []
+    for seq, kind, actor, raw in entries:
+        raw = bytes(raw)
+        event = json.loads(raw)
+        proof = None
+        if seq in ranges:
+            proof = [_b64(h) for h in range_hashes(ranges[seq], nodes)]
+        steps.append(
+            HistoryStep(
+                seq=seq,
+                kind=kind,
+                at=event.get("at", ""),
+                actor=actor,
+                data=event.get("data", {}),
+                event_b64=_b64(raw),
+                proof=proof,
+            )
+        )
+    pending = 0
+    if connection.vendor == "postgresql":
+        pending = PendingEvent.objects.filter(
+            Q.create([("subjects__contains", [key]) for key in keys], connector=Q.OR)
+        ).count()
+    return steps, (checkpoint.note if checkpoint is not None else None), size, pending
+
+
+def _history_keys(chain: list[int]) -> list[str]:
+    """Subject keys of every event in the chains' histories: the bundles, and the
+    issuances of their roots (issuance events name the issuance, not each bundle)."""
+    issuances = Bundle.objects.filter(pk__in=chain, parent__isnull=True).values_list(
+        "issuance_id", flat=True
+    )
+    return [f"bundle:{pk}" for pk in chain] + [f"issuance:{pk}" for pk in sorted(set(issuances))]
+
+
+def bundle_history(*, bundle_id: int) -> History:
+    """The ownership chain of a bundle from issuance to now: every issuance, split, transfer,
+    retirement, expiry and withdrawal of it and of the bundles it was split from."""
+    chain = bundle_ancestry(bundle_id=bundle_id)
+    steps, note, size, pending = ledger_history(keys=_history_keys(chain))
+    children = list(
+        Bundle.objects.filter(parent_id=bundle_id)
+        .order_by("unit_start")
+        .values_list("pk", flat=True)
+    )
+    return History(
+        bundle_ids=chain,
+        steps=steps,
+        checkpoint_note=note,
+        checkpoint_size=size,
+        pending=pending,
+        children=children,
+    )
+
+
+def retirement_history(*, retirement: Retirement) -> History:
+    """The histories of every bundle a retirement claimed, merged (for its statement)."""
+    bundle_ids = list(retirement.items.order_by("bundle_id").values_list("bundle_id", flat=True))
+    chain: list[int] = []
+    for pk in bundle_ids:
+        chain += [b for b in bundle_ancestry(bundle_id=pk) if b not in chain]
+    keys = [*_history_keys(chain), f"retirement:{retirement.pk}"]
+    steps, note, size, pending = ledger_history(keys=keys)
+    return History(
+        bundle_ids=chain, steps=steps, checkpoint_note=note, checkpoint_size=size, pending=pending
+    )
+
+
+def retirement_statement(*, retirement: Retirement) -> dict[str, Any]:
+    """Everything a third party needs to check a retirement without trusting the registry.
+
+    The top-level `checkpoint` and `entries` make the statement itself a history bundle
+    for `python -m ledger.verify history --file`; `claim` opens the event's commitment.
+    """
+    from certificates.claims import retirement_claim
+    from certificates.models import WithdrawalItem
+    from ledger.canonical import to_event_value
+    from ledger.keys import registry_signer
+
+    history = retirement_history(retirement=retirement)
+    bundles = list(
+        Bundle.objects.select_related(*BUNDLE_RELATED)
+        .filter(retirement_item__retirement=retirement)
+        .order_by("pk")
+    )
+    withdrawals = list(
+        WithdrawalItem.objects.select_related("withdrawal")
+        .filter(bundle__in=bundles)
+        .order_by("pk")
+    )
+    vkey = registry_signer().vkey
+    verify = history.verify_bundle()
+    return {
+        "checkpoint": verify["checkpoint"],
+        "entries": verify["entries"],
+        "retirement": retirement,
+        "certificates": bundles,
+        # As hashed: canonical strings, so sha256(RFC 8785 of this) is the commitment.
+        "claim": to_event_value(retirement_claim(retirement) | {"salt": retirement.claim_salt}),
+        "withdrawn": bool(withdrawals),
+        "withdrawals": withdrawals,
+        "history": history.steps,
+        "checkpoint_size": history.checkpoint_size,
+        "verifier_key": vkey,
+        "verify_command": (
+            f"python -m ledger.verify history --file statement-{retirement.public_id}.json "
+            f"--key '{vkey}'"
+        ),
+    }

@@ -1,0 +1,131 @@
+"""Public pages: certificate lookup with its ownership timeline and proof check, statements."""
+
+import json
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from certificates import selectors
+from certificates.api.serializers import (
+    BundleOutputSerializer,
+    HistoryStepOutputSerializer,
+    StatementOutputSerializer,
+)
+
+
+def _int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _timeline(history) -> list[dict]:
+    rows = HistoryStepOutputSerializer(history.steps, many=True).data
+    for row, step in zip(rows, history.steps, strict=True):
+        row["summary"] = _summary(step.kind, step.data)
+        row["data_json"] = json.dumps(step.data, sort_keys=True, ensure_ascii=False)
+    return rows
+
+
+def _summary(kind: str, data: dict) -> str:
+    """One line a person can read: what happened to whose units."""
+    if "issuance" in data:
+        issued = data["issuance"]
+        return (
+            f"Issued {issued['volume_wh']} Wh of device {issued['device_id']} (units "
+            f"{issued['unit_start']} to {issued['unit_end']}, {len(issued['periods'])} periods)"
+        )
+    if kind == "certificate.transferred":
+        return (
+            f"Transfer #{data['transfer_id']} ({data['status']}): {data['volume_wh']} Wh "
+            f"from account {data['from_account_id']} to account {data['to_account_id']}"
+        )
+    if kind == "certificate.batch_transferred":
+        total = sum(t["volume_wh"] for t in data["transfers"])
+        return f"Batch transfer of {total} Wh to account {data['to_account_id']}"
+    if kind.startswith("certificate.transfer_"):
+        return f"Transfer #{data['transfer_id']} {kind.rsplit('_', 1)[1]}"
+    if kind == "certificate.retired":
+        return (
+            f"Retired {data['volume_wh']} Wh for a beneficiary in "
+            f"{data['beneficiary_country']} ({data['purpose']})"
+        )
+    if kind == "certificate.expired":
+        return f"Expired on {data['on']}"
+    if kind == "certificate.withdrawn":
+        return f"Withdrawn by the issuing body: {data['reason']}"
+    return kind
+
+
+@require_GET
+def certificate_lookup(request: HttpRequest) -> HttpResponse:
+    """Find a certificate by bundle id, or by device and unit (Wh) number."""
+    bundle_id = _int(request.GET.get("bundle"))
+    device_id, unit = _int(request.GET.get("device")), _int(request.GET.get("unit"))
+    error = ""
+    if bundle_id is not None:
+        if selectors.bundle_public(bundle_id=bundle_id) is not None:
+            return redirect("certificates:certificate", bundle_id=bundle_id)
+        error = f"No bundle {bundle_id}."
+    elif device_id is not None and unit is not None:
+        bundle = selectors.bundle_for_unit(device_id=device_id, unit=unit)
+        if bundle is not None:
+            return redirect(reverse("certificates:certificate", args=[bundle.pk]) + f"?unit={unit}")
+        error = f"Unit {unit} of device {device_id} was never issued."
+    elif request.GET:
+        error = "Give a bundle id, or a device id and a unit number."
+    return render(request, "certificates/lookup.html", {"error": error, "query": request.GET})
+
+
+@require_GET
+def certificate_page(request: HttpRequest, bundle_id: int) -> HttpResponse:
+    """A certificate bundle: attributes, ownership timeline, proofs checked in the browser."""
+    bundle = selectors.bundle_public(bundle_id=bundle_id)
+    if bundle is None:
+        raise Http404("No such certificate bundle.")
+    history = selectors.bundle_history(bundle_id=bundle.pk)
+    context = {
+        "bundle": BundleOutputSerializer(bundle).data,
+        "history": history,
+        "timeline": _timeline(history),
+        "verify_json": json.dumps(history.verify_bundle()),
+        "unit": _int(request.GET.get("unit")),
+    }
+    return render(request, "certificates/certificate.html", context)
+
+
+def _statement(public_id):
+    retirement = selectors.retirement_by_public_id(public_id=public_id)
+    if retirement is None:
+        raise Http404("No such retirement statement.")
+    return retirement, selectors.retirement_statement(retirement=retirement)
+
+
+@require_GET
+def statement_page(request: HttpRequest, public_id) -> HttpResponse:
+    """The printable retirement statement."""
+    retirement, statement = _statement(public_id)
+    data = StatementOutputSerializer(statement, context={"request": request}).data
+    steps = HistoryStepOutputSerializer(statement["history"], many=True).data
+    for row, step in zip(steps, statement["history"], strict=True):
+        row["summary"] = _summary(step.kind, step.data)
+    context = {
+        "retirement": retirement,
+        "statement": data,
+        "timeline": steps,
+        "withdrawals": statement["withdrawals"],
+        "verify_bundle": {"checkpoint": data["checkpoint"], "entries": data["entries"]},
+        "claim_json": json.dumps(data["claim"], indent=2, sort_keys=True),
+    }
+    return render(request, "certificates/statement.html", context)
+
+
+@require_GET
+def statement_json(request: HttpRequest, public_id) -> HttpResponse:
+    """The statement as a file for `python -m ledger.verify history --file`."""
+    _retirement, statement = _statement(public_id)
+    data = StatementOutputSerializer(statement, context={"request": request}).data
+    response = JsonResponse(data, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="statement-{public_id}.json"'
+    return response

@@ -1,0 +1,397 @@
+"""Federation API: peers, evidence, status, the anchored checkpoint, peer notifications and
+read-only mirrors of peers' logs in the same shapes as the ledger's own API."""
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils.http import urlencode
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from federation import selectors, services
+from federation.api import serializers as s
+from federation.protocol import BUNDLE_CONTENT_TYPE, encode_bundle
+from federation.replication import mirror_checkpoint_notified
+from ledger.api.views import IMMUTABLE, PlainTextRenderer, cached
+from ledger.keys import registry_signer
+from registry.api.exceptions import ErrorSerializer
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.idempotency import idempotent
+
+ORIGIN_PARAMETER = OpenApiParameter(
+    "origin",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The mirrored log's origin, as in its checkpoints (it may contain '/').",
+)
+
+
+def _text_or_json_errors(request, response) -> None:
+    """Views that answer text/plain still give errors in the common JSON shape."""
+    if response.status_code >= 400:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+
+
+class PeerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Peer registries. Anyone may read them (keys are public); the issuing body changes them."""
+
+    serializer_class = s.PeerOutputSerializer
+    filterset_fields = ["status", "is_witness", "is_mirror", "is_partner"]
+    ordering_fields = ["id", "origin", "created_at"]
+
+    def get_queryset(self):
+        return selectors.peer_list()
+
+    @extend_schema(
+        request=s.PeerRegisterInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.PeerOutputSerializer, **error_responses(400, 401, 403, 409, 422)},
+        description="Issuing body: register a peer registry with its keys and roles.",
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        data = s.PeerRegisterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        peer = services.peer_register(actor=request.user, **data.validated_data)
+        return Response(s.PeerOutputSerializer(peer).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.PeerUpdateInputSerializer,
+        responses={200: s.PeerOutputSerializer, **error_responses(400, 401, 403, 404)},
+        description="Issuing body: change a peer's URLs, keys, name or roles.",
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        self.get_object()
+        data = s.PeerUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        peer = services.peer_update(actor=request.user, peer_id=int(pk), **data.validated_data)
+        return Response(s.PeerOutputSerializer(peer).data)
+
+    def _status_change(self, request: Request, pk: str, service) -> Response:
+        self.get_object()
+        data = s.PeerReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        peer = service(actor=request.user, peer_id=int(pk), **data.validated_data)
+        return Response(s.PeerOutputSerializer(peer).data)
+
+    @extend_schema(
+        request=s.PeerReasonInputSerializer,
+        responses={200: s.PeerOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def suspend(self, request: Request, pk: str) -> Response:
+        """Issuing body: stop witnessing, anchoring with and mirroring this peer."""
+        return self._status_change(request, pk, services.peer_suspend)
+
+    @extend_schema(
+        request=s.PeerReasonInputSerializer,
+        responses={200: s.PeerOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def reinstate(self, request: Request, pk: str) -> Response:
+        """Issuing body: lift a suspension or a misbehaviour flag (the evidence stays)."""
+        return self._status_change(request, pk, services.peer_reinstate)
+
+
+class EvidenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Evidence of peers' misbehaviour, as found (public: it is about signed, public data)."""
+
+    filterset_fields = ["peer", "kind"]
+    ordering_fields = ["id", "recorded_at"]
+
+    def get_queryset(self):
+        return selectors.evidence_list()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return s.EvidenceDetailOutputSerializer
+        return s.EvidenceOutputSerializer
+
+
+class FederationStatusView(APIView):
+    """Every peer: last checkpoint seen, mirror lag, anchoring with it, and anchoring delay."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: s.FederationStatusOutputSerializer, **error_responses(429)})
+    def get(self, request: Request) -> Response:
+        return Response(s.FederationStatusOutputSerializer(selectors.federation_status()).data)
+
+
+def identity_body() -> dict:
+    signer = registry_signer()
+    return {
+        "origin": settings.REGISTRY_ORIGIN,
+        "base_url": settings.REGISTRY_BASE_URL,
+        "log_vkey": signer.vkey,
+        "witness_vkey": signer.cosignature_vkey,
+        "witness_url": settings.REGISTRY_BASE_URL,
+    }
+
+
+class FederationIdentityView(APIView):
+    """What a peer needs to register this registry: origin, URLs and verifier keys."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: s.FederationIdentityOutputSerializer, **error_responses(429)})
+    def get(self, request: Request) -> Response:
+        return Response(identity_body())
+
+
+class AnchoredCheckpointView(APIView):
+    """Our latest checkpoint that reached the quorum, with all its cosignatures.
+
+    text/plain (the default): the signed note, cosignature lines appended, ready for
+    `python -m ledger.verify checkpoint --witness-key ... --quorum N --file`. JSON with
+    `Accept: application/json` or `?format=json`.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    renderer_classes = [PlainTextRenderer, JSONRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        _text_or_json_errors(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["txt", "json"], required=False)
+        ],
+        responses={
+            (200, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR, description="Signed note with cosignatures."
+            ),
+            (200, "application/json"): s.AnchoredCheckpointOutputSerializer,
+            (404, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="Nothing anchored yet."
+            ),
+            (429, "application/json"): OpenApiResponse(ErrorSerializer, description="Throttled."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        anchor = selectors.anchor_latest()
+        note = selectors.anchor_note(anchor)
+        if request.accepted_renderer.format != "json":
+            return cached(request, Response(note), immutable=False)
+        cosignatures = sorted(anchor.cosignatures.all(), key=lambda c: c.witness.origin)
+        body = {
+            "origin": settings.REGISTRY_ORIGIN,
+            "size": anchor.size,
+            "root": anchor.root,
+            "note": note,
+            "created_at": anchor.checkpoint_created_at,
+            "anchored_at": anchor.anchored_at,
+            "quorum": settings.ANCHOR_QUORUM,
+            "cosignatures": cosignatures,
+            "witness_keys": [c.witness.witness_vkey for c in cosignatures],
+            "anchoring_delay": selectors.anchoring_delays(),
+        }
+        return cached(
+            request, Response(s.AnchoredCheckpointOutputSerializer(body).data), immutable=False
+        )
+
+
+class PeerNotifyView(APIView):
+    """A peer says it has a new checkpoint (a signed peer request; see docs/federation.md).
+
+    Authenticated by the peer's Ed25519 signature over the request, not by a login.
+    If we mirror that peer, a replication run is scheduled right away.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        request=s.PeerNotifyInputSerializer,
+        responses={202: s.PeerNotifyOutputSerializer, **error_responses(400, 403, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        body = request.body
+        peer = services.peer_request_authenticate(
+            headers=request.headers, method=request.method, path=request.path, body=body
+        )
+        data = s.PeerNotifyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        scheduled = mirror_checkpoint_notified(peer=peer, note=data.validated_data["checkpoint"])
+        return Response({"scheduled": scheduled}, status=status.HTTP_202_ACCEPTED)
+
+
+# ---------------------------------------------------------------- replication source
+
+
+class EntryBundleRenderer(BaseRenderer):
+    """Lets clients ask for `Accept: application/vnd.gridproof.entry-bundle`."""
+
+    media_type = BUNDLE_CONTENT_TYPE
+    format = "bundle"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return bytes(data)
+
+
+class LogEntryBundleView(APIView):
+    """Our ledger's entries by range as one binary entry bundle: what peers replicate from.
+
+    Each entry's bytes are preceded by their length (4 bytes, big-endian); the first is
+    entry `start`. Only entries already in the tree are served. The same data as
+    `/api/v1/ledger/entries/`, without JSON: up to 10 000 entries per request.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    renderer_classes = [EntryBundleRenderer, JSONRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        _text_or_json_errors(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[s.LogEntryBundleInputSerializer],
+        responses={
+            (200, BUNDLE_CONTENT_TYPE): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The entry bundle."
+            ),
+            **error_responses(400, 429),
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        query = s.LogEntryBundleInputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, limit = query.validated_data["start"], query.validated_data["limit"]
+        events = selectors.log_entry_events(start=start, end=start + limit)
+        response = HttpResponse(encode_bundle(events), content_type=BUNDLE_CONTENT_TYPE)
+        response["GridProof-Entries-Start"] = str(start)
+        response["GridProof-Entries-Count"] = str(len(events))
+        # A full bundle can never change; a short one grows as entries are integrated.
+        response["Cache-Control"] = IMMUTABLE if len(events) == limit else "public, max-age=5"
+        return response
+
+
+# ---------------------------------------------------------------- mirrors
+
+
+class MirrorView(APIView):
+    """Public and read-only, like the ledger API it mirrors."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+
+class MirrorListView(MirrorView):
+    """The logs this registry mirrors, with their verified sizes."""
+
+    @extend_schema(responses={200: s.MirrorOutputSerializer(many=True), **error_responses(429)})
+    def get(self, request: Request) -> Response:
+        return Response(s.MirrorOutputSerializer(selectors.mirror_list(), many=True).data)
+
+
+class MirrorCheckpointNoteView(MirrorView):
+    """The peer's latest checkpoint whose root this mirror recomputed, as its signed note."""
+
+    renderer_classes = [PlainTextRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        _text_or_json_errors(request, response)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[ORIGIN_PARAMETER],
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Signed note."),
+            (404, "application/json"): OpenApiResponse(
+                ErrorSerializer, description="No mirror of this origin."
+            ),
+            (429, "application/json"): OpenApiResponse(ErrorSerializer, description="Throttled."),
+        },
+    )
+    def get(self, request: Request, origin: str) -> Response:
+        head = selectors.mirror_head(origin=origin)
+        checkpoint = selectors.mirror_checkpoint_latest(head=head)
+        return cached(request, Response(checkpoint.note), immutable=False)
+
+
+class MirrorEntryListView(MirrorView):
+    """Mirrored entries by range: `limit` entries from `start`."""
+
+    @extend_schema(
+        operation_id="federation_mirror_entries_list",
+        parameters=[ORIGIN_PARAMETER, s.MirrorEntryRangeInputSerializer],
+        responses={200: s.MirroredEntryPageOutputSerializer, **error_responses(400, 404, 429)},
+    )
+    def get(self, request: Request, origin: str) -> Response:
+        head = selectors.mirror_head(origin=origin)
+        query = s.MirrorEntryRangeInputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, limit = query.validated_data["start"], query.validated_data["limit"]
+        entries = list(selectors.mirror_entries(head=head, start=start, end=start + limit))
+        full = len(entries) == limit
+        next_url = None
+        if full:
+            next_url = f"{request.path}?{urlencode({'start': start + limit, 'limit': limit})}"
+        body = {
+            "start": start,
+            "limit": limit,
+            "next": next_url,
+            "entries": s.MirroredEntryOutputSerializer(entries, many=True).data,
+        }
+        return cached(request, Response(body), immutable=full)
+
+
+class MirrorEntryDetailView(MirrorView):
+    """One mirrored entry."""
+
+    @extend_schema(
+        parameters=[ORIGIN_PARAMETER],
+        responses={200: s.MirroredEntryOutputSerializer, **error_responses(404, 429)},
+    )
+    def get(self, request: Request, origin: str, seq: str) -> Response:
+        head = selectors.mirror_head(origin=origin)
+        entry = selectors.mirror_entry(head=head, seq=int(seq))
+        return cached(
+            request, Response(s.MirroredEntryOutputSerializer(entry).data), immutable=True
+        )
+
+
+class MirrorInclusionProofView(MirrorView):
+    """RFC 9162 inclusion proof of a mirrored entry, from the mirror's own tree."""
+
+    @extend_schema(
+        parameters=[ORIGIN_PARAMETER, s.MirrorInclusionProofInputSerializer],
+        responses={200: s.MirrorInclusionProofOutputSerializer, **error_responses(400, 404, 429)},
+    )
+    def get(self, request: Request, origin: str) -> Response:
+        head = selectors.mirror_head(origin=origin)
+        query = s.MirrorInclusionProofInputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        proof = selectors.mirror_inclusion_proof(head=head, **query.validated_data)
+        body = s.MirrorInclusionProofOutputSerializer(proof).data
+        return cached(request, Response(body), immutable=True)
+
+
+class MirrorConsistencyProofView(MirrorView):
+    """RFC 9162 consistency proof between two sizes of a mirrored log."""
+
+    @extend_schema(
+        parameters=[ORIGIN_PARAMETER, s.MirrorConsistencyProofInputSerializer],
+        responses={
+            200: s.MirrorConsistencyProofOutputSerializer,
+            **error_responses(400, 404, 429),
+        },
+    )
+    def get(self, request: Request, origin: str) -> Response:
+        head = selectors.mirror_head(origin=origin)
+        query = s.MirrorConsistencyProofInputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        proof = selectors.mirror_consistency_proof(head=head, **query.validated_data)
+        body = s.MirrorConsistencyProofOutputSerializer(proof).data
+        return cached(request, Response(body), immutable=True)

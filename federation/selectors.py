@@ -1,0 +1,396 @@
+"""Reads: peers, anchors and their delays, mirrors and their proofs, peer status."""
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from federation import errors
+from federation.models import (
+    Anchor,
+    Cosignature,
+    Evidence,
+    MirrorCheckpoint,
+    MirroredEntry,
+    MirrorHead,
+    Peer,
+    WitnessedCheckpoint,
+    WitnessProgress,
+)
+from ledger.merkle import (
+    EMPTY_ROOT,
+    NodeKey,
+    consistency_proof_ranges,
+    inclusion_proof_ranges,
+    leaf_hash,
+    nodes_needed,
+    range_hashes,
+)
+from ledger.models import Checkpoint
+from ledger.selectors import ledger_entries
+from ledger.storage import node_id
+
+# ---------------------------------------------------------------- peers and evidence
+
+
+def peer_list() -> QuerySet[Peer]:
+    """Every peer (peers, their keys and roles are public)."""
+    return Peer.objects.all()
+
+
+def evidence_list(*, peer_id: int | None = None) -> QuerySet[Evidence]:
+    qs = Evidence.objects.select_related("peer")
+    return qs if peer_id is None else qs.filter(peer_id=peer_id)
+
+
+# ---------------------------------------------------------------- anchoring
+
+
+@dataclass(frozen=True)
+class DelayStats:
+    """Seconds from a checkpoint's signing until it (or a later one) reached the quorum."""
+
+    count: int
+    pending: int
+    median: float | None
+    p99: float | None
+    max: float | None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values (None when empty)."""
+    if not values:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(values)))
+    return values[rank - 1]
+
+
+def _stats(delays: Iterable[float], pending: int = 0) -> DelayStats:
+    ordered = sorted(delays)
+    return DelayStats(
+        count=len(ordered),
+        pending=pending,
+        median=percentile(ordered, 50),
+        p99=percentile(ordered, 99),
+        max=ordered[-1] if ordered else None,
+    )
+
+
+def anchoring_delays(*, limit: int = 1000) -> DelayStats:
+    """Anchoring delay over our last `limit` checkpoints.
+
+    A checkpoint counts as anchored when it, or any later checkpoint, reached the quorum:
+    a later anchored checkpoint with a consistency proof covers it. Checkpoints whose
+    successors have not reached the quorum yet are `pending`.
+    """
+    checkpoints = list(
+        Checkpoint.objects.filter(size__gt=0)
+        .order_by("-size")
+        .values_list("size", "created_at")[:limit]
+    )
+    if not checkpoints:
+        return _stats([])
+    anchored = list(
+        Anchor.objects.filter(anchored_at__isnull=False, size__gte=checkpoints[-1][0])
+        .order_by("-size")
+        .values_list("size", "anchored_at")
+    )
+    delays: list[float] = []
+    pending = 0
+    earliest: dt.datetime | None = None
+    i = 0
+    for size, created_at in checkpoints:  # newest first
+        while i < len(anchored) and anchored[i][0] >= size:
+            at = anchored[i][1]
+            earliest = at if earliest is None or at < earliest else earliest
+            i += 1
+        if earliest is None:
+            pending += 1
+        else:
+            delays.append(max(0.0, (earliest - created_at).total_seconds()))
+    return _stats(delays, pending)
+
+
+def witness_delays(*, peer_id: int, limit: int = 1000) -> DelayStats:
+    """Seconds from our checkpoint's signing to this witness's cosignature."""
+    rows = Cosignature.objects.filter(witness_id=peer_id).order_by("-anchor__size")[:limit]
+    return _stats(
+        (received - created).total_seconds()
+        for received, created in rows.values_list("received_at", "anchor__checkpoint_created_at")
+    )
+
+
+def anchor_latest() -> Anchor:
+    """The latest of our checkpoints that reached the quorum, with its cosignatures."""
+    anchor = (
+        Anchor.objects.filter(anchored_at__isnull=False)
+        .prefetch_related("cosignatures__witness")
+        .order_by("-size")
+        .first()
+    )
+    if anchor is None:
+        raise errors.AnchoredCheckpointNotFound(quorum=settings.ANCHOR_QUORUM)
+    return anchor
+
+
+def anchor_note(anchor: Anchor) -> str:
+    """Our signed note with every cosignature appended (tlog-cosignature)."""
+    lines = [c.line for c in sorted(anchor.cosignatures.all(), key=lambda c: c.witness.origin)]
+    return anchor.note + "".join(lines)
+
+
+# ---------------------------------------------------------------- replication source
+
+
+def log_entry_events(*, start: int, end: int) -> list[bytes]:
+    """The bytes of our ledger's entries start <= seq < end (what peers replicate)."""
+    rows = ledger_entries(start=start, end=end).values_list("event", flat=True)
+    return [bytes(event) for event in rows]
+
+
+# ---------------------------------------------------------------- mirrors
+
+
+def mirror_head(*, origin: str) -> MirrorHead:
+    head = MirrorHead.objects.select_related("peer").filter(peer__origin=origin).first()
+    if head is None or (head.size == 0 and not head.peer.is_mirror):
+        raise errors.MirrorNotFound(origin=origin)
+    return head
+
+
+def mirror_list() -> QuerySet[MirrorHead]:
+    return MirrorHead.objects.select_related("peer").filter(size__gt=0).order_by("peer__origin")
+
+
+def mirror_checkpoint_latest(*, head: MirrorHead) -> MirrorCheckpoint:
+    checkpoint = (
+        MirrorCheckpoint.objects.filter(peer_id=head.peer_id, size__lte=head.size)
+        .order_by("-size")
+        .first()
+    )
+    if checkpoint is None:
+        raise errors.MirrorNotFound(
+            "No checkpoint of this origin has been verified yet.", origin=head.peer.origin
+        )
+    return checkpoint
+
+
+def mirror_entries(*, head: MirrorHead, start: int, end: int) -> QuerySet[MirroredEntry]:
+    end = min(end, head.size)
+    return MirroredEntry.objects.filter(peer_id=head.peer_id, seq__gte=start, seq__lt=end).order_by(
+        "seq"
+    )
+
+
+def mirror_entry(*, head: MirrorHead, seq: int) -> MirroredEntry:
+    entry = MirroredEntry.objects.filter(peer_id=head.peer_id, seq=seq).first()
+    if entry is None or seq >= head.size:
+        raise errors.MirrorEntryNotFound(seq=seq)
+    return entry
+
+
+def mirror_fetch_nodes(peer_id: int, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
+    """Hashes of these nodes of a mirrored tree, in two queries at most.
+
+    Subtrees above the leaves are stored (MirrorNode); leaf hashes are recomputed from the
+    mirrored entries, which are stored anyway.
+    """
+    keys = set(keys)
+    leaves = {index for level, index in keys if level == 0}
+    ids = {node_id(level, index): (level, index) for level, index in keys if level > 0}
+    found: dict[NodeKey, bytes] = {}
+    if leaves:
+        events = MirroredEntry.objects.filter(peer_id=peer_id, seq__in=leaves).values_list(
+            "seq", "event"
+        )
+        found.update({(0, seq): leaf_hash(bytes(event)) for seq, event in events})
+    if not ids:
+        return found
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT node, hash FROM federation_mirrornode "
+                "WHERE peer_id = %s AND node = ANY(%s)",
+                [peer_id, list(ids)],
+            )
+        else:
+            cursor.execute(
+                "SELECT node, hash FROM federation_mirrornode WHERE peer_id = %s "
+                "AND node IN (SELECT value FROM json_each(%s))",
+                [peer_id, json.dumps(list(ids))],
+            )
+        found.update({ids[key]: bytes(value) for key, value in cursor.fetchall()})
+    return found
+
+
+def _mirror_hashes(head: MirrorHead, ranges: list[tuple[int, int]], size: int) -> list[bytes]:
+    if size > head.size:
+        raise errors.MirrorProofUnavailable(
+            f"The mirror holds {head.size} entries, not {size}.", size=size, mirror_size=head.size
+        )
+    nodes = mirror_fetch_nodes(head.peer_id, nodes_needed(ranges))
+    try:
+        return range_hashes(ranges, nodes)
+    except KeyError as exc:
+        raise errors.MirrorProofUnavailable(f"Mirror tree incomplete: {exc.args[0]}") from None
+
+
+def mirror_root(*, head: MirrorHead, size: int) -> bytes:
+    if size == 0:
+        return EMPTY_ROOT
+    return _mirror_hashes(head, [(0, size)], size)[0]
+
+
+@dataclass(frozen=True)
+class MirrorInclusionProof:
+    seq: int
+    size: int
+    leaf_hash: bytes
+    root: bytes
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class MirrorConsistencyProof:
+    first: int
+    second: int
+    proof: list[bytes]
+
+
+def mirror_inclusion_proof(*, head: MirrorHead, seq: int, size: int) -> MirrorInclusionProof:
+    if not 0 <= seq < size:
+        raise errors.MirrorProofUnavailable(f"Entry {seq} is not in a tree of size {size}.")
+    ranges = inclusion_proof_ranges(seq, size)
+    *proof, root, leaf = _mirror_hashes(head, [*ranges, (0, size), (seq, seq + 1)], size)
+    return MirrorInclusionProof(seq=seq, size=size, leaf_hash=leaf, root=root, proof=proof)
+
+
+def mirror_consistency_proof(
+    *, head: MirrorHead, first: int, second: int
+) -> MirrorConsistencyProof:
+    if not 0 < first <= second:
+        raise errors.MirrorProofUnavailable(
+            f"No consistency proof from size {first} to {second} (need 0 < first <= second)."
+        )
+    proof = _mirror_hashes(head, consistency_proof_ranges(first, second), second)
+    return MirrorConsistencyProof(first=first, second=second, proof=proof)
+
+
+# ---------------------------------------------------------------- status
+
+
+@dataclass
+class PeerStatus:
+    peer: Peer
+    evidence_count: int
+    # Replication (we mirror the peer).
+    mirror_size: int = 0
+    mirror_checkpoint_size: int | None = None
+    mirror_checkpoint_at: dt.datetime | None = None
+    seen_size: int = 0
+    seen_at: dt.datetime | None = None
+    lag_entries: int = 0
+    lag_seconds: float = 0.0
+    mirror_last_success_at: dt.datetime | None = None
+    mirror_last_error: str = ""
+    mirror_last_error_at: dt.datetime | None = None
+    mirror_next_attempt_at: dt.datetime | None = None
+    # Anchoring (the peer witnesses us).
+    witness_size: int = 0
+    witness_lag_entries: int = 0
+    witness_last_success_at: dt.datetime | None = None
+    witness_last_error: str = ""
+    witness_last_error_at: dt.datetime | None = None
+    witness_next_attempt_at: dt.datetime | None = None
+    witness_delay: DelayStats | None = None
+    # Witnessing (we witness the peer).
+    witnessed_size: int | None = None
+    witnessed_at: dt.datetime | None = None
+
+
+def _our_latest_size() -> int:
+    return Checkpoint.objects.order_by("-size").values_list("size", flat=True).first() or 0
+
+
+def peer_status_list(*, now: dt.datetime | None = None) -> list[PeerStatus]:
+    """Where every peer stands: mirror lag, anchoring with it, what we witnessed for it."""
+    now = now or timezone.now()
+    ours = _our_latest_size()
+    peers = Peer.objects.annotate(evidence_count=Count("evidence")).order_by("origin")
+    heads = {h.peer_id: h for h in MirrorHead.objects.all()}
+    progress = {p.peer_id: p for p in WitnessProgress.objects.all()}
+    statuses = []
+    for peer in peers:
+        status = PeerStatus(peer=peer, evidence_count=peer.evidence_count)
+        head = heads.get(peer.pk)
+        if head is not None:
+            latest = (
+                MirrorCheckpoint.objects.filter(peer=peer)
+                .order_by("-size")
+                .values_list("size", "verified_at")
+            ).first()
+            if latest:
+                status.mirror_checkpoint_size, status.mirror_checkpoint_at = latest
+            status.mirror_size = head.size
+            status.seen_size, status.seen_at = head.seen_size, head.seen_at
+            status.lag_entries = max(0, head.seen_size - head.size)
+            if head.behind_since and status.lag_entries:
+                status.lag_seconds = max(0.0, (now - head.behind_since).total_seconds())
+            status.mirror_last_success_at = head.last_success_at
+            status.mirror_last_error = head.last_error
+            status.mirror_last_error_at = head.last_error_at
+            status.mirror_next_attempt_at = head.next_attempt_at
+        witness = progress.get(peer.pk)
+        if witness is not None and peer.is_witness:
+            status.witness_size = witness.size
+            status.witness_lag_entries = max(0, ours - witness.size)
+            status.witness_last_success_at = witness.last_success_at
+            status.witness_last_error = witness.last_error
+            status.witness_last_error_at = witness.last_error_at
+            status.witness_next_attempt_at = witness.next_attempt_at
+            status.witness_delay = witness_delays(peer_id=peer.pk)
+        witnessed = (
+            WitnessedCheckpoint.objects.filter(peer=peer)
+            .order_by("-size")
+            .values_list("size", "cosigned_at")
+            .first()
+        )
+        if witnessed:
+            status.witnessed_size, status.witnessed_at = witnessed
+        statuses.append(status)
+    return statuses
+
+
+@dataclass(frozen=True)
+class FederationStatus:
+    origin: str
+    checkpoint_size: int
+    anchored_size: int | None
+    anchored_at: dt.datetime | None
+    quorum: int
+    anchoring_delay: DelayStats
+    peers: list[PeerStatus]
+
+
+def federation_status() -> FederationStatus:
+    anchored = (
+        Anchor.objects.filter(anchored_at__isnull=False)
+        .order_by("-size")
+        .values_list("size", "anchored_at")
+        .first()
+    )
+    return FederationStatus(
+        origin=settings.REGISTRY_ORIGIN,
+        checkpoint_size=_our_latest_size(),
+        anchored_size=anchored[0] if anchored else None,
+        anchored_at=anchored[1] if anchored else None,
+        quorum=settings.ANCHOR_QUORUM,
+        anchoring_delay=anchoring_delays(),
+        peers=peer_status_list(),
+    )

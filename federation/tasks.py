@@ -1,0 +1,39 @@
+"""Thin Celery tasks: anchoring, replication and peer notifications."""
+
+from celery import shared_task
+
+from federation import anchoring, replication
+
+
+@shared_task(ignore_result=True)
+def federation_anchor_task() -> int:
+    """Periodic: make sure our latest checkpoint is being anchored; one job per witness."""
+    anchoring.anchor_prepare()
+    witnesses = anchoring.anchor_witness_ids()
+    for peer_id in witnesses:
+        federation_anchor_witness_task.delay(peer_id)
+    return len(witnesses)
+
+
+@shared_task(ignore_result=True)
+def federation_anchor_witness_task(peer_id: int) -> str:
+    return anchoring.anchor_witness(peer_id=peer_id)
+
+
+@shared_task(ignore_result=True)
+def federation_notify_peers_task(size: int) -> dict[str, str]:
+    return anchoring.anchor_notify_peers(size=size)
+
+
+@shared_task(ignore_result=True)
+def federation_replicate_task() -> int:
+    """Periodic: one replication job per mirror peer that is due."""
+    peers = replication.mirror_peer_ids()
+    for peer_id in peers:
+        federation_replicate_peer_task.delay(peer_id)
+    return len(peers)
+
+
+@shared_task(ignore_result=True)
+def federation_replicate_peer_task(peer_id: int) -> str:
+    return replication.replicate_peer(peer_id=peer_id).outcome

@@ -1,0 +1,120 @@
+import base64
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ledger.models import Checkpoint, LedgerEntry
+from registry.api.serializers import StrictInputSerializer
+
+
+@extend_schema_field(OpenApiTypes.BYTE)
+class Base64Field(serializers.Field):
+    """Bytes as standard, padded base64 (RFC 4648 section 4)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str:
+        return base64.b64encode(bytes(value)).decode("ascii")
+
+
+class LedgerEntryOutputSerializer(serializers.ModelSerializer):
+    event_b64 = Base64Field(source="event", help_text="The canonical event bytes (the leaf).")
+    event = serializers.SerializerMethodField(help_text="The same event, decoded.")
+    leaf_hash = Base64Field(help_text="SHA-256(0x00 || event bytes).")
+    chain = Base64Field(help_text="SHA-256(previous chain || leaf hash).")
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "seq",
+            "kind",
+            "actor",
+            "event_at",
+            "integrated_at",
+            "event_b64",
+            "event",
+            "leaf_hash",
+            "chain",
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_event(self, entry: LedgerEntry) -> dict:
+        return json.loads(bytes(entry.event))
+
+
+class LedgerEntryPageOutputSerializer(serializers.Serializer):
+    start = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True, help_text="The following range, if this is full.")
+    entries = LedgerEntryOutputSerializer(many=True)
+
+
+class LedgerEntryRangeInputSerializer(StrictInputSerializer):
+    start = serializers.IntegerField(min_value=0, default=0, help_text="First sequence number.")
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+
+class CheckpointOutputSerializer(serializers.ModelSerializer):
+    root = Base64Field()
+    note = serializers.CharField(help_text="The signed note (C2SP tlog-checkpoint).")
+
+    class Meta:
+        model = Checkpoint
+        fields = ["origin", "size", "root", "note", "created_at"]
+
+
+class InclusionProofInputSerializer(StrictInputSerializer):
+    seq = serializers.IntegerField(min_value=0, help_text="The entry.")
+    size = serializers.IntegerField(min_value=1, help_text="The tree size (> seq).")
+
+
+class InclusionProofOutputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    size = serializers.IntegerField()
+    leaf_hash = Base64Field()
+    root = Base64Field(help_text="The root of the tree of `size` entries.")
+    proof = serializers.ListField(child=Base64Field(), help_text="RFC 9162 inclusion path.")
+
+
+class ConsistencyProofInputSerializer(StrictInputSerializer):
+    first = serializers.IntegerField(min_value=1, help_text="The older tree size.")
+    second = serializers.IntegerField(min_value=1, help_text="The newer tree size (>= first).")
+
+
+class ConsistencyProofOutputSerializer(serializers.Serializer):
+    first = serializers.IntegerField()
+    second = serializers.IntegerField()
+    proof = serializers.ListField(child=Base64Field(), help_text="RFC 9162 consistency proof.")
+
+
+class SubjectHistoryInputSerializer(StrictInputSerializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=1000)
+
+
+class SubjectHistoryEntryOutputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(source="entry.seq")
+    kind = serializers.CharField(source="entry.kind")
+    event_at = serializers.DateTimeField(source="entry.event_at")
+    event_b64 = Base64Field(source="entry.event")
+    leaf_hash = Base64Field(source="entry.leaf_hash")
+    proof = serializers.ListField(
+        child=Base64Field(), help_text="Inclusion path in the checkpoint's tree."
+    )
+
+
+class SubjectHistoryOutputSerializer(serializers.Serializer):
+    subject = serializers.CharField(source="key")
+    size = serializers.IntegerField(source="checkpoint.size", help_text="The checkpoint's size.")
+    checkpoint = serializers.CharField(source="checkpoint.note", help_text="Signed note text.")
+    entries = SubjectHistoryEntryOutputSerializer(many=True)
+
+
+class VerifierKeyOutputSerializer(serializers.Serializer):
+    origin = serializers.CharField(help_text="The checkpoint origin line (= the key name).")
+    vkey = serializers.CharField(help_text="Note verifier key: <name>+<key id>+<base64 key>.")
+    key_id = serializers.CharField(help_text="The 4-byte key id, hex.")
+    algorithm = serializers.CharField()

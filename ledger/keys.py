@@ -1,0 +1,69 @@
+"""The registry's checkpoint signing key, from settings.
+
+REGISTRY_SIGNING_KEY holds a note-format private key (`manage.py generate_signing_key`)
+whose name is REGISTRY_ORIGIN, the checkpoint origin. In development without one, the
+key is derived from SECRET_KEY and REGISTRY_ORIGIN, so the web process and a separate
+worker sign alike; anyone who knows SECRET_KEY can forge its checkpoints.
+"""
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from ledger.signing import Signer
+from ledger.verify.note import NoteError
+
+logger = logging.getLogger(__name__)
+
+_DEVELOPMENT_KEY_CONTEXT = b"GridProof development checkpoint key v1\n"
+_signers: dict[tuple[str, str, str, bool], Signer] = {}
+
+
+def development_signer(*, origin: str, secret_key: str) -> Signer:
+    """A deterministic, INSECURE key for development: SHA-256 of SECRET_KEY and the origin."""
+    seed = hashlib.sha256(
+        _DEVELOPMENT_KEY_CONTEXT + secret_key.encode() + b"\n" + origin.encode()
+    ).digest()
+    return Signer(origin, seed)
+
+
+def _load_signer(skey: str, origin: str, secret_key: str, development: bool) -> Signer:
+    if skey:
+        try:
+            signer = Signer.from_private_key(skey)
+        except NoteError as exc:
+            raise ImproperlyConfigured(
+                f"REGISTRY_SIGNING_KEY is not a note private key: {exc}"
+            ) from None
+        if signer.name != origin:
+            raise ImproperlyConfigured(
+                f"REGISTRY_SIGNING_KEY is named {signer.name!r} but REGISTRY_ORIGIN is "
+                f"{origin!r}; checkpoints are signed by a key named after their origin "
+                "(`manage.py generate_signing_key --name ORIGIN`)."
+            )
+        return signer
+    if not development:
+        raise ImproperlyConfigured("REGISTRY_SIGNING_KEY is not set.")
+    signer = development_signer(origin=origin, secret_key=secret_key)
+    logger.warning(
+        "INSECURE: no REGISTRY_SIGNING_KEY; checkpoints are signed with a development key "
+        "derived from SECRET_KEY (%s). Run `manage.py generate_signing_key` for a real one.",
+        signer.vkey,
+    )
+    return signer
+
+
+def registry_signer() -> Signer:
+    """The signer of this registry's checkpoints (key name = REGISTRY_ORIGIN)."""
+    config = (
+        settings.REGISTRY_SIGNING_KEY,
+        settings.REGISTRY_ORIGIN,
+        settings.SECRET_KEY,
+        settings.DEVELOPMENT,
+    )
+    signer = _signers.get(config)
+    if signer is None:
+        signer = _signers[config] = _load_signer(*config)
+    return signer

@@ -1,0 +1,175 @@
+"""Reads of the log: entries, roots, proofs and subject histories.
+
+Every root and proof is assembled from stored complete-subtree hashes fetched in one
+query (`storage.fetch_nodes`): O(log n) rows whatever the size of the log.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from ledger import storage
+from ledger.errors import (
+    CheckpointNotFound,
+    InvalidProofRequest,
+    LedgerCorrupted,
+    LedgerEntryNotFound,
+    TreeSizeExceeded,
+)
+from ledger.merkle import (
+    EMPTY_ROOT,
+    NodeKey,
+    consistency_proof_ranges,
+    inclusion_proof_ranges,
+    nodes_needed,
+    range_hashes,
+    subtree_nodes,
+)
+from ledger.models import Checkpoint, LedgerEntry, PendingEvent, TreeHead
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    seq: int
+    size: int
+    leaf_hash: bytes
+    root: bytes
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    entry: LedgerEntry
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class SubjectHistory:
+    key: str
+    checkpoint: Checkpoint
+    entries: list[HistoryEntry]
+
+
+def ledger_tree_size() -> int:
+    """How many entries the log holds."""
+    size = TreeHead.objects.filter(pk=1).values_list("size", flat=True).first()
+    return size or 0
+
+
+def ledger_queue_length() -> int:
+    """How many committed events wait for the integrator."""
+    return PendingEvent.objects.count()
+
+
+def _fetch(keys: set[NodeKey], size: int) -> dict[NodeKey, bytes]:
+    """The nodes for `keys` plus the last node of [0, size), which exists iff size fits."""
+    last = subtree_nodes(0, size)[-1]
+    nodes = storage.fetch_nodes(keys | {last})
+    if last not in nodes:
+        tree_size = ledger_tree_size()
+        raise TreeSizeExceeded(
+            f"Tree size {size} is larger than the ledger ({tree_size} entries).",
+            size=size,
+            tree_size=tree_size,
+        )
+    return nodes
+
+
+def _hashes(ranges: list[tuple[int, int]], nodes: dict[NodeKey, bytes]) -> list[bytes]:
+    try:
+        return range_hashes(ranges, nodes)
+    except KeyError as exc:
+        raise LedgerCorrupted(str(exc.args[0])) from None
+
+
+def ledger_root(*, size: int) -> bytes:
+    """The root hash of the tree of the first `size` entries."""
+    if size < 0:
+        raise InvalidProofRequest("The tree size must be >= 0.", size=size)
+    if size == 0:
+        return EMPTY_ROOT
+    nodes = _fetch(set(subtree_nodes(0, size)), size)
+    return _hashes([(0, size)], nodes)[0]
+
+
+def ledger_inclusion_proof(*, seq: int, size: int) -> InclusionProof:
+    """RFC 9162 inclusion proof of entry `seq` in the tree of `size` entries."""
+    if not 0 <= seq < size:
+        raise InvalidProofRequest(
+            f"Entry {seq} is not in a tree of size {size} (need 0 <= seq < size).",
+            seq=seq,
+            size=size,
+        )
+    ranges = inclusion_proof_ranges(seq, size)
+    nodes = _fetch(nodes_needed([*ranges, (0, size)]) | {(0, seq)}, size)
+    *proof, root = _hashes([*ranges, (0, size)], nodes)
+    return InclusionProof(seq=seq, size=size, leaf_hash=nodes[0, seq], root=root, proof=proof)
+
+
+def ledger_consistency_proof(*, first: int, second: int) -> ConsistencyProof:
+    """RFC 9162 consistency proof that the tree of `second` entries extends that of `first`."""
+    if not 0 < first <= second:
+        raise InvalidProofRequest(
+            f"No consistency proof from size {first} to {second} (need 0 < first <= second).",
+            first=first,
+            second=second,
+        )
+    ranges = consistency_proof_ranges(first, second)
+    nodes = _fetch(nodes_needed(ranges), second)
+    return ConsistencyProof(first=first, second=second, proof=_hashes(ranges, nodes))
+
+
+def ledger_entry(*, seq: int) -> LedgerEntry:
+    try:
+        return LedgerEntry.objects.get(seq=seq)
+    except LedgerEntry.DoesNotExist:
+        raise LedgerEntryNotFound(seq=seq) from None
+
+
+def ledger_entries(*, start: int, end: int) -> QuerySet[LedgerEntry]:
+    """Entries start <= seq < end, in order."""
+    return LedgerEntry.objects.filter(seq__gte=start, seq__lt=end).order_by("seq")
+
+
+def checkpoint_latest() -> Checkpoint:
+    checkpoint = Checkpoint.objects.order_by("-size").first()
+    if checkpoint is None:
+        raise CheckpointNotFound("No checkpoint has been signed yet.")
+    return checkpoint
+
+
+def checkpoint_by_size(*, size: int) -> Checkpoint:
+    try:
+        return Checkpoint.objects.get(size=size)
+    except Checkpoint.DoesNotExist:
+        raise CheckpointNotFound(size=size) from None
+
+
+def checkpoint_list() -> QuerySet[Checkpoint]:
+    return Checkpoint.objects.order_by("-size")
+
+
+def ledger_subject_history(*, key: str, limit: int = 1000) -> SubjectHistory:
+    """Up to `limit` entries about `key`, oldest first, each with its inclusion proof in the
+    tree of the latest checkpoint (entries after it wait for the next checkpoint)."""
+    checkpoint = checkpoint_latest()
+    size = checkpoint.size
+    entries = list(
+        LedgerEntry.objects.filter(subject_rows__key=key, seq__lt=size).order_by("seq")[:limit]
+    )
+    if not entries:
+        return SubjectHistory(key=key, checkpoint=checkpoint, entries=[])
+    ranges = {entry.seq: inclusion_proof_ranges(entry.seq, size) for entry in entries}
+    nodes = _fetch(nodes_needed(r for rs in ranges.values() for r in rs), size)
+    return SubjectHistory(
+        key=key,
+        checkpoint=checkpoint,
+        entries=[HistoryEntry(entry, _hashes(ranges[entry.seq], nodes)) for entry in entries],
+    )

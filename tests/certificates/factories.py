@@ -1,0 +1,130 @@
+"""Factories for the certificate suites: grid areas, approved devices with owners, readings.
+
+Rows made here skip the assets services on purpose (they set up state); the certificate
+services under test are called explicitly.
+"""
+
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.models import Account, Membership
+from assets.models import Device, DeviceOwner, GridArea, Meter, Reading, ReadingBatch
+from tests.factories import AccountFactory, OrganisationFactory, member_of
+
+UTC = dt.UTC
+# A recent whole UTC day: over (so it can be issued) and far from expiry.
+DAY = dt.datetime.combine(
+    dt.datetime.now(UTC).date() - dt.timedelta(days=7), dt.time(0), tzinfo=UTC
+)
+
+
+class GridAreaFactory(DjangoModelFactory):
+    class Meta:
+        model = GridArea
+        django_get_or_create = ("code",)
+
+    code = "10Y1001A1001A82H"
+    name = "DE-LU"
+    country = "DE"
+    time_zone = "Europe/Berlin"
+    emission_factor_g_per_kwh = Decimal("380.000")
+    expiry_months = 12
+
+
+class DeviceFactory(DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    name = factory.Sequence(lambda n: f"Rooftop PV {n}")
+    organisation = factory.SubFactory(OrganisationFactory)
+    grid_area = factory.SubFactory(GridAreaFactory)
+    technology_code = "T020001"
+    energy_source_code = "F01010100"
+    capacity_w = 100_000
+    commissioning_date = dt.date(2020, 1, 1)
+    latitude = Decimal("52.520000")
+    longitude = Decimal("13.405000")
+    support = Device.Support.NONE
+    interval_minutes = 60
+    issuance_policy = Device.IssuancePolicy.MANUAL
+    issuance_requires_approval = True
+    status = Device.Status.APPROVED
+
+
+class MeterFactory(DjangoModelFactory):
+    class Meta:
+        model = Meter
+
+    serial = factory.Sequence(lambda n: f"MTR-{n:06d}")
+    device = factory.SubFactory(DeviceFactory)
+    kind = Meter.Kind.GENERATION
+
+
+def device_with_owners(
+    shares: list[Fraction] | None = None, *, producer=None, **device_kwargs
+) -> tuple[Device, list[Account]]:
+    """An approved device owned by one organisation per share, each with a trading account.
+
+    The first owner is the registrant (`producer`, or a new organisation).
+    """
+    shares = shares or [Fraction(1)]
+    producer = producer or OrganisationFactory()
+    device = DeviceFactory(organisation=producer, **device_kwargs)
+    accounts = []
+    for i, share in enumerate(shares):
+        organisation = producer if i == 0 else OrganisationFactory()
+        account = AccountFactory(organisation=organisation)
+        DeviceOwner.objects.create(
+            device=device,
+            organisation=organisation,
+            account=account,
+            share_numerator=share.numerator,
+            share_denominator=share.denominator,
+        )
+        accounts.append(account)
+    return device, accounts
+
+
+def add_readings(
+    device: Device,
+    *,
+    start: dt.datetime = DAY,
+    hours: int = 24,
+    wh=lambda i: 1000 + 10 * i,
+    minutes: int = 60,
+    meter: Meter | None = None,
+) -> list[Reading]:
+    """Accepted readings of `minutes` each, covering `hours` hours from `start`."""
+    meter = meter or Meter.objects.filter(device=device).first() or MeterFactory(device=device)
+    count = hours * 60 // minutes
+    batch = ReadingBatch.objects.create(
+        organisation=device.organisation,
+        device=device,
+        meter=meter,
+        status=ReadingBatch.Status.ACCEPTED,
+        size=count,
+        merkle_root="0" * 64,
+    )
+    step = dt.timedelta(minutes=minutes)
+    rows = [
+        Reading(
+            device=device,
+            meter=meter,
+            batch=batch,
+            start=start + i * step,
+            end=start + (i + 1) * step,
+            wh=wh(i),
+            index_in_batch=i,
+        )
+        for i in range(count)
+    ]
+    return Reading.objects.bulk_create(rows)
+
+
+def holder(account: Account, role: str = Membership.Role.OPERATOR):
+    """A user who acts for the account's organisation."""
+    return member_of(account.organisation, role=role)

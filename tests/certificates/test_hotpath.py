@@ -1,0 +1,133 @@
+"""The hand-written SQL of the transfer path reads and writes what the ORM would."""
+
+import datetime as dt
+
+import pytest
+
+from accounts.models import Membership, Organisation
+from accounts.permissions import user_can_act_for
+from certificates import hotpath
+from certificates.models import Bundle, Transfer, TransferPolicy
+from tests.certificates.factories import DAY
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+FIELDS = [
+    "id",
+    "device_id",
+    "issuance_id",
+    "account_id",
+    "parent_id",
+    "unit_start",
+    "unit_end",
+    "period_start",
+    "period_end",
+    "expires_on",
+    "status",
+]
+
+
+def _row(bundle: Bundle) -> tuple:
+    return tuple(getattr(bundle, name) for name in FIELDS)
+
+
+@pytest.mark.parametrize("org_status", Organisation.Status.values)
+@pytest.mark.parametrize("role", [None, *Membership.Role.values])
+def test_holder_may_move_is_user_can_act_for(issued, org_status, role):
+    # given a bundle's holder organisation in some status, and a user with some role in it
+    organisation = issued.producer_account.organisation
+    Organisation.objects.filter(pk=organisation.pk).update(status=org_status)
+    organisation.refresh_from_db()
+    user = UserFactory()
+    if role is not None:
+        MembershipFactory(user=user, organisation=organisation, role=role)
+    bundle = issued.bundles[0]
+    # when the lock reads the permission
+    held = hotpath.bundles_lock_for_move([bundle.pk], user.pk)[bundle.pk]
+    # then it agrees with the shared permission function
+    assert held.may_move == user_can_act_for(user, organisation)
+    assert held.may_move == (role in ("operator", "admin") and org_status == "approved")
+
+
+def test_lock_reads_bundles_as_the_orm_does(issued):
+    ids = [b.pk for b in issued.bundles[:5]][::-1]
+    held = hotpath.bundles_lock_for_move(ids, issued.producer.pk)
+    assert list(held) == sorted(ids)
+    for pk, item in held.items():
+        orm = Bundle.objects.get(pk=pk)
+        assert _row(item.bundle) == _row(orm)
+        assert isinstance(item.bundle.period_start, dt.datetime)
+        assert item.bundle.period_start.tzinfo is not None
+        assert item.account.pk == orm.account_id
+        assert item.account.number == orm.account.number
+        assert item.account.organisation_id == orm.account.organisation_id
+        assert item.may_move
+    assert hotpath.bundles_lock_for_move([10**9], issued.producer.pk) == {}
+
+
+def test_receiving_account_and_its_policy(issued):
+    account, policy = hotpath.account_lock_for_receiving(account_id=issued.buyer_account.pk)
+    assert (account.pk, account.number, account.is_open, policy) == (
+        issued.buyer_account.pk,
+        issued.buyer_account.number,
+        True,
+        False,
+    )
+    TransferPolicy.objects.create(
+        organisation=issued.buyer_account.organisation, require_acceptance=True
+    )
+    assert hotpath.account_lock_for_receiving(account_id=issued.buyer_account.pk)[1] is True
+    assert hotpath.account_lock_for_receiving(account_id=10**9) is None
+    by_number = hotpath.account_lock_for_receiving(number=issued.buyer_account.number)
+    assert by_number[0].pk == issued.buyer_account.pk
+    assert hotpath.account_lock_for_receiving(number="GP-NOPE") is None
+
+
+def test_inserts_and_updates_write_what_the_orm_reads_back(issued):
+    parent = issued.bundles[0]
+    children = [
+        Bundle(
+            device_id=parent.device_id,
+            issuance_id=parent.issuance_id,
+            account_id=account.pk,
+            parent_id=parent.pk,
+            unit_start=parent.unit_start + offset,
+            unit_end=parent.unit_start + offset + 5,
+            period_start=parent.period_start,
+            period_end=parent.period_end,
+            expires_on=parent.expires_on,
+            status=Bundle.Status.ACTIVE,
+        )
+        for offset, account in ((0, issued.buyer_account), (5, issued.producer_account))
+    ]
+    hotpath.bundles_insert(children)
+    for child in children:
+        assert child.pk and _row(Bundle.objects.get(pk=child.pk)) == _row(child)
+    hotpath.bundles_update([parent.pk], status=Bundle.Status.SPLIT)
+    hotpath.bundles_update(
+        [children[0].pk], status=Bundle.Status.RESERVED, account_id=issued.own_second_account.pk
+    )
+    assert Bundle.objects.get(pk=parent.pk).status == Bundle.Status.SPLIT
+    moved = Bundle.objects.get(pk=children[0].pk)
+    assert (moved.status, moved.account_id) == (
+        Bundle.Status.RESERVED,
+        issued.own_second_account.pk,
+    )
+    transfer = Transfer(
+        bundle=children[0],
+        source=parent,
+        from_account=issued.producer_account,
+        to_account=issued.buyer_account,
+        volume_wh=5,
+        status=Transfer.Status.COMPLETED,
+        created_by=issued.producer,
+        created_at=DAY,
+    )
+    hotpath.transfers_insert([transfer])
+    stored = Transfer.objects.get(pk=transfer.pk)
+    assert (stored.bundle_id, stored.volume_wh, stored.created_at, stored.created_by_id) == (
+        children[0].pk,
+        5,
+        DAY,
+        issued.producer.pk,
+    )

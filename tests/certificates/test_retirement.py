@@ -1,0 +1,156 @@
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+import rfc8785
+
+from certificates import errors, selectors, services
+from certificates.models import Bundle, Retirement
+from ledger.models import PendingEvent
+from registry.errors import InvalidInput
+from tests.certificates.conftest import last_event_id, new_events, snapshot
+from tests.certificates.factories import DAY
+
+pytestmark = pytest.mark.django_db
+CLAIM = {
+    "beneficiary_name": "Stadtwerke Musterstadt Kunde 4711",
+    "beneficiary_country": "DE",
+    "consumption_start": DAY,
+    "consumption_end": DAY + dt.timedelta(days=1),
+    "purpose": Retirement.Purpose.SCOPE2_MARKET_BASED,
+    "location": "Musterstadt, DE",
+}
+
+
+def _retire(plant, items, actor=None, **claim):
+    return services.certificate_retire(
+        actor=actor or plant.producer, items=items, **(CLAIM | claim)
+    )
+
+
+def test_retiring_a_volume_splits_and_records_the_claim(issued):
+    # given
+    bundle = issued.bundles[0]
+    before = last_event_id()
+    # when
+    retirement = _retire(issued, [(bundle.pk, 123)])
+    # then the first 123 units are retired for good, the rest stays active
+    retired, rest = Bundle.objects.filter(parent=bundle).order_by("unit_start")
+    assert (retired.status, retired.volume_wh) == (Bundle.Status.RETIRED, 123)
+    assert rest.status == Bundle.Status.ACTIVE and rest.account_id == bundle.account_id
+    assert list(retirement.items.values_list("bundle_id", flat=True)) == [retired.pk]
+    assert retirement.volume_wh == 123 and retirement.account_id == issued.producer_account.pk
+    # and one event carries a commitment to the claim, never the beneficiary's name
+    assert new_events(before) == ["certificate.retired"]
+    raw = bytes(PendingEvent.objects.get(pk__gt=before).event)
+    assert b"Musterstadt" not in raw
+    data = json.loads(raw)["data"]
+    assert data["public_id"] == str(retirement.public_id)
+    claim = json.loads(json.dumps({k: str(v) for k, v in CLAIM.items()}))
+    claim["consumption_start"] = DAY.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    claim["consumption_end"] = (DAY + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    opened = hashlib.sha256(rfc8785.dumps(claim | {"salt": retirement.claim_salt})).hexdigest()
+    assert data["claim_commitment"] == opened == retirement.claim_commitment
+
+
+def test_retiring_several_whole_bundles_makes_one_statement(issued):
+    items = [(b.pk, None) for b in issued.bundles[:3]]
+    retirement = _retire(issued, items)
+    assert retirement.volume_wh == sum(b.volume_wh for b in issued.bundles[:3])
+    assert set(
+        Bundle.objects.filter(pk__in=[b.pk for b in issued.bundles[:3]]).values_list(
+            "status", flat=True
+        )
+    ) == {Bundle.Status.RETIRED}
+
+
+@pytest.mark.parametrize(
+    ("claim", "error"),
+    [
+        ({"beneficiary_name": ""}, errors.BeneficiaryRequired),
+        ({"beneficiary_name": "   "}, errors.BeneficiaryRequired),
+        ({"beneficiary_country": "Germany"}, errors.BeneficiaryRequired),
+        ({"purpose": "greenwashing"}, InvalidInput),
+        ({"consumption_end": DAY - dt.timedelta(hours=1)}, errors.InvalidPeriod),
+    ],
+    ids=["no-name", "blank-name", "bad-country", "bad-purpose", "backwards"],
+)
+def test_bad_claims_are_refused_and_change_nothing(issued, claim, error):
+    before = snapshot()
+    with pytest.raises(error) as raised:
+        _retire(issued, [(issued.bundles[0].pk, None)], **claim)
+    assert raised.value.status == 400
+    assert snapshot() == before
+
+
+def test_retirement_is_final(issued):
+    _retire(issued, [(issued.bundles[0].pk, None)])
+    before = snapshot()
+    with pytest.raises(errors.BundleNotActive):
+        _retire(issued, [(issued.bundles[0].pk, None)])
+    with pytest.raises(errors.BundleNotActive):
+        services.certificate_transfer(
+            actor=issued.producer,
+            bundle_id=issued.bundles[0].pk,
+            to_account_id=issued.buyer_account.pk,
+        )
+    assert snapshot() == before
+
+
+def test_cannot_retire_someone_elses_or_from_two_accounts(issued):
+    services.certificate_transfer(
+        actor=issued.producer,
+        bundle_id=issued.bundles[1].pk,
+        to_account_id=issued.own_second_account.pk,
+    )
+    before = snapshot()
+    with pytest.raises(errors.NotBundleHolder):
+        _retire(issued, [(issued.bundles[0].pk, None)], actor=issued.buyer)
+    with pytest.raises(errors.InvalidVolume):
+        _retire(issued, [(issued.bundles[0].pk, None), (issued.bundles[1].pk, None)])
+    with pytest.raises(errors.InsufficientVolume):
+        _retire(issued, [(issued.bundles[0].pk, 10**9)])
+    assert snapshot() == before
+
+
+def test_statement_verifies_offline(issued, tmp_path):
+    # given certificates sold to the buyer, who retires part of them
+    from ledger.keys import registry_signer
+    from ledger.services import checkpoint_create, ledger_integrate
+    from ledger.verify.__main__ import main as verify_main
+
+    transfer = services.certificate_transfer(
+        actor=issued.producer,
+        bundle_id=issued.bundles[8].pk,
+        to_account_id=issued.buyer_account.pk,
+        volume_wh=500,
+    )
+    retirement = _retire(issued, [(transfer.bundle_id, 200)], actor=issued.buyer)
+    ledger_integrate()
+    checkpoint_create()
+    # when the statement is assembled
+    statement = selectors.retirement_statement(retirement=retirement)
+    # then it lists the issuance, the split transfer and the retirement, all proven
+    kinds = [step.kind for step in statement["history"]]
+    assert kinds == ["certificate.issued", "certificate.transferred", "certificate.retired"]
+    assert len(statement["entries"]) == 3 and statement["checkpoint"]
+    assert statement["withdrawn"] is False
+    # and `python -m ledger.verify history --file` accepts it as it is
+    path = tmp_path / "statement.json"
+    path.write_text(
+        json.dumps(
+            {
+                "checkpoint": statement["checkpoint"],
+                "entries": statement["entries"],
+                "retirement": str(retirement.public_id),
+            }
+        )
+    )
+    assert verify_main(["history", "--file", str(path), "--key", registry_signer().vkey]) == 0
+    # and a tampered entry does not verify
+    statement["entries"][1]["event_b64"] = statement["entries"][2]["event_b64"]
+    path.write_text(
+        json.dumps({"checkpoint": statement["checkpoint"], "entries": statement["entries"]})
+    )
+    assert verify_main(["history", "--file", str(path), "--key", registry_signer().vkey]) == 1

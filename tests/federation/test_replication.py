@@ -1,0 +1,355 @@
+"""Replication from a fake peer log (ledger.merkle + ledger.signing behind http.server)."""
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from federation.models import (
+    Evidence,
+    MirrorCheckpoint,
+    MirroredEntry,
+    MirrorHead,
+    MirrorNode,
+    Peer,
+)
+from federation.replication import replicate_peer
+from ledger.merkle import CompactRange
+from ledger.signing import sign_checkpoint
+from tests.conftest import requires_postgres
+from tests.federation.factories import ledger_event_count, ledger_kinds, peer_for_log
+from tests.federation.fakes import FakeLog, FakePeerServer, b64, make_signer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def small_batches(settings):
+    # Several pages per batch and several batches per run, on a small log.
+    settings.FEDERATION_REPLICATION_PAGE_SIZE = 100
+    settings.FEDERATION_REPLICATION_BUNDLE_SIZE = 250
+    settings.FEDERATION_REPLICATION_BATCH_SIZE = 450
+    settings.FEDERATION_REPLICATION_CONCURRENCY = 3
+    settings.FEDERATION_HTTP_TIMEOUT_SECONDS = 2.0
+
+
+@pytest.fixture
+def log() -> FakeLog:
+    log = FakeLog()
+    log.append(1234)
+    return log
+
+
+@pytest.fixture(params=[False, True], ids=["json-pages", "entry-bundles"])
+def server(log, request):
+    """The peer serves the ledger API's JSON pages, and GridProof entry bundles or not."""
+    server = FakePeerServer(log, serve_bundles=request.param).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def peer(log, server) -> Peer:
+    return peer_for_log(log, base_url=server.url, is_mirror=True)
+
+
+def head(peer) -> MirrorHead:
+    return MirrorHead.objects.get(peer=peer)
+
+
+def mirrored_events(peer) -> list[bytes]:
+    return [
+        bytes(e)
+        for e in MirroredEntry.objects.filter(peer=peer)
+        .order_by("seq")
+        .values_list("event", flat=True)
+    ]
+
+
+def test_catch_up_stores_a_verified_mirror(log, server, peer):
+    before = ledger_event_count()
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert (result.outcome, result.size_before, result.size_after) == ("replicated", 0, 1234)
+    assert mirrored_events(peer) == log.events
+    row = head(peer)
+    assert (row.size, bytes(row.root), row.seen_size) == (1234, log.root(), 1234)
+    assert row.behind_since is None and row.claimed_until is None and row.attempts == 0
+    # the frontier resumes the tree exactly
+    frontier = [bytes(row.frontier)[i : i + 32] for i in range(0, len(row.frontier), 32)]
+    assert CompactRange(1234, frontier).root() == log.root()
+    # every complete subtree above the leaves is stored: 2n - popcount(n) nodes, less n leaves
+    assert MirrorNode.objects.filter(peer=peer).count() == 1234 - (1234).bit_count()
+    assert list(MirrorCheckpoint.objects.filter(peer=peer).values_list("size", "note")) == [
+        (1234, log.checkpoint())
+    ]
+    # batches in between were checked by consistency proofs to the checkpoint
+    assert sum("/proofs/consistency/" in path for path in server.requests) == 2
+    # mirroring is bookkeeping, not a ledger event
+    assert ledger_event_count() == before
+
+
+def test_growth_is_replicated_incrementally(log, server, peer):
+    replicate_peer(peer_id=peer.pk)
+    log.append(300)
+    server.requests.clear()
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert (result.outcome, result.size_before, result.size_after) == ("replicated", 1234, 1534)
+    assert mirrored_events(peer) == log.events
+    assert MirrorCheckpoint.objects.filter(peer=peer).count() == 2
+    # the first request after the checkpoint is the fork check from the mirror's size
+    assert server.requests[1].startswith("/api/v1/ledger/proofs/consistency/?first=1234&")
+    entries_requested = [p for p in server.requests if "/entries/?start=" in p]
+    assert all("start=1" in p or "start=0&limit=1" in p for p in entries_requested)
+
+
+def test_up_to_date_is_a_no_op(log, server, peer):
+    replicate_peer(peer_id=peer.pk)
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "up_to_date"
+    assert MirroredEntry.objects.filter(peer=peer).count() == 1234
+
+
+def test_max_entries_stops_and_the_next_run_continues(log, server, peer):
+    first = replicate_peer(peer_id=peer.pk, max_entries=500)
+    assert (first.size_after, head(peer).seen_size) == (500, 1234)
+    assert head(peer).behind_since is not None
+    assert not MirrorCheckpoint.objects.exists()
+
+    second = replicate_peer(peer_id=peer.pk)
+    assert second.size_after == 1234
+    assert mirrored_events(peer) == log.events
+    assert head(peer).behind_since is None
+
+
+def test_forged_entry_is_detected_and_nothing_stored(log, server, peer):
+    # given the peer serves entry 77 with other bytes than it signed
+    forged = b'{"type":"test.event","n":77,"p":"forged"}'
+    server.forged[77] = forged
+    before = ledger_event_count()
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    # then the peer is flagged, evidence kept, and nothing of the bad batch stored
+    assert result.outcome == "flagged"
+    assert not MirroredEntry.objects.filter(peer=peer).exists()
+    assert not MirrorNode.objects.filter(peer=peer).exists()
+    assert head(peer).size == 0
+    evidence = Evidence.objects.get(peer=peer)
+    assert evidence.kind == Evidence.Kind.FORGED_ENTRIES
+    assert evidence.second_note == log.checkpoint()
+    assert evidence.data["start"] == 0
+    if server.serve_bundles:
+        # bundles carry no leaf hash field to point at the entry; the raw bytes are kept
+        assert evidence.data["suspect_seqs"] == []
+        assert forged in bytes(evidence.payload)
+    else:
+        assert evidence.data["suspect_seqs"] == [77]
+        assert b64(forged).encode() in bytes(evidence.payload)
+    peer.refresh_from_db()
+    assert peer.status == Peer.Status.FLAGGED
+    assert ledger_event_count() == before + 1
+    assert ledger_kinds()[-1] == "peer.flagged"
+    # and a flagged peer is not replicated any more
+    assert replicate_peer(peer_id=peer.pk).outcome == "skipped"
+
+
+def test_forged_entry_in_a_later_batch_keeps_the_good_batches(log, server, peer):
+    server.forged[1100] = b"{}"
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "flagged"
+    # batches end on page boundaries: [0, 500) and [500, 1000) verified and stored,
+    # [1000, 1234) refused
+    assert head(peer).size == 1000
+    assert mirrored_events(peer) == log.events[:1000]
+    assert not MirrorCheckpoint.objects.exists()
+
+
+def test_forged_entry_with_a_matching_leaf_hash_is_still_detected(log, server, peer):
+    # the peer also serves the forged entry's own leaf hash: only the root check catches it
+    server.forged[5] = b"{}"
+    server.lie_about_leaf_hashes = True
+
+    assert replicate_peer(peer_id=peer.pk).outcome == "flagged"
+    assert Evidence.objects.get().data["suspect_seqs"] == []
+
+
+def test_inconsistent_checkpoints_are_detected(log, server, peer):
+    # given a mirror of 1234 entries
+    replicate_peer(peer_id=peer.pk)
+    # when the peer rewrites its history and signs a longer tree
+    fork = FakeLog(log.origin)
+    fork.append(1300, prefix="fork")
+    server.log = fork
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "flagged"
+    evidence = Evidence.objects.get(peer=peer)
+    assert evidence.kind == Evidence.Kind.INCONSISTENT_CHECKPOINTS
+    assert (evidence.first_note, evidence.second_note) == (log.checkpoint(), fork.checkpoint())
+    assert head(peer).size == 1234
+    assert MirroredEntry.objects.filter(peer=peer).count() == 1234
+
+
+def test_equivocation_at_the_mirror_size_is_detected(log, server, peer):
+    replicate_peer(peer_id=peer.pk)
+    server.checkpoint_note = log.checkpoint(1234, root=bytes(32))
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "flagged"
+    evidence = Evidence.objects.get(peer=peer)
+    assert evidence.kind == Evidence.Kind.EQUIVOCATION
+    assert evidence.first_note == log.checkpoint()
+
+
+def test_an_older_consistent_checkpoint_is_fine(log, server, peer):
+    replicate_peer(peer_id=peer.pk)
+    server.served_size = 1000  # a lagging replica of the peer
+
+    assert replicate_peer(peer_id=peer.pk).outcome == "up_to_date"
+    assert not Evidence.objects.exists()
+
+
+def test_an_older_inconsistent_checkpoint_is_detected(log, server, peer):
+    replicate_peer(peer_id=peer.pk)
+    server.checkpoint_note = log.checkpoint(1000, root=bytes(32))
+
+    assert replicate_peer(peer_id=peer.pk).outcome == "flagged"
+    assert Evidence.objects.get().kind == Evidence.Kind.INCONSISTENT_CHECKPOINTS
+
+
+def test_checkpoint_signed_by_another_key_fails_without_evidence(log, server, peer):
+    server.checkpoint_note = sign_checkpoint(
+        make_signer(log.origin, 42), log.origin, log.size, log.root()
+    )
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "failed"
+    assert "does not verify" in result.error
+    assert not Evidence.objects.exists()
+    peer.refresh_from_db()
+    assert peer.status == Peer.Status.ACTIVE
+
+
+def test_truncated_response_fails_and_stores_nothing(log, server, peer):
+    server.truncate = True
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "failed"
+    assert "cut off" in result.error
+    assert not MirroredEntry.objects.exists()
+    row = head(peer)
+    assert row.attempts == 1 and row.next_attempt_at > timezone.now()
+    assert row.claimed_until is None
+    assert not Evidence.objects.exists()
+
+
+def test_oversized_response_fails_and_stores_nothing(log, server, peer, settings):
+    settings.FEDERATION_MAX_RESPONSE_BYTES = 50_000
+    server.pad_bytes = 60_000
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "failed"
+    assert "exceeds" in result.error
+    assert not MirroredEntry.objects.exists()
+
+
+def test_short_pages_are_continued(log, server, peer):
+    server.page_limit = 30  # the peer serves fewer entries per page than asked
+
+    assert replicate_peer(peer_id=peer.pk).size_after == 1234
+    assert mirrored_events(peer) == log.events
+
+
+def test_slow_peer_times_out(log, server, peer, settings):
+    settings.FEDERATION_HTTP_TIMEOUT_SECONDS = 0.3
+    server.delay = 1.0
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "failed"
+    assert "timed out" in result.error
+    assert not MirroredEntry.objects.exists()
+
+
+def test_peer_down_backs_off_then_catches_up(log, server, peer):
+    server.stop()
+    result = replicate_peer(peer_id=peer.pk)
+    assert result.outcome == "failed"
+    # not due during the back-off
+    assert replicate_peer(peer_id=peer.pk).outcome == "skipped"
+
+    restarted = FakePeerServer(log).start()
+    try:
+        Peer.objects.filter(pk=peer.pk).update(base_url=restarted.url)
+        MirrorHead.objects.filter(peer=peer).update(
+            next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+        assert replicate_peer(peer_id=peer.pk).size_after == 1234
+    finally:
+        restarted.stop()
+
+
+def test_not_a_mirror_is_skipped(log, server, peer):
+    Peer.objects.filter(pk=peer.pk).update(is_mirror=False)
+    assert replicate_peer(peer_id=peer.pk).outcome == "skipped"
+    assert server.requests == []
+
+
+def test_replicate_command(log, server, peer):
+    out = io.StringIO()
+
+    call_command("replicate", "--peer", log.origin, stdout=out)
+
+    assert "replicated, 0 -> 1234 entries (1234 new)" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("replicate", "--peer", "nobody.example")
+
+
+def test_replicate_command_reports_failure(log, server, peer):
+    server.truncate = True
+    with pytest.raises(CommandError):
+        call_command("replicate", stdout=io.StringIO())
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_catch_up_with_the_storing_thread(log, server, peer, settings):
+    # Outside a transaction (as in a Celery task) batches are stored by a second thread
+    # while the next one is fetched and checked.
+    settings.FEDERATION_REPLICATION_BATCH_SIZE = 200
+    log.append(766)
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert (result.outcome, result.size_after) == ("replicated", 2000)
+    assert mirrored_events(peer) == log.events
+    assert bytes(head(peer).root) == log.root()
+    assert MirrorCheckpoint.objects.filter(peer=peer).count() == 1
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_storing_thread_stops_at_a_forged_batch(log, server, peer, settings):
+    settings.FEDERATION_REPLICATION_BATCH_SIZE = 200
+    server.forged[1100] = b"{}"
+
+    result = replicate_peer(peer_id=peer.pk)
+
+    assert result.outcome == "flagged"
+    assert result.size_after == head(peer).size < 1100
+    assert mirrored_events(peer) == log.events[: result.size_after]

@@ -1,0 +1,10 @@
+import pytest
+from django.core.cache import cache
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    # Throttle counters live in the cache and user ids repeat across tests.
+    cache.clear()
+    yield
+    cache.clear()
