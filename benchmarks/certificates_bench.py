@@ -47,37 +47,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_ENV", "development")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+from support import REPO, ensure_database
 
 HOUR = dt.timedelta(hours=1)
 BUNDLE_WH = 1_000
-
-
-def ensure_database() -> dict:
-    import dj_database_url
-    import psycopg2
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("Set DATABASE_URL=postgres://... (this benchmark measures PostgreSQL).")
-    cfg = dj_database_url.parse(url)
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=cfg["USER"] or None,
-        password=cfg["PASSWORD"] or None,
-        host=cfg["HOST"] or None,
-        port=cfg["PORT"] or None,
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]])
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-    conn.close()
-    return cfg
 
 
 def dsn(cfg: dict) -> str:

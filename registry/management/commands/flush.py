@@ -1,4 +1,4 @@
-"""`flush`, able to empty the append-only ledger tables on SQLite too.
+"""`flush`, able to empty the append-only tables on SQLite too.
 
 Flushing wipes every table, as tests between transactional cases do. PostgreSQL
 flushes with TRUNCATE, which the row triggers do not see; SQLite flushes with DELETE,
@@ -9,23 +9,26 @@ transaction.
 from django.core.management.commands import flush
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from ledger import triggers
+from federation.triggers import FEDERATION_TABLES
+from ledger.triggers import LEDGER_TABLES
+
+GUARDED = (LEDGER_TABLES, FEDERATION_TABLES)
 
 
 class Command(flush.Command):
     def handle(self, **options) -> None:
         connection = connections[options.get("database") or DEFAULT_DB_ALIAS]
-        if connection.vendor != "sqlite" or not _has_ledger_tables(connection):
+        if connection.vendor != "sqlite":
             return super().handle(**options)
+        existing = set(connection.introspection.table_names())
+        guarded = [group for group in GUARDED if set(group.tables) <= existing]
         with transaction.atomic(using=connection.alias):
             with connection.cursor() as cursor:
-                for statement in triggers.drop_sql(connection.vendor):
-                    cursor.execute(statement)
+                for group in guarded:
+                    for statement in group.drop_sql(connection.vendor):
+                        cursor.execute(statement)
             super().handle(**options)
             with connection.cursor() as cursor:
-                for statement in triggers.create_sql(connection.vendor):
-                    cursor.execute(statement)
-
-
-def _has_ledger_tables(connection) -> bool:
-    return set(triggers.APPEND_ONLY_TABLES) <= set(connection.introspection.table_names())
+                for group in guarded:
+                    for statement in group.create_sql(connection.vendor):
+                        cursor.execute(statement)

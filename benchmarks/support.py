@@ -1,0 +1,39 @@
+"""Shared set-up for the benchmarks: run as `python benchmarks/<topic>.py`.
+
+Importing this puts the repository on sys.path and selects the development settings,
+so each benchmark can then import Django and the project.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_ENV", "development")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+
+
+def ensure_database(why: str = "this benchmark measures PostgreSQL") -> dict:
+    """Create the PostgreSQL database named by DATABASE_URL if missing; return its config."""
+    import dj_database_url
+    import psycopg2
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit(f"Set DATABASE_URL=postgres://... ({why}).")
+    cfg = dj_database_url.parse(url)
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=cfg["USER"] or None,
+        password=cfg["PASSWORD"] or None,
+        host=cfg["HOST"] or None,
+        port=cfg["PORT"] or None,
+    )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]])
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+    conn.close()
+    return cfg
