@@ -21,6 +21,13 @@ class NotDeviceOperator(PermissionDenied):
     default_detail = "You do not act for the organisation that registered this device."
 
 
+class NotReadingSubmitter(PermissionDenied):
+    code = "not_reading_submitter"
+    default_detail = (
+        "Only an operator or administrator of an approved producer organisation submits readings."
+    )
+
+
 class DeviceStatusConflict(Conflict):
     code = "device_status_conflict"
     default_detail = "The device is not in a state that allows this."

@@ -23,7 +23,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.errors import NotIssuingBody
-from accounts.models import Account, Organisation, User
+from accounts.models import Account, Membership, Organisation, User
 from accounts.permissions import user_can_act_for, user_is_issuing_body
 from assets import codes, errors
 from assets.canonical import format_time
@@ -1002,6 +1002,7 @@ def readings_submit(
     and the others reported. Re-sent identical readings are skipped (a batch of only
     those changes nothing); rows that contradict stored readings make it a conflict.
     """
+    _require_reading_submitter(actor)
     now = now or timezone.now()
     ingest = ReadingIngest(actor=actor, now=now, device_id=device_id)
     # Parsing happens before the transaction (CPU-bound, no locks held) while a thread pool
@@ -1014,6 +1015,22 @@ def readings_submit(
     if accept_valid:
         ingest.wait_for_signatures()
     return _readings_store(actor=actor, ingest=ingest, accept_valid=accept_valid)
+
+
+def _require_reading_submitter(actor: User) -> None:
+    """Refuse, before reading any row, a user who cannot submit readings for anyone.
+
+    Which meters a submitter may use is checked per row; this only turns away roles that
+    never may (viewers, auditors, the issuing body, pending or suspended members).
+    """
+    may_submit = Membership.objects.filter(
+        user=actor,
+        organisation__status=Organisation.Status.APPROVED,
+        organisation__is_producer=True,
+        role__in=[Membership.Role.OPERATOR, Membership.Role.ADMIN],
+    ).exists()
+    if not may_submit:
+        raise errors.NotReadingSubmitter()
 
 
 @transaction.atomic

@@ -482,7 +482,7 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 s.ReadingSubmissionOutputSerializer,
                 description="Nothing new: every row was recorded already.",
             ),
-            **error_responses(400, 401, 409, 413),
+            **error_responses(400, 401, 403, 409, 413),
         },
         description=(
             "Submit readings: a JSON array (or one object) of interval readings "
