@@ -278,14 +278,13 @@ class ReadingIngest:
             )
             .first()
         )
-        if meter is None:
-            return RowError("meter", "unknown_meter", f"No meter with serial {serial!r}.")
-        device = self._device_info(meter.device)
-        if not device.permitted:
+        device = None if meter is None else self._device_info(meter.device)
+        if device is None or not device.permitted:
+            # Another organisation's meter reads as unknown, so serials cannot be probed.
             return RowError(
                 "meter",
-                "meter_not_permitted",
-                "You do not act for the organisation that owns this meter's device.",
+                "unknown_meter",
+                f"No meter with serial {serial!r} on a device you act for.",
             )
         if self.only_device_id is not None and device.id != self.only_device_id:
             return RowError("meter", "meter_not_of_device", "The meter is not of this device.")

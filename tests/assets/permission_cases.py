@@ -298,7 +298,7 @@ CASES = [
         "/api/v1/readings/",
         # Roles that never submit readings (no producer membership as operator or admin)
         # get a 403 before any row is read; another producer's operator would be refused
-        # per row (meter_not_permitted, 400), which tests/assets covers.
+        # per row (unknown_meter, 400), which tests/assets covers.
         expect(403, anonymous=401, producer_admin=201, producer_operator=201),
         name="a signed reading of the producer's meter",
         body=lambda w, role: [interval_row(w.meter, hours_ago(20), 1000, key=KEY)],

@@ -240,7 +240,7 @@ def test_approved_device_takes_readings(producer, meter, key):
 def test_someone_elses_meter(meter, key, snapshot):
     outsider = member_of(OrganisationFactory())
     errors = rejected(outsider, [one(meter, key)], snapshot)
-    assert errors[0]["code"] == "meter_not_permitted"
+    assert errors[0]["code"] == "unknown_meter"  # the same as a serial that does not exist
 
 
 def test_meter_not_of_the_named_device(producer, producer_org, meter, key, snapshot):
