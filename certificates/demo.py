@@ -35,7 +35,7 @@ def seed(stdout) -> None:
     if device is None:
         stdout.write("Demo certificates need the demo PV plant (assets.demo) first; skipped.")
         return
-    if Issuance.objects.filter(device=device).exists():
+    if Retirement.objects.filter(beneficiary_name=BENEFICIARY).exists():
         stdout.write("Demo certificates exist already.")
         return
     admin = User.objects.get(username="admin")
@@ -44,16 +44,23 @@ def seed(stdout) -> None:
     buyer_account = Account.objects.get(
         organisation__legal_name=BUYER, kind=Account.Kind.TRADING, status=Account.Status.OPEN
     )
-    day = _first_full_day(device)
-    if day is None:
-        stdout.write("The demo PV plant has no readings; no demo certificates.")
-        return
     stdout.write("Creating demo certificates:")
-    issuance = services.certificate_issue(
-        actor=admin, device_id=device.pk, period_start=day, period_end=day + dt.timedelta(days=1)
-    )
+    # The plant issues automatically as its readings arrive; otherwise issue its first day.
+    issuance = Issuance.objects.filter(device=device).order_by("pk").first()
+    if issuance is None:
+        day = _first_full_day(device)
+        if day is None:
+            stdout.write("The demo PV plant has no readings; no demo certificates.")
+            return
+        issuance = services.certificate_issue(
+            actor=admin,
+            device_id=device.pk,
+            period_start=day,
+            period_end=day + dt.timedelta(days=1),
+        )
     stdout.write(
-        f"  issued {issuance.volume_wh} Wh for {day:%Y-%m-%d} as hourly bundles "
+        f"  issued {issuance.volume_wh} Wh for {issuance.period_start:%Y-%m-%d %H:%M} to "
+        f"{issuance.period_end:%Y-%m-%d %H:%M} as hourly bundles "
         f"(units {issuance.unit_start}-{issuance.unit_end})"
     )
     coop_bundles = list(
