@@ -59,6 +59,16 @@ MAX_SAFE_INTEGER = 2**53
 READINGS_ACCEPTED_HOOKS: list[Callable[[ReadingBatch], None]] = []
 
 
+def _save_changes(instance: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Set and save the fields whose value differs; return those (empty: nothing saved)."""
+    changed = {name: value for name, value in changes.items() if getattr(instance, name) != value}
+    if changed:
+        for name, value in changed.items():
+            setattr(instance, name, value)
+        instance.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
 def _require_issuing_body(actor: User) -> None:
     if not user_is_issuing_body(actor):
         raise NotIssuingBody()
@@ -159,12 +169,9 @@ def grid_area_update(*, actor: User, grid_area_id: int, **changes: Any) -> GridA
     area = GridArea.objects.select_for_update().filter(pk=grid_area_id).first()
     if area is None:
         raise errors.GridAreaNotFound(grid_area_id=grid_area_id)
-    changed = {name: value for name, value in changes.items() if getattr(area, name) != value}
+    changed = _save_changes(area, changes)
     if not changed:
         return area
-    for name, value in changed.items():
-        setattr(area, name, value)
-    area.save(update_fields=[*changed, "updated_at"])
     ledger_append(
         kind="grid_area.updated",
         actor=actor,
@@ -541,12 +548,9 @@ def device_policy_set(*, actor: User, device_id: int, reason: str, **policy: Any
     if problems := device_problems(policy, today=timezone.now().date()):
         raise _invalid(problems)
     device = _locked_device(device_id)
-    changed = {name: value for name, value in policy.items() if getattr(device, name) != value}
+    changed = _save_changes(device, policy)
     if not changed:
         return device
-    for name, value in changed.items():
-        setattr(device, name, value)
-    device.save(update_fields=[*changed, "updated_at"])
     ledger_append(
         kind="device.policy_changed",
         actor=actor,
