@@ -56,6 +56,7 @@ class Device(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         DECOMMISSIONED = "decommissioned", "Decommissioned"
+        FOREIGN = "foreign", "Registered at another registry (imported certificates)"
 
     class Support(models.TextChoices):
         NONE = "none", "No public support"

@@ -130,3 +130,38 @@ class OwnershipIncomplete(Conflict):
 class IssuanceRequestNotPending(Conflict):
     code = "issuance_request_not_pending"
     default_detail = "The issuance request was already decided."
+
+
+class ExportDestinationUnknown(InvalidInput):
+    code = "export_destination_unknown"
+    default_detail = "The destination is not an active trading-partner registry of this one."
+
+
+class ExportNotFound(NotFound):
+    code = "export_not_found"
+    default_detail = "No such export, or it is not visible to you."
+
+
+class ImportNotFound(NotFound):
+    code = "import_not_found"
+    default_detail = "No such import, or it is not visible to you."
+
+
+class ExportAlreadySettled(Conflict):
+    code = "export_already_settled"
+    default_detail = "The export was already settled by another receipt."
+
+
+class ExportAlreadyImported(Conflict):
+    code = "export_already_imported"
+    default_detail = "This export was already received here; it is never imported twice."
+
+
+class ExportNotForThisRegistry(InvalidInput):
+    code = "export_not_for_this_registry"
+    default_detail = "The export names another registry as its destination."
+
+
+class ImportUnavailable(Conflict):
+    code = "import_unavailable"
+    default_detail = "This registry cannot import certificates now (it has no issuing body)."

@@ -12,7 +12,9 @@ Kinds: certificate.issued, issuance_request.created (with "issuance" when the de
 needs no approval), issuance_request.approved (with "issuance"),
 issuance_request.rejected, certificate.transferred, certificate.batch_transferred,
 certificate.transfer_accepted / _rejected / _withdrawn, certificate.retired,
-certificate.expired, certificate.withdrawn, transfer_policy.updated.
+certificate.expired, certificate.withdrawn, transfer_policy.updated, and across
+registries certificate.exported, certificate.export_completed, certificate.export_returned,
+certificate.imported, certificate.import_rejected (docs/federation.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ RETIRED = "certificate.retired"
 EXPIRED = "certificate.expired"
 WITHDRAWN = "certificate.withdrawn"
 POLICY_UPDATED = "transfer_policy.updated"
+EXPORTED = "certificate.exported"
+EXPORT_COMPLETED = "certificate.export_completed"
+EXPORT_RETURNED = "certificate.export_returned"
+IMPORTED = "certificate.imported"
+IMPORT_REJECTED = "certificate.import_rejected"
 
 KINDS = (
     ISSUED,
@@ -51,6 +58,11 @@ KINDS = (
     EXPIRED,
     WITHDRAWN,
     POLICY_UPDATED,
+    EXPORTED,
+    EXPORT_COMPLETED,
+    EXPORT_RETURNED,
+    IMPORTED,
+    IMPORT_REJECTED,
 )
 
 
@@ -90,6 +102,22 @@ class Move:
         return out
 
 
+def certificate_attributes(issuance: Issuance) -> dict[str, Any]:
+    """What a certificate says about its energy, as issued; it travels with every export."""
+    return {
+        "technology_code": issuance.technology_code,
+        "energy_source_code": issuance.energy_source_code,
+        "grid_area": issuance.grid_area_code,
+        "country": issuance.country,
+        "capacity_w": issuance.capacity_w,
+        "commissioning_date": issuance.commissioning_date,
+        "support": issuance.support,
+        "emission_factor_g_per_kwh": issuance.emission_factor_g_per_kwh,
+        "is_storage": issuance.is_storage,
+        "expiry_months": issuance.expiry_months,
+    }
+
+
 def issuance_data(issuance: Issuance, periods: list[list[Any]]) -> dict[str, Any]:
     """`periods`: [period_start, period_end, unit_start, unit_end, [[bundle_id, account_id,
     unit_start, unit_end], …]] per issued period, in time order."""
@@ -102,18 +130,7 @@ def issuance_data(issuance: Issuance, periods: list[list[Any]]) -> dict[str, Any
         "unit_start": issuance.unit_start,
         "unit_end": issuance.unit_end,
         "volume_wh": issuance.volume_wh,
-        "attributes": {
-            "technology_code": issuance.technology_code,
-            "energy_source_code": issuance.energy_source_code,
-            "grid_area": issuance.grid_area_code,
-            "country": issuance.country,
-            "capacity_w": issuance.capacity_w,
-            "commissioning_date": issuance.commissioning_date,
-            "support": issuance.support,
-            "emission_factor_g_per_kwh": issuance.emission_factor_g_per_kwh,
-            "is_storage": issuance.is_storage,
-            "expiry_months": issuance.expiry_months,
-        },
+        "attributes": certificate_attributes(issuance),
         "periods": periods,
     }
 

@@ -113,6 +113,11 @@ class Issuance(models.Model):
     )
     is_storage = models.BooleanField(default=False)
     expiry_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    imported_from = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The registry these certificates were imported from; empty: issued here.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -384,3 +389,133 @@ class WithdrawalItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.withdrawal_id}: bundle {self.bundle_id}"
+
+
+class ForeignDevice(models.Model):
+    """The local stand-in of a device registered at another registry.
+
+    Imported units keep their identity: unit n of device d at origin o is stored as unit n
+    of the local device row mapped to (o, d), so the same Wh has the same number in every
+    registry it travels through, and an overlap check finds it twice.
+    """
+
+    device = models.OneToOneField(
+        "assets.Device", on_delete=models.PROTECT, primary_key=True, related_name="foreign"
+    )
+    origin = models.CharField(max_length=255, help_text="The registry where the device is.")
+    origin_device_id = models.BigIntegerField(help_text="The device's id at that registry.")
+
+    class Meta:
+        ordering = ["origin", "origin_device_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["origin", "origin_device_id"], name="cert_foreign_device_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.origin} device {self.origin_device_id}"
+
+
+class CertificateExport(models.Model):
+    """Certificates sent to an account at a partner registry; their units never move here again.
+
+    Delivered by a task once the `certificate.exported` entry is in an anchored checkpoint;
+    settled by the importing registry's signed receipt: imported (final) or rejected (the
+    units come back to the exporting account).
+    """
+
+    ledger_subject_type = "certificate_export"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for delivery"
+        IMPORTED = "imported", "Imported by the destination"
+        RETURNED = "returned", "Refused by the destination and returned"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    bundle = models.OneToOneField(Bundle, on_delete=models.PROTECT, related_name="export")
+    source = models.ForeignKey(Bundle, on_delete=models.PROTECT, db_index=False, related_name="+")
+    from_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    destination = models.ForeignKey(
+        "federation.Peer", on_delete=models.PROTECT, related_name="certificate_exports"
+    )
+    destination_account = models.CharField(
+        max_length=64, help_text="The receiving account's number at the destination."
+    )
+    volume_wh = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    export_seq = models.BigIntegerField(
+        null=True, blank=True, help_text="Sequence number of the certificate.exported entry."
+    )
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    receipt = models.TextField(blank=True, help_text="The destination's signed receipt.")
+    destination_reference = models.JSONField(
+        default=dict, blank=True, help_text="The import at the destination, from its receipt."
+    )
+    reason = models.CharField(max_length=64, blank=True, help_text="Refusal code, if returned.")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="cert_export_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.public_id} to {self.destination_id} ({self.status})"
+
+
+class CertificateImport(models.Model):
+    """Certificates received from a partner registry's export: imported, or refused.
+
+    One row per (origin, export entry), inserted first in the import's transaction, so the
+    same export can never be imported twice, even by two requests at once.
+    """
+
+    ledger_subject_type = "certificate_import"
+
+    class Status(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        REJECTED = "rejected", "Refused (returned to the exporting registry)"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    origin = models.CharField(max_length=255, help_text="The exporting registry.")
+    export_seq = models.BigIntegerField(help_text="Its certificate.exported entry.")
+    export_leaf_hash = models.CharField(max_length=64, help_text="Hex RFC 9162 leaf hash.")
+    export_data = models.JSONField(help_text="The export event's data.")
+    checkpoint = models.TextField(help_text="The anchored checkpoint the proofs are against.")
+    provenance = models.JSONField(
+        default=list, help_text="Verified entries of the exporter's log about these units."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.CharField(max_length=64, blank=True)
+    detail = models.TextField(blank=True)
+    bundle = models.OneToOneField(
+        Bundle, on_delete=models.PROTECT, null=True, blank=True, related_name="imported_by"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    receipt = models.TextField(help_text="The signed receipt returned to the exporter.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["origin", "export_seq"], name="cert_import_once_per_export"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.public_id} from {self.origin} #{self.export_seq} ({self.status})"

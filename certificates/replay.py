@@ -22,7 +22,7 @@ from certificates import events
 from certificates.models import Bundle, WithdrawalItem
 
 ACTIVE, RESERVED, SPLIT = "active", "reserved", "split"
-RETIRED, EXPIRED, WITHDRAWN = "retired", "expired", "withdrawn"
+RETIRED, EXPIRED, WITHDRAWN, EXPORTED = "retired", "expired", "withdrawn", "exported"
 MAX_LISTED = 50
 
 
@@ -177,8 +177,30 @@ class _State:
             if bundle is not None:
                 bundle.status = WITHDRAWN
         for pk in data["flagged_bundle_ids"]:
-            if self.get(pk, RETIRED, "exported") is not None:
+            if self.get(pk, RETIRED, EXPORTED) is not None:
                 self.flagged.add(pk)
+
+    def export(self, data: dict[str, Any]) -> None:
+        holder = data["from_account_id"]
+        self.move(data, account_id=holder, status=EXPORTED, holder=holder)
+
+    def export_returned(self, data: dict[str, Any]) -> None:
+        bundle = self.get(data["bundle_id"], EXPORTED)
+        if bundle is not None:
+            bundle.status = ACTIVE
+
+    def imported(self, data: dict[str, Any]) -> None:
+        self.new(
+            data["bundle_id"],
+            ReplayedBundle(
+                data["device_id"],
+                data["unit_start"],
+                data["unit_end"],
+                data["account_id"],
+                ACTIVE,
+                None,
+            ),
+        )
 
     def apply(self, kind: str, data: dict[str, Any]) -> None:
         if "issuance" in data:
@@ -200,6 +222,12 @@ class _State:
             self.expire(data)
         elif kind == events.WITHDRAWN:
             self.withdraw(data)
+        elif kind == events.EXPORTED:
+            self.export(data)
+        elif kind == events.EXPORT_RETURNED:
+            self.export_returned(data)
+        elif kind == events.IMPORTED:
+            self.imported(data)
 
 
 def _certificate_events() -> Iterator[tuple[str, str, dict[str, Any]]]:

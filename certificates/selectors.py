@@ -14,6 +14,8 @@ from accounts.models import User
 from accounts.permissions import user_organisation_ids, user_reads_everything
 from certificates.models import (
     Bundle,
+    CertificateExport,
+    CertificateImport,
     IssuanceRequest,
     Retirement,
     Transfer,
@@ -115,6 +117,20 @@ def withdrawal_list(*, user: User | None) -> QuerySet[Withdrawal]:
     return Withdrawal.objects.all()
 
 
+def export_list(*, user: User | None) -> QuerySet[CertificateExport]:
+    """Exports from the user's organisations' accounts; the issuing body and auditors see all."""
+    qs = CertificateExport.objects.select_related("destination", "from_account")
+    orgs = _scope_ids(user)
+    return qs if orgs is None else qs.filter(from_account__organisation_id__in=orgs)
+
+
+def import_list(*, user: User | None) -> QuerySet[CertificateImport]:
+    """Imports into the user's organisations' accounts; the issuing body and auditors see all."""
+    qs = CertificateImport.objects.select_related("account")
+    orgs = _scope_ids(user)
+    return qs if orgs is None else qs.filter(account__organisation_id__in=orgs)
+
+
 def transfer_policy_for(*, organisation_id: int) -> TransferPolicy:
     policy = TransferPolicy.objects.filter(organisation_id=organisation_id).first()
     return policy or TransferPolicy(organisation_id=organisation_id, require_acceptance=False)
@@ -157,6 +173,8 @@ class History:
     checkpoint_size: int
     pending: int = 0
     children: list[int] = field(default_factory=list)
+    imported: CertificateImport | None = None
+    exported: CertificateExport | None = None
 
     def verify_bundle(self) -> dict[str, Any]:
         """What `python -m ledger.verify history --file` takes: entries the checkpoint covers."""
@@ -174,8 +192,11 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def ledger_history(*, keys: list[str]) -> tuple[list[HistoryStep], str | None, int, int]:
-    """Every entry about any of `keys`, oldest first, with proofs in the latest checkpoint.
+def ledger_history(
+    *, keys: list[str], at_size: int | None = None
+) -> tuple[list[HistoryStep], str | None, int, int]:
+    """Every entry about any of `keys`, oldest first, with proofs in the latest checkpoint
+    (or in the checkpoint of `at_size` entries: then only the entries it covers).
 
     Entries newer than the checkpoint come without a proof; events the integrator has
     not numbered yet are counted (`pending`) but not listed. One query for the entries
@@ -185,14 +206,15 @@ def ledger_history(*, keys: list[str]) -> tuple[list[HistoryStep], str | None, i
     from ledger.merkle import inclusion_proof_ranges, nodes_needed, range_hashes
     from ledger.models import Checkpoint, LedgerEntry, PendingEvent
 
-    checkpoint = Checkpoint.objects.order_by("-size").first()
+    checkpoints = Checkpoint.objects.order_by("-size")
+    if at_size is not None:
+        checkpoints = checkpoints.filter(size=at_size)
+    checkpoint = checkpoints.first()
     size = checkpoint.size if checkpoint is not None else 0
-    entries = list(
-        LedgerEntry.objects.filter(subject_rows__key__in=keys)
-        .distinct()
-        .order_by("seq")
-        .values_list("seq", "kind", "actor", "event")
-    )
+    found = LedgerEntry.objects.filter(subject_rows__key__in=keys)
+    if at_size is not None:
+        found = found.filter(seq__lt=size)
+    entries = list(found.distinct().order_by("seq").values_list("seq", "kind", "actor", "event"))
     covered = [seq for seq, *_ in entries if seq < size]
     ranges = {seq: inclusion_proof_ranges(seq, size) for seq in covered}
     nodes = storage.fetch_nodes(nodes_needed(r for rs in ranges.values() for r in rs))
@@ -248,6 +270,10 @@ def bundle_history(*, bundle_id: int) -> History:
         checkpoint_size=size,
         pending=pending,
         children=children,
+        imported=CertificateImport.objects.filter(bundle_id=chain[0]).first(),
+        exported=CertificateExport.objects.select_related("destination")
+        .filter(bundle_id=bundle_id)
+        .first(),
     )
 
 

@@ -268,9 +268,10 @@ def anchor_witness(*, peer_id: int) -> str:
 
 
 def _notify_on_commit(size: int) -> None:
-    from federation.tasks import federation_notify_peers_task
+    from federation.tasks import federation_deliver_exports_task, federation_notify_peers_task
 
     transaction.on_commit(lambda: federation_notify_peers_task.delay(size), robust=True)
+    transaction.on_commit(federation_deliver_exports_task.delay, robust=True)
 
 
 def anchor_witness_ids() -> list[int]:

@@ -112,3 +112,16 @@ class WitnessProofInvalid(WitnessError):
     code = "witness_proof_invalid"
     status = 422
     default_detail = "The consistency proof does not verify."
+
+
+class TransferPackageInvalid(DomainError):
+    """A transfer package that does not verify: nothing is stored, nothing is receipted."""
+
+    code = "transfer_package_invalid"
+    status = 422
+    default_detail = "The transfer package does not verify."
+
+
+class TransferPeerNotPartner(PermissionDenied):
+    code = "transfer_peer_not_partner"
+    default_detail = "This registry is not registered here as a trading partner."

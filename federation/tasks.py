@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from federation import anchoring, replication
+from federation import anchoring, replication, transfers
 
 
 @shared_task(ignore_result=True)
@@ -37,3 +37,17 @@ def federation_replicate_task() -> int:
 @shared_task(ignore_result=True)
 def federation_replicate_peer_task(peer_id: int) -> str:
     return replication.replicate_peer(peer_id=peer_id).outcome
+
+
+@shared_task(ignore_result=True)
+def federation_deliver_exports_task() -> int:
+    """Periodic, and once a checkpoint is anchored: one delivery job per due export."""
+    due = transfers.due_export_ids()
+    for export_id in due:
+        federation_deliver_export_task.delay(export_id)
+    return len(due)
+
+
+@shared_task(ignore_result=True)
+def federation_deliver_export_task(export_id: int) -> str:
+    return transfers.deliver_export(export_id=export_id)

@@ -340,10 +340,19 @@ FEDERATION_REPLICATION_MAX_ENTRIES = env_int("FEDERATION_REPLICATION_MAX_ENTRIES
 FEDERATION_PEER_REQUEST_MAX_SKEW_SECONDS = env_int("FEDERATION_PEER_REQUEST_MAX_SKEW_SECONDS", 300)
 # The offending response kept with a piece of evidence is cut at this many bytes.
 FEDERATION_EVIDENCE_MAX_BYTES = env_int("FEDERATION_EVIDENCE_MAX_BYTES", 1024 * 1024)
+# An imported export's checkpoint needs this many cosignatures from witnesses we trust
+# (ourselves and our other active peers), on top of the exporter's own signature.
+FEDERATION_IMPORT_QUORUM = env_int("FEDERATION_IMPORT_QUORUM", 1)
 if ANCHOR_QUORUM < 1:
     raise ImproperlyConfigured("ANCHOR_QUORUM must be at least 1.")
+if FEDERATION_IMPORT_QUORUM < 0:
+    raise ImproperlyConfigured("FEDERATION_IMPORT_QUORUM must be at least 0.")
 CELERY_BEAT_SCHEDULE["federation-anchor"] = {
     "task": "federation.tasks.federation_anchor_task",
+    "schedule": FEDERATION_ANCHOR_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["federation-deliver-exports"] = {
+    "task": "federation.tasks.federation_deliver_exports_task",
     "schedule": FEDERATION_ANCHOR_INTERVAL_SECONDS,
 }
 CELERY_BEAT_SCHEDULE["federation-replicate"] = {

@@ -3,7 +3,15 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from certificates.models import Bundle, IssuanceRequest, Retirement, Transfer, Withdrawal
+from certificates.models import (
+    Bundle,
+    CertificateExport,
+    CertificateImport,
+    IssuanceRequest,
+    Retirement,
+    Transfer,
+    Withdrawal,
+)
 from registry.api.serializers import StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
@@ -303,6 +311,74 @@ class VerifyBundleOutputSerializer(serializers.Serializer):
     entries = serializers.ListField(child=serializers.DictField())
 
 
+class ExportCreateInputSerializer(StrictInputSerializer):
+    destination = serializers.CharField(
+        max_length=255, help_text="The partner registry's origin (see /api/v1/federation/peers/)."
+    )
+    destination_account = serializers.CharField(
+        max_length=32, help_text="The receiving account's number at that registry."
+    )
+    volume_wh = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Wh to export (a positive integer); leave out to export the whole bundle.",
+    )
+
+
+class ExportOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    public_id = serializers.UUIDField()
+    bundle = serializers.IntegerField(source="bundle_id", help_text="The exported units.")
+    source_bundle = serializers.IntegerField(source="source_id")
+    from_account = serializers.IntegerField(source="from_account_id")
+    destination = serializers.CharField(source="destination.origin")
+    destination_account = serializers.CharField()
+    volume_wh = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CertificateExport.Status.choices)
+    export_seq = serializers.IntegerField(
+        allow_null=True, help_text="The certificate.exported ledger entry, once numbered."
+    )
+    created_at = serializers.DateTimeField()
+    delivery_attempts = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    settled_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(help_text="The destination's refusal code, if returned.")
+    destination_reference = serializers.DictField(
+        help_text="The import at the destination: its id, bundle and history URL."
+    )
+    receipt = serializers.CharField(help_text="The destination's signed receipt (a note).")
+
+
+class ImportOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    public_id = serializers.UUIDField()
+    origin = serializers.CharField(help_text="The exporting registry.")
+    export_seq = serializers.IntegerField()
+    export_leaf_hash = serializers.CharField()
+    status = serializers.ChoiceField(choices=CertificateImport.Status.choices)
+    reason = serializers.CharField()
+    detail = serializers.CharField()
+    bundle = serializers.IntegerField(source="bundle_id", allow_null=True)
+    account = serializers.CharField(source="account.number", allow_null=True, default=None)
+    export_data = serializers.DictField(help_text="The exporter's certificate.exported event.")
+    checkpoint = serializers.CharField(help_text="The exporter's anchored checkpoint.")
+    provenance = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Entries of each registry the units came through, with inclusion proofs.",
+    )
+    receipt = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CrossRegistryOutputSerializer(serializers.Serializer):
+    imported = ImportOutputSerializer(
+        allow_null=True, help_text="How the units of the chain's root arrived here."
+    )
+    exported = ExportOutputSerializer(allow_null=True, help_text="Where this bundle went.")
+
+
 class HistoryOutputSerializer(serializers.Serializer):
     bundle_ids = serializers.ListField(
         child=serializers.IntegerField(), help_text="From the issued root down to this bundle."
@@ -312,9 +388,18 @@ class HistoryOutputSerializer(serializers.Serializer):
     checkpoint_size = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Events not numbered yet (not listed).")
     steps = HistoryStepOutputSerializer(many=True)
+    cross_registry = serializers.SerializerMethodField(
+        help_text="The other registries' part of the history (import provenance, export)."
+    )
     verify = serializers.SerializerMethodField(
         help_text="Save as a file for `python -m ledger.verify history --file`."
     )
+
+    @extend_schema_field(CrossRegistryOutputSerializer)
+    def get_cross_registry(self, history) -> dict:
+        return CrossRegistryOutputSerializer(
+            {"imported": history.imported, "exported": history.exported}
+        ).data
 
     @extend_schema_field(VerifyBundleOutputSerializer)
     def get_verify(self, history) -> dict:

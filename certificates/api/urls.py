@@ -9,6 +9,8 @@ router.register("transfers", views.TransferViewSet, basename="transfer")
 router.register("retirements", views.RetirementViewSet, basename="retirement")
 router.register("issuance-requests", views.IssuanceRequestViewSet, basename="issuance-request")
 router.register("withdrawals", views.WithdrawalViewSet, basename="withdrawal")
+router.register("exports", views.ExportViewSet, basename="export")
+router.register("imports", views.ImportViewSet, basename="import")
 
 urlpatterns = [
     path(

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from certificates import errors, selectors, services
+from certificates import crossregistry, errors, selectors, services
 from certificates.api import serializers as s
 from certificates.models import Bundle
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
@@ -133,6 +133,73 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         )
         body = s.RetirementOutputSerializer(retirement, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.ExportCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.ExportOutputSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def exports(self, request: Request, pk: str) -> Response:
+        """Export the bundle, or a volume of it, to an account at a partner registry.
+
+        The units are marked exported at once and never move here again; the export is
+        delivered with its ledger proof once an anchored checkpoint covers it, and settled
+        by the destination's signed receipt (imported, or refused and returned).
+        """
+        data = s.ExportCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = crossregistry.certificate_export(
+            actor=request.user, bundle_id=int(pk), **data.validated_data
+        )
+        return Response(s.ExportOutputSerializer(export).data, status=status.HTTP_201_CREATED)
+
+
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Exports to partner registries from your organisations' accounts, and their receipts."""
+
+    serializer_class = s.ExportOutputSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["status", "from_account", "bundle"]
+    ordering_fields = ["id", "created_at"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.export_list(user=self.request.user)
+
+    @extend_schema(
+        responses={200: s.ExportOutputSerializer(many=True), **error_responses(400, 401)}
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.ExportOutputSerializer, **error_responses(401, 404)})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+
+class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Certificates received from partner registries into your organisations' accounts."""
+
+    serializer_class = s.ImportOutputSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["status", "origin", "account"]
+    ordering_fields = ["id", "created_at"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.import_list(user=self.request.user)
+
+    @extend_schema(
+        responses={200: s.ImportOutputSerializer(many=True), **error_responses(400, 401)}
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.ImportOutputSerializer, **error_responses(401, 404)})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
 
 
 class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

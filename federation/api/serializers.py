@@ -179,6 +179,37 @@ class PeerNotifyOutputSerializer(serializers.Serializer):
     scheduled = serializers.BooleanField(help_text="Whether a replication was scheduled.")
 
 
+class TransferEntrySerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0)
+    event_b64 = serializers.CharField(help_text="The entry's bytes, base64.")
+    proof = serializers.ListField(
+        child=serializers.CharField(), help_text="RFC 9162 inclusion proof, base64 hashes."
+    )
+
+
+class TransferHopSerializer(serializers.Serializer):
+    origin = serializers.CharField()
+    checkpoint = serializers.CharField(help_text="Signed note with its cosignatures.")
+    entries = TransferEntrySerializer(many=True)
+
+
+class TransferPackageSerializer(serializers.Serializer):
+    """Documents the package (docs/federation.md); the view verifies the raw body itself."""
+
+    version = serializers.IntegerField()
+    export_seq = serializers.IntegerField(help_text="The certificate.exported entry.")
+    hop = TransferHopSerializer(help_text="The sender's anchored checkpoint and entries.")
+    prior = TransferHopSerializer(many=True, required=False, help_text="Earlier registries.")
+
+
+class TransferReceiptSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(source="status", choices=["imported", "rejected"])
+    reason = serializers.CharField(help_text="Refusal code; empty when imported.")
+    import_id = serializers.UUIDField(source="public_id")
+    bundle_id = serializers.IntegerField(allow_null=True)
+    receipt = serializers.CharField(help_text="The receipt, a note signed by this registry.")
+
+
 class MirrorOutputSerializer(serializers.Serializer):
     origin = serializers.CharField(source="peer.origin")
     size = serializers.IntegerField()

@@ -22,6 +22,7 @@ urlpatterns = [
         name="federation-anchored-checkpoint",
     ),
     path("federation/notify/", views.PeerNotifyView.as_view(), name="federation-notify"),
+    path("federation/transfers/", views.PeerTransferView.as_view(), name="federation-transfers"),
     path(
         "federation/log/entries/",
         views.LogEntryBundleView.as_view(),

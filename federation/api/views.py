@@ -13,7 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from federation import selectors, services
+from certificates.errors import ExportAlreadyImported
+from federation import selectors, services, transfers
 from federation.api import serializers as s
 from federation.protocol import BUNDLE_CONTENT_TYPE, encode_bundle
 from federation.replication import mirror_checkpoint_notified
@@ -223,6 +224,41 @@ class PeerNotifyView(APIView):
         data.is_valid(raise_exception=True)
         scheduled = mirror_checkpoint_notified(peer=peer, note=data.validated_data["checkpoint"])
         return Response({"scheduled": scheduled}, status=status.HTTP_202_ACCEPTED)
+
+
+class PeerTransferView(APIView):
+    """A partner registry delivers a certificate export (a signed peer request).
+
+    The package is verified (signature of the request, the sender's anchored checkpoint
+    and witness quorum, inclusion proofs) and the certificates imported or refused; the
+    answer carries a receipt signed by this registry. An export received before is
+    answered 409 `export_already_imported` with the first receipt in `extra.receipt`.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        request=s.TransferPackageSerializer,
+        responses={
+            201: s.TransferReceiptSerializer,
+            **error_responses(400, 403, 409, 422, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = request.body
+        peer = services.peer_request_authenticate(
+            headers=request.headers, method=request.method, path=request.path, body=body
+        )
+        received, created = transfers.receive_transfer(peer, body)
+        if not created:
+            raise ExportAlreadyImported(
+                origin=received.origin,
+                export_seq=received.export_seq,
+                outcome=received.status,
+                receipt=received.receipt,
+            )
+        return Response(s.TransferReceiptSerializer(received).data, status=status.HTTP_201_CREATED)
 
 
 # ---------------------------------------------------------------- replication source

@@ -9,6 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import factory
+from django.conf import settings
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account, Membership
@@ -128,3 +129,40 @@ def add_readings(
 def holder(account: Account, role: str = Membership.Role.OPERATOR):
     """A user who acts for the account's organisation."""
     return member_of(account.organisation, role=role)
+
+
+PARTNER = "registry-b.example/gridproof"
+
+
+def export_event_data(account_number: str, **certificate) -> dict:
+    """The data of a partner's certificate.exported event naming us as destination."""
+    cert = {
+        "origin": PARTNER,
+        "device_id": 77,
+        "device_name": "Windpark Nord",
+        "unit_start": 1000,
+        "unit_end": 1500,
+        "period_start": "2026-11-01T10:00:00.000000Z",
+        "period_end": "2026-11-01T11:00:00.000000Z",
+        "expires_on": "2027-11-01",
+        "issued_at": "2026-11-02T00:00:00.000000Z",
+        "granularity": "hour",
+        "attributes": {
+            "technology_code": "T030001",
+            "energy_source_code": "F01050100",
+            "grid_area": "10YDK-1--------W",
+            "country": "DK",
+            "capacity_w": 3_000_000,
+            "commissioning_date": "2019-05-01",
+            "support": "",
+            "emission_factor_g_per_kwh": "0.000",
+            "is_storage": False,
+            "expiry_months": 12,
+        },
+    } | certificate
+    return {
+        "export_id": 5,
+        "destination": settings.REGISTRY_ORIGIN,
+        "destination_account": account_number,
+        "certificate": cert,
+    }

@@ -8,13 +8,24 @@ request, a pending transfer to the other organisation, a retirement and a withdr
 import datetime as dt
 
 from accounts.models import Account
-from certificates import services
+from certificates import crossregistry, services
 from certificates.models import Bundle
-from tests.certificates.factories import DAY, DeviceFactory, add_readings
+from tests.certificates.factories import DAY, DeviceFactory, add_readings, export_event_data
 from tests.factories import AccountFactory
+from tests.federation.factories import peer_for_log
+from tests.federation.fakes import FakeLog
 from tests.registry.matrix import Case, expect
 
 HOLDERS = {"producer_admin": 201, "producer_operator": 201}
+PARTNER = "matrix-partner.example/registry"
+PRODUCER_READERS = {
+    "anonymous": 401,
+    "producer_admin": 200,
+    "producer_operator": 200,
+    "producer_viewer": 200,
+    "issuing_body": 200,
+    "auditor": 200,
+}
 CLAIM = {
     "beneficiary_name": "Matrix Beneficiary GmbH",
     "beneficiary_country": "DE",
@@ -72,6 +83,23 @@ def setup_world(world) -> None:
         reason="matrix",
         bundle_ids=[Bundle.objects.get(parent=third, unit_start__gt=third.unit_start).pk],
     )
+    world.partner = peer_for_log(FakeLog(PARTNER, seed_byte=24), is_partner=True)
+    world.export = crossregistry.certificate_export(
+        actor=admin,
+        bundle_id=Bundle.objects.get(parent=second, unit_start__gt=second.unit_start).pk,
+        destination=PARTNER,
+        destination_account="MATRIX-B-1",
+    )
+    world.received = crossregistry.certificate_import(
+        verified=crossregistry.VerifiedExport(
+            origin=PARTNER,
+            seq=3,
+            leaf_hash=bytes(32),
+            data=export_event_data(world.other_trading.number),
+            checkpoint="matrix",
+        ),
+        sign_receipt=lambda received: "matrix receipt",
+    )
 
 
 def _bundle(world) -> dict:
@@ -110,6 +138,32 @@ CASES = [
         args=_bundle,
         body=lambda w, role: CLAIM | {"volume_wh": 10},
         codes=NOT_HOLDER,
+    ),
+    Case(
+        "POST",
+        "/api/v1/bundles/{pk}/exports/",
+        expect(403, anonymous=401, **HOLDERS),
+        args=_bundle,
+        body=lambda w, role: {
+            "destination": PARTNER,
+            "destination_account": "MATRIX-B-2",
+            "volume_wh": 5,
+        },
+        codes=NOT_HOLDER,
+    ),
+    Case("GET", "/api/v1/exports/", expect(200, anonymous=401)),
+    Case(
+        "GET",
+        "/api/v1/exports/{pk}/",
+        expect(404, **PRODUCER_READERS),
+        args=lambda w: {"pk": w.export.pk},
+    ),
+    Case("GET", "/api/v1/imports/", expect(200, anonymous=401)),
+    Case(
+        "GET",
+        "/api/v1/imports/{pk}/",
+        expect(404, anonymous=401, other_admin=200, issuing_body=200, auditor=200),
+        args=lambda w: {"pk": w.received.pk},
     ),
     Case("GET", "/api/v1/transfers/", expect(200, anonymous=401)),
     Case(

@@ -52,6 +52,13 @@ CASES = [
         body=lambda w, role: {"checkpoint": "not a signed note"},
         codes={"anonymous": "peer_signature_invalid", "auditor": "peer_signature_invalid"},
     ),
+    Case(
+        "POST",
+        "/api/v1/federation/transfers/",
+        expect(403),
+        body=lambda w, role: {"version": 1},
+        codes={"anonymous": "peer_signature_invalid", "issuing_body": "peer_signature_invalid"},
+    ),
     Case("GET", "/api/v1/federation/log/entries/", expect(200)),
     Case("GET", "/api/v1/federation/mirrors/", expect(200)),
     Case(

@@ -1,22 +1,54 @@
 """docker-compose.yml and the Dockerfile run the documented processes, configured through
-variables that registry/settings.py reads. (No Docker engine here: the files are read.)"""
+variables that registry/settings.py reads: two registries, A and B, each with its own
+database, Redis databases, identity and port, peered by two one-shot services that run
+`manage.py peer_add`. (No Docker engine here: the files are read.)"""
 
+import io
 import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from django.core.management import call_command, get_commands, load_command_class
+from django.core.management.base import CommandError
+from django.test import override_settings
 
+from federation.api.views import identity_body
+from federation.errors import PeerAlreadyRegistered
+from federation.management.commands import peer_add
+from federation.models import Peer
+from ledger.signing import generate_private_key
 from registry import healthcheck
 from tests.conftest import REPO
 from tests.registry.support import settings_env_vars
 
-APP_SERVICES = ("web", "worker", "beat")
+
+@dataclass(frozen=True)
+class Registry:
+    db: str
+    web: str
+    worker: str
+    beat: str
+    peering: str  # the one-shot service that registers the other registry here
+    port: str  # the host port of its web service
+    suffix: str  # of the operator's variables: SECRET_KEY, SECRET_KEY_B, ...
+
+    @property
+    def processes(self) -> tuple[str, str, str]:
+        return (self.web, self.worker, self.beat)
+
+
+A = Registry("db", "web", "worker", "beat", "peering", "8000", "")
+B = Registry("db-b", "web-b", "worker-b", "beat-b", "peering-b", "8001", "_B")
+REGISTRIES = (A, B)
+OTHER = {A: B, B: A}
+APP_SERVICES = (*A.processes, *B.processes, A.peering, B.peering)  # all run the image
 REQUIRED_ENV = {
     "DJANGO_ENV",
     "DATABASE_URL",
@@ -25,8 +57,38 @@ REQUIRED_ENV = {
     "SECRET_KEY",
     "REGISTRY_SIGNING_KEY",
     "REGISTRY_ORIGIN",
+    "REGISTRY_BASE_URL",
     "ALLOWED_HOSTS",
 }
+# What each registry has of its own; everything else they share.
+PER_REGISTRY = (REQUIRED_ENV - {"DJANGO_ENV", "ALLOWED_HOSTS"}) | {"REGISTRY_NAME"}
+PEER_ROLES = {"witness", "mirror", "partner"}
+registries = pytest.mark.parametrize("registry", REGISTRIES, ids=["a", "b"])
+
+_VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?::?([-?])([^}]*))?\}")
+
+
+def interpolate(value: str, operator: dict[str, str] | None = None) -> str:
+    """Compose's substitution: `${NAME:-default}`, `${NAME:?error}`, `$$`. The operator's
+    variables come from `operator`; an unset required one reads `<NAME>`."""
+
+    def substitute(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, kind, argument = match.groups()
+        if (operator or {}).get(name):
+            return operator[name]
+        if kind == "?":
+            return f"<{name}>"  # compose refuses to start
+        return argument or ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def required_variable(value: str) -> str | None:
+    """NAME when `value` is `${NAME:?message}`: required from the operator, no default."""
+    match = re.fullmatch(r"\$\{(\w+):\?[^}]*\}", value)
+    return match.group(1) if match else None
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +110,25 @@ def _command(service: dict) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else command
 
 
+def _environment(compose: dict, service: str, operator: dict | None = None) -> dict[str, str]:
+    environment = compose["services"][service]["environment"]
+    return {name: interpolate(str(value), operator) for name, value in environment.items()}
+
+
 def test_the_services(compose):
     services = compose["services"]
-    assert set(services) == {"db", "redis", *APP_SERVICES}
+    assert set(services) == {"db", "db-b", "redis", *APP_SERVICES}
     assert services["db"]["image"].split(":")[1].split(".")[0] == "15"
+    assert services["db-b"]["image"] == services["db"]["image"]
     assert services["redis"]["image"].split(":")[1].split(".")[0] == "7"
     for name in APP_SERVICES:
         assert services[name]["build"] == "."
         assert services[name]["image"] == services["web"]["image"], "one image"
 
 
-def test_web_migrates_then_serves_with_the_documented_commands(compose, documented):
-    command = _command(compose["services"]["web"])
+@registries
+def test_web_migrates_then_serves_with_the_documented_commands(compose, documented, registry):
+    command = _command(compose["services"][registry.web])
     assert command[:2] == ["sh", "-c"]
     release, serve = command[2].split(" && exec ")
     assert shlex.split(release) == documented["release"]
@@ -67,9 +136,10 @@ def test_web_migrates_then_serves_with_the_documented_commands(compose, document
     assert documented["web"][:2] == ["gunicorn", "registry.wsgi:application"]
 
 
+@registries
 @pytest.mark.parametrize("name", ["worker", "beat"])
-def test_celery_runs_the_documented_commands(compose, documented, name):
-    assert _command(compose["services"][name]) == documented[name]
+def test_celery_runs_the_documented_commands(compose, documented, registry, name):
+    assert _command(compose["services"][getattr(registry, name)]) == documented[name]
     assert documented[name][:4] == ["celery", "-A", "registry", name]
 
 
@@ -83,36 +153,87 @@ def test_the_image_serves_the_web_process_by_default(documented):
     assert re.search(r"^USER (?!root)", dockerfile, re.MULTILINE), "do not run as root"
 
 
-def test_every_variable_the_processes_get_is_read_by_the_settings(compose):
+@registries
+def test_every_variable_the_processes_get_is_read_by_the_settings(compose, registry):
     read = settings_env_vars()
-    for name in APP_SERVICES:
+    for name in (*registry.processes, registry.peering):
         environment = compose["services"][name]["environment"]
         assert set(environment) <= read, f"{name}: {sorted(set(environment) - read)}"
         assert set(environment) >= REQUIRED_ENV, (
             f"{name}: {sorted(REQUIRED_ENV - set(environment))}"
         )
+        assert environment == compose["services"][registry.web]["environment"], name
         assert environment["DJANGO_ENV"] == "production"
         assert environment["DATABASE_URL"].startswith("postgres://")
-        assert "@db:5432/" in environment["DATABASE_URL"]
+        assert f"@{registry.db}:5432/" in environment["DATABASE_URL"]
         assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
         assert environment["CACHE_URL"].startswith("redis://redis:6379/")
-        for secret in ("SECRET_KEY", "REGISTRY_SIGNING_KEY"):
+        for secret in ("SECRET_KEY", "REGISTRY_SIGNING_KEY", "REGISTRY_ORIGIN"):
             # Required from the operator's environment: `${NAME:?message}`, no default.
-            assert environment[secret].startswith(f"${{{secret}:?"), secret
+            assert required_variable(environment[secret]) == secret + registry.suffix, secret
+
+
+def test_the_two_registries_share_nothing_of_their_own(compose):
+    a, b = (_environment(compose, registry.web) for registry in REGISTRIES)
+    assert set(a) == set(b)
+    for name in set(a) - PER_REGISTRY - {"ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS"}:
+        assert a[name] == b[name], f"{name}: the same for both registries"
+    for name in PER_REGISTRY:
+        assert a[name] != b[name], f"{name}: each registry has its own"
+    # Their own Redis databases (broker, cache, and the kick flag on the broker's).
+    redis_urls = [env[name] for env in (a, b) for name in ("CELERY_BROKER_URL", "CACHE_URL")]
+    assert len(set(redis_urls)) == 4, redis_urls
+    # Their own database server and data volume.
+    services = compose["services"]
+    assert services["db-b"]["healthcheck"] == services["db"]["healthcheck"]
+    volumes = [services[r.db]["volumes"][0].split(":")[0] for r in REGISTRIES]
+    assert len(set(volumes)) == 2 and set(volumes) <= set(compose["volumes"])
+    # Their own web port on the host, 8000 inside (gunicorn --bind 0.0.0.0:8000).
+    assert [services[r.web]["ports"] for r in REGISTRIES] == [
+        [f"{r.port}:8000"] for r in REGISTRIES
+    ]
+
+
+@registries
+@pytest.mark.parametrize(
+    "operator",
+    [{}, {"ALLOWED_HOSTS": "a.example.org", "ALLOWED_HOSTS_B": "b.example.org"}],
+    ids=["defaults", "operator-hosts"],
+)
+def test_the_registries_reach_each_other_by_service_name(compose, registry, operator):
+    environment = _environment(compose, registry.web, operator)
+    # Peers use REGISTRY_BASE_URL (the identity document names it), by default the
+    # container's name in the Compose network; the Host header names it, so it is allowed.
+    assert environment["REGISTRY_BASE_URL"] == f"http://{registry.web}:8000"
+    hosts = environment["ALLOWED_HOSTS"].split(",")
+    assert registry.web in hosts and "" not in hosts
+    if operator:
+        assert operator["ALLOWED_HOSTS" + registry.suffix] in hosts
+    # Peer calls do not follow redirects: plain http inside the network needs no redirect.
+    assert environment["SECURE_SSL_REDIRECT"].lower() not in {"1", "true", "yes", "on"}
 
 
 def test_startup_order_and_healthchecks(compose):
     services = compose["services"]
     healthy = {"condition": "service_healthy"}
-    assert services["web"]["depends_on"] == {"db": healthy, "redis": healthy}
-    for name in ("worker", "beat"):
-        assert services[name]["depends_on"] == {"db": healthy, "redis": healthy, "web": healthy}
-    assert services["web"]["healthcheck"]["test"] == ["CMD", "python", "-m", "registry.healthcheck"]
+    for registry in REGISTRIES:
+        web = services[registry.web]
+        assert web["depends_on"] == {registry.db: healthy, "redis": healthy}
+        for name in (registry.worker, registry.beat):
+            assert services[name]["depends_on"] == {
+                registry.db: healthy,
+                "redis": healthy,
+                registry.web: healthy,
+            }
+        assert services[registry.worker]["healthcheck"] == services["worker"]["healthcheck"]
+        assert web["healthcheck"]["test"] == ["CMD", "python", "-m", "registry.healthcheck"]
+        assert "--bind" in _command(web)[2] and "0.0.0.0:8000" in _command(web)[2]
+        assert "pg_isready" in " ".join(services[registry.db]["healthcheck"]["test"])
+        # Peering needs both registries serving; it runs once (the script retries).
+        assert services[registry.peering]["depends_on"] == {"web": healthy, "web-b": healthy}
+        assert services[registry.peering]["restart"] == "no"
+        assert "healthcheck" not in services[registry.peering]
     assert healthcheck.DEFAULT_URL == "http://127.0.0.1:8000/healthz"
-    assert (
-        "--bind" in _command(services["web"])[2] and "0.0.0.0:8000" in _command(services["web"])[2]
-    )
-    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
 
 
@@ -120,6 +241,152 @@ def test_the_image_leaves_local_state_out():
     ignored = (REPO / ".dockerignore").read_text().split()
     for entry in (".git", ".venv", ".dev", "db.sqlite3*"):
         assert entry in ignored
+
+
+# --- Peering: `sh -c SCRIPT NAME python manage.py peer_add ...` --------------------------
+
+
+def _peering(compose: dict, registry: Registry, operator: dict | None = None):
+    """(the retry script, the management command's name, its arguments)."""
+    command = compose["services"][registry.peering]["command"]
+    assert command[:2] == ["sh", "-c"] and command[3] == registry.peering
+    argv = [interpolate(arg, operator) for arg in command[4:]]
+    assert argv[:2] == ["python", "manage.py"], argv
+    return interpolate(command[2], operator), argv[2], argv[3:]
+
+
+@registries
+@pytest.mark.parametrize(
+    "operator",
+    [
+        {},
+        {"REGISTRY_BASE_URL": "https://a.example.org", "REGISTRY_BASE_URL_B": "https://b.example"},
+    ],
+    ids=["defaults", "public-urls"],
+)
+def test_the_peering_services_run_peer_add_with_valid_options(compose, registry, operator):
+    script, name, args = _peering(compose, registry, operator)
+    assert script == _peering(compose, OTHER[registry], operator)[0], "one script"
+    assert get_commands().get(name) == "federation", name
+    parser = load_command_class("federation", name).create_parser("manage.py", name)
+    options = parser.parse_args(args)  # an unknown option or a missing one fails here
+    spelled = {option for action in parser._actions for option in action.option_strings}
+    given = {arg.split("=")[0] for arg in args if arg.startswith("-")}
+    assert given <= spelled, f"not abbreviated: {sorted(given - spelled)}"
+    # It registers the other registry, found at the URL that registry gives its peers,
+    # into its own registry's database (the peering service has its registry's environment).
+    other = _environment(compose, OTHER[registry].web, operator)
+    assert options.discover == other["REGISTRY_BASE_URL"]
+    assert set(options.roles.split(",")) == PEER_ROLES <= set(Peer.Role.values)
+    assert options.actor == "admin"
+    # Each registry's issuing-body member, `admin` unless the operator names another.
+    command = compose["services"][registry.peering]["command"]
+    assert command[command.index("--actor") + 1] == f"${{PEERING_ACTOR{registry.suffix}:-admin}}"
+
+
+@pytest.mark.django_db
+@registries
+def test_peering_registers_the_other_registry_in_process(compose, registry, settings, monkeypatch):
+    """What a peering container does, minus HTTP: the other registry's identity document is
+    computed with its Compose environment and handed to peer_add's discovery."""
+    keys = {}
+    for r in REGISTRIES:
+        keys["REGISTRY_ORIGIN" + r.suffix] = f"{r.web}.example.org/gridproof"
+        keys["REGISTRY_SIGNING_KEY" + r.suffix] = generate_private_key(
+            f"{r.web}.example.org/gridproof"
+        )[0]
+    own = _environment(compose, registry.web, keys)
+    other = _environment(compose, OTHER[registry].web, keys)
+    with override_settings(
+        **{
+            name: other[name]
+            for name in ("REGISTRY_ORIGIN", "REGISTRY_SIGNING_KEY", "REGISTRY_BASE_URL")
+        }
+    ):
+        identity = identity_body()
+    for name in ("REGISTRY_ORIGIN", "REGISTRY_SIGNING_KEY", "REGISTRY_BASE_URL"):
+        setattr(settings, name, own[name])
+    discovered = []
+    monkeypatch.setattr(
+        peer_add.Command, "_discover", lambda self, url: discovered.append(url) or identity
+    )
+    _script, name, args = _peering(compose, registry)
+
+    # Before the operator has made the actor an issuing-body member, peer_add fails (and
+    # the script retries): no user, then not an issuing-body member.
+    with pytest.raises(CommandError, match="no user 'admin'"):
+        call_command(name, *args)
+    call_command(
+        "createsuperuser",
+        interactive=False,
+        username="admin",
+        email="admin@example.org",
+        stdout=io.StringIO(),
+    )
+    with pytest.raises(CommandError, match="not_issuing_body"):
+        call_command(name, *args)
+    call_command(
+        "bootstrap_issuing_body",
+        "--admin=admin",
+        "--legal-name=Issuing Body",
+        "--country=DE",
+        "--registration-id=IB-1",
+        stdout=io.StringIO(),
+    )
+
+    call_command(name, *args, stdout=io.StringIO())
+    peer = Peer.objects.get()
+    assert (peer.origin, peer.base_url) == (
+        other["REGISTRY_ORIGIN"],
+        f"http://{OTHER[registry].web}:8000",
+    )
+    assert set(peer.roles) == PEER_ROLES
+    assert discovered[-1] == other["REGISTRY_BASE_URL"]
+
+    # A restarted stack runs it again: the script takes this error as done.
+    with pytest.raises(CommandError, match=PeerAlreadyRegistered.code):
+        call_command(name, *args)
+    assert Peer.objects.count() == 1
+
+
+def test_the_peering_script_without_docker(compose, tmp_path):
+    script = _peering(compose, A)[0]
+    assert f"*{PeerAlreadyRegistered.code}*" in script
+    # `sleep` records its argument instead of waiting.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sleep").write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path}/slept"\n')
+    (bin_dir / "sleep").chmod(0o755)
+    env = os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def peering(fake: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["sh", "-c", script, "peering", "sh", "-c", fake, "fake", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    # Fails until the second try (the other registry was not up yet), then registers.
+    marker = tmp_path / "tried"
+    result = peering(
+        'if [ -e "$1" ]; then echo "registered peer #1"; '
+        'else : > "$1"; echo "CommandError: no user \'admin\'" >&2; exit 1; fi',
+        str(marker),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "registered peer #1\n"
+    assert "no user 'admin'" in result.stderr and "retrying" in result.stderr
+    assert (tmp_path / "slept").read_text().split() == ["15"]
+
+    # Registered already (a restart): done, no retry.
+    result = peering(
+        f'echo "CommandError: {PeerAlreadyRegistered.code}: already registered." >&2; exit 1'
+    )
+    assert result.returncode == 0, result.stderr
+    assert PeerAlreadyRegistered.code in result.stdout
+    assert (tmp_path / "slept").read_text().split() == ["15"]
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
@@ -163,6 +430,14 @@ def test_the_release_command_works_without_docker(documented, tmp_path):
     assert "Create model IdempotencyRecord" in result.stdout
 
 
+def test_the_peering_command_works_without_docker(compose):
+    # manage.py loads the settings and the command and parses its options (--help exits).
+    _script, name, args = _peering(compose, A)
+    result = _run([sys.executable, "manage.py", name, *args, "--help"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--discover" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("allowed_hosts", "host"),
     [
@@ -170,6 +445,7 @@ def test_the_release_command_works_without_docker(documented, tmp_path):
         (" .example.org ", "example.org"),
         ("*", "localhost"),
         ("", "localhost"),
+        ("localhost,web-b", "localhost"),
     ],
 )
 def test_the_healthcheck_names_an_allowed_host(allowed_hosts, host):

@@ -1,0 +1,437 @@
+"""Export to and import from partner registries: the certificate side (services, replay).
+
+The wire side (packages, proofs, receipts, delivery) is in tests/federation/test_transfers.py;
+three real registries exchange certificates in tests/federation/test_multi_registry.py.
+"""
+
+import base64
+import json
+import time
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from assets.models import Device
+from certificates import crossregistry, errors
+from certificates.crossregistry import Refusal, VerifiedExport
+from certificates.models import (
+    Bundle,
+    CertificateExport,
+    CertificateImport,
+    ForeignDevice,
+    Issuance,
+)
+from certificates.replay import replay_ledger
+from certificates.selectors import bundle_history
+from certificates.services import certificate_transfer
+from federation import transfers
+from federation.models import Anchor
+from federation.peer_requests import verify_request
+from ledger.keys import registry_signer
+from ledger.merkle import leaf_hash
+from ledger.models import PendingEvent
+from ledger.services import checkpoint_create, ledger_integrate
+from tests.certificates.conftest import last_event_id, new_events, snapshot
+from tests.certificates.factories import PARTNER, export_event_data
+from tests.factories import AccountFactory
+from tests.federation.factories import PeerFactory
+from tests.federation.fakes import _Handler, _Server, make_signer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def partner():
+    return PeerFactory(origin=PARTNER, is_partner=True)
+
+
+def _export(issued, bundle=None, **kwargs):
+    return crossregistry.certificate_export(
+        actor=kwargs.pop("actor", issued.producer),
+        bundle_id=(bundle or issued.bundles[0]).pk,
+        destination=kwargs.pop("destination", PARTNER),
+        destination_account=kwargs.pop("destination_account", "B-ACC-1"),
+        **kwargs,
+    )
+
+
+def _event(kind: str) -> dict:
+    raw = PendingEvent.objects.filter(kind=kind).order_by("-pk").values_list("event", flat=True)[0]
+    return json.loads(bytes(raw))
+
+
+def test_export_marks_the_units_exported_for_good(issued, partner):
+    bundle = issued.bundles[0]
+    before = last_event_id()
+    export = _export(issued, bundle)
+    bundle.refresh_from_db()
+    assert bundle.status == Bundle.Status.EXPORTED and export.bundle_id == bundle.pk
+    assert export.status == CertificateExport.Status.PENDING
+    assert new_events(before) == ["certificate.exported"]
+    event = _event("certificate.exported")
+    data = event["data"]
+    assert data["destination"] == PARTNER and data["destination_account"] == "B-ACC-1"
+    cert = data["certificate"]
+    assert cert["origin"] == settings.REGISTRY_ORIGIN and cert["device_id"] == bundle.device_id
+    assert (cert["unit_start"], cert["unit_end"]) == (bundle.unit_start, bundle.unit_end)
+    assert cert["attributes"]["technology_code"] == issued.issuance.technology_code
+    assert f"certificate_export:{export.pk}" in event["subject"]
+    # the exported units never move here again
+    with pytest.raises(errors.BundleNotActive):
+        certificate_transfer(
+            actor=issued.producer, bundle_id=bundle.pk, to_account_id=issued.buyer_account.pk
+        )
+    with pytest.raises(errors.BundleNotActive):
+        _export(issued, bundle)
+    assert replay_ledger().ok
+
+
+def test_partial_export_splits_and_exports_the_first_units(issued, partner):
+    parent = issued.bundles[2]
+    export = _export(issued, parent, volume_wh=100)
+    parent.refresh_from_db()
+    moved = Bundle.objects.get(pk=export.bundle_id)
+    rest = Bundle.objects.get(parent=parent, unit_start=moved.unit_end)
+    assert parent.status == Bundle.Status.SPLIT
+    assert moved.status == Bundle.Status.EXPORTED and moved.volume_wh == 100
+    assert rest.status == Bundle.Status.ACTIVE and rest.unit_end == parent.unit_end
+    assert export.source_id == parent.pk and export.volume_wh == 100
+    assert replay_ledger().ok
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"destination": "unknown.example/registry"}, errors.ExportDestinationUnknown),
+        ({"destination_account": "bad account!"}, errors.InvalidInput),
+        ({"volume_wh": 0}, errors.InvalidVolume),
+        ({"volume_wh": 10**12}, errors.InsufficientVolume),
+    ],
+)
+def test_bad_exports_change_nothing(issued, partner, change, error):
+    before = snapshot()
+    with pytest.raises(error):
+        _export(issued, **change)
+    assert snapshot() == before
+    assert not CertificateExport.objects.exists()
+
+
+def test_only_partner_peers_receive_exports(issued):
+    PeerFactory(origin=PARTNER, is_partner=False, is_mirror=True)
+    with pytest.raises(errors.ExportDestinationUnknown):
+        _export(issued)
+
+
+def test_only_the_holder_exports(issued, partner):
+    before = snapshot()
+    with pytest.raises(errors.NotBundleHolder):
+        _export(issued, actor=issued.buyer)
+    assert snapshot() == before
+
+
+def test_a_refusal_returns_the_units_and_a_receipt_settles_once(issued, partner):
+    bundle = issued.bundles[1]
+    export = _export(issued, bundle)
+    returned = crossregistry.certificate_export_settle(
+        export_id=export.pk, outcome="rejected", receipt="signed receipt", reason="expired"
+    )
+    bundle.refresh_from_db()
+    assert returned.status == CertificateExport.Status.RETURNED and returned.reason == "expired"
+    assert bundle.status == Bundle.Status.ACTIVE
+    assert _event("certificate.export_returned")["data"]["reason"] == "expired"
+    # the same receipt again is a no-op; another one is refused
+    again = crossregistry.certificate_export_settle(
+        export_id=export.pk, outcome="rejected", receipt="signed receipt", reason="expired"
+    )
+    assert again.status == CertificateExport.Status.RETURNED
+    with pytest.raises(errors.ExportAlreadySettled):
+        crossregistry.certificate_export_settle(
+            export_id=export.pk, outcome="imported", receipt="another receipt"
+        )
+    # returned units move again
+    certificate_transfer(
+        actor=issued.producer, bundle_id=bundle.pk, to_account_id=issued.buyer_account.pk
+    )
+    assert replay_ledger().ok
+
+
+def test_an_import_receipt_completes_the_export(issued, partner):
+    export = _export(issued)
+    done = crossregistry.certificate_export_settle(
+        export_id=export.pk, outcome="imported", receipt="r", reference={"bundle_id": 9}
+    )
+    assert done.status == CertificateExport.Status.IMPORTED
+    assert Bundle.objects.get(pk=export.bundle_id).status == Bundle.Status.EXPORTED
+    assert _event("certificate.export_completed")["data"]["reference"] == {"bundle_id": 9}
+    assert replay_ledger().ok
+
+
+# ---------------------------------------------------------------- import
+
+
+def verified(data: dict, seq: int = 41, origin: str = PARTNER) -> VerifiedExport:
+    return VerifiedExport(
+        origin=origin, seq=seq, leaf_hash=bytes([seq]) * 32, data=data, checkpoint="note"
+    )
+
+
+def receipt_of(received: CertificateImport) -> str:
+    return f"receipt {received.status} {received.reason}"
+
+
+def _import(export: VerifiedExport) -> CertificateImport:
+    return crossregistry.certificate_import(verified=export, sign_receipt=receipt_of)
+
+
+def test_import_credits_the_units_under_a_stand_in_of_the_foreign_device(issued):
+    account = issued.buyer_account
+    before = last_event_id()
+    received = _import(verified(export_event_data(account.number)))
+    assert received.status == CertificateImport.Status.IMPORTED
+    assert received.receipt == "receipt imported "
+    bundle = received.bundle
+    assert bundle.account_id == account.pk and bundle.status == Bundle.Status.ACTIVE
+    assert (bundle.unit_start, bundle.unit_end) == (1000, 1500)
+    foreign = ForeignDevice.objects.get(origin=PARTNER, origin_device_id=77)
+    assert bundle.device_id == foreign.device_id
+    assert Device.objects.get(pk=foreign.device_id).status == Device.Status.FOREIGN
+    assert not Device.objects.get(pk=foreign.device_id).can_issue
+    issuance = Issuance.objects.get(pk=bundle.issuance_id)
+    assert issuance.imported_from == PARTNER and issuance.technology_code == "T030001"
+    assert new_events(before) == ["certificate.imported"]
+    data = _event("certificate.imported")["data"]
+    assert data["origin"] == PARTNER and data["export_seq"] == 41
+    assert replay_ledger().ok
+    # the imported certificates move like any other
+    certificate_transfer(
+        actor=issued.buyer, bundle_id=bundle.pk, to_account_id=issued.producer_account.pk
+    )
+    assert replay_ledger().ok
+
+
+def test_the_same_export_is_never_imported_twice(issued):
+    data = export_event_data(issued.buyer_account.number)
+    _import(verified(data))
+    before = snapshot()
+    with pytest.raises(errors.ExportAlreadyImported):
+        _import(verified(data))
+    assert snapshot() == before
+    assert CertificateImport.objects.count() == 1
+
+
+def test_units_held_here_already_are_refused_with_a_receipt(issued):
+    _import(verified(export_event_data(issued.buyer_account.number)))
+    overlapping = export_event_data(issued.buyer_account.number, unit_start=1400, unit_end=1600)
+    received = _import(verified(overlapping, seq=42))
+    assert received.status == CertificateImport.Status.REJECTED
+    assert received.reason == Refusal.UNITS_ALREADY_HELD and received.bundle is None
+    assert received.receipt == f"receipt rejected {Refusal.UNITS_ALREADY_HELD}"
+    assert _event("certificate.import_rejected")["data"]["reason"] == Refusal.UNITS_ALREADY_HELD
+    assert Bundle.objects.filter(device__foreign__origin=PARTNER).count() == 1
+
+
+@pytest.mark.parametrize(
+    "account, certificate, reason",
+    [
+        ("NO-SUCH-ACCOUNT", {}, Refusal.ACCOUNT_NOT_FOUND),
+        (None, {"expires_on": "2020-01-01"}, Refusal.EXPIRED),
+        (None, {"unit_start": "many"}, Refusal.MALFORMED),
+        (None, {"unit_start": 10, "unit_end": 10}, Refusal.MALFORMED),
+    ],
+)
+def test_refusals(issued, account, certificate, reason):
+    data = export_event_data(account or issued.buyer_account.number, **certificate)
+    received = _import(verified(data))
+    assert received.status == CertificateImport.Status.REJECTED and received.reason == reason
+    assert not Bundle.objects.filter(issuance__imported_from=PARTNER).exists()
+    assert replay_ledger().ok
+
+
+def test_closed_and_non_trading_accounts_refuse(issued):
+    closed = AccountFactory(organisation=issued.buyer_account.organisation, status="closed")
+    retirement = AccountFactory(organisation=issued.buyer_account.organisation, kind="retirement")
+    assert _import(verified(export_event_data(closed.number))).reason == (Refusal.ACCOUNT_CLOSED)
+    assert _import(verified(export_event_data(retirement.number), seq=2)).reason == (
+        Refusal.ACCOUNT_NOT_TRADING
+    )
+
+
+def test_only_the_destination_may_answer_an_export(issued):
+    data = export_event_data(issued.buyer_account.number) | {
+        "destination": "someone-else.example/registry"
+    }
+    before = snapshot()
+    with pytest.raises(errors.ExportNotForThisRegistry):
+        _import(verified(data))
+    assert snapshot() == before and not CertificateImport.objects.exists()
+
+
+def test_our_own_units_come_back_only_if_they_left(issued, partner):
+    bundle = issued.bundles[4]
+    own = {
+        "origin": settings.REGISTRY_ORIGIN,
+        "device_id": bundle.device_id,
+        "unit_start": bundle.unit_start,
+        "unit_end": bundle.unit_end,
+    }
+    # still here: refused
+    received = _import(verified(export_event_data(issued.buyer_account.number, **own)))
+    assert received.reason == Refusal.UNITS_ALREADY_HELD
+    # exported, then sent back by the partner: credited on our own device
+    _export(issued, bundle)
+    back = _import(verified(export_event_data(issued.buyer_account.number, **own), seq=9))
+    assert back.status == CertificateImport.Status.IMPORTED
+    assert back.bundle.device_id == bundle.device_id and back.bundle.unit_start == bundle.unit_start
+    assert replay_ledger().ok
+
+
+def test_reexport_of_imported_units_keeps_their_identity(issued, partner):
+    received = _import(verified(export_event_data(issued.buyer_account.number)))
+    export = crossregistry.certificate_export(
+        actor=issued.buyer,
+        bundle_id=received.bundle_id,
+        destination=PARTNER,
+        destination_account="B-ACC-2",
+        volume_wh=200,
+    )
+    data = _event("certificate.exported")["data"]
+    assert data["certificate"]["origin"] == PARTNER and data["certificate"]["device_id"] == 77
+    assert (data["certificate"]["unit_start"], data["certificate"]["unit_end"]) == (1000, 1200)
+    assert data["imported_from"] == {
+        "origin": PARTNER,
+        "export_seq": 41,
+        "leaf_hash": received.export_leaf_hash,
+    }
+    assert export.volume_wh == 200
+    assert replay_ledger().ok
+
+
+# ---------------------------------------------------------------- delivery (exporter side)
+
+
+class FakeDestination(_Server):
+    """A partner registry's transfer endpoint: records requests, answers with a receipt
+    signed by its key (or misbehaves)."""
+
+    def __init__(self, signer, outcome: str = "imported") -> None:
+        self.signer, self.outcome = signer, outcome
+        self.requests: list[tuple[dict, bytes]] = []
+        self.status, self.receipt_signer = 201, signer
+        owner = self
+
+        class Handler(_Handler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                owner.requests.append((dict(self.headers), body))
+                if owner.status != 201:
+                    return self.send_body(owner.status, b"down", "text/plain")
+                package = json.loads(body)
+                seq = package["export_seq"]
+                entry = next(e for e in package["hop"]["entries"] if e["seq"] == seq)
+                leaf = leaf_hash(base64.b64decode(entry["event_b64"])).hex()
+                text = (
+                    f"gridproof-transfer-receipt/v1\nfrom {owner.signer.name}\n"
+                    f"to {settings.REGISTRY_ORIGIN}\nexport {seq} {leaf}\n"
+                    f"outcome {owner.outcome}\nimport 0b3f\nbundle 12\naccount B-ACC-1\n"
+                    f"reason {'-' if owner.outcome == 'imported' else 'account_closed'}\n"
+                )
+                answer = {"outcome": owner.outcome, "receipt": owner.receipt_signer.sign_note(text)}
+                return self.send_body(201, json.dumps(answer).encode(), "application/json")
+
+        self.handler = Handler
+
+
+@pytest.fixture
+def destination():
+    server = FakeDestination(make_signer(PARTNER, 41)).start()
+    yield server
+    server.stop()
+
+
+def _anchor_everything() -> int:
+    while ledger_integrate():
+        pass
+    checkpoint, _ = checkpoint_create()
+    Anchor.objects.create(
+        size=checkpoint.size,
+        root=checkpoint.root,
+        note=checkpoint.note,
+        checkpoint_created_at=checkpoint.created_at,
+        anchored_at=timezone.now(),
+    )
+    return checkpoint.size
+
+
+def test_delivery_waits_for_an_anchor_then_settles_with_the_signed_receipt(issued, destination):
+    peer = PeerFactory(
+        origin=PARTNER, is_partner=True, base_url=destination.url, log_vkey=destination.signer.vkey
+    )
+    bundle = issued.bundles[0]
+    export = _export(issued, bundle)
+    assert transfers.deliver_export(export_id=export.pk) == "waiting for an anchored checkpoint"
+    assert not destination.requests
+    size = _anchor_everything()
+    assert transfers.deliver_export(export_id=export.pk) == "imported"
+    # one signed request carrying the export entry and its history, all in the anchor
+    ((headers, body),) = destination.requests
+    verify_request(
+        registry_signer().verifier,
+        headers=headers,
+        to=PARTNER,
+        method="POST",
+        path=transfers.TRANSFERS_PATH,
+        body=body,
+        now=int(time.time()),
+        max_skew=60,
+    )
+    package = json.loads(body)
+    kinds = [
+        json.loads(base64.b64decode(e["event_b64"]))["type"] for e in package["hop"]["entries"]
+    ]
+    assert kinds == ["certificate.issued", "certificate.exported"]
+    assert all(e["seq"] < size for e in package["hop"]["entries"])
+    export.refresh_from_db()
+    assert export.status == CertificateExport.Status.IMPORTED and export.export_seq is not None
+    assert export.destination_reference["bundle_id"] == 12
+    assert export.destination_reference["history_url"].startswith(peer.base_url)
+    history = bundle_history(bundle_id=bundle.pk)
+    assert history.exported == export
+    assert [s.kind for s in history.steps][-1] == "certificate.exported"
+    assert replay_ledger().ok
+
+
+def test_a_refusing_destination_returns_the_units(issued, destination):
+    destination.outcome = "rejected"
+    PeerFactory(
+        origin=PARTNER, is_partner=True, base_url=destination.url, log_vkey=destination.signer.vkey
+    )
+    export = _export(issued)
+    _anchor_everything()
+    assert transfers.deliver_export(export_id=export.pk) == "rejected"
+    export.refresh_from_db()
+    assert export.status == CertificateExport.Status.RETURNED and export.reason == "account_closed"
+    assert Bundle.objects.get(pk=export.bundle_id).status == Bundle.Status.ACTIVE
+    assert replay_ledger().ok
+
+
+def test_failed_deliveries_back_off_and_change_nothing(issued, destination):
+    PeerFactory(
+        origin=PARTNER, is_partner=True, base_url=destination.url, log_vkey=destination.signer.vkey
+    )
+    export = _export(issued)
+    _anchor_everything()
+    destination.status = 503
+    assert transfers.deliver_export(export_id=export.pk) == "refused (503)"
+    destination.status = 201
+    destination.receipt_signer = make_signer(PARTNER, 42)  # not the registered key
+    export.refresh_from_db()
+    export.next_attempt_at = None
+    export.save()
+    assert transfers.deliver_export(export_id=export.pk) == "bad receipt"
+    export.refresh_from_db()
+    assert export.status == CertificateExport.Status.PENDING
+    assert export.delivery_attempts == 2 and "signature" in export.last_error
+    assert export.next_attempt_at > timezone.now()
+    assert transfers.due_export_ids() == []
+    assert Bundle.objects.get(pk=export.bundle_id).status == Bundle.Status.EXPORTED
