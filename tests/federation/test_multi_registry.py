@@ -10,7 +10,12 @@ signing key, port and Redis database. They are peered through the API, then:
 3. C is stopped while it is mirroring a burst of A's entries: B goes on, A's anchoring
    waits for C and retries (nothing anchored without it, nothing lost), and when C is back
    it catches up and A's latest checkpoint is anchored by both;
-4. A's database is tampered with (one entry's bytes): B detects the forged entry, keeps
+4. a producer at A exports certificates to a buyer's account at B: delivered once A's
+   checkpoint is anchored, verified and imported at B, settled at A by B's signed
+   receipt; both histories, and A's part as B holds it, pass the offline verifier; the
+   same export replayed is refused at B (409) and at C (not a trading partner); an export
+   to an account B does not have comes back to A;
+5. A's database is tampered with (one entry's bytes): B detects the forged entry, keeps
    the evidence, flags A and stores nothing of the bad batch.
 
 Needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL); skipped otherwise.
@@ -41,7 +46,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEADLINE = 60.0
 
-pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.timeout(300)]
 
 
 def _skip_reason() -> str | None:
@@ -276,6 +281,52 @@ print(api_token_create(user=admin, name="federation test")[1])
 """
 
 
+# Certificates to export (A) and an account to receive them (B): test factories, set-up only.
+SETUP_PRODUCER = """
+import datetime as dt
+from fractions import Fraction
+from accounts.models import User
+from accounts.services import api_token_create
+from certificates import services
+from certificates.models import Bundle
+from tests.certificates.factories import DAY, add_readings, device_with_owners, holder
+device, (account,) = device_with_owners([Fraction(1)])
+add_readings(device, hours=2)
+services.certificate_issue(actor=User.objects.get(username="operator"), device_id=device.pk,
+                           period_start=DAY, period_end=DAY + dt.timedelta(hours=2))
+bundles = Bundle.objects.filter(account=account).order_by("pk")
+print(api_token_create(user=holder(account), name="producer")[1], *[b.pk for b in bundles])
+"""
+
+SETUP_BUYER = """
+from accounts.services import api_token_create
+from tests.certificates.factories import holder
+from tests.factories import AccountFactory
+account = AccountFactory()
+print(api_token_create(user=holder(account), name="buyer")[1], account.number)
+"""
+
+# The exporter sends the same package again, to the destination and to another registry.
+REPLAY_EXPORT = """
+import json, time
+from certificates.models import CertificateExport
+from federation import client, transfers
+from federation.models import Peer
+from federation.peer_requests import sign_request
+from ledger.keys import registry_signer
+export = CertificateExport.objects.get(pk={export_id})
+body = json.dumps(transfers.build_package(export)).encode()
+for origin in {origins!r}:
+    peer = Peer.objects.get(origin=origin)
+    headers = sign_request(registry_signer(), to=origin, method="POST",
+                           path=transfers.TRANSFERS_PATH, body=body, time=int(time.time()))
+    answer = client.post(client.join(peer.base_url, transfers.TRANSFERS_PATH), body,
+                         limits=client.Limits(), content_type="application/json",
+                         headers=headers)
+    print(origin, answer.status, answer.json().get("code"))
+"""
+
+
 class Cluster:
     """Databases, Redis and the three registries; torn down whatever happens."""
 
@@ -346,6 +397,8 @@ class Cluster:
         )
         for name, redis_url in zip(names, self.redis_urls, strict=True):
             extra = {"ANCHOR_QUORUM": "2"} if name == "a" else {}
+            if name == "b":
+                extra |= {"FEDERATION_IMPORT_QUORUM": "2"}
             if name == "c":
                 # C replicates in small steps, so that it can be stopped mid-way.
                 extra |= {
@@ -480,10 +533,10 @@ def anchored(a: Registry) -> dict | None:
 
 
 def _scenario(cluster: Cluster, a: Registry, b: Registry, c: Registry, tmp_path: Path) -> None:
-    # --- peering: B and C witness A (quorum 2 on A) and mirror it
-    for witness in (b, c):
-        register(a, witness, ["witness"])
-    a_on_b = register(b, a, ["mirror"])
+    # --- peering: B and C witness A (quorum 2 on A) and mirror it; A and B trade
+    register(a, b, ["witness", "partner"])
+    register(a, c, ["witness"])
+    a_on_b = register(b, a, ["mirror", "partner"])
     a_on_c = register(c, a, ["mirror"])
     assert identity(a)["log_vkey"] == a.vkey
 
@@ -568,7 +621,11 @@ def _scenario(cluster: Cluster, a: Registry, b: Registry, c: Registry, tmp_path:
     assert not b.api("/api/v1/federation/evidence/")["results"]
     assert not c.api("/api/v1/federation/evidence/")["results"]
 
-    # --- 4. A's database is tampered with: B detects the forged entry and stores nothing
+    # --- 4. a certificate export from A to B, replayed, and one refused
+    _cross_registry_transfer(cluster, a, b, c, tmp_path)
+
+    # --- 5. A's database is tampered with: B detects the forged entry and stores nothing
+    latest = a.checkpoint_size()
     poll("B to be up to date", lambda: b.peer(a.origin)["mirror_size"] >= latest)
     for mirror_registry, peer_id in ((b, a_on_b), (c, a_on_c)):
         mirror_registry.post(f"/api/v1/federation/peers/{peer_id}/suspend/", {"reason": "test"})
@@ -596,3 +653,101 @@ def _scenario(cluster: Cluster, a: Registry, b: Registry, c: Registry, tmp_path:
     assert b.peer(a.origin)["mirror_size"] == mirrored
     status, _ = http("GET", f"{mirror}/api/v1/ledger/entries/{forged_seq}/")
     assert status == 404
+
+
+def _history_file(tmp_path: Path, name: str, history: dict) -> str:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(history))
+    return str(path)
+
+
+def _cross_registry_transfer(
+    cluster: Cluster, a: Registry, b: Registry, c: Registry, tmp_path: Path
+) -> None:
+    # B also knows C's witness key: an import needs 2 cosignatures B trusts (itself and C)
+    register(b, c, [])
+    producer_token, bundle_id, spare_id = a.manage("shell", "-c", SETUP_PRODUCER).split()[-3:]
+    buyer_token, buyer_account = b.manage("shell", "-c", SETUP_BUYER).split()[-2:]
+    producer = Registry.__new__(Registry)
+    producer.__dict__.update(a.__dict__, token=producer_token)
+    buyer = Registry.__new__(Registry)
+    buyer.__dict__.update(b.__dict__, token=buyer_token)
+
+    export = producer.post(
+        f"/api/v1/bundles/{bundle_id}/exports/",
+        {"destination": b.origin, "destination_account": buyer_account, "volume_wh": 100},
+    )
+    assert export["status"] == "pending"
+    # the units are exported at once: they cannot move at A any more
+    status, raw = http(
+        "POST",
+        f"{a.url}/api/v1/bundles/{export['bundle']}/transfers/",
+        token=producer_token,
+        body={"to_account": buyer_account},
+    )
+    assert status == 409 and json.loads(raw)["code"] == "bundle_not_active"
+    done = poll(
+        "A's export to be imported at B and settled by B's receipt",
+        lambda: (
+            (e := producer.api(f"/api/v1/exports/{export['id']}/"))["status"] == "imported" and e
+        ),
+    )
+    assert done["destination_reference"]["account"] == buyer_account
+    imported = buyer.api("/api/v1/imports/")["results"]
+    assert len(imported) == 1 and imported[0]["status"] == "imported"
+    assert imported[0]["origin"] == a.origin and imported[0]["export_seq"] == done["export_seq"]
+    new_bundle = buyer.api(f"/api/v1/bundles/{imported[0]['bundle']}/")
+    assert new_bundle["volume_wh"] == 100 and new_bundle["status"] == "active"
+    assert done["destination_reference"]["bundle_id"] == new_bundle["id"]
+
+    # both sides show the whole history, and each part verifies offline with its key
+    poll(
+        "B's checkpoint to cover the import",
+        lambda: b.api(f"/api/v1/bundles/{new_bundle['id']}/history/")["verify"]["entries"],
+    )
+    at_b = b.api(f"/api/v1/bundles/{new_bundle['id']}/history/")
+    hop = at_b["cross_registry"]["imported"]["provenance"][0]
+    kinds = [json.loads(base64.b64decode(e["event_b64"]))["type"] for e in hop["entries"]]
+    assert kinds == ["certificate.issued", "certificate.exported"]
+    assert sorted(hop["cosigners"]) == [b.origin, c.origin]
+    witness_keys = ["--witness-key", identity(b)["witness_vkey"]]
+    witness_keys += ["--witness-key", identity(c)["witness_vkey"], "--quorum", "2"]
+    out = verify_cli(
+        "history", "--key", a.vkey, *witness_keys, "--file", _history_file(tmp_path, "a-hop", hop)
+    )
+    assert "cosigned by" in out
+    verify_cli("history", "--key", b.vkey, "--file", _history_file(tmp_path, "b", at_b["verify"]))
+    at_a = a.api(f"/api/v1/bundles/{export['bundle']}/history/")
+    assert at_a["cross_registry"]["exported"]["status"] == "imported"
+    poll(
+        "A's checkpoint to cover the export's completion",
+        lambda: (
+            "certificate.export_completed"
+            in [s["kind"] for s in a.api(f"/api/v1/bundles/{export['bundle']}/history/")["steps"]]
+            and a.api(f"/api/v1/bundles/{export['bundle']}/history/")["pending"] == 0
+        ),
+    )
+    at_a = a.api(f"/api/v1/bundles/{export['bundle']}/history/")
+    verify_cli("history", "--key", a.vkey, "--file", _history_file(tmp_path, "a", at_a["verify"]))
+
+    # the same export again: refused by B (imported once) and by C (no trading partner)
+    replies = a.manage(
+        "shell", "-c", REPLAY_EXPORT.format(export_id=export["id"], origins=[b.origin, c.origin])
+    )
+    assert f"{b.origin} 409 export_already_imported" in replies
+    assert f"{c.origin} 403 transfer_peer_not_partner" in replies
+    assert len(buyer.api("/api/v1/imports/")["results"]) == 1
+
+    # an export to an account B does not have comes back to A, with B's signed refusal
+    refused = producer.post(
+        f"/api/v1/bundles/{spare_id}/exports/",
+        {"destination": b.origin, "destination_account": "NO-SUCH-ACCOUNT"},
+    )
+    back = poll(
+        "B's refusal to return the units to A",
+        lambda: (
+            (e := producer.api(f"/api/v1/exports/{refused['id']}/"))["status"] == "returned" and e
+        ),
+    )
+    assert back["reason"] == "account_not_found" and "outcome rejected" in back["receipt"]
+    assert producer.api(f"/api/v1/bundles/{spare_id}/")["status"] == "active"
