@@ -117,7 +117,10 @@ class PeerAdmin(admin.ModelAdmin):
             f"{status.lag_seconds:.0f} s); witness holds our size {status.witness_size}; "
             f"we cosigned its size {status.witnessed_size or '-'}; "
             f"evidence {status.evidence_count}; last errors: "
-            f"{status.mirror_last_error or '-'} / {status.witness_last_error or '-'}"
+            f"{status.mirror_last_error or '-'} / {status.witness_last_error or '-'}; "
+            f"exports {status.exports_imported} imported, {status.exports_pending} pending "
+            f"({status.export_last_error or 'no error'}), {status.exports_returned} returned; "
+            f"imports received {status.imports_received}"
         )
 
     @admin.action(description="Suspend selected peers")

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from certificates.models import CertificateExport, CertificateImport
 from federation import errors
 from federation.models import (
     Anchor,
@@ -312,6 +313,20 @@ class PeerStatus:
     # Witnessing (we witness the peer).
     witnessed_size: int | None = None
     witnessed_at: dt.datetime | None = None
+    # Certificate transfers with the peer (a trading partner).
+    exports_pending: int = 0
+    exports_imported: int = 0
+    exports_returned: int = 0
+    export_last_error: str = ""
+    imports_received: int = 0
+
+
+def _export_counts() -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {}
+    rows = CertificateExport.objects.values("destination_id", "status").annotate(n=Count("pk"))
+    for row in rows:
+        counts.setdefault(row["destination_id"], {})[row["status"]] = row["n"]
+    return counts
 
 
 def _our_latest_size() -> int:
@@ -324,6 +339,12 @@ def peer_status_list(*, now: dt.datetime | None = None) -> list[PeerStatus]:
     ours = _our_latest_size()
     peers = Peer.objects.annotate(evidence_count=Count("evidence")).order_by("origin")
     heads = {h.peer_id: h for h in MirrorHead.objects.all()}
+    exports = _export_counts()
+    imports = dict(
+        CertificateImport.objects.values("origin")
+        .annotate(n=Count("pk"))
+        .values_list("origin", "n")
+    )
     progress = {p.peer_id: p for p in WitnessProgress.objects.all()}
     statuses = []
     for peer in peers:
@@ -363,6 +384,22 @@ def peer_status_list(*, now: dt.datetime | None = None) -> list[PeerStatus]:
         )
         if witnessed:
             status.witnessed_size, status.witnessed_at = witnessed
+        counts = exports.get(peer.pk, {})
+        status.exports_pending = counts.get(CertificateExport.Status.PENDING, 0)
+        status.exports_imported = counts.get(CertificateExport.Status.IMPORTED, 0)
+        status.exports_returned = counts.get(CertificateExport.Status.RETURNED, 0)
+        if status.exports_pending:
+            status.export_last_error = (
+                CertificateExport.objects.filter(
+                    destination=peer, status=CertificateExport.Status.PENDING
+                )
+                .exclude(last_error="")
+                .order_by("-next_attempt_at")
+                .values_list("last_error", flat=True)
+                .first()
+                or ""
+            )
+        status.imports_received = imports.get(peer.origin, 0)
         statuses.append(status)
     return statuses
 

@@ -207,6 +207,9 @@ REST_FRAMEWORK = {
         "anon": env_str("THROTTLE_ANON", "600/minute"),
         "user": env_str("THROTTLE_USER", "6000/minute"),
         "login": env_str("THROTTLE_LOGIN", "20/minute"),
+        # Ledger, mirror and peer-to-peer endpoints: auditors and peer registries read
+        # logs in bulk; their own scope keeps them apart from anonymous browsing.
+        "ledger": env_str("THROTTLE_LEDGER", "12000/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -149,6 +149,11 @@ class PeerStatusOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="Largest checkpoint of its log we cosigned."
     )
     witnessed_at = serializers.DateTimeField(allow_null=True)
+    exports_pending = serializers.IntegerField(help_text="Exports to it not settled yet.")
+    exports_imported = serializers.IntegerField()
+    exports_returned = serializers.IntegerField(help_text="Exports it refused.")
+    export_last_error = serializers.CharField(help_text="Why a pending export is not delivered.")
+    imports_received = serializers.IntegerField(help_text="Its exports we imported or refused.")
 
 
 class FederationStatusOutputSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from certificates.errors import ExportAlreadyImported
@@ -210,6 +211,8 @@ class PeerNotifyView(APIView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ledger"
 
     @extend_schema(
         request=s.PeerNotifyInputSerializer,
@@ -237,6 +240,8 @@ class PeerTransferView(APIView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ledger"
 
     @extend_schema(
         request=s.TransferPackageSerializer,
@@ -285,6 +290,8 @@ class LogEntryBundleView(APIView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ledger"
     renderer_classes = [EntryBundleRenderer, JSONRenderer]
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -317,10 +324,12 @@ class LogEntryBundleView(APIView):
 
 
 class MirrorView(APIView):
-    """Public and read-only, like the ledger API it mirrors."""
+    """Public and read-only, like the ledger API it mirrors (and throttled like it)."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ledger"
 
 
 class MirrorListView(MirrorView):

@@ -19,6 +19,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from ledger import selectors
@@ -54,10 +55,12 @@ class PlainTextRenderer(BaseRenderer):
 
 
 class LedgerView(APIView):
-    """Public and read-only."""
+    """Public and read-only; throttled per client by THROTTLE_LEDGER, not THROTTLE_ANON."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ledger"
 
 
 class CheckpointNoteView(LedgerView):

@@ -1,8 +1,11 @@
 import datetime as dt
+import threading
+from collections.abc import Callable
 from fractions import Fraction
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 
 from accounts.models import Account
 from certificates import services
@@ -81,3 +84,42 @@ def issued(plant):
     plant.buyer = holder(plant.buyer_account)
     plant.own_second_account = AccountFactory(organisation=plant.producer_account.organisation)
     return plant
+
+
+THREADS = 20
+
+
+def run_together(work: Callable[[int], object], n: int = THREADS) -> list[object]:
+    """Run work(i) in n threads released at once; each result or the exception raised."""
+    barrier = threading.Barrier(n)
+    results: list[object] = [None] * n
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.fixture
+def race_world():
+    """A 1,000 Wh bundle of a producer, an issuing body, and THREADS receiving accounts."""
+    device, (account,) = device_with_owners([Fraction(1)])
+    add_readings(device, hours=2, wh=lambda i: 1_000)
+    ib = issuing_body_user()
+    services.certificate_issue(
+        actor=ib, device_id=device.pk, period_start=DAY, period_end=DAY + dt.timedelta(hours=2)
+    )
+    first = Bundle.objects.filter(account=account).order_by("pk").first()
+    receivers = [AccountFactory() for _ in range(THREADS)]
+    return device, account, holder(account), first, receivers, ib

@@ -435,3 +435,21 @@ def test_failed_deliveries_back_off_and_change_nothing(issued, destination):
     assert export.next_attempt_at > timezone.now()
     assert transfers.due_export_ids() == []
     assert Bundle.objects.get(pk=export.bundle_id).status == Bundle.Status.EXPORTED
+
+
+def test_the_federation_status_counts_transfers_per_partner(client, issued, partner):
+    export = _export(issued, issued.bundles[0])
+    _export(issued, issued.bundles[1])
+    crossregistry.certificate_export_settle(
+        export_id=export.pk, outcome="rejected", receipt="r", reason="expired"
+    )
+    _import(verified(export_event_data(issued.buyer_account.number)))
+    (row,) = [
+        p
+        for p in client.get("/api/v1/federation/status/").json()["peers"]
+        if p["peer"]["origin"] == PARTNER
+    ]
+    assert (row["exports_pending"], row["exports_imported"], row["exports_returned"]) == (1, 0, 1)
+    assert row["imports_received"] == 1
+    page = client.get("/federation/status").content.decode()
+    assert "1 pending, 1 returned" in page and "received: 1" in page

@@ -1,60 +1,22 @@
 """Real threads against PostgreSQL: row locks must keep every Wh single."""
 
 import datetime as dt
-import threading
 from collections import Counter
-from collections.abc import Callable
 from fractions import Fraction
 
 import pytest
-from django.db import connection
 
 from certificates import errors, services
 from certificates.models import Bundle, IssuedPeriod, Transfer
 from certificates.replay import replay_ledger
 from certificates.services import _descendants
 from registry.errors import DomainError
-from tests.certificates.factories import DAY, add_readings, device_with_owners, holder
+from tests.certificates.conftest import THREADS, run_together
+from tests.certificates.factories import DAY, add_readings, device_with_owners
 from tests.conftest import client_for, requires_postgres
-from tests.factories import AccountFactory, issuing_body_user
+from tests.factories import issuing_body_user
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
-THREADS = 20
-
-
-def run_together(work: Callable[[int], object], n: int = THREADS) -> list[object]:
-    """Run work(i) in n threads released at once; each result or the exception raised."""
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
-@pytest.fixture
-def world():
-    device, (account,) = device_with_owners([Fraction(1)])
-    add_readings(device, hours=2, wh=lambda i: 1_000)
-    ib = issuing_body_user()
-    services.certificate_issue(
-        actor=ib, device_id=device.pk, period_start=DAY, period_end=DAY + dt.timedelta(hours=2)
-    )
-    first = Bundle.objects.filter(account=account).order_by("pk").first()
-    receivers = [AccountFactory() for _ in range(THREADS)]
-    return device, account, holder(account), first, receivers, ib
 
 
 def _leaves_partition(root: Bundle) -> list[Bundle]:
@@ -71,9 +33,9 @@ def _leaves_partition(root: Bundle) -> list[Bundle]:
     return pieces
 
 
-def test_parallel_transfers_of_one_bundle_never_overdraw_it(world):
+def test_parallel_transfers_of_one_bundle_never_overdraw_it(race_world):
     # given a 1,000 Wh bundle and 20 buyers who each want 150 Wh (3,000 Wh in all)
-    _device, _account, producer, bundle, receivers, _ib = world
+    _device, _account, producer, bundle, receivers, _ib = race_world
 
     # when all 20 transfer at the same moment
     def work(i: int):
@@ -94,9 +56,9 @@ def test_parallel_transfers_of_one_bundle_never_overdraw_it(world):
     assert replay_ledger().ok
 
 
-def test_parallel_clients_taking_the_rest_each_time_sell_exactly_what_is_there(world):
+def test_parallel_clients_taking_the_rest_each_time_sell_exactly_what_is_there(race_world):
     # given 20 buyers who each want 150 Wh of a 1,000 Wh bundle, retrying on the new rest
-    _device, account, producer, bundle, receivers, _ib = world
+    _device, account, producer, bundle, receivers, _ib = race_world
 
     def work(i: int):
         for _attempt in range(500):
@@ -159,11 +121,11 @@ def test_parallel_issuance_of_the_same_period_issues_once():
     assert replay_ledger().ok
 
 
-def test_the_exclusion_constraint_refuses_overlaps_the_service_did_not_see(world):
+def test_the_exclusion_constraint_refuses_overlaps_the_service_did_not_see(race_world):
     # given an issued hour; when a row overlapping it is written behind the service's back
     from django.db import IntegrityError, transaction
 
-    device, _account, _producer, _bundle, _receivers, _ib = world
+    device, _account, _producer, _bundle, _receivers, _ib = race_world
     period = IssuedPeriod.objects.filter(device=device).first()
     with pytest.raises(IntegrityError), transaction.atomic():
         IssuedPeriod.objects.create(
@@ -176,9 +138,9 @@ def test_the_exclusion_constraint_refuses_overlaps_the_service_did_not_see(world
         )
 
 
-def test_a_retried_request_with_one_idempotency_key_transfers_once(world):
+def test_a_retried_request_with_one_idempotency_key_transfers_once(race_world):
     # given the same POST sent 10 times at once with one Idempotency-Key
-    _device, _account, producer, bundle, receivers, _ib = world
+    _device, _account, producer, bundle, receivers, _ib = race_world
     url = f"/api/v1/bundles/{bundle.pk}/transfers/"
     body = {"to_account": receivers[0].number, "volume_wh": 100}
 

@@ -177,3 +177,23 @@ def test_throttled_users_are_429_and_nothing_is_written(throttle_rates):
     assert_error(response, 429, "throttled")
     assert (row_counts(Organisation), last_event_id()) == before
     assert client_for(UserFactory()).get("/api/v1/me/").status_code == 200, "per user"
+
+
+def test_ledger_and_peer_reads_have_their_own_throttle(throttle_rates):
+    throttle_rates(ledger="2/minute", anon="1000/minute")
+    client = APIClient()
+    statuses = [client.get("/api/v1/ledger/entries/?start=0&limit=1").status_code for _ in range(3)]
+    assert statuses[:2] != [429, 429] and statuses[2] == 429
+    assert client.get("/api/v1/federation/log/entries/?start=0&limit=1").status_code == 429
+    # the anonymous budget is untouched by the ledger reads
+    assert client.get("/api/v1/federation/status/").status_code == 200
+
+
+def test_the_anonymous_throttle_does_not_limit_peers_replicating(throttle_rates):
+    throttle_rates(anon="1/minute", ledger="1000/minute")
+    client = APIClient()
+    for _ in range(3):
+        assert client.get("/api/v1/federation/log/entries/?start=0&limit=1").status_code != 429
+        assert client.get("/api/v1/ledger/checkpoint").status_code != 429
+    client.get("/api/v1/federation/status/")
+    assert client.get("/api/v1/federation/status/").status_code == 429
