@@ -1,12 +1,18 @@
 """Admin for the issuing body. Rows change only through the services (actions call them)."""
 
+import json
+
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
 from certificates import services
 from certificates.models import (
     Bundle,
+    CertificateExport,
+    CertificateImport,
+    ForeignDevice,
     Issuance,
     IssuanceRequest,
     Retirement,
@@ -89,9 +95,10 @@ class IssuanceAdmin(ReadOnlyAdmin):
         "volume_wh",
         "technology_code",
         "grid_area_code",
+        "imported_from",
         "issued_at",
     ]
-    list_filter = ["granularity", "country"]
+    list_filter = ["granularity", "country", "imported_from"]
     raw_id_fields = ["device", "request", "issuing_body", "grid_area"]
 
 
@@ -183,3 +190,164 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 @admin.register(TransferPolicy)
 class TransferPolicyAdmin(ReadOnlyAdmin):
     list_display = ["organisation", "require_acceptance", "updated_at"]
+
+
+def _pre(text: str) -> str:
+    """Signed notes and JSON keep their line breaks and indentation on the change page."""
+    return format_html("<pre>{}</pre>", text) if text else "-"
+
+
+def _json(value) -> str:
+    return _pre(json.dumps(value, indent=2, sort_keys=True))
+
+
+# Outcomes of federation.transfers.deliver_export and the message level each is shown at.
+_DELIVERY_LEVELS = {
+    CertificateExport.Status.IMPORTED: messages.SUCCESS,
+    CertificateImport.Status.REJECTED: messages.WARNING,  # the units came back
+    CertificateExport.Status.RETURNED: messages.WARNING,
+    "waiting for an anchored checkpoint": messages.INFO,
+}
+
+
+@admin.register(CertificateExport)
+class CertificateExportAdmin(ReadOnlyAdmin):
+    """Exports are created, delivered and settled by the services; "Deliver now" retries one
+    without waiting for its back-off."""
+
+    list_display = [
+        "id",
+        "public_id",
+        "bundle",
+        "from_account",
+        "destination",
+        "destination_account",
+        "volume_wh",
+        "status",
+        "export_seq",
+        "delivery_attempts",
+        "next_attempt_at",
+        "settled_at",
+    ]
+    list_filter = ["status", "destination"]
+    search_fields = ["=public_id", "destination_account"]
+    list_select_related = ["bundle", "from_account", "destination"]
+    show_full_result_count = False
+    fields = [
+        "public_id",
+        "status",
+        "reason",
+        "bundle",
+        "source",
+        "volume_wh",
+        "from_account",
+        "destination",
+        "destination_account",
+        "created_by",
+        "created_at",
+        "export_seq",
+        "delivery_attempts",
+        "next_attempt_at",
+        "last_error",
+        "settled_at",
+        "destination_reference_json",
+        "receipt_note",
+    ]
+    readonly_fields = fields
+    actions = ["deliver_now"]
+
+    @admin.display(description="destination reference")
+    def destination_reference_json(self, export: CertificateExport) -> str:
+        return _json(export.destination_reference)
+
+    @admin.display(description="receipt")
+    def receipt_note(self, export: CertificateExport) -> str:
+        return _pre(export.receipt)
+
+    @admin.action(description="Deliver now")
+    def deliver_now(self, request, queryset) -> None:
+        from federation.transfers import deliver_export  # federation imports certificates
+
+        for export in queryset.select_related("destination").order_by("pk"):
+            label = f"Export #{export.pk} to {export.destination.origin}"
+            if export.status != CertificateExport.Status.PENDING:
+                self.message_user(
+                    request, f"{label}: not pending ({export.status})", messages.WARNING
+                )
+                continue
+            try:
+                outcome = deliver_export(export_id=export.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
+                continue
+            level = _DELIVERY_LEVELS.get(outcome, messages.ERROR)
+            line = f"{label}: {outcome}"
+            if level == messages.ERROR:
+                error = (
+                    CertificateExport.objects.filter(pk=export.pk)
+                    .values_list("last_error", flat=True)
+                    .first()
+                )
+                if error:
+                    line += f" ({error})"
+            self.message_user(request, line, level)
+
+
+@admin.register(CertificateImport)
+class CertificateImportAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "public_id",
+        "origin",
+        "export_seq",
+        "status",
+        "reason",
+        "account",
+        "bundle",
+        "created_at",
+    ]
+    list_filter = ["status", "origin"]
+    search_fields = ["=public_id", "origin"]
+    list_select_related = ["account", "bundle"]
+    show_full_result_count = False
+    fields = [
+        "public_id",
+        "origin",
+        "export_seq",
+        "export_leaf_hash",
+        "status",
+        "reason",
+        "detail",
+        "account",
+        "bundle",
+        "created_at",
+        "export_data_json",
+        "provenance_json",
+        "checkpoint_note",
+        "receipt_note",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="export data")
+    def export_data_json(self, received: CertificateImport) -> str:
+        return _json(received.export_data)
+
+    @admin.display(description="provenance")
+    def provenance_json(self, received: CertificateImport) -> str:
+        return _json(received.provenance)
+
+    @admin.display(description="checkpoint")
+    def checkpoint_note(self, received: CertificateImport) -> str:
+        return _pre(received.checkpoint)
+
+    @admin.display(description="receipt")
+    def receipt_note(self, received: CertificateImport) -> str:
+        return _pre(received.receipt)
+
+
+@admin.register(ForeignDevice)
+class ForeignDeviceAdmin(ReadOnlyAdmin):
+    list_display = ["device", "origin", "origin_device_id"]
+    list_filter = ["origin"]
+    search_fields = ["origin"]
+    list_select_related = ["device"]

@@ -202,34 +202,40 @@ class AnchoredCheckpointView(APIView):
         )
 
 
-class PeerNotifyView(APIView):
-    """A peer says it has a new checkpoint (a signed peer request; see docs/federation.md).
-
-    Authenticated by the peer's Ed25519 signature over the request, not by a login.
-    If we mirror that peer, a replication run is scheduled right away.
-    """
+class PeerRequestView(APIView):
+    """A POST from a peer registry, authenticated by its Ed25519 signature over the request
+    (federation.peer_requests), not by a login."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "ledger"
 
+    def signing_peer(self, request: Request):
+        return services.peer_request_authenticate(
+            headers=request.headers, method=request.method, path=request.path, body=request.body
+        )
+
+
+class PeerNotifyView(PeerRequestView):
+    """A peer says it has a new checkpoint (a signed peer request; see docs/federation.md).
+
+    If we mirror that peer, a replication run is scheduled right away.
+    """
+
     @extend_schema(
         request=s.PeerNotifyInputSerializer,
         responses={202: s.PeerNotifyOutputSerializer, **error_responses(400, 403, 429)},
     )
     def post(self, request: Request) -> Response:
-        body = request.body
-        peer = services.peer_request_authenticate(
-            headers=request.headers, method=request.method, path=request.path, body=body
-        )
+        peer = self.signing_peer(request)
         data = s.PeerNotifyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         scheduled = mirror_checkpoint_notified(peer=peer, note=data.validated_data["checkpoint"])
         return Response({"scheduled": scheduled}, status=status.HTTP_202_ACCEPTED)
 
 
-class PeerTransferView(APIView):
+class PeerTransferView(PeerRequestView):
     """A partner registry delivers a certificate export (a signed peer request).
 
     The package is verified (signature of the request, the sender's anchored checkpoint
@@ -237,11 +243,6 @@ class PeerTransferView(APIView):
     answer carries a receipt signed by this registry. An export received before is
     answered 409 `export_already_imported` with the first receipt in `extra.receipt`.
     """
-
-    authentication_classes: list = []
-    permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "ledger"
 
     @extend_schema(
         request=s.TransferPackageSerializer,
@@ -251,11 +252,8 @@ class PeerTransferView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        body = request.body
-        peer = services.peer_request_authenticate(
-            headers=request.headers, method=request.method, path=request.path, body=body
-        )
-        received, created = transfers.receive_transfer(peer, body)
+        peer = self.signing_peer(request)
+        received, created = transfers.receive_transfer(peer, request.body)
         if not created:
             raise ExportAlreadyImported(
                 origin=received.origin,
