@@ -51,7 +51,7 @@ from certificates.services import (
 from ledger.services import ledger_append
 from registry.errors import InvalidInput
 
-ACCOUNT_NUMBER = re.compile(r"^[A-Za-z0-9._:/-]{1,32}$")
+ACCOUNT_NUMBER = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 IMPORTING_ACTOR = "system:federation"
 
 
@@ -135,7 +135,7 @@ def certificate_export(
     _check_volume(volume_wh)
     if not isinstance(destination_account, str) or not ACCOUNT_NUMBER.match(destination_account):
         raise InvalidInput(
-            "The destination account must be an account number (1-32 letters, digits, ._:/-).",
+            "The destination account must be an account number (1-64 letters, digits, ._:/-).",
             fields={"destination_account": ["invalid"]},
         )
     peer = _partner(destination)
@@ -377,7 +377,12 @@ def _local_device(cert: dict[str, Any], sender: str) -> int:
         ).device_id
 
 
-def _check_units_free(device_id: int, cert: dict[str, Any], today: dt.date) -> None:
+def _check_not_expired(cert: dict[str, Any], today: dt.date) -> None:
+    if cert["expires_on"] is not None and today >= cert["expires_on"]:
+        raise ImportRefused(Refusal.EXPIRED, f"the certificates expired on {cert['expires_on']}")
+
+
+def _check_units_free(device_id: int, cert: dict[str, Any]) -> None:
     """No live bundle holds any of the units here, and units of ours were exported."""
     start, end = cert["unit_start"], cert["unit_end"]
     overlapping = Bundle.objects.filter(device_id=device_id, unit_start__lt=end, unit_end__gt=start)
@@ -393,8 +398,6 @@ def _check_units_free(device_id: int, cert: dict[str, Any], today: dt.date) -> N
             raise ImportRefused(
                 Refusal.UNITS_NOT_EXPORTED, f"units [{start}, {end}) did not leave from here"
             )
-    if cert["expires_on"] is not None and today >= cert["expires_on"]:
-        raise ImportRefused(Refusal.EXPIRED, f"the certificates expired on {cert['expires_on']}")
 
 
 def _credit(
@@ -477,11 +480,13 @@ def certificate_import(
     }
     try:
         cert = _parse_certificate(data)
+        # Checks that need no device first: a refusal leaves no stand-in device behind.
         if not Account.objects.filter(number=cert["account"]).exists():
             raise ImportRefused(Refusal.ACCOUNT_NOT_FOUND, f"no account {cert['account']!r} here")
+        _check_not_expired(cert, _today(now))
         device_id = _local_device(cert, verified.origin)
         _lock_unit_counter(device_id)
-        _check_units_free(device_id, cert, _today(now))
+        _check_units_free(device_id, cert)
         account = _receiving_account(cert["account"])
     except ImportRefused as refused:
         received.status = CertificateImport.Status.REJECTED

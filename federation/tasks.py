@@ -50,4 +50,4 @@ def federation_deliver_exports_task() -> int:
 
 @shared_task(ignore_result=True)
 def federation_deliver_export_task(export_id: int) -> str:
-    return transfers.deliver_export(export_id=export_id)
+    return transfers.deliver_export(export_id=export_id, due_only=True)

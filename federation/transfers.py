@@ -1,5 +1,5 @@
 """Cross-registry transfers on the wire: the exporter's package, the importer's checks, the
-signed receipt that settles an export (docs/federation.md, "Cross-registry transfer").
+signed receipt that settles an export (docs/federation.md, "Cross-registry certificate transfer").
 
 A package is one *hop*: the exporting registry's anchored checkpoint (with its witnesses'
 cosignatures) and entries of its log, each with an inclusion proof in that checkpoint:
@@ -27,6 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from certificates import events as certificate_events
@@ -152,12 +153,12 @@ class _Hop:
 def _witness_keys(sender: Peer) -> list[VerifierKey]:
     """Witnesses whose cosignatures we count: ourselves and our other active peers."""
     keys = [registry_signer().cosignature_verifier]
-    for peer in Peer.objects.filter(status=Peer.Status.ACTIVE).exclude(pk=sender.pk):
-        if peer.witness_vkey:
-            try:
-                keys.append(VerifierKey.parse(peer.witness_vkey))
-            except NoteError:
-                continue
+    others = Peer.objects.filter(status=Peer.Status.ACTIVE).exclude(pk=sender.pk)
+    for vkey in others.exclude(witness_vkey="").values_list("witness_vkey", flat=True):
+        try:
+            keys.append(VerifierKey.parse(vkey))
+        except NoteError:
+            continue
     return keys
 
 
@@ -217,21 +218,28 @@ def _prior_hops(prior: Any) -> list[dict[str, Any]]:
         raise TransferPackageInvalid(f"prior must be a list of at most {MAX_HOPS - 1} hops")
     records = []
     for hop in prior:
-        origin = hop.get("origin") if isinstance(hop, dict) else None
+        if not isinstance(hop, dict) or not isinstance(hop.get("origin"), str):
+            raise TransferPackageInvalid("a prior hop must be an object with an origin")
+        origin = hop["origin"]
         if origin == settings.REGISTRY_ORIGIN:
             key = registry_signer().verifier
         else:
             known = Peer.objects.filter(origin=origin).exclude(status=Peer.Status.FLAGGED).first()
             if known is None:
-                records.append({**hop, "verified": False} if isinstance(hop, dict) else {})
+                records.append({**hop, "verified": False})
                 continue
-            key = VerifierKey.parse(known.log_vkey)
+            try:
+                key = VerifierKey.parse(known.log_vkey)
+            except NoteError as exc:
+                raise TransferPackageInvalid(f"our key of {origin} is unusable: {exc}") from None
         records.append(_hop_record(_verify_hop(hop, key, [], 0), True))
     return records
 
 
 def _check_mirror(peer: Peer, seq: int, event: bytes) -> None:
     """If we mirror the sender that far, its export entry must be the one we verified."""
+    if not peer.is_mirror:
+        return
     head = MirrorHead.objects.filter(peer=peer).first()
     if head is None or head.size <= seq:
         return
@@ -351,9 +359,7 @@ def parse_receipt(note: str, peer: Peer, export: CertificateExport) -> Receipt:
     if bundle.isdigit():
         reference |= {
             "bundle_id": int(bundle),
-            "history_url": client.join(
-                peer.base_url, f"/api/v1/certificates/bundles/{bundle}/history/"
-            ),
+            "history_url": client.join(peer.base_url, f"/api/v1/bundles/{bundle}/history/"),
         }
     reason = fields.get("reason", "-")
     return Receipt(outcome, "" if reason == "-" else reason, reference, note)
@@ -394,14 +400,29 @@ def _record_failure(export_id: int, error: str) -> None:
         export.save(update_fields=["delivery_attempts", "last_error", "next_attempt_at"])
 
 
-def deliver_export(*, export_id: int) -> str:
+def _claim(export_id: int, due_only: bool) -> bool:
+    """Mark a pending export as being delivered for a bounded time (its next attempt moves
+    past the call's deadline), so that beat's next round does not send it again meanwhile."""
+    now = timezone.now()
+    rows = CertificateExport.objects.filter(pk=export_id, status=CertificateExport.Status.PENDING)
+    if due_only:
+        rows = rows.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    until = now + dt.timedelta(seconds=2 * settings.FEDERATION_HTTP_TIMEOUT_SECONDS + 5)
+    return rows.update(next_attempt_at=until) == 1
+
+
+def deliver_export(*, export_id: int, due_only: bool = False) -> str:
     """One delivery attempt: send the package, verify the receipt, settle. No transaction
-    is open during the call; a failure backs off (FEDERATION_RETRY_*)."""
+    is open during the call; a failure backs off (FEDERATION_RETRY_*). `due_only` (the
+    periodic task) skips an export that is backing off or being delivered."""
     export = CertificateExport.objects.select_related("destination").get(pk=export_id)
     if export.status != CertificateExport.Status.PENDING:
         return export.status
+    if not _claim(export.pk, due_only):
+        return "not due"
     package = build_package(export)
     if package is None:
+        CertificateExport.objects.filter(pk=export.pk).update(next_attempt_at=None)
         return "waiting for an anchored checkpoint"
     peer = export.destination
     if not peer.is_active:
@@ -448,8 +469,6 @@ def deliver_export(*, export_id: int) -> str:
 
 
 def due_export_ids(limit: int = 100) -> list[int]:
-    from django.db.models import Q
-
     now = timezone.now()
     return list(
         CertificateExport.objects.filter(status=CertificateExport.Status.PENDING)
@@ -461,4 +480,4 @@ def due_export_ids(limit: int = 100) -> list[int]:
 
 def deliver_due_exports(limit: int = 100) -> dict[int, str]:
     """Try every pending export that is due (the beat task, and on demand)."""
-    return {pk: deliver_export(export_id=pk) for pk in due_export_ids(limit)}
+    return {pk: deliver_export(export_id=pk, due_only=True) for pk in due_export_ids(limit)}

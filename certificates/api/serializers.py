@@ -316,7 +316,7 @@ class ExportCreateInputSerializer(StrictInputSerializer):
         max_length=255, help_text="The partner registry's origin (see /api/v1/federation/peers/)."
     )
     destination_account = serializers.CharField(
-        max_length=32, help_text="The receiving account's number at that registry."
+        max_length=64, help_text="The receiving account's number at that registry."
     )
     volume_wh = serializers.IntegerField(
         required=False,

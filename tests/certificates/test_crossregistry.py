@@ -245,6 +245,7 @@ def test_refusals(issued, account, certificate, reason):
     received = _import(verified(data))
     assert received.status == CertificateImport.Status.REJECTED and received.reason == reason
     assert not Bundle.objects.filter(issuance__imported_from=PARTNER).exists()
+    assert not ForeignDevice.objects.exists(), "a refusal leaves no stand-in device"
     assert replay_ledger().ok
 
 
@@ -394,7 +395,9 @@ def test_delivery_waits_for_an_anchor_then_settles_with_the_signed_receipt(issue
     export.refresh_from_db()
     assert export.status == CertificateExport.Status.IMPORTED and export.export_seq is not None
     assert export.destination_reference["bundle_id"] == 12
-    assert export.destination_reference["history_url"].startswith(peer.base_url)
+    assert export.destination_reference["history_url"] == (
+        f"{peer.base_url}/api/v1/bundles/12/history/"
+    )
     history = bundle_history(bundle_id=bundle.pk)
     assert history.exported == export
     assert [s.kind for s in history.steps][-1] == "certificate.exported"
@@ -423,6 +426,10 @@ def test_failed_deliveries_back_off_and_change_nothing(issued, destination):
     _anchor_everything()
     destination.status = 503
     assert transfers.deliver_export(export_id=export.pk) == "refused (503)"
+    # backing off: the periodic path leaves it alone, nothing is sent
+    sent = len(destination.requests)
+    assert transfers.deliver_export(export_id=export.pk, due_only=True) == "not due"
+    assert transfers.deliver_due_exports() == {} and len(destination.requests) == sent
     destination.status = 201
     destination.receipt_signer = make_signer(PARTNER, 42)  # not the registered key
     export.refresh_from_db()

@@ -46,7 +46,7 @@ def exports():
 def deliveries(monkeypatch):
     calls = []
 
-    def deliver(*, export_id):
+    def deliver(*, export_id, due_only=False):
         calls.append(export_id)
         return "imported" if len(calls) == 1 else "unreachable"
 

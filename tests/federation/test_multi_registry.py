@@ -699,6 +699,9 @@ def _cross_registry_transfer(
     new_bundle = buyer.api(f"/api/v1/bundles/{imported[0]['bundle']}/")
     assert new_bundle["volume_wh"] == 100 and new_bundle["status"] == "active"
     assert done["destination_reference"]["bundle_id"] == new_bundle["id"]
+    assert get_json(done["destination_reference"]["history_url"])["bundle_ids"] == [
+        new_bundle["id"]
+    ]
 
     # both sides show the whole history, and each part verifies offline with its key
     poll(
