@@ -1,4 +1,5 @@
-# The two commands of README.md. Both create .venv and install the pinned requirements.
+# The two commands of README.md (run, test), and federation-demo. All create .venv and
+# install the pinned requirements.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export DJANGO_ENV ?= development
 
-.PHONY: run test lint schema clean
+.PHONY: run test federation-demo lint schema clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,12 @@ run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	DEBUG=1 $(PY) manage.py runregistry 127.0.0.1:$(PORT)
+
+## Two federated registries with demo data, peered, on SQLite, no external services:
+## A on http://127.0.0.1:$(PORT), B on the next port; Ctrl-C stops both. Data, keys and
+## logs in .dev/federation-demo. DEMO_ARGS=--demo-transfer also exports a certificate A -> B.
+federation-demo: $(VENV)/.installed
+	$(PY) scripts/federation_demo.py --port-a $(PORT) --port-b $$(($(PORT) + 1)) $(DEMO_ARGS)
 
 ## Run the whole test suite (SQLite, or DATABASE_URL / CELERY_BROKER_URL when set).
 test: $(VENV)/.installed

@@ -273,6 +273,9 @@ def account_open(*, actor: User, organisation_id: int, kind: str, name: str) -> 
     """Open a certificate-holding account for an approved organisation."""
     organisation = _locked_organisation(organisation_id)
     _require_role(actor, organisation, Membership.Role.ADMIN)
+    if organisation.is_auditor and not (organisation.is_producer or organisation.is_trader):
+        # An auditor reads everything; holding certificates would make it a party.
+        raise errors.AuditorReadOnly("An auditor organisation holds no certificate accounts.")
     if kind not in Account.Kind.values:
         raise InvalidInput("Unknown account kind.", fields={"kind": [kind]})
     serial = Account.objects.filter(organisation=organisation).count() + 1

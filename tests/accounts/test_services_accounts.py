@@ -75,6 +75,19 @@ def test_account_open_for_someone_elses_organisation():
     )
 
 
+def test_an_auditor_organisation_opens_no_accounts():
+    auditor = OrganisationFactory(is_auditor=True, is_producer=False, is_trader=False)
+    admin = member_of(auditor)
+    refused(
+        lambda: services.account_open(
+            actor=admin, organisation_id=auditor.pk, kind="trading", name="T"
+        ),
+        "auditor_read_only",
+        403,
+    )
+    assert not Account.objects.filter(organisation=auditor).exists()
+
+
 def test_account_open_refuses_an_unknown_kind_and_a_missing_organisation():
     organisation = OrganisationFactory()
     admin = member_of(organisation)
