@@ -3,6 +3,7 @@
 import hashlib
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import services
@@ -42,6 +43,13 @@ def test_user_register_refuses_a_taken_username_whatever_its_case():
     )
     assert error.extra == {"fields": {"username": ["taken"]}}
     assert User.objects.filter(username__iexact="ada").count() == 1
+
+
+def test_the_database_refuses_a_second_login_differing_only_by_case():
+    # what two racing registrations would do after both passed the service's check
+    UserFactory(username="ada")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(username="Ada")
 
 
 @pytest.mark.parametrize("password", ["short", "password123", "12345678901", "ada-the-user"])
