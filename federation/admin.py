@@ -85,6 +85,10 @@ class PeerAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return user_is_issuing_body(request.user)
 
+    def changelist_view(self, request, extra_context=None):
+        context = {"federation": selectors.federation_status(), **(extra_context or {})}
+        return super().changelist_view(request, context)
+
     def has_change_permission(self, request, obj=None) -> bool:
         return user_is_issuing_body(request.user)
 

@@ -293,6 +293,12 @@ def test_admin_add_goes_through_the_service(admin_user, signer, client):
     page = client.get(f"/admin/federation/peer/{peer.pk}/change/")
     assert page.status_code == 200
     assert b"Federation state" in page.content
+    # the list opens with our anchoring summary and links the status page
+    listing = client.get("/admin/federation/peer/").content.decode()
+    assert (
+        "anchored <strong>none yet</strong>" in listing and 'href="/federation/status"' in listing
+    )
+    assert ORIGIN in listing
 
 
 def test_admin_form_shows_service_errors(admin_user, client):
