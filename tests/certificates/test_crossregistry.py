@@ -5,6 +5,7 @@ three real registries exchange certificates in tests/federation/test_multi_regis
 """
 
 import base64
+import datetime as dt
 import json
 import time
 
@@ -460,3 +461,16 @@ def test_the_federation_status_counts_transfers_per_partner(client, issued, part
     assert row["imports_received"] == 1
     page = client.get("/federation/status").content.decode()
     assert "1 pending, 1 returned" in page and "received: 1" in page
+
+
+def test_a_delivery_cut_short_is_due_again_once_its_claim_expires(issued, partner):
+    # a worker claims the export, then dies before any answer is recorded
+    export = _export(issued)
+    assert transfers._claim(export.pk, due_only=True)
+    assert transfers.due_export_ids() == []
+    assert not transfers._claim(export.pk, due_only=True), "claimed: the next round skips it"
+    # once the claim's deadline has passed, the next round sends it again
+    CertificateExport.objects.filter(pk=export.pk).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert transfers.due_export_ids() == [export.pk]
