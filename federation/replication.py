@@ -356,7 +356,7 @@ def _store_batch(
     row = MirrorHead.objects.select_for_update().get(peer_id=peer_id)
     if row.size != start:
         raise ReplicationFailed(f"the mirror moved to {row.size} while this run fetched {start}")
-    storage.bulk_insert(
+    storage.bulk_insert_ints_bytes(
         "federation_mirroredentry",
         ("peer_id", "seq", "event"),
         [
@@ -365,7 +365,7 @@ def _store_batch(
             for offset, event in enumerate(page.events)
         ],
     )
-    storage.bulk_insert(
+    storage.bulk_insert_ints_bytes(
         "federation_mirrornode",
         ("peer_id", "node", "hash"),
         # Leaf hashes are not stored: selectors recompute them from the entries.

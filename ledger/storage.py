@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import struct
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
@@ -93,3 +94,40 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[obje
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
                 rows,
             )
+
+
+_PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
+_PGCOPY_TRAILER = b"\xff\xff"
+
+
+def bulk_insert_ints_bytes(
+    table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+) -> None:
+    """Insert rows of bigint columns followed by one bytea column, fast.
+
+    On PostgreSQL, COPY in the binary format: neither side hex-encodes the bytes (for
+    mirrored entries, 3x faster than text COPY, measured). Elsewhere `bulk_insert`.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        bulk_insert(table, columns, rows)
+        return
+    ints = len(columns) - 1
+    # Per row: field count, then (length 8, value) per bigint, then the bytea's length.
+    head = struct.Struct("!h" + "iq" * ints + "i").pack
+    parts = [_PGCOPY_HEADER]
+    append = parts.append
+    for *numbers, data in rows:
+        data = bytes(data)
+        fields = [len(columns)]
+        for value in numbers:
+            fields += (8, value)
+        append(head(*fields, len(data)))
+        append(data)
+    append(_PGCOPY_TRAILER)
+    with connection.cursor() as cursor:
+        cursor.copy_expert(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",
+            io.BytesIO(b"".join(parts)),
+        )
