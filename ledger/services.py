@@ -190,7 +190,7 @@ def store_batch(entries: list[tuple], subjects: list[tuple], nodes: list[tuple])
     """Insert what `build_batch` made (the integrator, and benchmarks' bulk loads)."""
     storage.bulk_insert("ledger_ledgerentry", ENTRY_COLUMNS, entries)
     storage.bulk_insert("ledger_entrysubject", ("key", "seq"), subjects)
-    storage.bulk_insert("ledger_treenode", ("id", "hash"), nodes)
+    storage.bulk_insert_ints_bytes("ledger_treenode", ("id", "hash"), nodes)
 
 
 @transaction.atomic
