@@ -122,6 +122,12 @@ class TransferPackageInvalid(DomainError):
     default_detail = "The transfer package does not verify."
 
 
+class TransferPackageTooLarge(DomainError):
+    code = "transfer_package_too_large"
+    status = 413
+    default_detail = "The transfer package is larger than this registry accepts."
+
+
 class TransferPeerNotPartner(PermissionDenied):
     code = "transfer_peer_not_partner"
     default_detail = "This registry is not registered here as a trading partner."

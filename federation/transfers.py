@@ -40,7 +40,11 @@ from certificates.models import CertificateExport, CertificateImport
 from federation import client
 from federation.anchoring import backoff_seconds
 from federation.client import Limits, PeerUnreachable
-from federation.errors import TransferPackageInvalid, TransferPeerNotPartner
+from federation.errors import (
+    TransferPackageInvalid,
+    TransferPackageTooLarge,
+    TransferPeerNotPartner,
+)
 from federation.models import Anchor, MirroredEntry, MirrorHead, Peer
 from federation.peer_requests import sign_request
 from ledger.keys import registry_signer
@@ -52,6 +56,7 @@ RECEIPT_CONTEXT = "gridproof-transfer-receipt/v1"
 PACKAGE_VERSION = 1
 MAX_HOP_ENTRIES = 500
 MAX_HOPS = 16
+MAX_PACKAGE_BYTES = 8 * 1024 * 1024
 RESPONSE_MAX_BYTES = 256 * 1024
 
 
@@ -254,6 +259,8 @@ def verify_package(peer: Peer, body: bytes) -> VerifiedExport:
     """Check a package from `peer` (already authenticated); raise TransferPackageInvalid."""
     if not peer.is_partner:
         raise TransferPeerNotPartner(origin=peer.origin)
+    if len(body) > MAX_PACKAGE_BYTES:
+        raise TransferPackageTooLarge(size=len(body), limit=MAX_PACKAGE_BYTES)
     try:
         package = json.loads(body)
     except ValueError:

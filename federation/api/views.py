@@ -248,7 +248,7 @@ class PeerTransferView(PeerRequestView):
         request=s.TransferPackageSerializer,
         responses={
             201: s.TransferReceiptSerializer,
-            **error_responses(400, 403, 409, 422, 429),
+            **error_responses(400, 403, 409, 413, 422, 429),
         },
     )
     def post(self, request: Request) -> Response:

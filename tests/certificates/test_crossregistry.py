@@ -319,13 +319,14 @@ class FakeDestination(_Server):
     def __init__(self, signer, outcome: str = "imported") -> None:
         self.signer, self.outcome = signer, outcome
         self.requests: list[tuple[dict, bytes]] = []
-        self.status, self.receipt_signer = 201, signer
+        self.status, self.receipt_signer, self.delay = 201, signer, 0.0
         owner = self
 
         class Handler(_Handler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 owner.requests.append((dict(self.headers), body))
+                time.sleep(owner.delay)
                 if owner.status != 201:
                     return self.send_body(owner.status, b"down", "text/plain")
                 package = json.loads(body)
@@ -474,3 +475,18 @@ def test_a_delivery_cut_short_is_due_again_once_its_claim_expires(issued, partne
         next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
     )
     assert transfers.due_export_ids() == [export.pk]
+
+
+def test_a_slow_destination_times_out_within_the_bound(issued, destination, settings):
+    settings.FEDERATION_HTTP_TIMEOUT_SECONDS = 0.3
+    PeerFactory(
+        origin=PARTNER, is_partner=True, base_url=destination.url, log_vkey=destination.signer.vkey
+    )
+    export = _export(issued)
+    _anchor_everything()
+    destination.delay = 3.0
+    started = time.monotonic()
+    assert transfers.deliver_export(export_id=export.pk) == "unreachable"
+    assert time.monotonic() - started < 2.0
+    export.refresh_from_db()
+    assert export.status == CertificateExport.Status.PENDING and "timed out" in export.last_error

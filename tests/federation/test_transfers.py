@@ -11,7 +11,11 @@ from django.test import override_settings
 
 from certificates.models import Bundle, CertificateImport
 from federation import transfers
-from federation.errors import TransferPackageInvalid, TransferPeerNotPartner
+from federation.errors import (
+    TransferPackageInvalid,
+    TransferPackageTooLarge,
+    TransferPeerNotPartner,
+)
 from federation.models import MirroredEntry, MirrorHead
 from federation.peer_requests import sign_request
 from ledger.keys import registry_signer
@@ -130,6 +134,13 @@ def test_bad_packages_are_refused_and_nothing_is_stored(world, tamper, message):
     with pytest.raises(TransferPackageInvalid, match=message):
         transfers.receive_transfer(peer, body_of(package))
     assert not CertificateImport.objects.exists()
+
+
+def test_an_oversized_package_is_refused_before_it_is_parsed(world, monkeypatch):
+    log, peer, witness, seq, _account = world
+    monkeypatch.setattr(transfers, "MAX_PACKAGE_BYTES", 100)
+    with pytest.raises(TransferPackageTooLarge):
+        transfers.verify_package(peer, body_of(log.package(seq, [witness])))
 
 
 def test_an_entry_that_is_not_an_export_is_refused(world):
