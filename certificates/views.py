@@ -1,5 +1,6 @@
 """Public pages: certificate lookup with its ownership timeline and proof check, statements."""
 
+import base64
 import json
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -55,7 +56,45 @@ def _summary(kind: str, data: dict) -> str:
         return f"Expired on {data['on']}"
     if kind == "certificate.withdrawn":
         return f"Withdrawn by the issuing body: {data['reason']}"
-    return kind
+    return _cross_registry_summary(kind, data) or kind
+
+
+def _cross_registry_summary(kind: str, data: dict) -> str:
+    if kind == "certificate.exported":
+        return (
+            f"Exported {data['volume_wh']} Wh to account {data['destination_account']} at "
+            f"{data['destination']}"
+        )
+    if kind == "certificate.export_completed":
+        return f"Imported at {data['destination']} (signed receipt)"
+    if kind == "certificate.export_returned":
+        return f"Refused by {data['destination']} ({data['reason']}); the units are back"
+    if kind == "certificate.imported":
+        return (
+            f"Imported {data['volume_wh']} Wh from {data['origin']} (its entry "
+            f"#{data['export_seq']}) into account {data['account_id']}"
+        )
+    if kind == "certificate.import_rejected":
+        return f"Refused an export from {data['origin']} ({data['reason']})"
+    return ""
+
+
+def _provenance(history) -> list[dict]:
+    """The other registries' entries about the units, decoded, one list per registry."""
+    if history.imported is None:
+        return []
+    hops = []
+    for hop in history.imported.provenance:
+        steps = []
+        for entry in hop.get("entries", []):
+            try:
+                event = json.loads(base64.b64decode(entry["event_b64"]))
+                summary = _summary(event["type"], event["data"])
+            except (KeyError, TypeError, ValueError):
+                summary = "(not a readable event)"
+            steps.append({"seq": entry.get("seq"), "summary": summary})
+        hops.append({"origin": hop.get("origin"), "verified": hop.get("verified"), "steps": steps})
+    return hops
 
 
 @require_GET
@@ -89,6 +128,7 @@ def certificate_page(request: HttpRequest, bundle_id: int) -> HttpResponse:
         "bundle": BundleOutputSerializer(bundle).data,
         "history": history,
         "timeline": _timeline(history),
+        "provenance": _provenance(history),
         "verify_json": json.dumps(history.verify_bundle()),
         "unit": _int(request.GET.get("unit")),
     }

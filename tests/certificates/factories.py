@@ -164,5 +164,8 @@ def export_event_data(account_number: str, **certificate) -> dict:
         "export_id": 5,
         "destination": settings.REGISTRY_ORIGIN,
         "destination_account": account_number,
+        "volume_wh": cert["unit_end"] - cert["unit_start"]
+        if isinstance(cert["unit_end"], int) and isinstance(cert["unit_start"], int)
+        else 0,
         "certificate": cert,
     }

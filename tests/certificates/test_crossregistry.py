@@ -366,7 +366,9 @@ def _anchor_everything() -> int:
     return checkpoint.size
 
 
-def test_delivery_waits_for_an_anchor_then_settles_with_the_signed_receipt(issued, destination):
+def test_delivery_waits_for_an_anchor_then_settles_with_the_signed_receipt(
+    client, issued, destination
+):
     peer = PeerFactory(
         origin=PARTNER, is_partner=True, base_url=destination.url, log_vkey=destination.signer.vkey
     )
@@ -402,6 +404,9 @@ def test_delivery_waits_for_an_anchor_then_settles_with_the_signed_receipt(issue
     )
     history = bundle_history(bundle_id=bundle.pk)
     assert history.exported == export
+    page = client.get(f"/certificates/{bundle.pk}/").content.decode()
+    assert "Exported to account B-ACC-1" in page and "Imported by the destination" in page
+    assert export.destination_reference["history_url"] in page
     assert [s.kind for s in history.steps][-1] == "certificate.exported"
     assert replay_ledger().ok
 

@@ -232,6 +232,11 @@ def test_the_endpoint_imports_once_and_answers_replays_with_the_first_receipt(cl
     assert error["code"] == "export_already_imported"
     assert error["extra"]["receipt"] == answer["receipt"]
     assert CertificateImport.objects.count() == 1 and Bundle.objects.count() == 1
+    # the public certificate page shows the exporter's part, checked
+    page = client.get(f"/certificates/{bundle.pk}/").content.decode()
+    assert "Across registries" in page and f"<code>{PARTNER}</code>" in page
+    assert "checked against its anchored checkpoint" in page
+    assert "Exported 500 Wh to account" in page
 
 
 def test_the_endpoint_refuses_unsigned_and_forged_requests(client, world):
