@@ -30,36 +30,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def export_event(i: int, origin: str, destination: str, account: str) -> bytes:
-    data = {
-        "export_id": i,
-        "destination": destination,
-        "destination_account": account,
-        "certificate": {
-            "origin": origin,
-            "device_id": 1 + i % 50,
-            "device_name": f"Windpark {1 + i % 50}",
-            "unit_start": i * 1000,
-            "unit_end": i * 1000 + 1000,
-            "period_start": "2026-11-01T10:00:00.000000Z",
-            "period_end": "2026-11-01T11:00:00.000000Z",
-            "expires_on": "2027-11-01",
-            "issued_at": "2026-11-02T00:00:00.000000Z",
-            "granularity": "hour",
-            "attributes": {
-                "technology_code": "T030001",
-                "energy_source_code": "F01050100",
-                "grid_area": "10YDK-1--------W",
-                "country": "DK",
-                "capacity_w": 3_000_000,
-                "commissioning_date": "2019-05-01",
-                "support": "",
-                "emission_factor_g_per_kwh": "0.000",
-                "is_storage": False,
-                "expiry_months": 12,
-            },
-        },
-    }
+def export_event(i: int, origin: str, account: str) -> bytes:
+    from tests.certificates.factories import export_event_data
+
+    data = export_event_data(
+        account,
+        origin=origin,
+        device_id=1 + i % 50,
+        device_name=f"Windpark {1 + i % 50}",
+        unit_start=i * 1000,
+        unit_end=i * 1000 + 1000,
+    )
     event = {"type": "certificate.exported", "at": "2026-11-25T10:00:00.000000Z", "data": data}
     return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
 
@@ -75,7 +56,6 @@ def main() -> None:
 
     django.setup()
     import psycopg2
-    from django.conf import settings
     from django.core.management import call_command
 
     from accounts.models import Account, Organisation
@@ -123,9 +103,7 @@ def main() -> None:
     for seq in range(args.log_size):
         if seq % step == 0 and len(export_seqs) < args.imports:
             export_seqs.append(seq)
-            events.append(
-                export_event(len(export_seqs), origin, settings.REGISTRY_ORIGIN, account.number)
-            )
+            events.append(export_event(len(export_seqs), origin, account.number))
         else:
             events.append(b'{"type":"test.filler","n":%d}' % seq)
     leaves = [leaf_hash(e) for e in events]
