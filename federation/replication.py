@@ -37,7 +37,7 @@ from federation.anchoring import backoff_seconds
 from federation.client import Limits, PeerResponseInvalid, PeerUnreachable
 from federation.models import Evidence, MirrorCheckpoint, MirrorHead, Peer
 from federation.protocol import BUNDLE_CONTENT_TYPE, ProtocolError, parse_bundle
-from federation.selectors import mirror_root
+from federation.selectors import MIRROR_LOWEST_STORED_LEVEL, mirror_root
 from federation.services import evidence_record
 from ledger import storage
 from ledger.merkle import CompactRange
@@ -368,8 +368,12 @@ def _store_batch(
     storage.bulk_insert_ints_bytes(
         "federation_mirrornode",
         ("peer_id", "node", "hash"),
-        # Leaf hashes are not stored: selectors recompute them from the entries.
-        [(peer_id, storage.node_id(level, index), h) for level, index, h in nodes if level],
+        # The lowest levels are not stored: selectors recompute them from the entries.
+        [
+            (peer_id, storage.node_id(level, index), h)
+            for level, index, h in nodes
+            if level >= MIRROR_LOWEST_STORED_LEVEL
+        ],
     )
     row.size, row.root, frontier = tree
     row.frontier = b"".join(frontier)

