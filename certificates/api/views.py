@@ -1,6 +1,9 @@
+from collections.abc import Callable
+
+from django.db.models import QuerySet
 from django.http import Http404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -156,50 +159,43 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.ExportOutputSerializer(export).data, status=status.HTTP_201_CREATED)
 
 
-class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+def _scoped_read_schema(serializer):
+    """The list and retrieve schemas of a read-only viewset of `serializer` rows."""
+    return extend_schema_view(
+        list=extend_schema(responses={200: serializer(many=True), **error_responses(400, 401)}),
+        retrieve=extend_schema(responses={200: serializer, **error_responses(401, 404)}),
+    )
+
+
+class ScopedReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Rows of the user's organisations (all of them for the issuing body and auditors),
+    as `scope(user=...)` selects them."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    ordering_fields = ["id", "created_at"]
+    lookup_value_regex = r"\d+"
+    scope: Callable[..., QuerySet]  # a selector taking user=, as a staticmethod
+
+    def get_queryset(self):
+        return self.scope(user=self.request.user)
+
+
+@_scoped_read_schema(s.ExportOutputSerializer)
+class ExportViewSet(ScopedReadViewSet):
     """Exports to partner registries from your organisations' accounts, and their receipts."""
 
     serializer_class = s.ExportOutputSerializer
-    permission_classes = [permissions.IsAuthenticated]
     filterset_fields = ["status", "from_account", "bundle"]
-    ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
-
-    def get_queryset(self):
-        return selectors.export_list(user=self.request.user)
-
-    @extend_schema(
-        responses={200: s.ExportOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.ExportOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
+    scope = staticmethod(selectors.export_list)
 
 
-class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+@_scoped_read_schema(s.ImportOutputSerializer)
+class ImportViewSet(ScopedReadViewSet):
     """Certificates received from partner registries into your organisations' accounts."""
 
     serializer_class = s.ImportOutputSerializer
-    permission_classes = [permissions.IsAuthenticated]
     filterset_fields = ["status", "origin", "account"]
-    ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
-
-    def get_queryset(self):
-        return selectors.import_list(user=self.request.user)
-
-    @extend_schema(
-        responses={200: s.ImportOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.ImportOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
+    scope = staticmethod(selectors.import_list)
 
 
 class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
