@@ -53,17 +53,20 @@ def device_list(*, user: User | None) -> QuerySet[Device]:
 
 
 def device_has_full_access(*, user: User | None, device: Device) -> bool:
+    """Whether the user sees the device fully (owners, meters, readings, batches)."""
     full = device_ids_with_full_access(user)
     return full is None or full.filter(pk=device.pk).exists()
 
 
 def meter_list(*, user: User | None) -> QuerySet[Meter]:
+    """Meters of the devices the user sees fully."""
     qs = Meter.objects.select_related("device")
     full = device_ids_with_full_access(user)
     return qs if full is None else qs.filter(device_id__in=full)
 
 
 def reading_list(*, user: User | None) -> QuerySet[Reading]:
+    """Accepted readings of the devices the user sees fully."""
     qs = Reading.objects.select_related("meter")
     full = device_ids_with_full_access(user)
     return qs if full is None else qs.filter(device_id__in=full)
