@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -50,13 +50,14 @@ from assets.validation import (
 from ledger.merkle import leaf_hash, root_from_leaf_hashes
 from ledger.services import ledger_append
 from registry.errors import InvalidInput
+from registry.hooks import Hook
 
 MAX_OWNERS = 1000
 MAX_SAFE_INTEGER = 2**53
 
 # Called with each batch that becomes accepted, inside its transaction (other apps register
 # here, e.g. to start automatic issuance with `delay_on_commit`); a hook must not write.
-READINGS_ACCEPTED_HOOKS: list[Callable[[ReadingBatch], None]] = []
+READINGS_ACCEPTED_HOOKS = Hook("assets.readings_accepted")  # Callable[[ReadingBatch], None]
 
 
 def _save_changes(instance: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
