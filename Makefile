@@ -32,9 +32,11 @@ federation-demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## ruff, and the import contracts of .importlinter (docs/architecture.md).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 schema: $(VENV)/.installed
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

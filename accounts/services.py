@@ -3,7 +3,7 @@
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -20,12 +20,13 @@ from accounts.permissions import (
 )
 from ledger.services import ledger_append
 from registry.errors import InvalidInput, OrganisationNotApproved
+from registry.hooks import Hook
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 TOKEN_PREFIX = "gp_"  # noqa: S105 - a public marker, not a secret
 
 # Checks run before an account closes (the certificates app adds "holds nothing").
-ACCOUNT_CLOSE_GUARDS: list[Callable[[Account], None]] = []
+ACCOUNT_CLOSE_GUARDS = Hook("accounts.account_close_guards")  # Callable[[Account], None]
 
 
 def _locked_organisation(organisation_id: int) -> Organisation:

@@ -288,7 +288,7 @@ def run_benchmarks(args, src: Server, wit: Server, signers: dict) -> None:
     from federation import client
     from federation.anchoring import anchor_prepare, anchor_witness
     from federation.models import Anchor, MirrorHead, Peer, WitnessProgress
-    from federation.replication import _fetch_range, _Source, _source, replicate_peer
+    from federation.replication import _fetch_range, _Source, _source, peer_replicate
     from ledger.merkle import CompactRange, leaf_hash
     from ledger.services import checkpoint_create, ledger_append, ledger_integrate
 
@@ -349,7 +349,7 @@ def run_benchmarks(args, src: Server, wit: Server, signers: dict) -> None:
 
     # Replication catch-up.
     started = time.perf_counter()
-    result = replicate_peer(peer_id=source.pk, max_entries=0, force=True)
+    result = peer_replicate(peer_id=source.pk, max_entries=0, force=True)
     replication_seconds = time.perf_counter() - started
     head = MirrorHead.objects.get(peer=source)
     assert result.outcome == "replicated", result

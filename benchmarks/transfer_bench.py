@@ -11,7 +11,7 @@ the same process, one package after the other:
 - raw baseline: what any import must do at least: verify the checkpoint's signature and
   cosignature and the entry's inclusion proof (PyNaCl, hashlib), and commit one row in a
   bare psycopg2 transaction;
-- import: `federation.transfers.receive_transfer`: the package parsed and verified, the
+- import: `federation.transfers.transfer_receive`: the package parsed and verified, the
   import row, the certificates credited, the ledger event queued, one transaction.
 """
 
@@ -154,7 +154,7 @@ def main() -> None:
     import_times, outcomes = [], []
     for body in bodies:
         started = time.perf_counter()
-        received, _created = transfers.receive_transfer(peer, body)
+        received, _created = transfers.transfer_receive(peer, body)
         import_times.append(time.perf_counter() - started)
         outcomes.append(received.status)
     assert outcomes == ["imported"] * len(bodies), set(outcomes)
@@ -169,7 +169,7 @@ def main() -> None:
     print(f"\n{len(bodies)} imports from a log of {args.log_size:,} entries")
     print("| per package | per second | median ms | p99 ms |\n| --- | ---: | ---: | ---: |")
     line("raw: verify note, cosignature and proof; bare transaction", raw_times)
-    line("**receive_transfer: verify, import, ledger event**", import_times)
+    line("**transfer_receive: verify, import, ledger event**", import_times)
     print(f"\nimport / raw time: {sum(import_times) / sum(raw_times):.1f}x")
 
 

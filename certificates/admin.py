@@ -201,19 +201,10 @@ def _json(value) -> str:
     return _pre(json.dumps(value, indent=2, sort_keys=True))
 
 
-# Outcomes of federation.transfers.deliver_export and the message level each is shown at.
-_DELIVERY_LEVELS = {
-    CertificateExport.Status.IMPORTED: messages.SUCCESS,
-    CertificateImport.Status.REJECTED: messages.WARNING,  # the units came back
-    CertificateExport.Status.RETURNED: messages.WARNING,
-    "waiting for an anchored checkpoint": messages.INFO,
-}
-
-
 @admin.register(CertificateExport)
 class CertificateExportAdmin(ReadOnlyAdmin):
-    """Exports are created, delivered and settled by the services; "Deliver now" retries one
-    without waiting for its back-off."""
+    """Exports are created, delivered and settled by the services. Delivery is federation's:
+    federation/admin.py extends this admin with its "Deliver now" action."""
 
     list_display = [
         "id",
@@ -254,7 +245,6 @@ class CertificateExportAdmin(ReadOnlyAdmin):
         "receipt_note",
     ]
     readonly_fields = fields
-    actions = ["deliver_now"]
 
     @admin.display(description="destination reference")
     def destination_reference_json(self, export: CertificateExport) -> str:
@@ -263,34 +253,6 @@ class CertificateExportAdmin(ReadOnlyAdmin):
     @admin.display(description="receipt")
     def receipt_note(self, export: CertificateExport) -> str:
         return _pre(export.receipt)
-
-    @admin.action(description="Deliver now")
-    def deliver_now(self, request, queryset) -> None:
-        from federation.transfers import deliver_export  # federation imports certificates
-
-        for export in queryset.select_related("destination").order_by("pk"):
-            label = f"Export #{export.pk} to {export.destination.origin}"
-            if export.status != CertificateExport.Status.PENDING:
-                self.message_user(
-                    request, f"{label}: not pending ({export.status})", messages.WARNING
-                )
-                continue
-            try:
-                outcome = deliver_export(export_id=export.pk)
-            except DomainError as exc:
-                self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
-                continue
-            level = _DELIVERY_LEVELS.get(outcome, messages.ERROR)
-            line = f"{label}: {outcome}"
-            if level == messages.ERROR:
-                error = (
-                    CertificateExport.objects.filter(pk=export.pk)
-                    .values_list("last_error", flat=True)
-                    .first()
-                )
-                if error:
-                    line += f" ({error})"
-            self.message_user(request, line, level)
 
 
 @admin.register(CertificateImport)

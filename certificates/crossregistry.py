@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -50,9 +51,15 @@ from certificates.services import (
 )
 from ledger.services import ledger_append
 from registry.errors import InvalidInput
+from registry.hooks import Hook
 
 ACCOUNT_NUMBER = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 IMPORTING_ACTOR = "system:federation"
+
+EXPORT_DESTINATION_LOOKUPS = Hook("certificates.export_destination_lookups")
+"""Called with a registry origin; return the active partner registry (the row
+`CertificateExport.destination` points at) or None. federation registers its peer lookup;
+without one, no destination is known."""
 
 
 class Refusal:
@@ -114,9 +121,11 @@ def _certificate_data(bundle: Bundle, issuance: Issuance) -> dict[str, Any]:
 
 
 def _partner(origin: str):
-    from federation.models import Peer
-
-    peer = Peer.objects.filter(origin=origin, status=Peer.Status.ACTIVE, is_partner=True).first()
+    peer = None
+    for lookup in EXPORT_DESTINATION_LOOKUPS:
+        peer = lookup(origin)
+        if peer is not None:
+            break
     if peer is None or origin == settings.REGISTRY_ORIGIN:
         raise errors.ExportDestinationUnknown(destination=origin)
     return peer
@@ -250,6 +259,49 @@ def certificate_export_settle(
     )
     ledger_append(kind=kind, actor=IMPORTING_ACTOR, subject=[bundle, export], data=data)
     return export
+
+
+# Delivery bookkeeping. The federation layer delivers exports; these functions are the only
+# writers of an export's delivery fields (no ledger event: retry state, not registry state).
+
+
+def certificate_export_seq_record(*, export_id: int, seq: int) -> None:
+    """Keep the sequence number of the export's `certificate.exported` entry, once known."""
+    CertificateExport.objects.filter(pk=export_id).update(export_seq=seq)
+
+
+def certificate_export_delivery_claim(
+    *, export_id: int, until: dt.datetime, due_only: bool
+) -> bool:
+    """Mark a pending export as being delivered until `until` (its next attempt moves there);
+    False if it is not pending, or (`due_only`) backing off or claimed by another call."""
+    rows = CertificateExport.objects.filter(pk=export_id, status=CertificateExport.Status.PENDING)
+    if due_only:
+        now = timezone.now()
+        rows = rows.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return rows.update(next_attempt_at=until) == 1
+
+
+def certificate_export_delivery_release(*, export_id: int) -> None:
+    """Drop the claim without counting an attempt (nothing could be sent yet)."""
+    CertificateExport.objects.filter(pk=export_id).update(next_attempt_at=None)
+
+
+def certificate_export_delivery_failed(
+    *, export_id: int, error: str, backoff_seconds: Callable[[int], float]
+) -> None:
+    """Count a failed attempt of a pending export and set its next attempt after
+    `backoff_seconds(attempts)`."""
+    with transaction.atomic():
+        export = CertificateExport.objects.select_for_update().get(pk=export_id)
+        if export.status != CertificateExport.Status.PENDING:
+            return
+        export.delivery_attempts += 1
+        export.last_error = error[:2000]
+        export.next_attempt_at = timezone.now() + dt.timedelta(
+            seconds=backoff_seconds(export.delivery_attempts)
+        )
+        export.save(update_fields=["delivery_attempts", "last_error", "next_attempt_at"])
 
 
 # ---------------------------------------------------------------- import

@@ -1,11 +1,14 @@
 """Admin for federation. Peers are registered and changed through the services; the rest
-is read-only (signed data, evidence and job state)."""
+is read-only (signed data, evidence and job state). Certificate exports get their "Deliver
+now" action here: delivery is federation's."""
 
 from django import forms
 from django.contrib import admin, messages
 
 from accounts.permissions import user_is_issuing_body
-from federation import selectors, services
+from certificates import admin as certificates_admin
+from certificates.models import CertificateExport, CertificateImport
+from federation import selectors, services, transfers
 from federation.models import (
     Anchor,
     Cosignature,
@@ -205,3 +208,50 @@ class MirrorHeadAdmin(ReadOnlyAdmin):
 class MirrorCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["peer", "size", "verified_at"]
     search_fields = ["peer__origin"]
+
+
+# Outcomes of transfers.export_deliver and the message level each is shown at.
+_DELIVERY_LEVELS = {
+    CertificateExport.Status.IMPORTED: messages.SUCCESS,
+    CertificateImport.Status.REJECTED: messages.WARNING,  # the units came back
+    CertificateExport.Status.RETURNED: messages.WARNING,
+    "waiting for an anchored checkpoint": messages.INFO,
+}
+
+# Exports are certificates' rows, delivered by federation: the certificates admin shows them,
+# and this subclass, registered in its place, adds the delivery action.
+admin.site.unregister(CertificateExport)
+
+
+@admin.register(CertificateExport)
+class CertificateExportDeliveryAdmin(certificates_admin.CertificateExportAdmin):
+    """The certificates app's export admin plus "Deliver now", which retries a pending export
+    without waiting for its back-off."""
+
+    actions = [*certificates_admin.CertificateExportAdmin.actions, "deliver_now"]
+
+    @admin.action(description="Deliver now")
+    def deliver_now(self, request, queryset) -> None:
+        for export in queryset.select_related("destination").order_by("pk"):
+            label = f"Export #{export.pk} to {export.destination.origin}"
+            if export.status != CertificateExport.Status.PENDING:
+                self.message_user(
+                    request, f"{label}: not pending ({export.status})", messages.WARNING
+                )
+                continue
+            try:
+                outcome = transfers.export_deliver(export_id=export.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{label}: {exc.detail}", messages.ERROR)
+                continue
+            level = _DELIVERY_LEVELS.get(outcome, messages.ERROR)
+            line = f"{label}: {outcome}"
+            if level == messages.ERROR:
+                error = (
+                    CertificateExport.objects.filter(pk=export.pk)
+                    .values_list("last_error", flat=True)
+                    .first()
+                )
+                if error:
+                    line += f" ({error})"
+            self.message_user(request, line, level)

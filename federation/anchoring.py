@@ -17,6 +17,7 @@ A checkpoint is anchored when ANCHOR_QUORUM active witnesses have cosigned it.
 """
 
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -44,8 +45,13 @@ from ledger.errors import CheckpointNotFound
 from ledger.keys import registry_signer
 from ledger.selectors import checkpoint_latest, ledger_consistency_proof
 from ledger.verify.note import Note, VerifierKey
+from registry.hooks import Hook
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINT_ANCHORED_HOOKS = Hook("federation.checkpoint_anchored")
+"""Called on commit with the size of a checkpoint that became anchored (federation.tasks
+registers: notify the peers, deliver the exports that waited for an anchor)."""
 
 WITNESS_RESPONSE_MAX_BYTES = 64 * 1024
 SIZE_HINTS_FOLLOWED = 3
@@ -268,10 +274,8 @@ def anchor_witness(*, peer_id: int) -> str:
 
 
 def _notify_on_commit(size: int) -> None:
-    from federation.tasks import federation_deliver_exports_task, federation_notify_peers_task
-
-    transaction.on_commit(lambda: federation_notify_peers_task.delay(size), robust=True)
-    transaction.on_commit(federation_deliver_exports_task.delay, robust=True)
+    for hook in CHECKPOINT_ANCHORED_HOOKS:
+        transaction.on_commit(functools.partial(hook, size), robust=True)
 
 
 def anchor_witness_ids() -> list[int]:

@@ -1,6 +1,6 @@
 """Replication: pull a peer's log by range, recompute its tree, keep a verified mirror.
 
-For each mirror peer (`replicate_peer`):
+For each mirror peer (`peer_replicate`):
 
 1. claim its MirrorHead row (as anchoring does: a lock held only to mark the claim);
 2. fetch the peer's checkpoint and verify it with the peer's registered log key;
@@ -20,6 +20,7 @@ together, flag the peer and are kept as evidence; nothing of the bad response is
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections import deque
@@ -43,8 +44,13 @@ from ledger import storage
 from ledger.merkle import CompactRange
 from ledger.verify.note import Checkpoint, NoteError, VerifierKey, b64decode, verify_checkpoint
 from ledger.verify.rfc9162 import ProofError, verify_consistency
+from registry.hooks import Hook
 
 logger = logging.getLogger(__name__)
+
+MIRROR_NOTIFIED_HOOKS = Hook("federation.mirror_notified")
+"""Called on commit with the id of a mirrored peer that announced a new checkpoint
+(federation.tasks registers: replicate it now)."""
 
 CHECKPOINT_PATH = "/api/v1/ledger/checkpoint"
 ENTRIES_PATH = "/api/v1/ledger/entries/?start={start}&limit={limit}"
@@ -540,7 +546,7 @@ def _record_outcome(peer_id: int, error: str | None) -> int:
     return row.size
 
 
-def replicate_peer(
+def peer_replicate(
     *, peer_id: int, max_entries: int | None = None, force: bool = False
 ) -> ReplicationResult:
     """Bring the mirror of one peer up to its latest checkpoint (or by max_entries)."""
@@ -587,9 +593,8 @@ def mirror_checkpoint_notified(*, peer: Peer, note: str) -> bool:
         return False
     if not (peer.is_active and peer.is_mirror):
         return False
-    from federation.tasks import federation_replicate_peer_task
-
     with transaction.atomic():
         MirrorHead.objects.filter(peer=peer).update(next_attempt_at=None)
-        transaction.on_commit(lambda: federation_replicate_peer_task.delay(peer.pk), robust=True)
+        for hook in MIRROR_NOTIFIED_HOOKS:
+            transaction.on_commit(functools.partial(hook, peer.pk), robust=True)
     return True

@@ -46,6 +46,12 @@ def peer_list() -> QuerySet[Peer]:
     return Peer.objects.all()
 
 
+def peer_partner_find(origin: str) -> Peer | None:
+    """The active partner registry of that origin, or None (certificates' export destination
+    lookup, registered in FederationConfig.ready)."""
+    return Peer.objects.filter(origin=origin, status=Peer.Status.ACTIVE, is_partner=True).first()
+
+
 def evidence_list(*, peer_id: int | None = None) -> QuerySet[Evidence]:
     qs = Evidence.objects.select_related("peer")
     return qs if peer_id is None else qs.filter(peer_id=peer_id)

@@ -67,7 +67,7 @@ def _check_url(value: str, field: str, *, required: bool) -> str:
     return value.rstrip("/")
 
 
-def parse_log_key(origin: str, log_vkey: str) -> VerifierKey:
+def log_key_parse(origin: str, log_vkey: str) -> VerifierKey:
     """The peer's checkpoint key: Ed25519, named after its origin (as checkpoints require)."""
     try:
         key = VerifierKey.parse(log_vkey)
@@ -84,7 +84,7 @@ def parse_log_key(origin: str, log_vkey: str) -> VerifierKey:
     return key
 
 
-def parse_witness_key(witness_vkey: str, log_key: VerifierKey) -> VerifierKey:
+def witness_key_parse(witness_vkey: str, log_key: VerifierKey) -> VerifierKey:
     """The peer's cosignature/v1 key; by default the log key's public key as type 0x04."""
     if not witness_vkey.strip():
         return VerifierKey.from_public_key(
@@ -133,8 +133,8 @@ def peer_validate(
         )
     if origin == settings.REGISTRY_ORIGIN:
         raise errors.PeerInvalid("That is this registry's own origin.")
-    log_key = parse_log_key(origin, log_vkey)
-    witness_key = parse_witness_key(witness_vkey, log_key)
+    log_key = log_key_parse(origin, log_vkey)
+    witness_key = witness_key_parse(witness_vkey, log_key)
     if witness_key.name == settings.REGISTRY_ORIGIN:
         raise errors.PeerInvalid("The witness key is named after this registry.")
     # Cosignatures count once per witness name, so two peers must not share one.
@@ -220,7 +220,7 @@ def peer_update(*, actor: User, peer_id: int, **changes: Any) -> Peer:
     current = {key: before[key] for key in PEER_FIELDS}
     if "log_vkey" in changes and "witness_vkey" not in changes:
         # A witness key derived from the old log key is derived from the new one again.
-        derived = parse_witness_key("", VerifierKey.parse(peer.log_vkey)).encode()
+        derived = witness_key_parse("", VerifierKey.parse(peer.log_vkey)).encode()
         if peer.witness_vkey == derived:
             current["witness_vkey"] = ""
     fields = peer_validate(origin=peer.origin, peer_id=peer.pk, **(current | changes))

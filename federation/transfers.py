@@ -26,13 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from certificates import events as certificate_events
 from certificates.crossregistry import (
     VerifiedExport,
+    certificate_export_delivery_claim,
+    certificate_export_delivery_failed,
+    certificate_export_delivery_release,
+    certificate_export_seq_record,
     certificate_export_settle,
     certificate_import,
 )
@@ -91,7 +94,7 @@ def export_entry_seq(export: CertificateExport) -> int | None:
         .first()
     )
     if seq is not None:
-        CertificateExport.objects.filter(pk=export.pk).update(export_seq=seq)
+        certificate_export_seq_record(export_id=export.pk, seq=seq)
         export.export_seq = seq
     return seq
 
@@ -105,7 +108,7 @@ def _anchor_covering(seq: int) -> Anchor | None:
     )
 
 
-def build_package(export: CertificateExport) -> dict[str, Any] | None:
+def export_package_build(export: CertificateExport) -> dict[str, Any] | None:
     """The package for an export, or None until an anchored checkpoint covers its entry."""
     from certificates.selectors import _history_keys, bundle_ancestry, ledger_history
     from federation.selectors import anchor_note
@@ -255,7 +258,7 @@ def _check_mirror(peer: Peer, seq: int, event: bytes) -> None:
         )
 
 
-def verify_package(peer: Peer, body: bytes) -> VerifiedExport:
+def transfer_package_verify(peer: Peer, body: bytes) -> VerifiedExport:
     """Check a package from `peer` (already authenticated); raise TransferPackageInvalid."""
     if not peer.is_partner:
         raise TransferPeerNotPartner(origin=peer.origin)
@@ -310,20 +313,20 @@ def receipt_text(received: CertificateImport) -> str:
     )
 
 
-def sign_receipt(received: CertificateImport) -> str:
+def receipt_sign(received: CertificateImport) -> str:
     return registry_signer().sign_note(receipt_text(received))
 
 
-def receive_transfer(peer: Peer, body: bytes) -> tuple[CertificateImport, bool]:
+def transfer_receive(peer: Peer, body: bytes) -> tuple[CertificateImport, bool]:
     """Verify and import (or refuse) a package; (the import, whether it is new).
 
     An export received before is answered with its first outcome, never imported again.
     """
     from certificates import errors as certificate_errors
 
-    verified = verify_package(peer, body)
+    verified = transfer_package_verify(peer, body)
     try:
-        return certificate_import(verified=verified, sign_receipt=sign_receipt), True
+        return certificate_import(verified=verified, sign_receipt=receipt_sign), True
     except certificate_errors.ExportAlreadyImported:
         return CertificateImport.objects.get(origin=peer.origin, export_seq=verified.seq), False
 
@@ -343,7 +346,7 @@ class Receipt:
     note: str
 
 
-def parse_receipt(note: str, peer: Peer, export: CertificateExport) -> Receipt:
+def receipt_parse(note: str, peer: Peer, export: CertificateExport) -> Receipt:
     try:
         text = verify_note(note, [VerifierKey.parse(peer.log_vkey)]).text
     except NoteError as exc:
@@ -395,30 +398,19 @@ def _receipt_in(response: client.PeerResponse) -> str | None:
 
 
 def _record_failure(export_id: int, error: str) -> None:
-    with transaction.atomic():
-        export = CertificateExport.objects.select_for_update().get(pk=export_id)
-        if export.status != CertificateExport.Status.PENDING:
-            return
-        export.delivery_attempts += 1
-        export.last_error = error[:2000]
-        export.next_attempt_at = timezone.now() + dt.timedelta(
-            seconds=backoff_seconds(export.delivery_attempts)
-        )
-        export.save(update_fields=["delivery_attempts", "last_error", "next_attempt_at"])
+    certificate_export_delivery_failed(
+        export_id=export_id, error=error, backoff_seconds=backoff_seconds
+    )
 
 
 def _claim(export_id: int, due_only: bool) -> bool:
     """Mark a pending export as being delivered for a bounded time (its next attempt moves
     past the call's deadline), so that beat's next round does not send it again meanwhile."""
-    now = timezone.now()
-    rows = CertificateExport.objects.filter(pk=export_id, status=CertificateExport.Status.PENDING)
-    if due_only:
-        rows = rows.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    until = now + dt.timedelta(seconds=2 * settings.FEDERATION_HTTP_TIMEOUT_SECONDS + 5)
-    return rows.update(next_attempt_at=until) == 1
+    until = timezone.now() + dt.timedelta(seconds=2 * settings.FEDERATION_HTTP_TIMEOUT_SECONDS + 5)
+    return certificate_export_delivery_claim(export_id=export_id, until=until, due_only=due_only)
 
 
-def deliver_export(*, export_id: int, due_only: bool = False) -> str:
+def export_deliver(*, export_id: int, due_only: bool = False) -> str:
     """One delivery attempt: send the package, verify the receipt, settle. No transaction
     is open during the call; a failure backs off (FEDERATION_RETRY_*). `due_only` (the
     periodic task) skips an export that is backing off or being delivered."""
@@ -427,9 +419,9 @@ def deliver_export(*, export_id: int, due_only: bool = False) -> str:
         return export.status
     if not _claim(export.pk, due_only):
         return "not due"
-    package = build_package(export)
+    package = export_package_build(export)
     if package is None:
-        CertificateExport.objects.filter(pk=export.pk).update(next_attempt_at=None)
+        certificate_export_delivery_release(export_id=export.pk)
         return "waiting for an anchored checkpoint"
     peer = export.destination
     if not peer.is_active:
@@ -461,7 +453,7 @@ def deliver_export(*, export_id: int, due_only: bool = False) -> str:
         _record_failure(export.pk, f"HTTP {response.status}: {response.body[:500]!r}")
         return f"refused ({response.status})"
     try:
-        receipt = parse_receipt(note, peer, export)
+        receipt = receipt_parse(note, peer, export)
     except ReceiptInvalid as exc:
         _record_failure(export.pk, str(exc))
         return "bad receipt"
@@ -475,7 +467,7 @@ def deliver_export(*, export_id: int, due_only: bool = False) -> str:
     return receipt.outcome
 
 
-def due_export_ids(limit: int = 100) -> list[int]:
+def export_due_ids(limit: int = 100) -> list[int]:
     now = timezone.now()
     return list(
         CertificateExport.objects.filter(status=CertificateExport.Status.PENDING)
@@ -485,6 +477,6 @@ def due_export_ids(limit: int = 100) -> list[int]:
     )
 
 
-def deliver_due_exports(limit: int = 100) -> dict[int, str]:
+def export_deliver_due(limit: int = 100) -> dict[int, str]:
     """Try every pending export that is due (the beat task, and on demand)."""
-    return {pk: deliver_export(export_id=pk, due_only=True) for pk in due_export_ids(limit)}
+    return {pk: export_deliver(export_id=pk, due_only=True) for pk in export_due_ids(limit)}

@@ -1,7 +1,7 @@
 """Starting the integrator after a commit, without one task (or one round trip) per commit.
 
-`kick()` runs on commit of every transaction that appended an event. Without a broker it
-integrates right there. With one:
+`ledger.services` runs `kick()` on commit of every transaction that appended an event when
+there is a broker (without one, it integrates right there). Then:
 
 - a flag (in Redis, LEDGER_KICK_REDIS_URL, by default the Redis broker, so that web and
   worker processes share it) means "an integrator task is queued or running": a kick
@@ -16,12 +16,17 @@ integrates right there. With one:
 Polling costs the worker one cheap query per POLL_SECONDS while it is active, nothing on
 the write path. Without Redis the flag is per process. The periodic sweep
 (LEDGER_SWEEP_SECONDS) integrates whatever a lost task left behind.
+
+Tasks import services, never the reverse: this module imports neither. The integrator task
+is registered into INTEGRATOR_TASK by `LedgerConfig.ready()`.
 """
 
 import threading
 import time
 
 from django.conf import settings
+
+from registry.hooks import Hook
 
 FLAG_KEY = "gridproof:ledger:integrator-kicked"
 FLAG_TTL = 2  # seconds: how long a flag outlives a worker that died holding it
@@ -69,6 +74,9 @@ class _RedisFlag:
         self._redis.delete(FLAG_KEY)
 
 
+INTEGRATOR_TASK = Hook("ledger.integrator_task")
+"""The Celery task `kick()` enqueues (ledger.tasks.ledger_integrate_task)."""
+
 _flags: dict[str, _LocalFlag | _RedisFlag] = {}
 _quiet_until = 0.0
 
@@ -82,19 +90,12 @@ def kick_flag() -> _LocalFlag | _RedisFlag:
 
 
 def kick() -> None:
-    """Integrate now (no broker), or make sure an integrator task will see this commit."""
+    """Make sure an integrator task will see this commit (with a broker)."""
     global _quiet_until
-    from ledger import services
-    from ledger.tasks import ledger_integrate_task
-
-    if ledger_integrate_task.app.conf.task_always_eager:
-        while services.ledger_integrate():
-            pass
-        return
     now = time.monotonic()
     if now < _quiet_until:
         return  # the task holding the flag polls for this commit
     if kick_flag().set_if_absent():
-        ledger_integrate_task.delay()
+        INTEGRATOR_TASK.one().delay()
     else:
         _quiet_until = now + QUIET_SECONDS

@@ -18,15 +18,17 @@ from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ledger import kick as integrator_kick
 from ledger import storage
 from ledger.canonical import canonical_bytes
 from ledger.errors import LedgerAppendOutsideTransaction, LedgerCorrupted
 from ledger.keys import registry_signer
-from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick, kick_flag
+from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick_flag
 from ledger.merkle import EMPTY_ROOT, CompactRange, range_hash, subtree_nodes
 from ledger.models import Checkpoint, PendingEvent, TreeHead
 from ledger.signing import sign_checkpoint
@@ -83,6 +85,16 @@ def ledger_append(
     pending._state.db = connection.alias
     transaction.on_commit(kick, robust=True)
     return pending
+
+
+def kick() -> None:
+    """On commit of an append: integrate right here without a broker; with one, make sure
+    the integrator task will see the commit (ledger.kick)."""
+    if current_app.conf.task_always_eager:
+        while ledger_integrate():
+            pass
+        return
+    integrator_kick.kick()
 
 
 def _locked_head(cursor) -> tuple[int, bytes, bytes]:

@@ -3,9 +3,15 @@
 PostgreSQL and SQLite get the same rule; both raise an integrity error naming the table.
 TRUNCATE (and DROP) need the table owner and are not covered: run the application as a
 role that does not own these tables to rule those out as well.
+
+Each app that has such tables defines its `AppendOnlyTables` (its migrations create the
+triggers) and registers it in APPEND_ONLY_TABLES from `AppConfig.ready()`, so that code
+here (the SQLite `flush`) can lift and restore the triggers without knowing the apps.
 """
 
 from dataclasses import dataclass
+
+from registry.hooks import Hook
 
 
 @dataclass(frozen=True)
@@ -56,3 +62,7 @@ class AppendOnlyTables:
                 for op in ("UPDATE", "DELETE")
             ]
         return []
+
+
+APPEND_ONLY_TABLES = Hook("registry.append_only_tables")
+"""The `AppendOnlyTables` of every installed app (registered by ledger and federation)."""

@@ -1,4 +1,5 @@
-"""Container healthcheck: GET /healthz from the web process itself (stdlib only, no Django).
+"""Container healthcheck command: GET /healthz from inside the web container (stdlib only,
+no Django; the endpoint itself is registry/probes.py). Docker's HEALTHCHECK runs:
 
     python -m registry.healthcheck [URL]      # default http://127.0.0.1:8000/healthz
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from assets.models import ReadingBatch
+from registry.hooks import Hook
 
 # Called with each batch that becomes accepted, inside its transaction (other apps register
 # here, e.g. to start automatic issuance with `delay_on_commit`); a hook must not write.
-READINGS_ACCEPTED_HOOKS: list[Callable[[ReadingBatch], None]] = []
+READINGS_ACCEPTED_HOOKS = Hook("assets.readings_accepted")  # Callable[[ReadingBatch], None]
 
 
 def readings_accepted_hooks_run(batch: ReadingBatch) -> None:

@@ -253,7 +253,7 @@ class PeerTransferView(PeerRequestView):
     )
     def post(self, request: Request) -> Response:
         peer = self.signing_peer(request)
-        received, created = transfers.receive_transfer(peer, request.body)
+        received, created = transfers.transfer_receive(peer, request.body)
         if not created:
             raise ExportAlreadyImported(
                 origin=received.origin,

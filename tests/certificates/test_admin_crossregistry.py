@@ -109,7 +109,7 @@ def test_deliver_now_calls_delivery_for_pending_exports_only(admin_client, trans
         calls.append(export_id)
         return "imported"
 
-    monkeypatch.setattr("federation.transfers.deliver_export", deliver)
+    monkeypatch.setattr("federation.transfers.export_deliver", deliver)
     response = admin_client.post(
         EXPORTS,
         {"action": "deliver_now", "_selected_action": [str(pending.pk), str(settled.pk)]},
@@ -133,7 +133,7 @@ def test_deliver_now_reports_a_failed_attempt_with_its_error(admin_client, trans
         )
         return "unreachable"
 
-    monkeypatch.setattr("federation.transfers.deliver_export", deliver)
+    monkeypatch.setattr("federation.transfers.export_deliver", deliver)
     response = admin_client.post(
         EXPORTS, {"action": "deliver_now", "_selected_action": [str(pending.pk)]}, follow=True
     )

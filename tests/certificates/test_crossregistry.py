@@ -374,10 +374,10 @@ def test_delivery_waits_for_an_anchor_then_settles_with_the_signed_receipt(
     )
     bundle = issued.bundles[0]
     export = _export(issued, bundle)
-    assert transfers.deliver_export(export_id=export.pk) == "waiting for an anchored checkpoint"
+    assert transfers.export_deliver(export_id=export.pk) == "waiting for an anchored checkpoint"
     assert not destination.requests
     size = _anchor_everything()
-    assert transfers.deliver_export(export_id=export.pk) == "imported"
+    assert transfers.export_deliver(export_id=export.pk) == "imported"
     # one signed request carrying the export entry and its history, all in the anchor
     ((headers, body),) = destination.requests
     verify_request(
@@ -418,7 +418,7 @@ def test_a_refusing_destination_returns_the_units(issued, destination):
     )
     export = _export(issued)
     _anchor_everything()
-    assert transfers.deliver_export(export_id=export.pk) == "rejected"
+    assert transfers.export_deliver(export_id=export.pk) == "rejected"
     export.refresh_from_db()
     assert export.status == CertificateExport.Status.RETURNED and export.reason == "account_closed"
     assert Bundle.objects.get(pk=export.bundle_id).status == Bundle.Status.ACTIVE
@@ -432,22 +432,22 @@ def test_failed_deliveries_back_off_and_change_nothing(issued, destination):
     export = _export(issued)
     _anchor_everything()
     destination.status = 503
-    assert transfers.deliver_export(export_id=export.pk) == "refused (503)"
+    assert transfers.export_deliver(export_id=export.pk) == "refused (503)"
     # backing off: the periodic path leaves it alone, nothing is sent
     sent = len(destination.requests)
-    assert transfers.deliver_export(export_id=export.pk, due_only=True) == "not due"
-    assert transfers.deliver_due_exports() == {} and len(destination.requests) == sent
+    assert transfers.export_deliver(export_id=export.pk, due_only=True) == "not due"
+    assert transfers.export_deliver_due() == {} and len(destination.requests) == sent
     destination.status = 201
     destination.receipt_signer = make_signer(PARTNER, 42)  # not the registered key
     export.refresh_from_db()
     export.next_attempt_at = None
     export.save()
-    assert transfers.deliver_export(export_id=export.pk) == "bad receipt"
+    assert transfers.export_deliver(export_id=export.pk) == "bad receipt"
     export.refresh_from_db()
     assert export.status == CertificateExport.Status.PENDING
     assert export.delivery_attempts == 2 and "signature" in export.last_error
     assert export.next_attempt_at > timezone.now()
-    assert transfers.due_export_ids() == []
+    assert transfers.export_due_ids() == []
     assert Bundle.objects.get(pk=export.bundle_id).status == Bundle.Status.EXPORTED
 
 
@@ -473,13 +473,13 @@ def test_a_delivery_cut_short_is_due_again_once_its_claim_expires(issued, partne
     # a worker claims the export, then dies before any answer is recorded
     export = _export(issued)
     assert transfers._claim(export.pk, due_only=True)
-    assert transfers.due_export_ids() == []
+    assert transfers.export_due_ids() == []
     assert not transfers._claim(export.pk, due_only=True), "claimed: the next round skips it"
     # once the claim's deadline has passed, the next round sends it again
     CertificateExport.objects.filter(pk=export.pk).update(
         next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
     )
-    assert transfers.due_export_ids() == [export.pk]
+    assert transfers.export_due_ids() == [export.pk]
 
 
 def test_a_slow_destination_times_out_within_the_bound(issued, destination, settings):
@@ -491,7 +491,7 @@ def test_a_slow_destination_times_out_within_the_bound(issued, destination, sett
     _anchor_everything()
     destination.delay = 3.0
     started = time.monotonic()
-    assert transfers.deliver_export(export_id=export.pk) == "unreachable"
+    assert transfers.export_deliver(export_id=export.pk) == "unreachable"
     assert time.monotonic() - started < 2.0
     export.refresh_from_db()
     assert export.status == CertificateExport.Status.PENDING and "timed out" in export.last_error

@@ -50,7 +50,7 @@ def deliveries(monkeypatch):
         calls.append(export_id)
         return "imported" if len(calls) == 1 else "unreachable"
 
-    monkeypatch.setattr("federation.transfers.deliver_export", deliver)
+    monkeypatch.setattr("federation.transfers.export_deliver", deliver)
     return calls
 
 

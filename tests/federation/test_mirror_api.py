@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 import ledger.verify.__main__ as verifier
-from federation.replication import replicate_peer
+from federation.replication import peer_replicate
 from ledger.merkle import leaf_hash
 from ledger.verify.rfc9162 import verify_consistency, verify_inclusion
 from tests.federation.factories import peer_for_log
@@ -34,9 +34,9 @@ def mirrored(log, settings):
     try:
         peer = peer_for_log(log, base_url=server.url, is_mirror=True)
         server.served_size = 200
-        replicate_peer(peer_id=peer.pk)
+        peer_replicate(peer_id=peer.pk)
         server.served_size = None
-        replicate_peer(peer_id=peer.pk)
+        peer_replicate(peer_id=peer.pk)
         yield peer
     finally:
         server.stop()

@@ -315,7 +315,7 @@ from federation.models import Peer
 from federation.peer_requests import sign_request
 from ledger.keys import registry_signer
 export = CertificateExport.objects.get(pk={export_id})
-body = json.dumps(transfers.build_package(export)).encode()
+body = json.dumps(transfers.export_package_build(export)).encode()
 for origin in {origins!r}:
     peer = Peer.objects.get(origin=origin)
     headers = sign_request(registry_signer(), to=origin, method="POST",

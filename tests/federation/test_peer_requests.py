@@ -139,7 +139,7 @@ def test_notify_schedules_replication_of_a_mirror(
     MirrorHead.objects.filter(peer=peer).update(next_attempt_at=timezone.now())
     scheduled = []
     monkeypatch.setattr(
-        "federation.tasks.federation_replicate_peer_task.delay", lambda pk: scheduled.append(pk)
+        "federation.tasks.federation_peer_replicate_task.delay", lambda pk: scheduled.append(pk)
     )
     body = json.dumps({"checkpoint": log.checkpoint()}).encode()
     headers = sign_request(

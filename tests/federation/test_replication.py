@@ -15,7 +15,7 @@ from federation.models import (
     MirrorNode,
     Peer,
 )
-from federation.replication import replicate_peer
+from federation.replication import peer_replicate
 from federation.selectors import MIRROR_LOWEST_STORED_LEVEL
 from ledger.merkle import CompactRange
 from ledger.signing import sign_checkpoint
@@ -72,7 +72,7 @@ def mirrored_events(peer) -> list[bytes]:
 def test_catch_up_stores_a_verified_mirror(log, server, peer):
     before = ledger_event_count()
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert (result.outcome, result.size_before, result.size_after) == ("replicated", 0, 1234)
     assert mirrored_events(peer) == log.events
@@ -96,11 +96,11 @@ def test_catch_up_stores_a_verified_mirror(log, server, peer):
 
 
 def test_growth_is_replicated_incrementally(log, server, peer):
-    replicate_peer(peer_id=peer.pk)
+    peer_replicate(peer_id=peer.pk)
     log.append(300)
     server.requests.clear()
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert (result.outcome, result.size_before, result.size_after) == ("replicated", 1234, 1534)
     assert mirrored_events(peer) == log.events
@@ -112,21 +112,21 @@ def test_growth_is_replicated_incrementally(log, server, peer):
 
 
 def test_up_to_date_is_a_no_op(log, server, peer):
-    replicate_peer(peer_id=peer.pk)
+    peer_replicate(peer_id=peer.pk)
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "up_to_date"
     assert MirroredEntry.objects.filter(peer=peer).count() == 1234
 
 
 def test_max_entries_stops_and_the_next_run_continues(log, server, peer):
-    first = replicate_peer(peer_id=peer.pk, max_entries=500)
+    first = peer_replicate(peer_id=peer.pk, max_entries=500)
     assert (first.size_after, head(peer).seen_size) == (500, 1234)
     assert head(peer).behind_since is not None
     assert not MirrorCheckpoint.objects.exists()
 
-    second = replicate_peer(peer_id=peer.pk)
+    second = peer_replicate(peer_id=peer.pk)
     assert second.size_after == 1234
     assert mirrored_events(peer) == log.events
     assert head(peer).behind_since is None
@@ -138,7 +138,7 @@ def test_forged_entry_is_detected_and_nothing_stored(log, server, peer):
     server.forged[77] = forged
     before = ledger_event_count()
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     # then the peer is flagged, evidence kept, and nothing of the bad batch stored
     assert result.outcome == "flagged"
@@ -161,13 +161,13 @@ def test_forged_entry_is_detected_and_nothing_stored(log, server, peer):
     assert ledger_event_count() == before + 1
     assert ledger_kinds()[-1] == "peer.flagged"
     # and a flagged peer is not replicated any more
-    assert replicate_peer(peer_id=peer.pk).outcome == "skipped"
+    assert peer_replicate(peer_id=peer.pk).outcome == "skipped"
 
 
 def test_forged_entry_in_a_later_batch_keeps_the_good_batches(log, server, peer):
     server.forged[1100] = b"{}"
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "flagged"
     # batches end on page boundaries: [0, 500) and [500, 1000) verified and stored,
@@ -182,19 +182,19 @@ def test_forged_entry_with_a_matching_leaf_hash_is_still_detected(log, server, p
     server.forged[5] = b"{}"
     server.lie_about_leaf_hashes = True
 
-    assert replicate_peer(peer_id=peer.pk).outcome == "flagged"
+    assert peer_replicate(peer_id=peer.pk).outcome == "flagged"
     assert Evidence.objects.get().data["suspect_seqs"] == []
 
 
 def test_inconsistent_checkpoints_are_detected(log, server, peer):
     # given a mirror of 1234 entries
-    replicate_peer(peer_id=peer.pk)
+    peer_replicate(peer_id=peer.pk)
     # when the peer rewrites its history and signs a longer tree
     fork = FakeLog(log.origin)
     fork.append(1300, prefix="fork")
     server.log = fork
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "flagged"
     evidence = Evidence.objects.get(peer=peer)
@@ -205,10 +205,10 @@ def test_inconsistent_checkpoints_are_detected(log, server, peer):
 
 
 def test_equivocation_at_the_mirror_size_is_detected(log, server, peer):
-    replicate_peer(peer_id=peer.pk)
+    peer_replicate(peer_id=peer.pk)
     server.checkpoint_note = log.checkpoint(1234, root=bytes(32))
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "flagged"
     evidence = Evidence.objects.get(peer=peer)
@@ -217,18 +217,18 @@ def test_equivocation_at_the_mirror_size_is_detected(log, server, peer):
 
 
 def test_an_older_consistent_checkpoint_is_fine(log, server, peer):
-    replicate_peer(peer_id=peer.pk)
+    peer_replicate(peer_id=peer.pk)
     server.served_size = 1000  # a lagging replica of the peer
 
-    assert replicate_peer(peer_id=peer.pk).outcome == "up_to_date"
+    assert peer_replicate(peer_id=peer.pk).outcome == "up_to_date"
     assert not Evidence.objects.exists()
 
 
 def test_an_older_inconsistent_checkpoint_is_detected(log, server, peer):
-    replicate_peer(peer_id=peer.pk)
+    peer_replicate(peer_id=peer.pk)
     server.checkpoint_note = log.checkpoint(1000, root=bytes(32))
 
-    assert replicate_peer(peer_id=peer.pk).outcome == "flagged"
+    assert peer_replicate(peer_id=peer.pk).outcome == "flagged"
     assert Evidence.objects.get().kind == Evidence.Kind.INCONSISTENT_CHECKPOINTS
 
 
@@ -237,7 +237,7 @@ def test_checkpoint_signed_by_another_key_fails_without_evidence(log, server, pe
         make_signer(log.origin, 42), log.origin, log.size, log.root()
     )
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "failed"
     assert "does not verify" in result.error
@@ -249,7 +249,7 @@ def test_checkpoint_signed_by_another_key_fails_without_evidence(log, server, pe
 def test_truncated_response_fails_and_stores_nothing(log, server, peer):
     server.truncate = True
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "failed"
     assert "cut off" in result.error
@@ -264,7 +264,7 @@ def test_oversized_response_fails_and_stores_nothing(log, server, peer, settings
     settings.FEDERATION_MAX_RESPONSE_BYTES = 50_000
     server.pad_bytes = 60_000
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "failed"
     assert "exceeds" in result.error
@@ -274,7 +274,7 @@ def test_oversized_response_fails_and_stores_nothing(log, server, peer, settings
 def test_short_pages_are_continued(log, server, peer):
     server.page_limit = 30  # the peer serves fewer entries per page than asked
 
-    assert replicate_peer(peer_id=peer.pk).size_after == 1234
+    assert peer_replicate(peer_id=peer.pk).size_after == 1234
     assert mirrored_events(peer) == log.events
 
 
@@ -282,7 +282,7 @@ def test_slow_peer_times_out(log, server, peer, settings):
     settings.FEDERATION_HTTP_TIMEOUT_SECONDS = 0.3
     server.delay = 1.0
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "failed"
     assert "timed out" in result.error
@@ -291,10 +291,10 @@ def test_slow_peer_times_out(log, server, peer, settings):
 
 def test_peer_down_backs_off_then_catches_up(log, server, peer):
     server.stop()
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
     assert result.outcome == "failed"
     # not due during the back-off
-    assert replicate_peer(peer_id=peer.pk).outcome == "skipped"
+    assert peer_replicate(peer_id=peer.pk).outcome == "skipped"
 
     restarted = FakePeerServer(log).start()
     try:
@@ -302,14 +302,14 @@ def test_peer_down_backs_off_then_catches_up(log, server, peer):
         MirrorHead.objects.filter(peer=peer).update(
             next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
         )
-        assert replicate_peer(peer_id=peer.pk).size_after == 1234
+        assert peer_replicate(peer_id=peer.pk).size_after == 1234
     finally:
         restarted.stop()
 
 
 def test_not_a_mirror_is_skipped(log, server, peer):
     Peer.objects.filter(pk=peer.pk).update(is_mirror=False)
-    assert replicate_peer(peer_id=peer.pk).outcome == "skipped"
+    assert peer_replicate(peer_id=peer.pk).outcome == "skipped"
     assert server.requests == []
 
 
@@ -337,7 +337,7 @@ def test_catch_up_with_the_storing_thread(log, server, peer, settings):
     settings.FEDERATION_REPLICATION_BATCH_SIZE = 200
     log.append(766)
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert (result.outcome, result.size_after) == ("replicated", 2000)
     assert mirrored_events(peer) == log.events
@@ -351,7 +351,7 @@ def test_storing_thread_stops_at_a_forged_batch(log, server, peer, settings):
     settings.FEDERATION_REPLICATION_BATCH_SIZE = 200
     server.forged[1100] = b"{}"
 
-    result = replicate_peer(peer_id=peer.pk)
+    result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "flagged"
     assert result.size_after == head(peer).size < 1100

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from federation.anchoring import anchor_all
 from federation.models import MirrorHead
-from federation.replication import replicate_peer
+from federation.replication import peer_replicate
 from federation.selectors import percentile
 from ledger.keys import registry_signer
 from tests.federation.factories import ledger_grow, peer_for_log, peer_for_witness
@@ -47,7 +47,7 @@ def test_status_reports_lag_anchoring_and_errors(client, federation):
     log, server, mirror = federation
     ledger_grow(4)
     anchor_all()
-    replicate_peer(peer_id=mirror.pk, max_entries=20)
+    peer_replicate(peer_id=mirror.pk, max_entries=20)
     MirrorHead.objects.filter(peer=mirror).update(
         behind_since=timezone.now() - dt.timedelta(seconds=30)
     )
@@ -68,7 +68,7 @@ def test_status_reports_lag_anchoring_and_errors(client, federation):
     # a failure shows as the last error
     server.truncate = True
     MirrorHead.objects.filter(peer=mirror).update(next_attempt_at=None)
-    replicate_peer(peer_id=mirror.pk)
+    peer_replicate(peer_id=mirror.pk)
     body = client.get("/api/v1/federation/status/").json()
     assert (
         "cut off"

@@ -87,7 +87,7 @@ def body_of(package: dict) -> bytes:
 
 def test_a_package_verifies_with_the_senders_key_and_a_witness(world):
     log, peer, witness, seq, _account = world
-    verified = transfers.verify_package(
+    verified = transfers.transfer_package_verify(
         peer, body_of(log.package(seq, [witness], entries=[1, seq]))
     )
     assert verified.origin == PARTNER and verified.seq == seq
@@ -101,7 +101,7 @@ def test_a_package_verifies_with_the_senders_key_and_a_witness(world):
 def test_our_own_cosignature_counts_as_a_witness(world):
     log, peer, _witness, seq, _account = world
     ours = registry_signer()
-    assert transfers.verify_package(peer, body_of(log.package(seq, [ours]))).seq == seq
+    assert transfers.transfer_package_verify(peer, body_of(log.package(seq, [ours]))).seq == seq
 
 
 def _forge_entry(package: dict) -> dict:
@@ -132,7 +132,7 @@ def test_bad_packages_are_refused_and_nothing_is_stored(world, tamper, message):
     log, peer, witness, seq, _account = world
     package = tamper(log.package(seq, [witness]), log)
     with pytest.raises(TransferPackageInvalid, match=message):
-        transfers.receive_transfer(peer, body_of(package))
+        transfers.transfer_receive(peer, body_of(package))
     assert not CertificateImport.objects.exists()
 
 
@@ -140,16 +140,16 @@ def test_an_oversized_package_is_refused_before_it_is_parsed(world, monkeypatch)
     log, peer, witness, seq, _account = world
     monkeypatch.setattr(transfers, "MAX_PACKAGE_BYTES", 100)
     with pytest.raises(TransferPackageTooLarge):
-        transfers.verify_package(peer, body_of(log.package(seq, [witness])))
+        transfers.transfer_package_verify(peer, body_of(log.package(seq, [witness])))
 
 
 def test_an_entry_that_is_not_an_export_is_refused(world):
     log, peer, witness, _seq, _account = world
     transferred = log.add_event("certificate.transferred", {"bundle_id": 1})
     with pytest.raises(TransferPackageInvalid, match="not an export"):
-        transfers.verify_package(peer, body_of(log.package(transferred, [witness])))
+        transfers.transfer_package_verify(peer, body_of(log.package(transferred, [witness])))
     with pytest.raises(TransferPackageInvalid, match="not a ledger event"):
-        transfers.verify_package(peer, body_of(log.package(0, [witness])))
+        transfers.transfer_package_verify(peer, body_of(log.package(0, [witness])))
 
 
 def test_without_the_witness_quorum_nothing_is_imported(world):
@@ -157,16 +157,16 @@ def test_without_the_witness_quorum_nothing_is_imported(world):
     stranger = make_signer("stranger.example/witness", 23)
     for cosigners in ([], [stranger]):
         with pytest.raises(TransferPackageInvalid, match="cosignatures, quorum is 1"):
-            transfers.verify_package(peer, body_of(log.package(seq, cosigners)))
+            transfers.transfer_package_verify(peer, body_of(log.package(seq, cosigners)))
     with override_settings(FEDERATION_IMPORT_QUORUM=0):
-        assert transfers.verify_package(peer, body_of(log.package(seq))).seq == seq
+        assert transfers.transfer_package_verify(peer, body_of(log.package(seq))).seq == seq
 
 
 def test_only_trading_partners_deliver(world):
     log, peer, witness, seq, _account = world
     peer.is_partner = False
     with pytest.raises(TransferPeerNotPartner):
-        transfers.verify_package(peer, body_of(log.package(seq, [witness])))
+        transfers.transfer_package_verify(peer, body_of(log.package(seq, [witness])))
 
 
 def test_an_export_that_differs_from_our_mirror_is_refused(world):
@@ -174,7 +174,7 @@ def test_an_export_that_differs_from_our_mirror_is_refused(world):
     MirrorHead.objects.filter(peer=peer).update(size=log.size)
     MirroredEntry.objects.create(peer=peer, seq=seq, event=b"what we verified before")
     with pytest.raises(TransferPackageInvalid, match="differs from our verified mirror"):
-        transfers.verify_package(peer, body_of(log.package(seq, [witness])))
+        transfers.transfer_package_verify(peer, body_of(log.package(seq, [witness])))
 
 
 def test_prior_hops_are_reverified_when_we_know_the_registry(world):
@@ -182,14 +182,20 @@ def test_prior_hops_are_reverified_when_we_know_the_registry(world):
     first = PartnerLog(origin="registry-z.example/gridproof", seed_byte=31)
     first.append(4)
     earlier = first.package(2, [])["hop"]
-    unknown = transfers.verify_package(peer, body_of(log.package(seq, [witness], prior=[earlier])))
+    unknown = transfers.transfer_package_verify(
+        peer, body_of(log.package(seq, [witness], prior=[earlier]))
+    )
     assert unknown.provenance[1]["verified"] is False
     peer_for_log(first)
-    known = transfers.verify_package(peer, body_of(log.package(seq, [witness], prior=[earlier])))
+    known = transfers.transfer_package_verify(
+        peer, body_of(log.package(seq, [witness], prior=[earlier]))
+    )
     assert known.provenance[1]["verified"] is True
     earlier["entries"][0]["event_b64"] = b64(b"rewritten history")
     with pytest.raises(TransferPackageInvalid, match="is not in"):
-        transfers.verify_package(peer, body_of(log.package(seq, [witness], prior=[earlier])))
+        transfers.transfer_package_verify(
+            peer, body_of(log.package(seq, [witness], prior=[earlier]))
+        )
 
 
 # ---------------------------------------------------------------- the endpoint

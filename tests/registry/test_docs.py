@@ -47,7 +47,8 @@ def test_the_readme_shows_the_documented_process_commands():
 
 
 def test_the_readme_has_its_sections():
+    assert "docs/architecture.md" in _section(README, "Code layout")
     for title in ("Roles", "Getting started as a new user", "API", "Configuration"):
         _section(README, title)
-    for title in ("Production", "Development"):
+    for title in ("Production", "Development", "Code layout"):
         _section(README, title)

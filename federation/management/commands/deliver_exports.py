@@ -21,9 +21,9 @@ class Command(BaseCommand):
         if export is not None:
             if not CertificateExport.objects.filter(pk=export).exists():
                 raise CommandError(f"no certificate export with id {export}")
-            outcomes = {export: transfers.deliver_export(export_id=export)}
+            outcomes = {export: transfers.export_deliver(export_id=export)}
         else:
-            outcomes = transfers.deliver_due_exports()
+            outcomes = transfers.export_deliver_due()
         for export_id, outcome in outcomes.items():
             self.stdout.write(f"export {export_id}: {outcome}")
         if not outcomes:

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from federation.models import Peer
-from federation.replication import mirror_peer_ids, replicate_peer
+from federation.replication import mirror_peer_ids, peer_replicate
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             peer_ids = mirror_peer_ids()
         failed = False
         for peer_id in peer_ids:
-            result = replicate_peer(peer_id=peer_id, max_entries=max_entries, force=True)
+            result = peer_replicate(peer_id=peer_id, max_entries=max_entries, force=True)
             line = (
                 f"{result.origin}: {result.outcome}, {result.size_before} -> {result.size_after} "
                 f"entries ({result.entries} new)"

@@ -3,16 +3,13 @@
 Flushing wipes every table, as tests between transactional cases do. PostgreSQL
 flushes with TRUNCATE, which the row triggers do not see; SQLite flushes with DELETE,
 which they refuse, so here they are lifted for the flush and put back in the same
-transaction.
+transaction. The tables are those the apps registered in APPEND_ONLY_TABLES.
 """
 
 from django.core.management.commands import flush
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from federation.triggers import FEDERATION_TABLES
-from ledger.triggers import LEDGER_TABLES
-
-GUARDED = (LEDGER_TABLES, FEDERATION_TABLES)
+from registry.append_only import APPEND_ONLY_TABLES
 
 
 class Command(flush.Command):
@@ -21,7 +18,7 @@ class Command(flush.Command):
         if connection.vendor != "sqlite":
             return super().handle(**options)
         existing = set(connection.introspection.table_names())
-        guarded = [group for group in GUARDED if set(group.tables) <= existing]
+        guarded = [group for group in APPEND_ONLY_TABLES if set(group.tables) <= existing]
         with transaction.atomic(using=connection.alias):
             with connection.cursor() as cursor:
                 for group in guarded:

@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError
 from rest_framework.test import APIClient
 
-from registry import health
+from registry import probes
 
 
 def test_healthz_needs_nothing_but_the_process():
@@ -33,7 +33,7 @@ class _BrokenConnection:
 @pytest.mark.django_db
 def test_readyz_is_503_when_the_database_is_down(settings, monkeypatch):
     settings.CELERY_BROKER_URL = ""
-    monkeypatch.setattr(health, "connection", _BrokenConnection())
+    monkeypatch.setattr(probes, "connection", _BrokenConnection())
 
     response = APIClient().get("/readyz")
 

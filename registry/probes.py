@@ -1,4 +1,5 @@
-"""Liveness and readiness probes for load balancers and orchestration."""
+"""The /healthz and /readyz endpoints (liveness and readiness probes); the container's probe
+command that calls /healthz is registry/healthcheck.py."""
 
 from django.conf import settings
 from django.db import connection
