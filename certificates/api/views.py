@@ -1,9 +1,6 @@
-from collections.abc import Callable
-
-from django.db.models import QuerySet
 from django.http import Http404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -13,7 +10,8 @@ from rest_framework.views import APIView
 from certificates import crossregistry, errors, selectors, services
 from certificates.api import serializers as s
 from certificates.models import Bundle
-from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
+from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
 
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
@@ -159,28 +157,7 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.ExportOutputSerializer(export).data, status=status.HTTP_201_CREATED)
 
 
-def _scoped_read_schema(serializer):
-    """The list and retrieve schemas of a read-only viewset of `serializer` rows."""
-    return extend_schema_view(
-        list=extend_schema(responses={200: serializer(many=True), **error_responses(400, 401)}),
-        retrieve=extend_schema(responses={200: serializer, **error_responses(401, 404)}),
-    )
-
-
-class ScopedReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Rows of the user's organisations (all of them for the issuing body and auditors),
-    as `scope(user=...)` selects them."""
-
-    permission_classes = [permissions.IsAuthenticated]
-    ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
-    scope: Callable[..., QuerySet]  # a selector taking user=, as a staticmethod
-
-    def get_queryset(self):
-        return self.scope(user=self.request.user)
-
-
-@_scoped_read_schema(s.ExportOutputSerializer)
+@read_schema(s.ExportOutputSerializer)
 class ExportViewSet(ScopedReadViewSet):
     """Exports to partner registries from your organisations' accounts, and their receipts."""
 
@@ -189,7 +166,7 @@ class ExportViewSet(ScopedReadViewSet):
     scope = staticmethod(selectors.export_list)
 
 
-@_scoped_read_schema(s.ImportOutputSerializer)
+@read_schema(s.ImportOutputSerializer)
 class ImportViewSet(ScopedReadViewSet):
     """Certificates received from partner registries into your organisations' accounts."""
 

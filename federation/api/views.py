@@ -19,9 +19,10 @@ from federation import selectors, services, transfers
 from federation.api import serializers as s
 from federation.protocol import BUNDLE_CONTENT_TYPE, encode_bundle
 from federation.replication import mirror_checkpoint_notified
-from ledger.api.views import IMMUTABLE, PlainTextRenderer, cached
 from ledger.keys import registry_signer
+from registry.api.caching import IMMUTABLE, SHORT_MAX_AGE, cached
 from registry.api.exceptions import ErrorSerializer
+from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
 from registry.idempotency import idempotent
 
@@ -31,13 +32,6 @@ ORIGIN_PARAMETER = OpenApiParameter(
     OpenApiParameter.PATH,
     description="The mirrored log's origin, as in its checkpoints (it may contain '/').",
 )
-
-
-def _text_or_json_errors(request, response) -> None:
-    """Views that answer text/plain still give errors in the common JSON shape."""
-    if response.status_code >= 400:
-        request.accepted_renderer = JSONRenderer()
-        request.accepted_media_type = JSONRenderer.media_type
 
 
 class PeerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -148,7 +142,7 @@ class FederationIdentityView(APIView):
         return Response(identity_body())
 
 
-class AnchoredCheckpointView(APIView):
+class AnchoredCheckpointView(JSONErrorsMixin, APIView):
     """Our latest checkpoint that reached the quorum, with all its cosignatures.
 
     text/plain (the default): the signed note, cosignature lines appended, ready for
@@ -159,10 +153,6 @@ class AnchoredCheckpointView(APIView):
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
     renderer_classes = [PlainTextRenderer, JSONRenderer]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        _text_or_json_errors(request, response)
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         parameters=[
@@ -278,7 +268,7 @@ class EntryBundleRenderer(BaseRenderer):
         return bytes(data)
 
 
-class LogEntryBundleView(APIView):
+class LogEntryBundleView(JSONErrorsMixin, APIView):
     """Our ledger's entries by range as one binary entry bundle: what peers replicate from.
 
     Each entry's bytes are preceded by their length (4 bytes, big-endian); the first is
@@ -291,10 +281,6 @@ class LogEntryBundleView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "ledger"
     renderer_classes = [EntryBundleRenderer, JSONRenderer]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        _text_or_json_errors(request, response)
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         parameters=[s.LogEntryBundleInputSerializer],
@@ -314,7 +300,9 @@ class LogEntryBundleView(APIView):
         response["GridProof-Entries-Start"] = str(start)
         response["GridProof-Entries-Count"] = str(len(events))
         # A full bundle can never change; a short one grows as entries are integrated.
-        response["Cache-Control"] = IMMUTABLE if len(events) == limit else "public, max-age=5"
+        response["Cache-Control"] = (
+            IMMUTABLE if len(events) == limit else f"public, max-age={SHORT_MAX_AGE}"
+        )
         return response
 
 
@@ -338,14 +326,10 @@ class MirrorListView(MirrorView):
         return Response(s.MirrorOutputSerializer(selectors.mirror_list(), many=True).data)
 
 
-class MirrorCheckpointNoteView(MirrorView):
+class MirrorCheckpointNoteView(JSONErrorsMixin, MirrorView):
     """The peer's latest checkpoint whose root this mirror recomputed, as its signed note."""
 
     renderer_classes = [PlainTextRenderer]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        _text_or_json_errors(request, response)
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         parameters=[ORIGIN_PARAMETER],

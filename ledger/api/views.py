@@ -6,16 +6,12 @@ checkpoint of a given size) is served as immutable; what follows the latest chec
 gets a short max-age.
 """
 
-import hashlib
-
 from django.conf import settings
-from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -25,33 +21,10 @@ from rest_framework.views import APIView
 from ledger import selectors
 from ledger.api import serializers as s
 from ledger.keys import registry_signer
+from registry.api.caching import cached
 from registry.api.exceptions import ErrorSerializer
+from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import error_responses
-
-IMMUTABLE = "public, max-age=31536000, immutable"
-LATEST_MAX_AGE = 5  # seconds: the latest checkpoint moves every CHECKPOINT_INTERVAL_SECONDS
-
-
-def cached(request, response: Response, *, immutable: bool, max_age: int = LATEST_MAX_AGE):
-    """Cache-Control, Vary and a content ETag (answering If-None-Match with 304)."""
-    response["Cache-Control"] = IMMUTABLE if immutable else f"public, max-age={max_age}"
-    patch_vary_headers(response, ["Accept"])
-
-    def add_etag(rendered):
-        rendered["ETag"] = f'"{hashlib.sha256(rendered.content).hexdigest()[:32]}"'
-        return get_conditional_response(request, etag=rendered["ETag"], response=rendered)
-
-    response.add_post_render_callback(add_etag)
-    return response
-
-
-class PlainTextRenderer(BaseRenderer):
-    media_type = "text/plain"
-    format = "txt"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return str(data).encode(self.charset)
 
 
 class LedgerView(APIView):
@@ -63,16 +36,10 @@ class LedgerView(APIView):
     throttle_scope = "ledger"
 
 
-class CheckpointNoteView(LedgerView):
+class CheckpointNoteView(JSONErrorsMixin, LedgerView):
     """The latest checkpoint as a signed note (C2SP tlog-checkpoint), text/plain."""
 
     renderer_classes = [PlainTextRenderer]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        if response.status_code >= 400:  # errors keep the common JSON shape
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         responses={
