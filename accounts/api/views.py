@@ -13,7 +13,7 @@ from accounts.api import serializers as s
 from accounts.errors import InvalidCredentials, TokenNotFound
 from accounts.models import Account, ApiToken, Organisation
 from accounts.permissions import user_is_auditor, user_is_issuing_body
-from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.idempotency import idempotent
 
 
@@ -52,6 +52,7 @@ class MeView(APIView):
         return Response(s.MeOutputSerializer(body).data)
 
 
+@read_schema(s.ApiTokenOutputSerializer, list_errors=(401,), retrieve_errors=None)
 class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Per-user API tokens: create (shown once), list, revoke."""
 
@@ -101,10 +102,6 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise TokenNotFound(token_id=pk)
         services.api_token_revoke(user=request.user, token_id=int(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(responses={200: s.ApiTokenOutputSerializer(many=True), **error_responses(401)})
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
 
 
 class OrganisationFilter(filters.FilterSet):

@@ -18,7 +18,7 @@ from assets.api import serializers as s
 from assets.errors import ReadingsMalformed, ReadingsUploadTooLarge
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
 from assets.readings_io import iter_csv_rows, iter_json_rows
-from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.idempotency import idempotent
 
 # -- grid areas ----------------------------------------------------------------------------
@@ -443,6 +443,7 @@ _CSV_TYPES = {"text/csv", "application/csv", "text/plain"}
 _SUBMISSION_STATUS = {"accepted": 201, "held": 202, "unchanged": 200}
 
 
+@read_schema(s.ReadingOutputSerializer, list_errors=(401,))
 class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Accepted meter readings: submit in bulk, list by device and period, prove inclusion."""
 
@@ -538,14 +539,6 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             "batch": s.ReadingBatchOutputSerializer(result.batch).data if result.batch else None,
         }
         return Response(body, status=_SUBMISSION_STATUS[result.status])
-
-    @extend_schema(responses={200: s.ReadingOutputSerializer(many=True), **error_responses(401)})
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.ReadingOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         responses={200: s.ReadingProofOutputSerializer, **error_responses(401, 404)},

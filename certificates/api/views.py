@@ -57,6 +57,13 @@ class BundleFilter(filters.FilterSet):
         return queryset.filter(status__in=[by_name[v] for v in value])
 
 
+@read_schema(
+    s.BundleOutputSerializer,
+    retrieve_errors=(404,),
+    list_description="Search your bundles by technology, grid area, period, device, account, "
+    "status.",
+    retrieve_description="Any bundle, with its certificate attributes (public).",
+)
 class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Certificate bundles: your organisations' holdings; any bundle by id (public ledger)."""
 
@@ -74,18 +81,6 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if self.action in ("retrieve", "history"):
             return Bundle.objects.select_related(*selectors.BUNDLE_RELATED)
         return selectors.bundle_list(user=_user(self.request))
-
-    @extend_schema(
-        responses={200: s.BundleOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        """Search your bundles by technology, grid area, period, device, account, status."""
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.BundleOutputSerializer, **error_responses(404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        """Any bundle, with its certificate attributes (public)."""
-        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(responses={200: s.HistoryOutputSerializer, **error_responses(404)})
     @action(detail=True, methods=["get"])
@@ -175,6 +170,7 @@ class ImportViewSet(ScopedReadViewSet):
     scope = staticmethod(selectors.import_list)
 
 
+@read_schema(s.TransferOutputSerializer)
 class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Transfers out of and into your organisations' accounts."""
 
@@ -186,16 +182,6 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self):
         return selectors.transfer_list(user=self.request.user)
-
-    @extend_schema(
-        responses={200: s.TransferOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.TransferOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=s.TransferBatchInputSerializer,
@@ -255,6 +241,7 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self._decide(request, pk, services.certificate_transfer_withdraw)
 
 
+@read_schema(s.RetirementOutputSerializer)
 class RetirementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your organisations' retirements. Their statements are public under /statements/."""
 
@@ -267,16 +254,6 @@ class RetirementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         return selectors.retirement_list(user=self.request.user).prefetch_related("items")
-
-    @extend_schema(
-        responses={200: s.RetirementOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.RetirementOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=s.RetireBatchInputSerializer,
@@ -332,6 +309,7 @@ class UnitTraceView(APIView):
         return Response(s.UnitTraceOutputSerializer(body).data)
 
 
+@read_schema(s.IssuanceRequestOutputSerializer)
 class IssuanceRequestViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -345,16 +323,6 @@ class IssuanceRequestViewSet(
 
     def get_queryset(self):
         return selectors.issuance_request_list(user=self.request.user)
-
-    @extend_schema(
-        responses={200: s.IssuanceRequestOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.IssuanceRequestOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=s.IssuanceRequestInputSerializer,
@@ -409,6 +377,7 @@ class IssuanceRequestViewSet(
         return Response(s.IssuanceRequestOutputSerializer(req).data)
 
 
+@read_schema(s.WithdrawalOutputSerializer, list_errors=(400,), retrieve_errors=(404,))
 class WithdrawalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Withdrawals of certificates issued in error (public: they correct the public record)."""
 
@@ -418,14 +387,6 @@ class WithdrawalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         return selectors.withdrawal_list(user=_user(self.request)).prefetch_related("items")
-
-    @extend_schema(responses={200: s.WithdrawalOutputSerializer(many=True), **error_responses(400)})
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.WithdrawalOutputSerializer, **error_responses(404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=s.WithdrawalInputSerializer,
