@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets import codes, selectors, services
-from assets.api import serializers as s
+from assets.api import serializers
 from assets.errors import ReadingsMalformed, ReadingsUploadTooLarge
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
 from assets.readings_io import iter_csv_rows, iter_json_rows
@@ -33,7 +33,7 @@ class GridAreaFilter(filters.FilterSet):
 class GridAreaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Grid areas (bidding zones): public; the issuing body creates and edits them."""
 
-    serializer_class = s.GridAreaOutputSerializer
+    serializer_class = serializers.GridAreaOutputSerializer
     filterset_class = GridAreaFilter
     ordering_fields = ["code", "id"]
 
@@ -41,31 +41,39 @@ class GridAreaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return selectors.grid_area_list()
 
     @extend_schema(
-        request=s.GridAreaCreateInputSerializer,
+        request=serializers.GridAreaCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.GridAreaOutputSerializer, **error_responses(400, 401, 403, 409, 422)},
+        responses={
+            201: serializers.GridAreaOutputSerializer,
+            **error_responses(400, 401, 403, 409, 422),
+        },
     )
     @idempotent
     def create(self, request: Request) -> Response:
         """Issuing body: register a grid area."""
-        data = s.GridAreaCreateInputSerializer(data=request.data)
+        data = serializers.GridAreaCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         area = services.grid_area_create(actor=request.user, **data.validated_data)
-        return Response(s.GridAreaOutputSerializer(area).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.GridAreaOutputSerializer(area).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
-        request=s.GridAreaUpdateInputSerializer,
-        responses={200: s.GridAreaOutputSerializer, **error_responses(400, 401, 403, 404)},
+        request=serializers.GridAreaUpdateInputSerializer,
+        responses={
+            200: serializers.GridAreaOutputSerializer,
+            **error_responses(400, 401, 403, 404),
+        },
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         """Issuing body: change a grid area's name, time zone, emission factor or expiry."""
         self.get_object()
-        data = s.GridAreaUpdateInputSerializer(data=request.data)
+        data = serializers.GridAreaUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         area = services.grid_area_update(
             actor=request.user, grid_area_id=int(pk), **data.validated_data
         )
-        return Response(s.GridAreaOutputSerializer(area).data)
+        return Response(serializers.GridAreaOutputSerializer(area).data)
 
 
 class EecsCodesView(APIView):
@@ -73,7 +81,7 @@ class EecsCodesView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: s.EecsCodesOutputSerializer})
+    @extend_schema(responses={200: serializers.EecsCodesOutputSerializer})
     def get(self, request: Request) -> Response:
         body = {
             "technologies": [{"code": c, "label": x} for c, x in codes.technologies().items()],
@@ -124,7 +132,7 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """Production devices. Public: approved and active devices (location rounded, owners
     hidden). Producers register and run their own; the issuing body approves."""
 
-    serializer_class = s.DeviceOutputSerializer
+    serializer_class = serializers.DeviceOutputSerializer
     filterset_class = DeviceFilter
     ordering_fields = ["id", "name", "capacity_w", "commissioning_date", "created_at"]
 
@@ -137,31 +145,35 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def _render(self, devices, *, many: bool = False):
         items = devices if many else [devices]
         context = {"full_access": _full_access(self.request.user, items)}
-        return s.DeviceOutputSerializer(devices, many=many, context=context).data
+        return serializers.DeviceOutputSerializer(devices, many=many, context=context).data
 
     def _fresh(self, device_id: int) -> Device:
         return self.get_queryset().get(pk=device_id)
 
-    @extend_schema(responses={200: s.DeviceOutputSerializer(many=True)})
+    @extend_schema(responses={200: serializers.DeviceOutputSerializer(many=True)})
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self._render(page, many=True))
 
-    @extend_schema(responses={200: s.DeviceOutputSerializer, **error_responses(404)})
+    @extend_schema(responses={200: serializers.DeviceOutputSerializer, **error_responses(404)})
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         return Response(self._render(self.get_object()))
 
     @extend_schema(
-        request=s.DeviceRegisterInputSerializer,
+        request=serializers.DeviceRegisterInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.DeviceOutputSerializer, **_DEVICE_ERRORS, **error_responses(422)},
+        responses={
+            201: serializers.DeviceOutputSerializer,
+            **_DEVICE_ERRORS,
+            **error_responses(422),
+        },
         description="Register a device (draft) for an organisation you act for, with its "
         "co-owners; their shares must sum to exactly 1. The name and the location rounded to "
         "0.01 degrees are public and go into the ledger: do not put people's names in it.",
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = s.DeviceRegisterInputSerializer(data=request.data)
+        data = serializers.DeviceRegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         owners = values.pop("owners")
@@ -182,13 +194,13 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(self._render(self._fresh(device.pk)), status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=s.DeviceUpdateInputSerializer,
-        responses={200: s.DeviceOutputSerializer, **_DEVICE_ERRORS},
+        request=serializers.DeviceUpdateInputSerializer,
+        responses={200: serializers.DeviceOutputSerializer, **_DEVICE_ERRORS},
         description="Edit a draft or rejected device.",
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         self.get_object()
-        data = s.DeviceUpdateInputSerializer(data=request.data)
+        data = serializers.DeviceUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if "grid_area" in changes:
@@ -197,14 +209,14 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(self._render(self._fresh(int(pk))))
 
     @extend_schema(
-        request=s.DeviceOwnersInputSerializer,
-        responses={200: s.DeviceOutputSerializer, **_DEVICE_ERRORS},
+        request=serializers.DeviceOwnersInputSerializer,
+        responses={200: serializers.DeviceOutputSerializer, **_DEVICE_ERRORS},
         description="Replace the co-owners (shares must sum to exactly 1).",
     )
     @action(detail=True, methods=["put"])
     def owners(self, request: Request, pk: str) -> Response:
         self.get_object()
-        data = s.DeviceOwnersInputSerializer(data=request.data)
+        data = serializers.DeviceOwnersInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.device_owners_set(
             actor=request.user,
@@ -221,21 +233,21 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(self._render(self._fresh(int(pk))))
 
     @extend_schema(
-        request=s.DevicePolicyInputSerializer,
-        responses={200: s.DeviceOutputSerializer, **_DEVICE_ERRORS},
+        request=serializers.DevicePolicyInputSerializer,
+        responses={200: serializers.DeviceOutputSerializer, **_DEVICE_ERRORS},
         description="Issuing body: change the reading and issuance policy.",
     )
     @action(detail=True, methods=["post"])
     def policy(self, request: Request, pk: str) -> Response:
         self.get_object()
-        data = s.DevicePolicyInputSerializer(data=request.data)
+        data = serializers.DevicePolicyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.device_policy_set(actor=request.user, device_id=int(pk), **data.validated_data)
         return Response(self._render(self._fresh(int(pk))))
 
     def _transition(self, request: Request, pk: str, name: str) -> Response:
         self.get_object()
-        data = s.DeviceReasonInputSerializer(data=request.data)
+        data = serializers.DeviceReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.device_transition(
             actor=request.user, device_id=int(pk), action=name, reason=data.validated_data["reason"]
@@ -243,8 +255,8 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(self._render(self._fresh(int(pk))))
 
     _transition_schema = extend_schema(
-        request=s.DeviceReasonInputSerializer,
-        responses={200: s.DeviceOutputSerializer, **_DEVICE_ERRORS},
+        request=serializers.DeviceReasonInputSerializer,
+        responses={200: serializers.DeviceOutputSerializer, **_DEVICE_ERRORS},
     )
 
     @_transition_schema
@@ -305,7 +317,7 @@ _METER_ERRORS = error_responses(400, 401, 403, 404, 409)
 class MeterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Meters, looked up by serial, with their key history."""
 
-    serializer_class = s.MeterOutputSerializer
+    serializer_class = serializers.MeterOutputSerializer
     filterset_class = MeterFilter
     permission_classes = [permissions.IsAuthenticated]
     lookup_field = "serial"
@@ -321,18 +333,20 @@ class MeterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
 
     def _fresh(self, meter_id: int) -> Response:
-        return Response(s.MeterOutputSerializer(self.get_queryset().get(pk=meter_id)).data)
+        return Response(
+            serializers.MeterOutputSerializer(self.get_queryset().get(pk=meter_id)).data
+        )
 
     @extend_schema(
-        request=s.MeterRegisterInputSerializer,
+        request=serializers.MeterRegisterInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.MeterOutputSerializer, **_METER_ERRORS, **error_responses(422)},
+        responses={201: serializers.MeterOutputSerializer, **_METER_ERRORS, **error_responses(422)},
         description="Register a meter of a device you act for. A device that requires signed "
         "readings needs the meter's Ed25519 public key.",
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = s.MeterRegisterInputSerializer(data=request.data)
+        data = serializers.MeterRegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         meter = services.meter_register(
@@ -343,36 +357,39 @@ class MeterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return response
 
     @extend_schema(
-        methods=["GET"], responses={200: s.MeterKeyOutputSerializer(many=True), **_METER_ERRORS}
+        methods=["GET"],
+        responses={200: serializers.MeterKeyOutputSerializer(many=True), **_METER_ERRORS},
     )
     @extend_schema(
         methods=["POST"],
-        request=s.MeterKeyRotateInputSerializer,
-        responses={201: s.MeterKeyOutputSerializer, **_METER_ERRORS},
+        request=serializers.MeterKeyRotateInputSerializer,
+        responses={201: serializers.MeterKeyOutputSerializer, **_METER_ERRORS},
         description="Rotate the key: the new key starts at valid_from, the old one ends there.",
     )
     @action(detail=True, methods=["get", "post"])
     def keys(self, request: Request, serial: str) -> Response:
         meter = self.get_object()
         if request.method == "GET":
-            return Response(s.MeterKeyOutputSerializer(meter.keys.all(), many=True).data)
-        data = s.MeterKeyRotateInputSerializer(data=request.data)
+            return Response(serializers.MeterKeyOutputSerializer(meter.keys.all(), many=True).data)
+        data = serializers.MeterKeyRotateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key = services.meter_key_rotate(
             actor=request.user, meter_id=meter.pk, **data.validated_data
         )
-        return Response(s.MeterKeyOutputSerializer(key).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.MeterKeyOutputSerializer(key).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
-        request=s.MeterCounterResetInputSerializer,
-        responses={200: s.MeterOutputSerializer, **_METER_ERRORS},
+        request=serializers.MeterCounterResetInputSerializer,
+        responses={200: serializers.MeterOutputSerializer, **_METER_ERRORS},
         description="Record a counter rollover, gap or repair: the counter restarts from "
         "counter_wh at time.",
     )
     @action(detail=True, methods=["post"], url_path="counter-resets")
     def counter_resets(self, request: Request, serial: str) -> Response:
         meter = self.get_object()
-        data = s.MeterCounterResetInputSerializer(data=request.data)
+        data = serializers.MeterCounterResetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         services.meter_counter_reset(
@@ -381,16 +398,16 @@ class MeterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return self._fresh(meter.pk)
 
     @extend_schema(
-        request=s.MeterReplaceInputSerializer,
+        request=serializers.MeterReplaceInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.MeterOutputSerializer, **_METER_ERRORS, **error_responses(422)},
+        responses={201: serializers.MeterOutputSerializer, **_METER_ERRORS, **error_responses(422)},
         description="Replace the meter: it stops at time and a new meter starts there.",
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def replacements(self, request: Request, serial: str) -> Response:
         meter = self.get_object()
-        data = s.MeterReplaceInputSerializer(data=request.data)
+        data = serializers.MeterReplaceInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         new = services.meter_replace(
@@ -401,14 +418,14 @@ class MeterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return response
 
     @extend_schema(
-        request=s.MeterRemoveInputSerializer,
-        responses={200: s.MeterOutputSerializer, **_METER_ERRORS},
+        request=serializers.MeterRemoveInputSerializer,
+        responses={200: serializers.MeterOutputSerializer, **_METER_ERRORS},
         description="Take the meter out of service at time.",
     )
     @action(detail=True, methods=["post"])
     def remove(self, request: Request, serial: str) -> Response:
         meter = self.get_object()
-        data = s.MeterRemoveInputSerializer(data=request.data)
+        data = serializers.MeterRemoveInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         services.meter_remove(
@@ -443,11 +460,11 @@ _CSV_TYPES = {"text/csv", "application/csv", "text/plain"}
 _SUBMISSION_STATUS = {"accepted": 201, "held": 202, "unchanged": 200}
 
 
-@read_schema(s.ReadingOutputSerializer, list_errors=(401,))
+@read_schema(serializers.ReadingOutputSerializer, list_errors=(401,))
 class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Accepted meter readings: submit in bulk, list by device and period, prove inclusion."""
 
-    serializer_class = s.ReadingOutputSerializer
+    serializer_class = serializers.ReadingOutputSerializer
     filterset_class = ReadingFilter
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [JSONParser, MultiPartParser]
@@ -458,9 +475,9 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         request={
-            "application/json": s.ReadingInputSerializer(many=True),
+            "application/json": serializers.ReadingInputSerializer(many=True),
             "text/csv": OpenApiTypes.STR,
-            "multipart/form-data": s.ReadingUploadInputSerializer,
+            "multipart/form-data": serializers.ReadingUploadInputSerializer,
         },
         parameters=[
             OpenApiParameter(
@@ -474,13 +491,15 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             ),
         ],
         responses={
-            201: OpenApiResponse(s.ReadingSubmissionOutputSerializer, description="Accepted."),
+            201: OpenApiResponse(
+                serializers.ReadingSubmissionOutputSerializer, description="Accepted."
+            ),
             202: OpenApiResponse(
-                s.ReadingSubmissionOutputSerializer,
+                serializers.ReadingSubmissionOutputSerializer,
                 description="Held for issuing-body review (over capacity or backdated).",
             ),
             200: OpenApiResponse(
-                s.ReadingSubmissionOutputSerializer,
+                serializers.ReadingSubmissionOutputSerializer,
                 description="Nothing new: every row was recorded already.",
             ),
             **error_responses(400, 401, 403, 409, 413),
@@ -536,12 +555,14 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             "baselines": result.baselines,
             "error_count": result.error_count,
             "errors": result.errors,
-            "batch": s.ReadingBatchOutputSerializer(result.batch).data if result.batch else None,
+            "batch": serializers.ReadingBatchOutputSerializer(result.batch).data
+            if result.batch
+            else None,
         }
         return Response(body, status=_SUBMISSION_STATUS[result.status])
 
     @extend_schema(
-        responses={200: s.ReadingProofOutputSerializer, **error_responses(401, 404)},
+        responses={200: serializers.ReadingProofOutputSerializer, **error_responses(401, 404)},
         description="The reading's canonical bytes and its RFC 9162 inclusion proof in its "
         "batch's Merkle root, which the ledger event of subject `reading_batch:<id>` records.",
     )
@@ -566,7 +587,7 @@ class ReadingBatchViewSet(
 ):
     """Reading batches; the issuing body reviews the held ones."""
 
-    serializer_class = s.ReadingBatchOutputSerializer
+    serializer_class = serializers.ReadingBatchOutputSerializer
     filterset_class = ReadingBatchFilter
     permission_classes = [permissions.IsAuthenticated]
     ordering_fields = ["id", "created_at"]
@@ -575,31 +596,37 @@ class ReadingBatchViewSet(
         return selectors.reading_batch_list(user=self.request.user).select_related("meter")
 
     @extend_schema(
-        request=s.BatchReviewInputSerializer,
-        responses={200: s.ReadingBatchOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.BatchReviewInputSerializer,
+        responses={
+            200: serializers.ReadingBatchOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         """Issuing body: accept a held batch; its readings become accepted readings."""
         self.get_object()
-        data = s.BatchReviewInputSerializer(data=request.data)
+        data = serializers.BatchReviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         batch = services.reading_batch_accept(
             actor=request.user, batch_id=int(pk), reason=data.validated_data["reason"]
         )
-        return Response(s.ReadingBatchOutputSerializer(batch).data)
+        return Response(serializers.ReadingBatchOutputSerializer(batch).data)
 
     @extend_schema(
-        request=s.BatchReviewInputSerializer,
-        responses={200: s.ReadingBatchOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.BatchReviewInputSerializer,
+        responses={
+            200: serializers.ReadingBatchOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         """Issuing body: reject a held batch (reason required); its readings are discarded."""
         self.get_object()
-        data = s.BatchReviewInputSerializer(data=request.data)
+        data = serializers.BatchReviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         batch = services.reading_batch_reject(
             actor=request.user, batch_id=int(pk), reason=data.validated_data["reason"]
         )
-        return Response(s.ReadingBatchOutputSerializer(batch).data)
+        return Response(serializers.ReadingBatchOutputSerializer(batch).data)
