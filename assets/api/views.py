@@ -1,23 +1,24 @@
-import io
-
-from django.conf import settings
 from django.db.models import Prefetch, Q
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import UnsupportedMediaType
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets import codes, selectors, services
 from assets.api import serializers
-from assets.errors import ReadingsMalformed, ReadingsUploadTooLarge
+from assets.api.parsers import (
+    ReadingsCSVParser,
+    ReadingsJSONParser,
+    ReadingsNegotiation,
+    readings_upload_rows,
+)
+from assets.errors import ReadingsMalformed
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
-from assets.readings_io import iter_csv_rows, iter_json_rows
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.idempotency import idempotent
 
@@ -456,7 +457,6 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-_CSV_TYPES = {"text/csv", "application/csv", "text/plain"}
 _SUBMISSION_STATUS = {"accepted": 201, "held": 202, "unchanged": 200}
 
 
@@ -467,7 +467,8 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = serializers.ReadingOutputSerializer
     filterset_class = ReadingFilter
     permission_classes = [permissions.IsAuthenticated]
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [ReadingsJSONParser, ReadingsCSVParser, MultiPartParser]
+    content_negotiation_class = ReadingsNegotiation
     ordering_fields = ["start", "id"]
 
     def get_queryset(self):
@@ -516,28 +517,7 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ),
     )
     def create(self, request: Request) -> Response:
-        limit = settings.READINGS_UPLOAD_MAX_BYTES
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > limit:
-            raise ReadingsUploadTooLarge(limit_bytes=limit, content_length=length)
-        content_type = (request.content_type or "").split(";")[0].strip().lower()
-        if content_type == "application/json":
-            rows = iter_json_rows(request.stream or _empty(), max_bytes=limit)
-        elif content_type in _CSV_TYPES:
-            rows = iter_csv_rows(request.stream or _empty(), max_bytes=limit)
-        elif content_type == "multipart/form-data":
-            upload = request.FILES.get("file")
-            if upload is None:
-                raise ReadingsMalformed("Upload the readings as the multipart field 'file'.")
-            if upload.size > limit:
-                raise ReadingsUploadTooLarge(limit_bytes=limit, content_length=upload.size)
-            is_json = upload.name.lower().endswith(".json") or (
-                (upload.content_type or "").startswith("application/json")
-            )
-            reader = iter_json_rows if is_json else iter_csv_rows
-            rows = reader(upload, max_bytes=limit)
-        else:
-            raise UnsupportedMediaType(content_type)
+        rows = readings_upload_rows(request)
         device = request.query_params.get("device")
         if device is not None and not device.isdigit():
             raise ReadingsMalformed("`device` must be a device id.")
@@ -570,10 +550,6 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def proof(self, request: Request, pk: str) -> Response:
         reading = self.get_object()
         return Response(selectors.reading_proof(reading=reading))
-
-
-def _empty() -> io.BytesIO:
-    return io.BytesIO(b"")
 
 
 class ReadingBatchFilter(filters.FilterSet):
