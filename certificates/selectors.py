@@ -75,6 +75,7 @@ def bundle_ancestry(*, bundle_id: int) -> list[int]:
 
 
 def bundle_children(*, bundle_id: int) -> list[Bundle]:
+    """Bundles split from this one, in unit order."""
     return list(Bundle.objects.filter(parent_id=bundle_id).order_by("unit_start"))
 
 
@@ -99,12 +100,14 @@ def issuance_request_list(*, user: User | None) -> QuerySet[IssuanceRequest]:
 
 
 def retirement_list(*, user: User | None) -> QuerySet[Retirement]:
+    """Retirements from the user's organisations' accounts (all: issuing body, auditors)."""
     qs = Retirement.objects.select_related("account__organisation")
     orgs = _scope_ids(user)
     return qs if orgs is None else qs.filter(account__organisation_id__in=orgs)
 
 
 def retirement_by_public_id(*, public_id: Any) -> Retirement | None:
+    """The retirement behind a public statement id, or None."""
     return (
         Retirement.objects.select_related("account__organisation")
         .filter(public_id=public_id)
@@ -132,11 +135,13 @@ def import_list(*, user: User | None) -> QuerySet[CertificateImport]:
 
 
 def transfer_policy_for(*, organisation_id: int) -> TransferPolicy:
+    """The organisation's transfer policy, or an unsaved default (no acceptance needed)."""
     policy = TransferPolicy.objects.filter(organisation_id=organisation_id).first()
     return policy or TransferPolicy(organisation_id=organisation_id, require_acceptance=False)
 
 
 def devices_for_auto_issuance() -> list[int]:
+    """Ids of approved or active devices whose policy is automatic hourly issuance, in id order."""
     from assets.models import Device
 
     return list(

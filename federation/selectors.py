@@ -53,6 +53,7 @@ def peer_partner_find(origin: str) -> Peer | None:
 
 
 def evidence_list(*, peer_id: int | None = None) -> QuerySet[Evidence]:
+    """Evidence of peers' misbehaviour, of one peer when `peer_id` is given."""
     qs = Evidence.objects.select_related("peer")
     return qs if peer_id is None else qs.filter(peer_id=peer_id)
 
@@ -166,6 +167,7 @@ def log_entry_events(*, start: int, end: int) -> list[bytes]:
 
 
 def mirror_head(*, origin: str) -> MirrorHead:
+    """The mirror of the log named `origin`; MirrorNotFound if we do not mirror it."""
     head = MirrorHead.objects.select_related("peer").filter(peer__origin=origin).first()
     if head is None or (head.size == 0 and not head.peer.is_mirror):
         raise errors.MirrorNotFound(origin=origin)
@@ -173,10 +175,12 @@ def mirror_head(*, origin: str) -> MirrorHead:
 
 
 def mirror_list() -> QuerySet[MirrorHead]:
+    """The mirrors holding entries, by origin."""
     return MirrorHead.objects.select_related("peer").filter(size__gt=0).order_by("peer__origin")
 
 
 def mirror_checkpoint_latest(*, head: MirrorHead) -> MirrorCheckpoint:
+    """The mirror's largest verified checkpoint within its mirrored size."""
     checkpoint = (
         MirrorCheckpoint.objects.filter(peer_id=head.peer_id, size__lte=head.size)
         .order_by("-size")
@@ -190,6 +194,7 @@ def mirror_checkpoint_latest(*, head: MirrorHead) -> MirrorCheckpoint:
 
 
 def mirror_entries(*, head: MirrorHead, start: int, end: int) -> QuerySet[MirroredEntry]:
+    """Mirrored entries start <= seq < end, stopping at the mirrored size, in order."""
     end = min(end, head.size)
     return MirroredEntry.objects.filter(peer_id=head.peer_id, seq__gte=start, seq__lt=end).order_by(
         "seq"
@@ -197,6 +202,7 @@ def mirror_entries(*, head: MirrorHead, start: int, end: int) -> QuerySet[Mirror
 
 
 def mirror_entry(*, head: MirrorHead, seq: int) -> MirroredEntry:
+    """One mirrored entry; MirrorEntryNotFound if it is not mirrored yet."""
     entry = MirroredEntry.objects.filter(peer_id=head.peer_id, seq=seq).first()
     if entry is None or seq >= head.size:
         raise errors.MirrorEntryNotFound(seq=seq)
@@ -265,6 +271,7 @@ def _mirror_hashes(head: MirrorHead, ranges: list[tuple[int, int]], size: int) -
 
 
 def mirror_root(*, head: MirrorHead, size: int) -> bytes:
+    """The root hash of the first `size` mirrored entries."""
     if size == 0:
         return EMPTY_ROOT
     return _mirror_hashes(head, [(0, size)], size)[0]
@@ -287,6 +294,7 @@ class MirrorConsistencyProof:
 
 
 def mirror_inclusion_proof(*, head: MirrorHead, seq: int, size: int) -> MirrorInclusionProof:
+    """RFC 9162 inclusion proof of entry `seq` in the mirror's tree of `size` entries."""
     if not 0 <= seq < size:
         raise errors.MirrorProofUnavailable(f"Entry {seq} is not in a tree of size {size}.")
     ranges = inclusion_proof_ranges(seq, size)
@@ -297,6 +305,7 @@ def mirror_inclusion_proof(*, head: MirrorHead, seq: int, size: int) -> MirrorIn
 def mirror_consistency_proof(
     *, head: MirrorHead, first: int, second: int
 ) -> MirrorConsistencyProof:
+    """RFC 9162 consistency proof between two sizes of the mirrored tree."""
     if not 0 < first <= second:
         raise errors.MirrorProofUnavailable(
             f"No consistency proof from size {first} to {second} (need 0 < first <= second)."
@@ -438,6 +447,7 @@ class FederationStatus:
 
 
 def federation_status() -> FederationStatus:
+    """Our anchoring and every peer's mirror and witness state, for the status API and page."""
     anchored = (
         Anchor.objects.filter(anchored_at__isnull=False)
         .order_by("-size")

@@ -127,6 +127,7 @@ def ledger_consistency_proof(*, first: int, second: int) -> ConsistencyProof:
 
 
 def ledger_entry(*, seq: int) -> LedgerEntry:
+    """The entry numbered `seq`; LedgerEntryNotFound if there is none."""
     try:
         return LedgerEntry.objects.get(seq=seq)
     except LedgerEntry.DoesNotExist:
@@ -139,6 +140,7 @@ def ledger_entries(*, start: int, end: int) -> QuerySet[LedgerEntry]:
 
 
 def checkpoint_latest() -> Checkpoint:
+    """The checkpoint of the largest tree; CheckpointNotFound before the first."""
     checkpoint = Checkpoint.objects.order_by("-size").first()
     if checkpoint is None:
         raise CheckpointNotFound("No checkpoint has been signed yet.")
@@ -146,6 +148,7 @@ def checkpoint_latest() -> Checkpoint:
 
 
 def checkpoint_by_size(*, size: int) -> Checkpoint:
+    """The checkpoint of the tree of `size` entries; CheckpointNotFound if none was signed."""
     try:
         return Checkpoint.objects.get(size=size)
     except Checkpoint.DoesNotExist:
@@ -153,6 +156,7 @@ def checkpoint_by_size(*, size: int) -> Checkpoint:
 
 
 def checkpoint_list() -> QuerySet[Checkpoint]:
+    """Every checkpoint, largest tree first."""
     return Checkpoint.objects.order_by("-size")
 
 

@@ -9,11 +9,11 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.api import serializers as s
+from accounts.api import serializers
 from accounts.errors import InvalidCredentials, TokenNotFound
 from accounts.models import Account, ApiToken, Organisation
 from accounts.permissions import user_is_auditor, user_is_issuing_body
-from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.idempotency import idempotent
 
 
@@ -25,14 +25,14 @@ class UserRegisterView(APIView):
     throttle_scope = "login"
 
     @extend_schema(
-        request=s.UserRegisterInputSerializer,
-        responses={201: s.UserOutputSerializer, **error_responses(400, 429)},
+        request=serializers.UserRegisterInputSerializer,
+        responses={201: serializers.UserOutputSerializer, **error_responses(400, 429)},
     )
     def post(self, request: Request) -> Response:
-        data = s.UserRegisterInputSerializer(data=request.data)
+        data = serializers.UserRegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
-        return Response(s.UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
 class MeView(APIView):
@@ -40,7 +40,7 @@ class MeView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(responses={200: s.MeOutputSerializer, **error_responses(401)})
+    @extend_schema(responses={200: serializers.MeOutputSerializer, **error_responses(401)})
     def get(self, request: Request) -> Response:
         user = request.user
         body = {
@@ -49,13 +49,14 @@ class MeView(APIView):
             "is_issuing_body": user_is_issuing_body(user),
             "is_auditor": user_is_auditor(user),
         }
-        return Response(s.MeOutputSerializer(body).data)
+        return Response(serializers.MeOutputSerializer(body).data)
 
 
+@read_schema(serializers.ApiTokenOutputSerializer, list_errors=(401,), retrieve_errors=None)
 class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Per-user API tokens: create (shown once), list, revoke."""
 
-    serializer_class = s.ApiTokenOutputSerializer
+    serializer_class = serializers.ApiTokenOutputSerializer
     permission_classes = [permissions.AllowAny]
     throttle_scope = "login"
 
@@ -75,12 +76,15 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return super().get_throttles()
 
     @extend_schema(
-        request=s.ApiTokenCreateInputSerializer,
-        responses={201: s.ApiTokenCreatedOutputSerializer, **error_responses(400, 401, 429)},
+        request=serializers.ApiTokenCreateInputSerializer,
+        responses={
+            201: serializers.ApiTokenCreatedOutputSerializer,
+            **error_responses(400, 401, 429),
+        },
         description="Create a token for the logged-in user, or for `username`/`password`.",
     )
     def create(self, request: Request) -> Response:
-        data = s.ApiTokenCreateInputSerializer(data=request.data)
+        data = serializers.ApiTokenCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user
         if not user.is_authenticated:
@@ -92,7 +96,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             if user is None:
                 raise InvalidCredentials()
         token, plaintext = services.api_token_create(user=user, name=data.validated_data["name"])
-        body = s.ApiTokenOutputSerializer(token).data | {"token": plaintext}
+        body = serializers.ApiTokenOutputSerializer(token).data | {"token": plaintext}
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: None, **error_responses(401, 404)})
@@ -101,10 +105,6 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise TokenNotFound(token_id=pk)
         services.api_token_revoke(user=request.user, token_id=int(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(responses={200: s.ApiTokenOutputSerializer(many=True), **error_responses(401)})
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
 
 
 class OrganisationFilter(filters.FilterSet):
@@ -118,7 +118,7 @@ class OrganisationViewSet(
 ):
     """Participants. Approved ones are public; the issuing body approves and suspends."""
 
-    serializer_class = s.OrganisationOutputSerializer
+    serializer_class = serializers.OrganisationOutputSerializer
     filterset_class = OrganisationFilter
     ordering_fields = ["id", "legal_name", "created_at"]
 
@@ -127,10 +127,10 @@ class OrganisationViewSet(
         return selectors.organisation_list(user=user)
 
     @extend_schema(
-        request=s.OrganisationRegisterInputSerializer,
+        request=serializers.OrganisationRegisterInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses={
-            201: s.OrganisationOutputSerializer,
+            201: serializers.OrganisationOutputSerializer,
             **error_responses(400, 401, 403, 409, 422),
         },
         description="Register an organisation (pending until the issuing body approves it). "
@@ -138,23 +138,27 @@ class OrganisationViewSet(
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = s.OrganisationRegisterInputSerializer(data=request.data)
+        data = serializers.OrganisationRegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         organisation = services.organisation_register(actor=request.user, **data.validated_data)
         return Response(
-            s.OrganisationOutputSerializer(organisation).data, status=status.HTTP_201_CREATED
+            serializers.OrganisationOutputSerializer(organisation).data,
+            status=status.HTTP_201_CREATED,
         )
 
     def _status_change(self, request: Request, pk: str, service) -> Response:
         self.get_object()
-        data = s.ReasonInputSerializer(data=request.data)
+        data = serializers.ReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         organisation = service(actor=request.user, organisation_id=int(pk), **data.validated_data)
-        return Response(s.OrganisationOutputSerializer(organisation).data)
+        return Response(serializers.OrganisationOutputSerializer(organisation).data)
 
     @extend_schema(
-        request=s.ReasonInputSerializer,
-        responses={200: s.OrganisationOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.ReasonInputSerializer,
+        responses={
+            200: serializers.OrganisationOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
@@ -162,8 +166,11 @@ class OrganisationViewSet(
         return self._status_change(request, pk, services.organisation_approve)
 
     @extend_schema(
-        request=s.ReasonInputSerializer,
-        responses={200: s.OrganisationOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.ReasonInputSerializer,
+        responses={
+            200: serializers.OrganisationOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def suspend(self, request: Request, pk: str) -> Response:
@@ -171,8 +178,11 @@ class OrganisationViewSet(
         return self._status_change(request, pk, services.organisation_suspend)
 
     @extend_schema(
-        request=s.ReasonInputSerializer,
-        responses={200: s.OrganisationOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.ReasonInputSerializer,
+        responses={
+            200: serializers.OrganisationOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def reinstate(self, request: Request, pk: str) -> Response:
@@ -180,14 +190,17 @@ class OrganisationViewSet(
         return self._status_change(request, pk, services.organisation_reinstate)
 
     @extend_schema(
-        request=s.MembershipAddInputSerializer,
-        responses={201: s.MembershipOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.MembershipAddInputSerializer,
+        responses={
+            201: serializers.MembershipOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def members(self, request: Request, pk: str) -> Response:
         """Organisation administrator: add a user with a role."""
         self.get_object()
-        data = s.MembershipAddInputSerializer(data=request.data)
+        data = serializers.MembershipAddInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_add(
             actor=request.user,
@@ -195,7 +208,7 @@ class OrganisationViewSet(
             user_id=data.validated_data["user"],
             role=data.validated_data["role"],
         )
-        return Response(s.MembershipOutputSerializer(membership).data, status=201)
+        return Response(serializers.MembershipOutputSerializer(membership).data, status=201)
 
 
 class AccountFilter(filters.FilterSet):
@@ -207,7 +220,7 @@ class AccountFilter(filters.FilterSet):
 class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Certificate-holding accounts. You see your organisations' accounts only."""
 
-    serializer_class = s.AccountOutputSerializer
+    serializer_class = serializers.AccountOutputSerializer
     filterset_class = AccountFilter
     permission_classes = [permissions.IsAuthenticated]
     ordering_fields = ["id", "number", "created_at"]
@@ -216,17 +229,17 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return selectors.account_list(user=self.request.user)
 
     @extend_schema(
-        request=s.AccountOpenInputSerializer,
+        request=serializers.AccountOpenInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
         responses={
-            201: s.AccountOutputSerializer,
+            201: serializers.AccountOutputSerializer,
             **error_responses(400, 401, 403, 404, 409, 422),
         },
         description="Open an account for your (approved) organisation; needs the admin role.",
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = s.AccountOpenInputSerializer(data=request.data)
+        data = serializers.AccountOpenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         account = services.account_open(
             actor=request.user,
@@ -234,15 +247,17 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             kind=data.validated_data["kind"],
             name=data.validated_data["name"],
         )
-        return Response(s.AccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.AccountOutputSerializer(account).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
         request=None,
-        responses={200: s.AccountOutputSerializer, **error_responses(401, 403, 404, 409)},
+        responses={200: serializers.AccountOutputSerializer, **error_responses(401, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str) -> Response:
         """Close an account that holds nothing."""
         self.get_object()
         account = services.account_close(actor=request.user, account_id=int(pk))
-        return Response(s.AccountOutputSerializer(account).data)
+        return Response(serializers.AccountOutputSerializer(account).data)

@@ -1,9 +1,6 @@
-from collections.abc import Callable
-
-from django.db.models import QuerySet
 from django.http import Http404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -11,9 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from certificates import crossregistry, errors, selectors, services
-from certificates.api import serializers as s
+from certificates.api import serializers
 from certificates.models import Bundle
-from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
+from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
 
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
@@ -38,7 +36,7 @@ class BundleFilter(filters.FilterSet):
     organisation = filters.NumberFilter(field_name="account__organisation_id")
     issuance = filters.NumberFilter(field_name="issuance_id")
     status = filters.MultipleChoiceFilter(
-        choices=[(name, name) for name in s.STATUS_NAMES], method="filter_status"
+        choices=[(name, name) for name in serializers.STATUS_NAMES], method="filter_status"
     )
     period_after = filters.IsoDateTimeFilter(
         field_name="period_start", lookup_expr="gte", help_text="Production starts at or after."
@@ -59,10 +57,17 @@ class BundleFilter(filters.FilterSet):
         return queryset.filter(status__in=[by_name[v] for v in value])
 
 
+@read_schema(
+    serializers.BundleOutputSerializer,
+    retrieve_errors=(404,),
+    list_description="Search your bundles by technology, grid area, period, device, account, "
+    "status.",
+    retrieve_description="Any bundle, with its certificate attributes (public).",
+)
 class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Certificate bundles: your organisations' holdings; any bundle by id (public ledger)."""
 
-    serializer_class = s.BundleOutputSerializer
+    serializer_class = serializers.BundleOutputSerializer
     filterset_class = BundleFilter
     ordering_fields = ["id", "period_start", "unit_start"]
     lookup_value_regex = r"\d+"
@@ -77,37 +82,25 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             return Bundle.objects.select_related(*selectors.BUNDLE_RELATED)
         return selectors.bundle_list(user=_user(self.request))
 
-    @extend_schema(
-        responses={200: s.BundleOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        """Search your bundles by technology, grid area, period, device, account, status."""
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.BundleOutputSerializer, **error_responses(404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        """Any bundle, with its certificate attributes (public)."""
-        return super().retrieve(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.HistoryOutputSerializer, **error_responses(404)})
+    @extend_schema(responses={200: serializers.HistoryOutputSerializer, **error_responses(404)})
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str) -> Response:
         """The ownership chain from issuance to now, each step a ledger entry with its proof."""
         bundle = self.get_object()
         return Response(
-            s.HistoryOutputSerializer(selectors.bundle_history(bundle_id=bundle.pk)).data
+            serializers.HistoryOutputSerializer(selectors.bundle_history(bundle_id=bundle.pk)).data
         )
 
     @extend_schema(
-        request=s.TransferCreateInputSerializer,
+        request=serializers.TransferCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.TransferOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.TransferOutputSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def transfers(self, request: Request, pk: str) -> Response:
         """Transfer the bundle, or a volume of it (split), to any open account."""
-        data = s.TransferCreateInputSerializer(data=request.data)
+        data = serializers.TransferCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         transfer = services.certificate_transfer(
             actor=request.user,
@@ -116,31 +109,33 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             volume_wh=data.validated_data["volume_wh"],
             require_acceptance=data.validated_data["require_acceptance"],
         )
-        return Response(s.TransferOutputSerializer(transfer).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.TransferOutputSerializer(transfer).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
-        request=s.RetireBundleInputSerializer,
+        request=serializers.RetireBundleInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.RetirementOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.RetirementOutputSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def retirements(self, request: Request, pk: str) -> Response:
         """Retire the bundle, or a volume of it, for a beneficiary: final, with a statement."""
-        data = s.RetireBundleInputSerializer(data=request.data)
+        data = serializers.RetireBundleInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         claim = dict(data.validated_data)
         volume = claim.pop("volume_wh")
         retirement = services.certificate_retire(
             actor=request.user, items=[(int(pk), volume)], **claim
         )
-        body = s.RetirementOutputSerializer(retirement, context={"request": request}).data
+        body = serializers.RetirementOutputSerializer(retirement, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=s.ExportCreateInputSerializer,
+        request=serializers.ExportCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.ExportOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.ExportOutputSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -151,57 +146,39 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         delivered with its ledger proof once an anchored checkpoint covers it, and settled
         by the destination's signed receipt (imported, or refused and returned).
         """
-        data = s.ExportCreateInputSerializer(data=request.data)
+        data = serializers.ExportCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         export = crossregistry.certificate_export(
             actor=request.user, bundle_id=int(pk), **data.validated_data
         )
-        return Response(s.ExportOutputSerializer(export).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.ExportOutputSerializer(export).data, status=status.HTTP_201_CREATED
+        )
 
 
-def _scoped_read_schema(serializer):
-    """The list and retrieve schemas of a read-only viewset of `serializer` rows."""
-    return extend_schema_view(
-        list=extend_schema(responses={200: serializer(many=True), **error_responses(400, 401)}),
-        retrieve=extend_schema(responses={200: serializer, **error_responses(401, 404)}),
-    )
-
-
-class ScopedReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Rows of the user's organisations (all of them for the issuing body and auditors),
-    as `scope(user=...)` selects them."""
-
-    permission_classes = [permissions.IsAuthenticated]
-    ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
-    scope: Callable[..., QuerySet]  # a selector taking user=, as a staticmethod
-
-    def get_queryset(self):
-        return self.scope(user=self.request.user)
-
-
-@_scoped_read_schema(s.ExportOutputSerializer)
+@read_schema(serializers.ExportOutputSerializer)
 class ExportViewSet(ScopedReadViewSet):
     """Exports to partner registries from your organisations' accounts, and their receipts."""
 
-    serializer_class = s.ExportOutputSerializer
+    serializer_class = serializers.ExportOutputSerializer
     filterset_fields = ["status", "from_account", "bundle"]
     scope = staticmethod(selectors.export_list)
 
 
-@_scoped_read_schema(s.ImportOutputSerializer)
+@read_schema(serializers.ImportOutputSerializer)
 class ImportViewSet(ScopedReadViewSet):
     """Certificates received from partner registries into your organisations' accounts."""
 
-    serializer_class = s.ImportOutputSerializer
+    serializer_class = serializers.ImportOutputSerializer
     filterset_fields = ["status", "origin", "account"]
     scope = staticmethod(selectors.import_list)
 
 
+@read_schema(serializers.TransferOutputSerializer)
 class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Transfers out of and into your organisations' accounts."""
 
-    serializer_class = s.TransferOutputSerializer
+    serializer_class = serializers.TransferOutputSerializer
     permission_classes = [permissions.IsAuthenticated]
     filterset_fields = ["status", "from_account", "to_account", "bundle"]
     ordering_fields = ["id", "created_at"]
@@ -211,25 +188,15 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return selectors.transfer_list(user=self.request.user)
 
     @extend_schema(
-        responses={200: s.TransferOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.TransferOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
-
-    @extend_schema(
-        request=s.TransferBatchInputSerializer,
+        request=serializers.TransferBatchInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.TransferOutputSerializer(many=True), **WRITE_ERRORS},
+        responses={201: serializers.TransferOutputSerializer(many=True), **WRITE_ERRORS},
     )
     @action(detail=False, methods=["post"])
     @idempotent
     def batch(self, request: Request) -> Response:
         """Transfer many bundles (whole or part) to one account in one atomic request."""
-        data = s.TransferBatchInputSerializer(data=request.data)
+        data = serializers.TransferBatchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         transfers = services.certificate_transfer_batch(
             actor=request.user,
@@ -237,17 +204,20 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             items=_items(data.validated_data["items"]),
             require_acceptance=data.validated_data["require_acceptance"],
         )
-        body = s.TransferOutputSerializer(transfers, many=True).data
+        body = serializers.TransferOutputSerializer(transfers, many=True).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     def _decide(self, request: Request, pk: str, service) -> Response:
         transfer = service(actor=request.user, transfer_id=int(pk))
-        return Response(s.TransferOutputSerializer(transfer).data)
+        return Response(serializers.TransferOutputSerializer(transfer).data)
 
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.TransferOutputSerializer, **error_responses(401, 403, 404, 409, 422)},
+        responses={
+            200: serializers.TransferOutputSerializer,
+            **error_responses(401, 403, 404, 409, 422),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -258,7 +228,10 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.TransferOutputSerializer, **error_responses(401, 403, 404, 409, 422)},
+        responses={
+            200: serializers.TransferOutputSerializer,
+            **error_responses(401, 403, 404, 409, 422),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -269,7 +242,10 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.TransferOutputSerializer, **error_responses(401, 403, 404, 409, 422)},
+        responses={
+            200: serializers.TransferOutputSerializer,
+            **error_responses(401, 403, 404, 409, 422),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -278,10 +254,11 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self._decide(request, pk, services.certificate_transfer_withdraw)
 
 
+@read_schema(serializers.RetirementOutputSerializer)
 class RetirementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your organisations' retirements. Their statements are public under /statements/."""
 
-    serializer_class = s.RetirementOutputSerializer
+    serializer_class = serializers.RetirementOutputSerializer
     permission_classes = [permissions.IsAuthenticated]
     lookup_field = "public_id"
     lookup_value_regex = r"[0-9a-fA-F-]{36}"
@@ -292,29 +269,19 @@ class RetirementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return selectors.retirement_list(user=self.request.user).prefetch_related("items")
 
     @extend_schema(
-        responses={200: s.RetirementOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.RetirementOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
-
-    @extend_schema(
-        request=s.RetireBatchInputSerializer,
+        request=serializers.RetireBatchInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.RetirementOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.RetirementOutputSerializer, **WRITE_ERRORS},
     )
     @idempotent
     def create(self, request: Request) -> Response:
         """Retire several bundles of one account for one beneficiary (one statement)."""
-        data = s.RetireBatchInputSerializer(data=request.data)
+        data = serializers.RetireBatchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         claim = dict(data.validated_data)
         items = _items(claim.pop("items"))
         retirement = services.certificate_retire(actor=request.user, items=items, **claim)
-        body = s.RetirementOutputSerializer(retirement, context={"request": request}).data
+        body = serializers.RetirementOutputSerializer(retirement, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -325,13 +292,15 @@ class StatementView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: s.StatementOutputSerializer, **error_responses(404)})
+    @extend_schema(responses={200: serializers.StatementOutputSerializer, **error_responses(404)})
     def get(self, request: Request, public_id) -> Response:
         retirement = selectors.retirement_by_public_id(public_id=public_id)
         if retirement is None:
             raise errors.RetirementNotFound(public_id=str(public_id))
         statement = selectors.retirement_statement(retirement=retirement)
-        return Response(s.StatementOutputSerializer(statement, context={"request": request}).data)
+        return Response(
+            serializers.StatementOutputSerializer(statement, context={"request": request}).data
+        )
 
 
 class UnitTraceView(APIView):
@@ -339,7 +308,7 @@ class UnitTraceView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: s.UnitTraceOutputSerializer, **error_responses(404)})
+    @extend_schema(responses={200: serializers.UnitTraceOutputSerializer, **error_responses(404)})
     def get(self, request: Request, device_id: int, unit: int) -> Response:
         bundle = selectors.bundle_for_unit(device_id=device_id, unit=unit)
         if bundle is None:
@@ -352,15 +321,16 @@ class UnitTraceView(APIView):
             "bundle": bundle,
             "history": selectors.bundle_history(bundle_id=bundle.pk),
         }
-        return Response(s.UnitTraceOutputSerializer(body).data)
+        return Response(serializers.UnitTraceOutputSerializer(body).data)
 
 
+@read_schema(serializers.IssuanceRequestOutputSerializer)
 class IssuanceRequestViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Issuance requests: producers ask, the issuing body approves (issuing) or rejects."""
 
-    serializer_class = s.IssuanceRequestOutputSerializer
+    serializer_class = serializers.IssuanceRequestOutputSerializer
     permission_classes = [permissions.IsAuthenticated]
     filterset_fields = ["status", "device", "organisation", "granularity"]
     ordering_fields = ["id", "created_at"]
@@ -370,25 +340,15 @@ class IssuanceRequestViewSet(
         return selectors.issuance_request_list(user=self.request.user)
 
     @extend_schema(
-        responses={200: s.IssuanceRequestOutputSerializer(many=True), **error_responses(400, 401)}
-    )
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.IssuanceRequestOutputSerializer, **error_responses(401, 404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
-
-    @extend_schema(
-        request=s.IssuanceRequestInputSerializer,
+        request=serializers.IssuanceRequestInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.IssuanceRequestOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.IssuanceRequestOutputSerializer, **WRITE_ERRORS},
         description="Ask for certificates for a device and period. Devices whose policy "
         "needs no approval are issued at once (status `approved`).",
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = s.IssuanceRequestInputSerializer(data=request.data)
+        data = serializers.IssuanceRequestInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         req = services.issuance_request_create(
             actor=request.user,
@@ -397,14 +357,14 @@ class IssuanceRequestViewSet(
             period_end=data.validated_data["period_end"],
             granularity=data.validated_data["granularity"],
         )
-        body = s.IssuanceRequestOutputSerializer(req).data
+        body = serializers.IssuanceRequestOutputSerializer(req).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_KEY],
         responses={
-            200: s.IssuanceRequestOutputSerializer,
+            200: serializers.IssuanceRequestOutputSerializer,
             **error_responses(401, 403, 404, 409, 422),
         },
     )
@@ -413,53 +373,46 @@ class IssuanceRequestViewSet(
     def approve(self, request: Request, pk: str) -> Response:
         """Issuing body: approve a pending request; its certificates are issued now."""
         req = services.issuance_request_approve(actor=request.user, request_id=int(pk))
-        return Response(s.IssuanceRequestOutputSerializer(req).data)
+        return Response(serializers.IssuanceRequestOutputSerializer(req).data)
 
     @extend_schema(
-        request=s.RejectInputSerializer,
+        request=serializers.RejectInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: s.IssuanceRequestOutputSerializer, **WRITE_ERRORS},
+        responses={200: serializers.IssuanceRequestOutputSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def reject(self, request: Request, pk: str) -> Response:
         """Issuing body: reject a pending request (a reason is required)."""
-        data = s.RejectInputSerializer(data=request.data)
+        data = serializers.RejectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         req = services.issuance_request_reject(
             actor=request.user, request_id=int(pk), reason=data.validated_data["reason"]
         )
-        return Response(s.IssuanceRequestOutputSerializer(req).data)
+        return Response(serializers.IssuanceRequestOutputSerializer(req).data)
 
 
+@read_schema(serializers.WithdrawalOutputSerializer, list_errors=(400,), retrieve_errors=(404,))
 class WithdrawalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Withdrawals of certificates issued in error (public: they correct the public record)."""
 
-    serializer_class = s.WithdrawalOutputSerializer
+    serializer_class = serializers.WithdrawalOutputSerializer
     ordering_fields = ["id", "withdrawn_at"]
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return selectors.withdrawal_list(user=_user(self.request)).prefetch_related("items")
 
-    @extend_schema(responses={200: s.WithdrawalOutputSerializer(many=True), **error_responses(400)})
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(responses={200: s.WithdrawalOutputSerializer, **error_responses(404)})
-    def retrieve(self, request: Request, *args, **kwargs) -> Response:
-        return super().retrieve(request, *args, **kwargs)
-
     @extend_schema(
-        request=s.WithdrawalInputSerializer,
+        request=serializers.WithdrawalInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.WithdrawalOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.WithdrawalOutputSerializer, **WRITE_ERRORS},
         description="Issuing body: withdraw bundles (and what was split from them), or a "
         "device's certificates for a period, wherever they are held. A reason is required.",
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = s.WithdrawalInputSerializer(data=request.data)
+        data = serializers.WithdrawalInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         withdrawal = services.certificate_withdraw(
@@ -470,7 +423,7 @@ class WithdrawalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             period_start=v["period_start"],
             period_end=v["period_end"],
         )
-        return Response(s.WithdrawalOutputSerializer(withdrawal).data, status=201)
+        return Response(serializers.WithdrawalOutputSerializer(withdrawal).data, status=201)
 
 
 class TransferPolicyView(APIView):
@@ -479,7 +432,7 @@ class TransferPolicyView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
-        responses={200: s.TransferPolicyOutputSerializer, **error_responses(401, 404)},
+        responses={200: serializers.TransferPolicyOutputSerializer, **error_responses(401, 404)},
         parameters=[OpenApiParameter("organisation_id", int, OpenApiParameter.PATH)],
     )
     def get(self, request: Request, organisation_id: int) -> Response:
@@ -488,20 +441,23 @@ class TransferPolicyView(APIView):
         if not organisation_list(user=request.user).filter(pk=organisation_id).exists():
             raise Http404
         policy = selectors.transfer_policy_for(organisation_id=organisation_id)
-        return Response(s.TransferPolicyOutputSerializer(policy).data)
+        return Response(serializers.TransferPolicyOutputSerializer(policy).data)
 
     @extend_schema(
-        request=s.TransferPolicyInputSerializer,
-        responses={200: s.TransferPolicyOutputSerializer, **error_responses(400, 401, 403)},
+        request=serializers.TransferPolicyInputSerializer,
+        responses={
+            200: serializers.TransferPolicyOutputSerializer,
+            **error_responses(400, 401, 403),
+        },
         parameters=[OpenApiParameter("organisation_id", int, OpenApiParameter.PATH)],
     )
     def put(self, request: Request, organisation_id: int) -> Response:
         """Organisation administrator: require (or stop requiring) acceptance."""
-        data = s.TransferPolicyInputSerializer(data=request.data)
+        data = serializers.TransferPolicyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         policy = services.transfer_policy_set(
             actor=request.user,
             organisation_id=organisation_id,
             require_acceptance=data.validated_data["require_acceptance"],
         )
-        return Response(s.TransferPolicyOutputSerializer(policy).data)
+        return Response(serializers.TransferPolicyOutputSerializer(policy).data)

@@ -6,8 +6,8 @@ from rest_framework import serializers
 
 from federation.models import Evidence, Peer
 from federation.protocol import BUNDLE_MAX_ENTRIES
-from ledger.api.serializers import Base64Field
 from ledger.merkle import leaf_hash
+from registry.api.fields import Base64Field
 from registry.api.serializers import StrictInputSerializer
 
 

@@ -16,12 +16,13 @@ from rest_framework.views import APIView
 
 from certificates.errors import ExportAlreadyImported
 from federation import selectors, services, transfers
-from federation.api import serializers as s
+from federation.api import serializers
 from federation.protocol import BUNDLE_CONTENT_TYPE, encode_bundle
 from federation.replication import mirror_checkpoint_notified
-from ledger.api.views import IMMUTABLE, PlainTextRenderer, cached
 from ledger.keys import registry_signer
+from registry.api.caching import IMMUTABLE, SHORT_MAX_AGE, cached
 from registry.api.exceptions import ErrorSerializer
+from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
 from registry.idempotency import idempotent
 
@@ -33,17 +34,10 @@ ORIGIN_PARAMETER = OpenApiParameter(
 )
 
 
-def _text_or_json_errors(request, response) -> None:
-    """Views that answer text/plain still give errors in the common JSON shape."""
-    if response.status_code >= 400:
-        request.accepted_renderer = JSONRenderer()
-        request.accepted_media_type = JSONRenderer.media_type
-
-
 class PeerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Peer registries. Anyone may read them (keys are public); the issuing body changes them."""
 
-    serializer_class = s.PeerOutputSerializer
+    serializer_class = serializers.PeerOutputSerializer
     filterset_fields = ["status", "is_witness", "is_mirror", "is_partner"]
     ordering_fields = ["id", "origin", "created_at"]
 
@@ -51,40 +45,46 @@ class PeerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return selectors.peer_list()
 
     @extend_schema(
-        request=s.PeerRegisterInputSerializer,
+        request=serializers.PeerRegisterInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: s.PeerOutputSerializer, **error_responses(400, 401, 403, 409, 422)},
+        responses={
+            201: serializers.PeerOutputSerializer,
+            **error_responses(400, 401, 403, 409, 422),
+        },
         description="Issuing body: register a peer registry with its keys and roles.",
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        data = s.PeerRegisterInputSerializer(data=request.data)
+        data = serializers.PeerRegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         peer = services.peer_register(actor=request.user, **data.validated_data)
-        return Response(s.PeerOutputSerializer(peer).data, status=status.HTTP_201_CREATED)
+        return Response(serializers.PeerOutputSerializer(peer).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=s.PeerUpdateInputSerializer,
-        responses={200: s.PeerOutputSerializer, **error_responses(400, 401, 403, 404)},
+        request=serializers.PeerUpdateInputSerializer,
+        responses={200: serializers.PeerOutputSerializer, **error_responses(400, 401, 403, 404)},
         description="Issuing body: change a peer's URLs, keys, name or roles.",
     )
     def partial_update(self, request: Request, pk: str) -> Response:
         self.get_object()
-        data = s.PeerUpdateInputSerializer(data=request.data)
+        data = serializers.PeerUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         peer = services.peer_update(actor=request.user, peer_id=int(pk), **data.validated_data)
-        return Response(s.PeerOutputSerializer(peer).data)
+        return Response(serializers.PeerOutputSerializer(peer).data)
 
     def _status_change(self, request: Request, pk: str, service) -> Response:
         self.get_object()
-        data = s.PeerReasonInputSerializer(data=request.data)
+        data = serializers.PeerReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         peer = service(actor=request.user, peer_id=int(pk), **data.validated_data)
-        return Response(s.PeerOutputSerializer(peer).data)
+        return Response(serializers.PeerOutputSerializer(peer).data)
 
     @extend_schema(
-        request=s.PeerReasonInputSerializer,
-        responses={200: s.PeerOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.PeerReasonInputSerializer,
+        responses={
+            200: serializers.PeerOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def suspend(self, request: Request, pk: str) -> Response:
@@ -92,8 +92,11 @@ class PeerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return self._status_change(request, pk, services.peer_suspend)
 
     @extend_schema(
-        request=s.PeerReasonInputSerializer,
-        responses={200: s.PeerOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+        request=serializers.PeerReasonInputSerializer,
+        responses={
+            200: serializers.PeerOutputSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
     )
     @action(detail=True, methods=["post"])
     def reinstate(self, request: Request, pk: str) -> Response:
@@ -112,8 +115,8 @@ class EvidenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_serializer_class(self):
         if self.action == "retrieve":
-            return s.EvidenceDetailOutputSerializer
-        return s.EvidenceOutputSerializer
+            return serializers.EvidenceDetailOutputSerializer
+        return serializers.EvidenceOutputSerializer
 
 
 class FederationStatusView(APIView):
@@ -121,9 +124,13 @@ class FederationStatusView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: s.FederationStatusOutputSerializer, **error_responses(429)})
+    @extend_schema(
+        responses={200: serializers.FederationStatusOutputSerializer, **error_responses(429)}
+    )
     def get(self, request: Request) -> Response:
-        return Response(s.FederationStatusOutputSerializer(selectors.federation_status()).data)
+        return Response(
+            serializers.FederationStatusOutputSerializer(selectors.federation_status()).data
+        )
 
 
 def identity_body() -> dict:
@@ -143,12 +150,14 @@ class FederationIdentityView(APIView):
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: s.FederationIdentityOutputSerializer, **error_responses(429)})
+    @extend_schema(
+        responses={200: serializers.FederationIdentityOutputSerializer, **error_responses(429)}
+    )
     def get(self, request: Request) -> Response:
         return Response(identity_body())
 
 
-class AnchoredCheckpointView(APIView):
+class AnchoredCheckpointView(JSONErrorsMixin, APIView):
     """Our latest checkpoint that reached the quorum, with all its cosignatures.
 
     text/plain (the default): the signed note, cosignature lines appended, ready for
@@ -160,10 +169,6 @@ class AnchoredCheckpointView(APIView):
     permission_classes = [permissions.AllowAny]
     renderer_classes = [PlainTextRenderer, JSONRenderer]
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        _text_or_json_errors(request, response)
-        return super().finalize_response(request, response, *args, **kwargs)
-
     @extend_schema(
         parameters=[
             OpenApiParameter("format", OpenApiTypes.STR, enum=["txt", "json"], required=False)
@@ -172,7 +177,7 @@ class AnchoredCheckpointView(APIView):
             (200, "text/plain"): OpenApiResponse(
                 OpenApiTypes.STR, description="Signed note with cosignatures."
             ),
-            (200, "application/json"): s.AnchoredCheckpointOutputSerializer,
+            (200, "application/json"): serializers.AnchoredCheckpointOutputSerializer,
             (404, "application/json"): OpenApiResponse(
                 ErrorSerializer, description="Nothing anchored yet."
             ),
@@ -198,7 +203,9 @@ class AnchoredCheckpointView(APIView):
             "anchoring_delay": selectors.anchoring_delays(),
         }
         return cached(
-            request, Response(s.AnchoredCheckpointOutputSerializer(body).data), immutable=False
+            request,
+            Response(serializers.AnchoredCheckpointOutputSerializer(body).data),
+            immutable=False,
         )
 
 
@@ -224,12 +231,12 @@ class PeerNotifyView(PeerRequestView):
     """
 
     @extend_schema(
-        request=s.PeerNotifyInputSerializer,
-        responses={202: s.PeerNotifyOutputSerializer, **error_responses(400, 403, 429)},
+        request=serializers.PeerNotifyInputSerializer,
+        responses={202: serializers.PeerNotifyOutputSerializer, **error_responses(400, 403, 429)},
     )
     def post(self, request: Request) -> Response:
         peer = self.signing_peer(request)
-        data = s.PeerNotifyInputSerializer(data=request.data)
+        data = serializers.PeerNotifyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         scheduled = mirror_checkpoint_notified(peer=peer, note=data.validated_data["checkpoint"])
         return Response({"scheduled": scheduled}, status=status.HTTP_202_ACCEPTED)
@@ -245,9 +252,9 @@ class PeerTransferView(PeerRequestView):
     """
 
     @extend_schema(
-        request=s.TransferPackageSerializer,
+        request=serializers.TransferPackageSerializer,
         responses={
-            201: s.TransferReceiptSerializer,
+            201: serializers.TransferReceiptSerializer,
             **error_responses(400, 403, 409, 413, 422, 429),
         },
     )
@@ -261,7 +268,9 @@ class PeerTransferView(PeerRequestView):
                 outcome=received.status,
                 receipt=received.receipt,
             )
-        return Response(s.TransferReceiptSerializer(received).data, status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.TransferReceiptSerializer(received).data, status=status.HTTP_201_CREATED
+        )
 
 
 # ---------------------------------------------------------------- replication source
@@ -278,7 +287,7 @@ class EntryBundleRenderer(BaseRenderer):
         return bytes(data)
 
 
-class LogEntryBundleView(APIView):
+class LogEntryBundleView(JSONErrorsMixin, APIView):
     """Our ledger's entries by range as one binary entry bundle: what peers replicate from.
 
     Each entry's bytes are preceded by their length (4 bytes, big-endian); the first is
@@ -292,12 +301,8 @@ class LogEntryBundleView(APIView):
     throttle_scope = "ledger"
     renderer_classes = [EntryBundleRenderer, JSONRenderer]
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        _text_or_json_errors(request, response)
-        return super().finalize_response(request, response, *args, **kwargs)
-
     @extend_schema(
-        parameters=[s.LogEntryBundleInputSerializer],
+        parameters=[serializers.LogEntryBundleInputSerializer],
         responses={
             (200, BUNDLE_CONTENT_TYPE): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The entry bundle."
@@ -306,7 +311,7 @@ class LogEntryBundleView(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        query = s.LogEntryBundleInputSerializer(data=request.query_params)
+        query = serializers.LogEntryBundleInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, limit = query.validated_data["start"], query.validated_data["limit"]
         events = selectors.log_entry_events(start=start, end=start + limit)
@@ -314,7 +319,9 @@ class LogEntryBundleView(APIView):
         response["GridProof-Entries-Start"] = str(start)
         response["GridProof-Entries-Count"] = str(len(events))
         # A full bundle can never change; a short one grows as entries are integrated.
-        response["Cache-Control"] = IMMUTABLE if len(events) == limit else "public, max-age=5"
+        response["Cache-Control"] = (
+            IMMUTABLE if len(events) == limit else f"public, max-age={SHORT_MAX_AGE}"
+        )
         return response
 
 
@@ -333,19 +340,17 @@ class MirrorView(APIView):
 class MirrorListView(MirrorView):
     """The logs this registry mirrors, with their verified sizes."""
 
-    @extend_schema(responses={200: s.MirrorOutputSerializer(many=True), **error_responses(429)})
+    @extend_schema(
+        responses={200: serializers.MirrorOutputSerializer(many=True), **error_responses(429)}
+    )
     def get(self, request: Request) -> Response:
-        return Response(s.MirrorOutputSerializer(selectors.mirror_list(), many=True).data)
+        return Response(serializers.MirrorOutputSerializer(selectors.mirror_list(), many=True).data)
 
 
-class MirrorCheckpointNoteView(MirrorView):
+class MirrorCheckpointNoteView(JSONErrorsMixin, MirrorView):
     """The peer's latest checkpoint whose root this mirror recomputed, as its signed note."""
 
     renderer_classes = [PlainTextRenderer]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        _text_or_json_errors(request, response)
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         parameters=[ORIGIN_PARAMETER],
@@ -368,12 +373,15 @@ class MirrorEntryListView(MirrorView):
 
     @extend_schema(
         operation_id="federation_mirror_entries_list",
-        parameters=[ORIGIN_PARAMETER, s.MirrorEntryRangeInputSerializer],
-        responses={200: s.MirroredEntryPageOutputSerializer, **error_responses(400, 404, 429)},
+        parameters=[ORIGIN_PARAMETER, serializers.MirrorEntryRangeInputSerializer],
+        responses={
+            200: serializers.MirroredEntryPageOutputSerializer,
+            **error_responses(400, 404, 429),
+        },
     )
     def get(self, request: Request, origin: str) -> Response:
         head = selectors.mirror_head(origin=origin)
-        query = s.MirrorEntryRangeInputSerializer(data=request.query_params)
+        query = serializers.MirrorEntryRangeInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, limit = query.validated_data["start"], query.validated_data["limit"]
         entries = list(selectors.mirror_entries(head=head, start=start, end=start + limit))
@@ -385,7 +393,7 @@ class MirrorEntryListView(MirrorView):
             "start": start,
             "limit": limit,
             "next": next_url,
-            "entries": s.MirroredEntryOutputSerializer(entries, many=True).data,
+            "entries": serializers.MirroredEntryOutputSerializer(entries, many=True).data,
         }
         return cached(request, Response(body), immutable=full)
 
@@ -395,13 +403,13 @@ class MirrorEntryDetailView(MirrorView):
 
     @extend_schema(
         parameters=[ORIGIN_PARAMETER],
-        responses={200: s.MirroredEntryOutputSerializer, **error_responses(404, 429)},
+        responses={200: serializers.MirroredEntryOutputSerializer, **error_responses(404, 429)},
     )
     def get(self, request: Request, origin: str, seq: str) -> Response:
         head = selectors.mirror_head(origin=origin)
         entry = selectors.mirror_entry(head=head, seq=int(seq))
         return cached(
-            request, Response(s.MirroredEntryOutputSerializer(entry).data), immutable=True
+            request, Response(serializers.MirroredEntryOutputSerializer(entry).data), immutable=True
         )
 
 
@@ -409,15 +417,18 @@ class MirrorInclusionProofView(MirrorView):
     """RFC 9162 inclusion proof of a mirrored entry, from the mirror's own tree."""
 
     @extend_schema(
-        parameters=[ORIGIN_PARAMETER, s.MirrorInclusionProofInputSerializer],
-        responses={200: s.MirrorInclusionProofOutputSerializer, **error_responses(400, 404, 429)},
+        parameters=[ORIGIN_PARAMETER, serializers.MirrorInclusionProofInputSerializer],
+        responses={
+            200: serializers.MirrorInclusionProofOutputSerializer,
+            **error_responses(400, 404, 429),
+        },
     )
     def get(self, request: Request, origin: str) -> Response:
         head = selectors.mirror_head(origin=origin)
-        query = s.MirrorInclusionProofInputSerializer(data=request.query_params)
+        query = serializers.MirrorInclusionProofInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         proof = selectors.mirror_inclusion_proof(head=head, **query.validated_data)
-        body = s.MirrorInclusionProofOutputSerializer(proof).data
+        body = serializers.MirrorInclusionProofOutputSerializer(proof).data
         return cached(request, Response(body), immutable=True)
 
 
@@ -425,16 +436,16 @@ class MirrorConsistencyProofView(MirrorView):
     """RFC 9162 consistency proof between two sizes of a mirrored log."""
 
     @extend_schema(
-        parameters=[ORIGIN_PARAMETER, s.MirrorConsistencyProofInputSerializer],
+        parameters=[ORIGIN_PARAMETER, serializers.MirrorConsistencyProofInputSerializer],
         responses={
-            200: s.MirrorConsistencyProofOutputSerializer,
+            200: serializers.MirrorConsistencyProofOutputSerializer,
             **error_responses(400, 404, 429),
         },
     )
     def get(self, request: Request, origin: str) -> Response:
         head = selectors.mirror_head(origin=origin)
-        query = s.MirrorConsistencyProofInputSerializer(data=request.query_params)
+        query = serializers.MirrorConsistencyProofInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         proof = selectors.mirror_consistency_proof(head=head, **query.validated_data)
-        body = s.MirrorConsistencyProofOutputSerializer(proof).data
+        body = serializers.MirrorConsistencyProofOutputSerializer(proof).data
         return cached(request, Response(body), immutable=True)

@@ -1,4 +1,3 @@
-import base64
 import json
 
 from drf_spectacular.types import OpenApiTypes
@@ -6,19 +5,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ledger.models import Checkpoint, LedgerEntry
+from registry.api.fields import Base64Field
 from registry.api.serializers import StrictInputSerializer
-
-
-@extend_schema_field(OpenApiTypes.BYTE)
-class Base64Field(serializers.Field):
-    """Bytes as standard, padded base64 (RFC 4648 section 4)."""
-
-    def __init__(self, **kwargs) -> None:
-        kwargs["read_only"] = True
-        super().__init__(**kwargs)
-
-    def to_representation(self, value) -> str:
-        return base64.b64encode(bytes(value)).decode("ascii")
 
 
 class LedgerEntryOutputSerializer(serializers.ModelSerializer):

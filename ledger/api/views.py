@@ -6,16 +6,12 @@ checkpoint of a given size) is served as immutable; what follows the latest chec
 gets a short max-age.
 """
 
-import hashlib
-
 from django.conf import settings
-from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -23,35 +19,12 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from ledger import selectors
-from ledger.api import serializers as s
+from ledger.api import serializers
 from ledger.keys import registry_signer
+from registry.api.caching import cached
 from registry.api.exceptions import ErrorSerializer
+from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import error_responses
-
-IMMUTABLE = "public, max-age=31536000, immutable"
-LATEST_MAX_AGE = 5  # seconds: the latest checkpoint moves every CHECKPOINT_INTERVAL_SECONDS
-
-
-def cached(request, response: Response, *, immutable: bool, max_age: int = LATEST_MAX_AGE):
-    """Cache-Control, Vary and a content ETag (answering If-None-Match with 304)."""
-    response["Cache-Control"] = IMMUTABLE if immutable else f"public, max-age={max_age}"
-    patch_vary_headers(response, ["Accept"])
-
-    def add_etag(rendered):
-        rendered["ETag"] = f'"{hashlib.sha256(rendered.content).hexdigest()[:32]}"'
-        return get_conditional_response(request, etag=rendered["ETag"], response=rendered)
-
-    response.add_post_render_callback(add_etag)
-    return response
-
-
-class PlainTextRenderer(BaseRenderer):
-    media_type = "text/plain"
-    format = "txt"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return str(data).encode(self.charset)
 
 
 class LedgerView(APIView):
@@ -63,16 +36,10 @@ class LedgerView(APIView):
     throttle_scope = "ledger"
 
 
-class CheckpointNoteView(LedgerView):
+class CheckpointNoteView(JSONErrorsMixin, LedgerView):
     """The latest checkpoint as a signed note (C2SP tlog-checkpoint), text/plain."""
 
     renderer_classes = [PlainTextRenderer]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        if response.status_code >= 400:  # errors keep the common JSON shape
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         responses={
@@ -91,10 +58,12 @@ class CheckpointNoteView(LedgerView):
 class CheckpointLatestView(LedgerView):
     """The latest checkpoint, as JSON."""
 
-    @extend_schema(responses={200: s.CheckpointOutputSerializer, **error_responses(404, 429)})
+    @extend_schema(
+        responses={200: serializers.CheckpointOutputSerializer, **error_responses(404, 429)}
+    )
     def get(self, request: Request) -> Response:
         checkpoint = selectors.checkpoint_latest()
-        body = s.CheckpointOutputSerializer(checkpoint).data
+        body = serializers.CheckpointOutputSerializer(checkpoint).data
         return cached(request, Response(body), immutable=False)
 
 
@@ -107,14 +76,16 @@ class CheckpointPagination(PageNumberPagination):
 class CheckpointListView(LedgerView, generics.ListAPIView):
     """Every checkpoint, newest first (paged)."""
 
-    serializer_class = s.CheckpointOutputSerializer
+    serializer_class = serializers.CheckpointOutputSerializer
     pagination_class = CheckpointPagination
     filter_backends: list = []
 
     def get_queryset(self):
         return selectors.checkpoint_list()
 
-    @extend_schema(responses={200: s.CheckpointOutputSerializer(many=True), **error_responses(429)})
+    @extend_schema(
+        responses={200: serializers.CheckpointOutputSerializer(many=True), **error_responses(429)}
+    )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return cached(request, super().get(request, *args, **kwargs), immutable=False)
 
@@ -122,10 +93,12 @@ class CheckpointListView(LedgerView, generics.ListAPIView):
 class CheckpointDetailView(LedgerView):
     """The checkpoint of one tree size."""
 
-    @extend_schema(responses={200: s.CheckpointOutputSerializer, **error_responses(404, 429)})
+    @extend_schema(
+        responses={200: serializers.CheckpointOutputSerializer, **error_responses(404, 429)}
+    )
     def get(self, request: Request, size: int) -> Response:
         checkpoint = selectors.checkpoint_by_size(size=size)
-        body = s.CheckpointOutputSerializer(checkpoint).data
+        body = serializers.CheckpointOutputSerializer(checkpoint).data
         return cached(request, Response(body), immutable=True)
 
 
@@ -134,11 +107,11 @@ class EntryListView(LedgerView):
 
     @extend_schema(
         operation_id="ledger_entries_list",
-        parameters=[s.LedgerEntryRangeInputSerializer],
-        responses={200: s.LedgerEntryPageOutputSerializer, **error_responses(400, 429)},
+        parameters=[serializers.LedgerEntryRangeInputSerializer],
+        responses={200: serializers.LedgerEntryPageOutputSerializer, **error_responses(400, 429)},
     )
     def get(self, request: Request) -> Response:
-        query = s.LedgerEntryRangeInputSerializer(data=request.query_params)
+        query = serializers.LedgerEntryRangeInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, limit = query.validated_data["start"], query.validated_data["limit"]
         entries = list(selectors.ledger_entries(start=start, end=start + limit))
@@ -151,7 +124,7 @@ class EntryListView(LedgerView):
             "start": start,
             "limit": limit,
             "next": next_url,
-            "entries": s.LedgerEntryOutputSerializer(entries, many=True).data,
+            "entries": serializers.LedgerEntryOutputSerializer(entries, many=True).data,
         }
         # A full page can never change; a short one grows as entries are integrated.
         return cached(request, Response(body), immutable=full)
@@ -160,24 +133,28 @@ class EntryListView(LedgerView):
 class EntryDetailView(LedgerView):
     """One entry: its canonical bytes (base64), the decoded event, leaf hash and chain."""
 
-    @extend_schema(responses={200: s.LedgerEntryOutputSerializer, **error_responses(404, 429)})
+    @extend_schema(
+        responses={200: serializers.LedgerEntryOutputSerializer, **error_responses(404, 429)}
+    )
     def get(self, request: Request, seq: int) -> Response:
         entry = selectors.ledger_entry(seq=seq)
-        return cached(request, Response(s.LedgerEntryOutputSerializer(entry).data), immutable=True)
+        return cached(
+            request, Response(serializers.LedgerEntryOutputSerializer(entry).data), immutable=True
+        )
 
 
 class InclusionProofView(LedgerView):
     """RFC 9162 inclusion proof of entry `seq` in the tree of `size` entries."""
 
     @extend_schema(
-        parameters=[s.InclusionProofInputSerializer],
-        responses={200: s.InclusionProofOutputSerializer, **error_responses(400, 429)},
+        parameters=[serializers.InclusionProofInputSerializer],
+        responses={200: serializers.InclusionProofOutputSerializer, **error_responses(400, 429)},
     )
     def get(self, request: Request) -> Response:
-        query = s.InclusionProofInputSerializer(data=request.query_params)
+        query = serializers.InclusionProofInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         proof = selectors.ledger_inclusion_proof(**query.validated_data)
-        body = s.InclusionProofOutputSerializer(proof).data
+        body = serializers.InclusionProofOutputSerializer(proof).data
         return cached(request, Response(body), immutable=True)
 
 
@@ -185,14 +162,14 @@ class ConsistencyProofView(LedgerView):
     """RFC 9162 consistency proof that the tree of `second` entries extends that of `first`."""
 
     @extend_schema(
-        parameters=[s.ConsistencyProofInputSerializer],
-        responses={200: s.ConsistencyProofOutputSerializer, **error_responses(400, 429)},
+        parameters=[serializers.ConsistencyProofInputSerializer],
+        responses={200: serializers.ConsistencyProofOutputSerializer, **error_responses(400, 429)},
     )
     def get(self, request: Request) -> Response:
-        query = s.ConsistencyProofInputSerializer(data=request.query_params)
+        query = serializers.ConsistencyProofInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         proof = selectors.ledger_consistency_proof(**query.validated_data)
-        body = s.ConsistencyProofOutputSerializer(proof).data
+        body = serializers.ConsistencyProofOutputSerializer(proof).data
         return cached(request, Response(body), immutable=True)
 
 
@@ -201,16 +178,19 @@ class SubjectHistoryView(LedgerView):
     latest checkpoint, which is included: everything to check the history offline."""
 
     @extend_schema(
-        parameters=[s.SubjectHistoryInputSerializer],
-        responses={200: s.SubjectHistoryOutputSerializer, **error_responses(400, 404, 429)},
+        parameters=[serializers.SubjectHistoryInputSerializer],
+        responses={
+            200: serializers.SubjectHistoryOutputSerializer,
+            **error_responses(400, 404, 429),
+        },
     )
     def get(self, request: Request, subject_type: str, subject_id: str) -> Response:
-        query = s.SubjectHistoryInputSerializer(data=request.query_params)
+        query = serializers.SubjectHistoryInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         history = selectors.ledger_subject_history(
             key=f"{subject_type}:{subject_id}", **query.validated_data
         )
-        body = s.SubjectHistoryOutputSerializer(history).data
+        body = serializers.SubjectHistoryOutputSerializer(history).data
         return cached(request, Response(body), immutable=False)
 
 
@@ -227,6 +207,6 @@ def verifier_key_body() -> dict:
 class VerifierKeyView(LedgerView):
     """The note verifier key that signs this registry's checkpoints."""
 
-    @extend_schema(responses={200: s.VerifierKeyOutputSerializer, **error_responses(429)})
+    @extend_schema(responses={200: serializers.VerifierKeyOutputSerializer, **error_responses(429)})
     def get(self, request: Request) -> Response:
         return cached(request, Response(verifier_key_body()), immutable=False, max_age=300)

@@ -1,7 +1,12 @@
 """Shared OpenAPI pieces: every documented error uses ErrorSerializer."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 
 from registry.api.exceptions import ErrorSerializer
 
@@ -21,6 +26,35 @@ _DESCRIPTIONS = {
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """Documented error responses for a view, all in the common error shape."""
     return {s: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[s]) for s in statuses}
+
+
+def read_schema(
+    serializer,
+    *,
+    list_errors: tuple[int, ...] = (400, 401),
+    retrieve_errors: tuple[int, ...] | None = (401, 404),
+    list_description: str | None = None,
+    retrieve_description: str | None = None,
+):
+    """Class decorator: the list and retrieve schemas of a viewset of `serializer` rows.
+
+    The defaults fit rows scoped to the user (login needed, filters can be invalid);
+    `retrieve_errors=None` for a viewset without retrieve. Use it instead of overriding
+    list/retrieve only to carry @extend_schema. Without a description, the operation is
+    described by the viewset's docstring.
+    """
+    views = {
+        "list": extend_schema(
+            description=list_description,
+            responses={200: serializer(many=True), **error_responses(*list_errors)},
+        )
+    }
+    if retrieve_errors is not None:
+        views["retrieve"] = extend_schema(
+            description=retrieve_description,
+            responses={200: serializer, **error_responses(*retrieve_errors)},
+        )
+    return extend_schema_view(**views)
 
 
 # For views wrapped in registry.idempotency.idempotent; list it in their @extend_schema.

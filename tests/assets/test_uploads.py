@@ -206,3 +206,47 @@ def test_accept_valid_over_http(producer, rows, snapshot):
         "message": "Energy cannot be negative.",
     }
     assert snapshot()["Reading"] == before["Reading"] + 5
+
+
+# The readings parsers (assets.api.parsers) pick the format by the exact content type,
+# case-insensitive and without its parameters, and check the declared size first.
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/csv", "text/plain", "Text/CSV; charset=utf-8"]
+)
+def test_csv_under_its_other_content_types(producer, rows, content_type):
+    response = client_for(producer).post(URL, data=csv_body(rows), content_type=content_type)
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"), [("text/*", b"meter,start,end,wh\n"), ("application/xml", b"")]
+)
+def test_wildcard_or_empty_body_of_another_type_is_415(producer, content_type, body):
+    response = client_for(producer).post(URL, data=body, content_type=content_type)
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert error["detail"] == f'Unsupported media type "{content_type}" in request.'
+
+
+@override_settings(READINGS_UPLOAD_MAX_BYTES=10)
+def test_declared_size_is_checked_before_the_content_type(producer):
+    response = client_for(producer).post(URL, data=b"<xml>" * 10, content_type="application/xml")
+    error = assert_error(response, 413, "upload_too_large")
+    assert error["extra"] == {"limit_bytes": 10, "content_length": 50}
+
+
+def test_multipart_without_file_field(producer, snapshot):
+    before = snapshot()
+    response = client_for(producer).post(URL, {"other": "x"}, format="multipart")
+    error = assert_error(response, 400, "readings_malformed")
+    assert "'file'" in error["detail"]
+    assert snapshot() == before
+
+
+def test_multipart_json_file(producer, rows):
+    upload = io.BytesIO(json.dumps(rows).encode())
+    upload.name = "readings.json"
+    response = client_for(producer).post(URL, {"file": upload}, format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["stored"] == 6
