@@ -6,6 +6,8 @@ One module per use case; import from here (`from certificates import services`):
 - `issuance_request`: issuance_request_create / _approve / _reject
 - `transfer`: certificate_transfer, certificate_transfer_batch, certificate_transfer_accept /
   _reject / _withdraw, transfer_policy_set
+- `reservation`: certificate_units_reserve / _release / _deliver (units other apps hold;
+  the caller appends the event, see its docstring)
 - `retirement`: certificate_retire, certificate_expire_due, certificate_withdraw
 - `common`: the checks and split machinery they share, and the account-close guard
 
@@ -32,6 +34,12 @@ from certificates.services.issuance_request import (
     issuance_request_create,
     issuance_request_reject,
 )
+from certificates.services.reservation import (
+    UnitsChange,
+    certificate_units_deliver,
+    certificate_units_release,
+    certificate_units_reserve,
+)
 from certificates.services.retirement import (
     EXPIRE_BATCH,
     certificate_expire_due,
@@ -55,6 +63,7 @@ __all__ = [
     "MAX_REQUEST_DAYS",
     "MAX_SAFE_WH",
     "Actor",
+    "UnitsChange",
     "account_close_guard",
     "certificate_auto_issue",
     "certificate_expire_due",
@@ -65,6 +74,9 @@ __all__ = [
     "certificate_transfer_batch",
     "certificate_transfer_reject",
     "certificate_transfer_withdraw",
+    "certificate_units_deliver",
+    "certificate_units_release",
+    "certificate_units_reserve",
     "certificate_withdraw",
     "issuance_request_approve",
     "issuance_request_create",

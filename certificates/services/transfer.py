@@ -1,6 +1,6 @@
 """Transfers: a bundle, or its first units, to another open account, one at a time or as
 an all-or-nothing batch; receiver acceptance (a pending transfer is a reservation at the
-sender until the receiver decides); transfer policy.
+sender, delivered on acceptance, released on rejection or withdrawal); transfer policy.
 
 Locks (`certificates.locks`): the bundles first, in primary-key order, in one statement
 with the holder's permission (`storage.bundles_lock_for_move`); then the transfer row
@@ -28,8 +28,8 @@ from certificates.services.common import (
     _apply_moves,
     _lock_sources,
     _subjects,
-    _today,
 )
+from certificates.services.reservation import certificate_units_deliver, certificate_units_release
 from ledger.services import ledger_append
 
 
@@ -165,17 +165,18 @@ def certificate_transfer_batch(
     return transfers
 
 
-def _pending_transfer(transfer_id: int) -> tuple[Transfer, Bundle]:
+def _pending_transfer(transfer_id: int) -> Transfer:
     """Lock the reserved bundle (first, per the lock order), then the transfer."""
     bundle_id = Transfer.objects.filter(pk=transfer_id).values_list("bundle_id", flat=True).first()
     if bundle_id is None:
         raise errors.TransferNotFound(transfer_id=transfer_id)
-    bundle = locks.bundles_lock([bundle_id])[bundle_id]
-    return locks.transfer_lock(transfer_id), bundle
+    locks.bundles_lock([bundle_id])
+    return locks.transfer_lock(transfer_id)
 
 
 def _decide(*, actor: Actor, transfer_id: int, side: str, outcome: str, kind: str) -> Transfer:
-    transfer, bundle = _pending_transfer(transfer_id)
+    """Settle a pending transfer: its reservation is delivered (accepted) or released."""
+    transfer = _pending_transfer(transfer_id)
     account = transfer.to_account if side == "receiver" else transfer.from_account
     if isinstance(actor, str) or not user_can_act_for(actor, account.organisation):
         raise errors.NotTransferParty(transfer_id=transfer_id)
@@ -183,20 +184,19 @@ def _decide(*, actor: Actor, transfer_id: int, side: str, outcome: str, kind: st
         raise errors.TransferNotPending(transfer_id=transfer_id, status=transfer.status)
     now = timezone.now()
     if outcome == Transfer.Status.ACCEPTED:
-        to_account, _policy = locks.account_lock_receiving(transfer.to_account_id)
-        if bundle.expires_on is not None and _today(now) >= bundle.expires_on:
-            raise errors.BundleExpired(bundle_id=bundle.pk)
-        bundle.account_id = to_account.pk
-    bundle.status = Bundle.Status.ACTIVE
-    bundle.save(update_fields=["account", "status"])
+        change = certificate_units_deliver(
+            bundle_id=transfer.bundle_id, to_account_id=transfer.to_account_id, now=now
+        )
+    else:
+        change = certificate_units_release(bundle_id=transfer.bundle_id)
     transfer.status = outcome
     transfer.decided_at = now
     transfer.save(update_fields=["status", "decided_at"])
     ledger_append(
         kind=kind,
         actor=actor,
-        subject=[bundle, transfer, transfer.from_account, transfer.to_account],
-        data=events.transfer_decision_data(transfer, bundle),
+        subject=[*change.subjects(), transfer, transfer.from_account, transfer.to_account],
+        data=events.transfer_decision_data(transfer, change.bundle),
     )
     return transfer
 
