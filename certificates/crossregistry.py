@@ -212,8 +212,8 @@ def certificate_export_settle(
     )
     if bundle_id is None:
         raise errors.ExportNotFound(export_id=export_id)
-    bundle = Bundle.objects.select_for_update().get(pk=bundle_id)
-    export = CertificateExport.objects.select_for_update().get(pk=export_id)
+    bundle = locks.bundles_lock([bundle_id])[bundle_id]
+    export = locks.export_lock(export_id)
     if export.status != CertificateExport.Status.PENDING:
         if export.receipt == receipt:
             return export

@@ -7,7 +7,8 @@ The lock order (PostgreSQL; SQLite serialises writers with IMMEDIATE transaction
    permission in the same statement). Two writers touching the same bundles queue on the
    lowest id instead of deadlocking.
 2. Then the rows the operation is about: a transfer (accept / reject / withdraw), an
-   issuance request, a transfer policy, or the device's unit counter, which is the
+   export (its settlement), an issuance request, a transfer policy, or the device's unit
+   counter, which is the
    per-device issuance lock (issuance touches no existing bundle).
 3. A receiving account last, FOR KEY SHARE (`account_lock_receiving`): it waits for a
    concurrent `account_close` (FOR UPDATE) and then sees the account closed, while any
@@ -27,6 +28,7 @@ from accounts.models import Account, Organisation, User
 from certificates import errors, storage
 from certificates.models import (
     Bundle,
+    CertificateExport,
     DeviceUnitCounter,
     IssuanceRequest,
     Transfer,
@@ -107,6 +109,11 @@ def transfer_lock(transfer_id: int) -> Transfer:
         .select_related("from_account__organisation", "to_account__organisation")
         .get(pk=transfer_id)
     )
+
+
+def export_lock(export_id: int) -> CertificateExport:
+    """The export FOR UPDATE; take its bundle first."""
+    return CertificateExport.objects.select_for_update().get(pk=export_id)
 
 
 def transfer_policy_lock(organisation: Organisation) -> TransferPolicy:

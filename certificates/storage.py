@@ -1,7 +1,8 @@
 """The certificates app's hand-written SQL: every raw statement of the app lives here.
 
 Moving bundles (transfer, batch transfer, retirement, reservation, export), issuance's
-multi-row inserts, and the walk down a bundle's split tree (withdrawal).
+multi-row inserts, and the walks down a bundle's split tree (withdrawal) and up to its
+issued root (history).
 
 Measured on the transfer path, the ORM cost more than the work: ten statements and about
 4 ms of Python around 2 ms of database time. Here the lock, the holder's permission and
@@ -277,3 +278,18 @@ def bundle_tree_ids(bundle_ids: Iterable[int]) -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, ids)
         return {row[0] for row in cursor.fetchall()}
+
+
+def bundle_ancestor_ids(bundle_id: int) -> list[int]:
+    """Ids from the issued root down to `bundle_id` (a recursive query, any depth)."""
+    table = Bundle._meta.db_table
+    sql = (
+        f"WITH RECURSIVE chain(id, parent_id, depth) AS ("  # noqa: S608 - model table name
+        f" SELECT id, parent_id, 0 FROM {table} WHERE id = %s"
+        f" UNION ALL SELECT b.id, b.parent_id, c.depth + 1 FROM {table} b"
+        f" JOIN chain c ON b.id = c.parent_id"
+        f") SELECT id FROM chain ORDER BY depth DESC"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bundle_id])
+        return [row[0] for row in cursor.fetchall()]
