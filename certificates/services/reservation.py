@@ -14,11 +14,12 @@ The contract:
 - They append NO ledger event. Your service appends its own event, in the same
   transaction, naming `change.subjects()` (and `change.data()` where it describes the
   units), e.g. `ledger_append(kind="market.order_placed", subject=[*change.subjects(),
-  order], data={..., "units": change.data()})`. Transfer events are built this way, so
-  they replay unchanged.
+  order], data={..., "units": change.data()})`. A transfer's acceptance, rejection and
+  withdrawal are built this way, and their events are what they were before.
 - Locks follow `certificates.locks`: the bundle first (FOR UPDATE, primary-key order),
-  then, for a delivery, the receiving account (FOR KEY SHARE). Lock your own rows after
-  the bundle, or before it only if every writer of them does the same.
+  then, for a delivery, the receiving account (FOR KEY SHARE). A caller that also locks
+  rows of its own takes them in one fixed order relative to these, the same in every
+  one of its services, so that two of its writers never wait on each other crosswise.
 - Refusals are `DomainError`s with the codes a transfer's source gets (not_bundle_holder,
   bundle_not_active, bundle_expired, insufficient_volume, bundle_not_found,
   invalid_volume) plus bundle_not_reserved, account_not_found and account_closed.
