@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Account
-from certificates import errors, events, hotpath
+from certificates import errors, events, locks, storage
 from certificates.models import (
     Bundle,
     CertificateExport,
@@ -37,15 +37,13 @@ from certificates.models import (
     ForeignDevice,
     Issuance,
 )
-from certificates.services import (
+from certificates.services.common import (
     Actor,
     _apply_moves,
     _check_fits,
     _check_movable,
     _check_volume,
     _issuing_body_of,
-    _lock_held,
-    _lock_unit_counter,
     _require_holder,
     _today,
 )
@@ -149,7 +147,7 @@ def certificate_export(
         )
     peer = _partner(destination)
     now = timezone.now()
-    held = _lock_held([bundle_id], actor)[bundle_id]
+    held = locks.bundles_lock_held([bundle_id], actor)[bundle_id]
     account = _require_holder(held)
     bundle = held.bundle
     _check_movable(bundle, _today(now))
@@ -214,8 +212,8 @@ def certificate_export_settle(
     )
     if bundle_id is None:
         raise errors.ExportNotFound(export_id=export_id)
-    bundle = Bundle.objects.select_for_update().get(pk=bundle_id)
-    export = CertificateExport.objects.select_for_update().get(pk=export_id)
+    bundle = locks.bundles_lock([bundle_id])[bundle_id]
+    export = locks.export_lock(export_id)
     if export.status != CertificateExport.Status.PENDING:
         if export.receipt == receipt:
             return export
@@ -237,7 +235,7 @@ def certificate_export_settle(
         kind, data = events.EXPORT_COMPLETED, common | {"reference": export.destination_reference}
     else:
         export.status, export.reason = CertificateExport.Status.RETURNED, reason[:64]
-        hotpath.bundles_update(
+        storage.bundles_update(
             [bundle.pk], status=Bundle.Status.ACTIVE, account_id=bundle.account_id
         )
         kind = events.EXPORT_RETURNED
@@ -352,7 +350,7 @@ def _parse_certificate(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _receiving_account(number: str) -> Account:
-    found = hotpath.account_lock_for_receiving(number=number)
+    found = storage.account_lock_for_receiving(number=number)
     if found is None:
         raise ImportRefused(Refusal.ACCOUNT_NOT_FOUND, f"no account {number!r} here")
     account = found[0]
@@ -537,7 +535,7 @@ def certificate_import(
             raise ImportRefused(Refusal.ACCOUNT_NOT_FOUND, f"no account {cert['account']!r} here")
         _check_not_expired(cert, _today(now))
         device_id = _local_device(cert, verified.origin)
-        _lock_unit_counter(device_id)
+        locks.unit_counter_lock(device_id)
         _check_units_free(device_id, cert)
         account = _receiving_account(cert["account"])
     except ImportRefused as refused:

@@ -1,6 +1,6 @@
 """Errors of the certificate services: each has a code, an HTTP status and a detail."""
 
-from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from registry.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 
 
 class BundleNotFound(NotFound):
@@ -165,3 +165,17 @@ class ExportNotForThisRegistry(InvalidInput):
 class ImportUnavailable(Conflict):
     code = "import_unavailable"
     default_detail = "This registry cannot import certificates now (it has no issuing body)."
+
+
+class BundleNotReserved(Conflict):
+    code = "bundle_not_reserved"
+    default_detail = "The bundle is not reserved, so there is nothing to release or deliver."
+
+
+class UnitsChangeOutsideTransaction(DomainError):
+    code = "units_change_outside_transaction"
+    status = 500
+    default_detail = (
+        "Reserving, releasing and delivering units must run inside the caller's "
+        "transaction.atomic() block, with the caller's ledger event."
+    )

@@ -19,10 +19,11 @@ certificate.imported, certificate.import_rejected (docs/federation.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from accounts.models import Account
     from certificates.models import Bundle, Issuance, Transfer
 
 ISSUED = "certificate.issued"
@@ -68,7 +69,11 @@ KINDS = (
 
 @dataclass
 class Move:
-    """Take `volume_wh` units from a locked source bundle to `account_id` with `status`."""
+    """Take `volume_wh` units from a locked source bundle to `account_id` with `status`.
+
+    A transfer also records the account the units leave (`from_account`) and whether the
+    move waits for the receiver's acceptance (`pending`: the units stay reserved with it).
+    """
 
     bundle: Bundle
     volume_wh: int
@@ -76,7 +81,8 @@ class Move:
     status: int
     moved: Bundle | None = None
     rest: Bundle | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    from_account: Account | None = None
+    pending: bool = False
 
     @property
     def is_whole(self) -> bool:

@@ -22,6 +22,7 @@ from certificates.models import (
     TransferPolicy,
     Withdrawal,
 )
+from certificates.storage import bundle_ancestor_ids
 
 BUNDLE_RELATED = ("issuance", "account__organisation")
 
@@ -61,17 +62,7 @@ def bundle_for_unit(*, device_id: int, unit: int) -> Bundle | None:
 
 def bundle_ancestry(*, bundle_id: int) -> list[int]:
     """Ids from the issued root down to `bundle_id` (one recursive query, any depth)."""
-    table = Bundle._meta.db_table
-    sql = (
-        f"WITH RECURSIVE chain(id, parent_id, depth) AS ("  # noqa: S608 - model table name
-        f" SELECT id, parent_id, 0 FROM {table} WHERE id = %s"
-        f" UNION ALL SELECT b.id, b.parent_id, c.depth + 1 FROM {table} b"
-        f" JOIN chain c ON b.id = c.parent_id"
-        f") SELECT id FROM chain ORDER BY depth DESC"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [bundle_id])
-        return [row[0] for row in cursor.fetchall()]
+    return bundle_ancestor_ids(bundle_id)
 
 
 def bundle_children(*, bundle_id: int) -> list[Bundle]:

@@ -132,7 +132,7 @@ def test_withdrawal_reaches_every_piece_wherever_it_is_held(issued):
 
 
 def _leaves(root: int) -> list[int]:
-    from certificates.services import _descendants
+    from certificates.storage import bundle_tree_ids as _descendants
 
     return [
         pk for pk in _descendants([root]) if Bundle.objects.get(pk=pk).status != Bundle.Status.SPLIT

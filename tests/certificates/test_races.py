@@ -9,7 +9,7 @@ import pytest
 from certificates import errors, services
 from certificates.models import Bundle, IssuedPeriod, Transfer
 from certificates.replay import replay_ledger
-from certificates.services import _descendants
+from certificates.storage import bundle_tree_ids as _descendants
 from registry.errors import DomainError
 from tests.certificates.conftest import THREADS, run_together
 from tests.certificates.factories import DAY, add_readings, device_with_owners

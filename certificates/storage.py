@@ -1,4 +1,8 @@
-"""Hand-written SQL for moving bundles (transfer, batch transfer, retirement).
+"""The certificates app's hand-written SQL: every raw statement of the app lives here.
+
+Moving bundles (transfer, batch transfer, retirement, reservation, export), issuance's
+multi-row inserts, and the walks down a bundle's split tree (withdrawal) and up to its
+issued root (history).
 
 Measured on the transfer path, the ORM cost more than the work: ten statements and about
 4 ms of Python around 2 ms of database time. Here the lock, the holder's permission and
@@ -10,7 +14,7 @@ only the row-lock clauses are PostgreSQL's. Rows come back as model instances
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
@@ -38,7 +42,7 @@ _MOVING_ROLES = (Membership.Role.OPERATOR.value, Membership.Role.ADMIN.value)
 def holder_may_move(role: str | None, organisation_status: str) -> bool:
     """accounts.permissions.user_can_act_for(role=OPERATOR), from the values the lock read.
 
-    Kept equal to it by tests/certificates/test_hotpath.py.
+    Kept equal to it by tests/certificates/test_storage.py.
     """
     return role in _MOVING_ROLES and organisation_status == Organisation.Status.APPROVED
 
@@ -257,3 +261,35 @@ def transfers_insert(transfers: Sequence[Transfer]) -> None:
         transfer.pk = pk
         transfer._state.adding = False
         transfer._state.db = connection.alias
+
+
+def bundle_tree_ids(bundle_ids: Iterable[int]) -> set[int]:
+    """The bundles and all bundles split from them, at any depth (a recursive query)."""
+    ids = sorted(set(bundle_ids))
+    if not ids:
+        return set()
+    table = Bundle._meta.db_table
+    sql = (
+        f"WITH RECURSIVE tree(id) AS ("  # noqa: S608 - table name from the model, values bound
+        f" SELECT id FROM {table} WHERE id IN ({_marks(ids)})"
+        f" UNION SELECT b.id FROM {table} b JOIN tree t ON b.parent_id = t.id"
+        f") SELECT id FROM tree"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def bundle_ancestor_ids(bundle_id: int) -> list[int]:
+    """Ids from the issued root down to `bundle_id` (a recursive query, any depth)."""
+    table = Bundle._meta.db_table
+    sql = (
+        f"WITH RECURSIVE chain(id, parent_id, depth) AS ("  # noqa: S608 - model table name
+        f" SELECT id, parent_id, 0 FROM {table} WHERE id = %s"
+        f" UNION ALL SELECT b.id, b.parent_id, c.depth + 1 FROM {table} b"
+        f" JOIN chain c ON b.id = c.parent_id"
+        f") SELECT id FROM chain ORDER BY depth DESC"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bundle_id])
+        return [row[0] for row in cursor.fetchall()]

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import Membership, Organisation
 from accounts.permissions import user_can_act_for
-from certificates import hotpath
+from certificates import storage
 from certificates.models import Bundle, Transfer, TransferPolicy
 from tests.certificates.factories import DAY
 from tests.factories import MembershipFactory, UserFactory
@@ -43,7 +43,7 @@ def test_holder_may_move_is_user_can_act_for(issued, org_status, role):
         MembershipFactory(user=user, organisation=organisation, role=role)
     bundle = issued.bundles[0]
     # when the lock reads the permission
-    held = hotpath.bundles_lock_for_move([bundle.pk], user.pk)[bundle.pk]
+    held = storage.bundles_lock_for_move([bundle.pk], user.pk)[bundle.pk]
     # then it agrees with the shared permission function
     assert held.may_move == user_can_act_for(user, organisation)
     assert held.may_move == (role in ("operator", "admin") and org_status == "approved")
@@ -51,7 +51,7 @@ def test_holder_may_move_is_user_can_act_for(issued, org_status, role):
 
 def test_lock_reads_bundles_as_the_orm_does(issued):
     ids = [b.pk for b in issued.bundles[:5]][::-1]
-    held = hotpath.bundles_lock_for_move(ids, issued.producer.pk)
+    held = storage.bundles_lock_for_move(ids, issued.producer.pk)
     assert list(held) == sorted(ids)
     for pk, item in held.items():
         orm = Bundle.objects.get(pk=pk)
@@ -62,11 +62,11 @@ def test_lock_reads_bundles_as_the_orm_does(issued):
         assert item.account.number == orm.account.number
         assert item.account.organisation_id == orm.account.organisation_id
         assert item.may_move
-    assert hotpath.bundles_lock_for_move([10**9], issued.producer.pk) == {}
+    assert storage.bundles_lock_for_move([10**9], issued.producer.pk) == {}
 
 
 def test_receiving_account_and_its_policy(issued):
-    account, policy = hotpath.account_lock_for_receiving(account_id=issued.buyer_account.pk)
+    account, policy = storage.account_lock_for_receiving(account_id=issued.buyer_account.pk)
     assert (account.pk, account.number, account.is_open, policy) == (
         issued.buyer_account.pk,
         issued.buyer_account.number,
@@ -76,11 +76,11 @@ def test_receiving_account_and_its_policy(issued):
     TransferPolicy.objects.create(
         organisation=issued.buyer_account.organisation, require_acceptance=True
     )
-    assert hotpath.account_lock_for_receiving(account_id=issued.buyer_account.pk)[1] is True
-    assert hotpath.account_lock_for_receiving(account_id=10**9) is None
-    by_number = hotpath.account_lock_for_receiving(number=issued.buyer_account.number)
+    assert storage.account_lock_for_receiving(account_id=issued.buyer_account.pk)[1] is True
+    assert storage.account_lock_for_receiving(account_id=10**9) is None
+    by_number = storage.account_lock_for_receiving(number=issued.buyer_account.number)
     assert by_number[0].pk == issued.buyer_account.pk
-    assert hotpath.account_lock_for_receiving(number="GP-NOPE") is None
+    assert storage.account_lock_for_receiving(number="GP-NOPE") is None
 
 
 def test_inserts_and_updates_write_what_the_orm_reads_back(issued):
@@ -100,11 +100,11 @@ def test_inserts_and_updates_write_what_the_orm_reads_back(issued):
         )
         for offset, account in ((0, issued.buyer_account), (5, issued.producer_account))
     ]
-    hotpath.bundles_insert(children)
+    storage.bundles_insert(children)
     for child in children:
         assert child.pk and _row(Bundle.objects.get(pk=child.pk)) == _row(child)
-    hotpath.bundles_update([parent.pk], status=Bundle.Status.SPLIT)
-    hotpath.bundles_update(
+    storage.bundles_update([parent.pk], status=Bundle.Status.SPLIT)
+    storage.bundles_update(
         [children[0].pk], status=Bundle.Status.RESERVED, account_id=issued.own_second_account.pk
     )
     assert Bundle.objects.get(pk=parent.pk).status == Bundle.Status.SPLIT
@@ -123,7 +123,7 @@ def test_inserts_and_updates_write_what_the_orm_reads_back(issued):
         created_by=issued.producer,
         created_at=DAY,
     )
-    hotpath.transfers_insert([transfer])
+    storage.transfers_insert([transfer])
     stored = Transfer.objects.get(pk=transfer.pk)
     assert (stored.bundle_id, stored.volume_wh, stored.created_at, stored.created_by_id) == (
         children[0].pk,

@@ -1,0 +1,85 @@
+"""Every write about certificates: one function per use case, one transaction, one event.
+
+One module per use case; import from here (`from certificates import services`):
+
+- `issuance`: certificate_issue, certificate_auto_issue
+- `issuance_request`: issuance_request_create / _approve / _reject
+- `transfer`: certificate_transfer, certificate_transfer_batch, certificate_transfer_accept /
+  _reject / _withdraw, transfer_policy_set
+- `reservation`: certificate_units_reserve / _release / _deliver (units other apps hold;
+  the caller appends the event, see its docstring)
+- `retirement`: certificate_retire, certificate_expire_due, certificate_withdraw
+- `common`: the checks and split machinery they share, and the account-close guard
+
+The lock order is `certificates.locks`'s docstring; hand-written SQL is
+`certificates.storage`. No global ledger row is locked: `ledger_append` only queues the
+event; the ledger's integrator numbers it after commit.
+"""
+
+from certificates.services.common import (
+    COUNTRY,
+    LIVE,
+    MAX_BATCH_ITEMS,
+    MAX_SAFE_WH,
+    Actor,
+    account_close_guard,
+)
+from certificates.services.issuance import (
+    MAX_REQUEST_DAYS,
+    certificate_auto_issue,
+    certificate_issue,
+)
+from certificates.services.issuance_request import (
+    issuance_request_approve,
+    issuance_request_create,
+    issuance_request_reject,
+)
+from certificates.services.reservation import (
+    UnitsChange,
+    certificate_units_deliver,
+    certificate_units_release,
+    certificate_units_reserve,
+)
+from certificates.services.retirement import (
+    EXPIRE_BATCH,
+    certificate_expire_due,
+    certificate_retire,
+    certificate_withdraw,
+)
+from certificates.services.transfer import (
+    certificate_transfer,
+    certificate_transfer_accept,
+    certificate_transfer_batch,
+    certificate_transfer_reject,
+    certificate_transfer_withdraw,
+    transfer_policy_set,
+)
+
+__all__ = [
+    "COUNTRY",
+    "EXPIRE_BATCH",
+    "LIVE",
+    "MAX_BATCH_ITEMS",
+    "MAX_REQUEST_DAYS",
+    "MAX_SAFE_WH",
+    "Actor",
+    "UnitsChange",
+    "account_close_guard",
+    "certificate_auto_issue",
+    "certificate_expire_due",
+    "certificate_issue",
+    "certificate_retire",
+    "certificate_transfer",
+    "certificate_transfer_accept",
+    "certificate_transfer_batch",
+    "certificate_transfer_reject",
+    "certificate_transfer_withdraw",
+    "certificate_units_deliver",
+    "certificate_units_release",
+    "certificate_units_reserve",
+    "certificate_withdraw",
+    "issuance_request_approve",
+    "issuance_request_create",
+    "issuance_request_reject",
+    "transfer_policy_set",
+]

@@ -1,0 +1,297 @@
+"""The end of a certificate's life here: retirement for a beneficiary (final, with a
+statement), expiry past the grid area's date, and withdrawal by the issuing body.
+
+Locks (`certificates.locks`): bundles first, in primary-key order; expiry skips bundles a
+transfer in flight holds (SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from certificates import errors, events, locks, storage
+from certificates.claims import claim_commitment, retirement_claim
+from certificates.events import Move
+from certificates.models import (
+    Bundle,
+    IssuedPeriod,
+    Retirement,
+    RetirementItem,
+    Transfer,
+    Withdrawal,
+    WithdrawalItem,
+)
+from certificates.services.common import (
+    COUNTRY,
+    MAX_BATCH_ITEMS,
+    _apply_moves,
+    _lock_sources,
+    _require_issuing_body,
+    _subjects,
+    _today,
+)
+from ledger.services import ledger_append
+from registry.errors import InvalidInput
+
+EXPIRE_BATCH = 1000
+
+
+def _check_claim(
+    *,
+    beneficiary_name: str,
+    beneficiary_country: str,
+    consumption_start: dt.datetime,
+    consumption_end: dt.datetime,
+    purpose: str,
+) -> None:
+    if not (beneficiary_name or "").strip() or not COUNTRY.match(beneficiary_country or ""):
+        raise errors.BeneficiaryRequired(
+            fields={"beneficiary_name": ["required"], "beneficiary_country": ["ISO 3166 alpha-2"]}
+        )
+    if purpose not in Retirement.Purpose.values:
+        raise InvalidInput(
+            "Unknown purpose.", fields={"purpose": sorted(Retirement.Purpose.values)}
+        )
+    if consumption_start.tzinfo is None or consumption_end.tzinfo is None:
+        raise errors.InvalidPeriod("Consumption times must carry a time zone.")
+    if consumption_end <= consumption_start:
+        raise errors.InvalidPeriod("The consumption period must end after it starts.")
+
+
+@transaction.atomic
+def certificate_retire(
+    *,
+    actor: User,
+    items: Sequence[tuple[int, int | None]],
+    beneficiary_name: str,
+    beneficiary_country: str,
+    consumption_start: dt.datetime,
+    consumption_end: dt.datetime,
+    purpose: str,
+    location: str = "",
+) -> Retirement:
+    """Retire bundles (whole or first `volume` units) for a beneficiary: final, with a statement."""
+    _check_claim(
+        beneficiary_name=beneficiary_name,
+        beneficiary_country=beneficiary_country,
+        consumption_start=consumption_start,
+        consumption_end=consumption_end,
+        purpose=purpose,
+    )
+    if not items or len(items) > MAX_BATCH_ITEMS:
+        raise errors.InvalidVolume(
+            f"Retire between 1 and {MAX_BATCH_ITEMS} bundles.", fields={"items": ["count"]}
+        )
+    now = timezone.now()
+    moves: list[Move] = []
+    accounts: set[int] = set()
+    for source in _lock_sources(actor=actor, items=items, now=now):
+        accounts.add(source.account.pk)
+        moves.append(
+            Move(
+                bundle=source.bundle,
+                volume_wh=source.volume_wh,
+                account_id=source.account.pk,
+                status=Bundle.Status.RETIRED,
+            )
+        )
+    if len(accounts) > 1:
+        raise errors.InvalidVolume(
+            "Retire from one account at a time.", fields={"items": ["several accounts"]}
+        )
+    _apply_moves(moves)
+    salt = secrets.token_hex(16)
+    retirement = Retirement(
+        account_id=accounts.pop(),
+        retired_by=actor,
+        retired_at=now,
+        volume_wh=sum(m.volume_wh for m in moves),
+        beneficiary_name=beneficiary_name.strip(),
+        beneficiary_country=beneficiary_country,
+        consumption_start=consumption_start,
+        consumption_end=consumption_end,
+        location=location.strip(),
+        purpose=purpose,
+        claim_salt=salt,
+    )
+    retirement.claim_commitment = claim_commitment(retirement_claim(retirement), salt)
+    retirement.save()
+    RetirementItem.objects.bulk_create(
+        [RetirementItem(retirement=retirement, bundle=m.moved) for m in moves]
+    )
+    ledger_append(
+        kind=events.RETIRED,
+        actor=actor,
+        subject=_subjects(moves, retirement, ("account", retirement.account_id)),
+        data={
+            "retirement_id": retirement.pk,
+            "public_id": retirement.public_id,
+            "account_id": retirement.account_id,
+            "volume_wh": retirement.volume_wh,
+            "beneficiary_country": beneficiary_country,
+            "consumption_start": consumption_start,
+            "consumption_end": consumption_end,
+            "purpose": purpose,
+            "claim_commitment": retirement.claim_commitment,
+            "items": [m.data() for m in moves],
+        },
+    )
+    return retirement
+
+
+# ---------------------------------------------------------------- expiry and withdrawal
+
+
+@transaction.atomic
+def certificate_expire_due(
+    *, now: dt.datetime | None = None, limit: int = EXPIRE_BATCH
+) -> list[int]:
+    """Expire up to `limit` active bundles past their expiry date; one event for the lot.
+
+    Bundles locked by a transfer in flight are skipped (SKIP LOCKED) and expire on the
+    next run. Reserved bundles wait for their transfer's outcome.
+    """
+    now = now or timezone.now()
+    today = _today(now)
+    ids = locks.bundles_lock_due_for_expiry(today, limit)
+    if not ids:
+        return []
+    Bundle.objects.filter(pk__in=ids).update(status=Bundle.Status.EXPIRED)
+    ledger_append(
+        kind=events.EXPIRED,
+        actor="system:expiry",
+        subject=[("bundle", pk) for pk in ids],
+        data={"on": today, "bundle_ids": ids},
+    )
+    return ids
+
+
+@transaction.atomic
+def certificate_withdraw(
+    *,
+    actor: User,
+    reason: str,
+    bundle_ids: Sequence[int] = (),
+    device_id: int | None = None,
+    period_start: dt.datetime | None = None,
+    period_end: dt.datetime | None = None,
+) -> Withdrawal:
+    """The issuing body withdraws certificates issued in error, wherever they are held.
+
+    Give bundles (their split descendants are included) and/or a device and period.
+    Active, reserved and expired bundles become WITHDRAWN (a pending transfer of them is
+    cancelled); retired ones keep their status and are flagged by the withdrawal record.
+    A production period none of whose units are left un-withdrawn is released, so that
+    corrected readings can be issued again (under new unit numbers).
+    """
+    _require_issuing_body(actor)
+    if not reason or not reason.strip():
+        raise errors.ReasonRequired(fields={"reason": ["required"]})
+    roots = set(bundle_ids)
+    missing = roots - set(Bundle.objects.filter(pk__in=roots).values_list("pk", flat=True))
+    if missing:
+        raise errors.BundleNotFound(bundle_ids=sorted(missing))
+    if device_id is not None:
+        if period_start is None or period_end is None or period_end <= period_start:
+            raise errors.InvalidPeriod("Give the period to withdraw (start before end).")
+        roots |= set(
+            Bundle.objects.filter(
+                device_id=device_id,
+                parent__isnull=True,
+                period_start__lt=period_end,
+                period_end__gt=period_start,
+            ).values_list("pk", flat=True)
+        )
+    if not roots:
+        raise errors.BundleNotFound("Nothing matches: give bundles or a device and period.")
+    locked: dict[int, Bundle] = {}
+    pending = storage.bundle_tree_ids(roots)
+    while pending:
+        # A concurrent split may add children after we read the tree: lock, then look again.
+        locked |= locks.bundles_lock(pending)
+        splits = [pk for pk, b in locked.items() if b.status == Bundle.Status.SPLIT]
+        pending = storage.bundle_tree_ids(splits) - set(locked)
+    leaves = [b for pk, b in sorted(locked.items()) if b.status != Bundle.Status.SPLIT]
+    already = set(
+        WithdrawalItem.objects.filter(bundle_id__in=[b.pk for b in leaves]).values_list(
+            "bundle_id", flat=True
+        )
+    )
+    now = timezone.now()
+    withdrawal = Withdrawal.objects.create(
+        reason=reason.strip(), withdrawn_by=actor, withdrawn_at=now
+    )
+    items, withdrawn, flagged = [], [], []
+    for bundle in leaves:
+        if bundle.pk in already or bundle.status == Bundle.Status.WITHDRAWN:
+            continue
+        items.append(
+            WithdrawalItem(withdrawal=withdrawal, bundle=bundle, previous_status=bundle.status)
+        )
+        if bundle.status in (Bundle.Status.RETIRED, Bundle.Status.EXPORTED):
+            flagged.append(bundle)
+        else:
+            withdrawn.append(bundle)
+    if not items:
+        raise errors.BundleNotActive(
+            "Everything selected was withdrawn already.", bundle_ids=sorted(roots)
+        )
+    reserved = [b.pk for b in withdrawn if b.status == Bundle.Status.RESERVED]
+    cancelled = list(
+        Transfer.objects.filter(bundle_id__in=reserved, status=Transfer.Status.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    Transfer.objects.filter(pk__in=cancelled).update(
+        status=Transfer.Status.CANCELLED, decided_at=now
+    )
+    Bundle.objects.filter(pk__in=[b.pk for b in withdrawn]).update(status=Bundle.Status.WITHDRAWN)
+    WithdrawalItem.objects.bulk_create(items)
+    withdrawal.volume_wh = sum(item.bundle.volume_wh for item in items)
+    withdrawal.save(update_fields=["volume_wh"])
+    released = _release_periods({(b.device_id, b.period_start) for b in leaves}, now)
+    ledger_append(
+        kind=events.WITHDRAWN,
+        actor=actor,
+        subject=[withdrawal, *(item.bundle for item in items)],
+        data={
+            "withdrawal_id": withdrawal.pk,
+            "reason": withdrawal.reason,
+            "withdrawn_bundle_ids": [b.pk for b in withdrawn],
+            "flagged_bundle_ids": [b.pk for b in flagged],
+            "cancelled_transfer_ids": cancelled,
+            "released_periods": released,
+            "volume_wh": withdrawal.volume_wh,
+        },
+    )
+    return withdrawal
+
+
+def _release_periods(keys: set[tuple[int, dt.datetime]], now: dt.datetime) -> list[list[Any]]:
+    """Release issued periods all of whose current bundles carry a withdrawal record."""
+    released: list[list[Any]] = []
+    by_device: dict[int, set[dt.datetime]] = defaultdict(set)
+    for device_id, start in keys:
+        by_device[device_id].add(start)
+    for device_id, starts in sorted(by_device.items()):
+        kept = set(
+            Bundle.objects.filter(device_id=device_id, period_start__in=starts)
+            .exclude(status=Bundle.Status.SPLIT)
+            .filter(withdrawal_item__isnull=True)
+            .values_list("period_start", flat=True)
+        )
+        periods = IssuedPeriod.objects.filter(
+            device_id=device_id, period_start__in=starts - kept, withdrawn_at__isnull=True
+        ).order_by("period_start")
+        rows = list(periods.values_list("pk", "period_start", "period_end"))
+        IssuedPeriod.objects.filter(pk__in=[pk for pk, *_ in rows]).update(withdrawn_at=now)
+        released += [[device_id, start, end] for _pk, start, end in rows]
+    return released
