@@ -173,3 +173,36 @@ def ocmf_record(
     signature = key.sign(text.encode(), ec.ECDSA(hashes.SHA256())).hex() if sign else ""
     signed = {"SA": "ECDSA-secp256r1-SHA256", "SD": signature} if sign else {"SA": "x"}
     return f"OCMF|{text}|{json.dumps(signed)}"
+
+
+def renewable_hours(world, *, hours: dict[int, int]):
+    """A PV plant of the CPO in the station's grid area with certificates issued for the
+    given hours of DAY ({hour: Wh}), held by the CPO's account (returned)."""
+    from assets.models import DeviceOwner
+    from certificates.services import certificate_issue
+    from tests.certificates.factories import add_readings
+    from tests.factories import AccountFactory, issuing_body_user
+
+    account = AccountFactory(organisation=world.cpo)
+    plant = DeviceFactory(organisation=world.cpo, grid_area=world.device.grid_area)
+    DeviceOwner.objects.create(
+        device=plant,
+        organisation=world.cpo,
+        account=account,
+        share_numerator=1,
+        share_denominator=1,
+    )
+    first, last = min(hours), max(hours)
+    add_readings(
+        plant,
+        start=DAY + dt.timedelta(hours=first),
+        hours=last - first + 1,
+        wh=lambda i: hours.get(first + i, 0) or 1,
+    )
+    certificate_issue(
+        actor=issuing_body_user(),
+        device_id=plant.pk,
+        period_start=DAY + dt.timedelta(hours=first),
+        period_end=DAY + dt.timedelta(hours=last + 1),
+    )
+    return account

@@ -51,7 +51,7 @@ def test_a_tampered_record_is_refused(refused):
     refused(lambda: _upload(world, record.replace("2.0", "9.0")), "ocmf_bad_signature", 400)
 
 
-@pytest.mark.parametrize("record", ["1.0;2.0", "OCMF|{}", "OCMF|{\"FV\":\"1.0\"}|{\"SA\":\"x\"}"])
+@pytest.mark.parametrize("record", ["1.0;2.0", "OCMF|{}", 'OCMF|{"FV":"1.0"}|{"SA":"x"}'])
 def test_unsigned_records_are_refused(refused, record):
     world = charging_world()
     refused(lambda: _upload(world, record), "ocmf_unsigned", 400)

@@ -44,9 +44,7 @@ def test_started_updated_ended_bills_the_session_by_its_tariff():
         "charging.session_billed",
     ]
     billed = events_since(before)[-1]
-    assert {f"charging_session:{session.pk}", f"charging_bill:{bill.pk}"} <= set(
-        billed["subject"]
-    )
+    assert {f"charging_session:{session.pk}", f"charging_bill:{bill.pk}"} <= set(billed["subject"])
     assert billed["data"]["bill"]["total_minor"] == 890
 
 
