@@ -128,7 +128,8 @@ def ocmf_verify(record: str, *, public_key: str) -> OcmfSession:
         raise errors.OcmfUnsigned(f"The OCMF record could not be read: {str(exc)[:200]}") from None
     if not parsed.signature or not parsed.signature.SD:
         raise errors.OcmfUnsigned()
-    if parsed.embedded_public_key and parsed.embedded_public_key != public_key:
+    embedded = parsed.embedded_public_key
+    if embedded and embedded.lower() != public_key.lower():
         raise errors.OcmfBadSignature("The record names a key other than the station's.")
     try:
         valid = parsed.verify_signature(public_key)

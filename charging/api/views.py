@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from charging import cdr, selectors, services
 from charging.api import serializers
+from charging.errors import SessionNotBilled
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
@@ -152,8 +153,6 @@ class ChargingSessionViewSet(ScopedReadViewSet):
     def cdr(self, request: Request, pk: str) -> Response:
         session = self.get_object()
         if session.status != session.Status.BILLED:
-            from charging.errors import SessionNotBilled
-
             raise SessionNotBilled(session_id=session.pk)
         return Response(cdr.session_cdr(session))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, User
@@ -49,8 +50,8 @@ def _pick(
             period_start__gte=hour,
             period_end__lte=hour + HOUR,
             device__grid_area_id=grid_area_id,
-            expires_on__gte=today,
         )
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gt=today))  # first expired day
         .order_by("period_start", "pk")
         .values_list("pk", "unit_start", "unit_end")
     )
