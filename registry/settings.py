@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "federation",
     "assets",
     "certificates",
+    "charging",
 ]
 
 MIDDLEWARE = [
@@ -401,3 +402,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "RetirementPurposeEnum": "certificates.models.Retirement.Purpose",
     }
 )
+
+# OCPI party id (3 characters) of this registry in exported Charge Detail Records.
+CHARGING_OCPI_PARTY_ID = env_str("CHARGING_OCPI_PARTY_ID", "GPR")

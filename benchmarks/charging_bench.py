@@ -1,0 +1,195 @@
+"""EV charging: sessions billed and matched per second, against the raw arithmetic.
+
+    DJANGO_ENV=development DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_charging \
+        .venv/bin/python benchmarks/charging_bench.py [--sessions 2000] [--smoke]
+
+Creates and migrates the database if needed and adds a fresh world each run: a charge
+point operator with one station and tariff (energy, time and flat components, a
+time-of-day restriction), a driver with a card, and a PV plant in the same grid area with
+hourly certificates for every hour a session touches (bulk-loaded readings, one
+`certificate_issue`: setup, not measured). Then each of SESSIONS sessions (45 minutes,
+inside one clock hour, a different hour each) goes through the services as in
+production: `transaction_event_record` Started and Ended (the second bills it), then
+`session_match` (one `certificate_retire` and the receipt). Reported: sessions/s billed,
+matched and both, the peak RSS of the process, and the same sessions' raw arithmetic in
+the same run (hourly split and pricing, `charging.tariffs`, no database) as the baseline.
+`--smoke` runs 50 sessions to show the whole path works.
+"""
+
+import argparse
+import datetime as dt
+import resource
+import sys
+import time
+
+from support import ensure_database
+
+HOUR = dt.timedelta(hours=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--smoke", action="store_true", help="50 sessions, check the path")
+    args = parser.parse_args()
+    sessions = 50 if args.smoke else args.sessions
+    ensure_database("the charging benchmark measures PostgreSQL")
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.conf import settings
+
+    import ledger.services
+
+    if not settings.CELERY_BROKER_URL:
+        # Without a broker the on-commit kick integrates inline; in production it only
+        # starts the integrator in a worker (benchmarks/ledger_bench.py measures that).
+        ledger.services.kick = lambda: None
+
+    from accounts.models import Membership
+    from assets.models import DeviceOwner, Meter, Reading, ReadingBatch
+    from certificates.services import certificate_issue
+    from charging import services, tariffs
+    from charging.models import Receipt
+    from tests.certificates.factories import DeviceFactory, GridAreaFactory, MeterFactory
+    from tests.charging.factories import ocmf_key, tx_event
+    from tests.factories import AccountFactory, OrganisationFactory, issuing_body_user, member_of
+
+    elements = [
+        {"price_components": [{"type": "FLAT", "price": "0.50", "step_size": 1}]},
+        {
+            "price_components": [{"type": "ENERGY", "price": "0.45", "step_size": 1}],
+            "restrictions": {"start_time": "17:00", "end_time": "21:00"},
+        },
+        {
+            "price_components": [
+                {"type": "ENERGY", "price": "0.30", "step_size": 1},
+                {"type": "TIME", "price": "1.20", "step_size": 1},
+            ]
+        },
+    ]
+    stamp = time.time_ns()
+    from tests.factories import UserFactory
+
+    for factory in (OrganisationFactory, UserFactory, AccountFactory, MeterFactory, DeviceFactory):
+        factory.reset_sequence(stamp // 1000 % 10**9)  # a fresh world in a reused database
+    area = GridAreaFactory()
+    cpo = OrganisationFactory(legal_name=f"Bench CPO {stamp}")
+    driver = OrganisationFactory(legal_name=f"Bench Driver {stamp}")
+    operator = member_of(cpo, Membership.Role.OPERATOR)
+    device = DeviceFactory(organisation=cpo, grid_area=area)
+    meter = MeterFactory(device=device, kind=Meter.Kind.CONSUMPTION)
+    tariff = services.tariff_create(
+        actor=operator, organisation_id=cpo.pk, currency="EUR", elements=elements
+    )
+    station = services.station_register(
+        actor=operator,
+        device_id=device.pk,
+        meter_serial=meter.serial,
+        evse_id=f"DE*GPR*B{stamp}",
+        tariff_id=tariff.pk,
+        ocmf_public_key=ocmf_key()[1],
+    )
+    card = f"B{stamp}"[-20:]
+    services.driver_token_register(
+        actor=member_of(driver), organisation_id=driver.pk, id_token=card, type="ISO14443"
+    )
+    account = AccountFactory(organisation=cpo)
+    plant = DeviceFactory(organisation=cpo, grid_area=area)
+    DeviceOwner.objects.create(
+        device=plant, organisation=cpo, account=account, share_numerator=1, share_denominator=1
+    )
+    first = dt.datetime.combine(
+        dt.date.today() - dt.timedelta(days=sessions // 24 + 3), dt.time(0), tzinfo=dt.UTC
+    )
+    plant_meter = MeterFactory(device=plant)
+    batch = ReadingBatch.objects.create(
+        organisation=cpo,
+        device=plant,
+        meter=plant_meter,
+        status=ReadingBatch.Status.ACCEPTED,
+        size=sessions,
+        merkle_root="0" * 64,
+    )
+    Reading.objects.bulk_create(
+        [
+            Reading(
+                device=plant,
+                meter=plant_meter,
+                batch=batch,
+                start=first + i * HOUR,
+                end=first + (i + 1) * HOUR,
+                wh=8_000 + (i % 7) * 1_000,  # some hours cover the session, some do not
+                index_in_batch=i,
+            )
+            for i in range(sessions)
+        ],
+        batch_size=5000,
+    )
+    certificate_issue(
+        actor=issuing_body_user(),
+        device_id=plant.pk,
+        period_start=first,
+        period_end=first + sessions * HOUR,
+    )
+
+    plan = [
+        (f"BENCH-{i}", first + i * HOUR + dt.timedelta(minutes=10), 11_000 * i, 11_000 * i + 11_000)
+        for i in range(sessions)
+    ]
+
+    # the raw arithmetic: the same sessions split into hours and priced, no database
+    t0 = time.perf_counter()
+    raw_total = 0
+    for _tx, start, begin, end in plan:
+        periods = tariffs.hourly_periods(
+            [(start, begin), (start + 45 * dt.timedelta(minutes=1), end)]
+        )
+        priced = tariffs.price_periods(
+            elements=tariff.elements, currency="EUR", periods=periods, time_zone=area.time_zone
+        )
+        raw_total += priced.total_minor
+    raw = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ids = []
+    for tx, start, begin, end in plan:
+        for seq, (kind, at, wh) in enumerate(
+            (("Started", start, begin), ("Ended", start + dt.timedelta(minutes=45), end))
+        ):
+            session = services.transaction_event_record(
+                actor=operator,
+                station_id=station.pk,
+                message=tx_event(kind, seq, at, wh, transaction_id=tx, id_token=card),
+            )
+        ids.append(session.pk)
+    billed = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    for session_id in ids:
+        services.session_match(actor=operator, session_id=session_id, account_id=account.pk)
+    matched = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    receipts = Receipt.objects.filter(session_id__in=ids)
+    billed_total = sum(r.bill.total_minor for r in receipts.select_related("bill"))
+    renewable = sum(receipts.values_list("renewable_wh", flat=True))
+    energy = sum(receipts.values_list("energy_wh", flat=True))
+    assert receipts.count() == sessions and billed_total == raw_total, (billed_total, raw_total)
+
+    both = billed + matched
+    share = renewable / energy
+    print(f"sessions: {sessions}  (energy {energy / 1000:.0f} kWh, renewable {share:.1%})")
+    print(f"raw arithmetic   {sessions / raw:12,.0f} sessions/s")
+    print(f"billed (OCPP)    {sessions / billed:12,.0f} sessions/s  {billed / raw:8.0f}x raw")
+    print(f"matched          {sessions / matched:12,.0f} sessions/s")
+    print(f"billed + matched {sessions / both:12,.0f} sessions/s  {both / raw:8.0f}x raw")
+    print(f"peak RSS         {peak_mb:12,.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
