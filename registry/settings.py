@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "federation",
     "assets",
     "certificates",
+    "consumers",
 ]
 
 MIDDLEWARE = [
@@ -399,5 +400,19 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "TransferStatusEnum": "certificates.models.Transfer.Status",
         "IssuanceRequestStatusEnum": "certificates.models.IssuanceRequest.Status",
         "RetirementPurposeEnum": "certificates.models.Retirement.Purpose",
+    }
+)
+
+# --- Consumers (consumers/): households, sites, consents, communities ---------------------
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "SiteMeterRoleEnum": "consumers.models.SiteMeter.Role",
+        "RoleEnum": "accounts.models.Membership.Role",  # the name it had before sites came
+        "ConsentPurposeEnum": "consumers.models.Consent.Purpose",
+        "ConsentResolutionEnum": "consumers.models.Consent.Resolution",
+        "SiteStatusEnum": "consumers.models.Site.Status",
+        "CommunityKeyKindEnum": "consumers.models.Community.KeyKind",
+        "DataAccessOutcomeEnum": "consumers.models.DataAccess.Outcome",
+        "OutcomeEnum": ["imported", "rejected"],  # federation's receipt, its name before
     }
 )
