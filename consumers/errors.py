@@ -8,6 +8,16 @@ class HouseholdExists(Conflict):
     default_detail = "This login already has a household."
 
 
+class HouseholdNotAllowed(PermissionDenied):
+    code = "household_not_allowed"
+    default_detail = "The issuing body and auditors cannot take part as a household."
+
+
+class NotOrganisationAdmin(PermissionDenied):
+    code = "not_organisation_admin"
+    default_detail = "Only an admin of the approved organisation may do this."
+
+
 class HouseholdNotFound(NotFound):
     code = "household_not_found"
     default_detail = "No such household, or not yours."

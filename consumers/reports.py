@@ -101,6 +101,7 @@ def community_allocation_read(
                     end,
                     "hourly",
                     as_organisation_id=community.organisation_id,
+                    community=True,
                 ),
             )
     n = int((end - start).total_seconds()) // step
@@ -111,6 +112,7 @@ def community_allocation_read(
     for j, member in enumerate(members):
         left = member.left_at.timestamp() if member.left_at else float("inf")
         active[:, j] = (starts >= member.joined_at.timestamp()) & (starts + step <= left)
+    consumption = np.where(active, consumption, 0)  # outside membership: not the community's
     weights = None
     if community.key_kind == Community.KeyKind.STATIC:
         if any(m.share_denominator is None for m in members):

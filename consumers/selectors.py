@@ -68,6 +68,8 @@ class AccessRequest:
     end: dt.datetime
     resolution: str
     as_organisation_id: int | None = None  # read on behalf of this organisation only
+    # Grants for the community purpose serve the community's allocation and nothing else.
+    community: bool = False
 
 
 def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> Consent | None:
@@ -93,6 +95,11 @@ def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> C
                 revoked_at__isnull=True,
                 valid_from__lte=now,
                 valid_to__gt=now,
+            )
+            .filter(
+                Q(purpose=Consent.Purpose.COMMUNITY)
+                if request.community
+                else ~Q(purpose=Consent.Purpose.COMMUNITY)
             )
             .prefetch_related("meters")
             .order_by("pk")

@@ -93,14 +93,14 @@ class SiteMeterLinkInputSerializer(serializers.Serializer):
 
 
 class SiteReadingsQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
     resolution = serializers.ChoiceField(choices=Consent.Resolution.choices, default="hourly")
 
 
 class PeriodQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
 
 
 class SiteReadingsUploadOutputSerializer(serializers.Serializer):

@@ -1,12 +1,14 @@
 """Households, sites, consents, communities and their reports. Views call services/selectors."""
 
 import csv
+import datetime as dt
 import io
 import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -21,8 +23,8 @@ from registry.api.schema import IDEMPOTENCY_KEY, error_responses
 from registry.idempotency import idempotent
 
 PERIOD = [
-    OpenApiParameter("start", OpenApiTypes.DATETIME, required=True),
-    OpenApiParameter("end", OpenApiTypes.DATETIME, required=True),
+    OpenApiParameter("start", OpenApiTypes.DATETIME, description="Default: 24 hours before end."),
+    OpenApiParameter("end", OpenApiTypes.DATETIME, description="Default: this hour's start."),
 ]
 CSV_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description="text/csv")
 
@@ -30,7 +32,12 @@ CSV_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description="text/csv")
 def _period(request: Request, serializer=s.PeriodQuerySerializer) -> dict[str, Any]:
     query = serializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    return query.validated_data
+    values = dict(query.validated_data)
+    if "end" not in values:
+        values["end"] = timezone.now().replace(minute=0, second=0, microsecond=0)
+    if "start" not in values:
+        values["start"] = values["end"] - dt.timedelta(days=1)
+    return values
 
 
 def _csv(rows: list[dict[str, Any]], filename: str) -> HttpResponse:

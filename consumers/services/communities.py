@@ -56,7 +56,7 @@ def community_create(
     if organisation is None or not user_can_act_for(
         actor, organisation, role=Membership.Role.ADMIN
     ):
-        raise errors.NotCommunityAdmin()
+        raise errors.NotOrganisationAdmin()
     problems: dict[str, list[str]] = {}
     if not (name or "").strip():
         problems["name"] = ["required"]
@@ -125,7 +125,7 @@ def community_member_join(
     if organisation is None or not user_can_act_for(
         actor, organisation, role=Membership.Role.ADMIN
     ):
-        raise errors.MembershipInvalid("Only an admin of the joining organisation joins it.")
+        raise errors.NotOrganisationAdmin("Only an admin of the joining organisation joins it.")
     now = timezone.now()
     joined_at = joined_at or now.replace(
         minute=now.minute - now.minute % 15, second=0, microsecond=0

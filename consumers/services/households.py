@@ -54,7 +54,7 @@ def household_register(
 ) -> Household:
     """A person takes part as a household: an approved household organisation, its account."""
     if user_is_auditor(actor) or user_is_issuing_body(actor):
-        raise InvalidInput("The issuing body and auditors cannot register a household.")
+        raise errors.HouseholdNotAllowed()
     _require_text({"name": name, "street": street, "postcode": postcode, "city": city})
     if len(country or "") != COUNTRY_CODE_LENGTH or not country.isupper():
         raise InvalidInput(fields={"country": ["ISO 3166-1 alpha-2, such as 'DE'."]})
