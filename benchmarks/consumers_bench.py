@@ -1,0 +1,161 @@
+"""Community allocation + hourly matching in bulk, and the cost of a consent check on a read.
+
+    .venv/bin/python benchmarks/consumers_bench.py [--households 1000] [--smoke]
+
+Part 1 (pure numpy, no database): N households x a year of 15-minute intervals, processed
+in chunks of intervals: the dynamic key's allocation with largest-remainder rounding plus
+hourly matching, against the raw arithmetic of the same steps (floor division, minimum,
+sums; no rounding repair) in the same run. Peak memory from tracemalloc (numpy reports
+its buffers there).
+
+Part 2 (SQLite in memory): p50 of a site's readings read by the household itself (no
+consent check, no access record) against the same read by a grantee (consent check +
+access record), and against the bare readings query.
+"""
+
+import argparse
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+import support  # noqa: F401 - sets up sys.path and settings
+
+from consumers.allocation import DYNAMIC, allocate, match_hourly
+
+YEAR_QUARTERS = 365 * 96
+
+
+def _chunk_inputs(rng, n_households: int, chunk: int):
+    consumption = rng.integers(0, 400, size=(chunk, n_households), dtype=np.int64)
+    production = rng.integers(0, 400 * n_households // 2, size=chunk, dtype=np.int64)
+    active = np.ones((chunk, n_households), dtype=bool)
+    certificates = rng.integers(0, 1600, size=(chunk // 4, n_households), dtype=np.int64)
+    return production, consumption, active, certificates
+
+
+def _raw(production, consumption, active, certificates):
+    total = consumption.sum(axis=1)
+    used = np.minimum(production, total)
+    alloc = used[:, None] * consumption // np.maximum(total, 1)[:, None]
+    hourly = consumption.reshape(-1, 4, consumption.shape[1]).sum(axis=1)
+    return alloc.sum() + np.minimum(hourly, certificates).sum()
+
+
+def _full(production, consumption, active, certificates):
+    result = allocate(production=production, consumption=consumption, active=active, key=DYNAMIC)
+    hourly = consumption.reshape(-1, 4, consumption.shape[1]).sum(axis=1)
+    matching = match_hourly(hourly, certificates)
+    return result.allocated.sum() + matching.matched.sum()
+
+
+def bench_allocation(n_households: int, intervals: int, chunk: int) -> None:
+    rng = np.random.default_rng(12)
+    chunks = [chunk] * (intervals // chunk) + ([intervals % chunk] if intervals % chunk else [])
+    inputs = {size: _chunk_inputs(rng, n_households, size) for size in set(chunks)}
+    print(
+        f"allocation + matching: {n_households} households x {intervals} intervals "
+        f"(chunks of {chunk})"
+    )
+    rows = []
+    for name, fn in (("raw numpy arithmetic (baseline)", _raw), ("allocate + match_hourly", _full)):
+        tracemalloc.start()
+        started = time.perf_counter()
+        for size in chunks:
+            fn(*inputs[size])
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows.append((name, intervals / seconds, seconds, peak / 2**20))
+    for name, rate, seconds, peak in rows:
+        print(f"  {name:34s} {rate:12,.0f} intervals/s {seconds:8.2f} s  peak {peak:8.1f} MiB")
+    print(f"  ratio full / raw time: {rows[1][2] / rows[0][2]:.2f}x")
+
+
+def bench_consent(reads: int) -> None:
+    import datetime as dt
+
+    import django
+    from django.conf import settings
+
+    settings.DATABASES["default"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    django.setup()
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("migrate", verbosity=0, run_syncdb=True)
+    from accounts.models import Membership, Organisation, User
+    from assets.models import Reading
+    from consumers.selectors import site_readings_read
+    from tests.assets.factories import DeviceFactory, MeterFactory  # noqa: F401
+    from tests.consumers.factories import SiteFactory, consent, site_meter
+
+    site = SiteFactory()
+    link = site_meter(site)
+    supplier = Organisation.objects.create(
+        legal_name="Supplier", country="DE", registration_id="S1", status="approved"
+    )
+    reader = User.objects.create(username="reader")
+    Membership.objects.create(user=reader, organisation=supplier, role="viewer")
+    consent(site, supplier, [link])
+    end = timezone.now().replace(minute=0, second=0, microsecond=0)
+    start = end - dt.timedelta(days=1)
+    from assets.models import ReadingBatch
+
+    batch = ReadingBatch.objects.create(
+        organisation=site.household.organisation, status="accepted", size=96, merkle_root="0" * 64
+    )
+    Reading.objects.bulk_create(
+        Reading(
+            device=link.meter.device,
+            meter=link.meter,
+            batch=batch,
+            index_in_batch=i,
+            start=start + dt.timedelta(minutes=15 * i),
+            end=start + dt.timedelta(minutes=15 * (i + 1)),
+            wh=100,
+        )
+        for i in range(96)
+    )
+
+    def timed(fn) -> float:
+        samples = []
+        for _ in range(reads):
+            began = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - began)
+        return statistics.median(samples) * 1000
+
+    query = {"site_id": site.pk, "start": start, "end": end, "resolution": "hourly"}
+    raw = timed(
+        lambda: list(
+            Reading.objects.filter(
+                meter_id=link.meter_id, start__gte=start, end__lte=end
+            ).values_list("start", "wh")
+        )
+    )
+    own = timed(lambda: site_readings_read(user=site.household.person, **query))
+    granted = timed(lambda: site_readings_read(user=reader, **query))
+    print(f"consent check on a day of 15-minute readings (p50 of {reads} reads, SQLite):")
+    print(f"  bare readings query (baseline)      {raw:7.3f} ms")
+    print(f"  read by the household (no check)    {own:7.3f} ms")
+    print(f"  read by a grantee (check + record)  {granted:7.3f} ms")
+    print(f"  consent check overhead              {granted - own:7.3f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=1000)
+    parser.add_argument("--intervals", type=int, default=YEAR_QUARTERS)
+    parser.add_argument("--chunk", type=int, default=2048)
+    parser.add_argument("--reads", type=int, default=300)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    args = parser.parse_args()
+    if args.smoke:
+        args.households, args.intervals, args.chunk, args.reads = 20, 960, 192, 20
+    bench_allocation(args.households, args.intervals, args.chunk)
+    bench_consent(args.reads)
+
+
+if __name__ == "__main__":
+    main()
