@@ -44,12 +44,15 @@ def split_largest_remainder(volume: np.ndarray, weights: np.ndarray) -> np.ndarr
     left = volume - base.sum(axis=1)
     if n_members == 1 or not np.any(left):
         return base
-    tie = (np.arange(n_members)[None, :] - np.arange(n_rows)[:, None]) % n_members
-    order = np.lexsort((tie, -remainder), axis=-1)
-    bonus = (np.arange(n_members)[None, :] < left[:, None]).astype(np.int64)
-    extra = np.zeros_like(base)
-    np.put_along_axis(extra, order, bonus, axis=1)
-    return base + extra
+    rows = np.flatnonzero(left)
+    # One integer per member that orders by remainder, then by the rotating tie order
+    # (first in turn wins): unique within a row, so the `left` largest are exactly those at
+    # or above the row's left-th largest value. One sort, no scatter.
+    turn = (np.arange(n_members)[None, :] - rows[:, None]) % n_members
+    rank = remainder[rows] * n_members + (n_members - 1 - turn)
+    threshold = np.take_along_axis(np.sort(rank, axis=1), (n_members - left[rows])[:, None], axis=1)
+    base[rows] += rank >= threshold
+    return base
 
 
 @dataclass

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import Membership, Organisation, User
 from accounts.permissions import user_is_issuing_body
 from assets.models import Reading
-from consumers import errors
+from consumers import errors, storage
 from consumers.models import (
     Community,
     CommunityMember,
@@ -72,66 +72,54 @@ class AccessRequest:
     community: bool = False
 
 
-def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> Consent | None:
-    """None for the household itself; otherwise the covering grant, or ConsentRequired.
+def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> int | None:
+    """None for the household itself; otherwise the id of the covering grant, or
+    ConsentRequired. Either way a non-household read leaves a DataAccess row.
 
-    Either way a non-household read leaves a DataAccess row.
+    One SELECT finds the grants in force with their meters and one INSERT records the read
+    (consumers.storage), so the check costs little beside the read it guards.
     """
-    if user_is_household_of(user, site):
+    orgs = _member_org_ids(user)
+    if site.household.organisation_id in orgs:
         return None
     now = timezone.now()
-    orgs = _member_org_ids(user)
     if request.as_organisation_id is not None:
         orgs = [pk for pk in orgs if pk == request.as_organisation_id]
     meter_ids = sorted(m.pk for m in request.site_meters)
     rank = RESOLUTION_RANK.get(request.resolution)
-    consent = None
+    consent_id = grantee_id = None
     reason = "consent_required"
     if rank is not None and orgs:
-        candidates = (
-            Consent.objects.filter(
-                site=site,
-                grantee_id__in=orgs,
-                revoked_at__isnull=True,
-                valid_from__lte=now,
-                valid_to__gt=now,
-            )
-            .filter(
-                Q(purpose=Consent.Purpose.COMMUNITY)
-                if request.community
-                else ~Q(purpose=Consent.Purpose.COMMUNITY)
-            )
-            .prefetch_related("meters")
-            .order_by("pk")
-        )
-        for candidate in candidates:
-            covered = {m.pk for m in candidate.meters.all()}
-            if set(meter_ids) <= covered and RESOLUTION_RANK[candidate.resolution] <= rank:
-                consent = candidate
-                break
-        if (
-            consent is None
-            and Consent.objects.filter(site=site, grantee_id__in=orgs, revoked_at__lte=now).exists()
+        grants: dict[int, tuple[int, str, set[int]]] = {}
+        for pk, grantee, resolution, revoked, meter in storage.consent_grant_rows(
+            site_id=site.pk, org_ids=orgs, community=request.community, now=now
         ):
-            reason = "consent_revoked"
-    DataAccess.objects.create(
+            if revoked:  # a revoked grant in its period: the refusal says so
+                reason = "consent_revoked"
+                continue
+            grants.setdefault(pk, (grantee, resolution, set()))[2].add(meter)
+        for pk, (grantee, resolution, covered) in grants.items():
+            if set(meter_ids) <= covered and RESOLUTION_RANK[resolution] <= rank:
+                consent_id, grantee_id = pk, grantee
+                break
+    storage.data_access_insert(
         household_id=site.household_id,
-        site=site,
-        consent=consent,
-        reader=user if user and user.is_authenticated else None,
-        reader_organisation_id=consent.grantee_id if consent else (orgs[0] if orgs else None),
+        site_id=site.pk,
+        consent_id=consent_id,
+        reader_id=user.pk if user and user.is_authenticated else None,
+        reader_organisation_id=grantee_id or (orgs[0] if orgs else None),
         at=now,
         what=request.what,
         meter_ids=meter_ids,
         resolution=request.resolution,
         period_start=request.start,
         period_end=request.end,
-        outcome=DataAccess.Outcome.GRANTED if consent else DataAccess.Outcome.REFUSED,
-        reason="" if consent else reason,
+        outcome=DataAccess.Outcome.GRANTED if consent_id else DataAccess.Outcome.REFUSED,
+        reason="" if consent_id else reason,
     )
-    if consent is None:
+    if consent_id is None:
         raise errors.ConsentRequired(site_id=site.pk, reason=reason)
-    return consent
+    return consent_id
 
 
 # -- sites -----------------------------------------------------------------------------------
@@ -228,7 +216,7 @@ def site_readings_read(
     return {
         "site_id": site.pk,
         "resolution": resolution,
-        "consent_id": consent.pk if consent else None,
+        "consent_id": consent,
         "series": series,
     }
 
