@@ -261,3 +261,23 @@ class CommunityDevice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device} shared by {self.community}"
+
+
+class GatewayDeadLetter(models.Model):
+    """An MQTT message the meter gateway could not ingest, kept for an operator to inspect.
+
+    An operational record, not registry state: nothing was changed, so no ledger event.
+    """
+
+    topic = models.CharField(max_length=300)
+    payload = models.BinaryField(help_text="The message as received (cut at 64 KiB).")
+    reason = models.CharField(max_length=64, help_text="Error code: wrong_topic, garbage, …")
+    detail = models.TextField(blank=True)
+    meter_serial = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reason} on {self.topic}"

@@ -416,3 +416,10 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "OutcomeEnum": ["imported", "rejected"],  # federation's receipt, its name before
     }
 )
+
+# The MQTT meter gateway (`manage.py mqtt_gateway`) is off unless MQTT_BROKER_URL is set
+# (mqtt://host:1883). Meters publish signed readings on <MQTT_TOPIC_PREFIX>/<serial>/readings.
+MQTT_BROKER_URL = env_str("MQTT_BROKER_URL")
+MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "gridproof/meters")
+MQTT_CLIENT_ID = env_str("MQTT_CLIENT_ID", "gridproof-gateway")
+MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 200)
