@@ -11,12 +11,17 @@ its buffers there).
 Part 2 (SQLite in memory): p50 of a site's readings read by the household itself (no
 consent check, no access record) against the same read by a grantee (consent check +
 access record), and against the bare readings query.
+
+Part 3 (needs a broker on 127.0.0.1:1883, skipped otherwise): signed readings per second
+published over MQTT and ingested by the meter gateway, against the same number of signed
+readings POSTed to /api/v1/readings/ in batches of the same size (in-process HTTP stack).
 """
 
 import argparse
 import statistics
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 import support  # noqa: F401 - sets up sys.path and settings
@@ -143,18 +148,98 @@ def bench_consent(reads: int) -> None:
     print(f"  consent check overhead              {granted - own:7.3f} ms")
 
 
+def bench_mqtt(messages: int, per_message: int) -> None:
+    import datetime as dt
+    import json
+    import socket
+    import uuid
+
+    try:
+        socket.create_connection(("127.0.0.1", 1883), timeout=1).close()
+    except OSError:
+        print("mqtt ingestion: skipped (no broker on 127.0.0.1:1883)")
+        return
+    import paho.mqtt.client as mqtt
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from assets.models import Reading
+    from consumers.gateway import MeterGateway
+    from tests.assets.factories import add_key, interval_row, signing_key
+    from tests.consumers.factories import SiteFactory, site_meter
+
+    site = SiteFactory()
+    key = signing_key(3)
+    meters = [site_meter(site).meter for _ in range(2)]
+    for meter in meters:
+        add_key(meter, key)
+    end = timezone.now().replace(minute=0, second=0, microsecond=0)
+    first = end - dt.timedelta(hours=messages * per_message)
+
+    def batches(meter):
+        rows = [
+            interval_row(meter, first + dt.timedelta(hours=i), 100 + i % 50, key=key)
+            for i in range(messages * per_message)
+        ]
+        return [rows[i : i + per_message] for i in range(0, len(rows), per_message)]
+
+    mqtt_batches, http_batches = batches(meters[0]), batches(meters[1])
+    total = messages * per_message
+
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    client = APIClient()
+    client.force_authenticate(site.household.person)
+    started = time.perf_counter()
+    for batch in http_batches:
+        response = client.post("/api/v1/readings/", batch, format="json")
+        assert response.status_code == 201, response.content[:300]
+    http_seconds = time.perf_counter() - started
+
+    prefix = f"bench/{uuid.uuid4().hex}"
+    gateway = MeterGateway(
+        broker_url="mqtt://127.0.0.1:1883", prefix=prefix, client_id=f"bench-{uuid.uuid4().hex}"
+    )
+    gateway.start()
+    publisher = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", 1883)
+    publisher.loop_start()
+    topic = f"{prefix}/{meters[0].serial}/readings"
+    started = time.perf_counter()
+    for batch in mqtt_batches:
+        publisher.publish(topic, json.dumps(batch), qos=1)
+    gateway.run(max_messages=messages, idle_exit=30)
+    mqtt_seconds = time.perf_counter() - started
+    publisher.loop_stop()
+    publisher.disconnect()
+    gateway.stop()
+    stored = Reading.objects.filter(meter=meters[0]).count()
+    assert stored == total, (stored, total, gateway.stats)
+    print(f"signed readings ingestion: {messages} messages x {per_message} readings")
+    print(f"  HTTP POST /api/v1/readings/ (baseline) {total / http_seconds:10,.0f} readings/s")
+    print(f"  MQTT publish -> gateway -> stored      {total / mqtt_seconds:10,.0f} readings/s")
+    print(f"  ratio MQTT / HTTP: {http_seconds / mqtt_seconds:.2f}x")
+
+
 def main() -> None:
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise")
+    warnings.filterwarnings("ignore", message="No directory at")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=1000)
     parser.add_argument("--intervals", type=int, default=YEAR_QUARTERS)
     parser.add_argument("--chunk", type=int, default=2048)
     parser.add_argument("--reads", type=int, default=300)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--per-message", type=int, default=24)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
     if args.smoke:
         args.households, args.intervals, args.chunk, args.reads = 20, 960, 192, 20
+        args.messages, args.per_message = 5, 4
     bench_allocation(args.households, args.intervals, args.chunk)
     bench_consent(args.reads)
+    bench_mqtt(args.messages, args.per_message)
 
 
 if __name__ == "__main__":
