@@ -18,6 +18,7 @@ readings POSTed to /api/v1/readings/ in batches of the same size (in-process HTT
 """
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -253,6 +254,8 @@ def main() -> None:
     if args.smoke:
         args.households, args.intervals, args.chunk, args.reads = 20, 960, 192, 20
         args.messages, args.per_message = 5, 4
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs, load average {load} (shared machines vary run to run)")
     bench_allocation(args.households, args.intervals, args.chunk)
     bench_consent(args.reads)
     bench_mqtt(args.messages, args.per_message)
