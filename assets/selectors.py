@@ -7,6 +7,7 @@ all grid areas.
 """
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -65,11 +66,20 @@ def meter_list(*, user: User | None) -> QuerySet[Meter]:
     return qs if full is None else qs.filter(device_id__in=full)
 
 
+# Narrow the readings a user may list; each takes (user, queryset) and returns a queryset.
+# Higher apps register here in AppConfig.ready() (consumers: a household's meters are read
+# by others only through its consent check, never through this list).
+READING_VISIBILITY_HOOKS: list[Callable[[User | None, QuerySet[Reading]], QuerySet[Reading]]] = []
+
+
 def reading_list(*, user: User | None) -> QuerySet[Reading]:
     """Accepted readings of the devices the user sees fully."""
     qs = Reading.objects.select_related("meter")
     full = device_ids_with_full_access(user)
-    return qs if full is None else qs.filter(device_id__in=full)
+    qs = qs if full is None else qs.filter(device_id__in=full)
+    for hook in READING_VISIBILITY_HOOKS:
+        qs = hook(user, qs)
+    return qs
 
 
 def reading_batch_list(*, user: User | None) -> QuerySet[ReadingBatch]:

@@ -5,3 +5,10 @@ class ConsumersConfig(AppConfig):
     name = "consumers"
     verbose_name = "Consumers and communities"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from assets.selectors import READING_VISIBILITY_HOOKS
+        from consumers.selectors import readings_hide_household_meters
+
+        if readings_hide_household_meters not in READING_VISIBILITY_HOOKS:
+            READING_VISIBILITY_HOOKS.append(readings_hide_household_meters)

@@ -345,3 +345,12 @@ def community_role(*, user: User | None, community: Community) -> str | None:
     if community.members.filter(organisation_id__in=orgs).exists():
         return "member"
     return None
+
+
+def readings_hide_household_meters(user: User | None, qs: QuerySet[Reading]) -> QuerySet[Reading]:
+    """assets' reading list without other households' meters (registered in apps.py): they
+    are read through `site_readings_read`, which checks consent and logs the read."""
+    return qs.exclude(
+        Q(meter__site_link__isnull=False)
+        & ~Q(meter__site_link__site__household__organisation_id__in=_member_org_ids(user))
+    )

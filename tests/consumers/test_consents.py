@@ -6,13 +6,14 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from assets import selectors as selectors_assets
 from assets.models import Reading
 from consumers import selectors, services
 from consumers.models import Consent, DataAccess
 from registry.errors import DomainError
 from tests.assets.factories import hours_ago
 from tests.consumers.factories import SiteFactory, consent, site_meter
-from tests.factories import OrganisationFactory, member_of
+from tests.factories import OrganisationFactory, auditor_user, member_of
 from tests.registry.support import events_since, last_event_id, row_counts
 
 
@@ -204,3 +205,22 @@ def _batch(site):
     return ReadingBatch.objects.create(
         organisation=site.household.organisation, status="accepted", size=1, merkle_root="0" * 64
     )
+
+
+@pytest.mark.django_db
+def test_the_assets_reading_list_hides_household_meters_from_everyone_but_the_household(world):
+    # given a household reading and an auditor (who reads everything else)
+    site, link, _supplier, _reader = world
+    start = hours_ago(3)
+    Reading.objects.create(
+        device=link.meter.device, meter=link.meter, batch=_batch(site), start=start,
+        end=start + dt.timedelta(hours=1), wh=750, index_in_batch=0,
+    )  # fmt: skip
+    auditor = auditor_user()
+
+    # when
+    seen_by_auditor = selectors_assets.reading_list(user=auditor).count()
+    seen_by_household = selectors_assets.reading_list(user=site.household.person).count()
+
+    # then
+    assert (seen_by_auditor, seen_by_household) == (0, 1)
