@@ -7,7 +7,6 @@ all grid areas.
 """
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -18,6 +17,7 @@ from assets.canonical import reading_bytes
 from assets.errors import BatchRootMismatch
 from assets.models import Device, DeviceOwner, GridArea, Meter, Reading, ReadingBatch
 from ledger.merkle import ProofError, inclusion_proof, leaf_hash, verify_inclusion
+from registry.hooks import Hook
 
 PUBLIC_STATUSES = (Device.Status.APPROVED, Device.Status.ACTIVE)
 ISSUABLE_METER_KINDS = (Meter.Kind.GENERATION, Meter.Kind.STORAGE)
@@ -69,7 +69,8 @@ def meter_list(*, user: User | None) -> QuerySet[Meter]:
 # Narrow the readings a user may list; each takes (user, queryset) and returns a queryset.
 # Higher apps register here in AppConfig.ready() (consumers: a household's meters are read
 # by others only through its consent check, never through this list).
-READING_VISIBILITY_HOOKS: list[Callable[[User | None, QuerySet[Reading]], QuerySet[Reading]]] = []
+# Callable[[User | None, QuerySet[Reading]], QuerySet[Reading]]
+READING_VISIBILITY_HOOKS = Hook("assets.reading_visibility")
 
 
 def reading_list(*, user: User | None) -> QuerySet[Reading]:

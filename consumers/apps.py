@@ -10,5 +10,4 @@ class ConsumersConfig(AppConfig):
         from assets.selectors import READING_VISIBILITY_HOOKS
         from consumers.selectors import readings_hide_household_meters
 
-        if readings_hide_household_meters not in READING_VISIBILITY_HOOKS:
-            READING_VISIBILITY_HOOKS.append(readings_hide_household_meters)
+        READING_VISIBILITY_HOOKS.register(readings_hide_household_meters)
