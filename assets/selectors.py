@@ -17,6 +17,7 @@ from assets.canonical import reading_bytes
 from assets.errors import BatchRootMismatch
 from assets.models import Device, DeviceOwner, GridArea, Meter, Reading, ReadingBatch
 from ledger.merkle import ProofError, inclusion_proof, leaf_hash, verify_inclusion
+from registry.hooks import Hook
 
 PUBLIC_STATUSES = (Device.Status.APPROVED, Device.Status.ACTIVE)
 ISSUABLE_METER_KINDS = (Meter.Kind.GENERATION, Meter.Kind.STORAGE)
@@ -65,11 +66,21 @@ def meter_list(*, user: User | None) -> QuerySet[Meter]:
     return qs if full is None else qs.filter(device_id__in=full)
 
 
+# Narrow the readings a user may list; each takes (user, queryset) and returns a queryset.
+# Higher apps register here in AppConfig.ready() (consumers: a household's meters are read
+# by others only through its consent check, never through this list).
+# Callable[[User | None, QuerySet[Reading]], QuerySet[Reading]]
+READING_VISIBILITY_HOOKS = Hook("assets.reading_visibility")
+
+
 def reading_list(*, user: User | None) -> QuerySet[Reading]:
     """Accepted readings of the devices the user sees fully."""
     qs = Reading.objects.select_related("meter")
     full = device_ids_with_full_access(user)
-    return qs if full is None else qs.filter(device_id__in=full)
+    qs = qs if full is None else qs.filter(device_id__in=full)
+    for hook in READING_VISIBILITY_HOOKS:
+        qs = hook(user, qs)
+    return qs
 
 
 def reading_batch_list(*, user: User | None) -> QuerySet[ReadingBatch]:

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "assets",
     "certificates",
     "charging",
+    "consumers",
 ]
 
 MIDDLEWARE = [
@@ -405,3 +406,23 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 
 # OCPI party id (3 characters) of this registry in exported Charge Detail Records.
 CHARGING_OCPI_PARTY_ID = env_str("CHARGING_OCPI_PARTY_ID", "GPR")
+# --- Consumers (consumers/): households, sites, consents, communities ---------------------
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "SiteMeterRoleEnum": "consumers.models.SiteMeter.Role",
+        "RoleEnum": "accounts.models.Membership.Role",  # the name it had before sites came
+        "ConsentPurposeEnum": "consumers.models.Consent.Purpose",
+        "ConsentResolutionEnum": "consumers.models.Consent.Resolution",
+        "SiteStatusEnum": "consumers.models.Site.Status",
+        "CommunityKeyKindEnum": "consumers.models.Community.KeyKind",
+        "DataAccessOutcomeEnum": "consumers.models.DataAccess.Outcome",
+        "OutcomeEnum": ["imported", "rejected"],  # federation's receipt, its name before
+    }
+)
+
+# The MQTT meter gateway (`manage.py mqtt_gateway`) is off unless MQTT_BROKER_URL is set
+# (mqtt://host:1883). Meters publish signed readings on <MQTT_TOPIC_PREFIX>/<serial>/readings.
+MQTT_BROKER_URL = env_str("MQTT_BROKER_URL")
+MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "gridproof/meters")
+MQTT_CLIENT_ID = env_str("MQTT_CLIENT_ID", "gridproof-gateway")
+MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 200)

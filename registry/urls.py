@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("assets.api.urls")),
     path("", include("certificates.api.urls")),
     path("", include("charging.api.urls")),
+    path("", include("consumers.api.urls")),
 ]
 
 handler404 = "registry.api.exceptions.api_page_not_found"

@@ -117,13 +117,24 @@ def _environment(compose: dict, service: str, operator: dict | None = None) -> d
 
 def test_the_services(compose):
     services = compose["services"]
-    assert set(services) == {"db", "db-b", "redis", *APP_SERVICES}
+    assert set(services) == {"db", "db-b", "redis", "mosquitto", "gateway", *APP_SERVICES}
     assert services["db"]["image"].split(":")[1].split(".")[0] == "15"
     assert services["db-b"]["image"] == services["db"]["image"]
     assert services["redis"]["image"].split(":")[1].split(".")[0] == "7"
     for name in APP_SERVICES:
         assert services[name]["build"] == "."
         assert services[name]["image"] == services["web"]["image"], "one image"
+
+
+def test_the_meter_gateway_runs_the_image_against_the_compose_broker(compose):
+    services = compose["services"]
+    gateway = services["gateway"]
+    assert gateway["image"] == services["web"]["image"] and gateway["build"] == "."
+    assert _command(gateway) == ["python", "manage.py", "mqtt_gateway"]
+    environment = _environment(compose, "gateway")
+    assert environment.pop("MQTT_BROKER_URL") == "mqtt://mosquitto:1883"
+    assert environment == _environment(compose, "web")
+    assert set(_environment(compose, "gateway")) <= settings_env_vars()
 
 
 @registries

@@ -4,6 +4,11 @@
         --key-file .dev/meter.key --url http://127.0.0.1:8000 --token gp_...
     manage.py simulate_meter --device 1 --meter SRC-PV-0001 --start 2025-06-01 --days 3 \
         --key-file .dev/meter.key --direct
+    manage.py simulate_meter --device 1 --meter SRC-PV-0001 --start 2025-06-01 --days 3 \
+        --key-file .dev/meter.key --mqtt mqtt://127.0.0.1:1883
+
+With --mqtt the meter publishes each batch (QoS 1) on <MQTT_TOPIC_PREFIX>/<serial>/readings
+for the meter gateway (`manage.py mqtt_gateway`) to ingest; nothing is stored by this command.
 
 The key file holds the meter's 32-byte Ed25519 seed, base64 or hex. Readings that would end
 in the future are not sent.
@@ -14,6 +19,7 @@ import binascii
 import datetime as dt
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -86,6 +92,9 @@ class Command(BaseCommand):
         parser.add_argument("--url", help="Registry base URL, e.g. http://127.0.0.1:8000.")
         parser.add_argument("--token", help="API token (with --url).")
         parser.add_argument("--direct", action="store_true", help="Call the service in-process.")
+        parser.add_argument(
+            "--mqtt", help="Publish to this MQTT broker, e.g. mqtt://127.0.0.1:1883."
+        )
         parser.add_argument("--user", help="Acting username with --direct (default: a member).")
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument(
@@ -95,8 +104,8 @@ class Command(BaseCommand):
         parser.add_argument("--counter-start", type=int, default=0)
 
     def handle(self, *args, **opts) -> None:
-        if bool(opts["direct"]) == bool(opts["url"]):
-            raise CommandError("Give either --url (with --token) or --direct.")
+        if sum(bool(opts[name]) for name in ("direct", "url", "mqtt")) != 1:
+            raise CommandError("Give one of --url (with --token), --direct or --mqtt.")
         if opts["url"] and not opts["token"]:
             raise CommandError("--url needs --token.")
         device = Device.objects.filter(pk=opts["device"]).first()
@@ -119,6 +128,9 @@ class Command(BaseCommand):
             return
         size = max(1, opts["batch_size"])
         batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+        if opts["mqtt"]:
+            self._publish(meter, batches, opts["mqtt"])
+            return
         send = self._direct(device, opts) if opts["direct"] else self._http(device, opts)
         total = 0
         for batch in batches:
@@ -170,6 +182,27 @@ class Command(BaseCommand):
             data = counter_bytes(meter.serial, time, value)
             row["signature"] = base64.b64encode(key.sign(data).signature).decode()
         return row
+
+    def _publish(self, meter: Meter, batches: list[list[dict]], broker: str) -> None:
+        import paho.mqtt.client as mqtt
+        from django.conf import settings
+
+        parsed = urllib.parse.urlparse(broker if "://" in broker else f"mqtt://{broker}")
+        topic = f"{settings.MQTT_TOPIC_PREFIX.rstrip('/')}/{meter.serial}/readings"
+        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+        try:
+            client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883)
+        except OSError as exc:
+            raise CommandError(f"cannot reach the MQTT broker {broker}: {exc}") from None
+        client.loop_start()
+        try:
+            for batch in batches:
+                client.publish(topic, json.dumps(batch), qos=1).wait_for_publish(30)
+        finally:
+            client.loop_stop()
+            client.disconnect()
+        rows = sum(len(batch) for batch in batches)
+        self.stdout.write(f"Published {rows} readings in {len(batches)} message(s) on {topic}.")
 
     def _direct(self, device: Device, opts):
         if opts["user"]:
