@@ -67,13 +67,16 @@ def contract_plan(*, contract: Contract, trigger: str) -> Plan:
 def contract_dry_run(
     *, contract_id: int, issuance_id: int | None = None, period: str | None = None
 ) -> dict[str, Any]:
-    """What a contract would do for an issuance or a month (YYYY-MM), without writing."""
+    """What a contract would do for an issuance or a month (YYYY-MM; by default the
+    current month), without writing."""
     contract = Contract.objects.filter(pk=contract_id).first()
     if contract is None:
         raise errors.ContractNotFound(contract_id=contract_id)
-    if (issuance_id is None) == (period is None):
+    if issuance_id is None and period is None:
+        period = timezone.now().strftime("%Y-%m")
+    if issuance_id is not None and period is not None:
         raise errors.InvalidTerms(
-            "Give an issuance or a period.", fields={"issuance": ["or period"]}
+            "Give an issuance or a period, not both.", fields={"issuance": ["or period"]}
         )
     if issuance_id is not None:
         plan = contract_plan(contract=contract, trigger=f"issuance:{issuance_id}")
