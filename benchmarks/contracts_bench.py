@@ -19,6 +19,24 @@ from fractions import Fraction
 import support
 
 
+def _fresh(cfg: dict) -> None:
+    """Start from an empty database: the factories' names repeat from run to run."""
+    import psycopg2
+
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=cfg["USER"] or None,
+        password=cfg["PASSWORD"] or None,
+        host=cfg["HOST"] or None,
+        port=cfg["PORT"] or None,
+    )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
+        cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+    conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=20, help="per fleet")
@@ -29,6 +47,7 @@ def main() -> None:
         args.devices, args.hours = 2, 3
     os.environ.pop("CELERY_BROKER_URL", None)
     cfg = support.ensure_database()
+    _fresh(cfg)
     import django
 
     django.setup()
