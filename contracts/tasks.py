@@ -37,7 +37,9 @@ def contracts_calendar_tick_task() -> int:
     done = 0
     for contract_id in selectors.contracts_for_month():
         try:
-            if services.contract_execute(contract_id=contract_id, trigger=f"period:{period}"):
+            if services.contract_execute(
+                contract_id=contract_id, trigger=f"period:{period}", now=now
+            ):
                 done += 1
         except DomainError as exc:
             log.warning("contract %s for %s: %s", contract_id, period, exc.code)

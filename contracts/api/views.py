@@ -82,7 +82,7 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             **error_responses(401, 404, 409),
         },
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def document(self, request: Request, pk: str) -> HttpResponse:
         """The canonical agreement document pending now (what a signature covers)."""
         contract = _contract(self, pk)
@@ -120,7 +120,7 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         responses={200: serializers.ExecutionOutputSerializer(many=True), **error_responses(401)}
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def executions(self, request: Request, pk: str) -> Response:
         """The contract's executions, newest first (empty if the contract is not yours)."""
         rows = self.paginate_queryset(
@@ -133,11 +133,15 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         responses={200: serializers.ObligationOutputSerializer(many=True), **error_responses(401)}
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def obligations(self, request: Request, pk: str) -> Response:
         """Money the contract's executions say is owed, in minor units, and whether paid."""
-        rows = selectors.obligation_list(user=request.user, contract_id=int(pk))
-        return Response(serializers.ObligationOutputSerializer(rows, many=True).data)
+        rows = self.paginate_queryset(
+            selectors.obligation_list(user=request.user, contract_id=int(pk))
+        )
+        return self.get_paginated_response(
+            serializers.ObligationOutputSerializer(rows, many=True).data
+        )
 
     @extend_schema(
         parameters=[
@@ -146,7 +150,7 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         ],
         responses={200: serializers.DryRunOutputSerializer, **error_responses(400, 401, 404)},
     )
-    @action(detail=True, methods=["get"], url_path="dry-run")
+    @action(detail=True, methods=["get"], url_path="dry-run", filter_backends=[])
     def dry_run(self, request: Request, pk: str) -> Response:
         """What the contract would do for an issuance or a month; writes nothing."""
         contract = _contract(self, pk)

@@ -79,7 +79,7 @@ def test_producer_and_buyer_sign_a_ppa_and_certificates_move_on_each_issuance(
     ).json()["results"]
     moved = sum(b["volume_wh"] for b in bundles)
     assert moved == sum(p[2] for e in executions for p in e["result"]["periods"])
-    obligations = buyer.get(f"/api/v1/contracts/{contract_id}/obligations/").json()
+    obligations = buyer.get(f"/api/v1/contracts/{contract_id}/obligations/").json()["results"]
     assert [o["status"] for o in obligations] == ["open", "open"]
     assert sum(o["amount_minor"] for o in obligations) == sum(
         (e["result"]["volume_wh"] * 6_500 + 500_000) // 1_000_000 for e in executions

@@ -240,3 +240,41 @@ def test_standing_retirement_retires_the_months_certificates_up_to_its_cap(world
     retired = Bundle.objects.filter(account=world.seller_account, status=Bundle.Status.RETIRED)
     assert sum(b.unit_end - b.unit_start for b in retired) == 2_500
     assert len(execution.result["retirements"]) == 1
+
+
+def test_the_calendar_tick_retires_last_month_once_and_expires_ended_contracts(world):
+    # given: certificates of DAY's month, a standing retirement, and a PPA that has ended
+    from unittest import mock
+
+    from contracts.tasks import contracts_calendar_tick_task
+
+    issue(world, hours=2)
+    standing = services.contract_create(
+        actor=world.seller,
+        kind=STANDING_RETIREMENT,
+        terms={
+            "account": world.seller_account.number,
+            "beneficiary_name": "Plant Ltd",
+            "beneficiary_country": "DE",
+            "purpose": "disclosure",
+        },
+        start_at=START,
+        end_at=END + dt.timedelta(days=400),
+    )
+    services.contract_agree(actor=world.seller, contract_id=standing.pk)
+    ended = make_ppa(world)
+    next_month = (DAY.replace(day=1) + dt.timedelta(days=32)).replace(day=2)
+
+    # when: the tick runs twice in the next month (and past the PPA's end)
+    with mock.patch("contracts.tasks.timezone.now", return_value=next_month):
+        first = contracts_calendar_tick_task()
+        second = contracts_calendar_tick_task()
+    services.contract_expire_due(now=END)
+
+    # then
+    assert (first, second) == (1, 0)
+    execution = ContractExecution.objects.get(contract=standing)
+    assert execution.trigger == f"period:{DAY.year:04d}-{DAY.month:02d}"
+    assert execution.result["volume_wh"] == 1_001 + 1_002
+    ended.refresh_from_db()
+    assert ended.status == "expired"

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connection
 
-from certificates import services as certificates_services
 from certificates.models import Bundle
+from certificates.services import common as certificates_common
 from contracts import services
 from contracts.models import ContractExecution
 from tests.certificates.conftest import run_together
@@ -20,7 +20,7 @@ requires_postgres = pytest.mark.skipif(
 def test_concurrent_executions_of_one_trigger_apply_exactly_once(world, monkeypatch):
     # given: an issuance whose hook is off, so the threads are the first to execute it
     contract = make_ppa(world, share_bp=5_000)
-    monkeypatch.setattr(certificates_services, "ISSUED_HOOKS", [])
+    monkeypatch.setattr(certificates_common, "ISSUED_HOOKS", [])
     issuance = issue(world, hours=4)
     assert not ContractExecution.objects.exists()
     trigger = f"issuance:{issuance.pk}"
