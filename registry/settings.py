@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "certificates",
     "charging",
     "consumers",
+    "contracts",
 ]
 
 MIDDLEWARE = [
@@ -382,6 +383,10 @@ CERTIFICATE_AUTO_ISSUE_SECONDS = env_int("CERTIFICATE_AUTO_ISSUE_SECONDS", 300)
 CELERY_BEAT_SCHEDULE["certificates-expire-due"] = {
     "task": "certificates.tasks.certificates_expire_due_task",
     "schedule": float(CERTIFICATE_EXPIRY_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["contracts-calendar-tick"] = {
+    "task": "contracts.tasks.contracts_calendar_tick_task",
+    "schedule": float(os.environ.get("CONTRACTS_TICK_SECONDS", "3600")),
 }
 CELERY_BEAT_SCHEDULE["certificates-auto-issue"] = {
     "task": "certificates.tasks.certificates_auto_issue_task",

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("certificates.api.urls")),
     path("", include("charging.api.urls")),
     path("", include("consumers.api.urls")),
+    path("", include("contracts.api.urls")),
 ]
 
 handler404 = "registry.api.exceptions.api_page_not_found"

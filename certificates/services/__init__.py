@@ -18,10 +18,12 @@ event; the ledger's integrator numbers it after commit.
 
 from certificates.services.common import (
     COUNTRY,
+    ISSUED_HOOKS,
     LIVE,
     MAX_BATCH_ITEMS,
     MAX_SAFE_WH,
     Actor,
+    Mandate,
     account_close_guard,
 )
 from certificates.services.issuance import (
@@ -58,11 +60,13 @@ from certificates.services.transfer import (
 __all__ = [
     "COUNTRY",
     "EXPIRE_BATCH",
+    "ISSUED_HOOKS",
     "LIVE",
     "MAX_BATCH_ITEMS",
     "MAX_REQUEST_DAYS",
     "MAX_SAFE_WH",
     "Actor",
+    "Mandate",
     "UnitsChange",
     "account_close_guard",
     "certificate_auto_issue",

@@ -20,6 +20,7 @@ from accounts.permissions import user_is_issuing_body
 from certificates import errors, locks, storage
 from certificates.events import Move
 from certificates.models import Bundle
+from registry.hooks import Hook
 
 MAX_SAFE_WH = 2**53
 MAX_BATCH_ITEMS = 1000
@@ -28,6 +29,30 @@ Actor = User | str
 
 # Bundles that still count as held: they can move (active) or are promised (reserved).
 LIVE = (Bundle.Status.ACTIVE, Bundle.Status.RESERVED)
+
+# Called with the new Issuance inside the issuing transaction, after its event; must not
+# write (start work with delay_on_commit). contracts registers its executions here.
+ISSUED_HOOKS = Hook("certificates.issued")  # Callable[[Issuance], None]
+
+
+@dataclass(frozen=True)
+class Mandate:
+    """A standing authority to move one account's bundles without a user acting: a
+    contract the account's organisation agreed to (the caller checked that).
+
+    `reference` goes into the event data (which contract, which execution);
+    `receiver_agreed` says the receiving organisation agreed too, so its transfer policy
+    does not hold the units back as a pending transfer.
+    """
+
+    holder_account_id: int
+    reference: dict[str, Any]
+    receiver_agreed: bool = False
+
+
+def _issued(issuance) -> None:
+    for hook in ISSUED_HOOKS:
+        hook(issuance)
 
 
 def _today(now: dt.datetime) -> dt.date:
@@ -46,8 +71,14 @@ def _check_volume(volume_wh: Any) -> None:
         raise errors.InvalidVolume(volume_wh=volume_wh)
 
 
-def _require_holder(held: storage.Held) -> Account:
-    if not held.may_move:
+def _require_holder(held: storage.Held, mandate: Mandate | None = None) -> Account:
+    """The bundle's account, if the actor may move out of it: as a member (operator or
+    above), or under a mandate for exactly that account."""
+    if mandate is not None:
+        allowed = held.account.pk == mandate.holder_account_id and held.account.is_open
+    else:
+        allowed = held.may_move
+    if not allowed:
         raise errors.NotBundleHolder(bundle_id=held.bundle.pk)
     return held.account
 
@@ -134,7 +165,11 @@ class Source:
 
 
 def _lock_sources(
-    *, actor: Actor, items: Sequence[tuple[int, int | None]], now: dt.datetime
+    *,
+    actor: Actor,
+    items: Sequence[tuple[int, int | None]],
+    now: dt.datetime,
+    mandate: Mandate | None = None,
 ) -> list[Source]:
     """Lock bundles (one statement, pk order) and check each as units leaving its holder.
 
@@ -153,7 +188,7 @@ def _lock_sources(
     sources = []
     for bundle_id, volume in items:
         bundle = held[bundle_id].bundle
-        account = _require_holder(held[bundle_id])
+        account = _require_holder(held[bundle_id], mandate)
         _check_movable(bundle, today)
         volume = bundle.volume_wh if volume is None else volume
         _check_fits(bundle, volume)

@@ -26,7 +26,12 @@ from certificates.allocation import (
     split_by_shares,
 )
 from certificates.models import Bundle, Issuance, IssuanceRequest, IssuedPeriod
-from certificates.services.common import Actor, _issuing_body_of, _require_issuing_body
+from certificates.services.common import (
+    Actor,
+    _issued,
+    _issuing_body_of,
+    _require_issuing_body,
+)
 from ledger.services import ledger_append
 
 MAX_REQUEST_DAYS = 366
@@ -340,6 +345,7 @@ def certificate_issue(
         now=now,
     )
     ledger_append(kind=events.ISSUED, actor=actor, subject=subjects, data={"issuance": data})
+    _issued(issuance)
     return issuance
 
 

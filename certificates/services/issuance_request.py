@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.permissions import user_can_act_for
 from certificates import errors, events, locks
 from certificates.models import IssuanceRequest
-from certificates.services.common import _require_issuing_body
+from certificates.services.common import _issued, _require_issuing_body
 from certificates.services.issuance import _check_request_period, _issue
 from ledger.services import ledger_append
 
@@ -100,7 +100,7 @@ def issuance_request_approve(*, actor: User, request_id: int) -> IssuanceRequest
     _require_issuing_body(actor)
     req = _locked_request(request_id)
     now = timezone.now()
-    _issuance, issued, subjects = _issue(
+    issuance, issued, subjects = _issue(
         actor=actor,
         device_id=req.device_id,
         start=req.period_start,
@@ -120,6 +120,7 @@ def issuance_request_approve(*, actor: User, request_id: int) -> IssuanceRequest
         subject=[req, *subjects],
         data=_request_data(req) | {"issuance": issued},
     )
+    _issued(issuance)
     return req
 
 

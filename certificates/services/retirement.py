@@ -32,6 +32,8 @@ from certificates.models import (
 from certificates.services.common import (
     COUNTRY,
     MAX_BATCH_ITEMS,
+    Actor,
+    Mandate,
     _apply_moves,
     _lock_sources,
     _require_issuing_body,
@@ -69,7 +71,7 @@ def _check_claim(
 @transaction.atomic
 def certificate_retire(
     *,
-    actor: User,
+    actor: Actor,
     items: Sequence[tuple[int, int | None]],
     beneficiary_name: str,
     beneficiary_country: str,
@@ -77,8 +79,11 @@ def certificate_retire(
     consumption_end: dt.datetime,
     purpose: str,
     location: str = "",
+    mandate: Mandate | None = None,
 ) -> Retirement:
-    """Retire bundles (whole or first `volume` units) for a beneficiary: final, with a statement."""
+    """Retire bundles (whole or first `volume` units) for a beneficiary: final, with a statement.
+
+    With a `mandate` (a contract's execution) the bundles must be the mandate account's."""
     _check_claim(
         beneficiary_name=beneficiary_name,
         beneficiary_country=beneficiary_country,
@@ -93,7 +98,7 @@ def certificate_retire(
     now = timezone.now()
     moves: list[Move] = []
     accounts: set[int] = set()
-    for source in _lock_sources(actor=actor, items=items, now=now):
+    for source in _lock_sources(actor=actor, items=items, now=now, mandate=mandate):
         accounts.add(source.account.pk)
         moves.append(
             Move(
@@ -111,7 +116,7 @@ def certificate_retire(
     salt = secrets.token_hex(16)
     retirement = Retirement(
         account_id=accounts.pop(),
-        retired_by=actor,
+        retired_by=None if isinstance(actor, str) else actor,
         retired_at=now,
         volume_wh=sum(m.volume_wh for m in moves),
         beneficiary_name=beneficiary_name.strip(),
@@ -142,7 +147,8 @@ def certificate_retire(
             "purpose": purpose,
             "claim_commitment": retirement.claim_commitment,
             "items": [m.data() for m in moves],
-        },
+        }
+        | ({} if mandate is None else {"mandate": mandate.reference}),
     )
     return retirement
 

@@ -25,6 +25,7 @@ from certificates.models import Bundle, Transfer, TransferPolicy
 from certificates.services.common import (
     MAX_BATCH_ITEMS,
     Actor,
+    Mandate,
     _apply_moves,
     _lock_sources,
     _subjects,
@@ -41,21 +42,24 @@ def _plan_transfers(
     to_account_number: str | None,
     require_acceptance: bool,
     now: dt.datetime,
+    mandate: Mandate | None = None,
 ) -> tuple[list[Move], Account]:
     """Lock, check and plan the moves of a transfer (single or batch); changes nothing.
 
     Receiver acceptance applies only across organisations: when the request or the
     receiving organisation's policy asks for it.
     """
-    sources = _lock_sources(actor=actor, items=items, now=now)
+    sources = _lock_sources(actor=actor, items=items, now=now, mandate=mandate)
     to_account, policy = locks.account_lock_receiving(to_account_id, to_account_number)
     moves = []
     for source in sources:
         bundle, account = source.bundle, source.account
         if account.pk == to_account.pk:
             raise errors.SameAccount(bundle_id=bundle.pk, account_id=account.pk)
-        pending = account.organisation_id != to_account.organisation_id and (
-            require_acceptance or policy
+        pending = (
+            account.organisation_id != to_account.organisation_id
+            and (require_acceptance or policy)
+            and not (mandate is not None and mandate.receiver_agreed)
         )
         moves.append(
             Move(
@@ -131,8 +135,12 @@ def certificate_transfer_batch(
     to_account_id: int | None = None,
     to_account_number: str | None = None,
     require_acceptance: bool = False,
+    mandate: Mandate | None = None,
 ) -> list[Transfer]:
-    """Move many bundles (whole or part) to one account, all or nothing, as one event."""
+    """Move many bundles (whole or part) to one account, all or nothing, as one event.
+
+    With a `mandate` (a contract's execution) the bundles must be the mandate account's,
+    and the event carries the mandate's reference."""
     if not items:
         raise errors.InvalidVolume("A batch needs at least one item.", fields={"items": ["empty"]})
     if len(items) > MAX_BATCH_ITEMS:
@@ -147,6 +155,7 @@ def certificate_transfer_batch(
         to_account_number=to_account_number,
         require_acceptance=require_acceptance,
         now=now,
+        mandate=mandate,
     )
     _apply_moves(moves)
     transfers = _record_transfers(moves, to_account, actor, now)
@@ -160,7 +169,8 @@ def certificate_transfer_batch(
             "transfers": [
                 events.transfer_data(t, m) for t, m in zip(transfers, moves, strict=True)
             ],
-        },
+        }
+        | ({} if mandate is None else {"mandate": mandate.reference}),
     )
     return transfers
 

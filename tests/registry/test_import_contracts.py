@@ -129,6 +129,14 @@ def test_every_installed_project_app_is_a_root_package_of_the_contracts():
         assert app in layers.replace("(", " ").replace(")", " ").split()
 
 
+# Hooks defined for an app that has not landed yet: the app that will fill them. Its
+# engineer registers into the hook and removes the line (the test fails while both hold).
+HOOKS_AWAITING_APPS = {
+    "contracts.settlement_handlers": "market",
+    "contracts.consumption_lookups": "consumers",
+}
+
+
 def test_every_hook_is_registered_and_documented():
     # given
     architecture = (REPO / "docs" / "architecture.md").read_text()
@@ -136,5 +144,8 @@ def test_every_hook_is_registered_and_documented():
     # then: every hook an app defines is filled by ready() and listed in the map
     assert HOOKS
     for name, hook in HOOKS.items():
-        assert len(hook) >= 1, f"nothing registered into {name}"
+        if name in HOOKS_AWAITING_APPS:
+            assert len(hook) == 0, f"{name} is registered now: remove it from HOOKS_AWAITING_APPS"
+        else:
+            assert len(hook) >= 1, f"nothing registered into {name}"
         assert f"`{name}`" in architecture, f"{name} is not in docs/architecture.md"

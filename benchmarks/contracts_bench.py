@@ -1,0 +1,143 @@
+"""Contract execution on issuance against the issuance alone, in one run (PostgreSQL).
+
+Two fleets of identical devices are issued hour by hour, interleaved: one fleet has no
+contracts (the baseline: issuance alone), the other has per device a PPA (30%) and a
+standing transfer (20%) of the same seller account, so each issuance there also runs two
+executions (plan, split transfers, obligation, events) in their own transactions, as the
+`certificates.issued` hook starts them on commit. Prints both times and their ratio
+(aim: at most 2x).
+
+    DATABASE_URL=postgres://…/gp_bench python benchmarks/contracts_bench.py [--smoke]
+"""
+
+import argparse
+import datetime as dt
+import os
+import time
+from fractions import Fraction
+
+import support
+
+
+def _fresh(cfg: dict) -> None:
+    """Start from an empty database: the factories' names repeat from run to run."""
+    import psycopg2
+
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=cfg["USER"] or None,
+        password=cfg["PASSWORD"] or None,
+        host=cfg["HOST"] or None,
+        port=cfg["PORT"] or None,
+    )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
+        cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+    conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=20, help="per fleet")
+    parser.add_argument("--hours", type=int, default=48)
+    parser.add_argument("--smoke", action="store_true", help="tiny: 2 devices x 3 hours")
+    args = parser.parse_args()
+    if args.smoke:
+        args.devices, args.hours = 2, 3
+    os.environ.pop("CELERY_BROKER_URL", None)
+    cfg = support.ensure_database()
+    _fresh(cfg)
+    import django
+
+    django.setup()
+    import ledger.services
+
+    ledger.services.kick = lambda: None  # integration is not what is measured here
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import Membership
+    from certificates import services as certificates
+    from contracts import services
+    from contracts.models import ContractExecution
+    from tests.certificates.factories import add_readings, device_with_owners, holder
+    from tests.factories import AccountFactory, OrganisationFactory, issuing_body_user
+
+    day = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    ib = issuing_body_user()
+    buyer_org = OrganisationFactory(is_producer=False)
+    buyer_account = AccountFactory(organisation=buyer_org)
+    buyer = holder(buyer_account, Membership.Role.ADMIN)
+    plain, with_contracts = [], []
+    for i in range(2 * args.devices):
+        device, (account,) = device_with_owners([Fraction(1)])
+        add_readings(device, start=day, hours=args.hours, wh=lambda h: 1_000 + h)
+        if i % 2 == 0:
+            plain.append(device)
+            continue
+        seller = holder(account, Membership.Role.ADMIN)
+        forward_to = AccountFactory(organisation=account.organisation)
+        window = {"start_at": day - dt.timedelta(days=1), "end_at": day + dt.timedelta(days=400)}
+        ppa = services.contract_create(
+            actor=seller,
+            kind="ppa_pay_as_produced",
+            terms={
+                "device_id": device.pk,
+                "seller_account": account.number,
+                "buyer_account": buyer_account.number,
+                "share_bp": 3_000,
+                "price_per_mwh_minor": 5_000,
+                "currency": "EUR",
+            },
+            **window,
+        )
+        services.contract_agree(actor=seller, contract_id=ppa.pk)
+        services.contract_agree(actor=buyer, contract_id=ppa.pk)
+        standing = services.contract_create(
+            actor=seller,
+            kind="standing_transfer",
+            terms={
+                "from_account": account.number,
+                "to_account": forward_to.number,
+                "share_bp": 2_000,
+            },
+            **window,
+        )
+        services.contract_agree(actor=seller, contract_id=standing.pk)
+        with_contracts.append(device)
+
+    spent = {"issuance alone": 0.0, "issuance + contracts": 0.0}
+    for hour in range(args.hours):
+        start = day + dt.timedelta(hours=hour)
+        for name, fleet in (("issuance alone", plain), ("issuance + contracts", with_contracts)):
+            began = time.perf_counter()
+            for device in fleet:
+                certificates.certificate_issue(
+                    actor=ib,
+                    device_id=device.pk,
+                    period_start=start,
+                    period_end=start + dt.timedelta(hours=1),
+                )
+            spent[name] += time.perf_counter() - began
+    issuances = args.devices * args.hours
+    executions = ContractExecution.objects.filter(status="applied").count()
+    expected = 2 * issuances
+    print(
+        f"PostgreSQL {cfg['NAME']}; {args.devices} devices per fleet x {args.hours} hours; "
+        f"{2 * args.devices} active contracts"
+    )
+    for name, seconds in spent.items():
+        print(f"{name:22s} {seconds:8.2f} s  {issuances / seconds:8.1f} issuances/s")
+    print(
+        f"executions applied     {executions} of {expected}  "
+        f"({executions / spent['issuance + contracts']:.1f} issuances+executions/s)"
+    )
+    ratio = spent["issuance + contracts"] / spent["issuance alone"]
+    print(f"ratio (with contracts / issuance alone): {ratio:.2f}x  (aim <= 2x)")
+    if executions != expected:
+        raise SystemExit("not every execution applied")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+from rest_framework import serializers
+
+from contracts.kinds import KINDS
+from contracts.models import (
+    Agreement,
+    Contract,
+    ContractExecution,
+    ContractParty,
+    OrganisationKey,
+    SettlementObligation,
+)
+
+
+class ContractCreateInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    terms = serializers.JSONField(help_text="The kind's terms (see docs/contracts.md).")
+    start_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField()
+    on_failure = serializers.ChoiceField(
+        choices=Contract.OnFailure.choices, default=Contract.OnFailure.PARK
+    )
+    max_attempts = serializers.IntegerField(min_value=1, max_value=20, default=3)
+
+
+class ContractAgreeInputSerializer(serializers.Serializer):
+    organisation = serializers.IntegerField(
+        required=False, help_text="The party you agree for (only if you act for several)."
+    )
+    key = serializers.IntegerField(required=False, help_text="Your organisation's key id.")
+    signature = serializers.RegexField(
+        r"^[0-9a-fA-F]{128}$",
+        required=False,
+        help_text="Ed25519 signature (hex) over the bytes of GET …/document/.",
+    )
+
+
+class ContractAmendInputSerializer(serializers.Serializer):
+    terms = serializers.JSONField()
+    end_at = serializers.DateTimeField(required=False)
+
+
+class ContractPartyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContractParty
+        fields = ["organisation", "role"]
+
+
+class AgreementOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Agreement
+        fields = [
+            "version",
+            "action",
+            "organisation",
+            "agreed_by",
+            "agreed_at",
+            "document_sha256",
+            "key",
+            "signature",
+        ]
+
+
+class ContractOutputSerializer(serializers.ModelSerializer):
+    parties = ContractPartyOutputSerializer(many=True, read_only=True)
+    agreements = AgreementOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Contract
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "version",
+            "terms",
+            "terms_sha256",
+            "start_at",
+            "end_at",
+            "on_failure",
+            "max_attempts",
+            "proposal",
+            "parties",
+            "agreements",
+            "created_at",
+            "activated_at",
+            "ended_at",
+        ]
+
+
+class ObligationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SettlementObligation
+        fields = [
+            "id",
+            "payer",
+            "payee",
+            "amount_minor",
+            "currency",
+            "volume_wh",
+            "status",
+            "reference",
+            "created_at",
+        ]
+
+
+class ExecutionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContractExecution
+        fields = [
+            "id",
+            "contract",
+            "trigger",
+            "version",
+            "status",
+            "reason_code",
+            "reason_detail",
+            "result",
+            "attempts",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class DryRunOutputSerializer(serializers.Serializer):
+    trigger = serializers.CharField()
+    would_do = serializers.JSONField()
+    would_fail = serializers.JSONField(allow_null=True)
+    executed = serializers.CharField(allow_null=True, help_text="Status if already executed.")
+
+
+class OrganisationKeyInputSerializer(serializers.Serializer):
+    organisation = serializers.IntegerField()
+    name = serializers.CharField(max_length=100)
+    public_key = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="32 bytes, hex.")
+
+
+class OrganisationKeyOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrganisationKey
+        fields = ["id", "organisation", "name", "public_key", "created_at", "revoked_at"]

@@ -1,0 +1,73 @@
+"""Contract refusals: each a code and an HTTP status; nothing changed when raised."""
+
+from registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+
+class ContractNotFound(NotFound):
+    code = "contract_not_found"
+    default_detail = "No such contract, or it is not visible to you."
+
+
+class UnknownContractKind(InvalidInput):
+    code = "unknown_contract_kind"
+    default_detail = "No contract kind of this name."
+
+
+class InvalidTerms(InvalidInput):
+    code = "invalid_terms"
+    default_detail = "The contract terms are not valid."
+
+
+class NotContractParty(PermissionDenied):
+    code = "not_contract_party"
+    default_detail = "Only an admin or operator of a party organisation may do this."
+
+
+class AlreadyAgreed(Conflict):
+    code = "already_agreed"
+    default_detail = "Your organisation already agreed to this version."
+
+
+class ContractStateConflict(Conflict):
+    code = "contract_state_conflict"
+    default_detail = "The contract is not in a state that allows this."
+
+
+class OverlappingClaims(Conflict):
+    code = "overlapping_claims"
+    default_detail = "Active contracts would claim more than 100% of the same output."
+
+
+class BadSignature(InvalidInput):
+    code = "bad_signature"
+    default_detail = "The signature does not verify over the agreement document."
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+    default_detail = "No such active key of your organisation."
+
+
+class KeyExists(Conflict):
+    code = "key_exists"
+    default_detail = "This key is already registered for the organisation."
+
+
+class ExecutionNotFound(NotFound):
+    code = "execution_not_found"
+    default_detail = "No such execution, or it is not visible to you."
+
+
+class TriggerNotApplicable(InvalidInput):
+    code = "trigger_not_applicable"
+    default_detail = "This contract does not act on this trigger."
+
+
+class ExecutionNotRetryable(Conflict):
+    code = "execution_not_retryable"
+    default_detail = "Only a failed or parked execution of an active contract can be retried."
+
+
+class ExecutionShortfall(Conflict):
+    code = "execution_shortfall"
+    default_detail = "The source account no longer holds the units the contract takes."

@@ -1,0 +1,26 @@
+"""Contract kinds by name: how to validate their terms and what triggers them."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.kinds import retirement, shares
+from contracts.kinds.base import Validated
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    validate: Callable[[Any], Validated]
+    trigger: str  # "issuance" or "monthly"
+
+
+KINDS: dict[str, Kind] = {
+    shares.PPA: Kind(shares.PPA, shares.validate_ppa, "issuance"),
+    shares.STANDING_TRANSFER: Kind(
+        shares.STANDING_TRANSFER, shares.validate_standing_transfer, "issuance"
+    ),
+    retirement.STANDING_RETIREMENT: Kind(
+        retirement.STANDING_RETIREMENT, retirement.validate, "monthly"
+    ),
+}

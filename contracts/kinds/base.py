@@ -1,0 +1,97 @@
+"""What every contract kind provides: validated terms, its parties, its trigger, a plan
+(reads only) and the application of a plan (writes through the certificates services)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.models import Account
+from contracts.errors import InvalidTerms
+
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+MAX_SHARE_BP = 10_000
+MAX_PRICE_PER_MWH_MINOR = 100_000_000  # 1,000,000.00 a MWh in a two-decimal currency
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Terms after validation, and what the registry derives from them."""
+
+    terms: dict[str, Any]
+    parties: list[tuple[int, str]]  # (organisation id, role), in role order
+    source_account_id: int | None = None
+    device_id: int | None = None
+    share_bp: int | None = None
+
+
+@dataclass
+class Plan:
+    """What an execution does: JSON-able, compared when a trigger is re-run."""
+
+    trigger: str
+    summary: dict[str, Any]
+    # Certificates work: (to account id, [(bundle id, volume)]) moves, or retirement items.
+    transfers: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
+    retirements: list[tuple[int, int]] = field(default_factory=list)
+    obligation: dict[str, Any] | None = None
+    shortfall: dict[str, Any] | None = None  # set when the sources do not cover the plan
+
+
+class TermsReader:
+    """Reads one terms mapping field by field and says exactly what is wrong."""
+
+    def __init__(self, terms: Any, allowed: set[str]) -> None:
+        if not isinstance(terms, dict):
+            raise InvalidTerms("Terms must be a JSON object.")
+        unknown = sorted(set(terms) - allowed)
+        if unknown:
+            raise InvalidTerms(fields={name: ["unknown field"] for name in unknown})
+        self.terms = terms
+
+    def integer(self, name: str, low: int, high: int, *, required: bool = True) -> int | None:
+        value = self.terms.get(name)
+        if value is None and not required:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidTerms(fields={name: [f"a whole number from {low} to {high}"]})
+        return value
+
+    def text(self, name: str, pattern: re.Pattern | None = None, *, required: bool = True) -> str:
+        value = self.terms.get(name)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip() or len(value) > 200:
+            raise InvalidTerms(fields={name: ["required text (at most 200 characters)"]})
+        if pattern is not None and not pattern.match(value):
+            raise InvalidTerms(fields={name: [f"must match {pattern.pattern}"]})
+        return value.strip()
+
+    def account(self, name: str) -> Account:
+        number = self.text(name)
+        account = Account.objects.filter(number=number).select_related("organisation").first()
+        if account is None:
+            raise InvalidTerms(fields={name: ["no such account"]})
+        if not account.is_open:
+            raise InvalidTerms(fields={name: ["the account is closed"]})
+        return account
+
+
+def month_bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
+    """`YYYY-MM` -> [first instant, first instant of the next month) in UTC."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise InvalidTerms("A period is a month, YYYY-MM.", fields={"period": ["YYYY-MM"]})
+    year, month = int(match.group(1)), int(match.group(2))
+    start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+    return start, end
+
+
+def previous_month(now: dt.datetime) -> str:
+    first = now.astimezone(dt.UTC).date().replace(day=1)
+    last = first - dt.timedelta(days=1)
+    return f"{last.year:04d}-{last.month:02d}"

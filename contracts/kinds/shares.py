@@ -1,0 +1,259 @@
+"""Share kinds: on each issuance, a share of the units the source account received moves on.
+
+- `ppa_pay_as_produced`: the buyer takes `share_bp` of the seller's output of one device at
+  a fixed price per MWh (integer minor units); the money owed becomes an obligation.
+- `standing_transfer`: the holder forwards `share_bp` of its new certificates (of one
+  device, or of all) to another account.
+
+Every share contract that takes from the same source account (and device) in force at the
+issuance is split in one largest-remainder split per period, in contract order, with the
+rest staying with the source: together they never take more than was issued and no Wh
+is lost to rounding. The split reads the issuance's original bundles (facts that never
+change), so the same issuance always gives the same allocation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from fractions import Fraction
+from typing import Any
+
+from django.db.models import Q
+
+from assets.models import Device, DeviceOwner
+from certificates.allocation import hour_number, split_by_shares
+from certificates.models import Bundle, Issuance
+from contracts.errors import InvalidTerms
+from contracts.kinds.base import (
+    CURRENCY,
+    MAX_PRICE_PER_MWH_MINOR,
+    MAX_SHARE_BP,
+    Plan,
+    TermsReader,
+    Validated,
+)
+from contracts.models import Contract
+
+PPA = "ppa_pay_as_produced"
+STANDING_TRANSFER = "standing_transfer"
+SHARE_KINDS = (PPA, STANDING_TRANSFER)
+WH_PER_MWH = 1_000_000
+
+
+def validate_ppa(terms: Any) -> Validated:
+    read = TermsReader(
+        terms,
+        {
+            "device_id",
+            "seller_account",
+            "buyer_account",
+            "share_bp",
+            "price_per_mwh_minor",
+            "currency",
+        },
+    )
+    device_id = read.integer("device_id", 1, 2**53)
+    if not Device.objects.filter(pk=device_id).exists():
+        raise InvalidTerms(fields={"device_id": ["no such device"]})
+    seller = read.account("seller_account")
+    buyer = read.account("buyer_account")
+    if not DeviceOwner.objects.filter(device_id=device_id, account_id=seller.pk).exists():
+        raise InvalidTerms(fields={"seller_account": ["receives none of the device's output"]})
+    if seller.organisation_id == buyer.organisation_id:
+        raise InvalidTerms(fields={"buyer_account": ["the buyer is another organisation"]})
+    share = read.integer("share_bp", 1, MAX_SHARE_BP)
+    clean = {
+        "device_id": device_id,
+        "seller_account": seller.number,
+        "buyer_account": buyer.number,
+        "share_bp": share,
+        "price_per_mwh_minor": read.integer("price_per_mwh_minor", 0, MAX_PRICE_PER_MWH_MINOR),
+        "currency": read.text("currency", CURRENCY),
+    }
+    return Validated(
+        terms=clean,
+        parties=[(seller.organisation_id, "seller"), (buyer.organisation_id, "buyer")],
+        source_account_id=seller.pk,
+        device_id=device_id,
+        share_bp=share,
+    )
+
+
+def validate_standing_transfer(terms: Any) -> Validated:
+    read = TermsReader(terms, {"from_account", "to_account", "share_bp", "device_id"})
+    source = read.account("from_account")
+    target = read.account("to_account")
+    if source.pk == target.pk:
+        raise InvalidTerms(fields={"to_account": ["another account than from_account"]})
+    device_id = read.integer("device_id", 1, 2**53, required=False)
+    if device_id is not None and not Device.objects.filter(pk=device_id).exists():
+        raise InvalidTerms(fields={"device_id": ["no such device"]})
+    share = read.integer("share_bp", 1, MAX_SHARE_BP)
+    clean = {"from_account": source.number, "to_account": target.number, "share_bp": share}
+    if device_id is not None:
+        clean["device_id"] = device_id
+    return Validated(
+        terms=clean,
+        parties=[(source.organisation_id, "holder")],
+        source_account_id=source.pk,
+        device_id=device_id,
+        share_bp=share,
+    )
+
+
+def _target_number(contract: Contract) -> str:
+    terms = contract.terms
+    return terms["buyer_account"] if contract.kind == PPA else terms["to_account"]
+
+
+def in_force_at(queryset, moment):
+    """Contracts that were active at `moment` (activated before, not ended before)."""
+    return queryset.filter(activated_at__lte=moment).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=moment)
+    )
+
+
+def share_group(contract: Contract, device_id: int, moment) -> list[Contract]:
+    """The share contracts splitting the source account's units of `device_id` at `moment`."""
+    group = Contract.objects.filter(
+        kind__in=SHARE_KINDS, source_account_id=contract.source_account_id
+    ).filter(Q(device__isnull=True) | Q(device_id=device_id))
+    members = list(in_force_at(group, moment).order_by("pk"))
+    if contract.pk not in {member.pk for member in members}:
+        members = sorted([*members, contract], key=lambda c: c.pk)
+    return members
+
+
+def allocate(contract: Contract, base: list[tuple], group: list[Contract]) -> list[tuple]:
+    """(period_start, period_end, wh) this contract takes of each base period."""
+    out = []
+    for period_start, period_end, volume in base:
+        covering = [c for c in group if c.start_at <= period_start < c.end_at]
+        if contract not in covering:
+            continue
+        shares = [Fraction(c.share_bp, MAX_SHARE_BP) for c in covering]
+        shares.append(1 - sum(shares, Fraction(0)))
+        if shares[-1] < 0:  # never after the overlap rule; refuse rather than over-take
+            raise InvalidTerms("Share contracts on this output add up to more than 100%.")
+        parts = split_by_shares(volume, shares, first_tie=hour_number(period_start) % len(shares))
+        part = parts[covering.index(contract)]
+        if part:
+            out.append((period_start, period_end, part))
+    return out
+
+
+def plan_issuance(contract: Contract, issuance: Issuance) -> Plan:
+    """What the contract takes of one issuance, and the live bundles it takes them from."""
+    trigger = f"issuance:{issuance.pk}"
+    if contract.device_id is not None and contract.device_id != issuance.device_id:
+        return _plan(contract, trigger, issuance, [], [])
+    base = list(
+        Bundle.objects.filter(
+            issuance_id=issuance.pk, account_id=contract.source_account_id, parent__isnull=True
+        )
+        .order_by("period_start")
+        .values_list("period_start", "period_end", "unit_start", "unit_end")
+    )
+    base = [(start, end, u_end - u_start) for start, end, u_start, u_end in base]
+    group = share_group(contract, issuance.device_id, issuance.issued_at)
+    allocations = allocate(contract, base, group)
+    live: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+    rows = (
+        Bundle.objects.filter(
+            issuance_id=issuance.pk,
+            account_id=contract.source_account_id,
+            status=Bundle.Status.ACTIVE,
+        )
+        .order_by("period_start", "unit_start")
+        .values_list("pk", "period_start", "unit_start", "unit_end")
+    )
+    for pk, period_start, unit_start, unit_end in rows:
+        live[period_start].append((pk, unit_end - unit_start))
+    return _plan(contract, trigger, issuance, allocations, live)
+
+
+def _plan(contract, trigger, issuance, allocations, live) -> Plan:
+    items: list[tuple[int, int]] = []
+    short: list[dict[str, Any]] = []
+    for period_start, _end, wanted in allocations:
+        need = wanted
+        for pk, volume in live.get(period_start, []):
+            if need == 0:
+                break
+            take = min(volume, need)
+            items.append((pk, take))
+            need -= take
+        if need:
+            short.append({"period_start": period_start, "missing_wh": need})
+    total = sum(wh for _s, _e, wh in allocations)
+    summary: dict[str, Any] = {
+        "kind": contract.kind,
+        "trigger": trigger,
+        "version": contract.version,
+        "issuance_id": None if issuance is None else issuance.pk,
+        "from_account": _source_number(contract),
+        "to_account": _target_number(contract),
+        "volume_wh": total,
+        "periods": [[s, e, wh] for s, e, wh in allocations],
+    }
+    plan = Plan(trigger=trigger, summary=summary)
+    if short:
+        plan.shortfall = {"periods": short[:10], "count": len(short)}
+    if items:
+        plan.transfers.append((_target_number(contract), items))
+    if contract.kind == PPA and total:
+        price = contract.terms["price_per_mwh_minor"]
+        # Half-up to the minor unit, per execution: deterministic and within 0.5 of exact.
+        amount = (total * price + WH_PER_MWH // 2) // WH_PER_MWH
+        plan.obligation = {
+            "payer_role": "buyer",
+            "payee_role": "seller",
+            "volume_wh": total,
+            "price_per_mwh_minor": price,
+            "amount_minor": amount,
+            "currency": contract.terms["currency"],
+        }
+        summary["obligation"] = plan.obligation
+    return plan
+
+
+def _source_number(contract: Contract) -> str:
+    terms = contract.terms
+    return terms["seller_account"] if contract.kind == PPA else terms["from_account"]
+
+
+def plan_period(contract: Contract, start, end) -> Plan:
+    """Dry run over [start, end): what the contract takes of every issuance in it, as if
+    each were executed now against the original bundles (no sources, no writes)."""
+    issuance_ids = (
+        Bundle.objects.filter(
+            account_id=contract.source_account_id,
+            parent__isnull=True,
+            period_start__gte=start,
+            period_start__lt=end,
+        )
+        .order_by("issuance_id")
+        .values_list("issuance_id", flat=True)
+        .distinct()
+    )
+    periods: list[list[Any]] = []
+    total = amount = 0
+    for issuance in Issuance.objects.filter(pk__in=list(issuance_ids)).order_by("pk"):
+        plan = plan_issuance(contract, issuance)
+        inside = [p for p in plan.summary["periods"] if start <= p[0] < end]
+        periods += inside
+        total += sum(p[2] for p in inside)
+    if contract.kind == PPA:
+        price = contract.terms["price_per_mwh_minor"]
+        amount = (total * price + WH_PER_MWH // 2) // WH_PER_MWH
+    summary = {
+        "kind": contract.kind,
+        "from_account": _source_number(contract),
+        "to_account": _target_number(contract),
+        "volume_wh": total,
+        "periods": periods,
+    }
+    if contract.kind == PPA:
+        summary["amount_minor_estimate"] = amount
+        summary["currency"] = contract.terms["currency"]
+    return Plan(trigger=f"dry-run:{start.isoformat()}/{end.isoformat()}", summary=summary)

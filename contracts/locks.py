@@ -1,0 +1,34 @@
+"""Row locks of the contracts app, after the lower apps' rows (docs/architecture.md).
+
+Activation and amendment lock what the overlap rule reads, in the global order: the
+source account (accounts), then the device (assets), then the contract itself. An
+execution claims its (contract, trigger) row first: that unique key, like an idempotency
+key, only ever waits for a concurrent execution of the same trigger, which then finds
+the row and skips; it holds no row another writer locks.
+"""
+
+from accounts.models import Account
+from assets.models import Device
+from contracts.errors import ContractNotFound
+from contracts.models import Contract, ContractExecution
+
+
+def contract_lock(contract_id: int) -> Contract:
+    contract = Contract.objects.select_for_update().filter(pk=contract_id).first()
+    if contract is None:
+        raise ContractNotFound(contract_id=contract_id)
+    return contract
+
+
+def claim_targets_lock(*, source_account_id: int | None, device_id: int | None) -> None:
+    """Serialise overlap checks on one source account and one device."""
+    if source_account_id is not None:
+        list(
+            Account.objects.select_for_update(no_key=True).filter(pk=source_account_id).values("pk")
+        )
+    if device_id is not None:
+        list(Device.objects.select_for_update(no_key=True).filter(pk=device_id).values("pk"))
+
+
+def execution_lock(execution_id: int) -> ContractExecution | None:
+    return ContractExecution.objects.select_for_update().filter(pk=execution_id).first()

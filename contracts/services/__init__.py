@@ -1,0 +1,39 @@
+"""Every write of the contracts app (agreements: lifecycle and keys; execution)."""
+
+from contracts.services.agreements import (
+    agreement_document,
+    contract_agree,
+    contract_amend,
+    contract_create,
+    contract_document,
+    contract_expire_due,
+    contract_terminate,
+    organisation_key_register,
+    terms_sha256,
+)
+from contracts.services.execution import (
+    SETTLEMENT_HANDLERS,
+    SYSTEM,
+    contract_dry_run,
+    contract_execute,
+    contract_execution_retry,
+    contract_plan,
+)
+
+__all__ = [
+    "SETTLEMENT_HANDLERS",
+    "SYSTEM",
+    "agreement_document",
+    "contract_agree",
+    "contract_amend",
+    "contract_create",
+    "contract_document",
+    "contract_dry_run",
+    "contract_execute",
+    "contract_execution_retry",
+    "contract_expire_due",
+    "contract_plan",
+    "contract_terminate",
+    "organisation_key_register",
+    "terms_sha256",
+]

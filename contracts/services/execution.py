@@ -1,0 +1,283 @@
+"""Executions: a contract acts on a trigger (an issuance, a month), deterministically.
+
+One transaction per execution: the claim row (unique per contract and trigger), the
+certificates services' writes under the contract's mandate, the settlement obligation
+and one `contract.executed` event naming the contract, its parties and its inputs. A
+refusal on the way (a closed account, units gone, a settlement handler's refusal) rolls
+the writes back to a savepoint and records the execution as failed or parked with its
+reason, with one `contract.execution_failed` event: never half-applied.
+
+The certificates services append their own events (the transfer or retirement, carrying
+the mandate), so an applied execution queues two or more events in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Membership, User
+from accounts.permissions import user_can_act_for
+from certificates import services as certificates
+from certificates.models import Issuance
+from contracts import errors, events, locks
+from contracts.kinds import KINDS, retirement, shares
+from contracts.kinds.base import Plan, month_bounds
+from contracts.models import Contract, ContractExecution, SettlementObligation
+from ledger.canonical import to_event_value
+from ledger.services import ledger_append
+from registry.errors import DomainError
+from registry.hooks import Hook
+
+SYSTEM = "system:contracts"
+CHUNK = certificates.MAX_BATCH_ITEMS
+
+# Callable[[SettlementObligation], str | None]: pays an obligation inside the execution's
+# transaction and returns its reference (then the obligation is settled), None to leave it
+# open, or raises a DomainError (insufficient funds: the execution fails). The market app
+# registers its settlement accounts here, by name through registry.hooks.HOOKS (it may
+# not import contracts).
+SETTLEMENT_HANDLERS = Hook("contracts.settlement_handlers")
+
+
+def _parse_trigger(contract: Contract, trigger: str) -> tuple[str, Any]:
+    kind = KINDS[contract.kind]
+    prefix, _, value = trigger.partition(":")
+    if kind.trigger == "issuance" and prefix == "issuance" and value.isdigit():
+        issuance = Issuance.objects.filter(pk=int(value)).first()
+        if issuance is not None:
+            return prefix, issuance
+    if kind.trigger == "monthly" and prefix == "period":
+        month_bounds(value)
+        return prefix, value
+    raise errors.TriggerNotApplicable(contract_id=contract.pk, trigger=trigger)
+
+
+def contract_plan(*, contract: Contract, trigger: str) -> Plan:
+    """What the contract does for `trigger`, read from the database; writes nothing."""
+    prefix, value = _parse_trigger(contract, trigger)
+    if prefix == "issuance":
+        return shares.plan_issuance(contract, value)
+    return retirement.plan_month(contract, value)
+
+
+def contract_dry_run(
+    *, contract_id: int, issuance_id: int | None = None, period: str | None = None
+) -> dict[str, Any]:
+    """What a contract would do for an issuance or a month (YYYY-MM; by default the
+    current month), without writing."""
+    contract = Contract.objects.filter(pk=contract_id).first()
+    if contract is None:
+        raise errors.ContractNotFound(contract_id=contract_id)
+    if issuance_id is None and period is None:
+        period = timezone.now().strftime("%Y-%m")
+    if issuance_id is not None and period is not None:
+        raise errors.InvalidTerms(
+            "Give an issuance or a period, not both.", fields={"issuance": ["or period"]}
+        )
+    if issuance_id is not None:
+        plan = contract_plan(contract=contract, trigger=f"issuance:{issuance_id}")
+    elif contract.kind in shares.SHARE_KINDS:
+        start, end = month_bounds(period)
+        plan = shares.plan_period(contract, start, end)
+    else:
+        plan = contract_plan(contract=contract, trigger=f"period:{period}")
+    executed = ContractExecution.objects.filter(contract=contract, trigger=plan.trigger).first()
+    out = {"trigger": plan.trigger, "would_do": to_event_value(plan.summary)}
+    out["would_fail"] = to_event_value(plan.shortfall) if plan.shortfall else None
+    out["executed"] = None if executed is None else executed.status
+    return out
+
+
+def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
+    if isinstance(trigger_value, Issuance):
+        moment = trigger_value.issued_at
+        return (
+            contract.activated_at is not None
+            and contract.activated_at <= moment
+            and (contract.ended_at is None or contract.ended_at > moment)
+        )
+    start, end = month_bounds(trigger_value)
+    return (
+        contract.status == Contract.Status.ACTIVE
+        and contract.start_at < end
+        and contract.end_at > start
+        and end <= now
+    )
+
+
+def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict[str, Any]:
+    """Carry out a plan through the certificates services; raises to refuse."""
+    if plan.shortfall:
+        raise errors.ExecutionShortfall(**to_event_value(plan.shortfall))
+    mandate = certificates.Mandate(
+        holder_account_id=contract.source_account_id,
+        reference={
+            "contract_id": contract.pk,
+            "execution_id": execution.pk,
+            "trigger": plan.trigger,
+        },
+        receiver_agreed=contract.kind == shares.PPA,
+    )
+    result: dict[str, Any] = dict(plan.summary)
+    moved = []
+    for to_number, items in plan.transfers:
+        for i in range(0, len(items), CHUNK):
+            transfers = certificates.certificate_transfer_batch(
+                actor=SYSTEM,
+                items=items[i : i + CHUNK],
+                to_account_number=to_number,
+                mandate=mandate,
+            )
+            moved += [t.pk for t in transfers]
+    if moved:
+        result["transfer_ids"] = [moved[0], moved[-1], len(moved)]
+    if plan.retirements:
+        terms = contract.terms
+        start, end = month_bounds(plan.trigger.partition(":")[2])
+        retired = []
+        for i in range(0, len(plan.retirements), CHUNK):
+            item = certificates.certificate_retire(
+                actor=SYSTEM,
+                items=plan.retirements[i : i + CHUNK],
+                beneficiary_name=terms["beneficiary_name"],
+                beneficiary_country=terms["beneficiary_country"],
+                consumption_start=start,
+                consumption_end=end,
+                purpose=terms["purpose"],
+                location=terms.get("location", ""),
+                mandate=mandate,
+            )
+            retired.append(str(item.public_id))
+        result["retirements"] = retired
+    if plan.obligation:
+        result["obligation"] = _obligation(contract, execution, plan.obligation)
+    return result
+
+
+def _obligation(contract: Contract, execution: ContractExecution, owed: dict) -> dict:
+    roles = dict(contract.parties.values_list("role", "organisation_id"))
+    obligation = SettlementObligation.objects.create(
+        contract=contract,
+        execution=execution,
+        payer_id=roles[owed["payer_role"]],
+        payee_id=roles[owed["payee_role"]],
+        amount_minor=owed["amount_minor"],
+        currency=owed["currency"],
+        volume_wh=owed["volume_wh"],
+        created_at=timezone.now(),
+    )
+    for handler in SETTLEMENT_HANDLERS:
+        reference = handler(obligation)
+        if reference:
+            obligation.status = SettlementObligation.Status.SETTLED
+            obligation.reference = str(reference)[:100]
+            obligation.save(update_fields=["status", "reference"])
+            break
+    return owed | {
+        "obligation_id": obligation.pk,
+        "payer_id": obligation.payer_id,
+        "payee_id": obligation.payee_id,
+        "status": obligation.status,
+    }
+
+
+def _run(contract: Contract, execution: ContractExecution, actor: Any) -> ContractExecution:
+    """Plan and apply inside a savepoint; record the outcome and its one event."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            plan = contract_plan(contract=contract, trigger=execution.trigger)
+            result = _apply(contract, plan, execution)
+    except DomainError as exc:
+        park = (
+            contract.on_failure == Contract.OnFailure.PARK
+            or execution.attempts >= contract.max_attempts
+        )
+        execution.status = (
+            ContractExecution.Status.PARKED if park else ContractExecution.Status.FAILED
+        )
+        execution.reason_code = exc.code
+        execution.reason_detail = f"{exc.detail} {to_event_value(exc.extra)}"[:2000]
+        execution.result = {}
+        kind = events.EXECUTION_FAILED
+    else:
+        execution.status = ContractExecution.Status.APPLIED
+        execution.reason_code = execution.reason_detail = ""
+        execution.result = to_event_value(result)
+        kind = events.EXECUTED
+    execution.updated_at = now
+    execution.save(
+        update_fields=["status", "reason_code", "reason_detail", "result", "attempts", "updated_at"]
+    )
+    extra: list[Any] = [execution]
+    if hasattr(execution, "obligation"):
+        extra.append(execution.obligation)
+    ledger_append(
+        kind=kind,
+        actor=actor,
+        subject=events.subjects(contract, *extra, *_input_subjects(execution.trigger)),
+        data=events.execution_data(execution)
+        | ({"reason_detail": execution.reason_detail} if execution.reason_code else {}),
+    )
+    return execution
+
+
+def _input_subjects(trigger: str) -> list[tuple[str, str]]:
+    prefix, _, value = trigger.partition(":")
+    return [("issuance", value)] if prefix == "issuance" else []
+
+
+@transaction.atomic
+def contract_execute(
+    *, contract_id: int, trigger: str, now: dt.datetime | None = None
+) -> ContractExecution | None:
+    """Execute a contract for a trigger once: None when it was executed before (or is
+    executing in a concurrent transaction, which wins) or the contract is not in force."""
+    now = now or timezone.now()
+    contract = Contract.objects.filter(pk=contract_id).first()
+    if contract is None:
+        raise errors.ContractNotFound(contract_id=contract_id)
+    _prefix, value = _parse_trigger(contract, trigger)
+    if not _in_force(contract, value, now):
+        return None
+    try:
+        with transaction.atomic():
+            execution = ContractExecution.objects.create(
+                contract=contract,
+                trigger=trigger,
+                version=contract.version,
+                status=ContractExecution.Status.FAILED,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError:
+        return None
+    return _run(contract, execution, SYSTEM)
+
+
+@transaction.atomic
+def contract_execution_retry(*, actor: User | str, execution_id: int) -> ContractExecution:
+    """Run a failed or parked execution again (a party's member, or the retry task)."""
+    execution = locks.execution_lock(execution_id)
+    if execution is None:
+        raise errors.ExecutionNotFound(execution_id=execution_id)
+    contract = execution.contract
+    if not isinstance(actor, str):
+        orgs = contract.parties.select_related("organisation")
+        if not any(
+            user_can_act_for(actor, p.organisation, role=Membership.Role.OPERATOR) for p in orgs
+        ):
+            raise errors.NotContractParty(contract_id=contract.pk)
+    if (
+        execution.status == ContractExecution.Status.APPLIED
+        or contract.status != Contract.Status.ACTIVE
+    ):
+        raise errors.ExecutionNotRetryable(
+            execution_id=execution.pk, status=execution.status, contract_status=contract.status
+        )
+    execution.attempts += 1
+    return _run(contract, execution, actor)

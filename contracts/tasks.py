@@ -1,0 +1,56 @@
+"""Thin Celery tasks: executions on issuance, the monthly calendar tick, retries."""
+
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from contracts import selectors, services
+from contracts.kinds.base import previous_month
+from registry.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True)
+def contracts_execute_issuance_task(issuance_id: int) -> int:
+    """Execute every share contract an issuance concerns (each in its own transaction)."""
+    done = 0
+    for contract_id in selectors.contracts_for_issuance(issuance_id=issuance_id):
+        try:
+            if services.contract_execute(
+                contract_id=contract_id, trigger=f"issuance:{issuance_id}"
+            ):
+                done += 1
+        except DomainError as exc:
+            log.warning("contract %s on issuance %s: %s", contract_id, issuance_id, exc.code)
+    return done
+
+
+@shared_task(ignore_result=True)
+def contracts_calendar_tick_task() -> int:
+    """Periodic: expire contracts past their end, run last month's standing retirements
+    (once each: re-running the tick skips what was executed) and retry failed executions."""
+    now = timezone.now()
+    services.contract_expire_due(now=now)
+    period = previous_month(now)
+    done = 0
+    for contract_id in selectors.contracts_for_month():
+        try:
+            if services.contract_execute(
+                contract_id=contract_id, trigger=f"period:{period}", now=now
+            ):
+                done += 1
+        except DomainError as exc:
+            log.warning("contract %s for %s: %s", contract_id, period, exc.code)
+    for execution_id in selectors.executions_to_retry():
+        try:
+            services.contract_execution_retry(actor=services.SYSTEM, execution_id=execution_id)
+        except DomainError as exc:
+            log.warning("retry of execution %s: %s", execution_id, exc.code)
+    return done
+
+
+def execute_on_issued(issuance) -> None:
+    """The certificates.issued hook: once the issuance commits, run its contracts."""
+    contracts_execute_issuance_task.delay_on_commit(issuance.pk)

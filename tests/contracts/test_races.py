@@ -1,0 +1,61 @@
+"""Races on PostgreSQL: two executions of one trigger -> exactly one applies."""
+
+import pytest
+from django.db import connection
+
+from certificates.models import Bundle
+from certificates.services import common as certificates_common
+from contracts import services
+from contracts.models import ContractExecution
+from tests.certificates.conftest import run_together
+from tests.contracts.conftest import issue, make_ppa
+
+requires_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks and real concurrency need PostgreSQL"
+)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_executions_of_one_trigger_apply_exactly_once(world, monkeypatch):
+    # given: an issuance whose hook is off, so the threads are the first to execute it
+    contract = make_ppa(world, share_bp=5_000)
+    monkeypatch.setattr(certificates_common, "ISSUED_HOOKS", [])
+    issuance = issue(world, hours=4)
+    assert not ContractExecution.objects.exists()
+    trigger = f"issuance:{issuance.pk}"
+
+    # when
+    results = run_together(
+        lambda i: services.contract_execute(contract_id=contract.pk, trigger=trigger), n=8
+    )
+
+    # then
+    applied = [r for r in results if isinstance(r, ContractExecution)]
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert len(applied) == 1 and applied[0].status == "applied"
+    assert results.count(None) == 7
+    buyer = Bundle.objects.filter(account=world.buyer_account, status=Bundle.Status.ACTIVE)
+    assert sum(b.unit_end - b.unit_start for b in buyer) == sum(
+        p[2] for p in applied[0].result["periods"]
+    )
+    assert ContractExecution.objects.filter(contract=contract).count() == 1
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_activations_never_exceed_100_percent(world):
+    # given: four drafts of 40% each, the seller agreed to all
+    drafts = [make_ppa(world, active=False, share_bp=4_000) for _ in range(4)]
+    for draft in drafts:
+        services.contract_agree(actor=world.seller, contract_id=draft.pk)
+
+    # when: the buyer agrees to all four at once
+    results = run_together(
+        lambda i: services.contract_agree(actor=world.buyer, contract_id=drafts[i].pk), n=4
+    )
+
+    # then
+    ok = [r for r in results if not isinstance(r, Exception)]
+    assert len(ok) == 2
+    assert {r.code for r in results if isinstance(r, Exception)} == {"overlapping_claims"}
