@@ -34,6 +34,13 @@ class MeOutputSerializer(serializers.Serializer):
 
 class ApiTokenCreateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=100)
+    expires_in_days = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=36500,
+        help_text="Days until the token stops working (0: never). "
+        "Default: the registry's API_TOKEN_DEFAULT_TTL_DAYS.",
+    )
     username = serializers.CharField(required=False, help_text="Only when not logged in.")
     password = serializers.CharField(required=False, write_only=True)
 
@@ -41,7 +48,7 @@ class ApiTokenCreateInputSerializer(StrictInputSerializer):
 class ApiTokenOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
 
 
 class ApiTokenCreatedOutputSerializer(ApiTokenOutputSerializer):
