@@ -1,7 +1,6 @@
 """Every write about participants: one function per use case, one transaction, one event."""
 
 import hashlib
-import re
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
@@ -21,10 +20,10 @@ from accounts.permissions import (
     user_role_in,
 )
 from ledger.services import ledger_append
+from registry.countries import country_code_valid
 from registry.errors import InvalidInput, OrganisationNotApproved
 from registry.hooks import Hook
 
-COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 TOKEN_PREFIX = "gp_"  # noqa: S105 - a public marker, not a secret
 
 # Checks run before an account closes (the certificates app adds "holds nothing").
@@ -104,7 +103,7 @@ def organisation_register(
         raise InvalidInput(
             "Give at least one role among: " + ", ".join(sorted(known)), fields={"roles": roles}
         )
-    if not COUNTRY_CODE.match(country):
+    if not country_code_valid(country):
         raise InvalidInput("Country must be an ISO 3166-1 alpha-2 code such as 'DE'.")
     organisation = _organisation_create(
         legal_name=legal_name,
@@ -212,6 +211,8 @@ def issuing_body_bootstrap(
     Only for installation (management command, demo data): there is no issuing
     body yet to approve the first one.
     """
+    if not country_code_valid(country):
+        raise InvalidInput("Country must be an ISO 3166-1 alpha-2 code such as 'DE'.")
     organisation = _organisation_create(
         legal_name=legal_name,
         country=country,

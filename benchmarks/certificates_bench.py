@@ -47,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from support import REPO, ensure_database
+from support import REPO, SMOKE_HELP, apply_smoke, ensure_database
 
 HOUR = dt.timedelta(hours=1)
 BUNDLE_WH = 1_000
@@ -596,9 +596,10 @@ def _raw_issue(cfg: dict, device_ids: list[int], account_id: int, start: dt.date
         cur.execute(
             "INSERT INTO certificates_issuance (device_id, issued_at, granularity, period_start, "
             "period_end, unit_start, unit_end, volume_wh, device_name, technology_code, "
-            "energy_source_code, grid_area_id, grid_area_code, country, support, is_storage) "
+            "energy_source_code, grid_area_id, grid_area_code, country, support, is_storage, "
+            "imported_from) "
             "SELECT %s, now(), 'hour', %s, %s, 0, 0, 0, 'raw', 'T', 'F', id, code, country, '', "
-            "false FROM assets_gridarea LIMIT 1 RETURNING id",
+            "false, '' FROM assets_gridarea LIMIT 1 RETURNING id",
             [device_id, rows[0][1], rows[-1][2]],
         )
         issuance_id = cur.fetchone()[0]
@@ -705,7 +706,9 @@ def main() -> None:
     parser.add_argument("--skip-transfers", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-issuance", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    apply_smoke(args, transfers=20, rounds=1, http_seconds=1, http_rounds=1, devices=2)
 
     cfg = ensure_database()
     setup_django()

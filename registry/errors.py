@@ -64,7 +64,7 @@ class RequestTooLarge(DomainError):
 class InvalidCharacters(DomainError):
     code = "invalid_characters"
     status = 400
-    default_detail = "The address or a query parameter contains a NUL or another control character."
+    default_detail = "The address or a query parameter contains a NUL byte."
 
 
 class ParameterTooLong(DomainError):

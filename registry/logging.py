@@ -10,5 +10,10 @@ class RequestIdFilter(logging.Filter):
     """Adds `record.request_id` ("-" outside a request) for the log format."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        request_id = request_id_var.get()
+        if request_id == "-":
+            # django.request logs a response after the middleware has returned; it passes
+            # the request along.
+            request_id = getattr(getattr(record, "request", None), "request_id", "-")
+        record.request_id = request_id
         return True

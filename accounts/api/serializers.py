@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import Account, ApiToken, Membership, Organisation, User
-from registry.api.serializers import StrictInputSerializer
+from registry.api.serializers import CountryField, StrictInputSerializer
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
@@ -78,7 +78,7 @@ class OrganisationOutputSerializer(serializers.ModelSerializer):
 
 class OrganisationRegisterInputSerializer(StrictInputSerializer):
     legal_name = serializers.CharField(max_length=200)
-    country = serializers.RegexField(r"^[A-Z]{2}$", help_text="ISO 3166-1 alpha-2, e.g. DE.")
+    country = CountryField()
     registration_id = serializers.CharField(max_length=64)
     roles = serializers.ListField(
         child=serializers.ChoiceField(choices=Organisation.Role.choices), min_length=1
