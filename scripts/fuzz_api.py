@@ -79,7 +79,7 @@ def wait_for(url: str, seconds: float = 60) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def fuzz_role(role: str, token: str | None, args, base: str, reports: Path) -> dict:
+def fuzz_role(role: str, token: str | None, args, base: str, reports: Path, work: Path) -> dict:
     report = reports / f"{role}.json"
     cmd = [
         str(BIN / "st"),
@@ -111,7 +111,9 @@ def fuzz_role(role: str, token: str | None, args, base: str, reports: Path) -> d
         cmd += ["--header", f"Authorization: Bearer {token}"]
     started = time.monotonic()
     with open(reports / f"{role}.txt", "w") as output:
-        subprocess.run(cmd, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, check=False)  # noqa: S603 - fixed argv
+        # schemathesis keeps a cache of past failures (.schemathesis/) in its working
+        # directory and replays them; a fresh one per run keeps the run a function of the seed.
+        subprocess.run(cmd, cwd=work, stdout=output, stderr=subprocess.STDOUT, check=False)  # noqa: S603 - fixed argv
     elapsed = time.monotonic() - started
     try:
         data = json.loads(report.read_text())
@@ -201,7 +203,7 @@ def main() -> int:
             env=env,
         )
         wait_for(f"{base}/healthz")
-        results = [fuzz_role(role, tokens.get(role), args, base, reports) for role in roles]
+        results = [fuzz_role(role, tokens.get(role), args, base, reports, work) for role in roles]
     finally:
         if server is not None:
             server.terminate()

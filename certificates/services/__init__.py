@@ -17,7 +17,6 @@ event; the ledger's integrator numbers it after commit.
 """
 
 from certificates.services.common import (
-    COUNTRY,
     LIVE,
     MAX_BATCH_ITEMS,
     MAX_SAFE_WH,
@@ -56,7 +55,6 @@ from certificates.services.transfer import (
 )
 
 __all__ = [
-    "COUNTRY",
     "EXPIRE_BATCH",
     "LIVE",
     "MAX_BATCH_ITEMS",

@@ -30,7 +30,6 @@ from certificates.models import (
     WithdrawalItem,
 )
 from certificates.services.common import (
-    COUNTRY,
     MAX_BATCH_ITEMS,
     _apply_moves,
     _lock_sources,
@@ -39,6 +38,7 @@ from certificates.services.common import (
     _today,
 )
 from ledger.services import ledger_append
+from registry.countries import country_code_valid
 from registry.errors import InvalidInput
 
 EXPIRE_BATCH = 1000
@@ -52,7 +52,7 @@ def _check_claim(
     consumption_end: dt.datetime,
     purpose: str,
 ) -> None:
-    if not (beneficiary_name or "").strip() or not COUNTRY.match(beneficiary_country or ""):
+    if not (beneficiary_name or "").strip() or not country_code_valid(beneficiary_country):
         raise errors.BeneficiaryRequired(
             fields={"beneficiary_name": ["required"], "beneficiary_country": ["ISO 3166 alpha-2"]}
         )
