@@ -14,3 +14,7 @@ def country_codes() -> frozenset[str]:
 def country_code_valid(code: object) -> bool:
     """True for an assigned ISO 3166-1 alpha-2 code in upper case ("ZZ" and "de" are not)."""
     return isinstance(code, str) and code in country_codes()
+
+
+# The codes in order: the API's country fields are this enum (CountryEnum in the schema).
+COUNTRY_CHOICES: list[str] = sorted(country_codes())

@@ -339,6 +339,7 @@ READINGS_VERIFY_THREADS = env_int("READINGS_VERIFY_THREADS", 0)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "AccountKindEnum": "accounts.models.Account.Kind",  # collides with Meter.Kind
+        "CountryEnum": "registry.countries.COUNTRY_CHOICES",
         "DeviceStatusEnum": "assets.models.Device.Status",
         "MeterKindEnum": "assets.models.Meter.Kind",
         "MeterStatusEnum": "assets.models.Meter.Status",

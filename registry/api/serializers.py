@@ -18,7 +18,7 @@ class CountryField(serializers.ChoiceField):
     """An ISO 3166-1 alpha-2 code from the maintained list (an enum in the schema)."""
 
     def __init__(self, **kwargs) -> None:
-        from registry.countries import country_codes
+        from registry.countries import COUNTRY_CHOICES
 
         kwargs.setdefault("help_text", "ISO 3166-1 alpha-2 country code, e.g. DE.")
-        super().__init__(choices=sorted(country_codes()), **kwargs)
+        super().__init__(choices=COUNTRY_CHOICES, **kwargs)
