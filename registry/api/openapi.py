@@ -7,7 +7,8 @@ never misses a status the server sends:
 - 400: input limits (NUL, over-long parameters, JSON depth), bad filters and page numbers;
 - 401: a wrong, revoked or expired token (where the view authenticates);
 - 403: permissions and CSRF (where the view authenticates);
-- 404: a missing object or a page past the last (paths with parameters, paged lists);
+- 404: a missing object, a page past the last, or an unknown `?format=` (DRF answers 404
+  for that on any operation);
 - 413 and 415: a body too large or of an unsupported type (operations that take a body);
 - 429: throttling; 503: the database is unreachable (`database_unavailable`).
 """
@@ -32,11 +33,9 @@ def _error(status: int) -> OpenApiResponse:
 
 class RegistryAutoSchema(AutoSchema):
     def default_error_statuses(self) -> list[int]:
-        statuses = [400, 429, 503]
+        statuses = [400, 404, 429, 503]
         if getattr(self.view, "authentication_classes", None):
             statuses += [401, 403]
-        if "{" in self.path or (self._is_list_view() and self._get_paginator() is not None):
-            statuses.append(404)
         if self.method in {"POST", "PUT", "PATCH"}:
             statuses += [413, 415]
         return statuses
