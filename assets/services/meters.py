@@ -196,7 +196,6 @@ def meter_counter_reset(
     return meter
 
 
-@transaction.atomic
 def _current_key_end(meter: Meter, at: dt.datetime) -> None:
     """End the meter's current key at `at`; a key cannot end at or before its own start."""
     current = MeterKey.objects.filter(meter=meter, valid_to__isnull=True).first()
@@ -212,6 +211,7 @@ def _current_key_end(meter: Meter, at: dt.datetime) -> None:
     current.save(update_fields=["valid_to"])
 
 
+@transaction.atomic
 def meter_replace(
     *,
     actor: User,

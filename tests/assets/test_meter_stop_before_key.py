@@ -64,3 +64,19 @@ def test_the_same_request_over_http_is_409_meter_key_conflict(producer, meter, l
     # then
     assert response.status_code == 409, response.content
     assert response.json()["code"] == "meter_key_conflict"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replacement_over_http_runs_in_one_transaction(producer, meter):
+    # given: the request the fuzzer sent (a 500 on PostgreSQL when the service ran outside a
+    # transaction: its row locks need one; the test transaction of other tests hides that)
+    at = hours_ago(1).astimezone(dt.UTC).isoformat()
+    # when
+    response = client_for(producer).post(
+        f"/api/v1/meters/{meter.serial}/replacements/",
+        {"new_serial": "SRC-PV-0002", "reason": "Broken", "time": at},
+    )
+    # then
+    assert response.status_code == 201, response.content
+    meter.refresh_from_db()
+    assert meter.status == Meter.Status.REMOVED
