@@ -16,7 +16,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         user = api_token_authenticate(token.strip())
         if user is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+            raise exceptions.AuthenticationFailed("Invalid, revoked or expired API token.")
         return user, token
 
     def authenticate_header(self, request) -> str:

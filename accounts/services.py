@@ -1,10 +1,11 @@
 """Every write about participants: one function per use case, one transaction, one event."""
 
 import hashlib
-import re
 import secrets
 from collections.abc import Iterable
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -19,10 +20,10 @@ from accounts.permissions import (
     user_role_in,
 )
 from ledger.services import ledger_append
+from registry.countries import country_code_valid
 from registry.errors import InvalidInput, OrganisationNotApproved
 from registry.hooks import Hook
 
-COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 TOKEN_PREFIX = "gp_"  # noqa: S105 - a public marker, not a secret
 
 # Checks run before an account closes (the certificates app adds "holds nothing").
@@ -102,7 +103,7 @@ def organisation_register(
         raise InvalidInput(
             "Give at least one role among: " + ", ".join(sorted(known)), fields={"roles": roles}
         )
-    if not COUNTRY_CODE.match(country):
+    if not country_code_valid(country):
         raise InvalidInput("Country must be an ISO 3166-1 alpha-2 code such as 'DE'.")
     organisation = _organisation_create(
         legal_name=legal_name,
@@ -210,6 +211,8 @@ def issuing_body_bootstrap(
     Only for installation (management command, demo data): there is no issuing
     body yet to approve the first one.
     """
+    if not country_code_valid(country):
+        raise InvalidInput("Country must be an ISO 3166-1 alpha-2 code such as 'DE'.")
     organisation = _organisation_create(
         legal_name=legal_name,
         country=country,
@@ -328,18 +331,32 @@ def _token_hash(token: str) -> str:
 
 
 @transaction.atomic
-def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token; the plaintext is returned once and never stored."""
+def api_token_create(
+    *, user: User, name: str, expires_in_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token; the plaintext is returned once and never stored.
+
+    It expires after `expires_in_days`, or API_TOKEN_DEFAULT_TTL_DAYS when not given
+    (0: never).
+    """
+    days = settings.API_TOKEN_DEFAULT_TTL_DAYS if expires_in_days is None else expires_in_days
+    if days < 0:
+        raise InvalidInput(fields={"expires_in_days": ["Must be 0 or more."]})
+    expires_at = timezone.now() + timedelta(days=days) if days else None
     prefix = secrets.token_hex(6)
     plaintext = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=prefix, key_hash=_token_hash(plaintext)
+        user=user, name=name, prefix=prefix, key_hash=_token_hash(plaintext), expires_at=expires_at
     )
     ledger_append(
         kind="api_token.created",
         actor=user,
         subject=user,
-        data={"token_id": token.pk, "prefix": prefix},
+        data={
+            "token_id": token.pk,
+            "prefix": prefix,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return token, plaintext
 
@@ -363,7 +380,11 @@ def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
 
 
 def api_token_authenticate(plaintext: str) -> User | None:
-    """The user behind a live token, or None. Not a write, except `last_used_at`."""
+    """The user behind a live (not revoked, not expired) token, or None.
+
+    Not a write, except `last_used_at`, which moves at most once a minute so that a busy
+    client does not turn every request into an UPDATE.
+    """
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     prefix = plaintext[len(TOKEN_PREFIX) :].split("_", 1)[0]
@@ -377,6 +398,8 @@ def api_token_authenticate(plaintext: str) -> User | None:
     if not token.user.is_active:
         return None
     now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from assets.errors import ReadingsMalformed, ReadingsUploadTooLarge
+from registry.jsonlimits import json_raw_decode_limited
 
 RawRow = tuple[int, bool, Any, Any, Any, Any, Any, tuple[str | None, str, str] | None]
 
@@ -23,6 +24,9 @@ COUNTER_FIELDS = ("meter", "time", "counter_wh")
 OPTIONAL_FIELDS = ("signature",)
 CHUNK = 64 * 1024
 MAX_JSON_ROW_CHARS = 64 * 1024
+# A reading is a flat object; anything nested deeper is refused (400 json_too_deep) rather
+# than left to the recursive decoder.
+MAX_JSON_ROW_DEPTH = 4
 
 
 class _LimitedReader(io.RawIOBase):
@@ -219,7 +223,9 @@ def iter_json_rows(source: BinaryIO, *, max_bytes: int) -> Iterator[RawRow]:
             raise ReadingsMalformed(f"The JSON array ends early (after row {row}).")
         while True:
             try:
-                item, end = decoder.raw_decode(stream.buf, stream.pos)
+                item, end = json_raw_decode_limited(
+                    decoder, stream.buf, stream.pos, max_depth=MAX_JSON_ROW_DEPTH
+                )
                 break
             except json.JSONDecodeError as exc:
                 if len(stream.buf) - stream.pos > MAX_JSON_ROW_CHARS or not stream.more():

@@ -9,7 +9,6 @@ from fractions import Fraction
 
 EIC_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
 EIC_FORMAT = re.compile(r"^[0-9A-Z-]{16}$")
-COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 SERIAL_FORMAT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 SHARE_FORMAT = re.compile(r"^\s*(\d{1,9})\s*(?:/\s*(\d{1,9})\s*)?$|^\s*(\d?\.\d{1,9})\s*$")
 

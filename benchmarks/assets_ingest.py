@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 
-from support import ensure_database
+from support import SMOKE_HELP, apply_smoke, ensure_database
 
 
 class PeakRss:
@@ -68,7 +68,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--meters", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    apply_smoke(args, rows=200, meters=2, runs=1)
 
     ensure_database()
     import django

@@ -47,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from support import REPO, ensure_database
+from support import REPO, SMOKE_HELP, apply_smoke, ensure_database
 
 HOUR = dt.timedelta(hours=1)
 BUNDLE_WH = 1_000
@@ -483,8 +483,10 @@ def bench_http(cfg: dict, seconds: int, rounds: int) -> dict | None:
 # ---------------------------------------------------------------- issuance
 
 
-def load_readings(cfg: dict, devices: int, tag: str) -> tuple[list[int], int, dt.datetime]:
-    """`devices` approved single-owner devices with a year of hourly readings (COPY)."""
+def load_readings(
+    cfg: dict, devices: int, tag: str, hours: int = 8760
+) -> tuple[list[int], int, dt.datetime]:
+    """`devices` approved single-owner devices with `hours` hourly readings (COPY)."""
     import psycopg2
     from django.db import transaction
 
@@ -492,7 +494,6 @@ def load_readings(cfg: dict, devices: int, tag: str) -> tuple[list[int], int, dt
     from assets.models import Device, DeviceOwner, GridArea, Meter, ReadingBatch
 
     start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-    hours = 8760
     with transaction.atomic():
         area = GridArea.objects.get(code="10YBENCH-------1")
         org = Organisation.objects.create(
@@ -596,9 +597,10 @@ def _raw_issue(cfg: dict, device_ids: list[int], account_id: int, start: dt.date
         cur.execute(
             "INSERT INTO certificates_issuance (device_id, issued_at, granularity, period_start, "
             "period_end, unit_start, unit_end, volume_wh, device_name, technology_code, "
-            "energy_source_code, grid_area_id, grid_area_code, country, support, is_storage) "
+            "energy_source_code, grid_area_id, grid_area_code, country, support, is_storage, "
+            "imported_from) "
             "SELECT %s, now(), 'hour', %s, %s, 0, 0, 0, 'raw', 'T', 'F', id, code, country, '', "
-            "false FROM assets_gridarea LIMIT 1 RETURNING id",
+            "false, '' FROM assets_gridarea LIMIT 1 RETURNING id",
             [device_id, rows[0][1], rows[-1][2]],
         )
         issuance_id = cur.fetchone()[0]
@@ -632,14 +634,14 @@ def _raw_issue(cfg: dict, device_ids: list[int], account_id: int, start: dt.date
     return seconds
 
 
-def bench_issuance(cfg: dict, devices: int) -> dict:
+def bench_issuance(cfg: dict, devices: int, hours: int = 8760) -> dict:
     import psycopg2
 
     from accounts.models import Membership, Organisation, User
 
-    print(f"\n== Hourly issuance in batch: {devices} devices x one year ==")
+    print(f"\n== Hourly issuance in batch: {devices} devices x {hours} hours ==")
     tag = f"i{int(time.time())}"
-    device_ids, account_id, start = load_readings(cfg, devices, tag)
+    device_ids, account_id, start = load_readings(cfg, devices, tag, hours)
     ib_org = Organisation.objects.create(
         legal_name=f"Bench IB {tag}",
         country="DE",
@@ -702,10 +704,13 @@ def main() -> None:
     parser.add_argument("--http-seconds", type=int, default=10)
     parser.add_argument("--http-rounds", type=int, default=3)
     parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--hours", type=int, default=8760, help="hourly readings per device")
     parser.add_argument("--skip-transfers", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-issuance", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    apply_smoke(args, transfers=20, rounds=1, http_seconds=1, http_rounds=1, devices=2, hours=48)
 
     cfg = ensure_database()
     setup_django()
@@ -718,7 +723,7 @@ def main() -> None:
     if not args.skip_http:
         bench_http(cfg, args.http_seconds, args.http_rounds)
     if not args.skip_issuance:
-        bench_issuance(cfg, args.devices)
+        bench_issuance(cfg, args.devices, args.hours)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import SMOKE_HELP, apply_smoke  # noqa: E402
+
 LOAD_CHUNK = 100_000
 
 
@@ -200,7 +203,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300, help="anchoring rounds")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--load-source", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    apply_smoke(args, entries=2000, rounds=3)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
     if args.load_source is not None:
         return load_source(args.load_source)

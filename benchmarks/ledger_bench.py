@@ -45,7 +45,7 @@ import threading
 import time
 from pathlib import Path
 
-from support import REPO, ensure_database
+from support import REPO, SMOKE_HELP, apply_smoke, ensure_database
 
 LOAD_CHUNK = 100_000
 SECTIONS = ("proofs", "append", "delay", "integrator", "verify", "storage")
@@ -484,7 +484,17 @@ def main() -> None:
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run, among {', '.join(SECTIONS)}",
     )
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    apply_smoke(
+        args,
+        sizes="1000",
+        proof_samples=50,
+        append_transactions=50,
+        integrate_events=1000,
+        delay_seconds=1.0,
+        verify_hash_sample=1000,
+    )
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
     only = set(args.only.split(","))
     if only - set(SECTIONS):

@@ -37,3 +37,14 @@ def ensure_database(why: str = "this benchmark measures PostgreSQL") -> dict:
             cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
     conn.close()
     return cfg
+
+
+SMOKE_HELP = "tiny sizes, a few seconds: checks that the benchmark still runs (CI), not speed"
+
+
+def apply_smoke(args, **tiny) -> None:
+    """With --smoke, replace the sizes in `args` by the tiny ones given."""
+    if getattr(args, "smoke", False):
+        for name, value in tiny.items():
+            setattr(args, name, value)
+        print(f"smoke run ({', '.join(f'{k}={v}' for k, v in tiny.items())}): figures mean nothing")

@@ -49,7 +49,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--imports", type=int, default=500)
     parser.add_argument("--log-size", type=int, default=100_000)
+    parser.add_argument("--smoke", action="store_true", help=support.SMOKE_HELP)
     args = parser.parse_args()
+    support.apply_smoke(args, imports=5, log_size=1000)
     cfg = support.ensure_database()
 
     import django

@@ -48,6 +48,7 @@ from certificates.services.common import (
     _today,
 )
 from ledger.services import ledger_append
+from registry.countries import country_code_valid
 from registry.errors import InvalidInput
 from registry.hooks import Hook
 
@@ -346,6 +347,8 @@ def _parse_certificate(data: dict[str, Any]) -> dict[str, Any]:
         raise ImportRefused(Refusal.MALFORMED, "the export's certificate has unreadable times")
     if not 0 <= out["unit_start"] < out["unit_end"] or out["period_end"] <= out["period_start"]:
         raise ImportRefused(Refusal.MALFORMED, "the export's unit range or period is empty")
+    if not country_code_valid(out["country"]):
+        raise ImportRefused(Refusal.MALFORMED, "the export's country is not an ISO 3166-1 code")
     return out
 
 

@@ -9,13 +9,15 @@ in `PeerResponse`; callers decide what a status means.
 from __future__ import annotations
 
 import http.client
-import json
 import ssl
 import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from registry.errors import JsonTooDeep
+from registry.jsonlimits import json_loads_limited
 
 USER_AGENT = "gridproof-federation/1"
 _CHUNK = 256 * 1024
@@ -53,9 +55,11 @@ class PeerResponse:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
+            return json_loads_limited(self.body)
         except ValueError:
             raise PeerResponseInvalid("response is not JSON") from None
+        except JsonTooDeep:
+            raise PeerResponseInvalid("response JSON is nested too deeply") from None
 
 
 def join(base: str, path: str) -> str:

@@ -53,6 +53,7 @@ from federation.peer_requests import sign_request
 from ledger.keys import registry_signer
 from ledger.verify.note import NoteError, VerifierKey, verify_checkpoint, verify_note
 from ledger.verify.rfc9162 import ProofError, leaf_hash, verify_inclusion
+from registry.jsonlimits import json_loads_limited
 
 TRANSFERS_PATH = "/api/v1/federation/transfers/"
 RECEIPT_CONTEXT = "gridproof-transfer-receipt/v1"
@@ -265,7 +266,7 @@ def transfer_package_verify(peer: Peer, body: bytes) -> VerifiedExport:
     if len(body) > MAX_PACKAGE_BYTES:
         raise TransferPackageTooLarge(size=len(body), limit=MAX_PACKAGE_BYTES)
     try:
-        package = json.loads(body)
+        package = json_loads_limited(body)  # JsonTooDeep (400) past API_JSON_MAX_DEPTH levels
     except ValueError:
         raise TransferPackageInvalid("the package is not JSON") from None
     if not isinstance(package, dict) or package.get("version") != PACKAGE_VERSION:

@@ -47,3 +47,33 @@ class Conflict(DomainError):
 class OrganisationNotApproved(PermissionDenied):
     code = "organisation_not_approved"
     default_detail = "The organisation is not approved (pending or suspended)."
+
+
+class JsonTooDeep(DomainError):
+    code = "json_too_deep"
+    status = 400
+    default_detail = "The JSON body is nested too deeply."
+
+
+class RequestTooLarge(DomainError):
+    code = "request_too_large"
+    status = 413
+    default_detail = "The request body is too large."
+
+
+class InvalidCharacters(DomainError):
+    code = "invalid_characters"
+    status = 400
+    default_detail = "The address or a query parameter contains a NUL byte."
+
+
+class ParameterTooLong(DomainError):
+    code = "parameter_too_long"
+    status = 400
+    default_detail = "A path segment or query parameter is too long."
+
+
+class DatabaseUnavailable(DomainError):
+    code = "database_unavailable"
+    status = 503
+    default_detail = "The database is not reachable; retry shortly."

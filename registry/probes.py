@@ -1,9 +1,17 @@
 """The /healthz and /readyz endpoints (liveness and readiness probes); the container's probe
-command that calls /healthz is registry/healthcheck.py."""
+command that calls /healthz is registry/healthcheck.py.
+
+/readyz is public, so it says only which dependency is down ("unavailable"); the error
+itself (host, port, driver message) goes to the log, for operators.
+"""
+
+import logging
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+logger = logging.getLogger(__name__)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -38,9 +46,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """The database and (when configured) the Celery broker are reachable."""
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     ready = all(v is None for v in checks.values())
+    for name, problem in checks.items():
+        if problem is not None:
+            logger.error("readiness check %s failed: %s", name, problem)
     body = {
         "status": "ok" if ready else "unavailable",
-        "checks": {k: ("ok" if v is None else v) for k, v in checks.items()},
+        "checks": {k: ("ok" if v is None else "unavailable") for k, v in checks.items()},
         "broker": "celery" if settings.CELERY_BROKER_URL else "in-process (eager)",
     }
     return JsonResponse(body, status=200 if ready else 503)

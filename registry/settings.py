@@ -96,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "registry.middleware.RequestIdMiddleware",
+    "registry.middleware.InputLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -173,6 +175,13 @@ LOGIN_URL = "/admin/login/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
 READINGS_UPLOAD_MAX_BYTES = env_int("READINGS_UPLOAD_MAX_BYTES", 64 * 1024 * 1024)
+# Every other JSON body (registry/api/parsers.py): at most this many bytes (413 beyond) and
+# this many levels of nesting (400 `json_too_deep` beyond).
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", 8 * 1024 * 1024)
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
+# Path segments and query parameter values longer than this are refused with 400
+# `parameter_too_long` before any view sees them (registry/middleware.py).
+API_PARAMETER_MAX_LENGTH = env_int("API_PARAMETER_MAX_LENGTH", 1024)
 
 if not DEVELOPMENT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -194,13 +203,18 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PARSER_CLASSES": [
+        "registry.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "registry.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "registry.api.filters.RegistryFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "registry.api.openapi.RegistryAutoSchema",
     "EXCEPTION_HANDLER": "registry.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -256,7 +270,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "registry.logging.RequestIdFilter"}},
+    "formatters": {
+        "line": {
+            "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "line",
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
@@ -266,6 +292,12 @@ LOGGING = {
 }
 
 SESSION_COOKIE_AGE = 12 * 60 * 60
+# API tokens expire after this many days unless the request names its own (0: never).
+API_TOKEN_DEFAULT_TTL_DAYS = env_int("API_TOKEN_DEFAULT_TTL_DAYS", 0)
+
+# A request that cannot reach the database answers 503 `database_unavailable` with this
+# Retry-After (seconds), for the API and the pages alike (registry/api/exceptions.py).
+DATABASE_UNAVAILABLE_RETRY_AFTER = env_int("DATABASE_UNAVAILABLE_RETRY_AFTER", 5)
 
 # --- Idempotency-Key (registry/idempotency.py) ---
 # A POST's Idempotency-Key and its stored response are kept this long, then purged.
@@ -310,6 +342,7 @@ READINGS_VERIFY_THREADS = env_int("READINGS_VERIFY_THREADS", 0)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "AccountKindEnum": "accounts.models.Account.Kind",  # collides with Meter.Kind
+        "CountryEnum": "registry.countries.COUNTRY_CHOICES",
         "DeviceStatusEnum": "assets.models.Device.Status",
         "MeterKindEnum": "assets.models.Meter.Kind",
         "MeterStatusEnum": "assets.models.Meter.Status",

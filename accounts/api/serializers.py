@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import Account, ApiToken, Membership, Organisation, User
-from registry.api.serializers import StrictInputSerializer
+from registry.api.serializers import CountryField, StrictInputSerializer
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
@@ -34,6 +34,13 @@ class MeOutputSerializer(serializers.Serializer):
 
 class ApiTokenCreateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=100)
+    expires_in_days = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=36500,
+        help_text="Days until the token stops working (0: never). "
+        "Default: the registry's API_TOKEN_DEFAULT_TTL_DAYS.",
+    )
     username = serializers.CharField(required=False, help_text="Only when not logged in.")
     password = serializers.CharField(required=False, write_only=True)
 
@@ -41,7 +48,7 @@ class ApiTokenCreateInputSerializer(StrictInputSerializer):
 class ApiTokenOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
 
 
 class ApiTokenCreatedOutputSerializer(ApiTokenOutputSerializer):
@@ -71,7 +78,7 @@ class OrganisationOutputSerializer(serializers.ModelSerializer):
 
 class OrganisationRegisterInputSerializer(StrictInputSerializer):
     legal_name = serializers.CharField(max_length=200)
-    country = serializers.RegexField(r"^[A-Z]{2}$", help_text="ISO 3166-1 alpha-2, e.g. DE.")
+    country = CountryField()
     registration_id = serializers.CharField(max_length=64)
     roles = serializers.ListField(
         child=serializers.ChoiceField(choices=Organisation.Role.choices), min_length=1

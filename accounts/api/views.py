@@ -95,7 +95,11 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             )
             if user is None:
                 raise InvalidCredentials()
-        token, plaintext = services.api_token_create(user=user, name=data.validated_data["name"])
+        token, plaintext = services.api_token_create(
+            user=user,
+            name=data.validated_data["name"],
+            expires_in_days=data.validated_data.get("expires_in_days"),
+        )
         body = serializers.ApiTokenOutputSerializer(token).data | {"token": plaintext}
         return Response(body, status=status.HTTP_201_CREATED)
 

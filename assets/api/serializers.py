@@ -1,13 +1,12 @@
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assets import codes
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
 from assets.validation import b64
-from registry.api.serializers import StrictInputSerializer
+from registry.api.serializers import CountryField, StrictInputSerializer
 
 # -- grid areas ----------------------------------------------------------------------------
 
@@ -31,7 +30,7 @@ class GridAreaOutputSerializer(serializers.ModelSerializer):
 class GridAreaCreateInputSerializer(StrictInputSerializer):
     code = serializers.CharField(max_length=16, help_text="EIC code (check character verified).")
     name = serializers.CharField(max_length=200)
-    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2.")
+    country = CountryField()
     time_zone = serializers.CharField(max_length=64, help_text="IANA, e.g. Europe/Berlin.")
     emission_factor_g_per_kwh = serializers.DecimalField(max_digits=9, decimal_places=3)
     expiry_months = serializers.IntegerField(min_value=1, max_value=600, default=12)
@@ -107,6 +106,15 @@ _DEVICE_FIELDS = [
 _PUBLIC_PLACES = Decimal("0.01")
 
 
+# Coordinates are decimal strings like every other decimal in the API (exact, no float).
+_COORDINATE_SCHEMA = {
+    "type": "string",
+    "format": "decimal",
+    "pattern": r"^-?\d{1,3}\.\d{1,6}$",
+    "example": "52.520008",
+}
+
+
 class DeviceOutputSerializer(serializers.ModelSerializer):
     """A device. Without full access, owners are hidden and the location is rounded (~1 km)."""
 
@@ -140,11 +148,11 @@ class DeviceOutputSerializer(serializers.ModelSerializer):
             value = value.quantize(_PUBLIC_PLACES, rounding=ROUND_HALF_EVEN)
         return format(value, "f")
 
-    @extend_schema_field(OpenApiTypes.DECIMAL)
+    @extend_schema_field(_COORDINATE_SCHEMA)
     def get_latitude(self, device: Device) -> str:
         return self._coordinate(device, device.latitude)
 
-    @extend_schema_field(OpenApiTypes.DECIMAL)
+    @extend_schema_field(_COORDINATE_SCHEMA)
     def get_longitude(self, device: Device) -> str:
         return self._coordinate(device, device.longitude)
 
@@ -239,7 +247,9 @@ class MeterKeyOutputSerializer(serializers.ModelSerializer):
 
 
 class MeterOutputSerializer(serializers.ModelSerializer):
-    replaced_by = serializers.SlugRelatedField(slug_field="serial", read_only=True)
+    replaced_by = serializers.SlugRelatedField(
+        slug_field="serial", read_only=True, allow_null=True, help_text="Null until replaced."
+    )
     public_key = serializers.SerializerMethodField(help_text="The key valid now, if any.")
     keys = MeterKeyOutputSerializer(many=True, read_only=True)
 

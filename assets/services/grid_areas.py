@@ -19,11 +19,11 @@ from assets.services.common import (
     _save_changes,
 )
 from assets.validation import (
-    COUNTRY_CODE,
     eic_problem,
     time_zone_problem,
 )
 from ledger.services import ledger_append
+from registry.countries import country_code_valid
 
 
 def grid_area_problems(values: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -33,7 +33,7 @@ def grid_area_problems(values: Mapping[str, Any]) -> dict[str, list[str]]:
         problems["code"] = [problem]
     if "name" in values and not str(values["name"]).strip():
         problems["name"] = ["A name is required."]
-    if "country" in values and not COUNTRY_CODE.match(str(values["country"])):
+    if "country" in values and not country_code_valid(values["country"]):
         problems["country"] = ["Give an ISO 3166-1 alpha-2 code such as 'DE'."]
     if "time_zone" in values and (problem := time_zone_problem(str(values["time_zone"]))):
         problems["time_zone"] = [problem]

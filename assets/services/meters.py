@@ -196,6 +196,21 @@ def meter_counter_reset(
     return meter
 
 
+def _current_key_end(meter: Meter, at: dt.datetime) -> None:
+    """End the meter's current key at `at`; a key cannot end at or before its own start."""
+    current = MeterKey.objects.filter(meter=meter, valid_to__isnull=True).first()
+    if current is None:
+        return
+    if at <= current.valid_from:
+        raise errors.MeterKeyConflict(
+            "The meter's current key started at " + format_time(current.valid_from) + "; the "
+            "meter cannot stop at or before that.",
+            key_valid_from=current.valid_from.isoformat(),
+        )
+    current.valid_to = at
+    current.save(update_fields=["valid_to"])
+
+
 @transaction.atomic
 def meter_replace(
     *,
@@ -239,6 +254,7 @@ def meter_replace(
     ]
     if any(late):
         raise errors.MeterStatusConflict("The old meter has readings after `at`.")
+    _current_key_end(meter, at)
     new = Meter.objects.create(
         serial=new_serial,
         kind=meter.kind,
@@ -249,7 +265,6 @@ def meter_replace(
     )
     if key is not None:
         MeterKey.objects.create(meter=new, public_key=key, valid_from=at)
-    MeterKey.objects.filter(meter=meter, valid_to__isnull=True).update(valid_to=at)
     meter.status = Meter.Status.REMOVED
     meter.removed_at = at
     meter.replaced_by = new
@@ -289,7 +304,7 @@ def meter_remove(*, actor: User, meter_id: int, at: dt.datetime, reason: str) ->
         for model in (Reading, PendingReading)
     ):
         raise errors.MeterStatusConflict("The meter has readings after `at`.")
-    MeterKey.objects.filter(meter=meter, valid_to__isnull=True).update(valid_to=at)
+    _current_key_end(meter, at)
     meter.status = Meter.Status.REMOVED
     meter.removed_at = at
     meter.save(update_fields=["status", "removed_at"])

@@ -12,7 +12,7 @@ from certificates.models import (
     Transfer,
     Withdrawal,
 )
-from registry.api.serializers import StrictInputSerializer
+from registry.api.serializers import CountryField, StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
 
@@ -146,9 +146,7 @@ class ClaimInputMixin(serializers.Serializer):
     beneficiary_name = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
     )
-    beneficiary_country = serializers.CharField(
-        max_length=2, required=False, allow_blank=True, default="", help_text="ISO 3166-1 alpha-2."
-    )
+    beneficiary_country = CountryField(required=False, allow_blank=True, default="")
     consumption_start = serializers.DateTimeField()
     consumption_end = serializers.DateTimeField()
     location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

@@ -17,7 +17,6 @@ event; the ledger's integrator numbers it after commit.
 """
 
 from certificates.services.common import (
-    COUNTRY,
     ISSUED_HOOKS,
     LIVE,
     MAX_BATCH_ITEMS,
@@ -58,7 +57,6 @@ from certificates.services.transfer import (
 )
 
 __all__ = [
-    "COUNTRY",
     "EXPIRE_BATCH",
     "ISSUED_HOOKS",
     "LIVE",

@@ -8,7 +8,6 @@ hand-written SQL is `certificates.storage`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from registry.hooks import Hook
 
 MAX_SAFE_WH = 2**53
 MAX_BATCH_ITEMS = 1000
-COUNTRY = re.compile(r"^[A-Z]{2}$")
 Actor = User | str
 
 # Bundles that still count as held: they can move (active) or are promised (reserved).

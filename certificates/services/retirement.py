@@ -30,7 +30,6 @@ from certificates.models import (
     WithdrawalItem,
 )
 from certificates.services.common import (
-    COUNTRY,
     MAX_BATCH_ITEMS,
     Actor,
     Mandate,
@@ -41,6 +40,7 @@ from certificates.services.common import (
     _today,
 )
 from ledger.services import ledger_append
+from registry.countries import country_code_valid
 from registry.errors import InvalidInput
 
 EXPIRE_BATCH = 1000
@@ -54,7 +54,7 @@ def _check_claim(
     consumption_end: dt.datetime,
     purpose: str,
 ) -> None:
-    if not (beneficiary_name or "").strip() or not COUNTRY.match(beneficiary_country or ""):
+    if not (beneficiary_name or "").strip() or not country_code_valid(beneficiary_country):
         raise errors.BeneficiaryRequired(
             fields={"beneficiary_name": ["required"], "beneficiary_country": ["ISO 3166 alpha-2"]}
         )

@@ -11,7 +11,6 @@ from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -23,6 +22,7 @@ from ledger.api import serializers
 from ledger.keys import registry_signer
 from registry.api.caching import cached
 from registry.api.exceptions import ErrorSerializer
+from registry.api.pagination import StandardPagination
 from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import error_responses
 
@@ -67,10 +67,8 @@ class CheckpointLatestView(LedgerView):
         return cached(request, Response(body), immutable=False)
 
 
-class CheckpointPagination(PageNumberPagination):
+class CheckpointPagination(StandardPagination):
     page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
 class CheckpointListView(LedgerView, generics.ListAPIView):

@@ -1,7 +1,10 @@
 """One error shape for the whole API: {"code", "detail", "extra"}."""
 
+import sys
 from typing import Any
 
+from django import db
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -9,7 +12,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from registry.errors import DomainError
+from registry.errors import DatabaseUnavailable, DomainError
 
 _DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.ParseError: "malformed_request",
@@ -62,7 +65,36 @@ def api_page_not_found(request: HttpRequest, exception: Exception) -> HttpRespon
     return defaults.page_not_found(request, exception)
 
 
+def database_unreachable(exc: BaseException | None) -> bool:
+    """A lost or refused database connection, as opposed to a bug in a query."""
+    return isinstance(exc, db.OperationalError | db.InterfaceError)
+
+
+def database_unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 `database_unavailable` with Retry-After: JSON under /api/, a short page elsewhere."""
+    retry_after = settings.DATABASE_UNAVAILABLE_RETRY_AFTER
+    error = DatabaseUnavailable(retry_after_seconds=retry_after)
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            error_body(error.code, error.detail, error.extra), status=error.status
+        )
+    else:
+        response = HttpResponse(
+            "<!doctype html><title>Service unavailable</title>"
+            "<h1>Service unavailable</h1><p>The registry's database is not reachable. "
+            "Please try again in a few seconds.</p>",
+            status=error.status,
+            content_type="text/html; charset=utf-8",
+        )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+# Django calls handler500 inside the `except` block of the uncaught exception, so
+# sys.exc_info() names it here; the exception itself is logged by Django, not shown.
 def api_server_error(request: HttpRequest) -> HttpResponse:
+    if database_unreachable(sys.exc_info()[1]):
+        return database_unavailable_response(request)
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("server_error", "Internal server error."), status=500)
     return defaults.server_error(request)

@@ -12,3 +12,13 @@ class StrictInputSerializer(serializers.Serializer):
                     {name: ["Unknown field."] for name in unknown}, code="unknown_field"
                 )
         return super().to_internal_value(data)
+
+
+class CountryField(serializers.ChoiceField):
+    """An ISO 3166-1 alpha-2 code from the maintained list (an enum in the schema)."""
+
+    def __init__(self, **kwargs) -> None:
+        from registry.countries import COUNTRY_CHOICES
+
+        kwargs.setdefault("help_text", "ISO 3166-1 alpha-2 country code, e.g. DE.")
+        super().__init__(choices=COUNTRY_CHOICES, **kwargs)

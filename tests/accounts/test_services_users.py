@@ -79,7 +79,7 @@ def test_api_token_create_stores_only_the_hash():
     assert event["type"] == "api_token.created"
     assert event["actor"] == f"user:{user.pk}"
     assert event["subject"] == [f"user:{user.pk}"]
-    assert event["data"] == {"token_id": token.pk, "prefix": token.prefix}
+    assert event["data"] == {"token_id": token.pk, "prefix": token.prefix, "expires_at": None}
     assert plaintext not in str(event)
 
 

@@ -45,6 +45,8 @@ def test_issuing_body_creates_a_grid_area(issuer, snapshot):
         ("code", "SHORT"),
         ("time_zone", "Mars/Olympus_Mons"),
         ("country", "Germany"),
+        ("country", "ZZ"),
+        ("country", "de"),
         ("emission_factor_g_per_kwh", Decimal("-1")),
         ("emission_factor_g_per_kwh", Decimal("1.2345")),
         ("expiry_months", 0),

@@ -250,3 +250,28 @@ def test_multipart_json_file(producer, rows):
     response = client_for(producer).post(URL, {"file": upload}, format="multipart")
     assert response.status_code == 201, response.content
     assert response.json()["stored"] == 6
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" + "[" * 1000 + "]" * 1000 + "]", '[{"meter": ' + "[" * 1000 + "]" * 1000 + "}]"],
+    ids=["deep-array", "deep-value"],
+)
+def test_deeply_nested_json_readings_are_400_json_too_deep(producer, meter, body, snapshot):
+    # given
+    before = snapshot()
+    # when
+    response = client_for(producer).post(URL, data=body, content_type="application/json")
+    # then
+    assert_error(response, 400, "json_too_deep")
+    assert snapshot() == before
+
+
+def test_deeply_nested_json_file_upload_is_400_json_too_deep(producer, meter):
+    # given
+    upload = io.BytesIO(("[" + "[" * 1000 + "]" * 1000 + "]").encode())
+    upload.name = "readings.json"
+    # when
+    response = client_for(producer).post(URL, {"file": upload}, format="multipart")
+    # then
+    assert_error(response, 400, "json_too_deep")

@@ -154,6 +154,27 @@ def test_retirement_without_beneficiary_is_a_400_with_a_code(issued):
     assert snapshot() == before
 
 
+def test_retirement_for_an_unassigned_country_code_is_a_400(issued):
+    # given: "ZZ" has the shape of a country code but is no country
+    before = snapshot()
+    # when
+    response = client_for(issued.producer).post(
+        f"/api/v1/bundles/{issued.bundles[0].pk}/retirements/",
+        {
+            "beneficiary_name": "Someone",
+            "beneficiary_country": "ZZ",
+            "consumption_start": DAY.isoformat(),
+            "consumption_end": (DAY + dt.timedelta(hours=1)).isoformat(),
+            "purpose": "disclosure",
+        },
+        format="json",
+    )
+    # then
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    assert "beneficiary_country" in response.json()["extra"]["fields"]
+    assert snapshot() == before
+
+
 def test_retirements_list_detail_and_public_statement(issued):
     producer = client_for(issued.producer)
     response = producer.post(

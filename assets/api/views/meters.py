@@ -76,7 +76,7 @@ class MeterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={201: serializers.MeterKeyOutputSerializer, **_METER_ERRORS},
         description="Rotate the key: the new key starts at valid_from, the old one ends there.",
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def keys(self, request: Request, serial: str) -> Response:
         meter = self.get_object()
         if request.method == "GET":
