@@ -26,4 +26,6 @@ urlpatterns = [
     path("", include("ledger.urls")),
     path("", include("federation.urls")),
     path("", include("certificates.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("web.urls")),
 ]
