@@ -30,3 +30,8 @@ def membership_list(*, user: User | None) -> QuerySet[Membership]:
     if user is None or not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user).select_related("organisation").order_by("pk")
+
+
+def account_numbers(*, account_ids: set[int]) -> dict[int, str]:
+    """Public account numbers by id (numbers are public; ids are internal)."""
+    return dict(Account.objects.filter(pk__in=account_ids).values_list("pk", "number"))

@@ -24,7 +24,12 @@ class DeviceRegisterForm(forms.Form):
     name = forms.CharField(label=_("Device name"), max_length=200)
     grid_area = forms.TypedChoiceField(label=_("Grid area"), coerce=int)
     technology_code = forms.ChoiceField(label=_("Technology (EECS code)"))
-    energy_source_code = forms.ChoiceField(label=_("Energy source (EECS code)"))
+    energy_source_code = forms.CharField(
+        label=_("Energy source (EECS code)"),
+        max_length=9,
+        initial="F01050100",
+        help_text=_("e.g. F01050100 (solar); the API lists every code at /api/v1/eecs-codes/."),
+    )
     capacity_kw = forms.DecimalField(
         label=_("Installed capacity (kW)"), min_value=0, max_digits=12, decimal_places=3
     )
@@ -45,7 +50,6 @@ class DeviceRegisterForm(forms.Form):
             (g.pk, f"{g.code} — {g.name} ({g.country})") for g in grid_areas
         ]
         self.fields["technology_code"].choices = _choices(codes.technologies())
-        self.fields["energy_source_code"].choices = _choices(codes.energy_sources())
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data

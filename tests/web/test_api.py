@@ -1,0 +1,56 @@
+"""API additions made for the web app: holdings, the API root, the first-hour fixes."""
+
+import pytest
+
+from tests.conftest import client_for
+
+
+@pytest.mark.django_db
+def test_holdings_total_an_accounts_units_by_dimension(world):
+    # given: the buyer bought two bundles, retired 50 Wh and has a transfer waiting
+    client = client_for(world.users["buyer"])
+    # when
+    body = client.get(f"/api/v1/accounts/{world.buyer_account.pk}/holdings/").json()
+    # then
+    by_status = {row["status"]: row["volume_wh"] for row in body["by_status"]}
+    assert body["account_number"] == world.buyer_account.number
+    assert by_status["retired"] == 50
+    assert body["active_wh"] == by_status["active"]
+    assert body["volume_wh"] == sum(by_status.values())
+    assert sum(r["volume_wh"] for r in body["by_technology"]) == body["volume_wh"]
+    assert {r["status"] for r in body["rows"]} == set(by_status)
+
+
+@pytest.mark.django_db
+def test_holdings_of_another_organisations_account_are_not_found(world):
+    client = client_for(world.users["buyer"])
+    response = client.get(f"/api/v1/accounts/{world.producer_account.pk}/holdings/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_the_api_root_links_its_collections(client):
+    body = client.get("/api/v1/").json()
+    assert body["collections"]["bundles"] == "http://testserver/api/v1/bundles/"
+    assert body["documentation"] == "http://testserver/api/docs/"
+
+
+@pytest.mark.django_db
+def test_federation_status_answers_with_and_without_the_slash(client):
+    assert client.get("/federation/status").status_code == 200
+    assert client.get("/federation/status/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_public_certificate_pages_name_accounts_by_number(client, world):
+    body = client.get(f"/certificates/{world.pending_transfer.bundle_id}/").content.decode()
+    assert f"to account {world.buyer_account.number}" in body
+    assert f"to account {world.buyer_account.pk} " not in body
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_served_by_the_app_itself(client):
+    body = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in body
+    assert "cdn" not in body.lower()
