@@ -24,11 +24,9 @@ class DeviceRegisterForm(forms.Form):
     name = forms.CharField(label=_("Device name"), max_length=200)
     grid_area = forms.TypedChoiceField(label=_("Grid area"), coerce=int)
     technology_code = forms.ChoiceField(label=_("Technology (EECS code)"))
-    energy_source_code = forms.CharField(
+    energy_source_code = forms.ChoiceField(
         label=_("Energy source (EECS code)"),
-        max_length=9,
-        initial="F01050100",
-        help_text=_("e.g. F01050100 (solar); the API lists every code at /api/v1/eecs-codes/."),
+        help_text=_("Solar PV (T01…) takes F01040100; wind (T02…) takes F01050100."),
     )
     capacity_kw = forms.DecimalField(
         label=_("Installed capacity (kW)"), min_value=0, max_digits=12, decimal_places=3
@@ -50,6 +48,7 @@ class DeviceRegisterForm(forms.Form):
             (g.pk, f"{g.code} — {g.name} ({g.country})") for g in grid_areas
         ]
         self.fields["technology_code"].choices = _choices(codes.technologies())
+        self.fields["energy_source_code"].choices = _choices(codes.energy_sources())
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data

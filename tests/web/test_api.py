@@ -54,3 +54,27 @@ def test_swagger_ui_is_served_by_the_app_itself(client):
     body = client.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in body
     assert "cdn" not in body.lower()
+
+
+@pytest.mark.django_db
+def test_the_readmes_device_registration_body_registers_a_device(world):
+    # given: the body the README shows, with this world's ids
+    import json
+    import re
+
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    body = json.loads(
+        re.search(r'POST "\$BASE/devices/".*?-d \'(\{.*?\})\'', readme, re.DOTALL).group(1)
+    )
+    organisation = world.producer_account.organisation_id
+    body |= {"organisation": organisation, "grid_area": world.device.grid_area_id}
+    body["owners"] = [
+        {"organisation": organisation, "account": world.producer_account.pk, "share": "1"}
+    ]
+    # when
+    response = client_for(world.users["producer"]).post("/api/v1/devices/", body, format="json")
+    # then
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "draft"

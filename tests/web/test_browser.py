@@ -153,7 +153,8 @@ def test_producer_registers_a_device_and_reads_its_generation_chart(watched):
     log_in(watched, "producer")
     page = watched.page
     # the generation chart, switched to hourly by htmx
-    page.check("input[name=step][value=hour]")
+    with page.expect_response(lambda r: "/producer/generation/" in r.url):
+        page.check("input[name=step][value=hour]")
     page.wait_for_selector("#generation canvas[data-drawn=yes]")
     labels = page.evaluate(
         "JSON.parse(document.getElementById('generation-data').textContent).labels.length"
@@ -163,7 +164,7 @@ def test_producer_registers_a_device_and_reads_its_generation_chart(watched):
     page.click("text=Register a device")
     page.fill("#id_name", "Schoolhouse PV")
     page.select_option("#id_technology_code", "T020001")
-    page.fill("#id_energy_source_code", "F01050100")
+    page.select_option("#id_energy_source_code", "F01050100")
     page.fill("#id_capacity_kw", "49.5")
     page.fill("#id_commissioning_date", "2024-04-01")
     page.fill("#id_latitude", "52.1")
@@ -189,7 +190,7 @@ def test_buyer_accepts_transfers_retires_and_opens_the_statement(watched):
     page.fill("#transfer-heading ~ form #id_bundle", str(bundle.pk))
     page.fill("#id_to_account_number", world.producer_account.number)
     page.fill("#transfer-heading ~ form #id_volume_wh", "10")
-    page.click("text=Transfer >> nth=-1")
+    page.click("#transfer-heading ~ form button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "Transfer recorded." in page.inner_text("#messages")
     # retire what is left of it, then read the statement and its proof check
@@ -203,7 +204,7 @@ def test_buyer_accepts_transfers_retires_and_opens_the_statement(watched):
     page.fill("#id_consumption_start", "2026-01-01")
     page.fill("#id_consumption_end", "2026-02-01")
     page.select_option("#id_purpose", "voluntary")
-    page.click("button:has-text('Retire')")
+    page.click("#retire-heading ~ form button[type=submit]")
     page.wait_for_url(re.compile(r"/statements/"))
     page.wait_for_selector("#proof-check.ok")
     watched.screenshot("journey-buyer-statement")
@@ -218,3 +219,18 @@ def test_auditor_verifies_a_statement_in_the_browser(watched):
     page.wait_for_selector("#proof-check[data-verified=yes]")
     assert "verified in your browser" in page.inner_text("#proof-check")
     watched.screenshot("journey-auditor-verify")
+
+
+def test_the_language_switch_turns_the_pages_russian(watched):
+    build_web_world()
+    watched.open("/")
+    watched.page.select_option("#language-select", "ru")
+    watched.page.click("button:has-text('Switch')")
+    watched.page.wait_for_load_state("networkidle")
+    assert watched.page.get_attribute("html", "lang") == "ru"
+    assert "Войти" in watched.page.inner_text("header")
+    log_in(watched, "buyer")
+    watched.open("/holdings/")
+    assert "Входящие передачи ждут вашего решения" in watched.page.inner_text("main")
+    assert watched.axe_violations() == []
+    watched.screenshot("buyer-holdings-ru")

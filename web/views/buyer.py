@@ -15,7 +15,7 @@ from certificates.models import Bundle, Transfer
 from registry.errors import DomainError
 from web.forms import RetireForm, TransferForm
 from web.roles import request_roles
-from web.views.common import call_service, role_required
+from web.views.common import call_service, energy_scale, role_required
 
 
 def _trader(roles) -> bool:
@@ -30,11 +30,12 @@ def _accounts(request: HttpRequest) -> list:
 
 
 def _chart(title: str, rows: list[dict], key: str, kind: str = "bar") -> dict:
+    size, unit = energy_scale([r["volume_wh"] for r in rows])
     return {
         "type": kind,
-        "unit": _("MWh"),
+        "unit": _(unit),
         "labels": [str(row[key]) for row in rows],
-        "datasets": [{"label": title, "data": [round(r["volume_wh"] / 10**6, 3) for r in rows]}],
+        "datasets": [{"label": title, "data": [round(r["volume_wh"] / size, 3) for r in rows]}],
     }
 
 

@@ -44,3 +44,15 @@ def call_service(request: HttpRequest, service: Callable, success: str, **kwargs
 def month_start(now: dt.datetime | None = None) -> dt.datetime:
     now = now or timezone.now()
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+ENERGY_UNITS = ((10**9, "GWh"), (10**6, "MWh"), (10**3, "kWh"), (1, "Wh"))
+
+
+def energy_scale(values_wh: list[int]) -> tuple[int, str]:
+    """The divisor and unit that show the largest value as a number of at least 1."""
+    largest = max((abs(v) for v in values_wh), default=0)
+    for size, unit in ENERGY_UNITS:
+        if largest >= size:
+            return size, unit
+    return 1, "Wh"

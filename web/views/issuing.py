@@ -18,7 +18,7 @@ from assets.models import Device, ReadingBatch
 from certificates import selectors as cert_selectors
 from certificates import services as cert_services
 from certificates.models import IssuanceRequest
-from web.views.common import call_service, month_start, role_required
+from web.views.common import call_service, energy_scale, month_start, role_required
 
 
 def _issuing_body(roles) -> bool:
@@ -26,22 +26,23 @@ def _issuing_body(roles) -> bool:
 
 
 def statistics_chart(*, now: dt.datetime | None = None) -> dict:
-    """Issued and retired MWh per month over the last twelve months."""
+    """Issued and retired energy per month over the last twelve months."""
     first = month_start(now)
     for _month in range(11):
         first = month_start(first - dt.timedelta(days=1))
     monthly = cert_selectors.certificate_monthly(since=first)
     months = sorted({row["month"] for rows in monthly.values() for row in rows})
     series = {name: {row["month"]: row["wh"] for row in rows} for name, rows in monthly.items()}
+    size, unit = energy_scale([wh for values in series.values() for wh in values.values()])
     return {
         "type": "bar",
         "stacked": False,
-        "unit": _("MWh"),
+        "unit": _(unit),
         "labels": [formats.date_format(m, "YEAR_MONTH_FORMAT") for m in months],
         "datasets": [
             {
                 "label": str(label),
-                "data": [round(series[name].get(m, 0) / 10**6, 3) for m in months],
+                "data": [round(series[name].get(m, 0) / size, 3) for m in months],
             }
             for name, label in (("issued", _("Issued")), ("retired", _("Retired")))
         ],

@@ -23,7 +23,7 @@ from web.views.common import role_required
 # How far back each chart step looks, and how a bucket is labelled in the reader's locale.
 WINDOWS = {
     "hour": dt.timedelta(days=7),
-    "day": dt.timedelta(days=90),
+    "day": dt.timedelta(days=31),
     "month": dt.timedelta(days=730),
 }
 LABELS = {"hour": "SHORT_DATETIME_FORMAT", "day": "SHORT_DATE_FORMAT", "month": "YEAR_MONTH_FORMAT"}
