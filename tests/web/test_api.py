@@ -78,3 +78,27 @@ def test_the_readmes_device_registration_body_registers_a_device(world):
     # then
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == "draft"
+
+
+@pytest.mark.django_db
+def test_demo_logins_are_shown_again_and_can_be_reset(capsys):
+    # given: the demo participants, as make run's seed_demo creates them
+    import io
+
+    from django.core.management import call_command
+
+    from accounts import demo
+    from accounts.models import User
+
+    demo.seed(io.StringIO())
+    first = demo.logins_file().read_text()
+    # when
+    call_command("demo_logins")
+    shown = capsys.readouterr().out
+    call_command("demo_logins", "--reset")
+    # then
+    for line in first.splitlines():
+        assert line in shown
+    username, password = demo.logins_file().read_text().splitlines()[1].split(" / ")
+    assert User.objects.get(username=username).check_password(password)
+    assert demo.logins_file().read_text() != first
