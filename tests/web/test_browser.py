@@ -38,13 +38,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _sync_orm_beside_playwright(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls
-    # are still plain synchronous code. Only these tests relax Django's check.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
 PAGES = {
     "anonymous": ["/", "/devices/", "/login/", "/password-reset/", "/certificates/"],
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
@@ -58,7 +51,11 @@ PAGES = {
 def browser():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API runs an event loop in this thread; the tests' own ORM calls
+    # (and the database flush after each) are still plain synchronous code. Only this
+    # module relaxes Django's check, until its last test has finished.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         yield browser
         browser.close()
