@@ -1,5 +1,15 @@
 # One image for every GridProof process: web (gunicorn), Celery worker and Celery beat.
 # docker-compose.yml runs it; docs/operations.md lists the same commands without Docker.
+# The web app's front-end files (npm, pinned by package-lock.json) and compiled
+# translations are built in a first stage, so the image carries no Node.js or gettext.
+FROM python:3.11-slim AS assets
+RUN apt-get update && apt-get install -y --no-install-recommends make nodejs npm gettext \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Makefile package.json package-lock.json ./
+COPY web/locale web/locale
+RUN make web/static/web/vendor/.installed messages
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,6 +24,8 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 COPY . .
+COPY --from=assets /src/web/static/web/vendor web/static/web/vendor
+COPY --from=assets /src/web/locale web/locale
 # Static files are collected into the image (WhiteNoise serves them). Development mode
 # only so that the build needs no secrets; it touches no database and no key.
 RUN DJANGO_ENV=development python manage.py collectstatic --noinput

@@ -1,7 +1,9 @@
 """Demo participants: the issuing body, a producer cooperative, a buyer and an auditor."""
 
 import secrets
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts import services
@@ -15,13 +17,34 @@ DEMO_ORGANISATIONS = [
 ]
 
 
+DEMO_USERNAMES = ["admin", *(row[0] for row in DEMO_ORGANISATIONS)]
+
+
+def logins_file() -> Path:
+    """Where development keeps the demo logins (`make demo-logins` shows them again)."""
+    return Path(settings.SQLITE_PATH).with_suffix(".demo-logins")
+
+
+def remember_login(username: str, password: str) -> None:
+    path = logins_file()
+    lines = [
+        line
+        for line in (path.read_text().splitlines() if path.is_file() else [])
+        if not line.startswith(f"{username} ")
+    ]
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{line}\n" for line in [*lines, f"{username} / {password}"]))
+
+
 def _new_user(username: str, stdout, *, superuser: bool = False) -> User:
     password = secrets.token_urlsafe(12)
     if superuser:
         user = User.objects.create_superuser(username=username, password=password)
     else:
         user = services.user_register(username=username, password=password)
-    stdout.write(f"  login created (shown once): {username} / {password}")
+    stdout.write(f"  login created: {username} / {password}")
+    if settings.DEVELOPMENT:
+        remember_login(username, password)
     return user
 
 

@@ -2,7 +2,7 @@
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import Account, Organisation, User
+from accounts.models import Account, Membership, Organisation, User
 from accounts.permissions import user_organisation_ids, user_reads_everything
 
 
@@ -23,3 +23,15 @@ def account_list(*, user: User | None) -> QuerySet[Account]:
     if user_reads_everything(user):
         return qs
     return qs.filter(organisation_id__in=user_organisation_ids(user))
+
+
+def membership_list(*, user: User | None) -> QuerySet[Membership]:
+    """The user's memberships with their organisations, approved or not."""
+    if user is None or not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("organisation").order_by("pk")
+
+
+def account_numbers(*, account_ids: set[int]) -> dict[int, str]:
+    """Public account numbers by id (numbers are public; ids are internal)."""
+    return dict(Account.objects.filter(pk__in=account_ids).values_list("pk", "number"))

@@ -156,3 +156,33 @@ def reading_proof(*, reading: Reading) -> dict[str, Any]:
             "pending_event_id": batch.ledger_pending_event_id,
         },
     }
+
+
+GENERATION_STEPS = ("hour", "day", "month")
+
+
+def device_generation(
+    *, device_ids: list[int], step: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """Accepted generation per device and hour, day or month (UTC), in one grouped query."""
+    from django.db.models import Sum
+    from django.db.models.functions import Trunc
+
+    if step not in GENERATION_STEPS:
+        raise ValueError(f"step must be one of {GENERATION_STEPS}")
+    return list(
+        Reading.objects.filter(device_id__in=device_ids, start__gte=start, start__lt=end)
+        .annotate(bucket=Trunc("start", step, tzinfo=dt.UTC))
+        .values("device_id", "bucket")
+        .annotate(wh=Sum("wh"))
+        .order_by("bucket", "device_id")
+    )
+
+
+def device_directory() -> QuerySet[Device]:
+    """Approved and active devices, as anyone may list them (locations are rounded by views)."""
+    return (
+        Device.objects.filter(status__in=PUBLIC_STATUSES)
+        .select_related("grid_area", "organisation")
+        .order_by("grid_area__country", "name")
+    )

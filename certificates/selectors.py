@@ -327,3 +327,99 @@ def retirement_statement(*, retirement: Retirement) -> dict[str, Any]:
             f"--key '{vkey}'"
         ),
     }
+
+
+# ---------------------------------------------------------------- holdings and figures
+
+
+def account_holdings(*, account_ids: list[int]) -> list[dict[str, Any]]:
+    """Units per account, technology, country, vintage and status, in one grouped query.
+
+    Split bundles are left out: their children hold the same units.
+    """
+    from django.db.models import Count, F, Sum
+    from django.db.models.functions import ExtractYear
+
+    rows = (
+        Bundle.objects.filter(account_id__in=account_ids)
+        .exclude(status=Bundle.Status.SPLIT)
+        .values(
+            "account_id",
+            technology=F("issuance__technology_code"),
+            country=F("issuance__country"),
+            vintage=ExtractYear("period_start"),
+            status_code=F("status"),
+        )
+        .annotate(volume_wh=Sum(F("unit_end") - F("unit_start")), bundles=Count("id"))
+        .order_by("account_id", "technology", "country", "vintage", "status_code")
+    )
+    labels = dict(Bundle.Status.choices)
+    return [{**row, "status": labels[row.pop("status_code")]} for row in rows]
+
+
+def holdings_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of account_holdings rows by status, technology, country and vintage."""
+    totals: dict[str, Any] = {"volume_wh": 0, "active_wh": 0, "bundles": 0}
+    for dimension in ("status", "technology", "country", "vintage"):
+        totals["by_" + dimension] = {}
+    for row in rows:
+        totals["volume_wh"] += row["volume_wh"]
+        totals["bundles"] += row["bundles"]
+        if row["status"] == Bundle.Status.ACTIVE.label:
+            totals["active_wh"] += row["volume_wh"]
+        for dimension in ("status", "technology", "country", "vintage"):
+            bucket = totals["by_" + dimension]
+            bucket[row[dimension]] = bucket.get(row[dimension], 0) + row["volume_wh"]
+    for dimension in ("status", "technology", "country", "vintage"):
+        key = "by_" + dimension
+        totals[key] = [
+            {dimension: name, "volume_wh": wh} for name, wh in sorted(totals[key].items())
+        ]
+    return totals
+
+
+def certificate_figures(*, since: Any) -> dict[str, int]:
+    """Wh issued, transferred (completed or accepted) and retired since a moment."""
+    from django.db.models import Sum
+
+    from certificates.models import Issuance
+
+    done = (Transfer.Status.COMPLETED, Transfer.Status.ACCEPTED)
+    return {
+        "issued_wh": Issuance.objects.filter(issued_at__gte=since).aggregate(wh=Sum("volume_wh"))[
+            "wh"
+        ]
+        or 0,
+        "transferred_wh": Transfer.objects.filter(created_at__gte=since, status__in=done).aggregate(
+            wh=Sum("volume_wh")
+        )["wh"]
+        or 0,
+        "retired_wh": Retirement.objects.filter(retired_at__gte=since).aggregate(
+            wh=Sum("volume_wh")
+        )["wh"]
+        or 0,
+    }
+
+
+def certificate_monthly(*, since: Any) -> dict[str, list[dict[str, Any]]]:
+    """Wh issued and retired per calendar month (UTC) since a moment, two grouped queries."""
+    import datetime as dt
+
+    from django.db.models import Sum
+    from django.db.models.functions import TruncMonth
+
+    from certificates.models import Issuance
+
+    def monthly(qs, field: str) -> list[dict[str, Any]]:
+        return list(
+            qs.filter(**{f"{field}__gte": since})
+            .annotate(month=TruncMonth(field, tzinfo=dt.UTC))
+            .values("month")
+            .annotate(wh=Sum("volume_wh"))
+            .order_by("month")
+        )
+
+    return {
+        "issued": monthly(Issuance.objects.all(), "issued_at"),
+        "retired": monthly(Retirement.objects.all(), "retired_at"),
+    }

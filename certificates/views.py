@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from accounts.selectors import account_numbers
 from certificates import selectors
 from certificates.api.serializers import (
     BundleOutputSerializer,
@@ -21,15 +22,30 @@ def _int(value: str | None) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
+ACCOUNT_FIELDS = ("from_account_id", "to_account_id", "account_id")
+
+
+def _numbers(steps) -> dict[int, str]:
+    """Account numbers for the account ids the steps' events name (one query)."""
+    ids = {
+        step.data[name]
+        for step in steps
+        for name in ACCOUNT_FIELDS
+        if isinstance(step.data.get(name), int)
+    }
+    return account_numbers(account_ids=ids) if ids else {}
+
+
 def _timeline(history) -> list[dict]:
     rows = HistoryStepOutputSerializer(history.steps, many=True).data
+    numbers = _numbers(history.steps)
     for row, step in zip(rows, history.steps, strict=True):
-        row["summary"] = _summary(step.kind, step.data)
+        row["summary"] = _summary(step.kind, step.data, numbers)
         row["data_json"] = json.dumps(step.data, sort_keys=True, ensure_ascii=False)
     return rows
 
 
-def _summary(kind: str, data: dict) -> str:
+def _summary(kind: str, data: dict, numbers: dict[int, str] | None = None) -> str:
     """One line a person can read: what happened to whose units."""
     if "issuance" in data:
         issued = data["issuance"]
@@ -37,14 +53,19 @@ def _summary(kind: str, data: dict) -> str:
             f"Issued {issued['volume_wh']} Wh of device {issued['device_id']} (units "
             f"{issued['unit_start']} to {issued['unit_end']}, {len(issued['periods'])} periods)"
         )
+    numbers = numbers or {}
+
+    def account(key: str) -> str:
+        return numbers.get(data[key], f"#{data[key]}")
+
     if kind == "certificate.transferred":
         return (
             f"Transfer #{data['transfer_id']} ({data['status']}): {data['volume_wh']} Wh "
-            f"from account {data['from_account_id']} to account {data['to_account_id']}"
+            f"from account {account('from_account_id')} to account {account('to_account_id')}"
         )
     if kind == "certificate.batch_transferred":
         total = sum(t["volume_wh"] for t in data["transfers"])
-        return f"Batch transfer of {total} Wh to account {data['to_account_id']}"
+        return f"Batch transfer of {total} Wh to account {account('to_account_id')}"
     if kind.startswith("certificate.transfer_"):
         return f"Transfer #{data['transfer_id']} {kind.rsplit('_', 1)[1]}"
     if kind == "certificate.retired":
@@ -56,10 +77,10 @@ def _summary(kind: str, data: dict) -> str:
         return f"Expired on {data['on']}"
     if kind == "certificate.withdrawn":
         return f"Withdrawn by the issuing body: {data['reason']}"
-    return _cross_registry_summary(kind, data) or kind
+    return _cross_registry_summary(kind, data, account) or kind
 
 
-def _cross_registry_summary(kind: str, data: dict) -> str:
+def _cross_registry_summary(kind: str, data: dict, account) -> str:
     if kind == "certificate.exported":
         return (
             f"Exported {data['volume_wh']} Wh to account {data['destination_account']} at "
@@ -72,7 +93,7 @@ def _cross_registry_summary(kind: str, data: dict) -> str:
     if kind == "certificate.imported":
         return (
             f"Imported {data['volume_wh']} Wh from {data['origin']} (its entry "
-            f"#{data['export_seq']}) into account {data['account_id']}"
+            f"#{data['export_seq']}) into account {account('account_id')}"
         )
     if kind == "certificate.import_rejected":
         return f"Refused an export from {data['origin']} ({data['reason']})"
@@ -148,8 +169,9 @@ def statement_page(request: HttpRequest, public_id) -> HttpResponse:
     retirement, statement = _statement(public_id)
     data = StatementOutputSerializer(statement, context={"request": request}).data
     steps = HistoryStepOutputSerializer(statement["history"], many=True).data
+    numbers = _numbers(statement["history"])
     for row, step in zip(steps, statement["history"], strict=True):
-        row["summary"] = _summary(step.kind, step.data)
+        row["summary"] = _summary(step.kind, step.data, numbers)
     context = {
         "retirement": retirement,
         "statement": data,

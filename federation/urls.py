@@ -17,6 +17,7 @@ _MIRROR = r"^mirrors/(?P<origin>[^?#\s]+?)/api/v1/ledger/"
 urlpatterns = [
     path("add-checkpoint", views.add_checkpoint, name="federation-add-checkpoint"),
     path("federation/status", views.status_page, name="federation-status-page"),
+    path("federation/status/", views.status_page),
     path(".well-known/gridproof/federation", views.identity, name="federation-identity-doc"),
     re_path(_MIRROR + r"checkpoint$", views.MirrorCheckpointAlias.as_view()),
     re_path(_MIRROR + r"entries/$", views.MirrorEntryListAlias.as_view()),

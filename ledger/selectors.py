@@ -4,6 +4,7 @@ Every root and proof is assembled from stored complete-subtree hashes fetched in
 query (`storage.fetch_nodes`): O(log n) rows whatever the size of the log.
 """
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -177,3 +178,8 @@ def ledger_subject_history(*, key: str, limit: int = 1000) -> SubjectHistory:
         checkpoint=checkpoint,
         entries=[HistoryEntry(entry, _hashes(ranges[entry.seq], nodes)) for entry in entries],
     )
+
+
+def ledger_queue_oldest() -> dt.datetime | None:
+    """When the oldest event still waiting for the integrator was committed (None: none wait)."""
+    return PendingEvent.objects.order_by("created_at").values_list("created_at", flat=True).first()

@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry import probes
+from registry.api.root import ApiRootView
 
 api_v1 = [
+    path("", ApiRootView.as_view(), name="api-root"),
     path("", include("accounts.api.urls")),
     path("", include("ledger.api.urls")),
     path("", include("federation.api.urls")),
@@ -28,4 +30,6 @@ urlpatterns = [
     path("", include("ledger.urls")),
     path("", include("federation.urls")),
     path("", include("certificates.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("web.urls")),
 ]

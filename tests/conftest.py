@@ -29,6 +29,17 @@ def pytest_configure(config) -> None:
     app.conf.task_always_eager = True
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _demo_logins_outside_the_repository(tmp_path_factory):
+    # seed_demo saves the demo logins beside the SQLite file; tests keep them in a tmp dir.
+    from accounts import demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo-logins"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "logins_file", lambda: path)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2 costs ~0.3 s a password and the suites make thousands of users.

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from certificates.api import views
+from certificates.api.holdings import AccountHoldingsView
 
 router = SimpleRouter()
 router.register("bundles", views.BundleViewSet, basename="bundle")
@@ -13,6 +14,7 @@ router.register("exports", views.ExportViewSet, basename="export")
 router.register("imports", views.ImportViewSet, basename="import")
 
 urlpatterns = [
+    path("accounts/<int:pk>/holdings/", AccountHoldingsView.as_view(), name="account-holdings"),
     path(
         "statements/<uuid:public_id>/",
         views.StatementView.as_view(),

@@ -120,6 +120,13 @@ NOT_HOLDER = {
 }
 
 CASES = [
+    Case(
+        "GET",
+        "/api/v1/accounts/{pk}/holdings/",
+        expect(404, **PRODUCER_READERS),
+        name="the producer's account holdings",
+        args=lambda w: {"pk": w.producer_trading.pk},
+    ),
     Case("GET", "/api/v1/bundles/", expect(200, anonymous=401)),
     Case("GET", "/api/v1/bundles/{pk}/", expect(200), args=_bundle),
     Case("GET", "/api/v1/bundles/{pk}/history/", expect(200), args=_bundle),

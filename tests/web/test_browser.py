@@ -1,0 +1,236 @@
+"""The web app in a real browser (Debian's Chromium driven by Playwright).
+
+Every page for every person renders without console errors and without a request to any
+host but the server; the producer, buyer and auditor journeys are done by clicking;
+axe-core finds no serious or critical accessibility violation; a screenshot of each page
+goes to .ci/screenshots/. Skipped only when /usr/bin/chromium is not installed
+(`make browser` installs it; `make test` and CI run that first).
+"""
+
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import REPO
+from tests.web.world import PASSWORD, build_web_world
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = REPO / "web" / "static" / "web" / "vendor" / "axe.min.js"
+SCREENSHOTS = REPO / ".ci" / "screenshots"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists() or shutil.which("chromium") is None,
+        reason="Chromium is not installed: run `make browser` (Debian's chromium package)",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+PAGES = {
+    "anonymous": ["/", "/devices/", "/login/", "/password-reset/", "/certificates/"],
+    "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
+    "buyer": ["/holdings/"],
+    "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
+    "issuing_body": ["/issuing/", "/audit/"],
+}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the tests' own ORM calls
+    # (and the database flush after each) are still plain synchronous code. Only this
+    # module relaxes Django's check, until its last test has finished.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page whose console errors and off-site requests are collected."""
+
+    def __init__(self, page, base: str):
+        self.page, self.base, self.errors, self.foreign = page, base, [], []
+        host = urlsplit(base).netloc
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on(
+            "request",
+            lambda r: (
+                urlsplit(r.url).netloc not in ("", host)
+                and r.url.startswith("http")
+                and self.foreign.append(r.url)
+            ),
+        )
+
+    def open(self, path: str):
+        response = self.page.goto(self.base + path)
+        assert response.status == 200, (path, response.status)
+        self.page.wait_for_load_state("networkidle")
+        return response
+
+    def axe_violations(self) -> list[str]:
+        self.page.add_script_tag(path=str(AXE))
+        return self.page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+                .filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "))"""
+        )
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def watched(browser, live_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = Watched(context.new_page(), live_server.url)
+    yield page
+    context.close()
+    assert page.errors == [], "console errors"
+    assert page.foreign == [], "requests to other hosts"
+
+
+def log_in(watched: Watched, username: str) -> None:
+    watched.open("/login/")
+    watched.page.fill("#id_username", username)
+    watched.page.fill("#id_password", PASSWORD)
+    watched.page.click("main button[type=submit]")
+    watched.page.wait_for_load_state("networkidle")
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.split("?")[0].lower()).strip("-") or "home"
+
+
+@pytest.mark.parametrize("role", sorted(PAGES))
+def test_every_page_renders_cleanly_and_accessibly_for_each_person(watched, role):
+    # given
+    world = build_web_world()
+    if role != "anonymous":
+        log_in(watched, world.users[role].username)
+    ids = {"bundle": world.bundles[0].pk, "statement": world.retirement.public_id}
+    for path in PAGES[role]:
+        # when
+        watched.open(path.format(**ids))
+        # then
+        assert watched.axe_violations() == [], path
+        for canvas in watched.page.query_selector_all("canvas[data-chart]"):
+            assert canvas.get_attribute("data-drawn") == "yes", path
+        watched.screenshot(f"{role}-{_slug(path)}")
+
+
+def test_the_dashboards_fit_a_375px_phone(browser, live_server):
+    world = build_web_world()
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = Watched(context.new_page(), live_server.url)
+    log_in(page, world.users["buyer"].username)
+    page.open("/holdings/")
+    width = page.page.evaluate("document.documentElement.scrollWidth")
+    page.screenshot("buyer-holdings-375px")
+    context.close()
+    assert width <= 375
+
+
+def test_producer_registers_a_device_and_reads_its_generation_chart(watched):
+    world = build_web_world()
+    log_in(watched, "producer")
+    page = watched.page
+    # the generation chart, switched to hourly by htmx
+    with page.expect_response(lambda r: "/producer/generation/" in r.url):
+        page.check("input[name=step][value=hour]")
+    page.wait_for_selector("#generation canvas[data-drawn=yes]")
+    labels = page.evaluate(
+        "JSON.parse(document.getElementById('generation-data').textContent).labels.length"
+    )
+    assert labels >= 7 * 24
+    # register a device by the form
+    page.click("text=Register a device")
+    page.fill("#id_name", "Schoolhouse PV")
+    page.select_option("#id_technology_code", "T020001")
+    page.select_option("#id_energy_source_code", "F01050100")
+    page.fill("#id_capacity_kw", "49.5")
+    page.fill("#id_commissioning_date", "2024-04-01")
+    page.fill("#id_latitude", "52.1")
+    page.fill("#id_longitude", "13.2")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "Schoolhouse PV" in page.inner_text("#messages")
+    assert "Schoolhouse PV" in page.inner_text("main table")
+    watched.screenshot("journey-producer")
+    assert world.device.name in page.inner_text("main")
+
+
+def test_buyer_accepts_transfers_retires_and_opens_the_statement(watched):
+    world = build_web_world()
+    log_in(watched, "buyer")
+    page = watched.page
+    # accept the incoming transfer: htmx swaps the list in place
+    page.click(f"text=Accept transfer {world.pending_transfer.pk}")
+    page.wait_for_selector("text=No transfer waits for your acceptance.")
+    assert "Transfer accepted." in page.inner_text("#messages")
+    # transfer part of a bundle
+    bundle = world.bundles[0]
+    page.fill("#transfer-heading ~ form #id_bundle", str(bundle.pk))
+    page.fill("#id_to_account_number", world.producer_account.number)
+    page.fill("#transfer-heading ~ form #id_volume_wh", "10")
+    page.click("#transfer-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "Transfer recorded." in page.inner_text("#messages")
+    # retire what is left of it, then read the statement and its proof check
+    rest = page.inner_text("main table >> nth=2")
+    assert rest
+    first_active = page.locator("a:has-text('Use bundle')").first
+    first_active.click()
+    page.wait_for_load_state("networkidle")
+    page.fill("#id_beneficiary_name", "Town hall")
+    page.fill("#id_beneficiary_country", "DE")
+    page.fill("#id_consumption_start", "2026-01-01")
+    page.fill("#id_consumption_end", "2026-02-01")
+    page.select_option("#id_purpose", "voluntary")
+    page.click("#retire-heading ~ form button[type=submit]")
+    page.wait_for_url(re.compile(r"/statements/"))
+    page.wait_for_selector("#proof-check.ok")
+    watched.screenshot("journey-buyer-statement")
+
+
+def test_auditor_verifies_a_statement_in_the_browser(watched):
+    world = build_web_world()
+    log_in(watched, "auditor")
+    page = watched.page
+    page.fill("#id_subject", str(world.retirement.public_id))
+    page.click("button:has-text('Verify')")
+    page.wait_for_selector("#proof-check[data-verified=yes]")
+    assert "verified in your browser" in page.inner_text("#proof-check")
+    watched.screenshot("journey-auditor-verify")
+
+
+def test_the_language_switch_turns_the_pages_russian(watched):
+    build_web_world()
+    watched.open("/")
+    watched.page.select_option("#language-select", "ru")
+    watched.page.click("button:has-text('Switch')")
+    watched.page.wait_for_load_state("networkidle")
+    assert watched.page.get_attribute("html", "lang") == "ru"
+    assert "Войти" in watched.page.inner_text("header")
+    log_in(watched, "buyer")
+    watched.open("/holdings/")
+    assert "Входящие передачи ждут вашего решения" in watched.page.inner_text("main")
+    assert watched.axe_violations() == []
+    watched.screenshot("buyer-holdings-ru")

@@ -1,0 +1,133 @@
+"""Web forms: they check the shape of what a person types; services check the rules."""
+
+import datetime as dt
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from assets import codes
+from assets.models import Device
+from certificates.models import Retirement
+
+
+def _choices(mapping: dict[str, str]) -> list[tuple[str, str]]:
+    return [(code, f"{code} — {label}") for code, label in sorted(mapping.items())]
+
+
+class DeviceRegisterForm(forms.Form):
+    """A producer's device, owned wholly by one of its accounts (co-owners: through the API)."""
+
+    organisation = forms.TypedChoiceField(label=_("Organisation"), coerce=int)
+    owner_account = forms.TypedChoiceField(
+        label=_("Account that receives the certificates"), coerce=int
+    )
+    name = forms.CharField(label=_("Device name"), max_length=200)
+    grid_area = forms.TypedChoiceField(label=_("Grid area"), coerce=int)
+    technology_code = forms.ChoiceField(label=_("Technology (EECS code)"))
+    energy_source_code = forms.ChoiceField(
+        label=_("Energy source (EECS code)"),
+        help_text=_("Solar PV (T01…) takes F01040100; wind (T02…) takes F01050100."),
+    )
+    capacity_kw = forms.DecimalField(
+        label=_("Installed capacity (kW)"), min_value=0, max_digits=12, decimal_places=3
+    )
+    commissioning_date = forms.DateField(
+        label=_("Commissioning date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    latitude = forms.DecimalField(label=_("Latitude"), max_digits=9, decimal_places=6)
+    longitude = forms.DecimalField(label=_("Longitude"), max_digits=9, decimal_places=6)
+    issuance_policy = forms.ChoiceField(
+        label=_("Issuance"), choices=Device.IssuancePolicy.choices, initial="manual"
+    )
+
+    def __init__(self, *args, organisations, accounts, grid_areas, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].choices = [(o.pk, o.legal_name) for o in organisations]
+        self.fields["owner_account"].choices = [(a.pk, f"{a.number} — {a.name}") for a in accounts]
+        self.fields["grid_area"].choices = [
+            (g.pk, f"{g.code} — {g.name} ({g.country})") for g in grid_areas
+        ]
+        self.fields["technology_code"].choices = _choices(codes.technologies())
+        self.fields["energy_source_code"].choices = _choices(codes.energy_sources())
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "organisation_id": data["organisation"],
+            "name": data["name"],
+            "grid_area_id": data["grid_area"],
+            "technology_code": data["technology_code"],
+            "energy_source_code": data["energy_source_code"],
+            "capacity_w": int(data["capacity_kw"] * 1000),
+            "commissioning_date": data["commissioning_date"],
+            "latitude": data["latitude"],
+            "longitude": data["longitude"],
+            "issuance_policy": data["issuance_policy"],
+            "owners": [
+                {
+                    "organisation_id": data["organisation"],
+                    "account_id": data["owner_account"],
+                    "share": "1",
+                }
+            ],
+        }
+
+
+class TransferForm(forms.Form):
+    bundle = forms.IntegerField(label=_("Certificate bundle"), min_value=1)
+    to_account_number = forms.CharField(
+        label=_("Receiving account number"), max_length=32, help_text=_("e.g. GP-00003-T001")
+    )
+    volume_wh = forms.IntegerField(
+        label=_("Volume (Wh)"),
+        min_value=1,
+        required=False,
+        help_text=_("Leave empty to transfer the whole bundle."),
+    )
+    require_acceptance = forms.BooleanField(label=_("The receiver must accept"), required=False)
+
+
+class RetireForm(forms.Form):
+    bundle = forms.IntegerField(label=_("Certificate bundle"), min_value=1)
+    volume_wh = forms.IntegerField(
+        label=_("Volume (Wh)"),
+        min_value=1,
+        required=False,
+        help_text=_("Leave empty to retire the whole bundle."),
+    )
+    beneficiary_name = forms.CharField(label=_("Beneficiary"), max_length=200)
+    beneficiary_country = forms.CharField(
+        label=_("Beneficiary country"), min_length=2, max_length=2, help_text=_("e.g. DE")
+    )
+    consumption_start = forms.DateField(
+        label=_("Consumption from"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    consumption_end = forms.DateField(
+        label=_("Consumption until (exclusive)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    purpose = forms.ChoiceField(label=_("Purpose"), choices=Retirement.Purpose.choices)
+    location = forms.CharField(label=_("Location of consumption"), max_length=200, required=False)
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+
+        def midnight(day: dt.date) -> dt.datetime:
+            return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+        return {
+            "items": [(data["bundle"], data["volume_wh"])],
+            "beneficiary_name": data["beneficiary_name"],
+            "beneficiary_country": data["beneficiary_country"].upper(),
+            "consumption_start": midnight(data["consumption_start"]),
+            "consumption_end": midnight(data["consumption_end"]),
+            "purpose": data["purpose"],
+            "location": data["location"],
+        }
+
+
+class VerifyForm(forms.Form):
+    subject = forms.CharField(
+        label=_("Certificate bundle id or statement id"),
+        max_length=64,
+        help_text=_("A bundle number such as 12, or a statement's id (a UUID)."),
+    )

@@ -1,0 +1,54 @@
+"""Who the signed-in person is in the registry: their roles, from one query per request."""
+
+from dataclasses import dataclass, field
+
+from django.http import HttpRequest
+
+from accounts.models import Membership, Organisation
+from accounts.selectors import membership_list
+
+_WRITERS = (Membership.Role.OPERATOR, Membership.Role.ADMIN)
+
+
+@dataclass
+class Roles:
+    """The approved organisations a person acts for, by role."""
+
+    producer: list[Organisation] = field(default_factory=list)
+    trader: list[Organisation] = field(default_factory=list)
+    auditor: list[Organisation] = field(default_factory=list)
+    issuing_body: list[Organisation] = field(default_factory=list)
+    writable: set[int] = field(default_factory=set)
+    pending: list[Organisation] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.producer or self.trader or self.auditor or self.issuing_body)
+
+    def can_write(self, organisation_id: int) -> bool:
+        return organisation_id in self.writable
+
+
+def request_roles(request: HttpRequest) -> Roles:
+    """The roles of request.user, computed once per request."""
+    cached = getattr(request, "_web_roles", None)
+    if cached is not None:
+        return cached
+    roles = Roles()
+    for membership in membership_list(user=request.user):
+        organisation = membership.organisation
+        if organisation.status != Organisation.Status.APPROVED:
+            roles.pending.append(organisation)
+            continue
+        if membership.role in _WRITERS:
+            roles.writable.add(organisation.pk)
+        if organisation.is_producer:
+            roles.producer.append(organisation)
+        if organisation.is_trader:
+            roles.trader.append(organisation)
+        if organisation.is_auditor:
+            roles.auditor.append(organisation)
+        if organisation.is_issuing_body and membership.role in _WRITERS:
+            roles.issuing_body.append(organisation)
+    request._web_roles = roles
+    return roles

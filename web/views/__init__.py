@@ -1,0 +1,1 @@
+"""Web pages, one module per person: public (front door), producer, buyer, auditor, issuing body."""
