@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "federation",
     "assets",
     "certificates",
+    "market",
 ]
 
 MIDDLEWARE = [
