@@ -31,36 +31,27 @@ from certificates.services import (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class UnitsChange:
-    """What a reserve, release or deliver did to the units."""
+    """What a reserve, release or deliver changed (same shape as the public service's)."""
 
-    action: str
-    bundle: Bundle  # the bundle now holding the units acted on
-    source: Bundle
-    rest: Bundle | None
-    from_account_id: int
-    to_account_id: int
+    bundle: Bundle
+    parent: Bundle | None = None
+    rest: Bundle | None = None
 
-    def subjects(self) -> list[Any]:
-        out = [self.source, self.bundle, self.rest]
-        return [b for b in dict.fromkeys(out) if b is not None] + [
-            ("account", self.from_account_id),
-            ("account", self.to_account_id),
-        ]
+    def subjects(self) -> list[Bundle]:
+        return [b for b in (self.parent, self.bundle, self.rest) if b is not None]
 
     def data(self) -> dict[str, Any]:
+        source = self.parent or self.bundle
         return {
-            "action": self.action,
-            "bundle_id": self.source.pk,
-            "device_id": self.source.device_id,
+            "bundle_id": source.pk,
+            "device_id": source.device_id,
             "moved_bundle_id": self.bundle.pk,
             "rest_bundle_id": self.rest.pk if self.rest is not None else None,
             "unit_start": self.bundle.unit_start,
             "unit_end": self.bundle.unit_end,
             "volume_wh": self.bundle.unit_end - self.bundle.unit_start,
-            "from_account_id": self.from_account_id,
-            "to_account_id": self.to_account_id,
         }
 
 
@@ -74,9 +65,12 @@ def certificate_units_reserve(
     _check_movable(bundle, _today(now or timezone.now()))
     volume = bundle.volume_wh if volume_wh is None else volume_wh
     _check_fits(bundle, volume)
-    move = Move(bundle=bundle, volume_wh=volume, account_id=account.pk, status=2)
+    move = Move(
+        bundle=bundle, volume_wh=volume, account_id=account.pk, status=Bundle.Status.RESERVED
+    )
     _apply_moves([move])
-    return UnitsChange("reserve", move.moved, bundle, move.rest, account.pk, account.pk)
+    split = move.moved is not bundle
+    return UnitsChange(move.moved, bundle if split else None, move.rest)
 
 
 def certificate_units_release(*, bundle_id: int) -> UnitsChange:
@@ -85,7 +79,7 @@ def certificate_units_release(*, bundle_id: int) -> UnitsChange:
         raise errors.BundleNotActive(bundle_id=bundle.pk, status=bundle.status_name)
     hotpath.bundles_update([bundle.pk], status=Bundle.Status.ACTIVE, account_id=bundle.account_id)
     bundle.status = Bundle.Status.ACTIVE
-    return UnitsChange("release", bundle, bundle, None, bundle.account_id, bundle.account_id)
+    return UnitsChange(bundle)
 
 
 def certificate_units_deliver(
@@ -97,7 +91,6 @@ def certificate_units_deliver(
     if bundle.expires_on is not None and _today(now or timezone.now()) >= bundle.expires_on:
         raise errors.BundleExpired(bundle_id=bundle.pk)
     to_account, _policy = _lock_receiving_account(to_account_id)
-    from_account_id = bundle.account_id
     hotpath.bundles_update([bundle.pk], status=Bundle.Status.ACTIVE, account_id=to_account.pk)
     bundle.status, bundle.account_id = Bundle.Status.ACTIVE, to_account.pk
-    return UnitsChange("deliver", bundle, bundle, None, from_account_id, to_account.pk)
+    return UnitsChange(bundle)

@@ -26,17 +26,30 @@ except ImportError:  # until the architecture issue's public service is on main
     )
 
 
+RESERVE, RELEASE, DELIVER = "reserve", "release", "deliver"
+
+
 @dataclass
 class UnitsLog:
-    """The unit changes of one market operation, for its ledger event."""
+    """The unit changes of one market operation, in order, for its ledger event: each is
+    the certificates service's move-shaped data plus the action and the account holding
+    the bundle afterwards (what a replay needs to follow the units)."""
 
-    changes: list[Any] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    bundles: list[Any] = field(default_factory=list)
+
+    def add(self, action: str, change: Any) -> Any:
+        """Record a change as it is now (later changes may touch the same bundles)."""
+        account_id = change.bundle.account_id
+        self.changes.append({"action": action, **change.data(), "account_id": account_id})
+        self.bundles += [*change.subjects(), ("account", account_id)]
+        return change
 
     def subjects(self) -> list[Any]:
-        return [s for change in self.changes for s in change.subjects()]
+        return list(self.bundles)
 
     def data(self) -> list[dict[str, Any]]:
-        return [change.data() for change in self.changes]
+        return list(self.changes)
 
 
 def units_reserve(
@@ -46,12 +59,11 @@ def units_reserve(
     change = certificate_units_reserve(
         actor=actor, bundle_id=bundle_id, volume_wh=volume_wh, now=now
     )
-    log.changes.append(change)
-    return change.bundle
+    return log.add(RESERVE, change).bundle
 
 
 def units_release(log: UnitsLog, *, bundle_id: int) -> None:
-    log.changes.append(certificate_units_release(bundle_id=bundle_id))
+    log.add(RELEASE, certificate_units_release(bundle_id=bundle_id))
 
 
 def units_deliver(
@@ -74,16 +86,15 @@ def units_deliver(
         change = certificate_units_deliver(
             bundle_id=bundle_id, to_account_id=to_account_id, now=now
         )
-        log.changes.append(change)
-        return change.bundle, None
+        return log.add(DELIVER, change).bundle, None
     units_release(log, bundle_id=bundle_id)
     piece = certificate_units_reserve(
         actor=seller, bundle_id=bundle_id, volume_wh=volume_wh, now=now
     )
-    log.changes.append(piece)
+    log.add(RESERVE, piece)
     delivered = certificate_units_deliver(
         bundle_id=piece.bundle.pk, to_account_id=to_account_id, now=now
     )
-    log.changes.append(delivered)
+    log.add(DELIVER, delivered)
     rest = units_reserve(log, actor=seller, bundle_id=piece.rest.pk, volume_wh=None, now=now)
     return delivered.bundle, rest.pk

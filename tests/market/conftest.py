@@ -7,9 +7,7 @@ MONEY_MODELS = (SettlementAccount, JournalEntry, JournalLine, Order, Trade)
 
 
 def balances() -> list[tuple]:
-    return list(
-        SettlementAccount.objects.order_by("pk").values_list("pk", "available", "reserved")
-    )
+    return list(SettlementAccount.objects.order_by("pk").values_list("pk", "available", "reserved"))
 
 
 def snapshot() -> dict:

@@ -22,6 +22,7 @@ from tests.factories import AccountFactory, OrganisationFactory, issuing_body_us
 class MarketFactory(DjangoModelFactory):
     class Meta:
         model = Market
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"certs-{n}")
     name = factory.Sequence(lambda n: f"Certificates {n}")
