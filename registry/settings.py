@@ -402,3 +402,13 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "RetirementPurposeEnum": "certificates.models.Retirement.Purpose",
     }
 )
+
+# --- Market (market/) ------------------------------------------------------------------------
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "OrderSideEnum": "market.models.Order.Side",  # also a trade's aggressor
+        "OrderStatusEnum": "market.models.Order.Status",
+        "MarketStatusEnum": "market.models.Market.Status",
+        "MarketKindEnum": "market.models.Market.Kind",
+    }
+)
