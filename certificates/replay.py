@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,17 @@ from certificates.models import Bundle, WithdrawalItem
 ACTIVE, RESERVED, SPLIT = "active", "reserved", "split"
 RETIRED, EXPIRED, WITHDRAWN, EXPORTED = "retired", "expired", "withdrawn", "exported"
 MAX_LISTED = 50
+
+UNIT_EVENT_SOURCES: list[tuple[tuple[str, ...], Callable[[str, dict], list[dict]]]] = []
+"""Events of other apps that carry unit changes they made through the public reservation
+service (reserve / release / deliver), registered in their AppConfig.ready():
+(kinds, changes(kind, data)). Each change is a move-shaped dict (`bundle_id`,
+`moved_bundle_id`, `rest_bundle_id`, `unit_start`, `unit_end`, `volume_wh`) with `action`
+("reserve", "release", "deliver") and `account_id`, the holder afterwards."""
+
+REPLAY_EXTENSIONS: list[Callable[[], Any]] = []
+"""Replays of other apps' state from their own events (e.g. the market's balances and
+orders), registered in their AppConfig.ready(); `replay_ledger` runs them after this one."""
 
 
 @dataclass(slots=True)
@@ -202,7 +213,27 @@ class _State:
             ),
         )
 
+    def units(self, change: dict[str, Any]) -> None:
+        """A change made through the reservation service, carried by another app's event."""
+        action, account_id = change["action"], change["account_id"]
+        if action == "reserve":
+            self.move(change, account_id=account_id, status=RESERVED, holder=account_id)
+            return
+        bundle = self.get(change["moved_bundle_id"], RESERVED)
+        if bundle is None:
+            return
+        if action == "release" and bundle.account_id != account_id:
+            self.fail(f"released bundle {change['moved_bundle_id']} changed account")
+        if action not in ("release", "deliver"):
+            self.fail(f"unknown unit change {action!r}")
+        bundle.account_id, bundle.status = account_id, ACTIVE
+
     def apply(self, kind: str, data: dict[str, Any]) -> None:
+        for kinds, changes in UNIT_EVENT_SOURCES:
+            if kind in kinds:
+                for change in changes(kind, data):
+                    self.units(change)
+                return
         if "issuance" in data:
             self.issuance(data["issuance"])
         elif kind == events.TRANSFERRED:
@@ -234,7 +265,7 @@ def _certificate_events() -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(where, kind, data) of every certificate event: numbered entries, then the queue."""
     from ledger.models import LedgerEntry, PendingEvent
 
-    kinds = list(events.KINDS)
+    kinds = list(events.KINDS) + [k for source, _ in UNIT_EVENT_SOURCES for k in source]
     numbered = (
         LedgerEntry.objects.filter(kind__in=kinds)
         .order_by("seq")

@@ -48,7 +48,11 @@ def entry_data(entry: JournalEntry) -> dict[str, Any]:
 
 
 def external_movement_data(
-    entry: JournalEntry, account: SettlementAccount, amount: int, commitment: str
+    entry: JournalEntry,
+    account: SettlementAccount,
+    amount: int,
+    commitment: str,
+    external_id: int,
 ) -> dict[str, Any]:
     return {
         "organisation_id": account.organisation_id,
@@ -56,6 +60,7 @@ def external_movement_data(
         "currency": entry.currency,
         "amount_minor": amount,
         "reference_commitment": commitment,
+        "external_account_id": external_id,
         "journal": [entry_data(entry)],
     }
 

@@ -205,7 +205,7 @@ def _external_movement(
         kind=events.DEPOSITED if sign > 0 else events.WITHDRAWN,
         actor=actor,
         subject=[member, entry, organisation, external],
-        data=events.external_movement_data(entry, member, amount, commitment),
+        data=events.external_movement_data(entry, member, amount, commitment, external.pk),
     )
     return entry
 

@@ -7,9 +7,11 @@ import pytest
 from django.utils import timezone
 
 from certificates.models import Bundle
+from certificates.replay import replay_ledger
 from market import matching, services
 from market.engine_io import engine_order
 from market.models import Order, SettlementAccount, Trade
+from market.replay import replay_market
 from registry.errors import DomainError
 from tests.certificates.conftest import run_together
 from tests.conftest import requires_postgres
@@ -50,6 +52,9 @@ def _assert_book_consistent(market, issued_wh: int, deposits: int) -> None:
     for order in Order.objects.filter(market=market, status="open"):
         book.orders[order.pk] = engine_order(order)
     assert book.crossed_pairs(now=timezone.now()) == []
+    # and the ledger alone rebuilds the units, the balances and the orders
+    assert replay_ledger().ok
+    assert replay_market().ok
 
 
 def test_fifty_concurrent_crossing_orders_create_or_lose_nothing():
