@@ -69,6 +69,80 @@ def settlement_account_ensure(*, organisation_id: int | None, currency: str) -> 
     return rows.values_list("pk", flat=True).get()
 
 
+class Journal:
+    """Balanced movements on locked accounts: each checked (and applied to the accounts in
+    memory) as it is posted, all written together by `write` (a few statements however
+    many entries an order's fills make)."""
+
+    def __init__(self, *, currency: str, actor: User | str | None, now: dt.datetime) -> None:
+        self.currency, self.now = currency, now
+        self.created_by = actor if isinstance(actor, User) else None
+        self.entries: list[JournalEntry] = []
+        self._lines: list[tuple[JournalEntry, SettlementAccount, str, int]] = []
+        self._written = 0
+
+    def post(
+        self,
+        kind: str,
+        lines: Sequence[Line],
+        *,
+        order_id: int | None = None,
+        trade_id: int | None = None,
+        reference: str = "",
+        reference_salt: str = "",
+    ) -> JournalEntry | None:
+        """Check and apply one movement; None when every line is zero."""
+        lines = [line for line in lines if line[2] != 0]
+        if not lines:
+            return None
+        if sum(amount for _account, _bucket, amount in lines) != 0:
+            raise JournalUnbalanced(f"{kind} lines sum to {sum(a for _, _, a in lines)}")
+        for account, bucket, amount in lines:
+            if account.currency != self.currency:
+                raise JournalUnbalanced(f"account {account.pk} is in {account.currency}")
+            balance = getattr(account, bucket) + amount
+            if balance < 0 and account.kind == SettlementAccount.Kind.MEMBER:
+                raise errors.InsufficientFunds(
+                    settlement_account_id=account.pk,
+                    currency=self.currency,
+                    available=account.available,
+                    reserved=account.reserved,
+                    needed=-amount,
+                    bucket=bucket,
+                )
+            setattr(account, bucket, balance)
+        entry = JournalEntry(
+            kind=kind,
+            currency=self.currency,
+            order_id=order_id,
+            trade_id=trade_id,
+            reference=reference,
+            reference_salt=reference_salt,
+            created_by=self.created_by,
+            created_at=self.now,
+        )
+        entry.posted_lines = [(a.pk, b, m) for a, b, m in lines]
+        self.entries.append(entry)
+        self._lines += [(entry, account, bucket, amount) for account, bucket, amount in lines]
+        return entry
+
+    def write(self) -> None:
+        """Insert the entries and lines posted since the last write; store the balances."""
+        entries = self.entries[self._written :]
+        if not entries:
+            return
+        JournalEntry.objects.bulk_create(entries)
+        JournalLine.objects.bulk_create(
+            [
+                JournalLine(entry=entry, account=account, bucket=bucket, amount=amount)
+                for entry, account, bucket, amount in self._lines
+            ]
+        )
+        for account in {id(line[1]): line[1] for line in self._lines}.values():
+            account.save(update_fields=["available", "reserved"])
+        self._written, self._lines = len(self.entries), []
+
+
 def journal_post(
     *,
     kind: str,
@@ -76,50 +150,13 @@ def journal_post(
     lines: Sequence[Line],
     actor: User | str | None,
     now: dt.datetime,
-    order_id: int | None = None,
-    trade_id: int | None = None,
     reference: str = "",
     reference_salt: str = "",
 ) -> JournalEntry | None:
     """Write one balanced movement on locked accounts; None when every line is zero."""
-    lines = [line for line in lines if line[2] != 0]
-    if not lines:
-        return None
-    if sum(amount for _account, _bucket, amount in lines) != 0:
-        raise JournalUnbalanced(f"{kind} lines sum to {sum(a for _, _, a in lines)}")
-    for account, bucket, amount in lines:
-        if account.currency != currency:
-            raise JournalUnbalanced(f"account {account.pk} is in {account.currency}")
-        balance = getattr(account, bucket) + amount
-        if balance < 0 and account.kind == SettlementAccount.Kind.MEMBER:
-            raise errors.InsufficientFunds(
-                settlement_account_id=account.pk,
-                currency=currency,
-                available=account.available,
-                reserved=account.reserved,
-                needed=-amount,
-                bucket=bucket,
-            )
-        setattr(account, bucket, balance)
-    entry = JournalEntry.objects.create(
-        kind=kind,
-        currency=currency,
-        order_id=order_id,
-        trade_id=trade_id,
-        reference=reference,
-        reference_salt=reference_salt,
-        created_by=actor if isinstance(actor, User) else None,
-        created_at=now,
-    )
-    JournalLine.objects.bulk_create(
-        [
-            JournalLine(entry=entry, account=account, bucket=bucket, amount=amount)
-            for account, bucket, amount in lines
-        ]
-    )
-    for account in {id(a): a for a, _b, _m in lines}.values():
-        account.save(update_fields=["available", "reserved"])
-    entry.posted_lines = [(a.pk, b, m) for a, b, m in lines]
+    journal = Journal(currency=currency, actor=actor, now=now)
+    entry = journal.post(kind, lines, reference=reference, reference_salt=reference_salt)
+    journal.write()
     return entry
 
 

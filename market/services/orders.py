@@ -35,7 +35,7 @@ from ledger.services import ledger_append
 from market import engine_io, errors, events, matching
 from market.locks import book_lock, settlement_accounts_lock
 from market.models import JournalEntry, Market, Order, OrderBook, SettlementAccount, Trade
-from market.services.money import AVAILABLE, RESERVED, journal_post, settlement_account_ensure
+from market.services.money import AVAILABLE, RESERVED, Journal, settlement_account_ensure
 from market.units import UnitsLog, units_deliver, units_release, units_reserve
 from registry.errors import OrganisationNotApproved
 
@@ -137,21 +137,16 @@ class _Run:
     now: dt.datetime
     log: UnitsLog = field(default_factory=UnitsLog)
     accounts: dict[int, SettlementAccount] = field(default_factory=dict)
-    entries: list[JournalEntry] = field(default_factory=list)
+    fee_account_id: int | None = None
     trades: list[Trade] = field(default_factory=list)
     makers: dict[int, Order] = field(default_factory=dict)
+    journal: Journal = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(currency=self.market.currency, actor=self.actor, now=self.now)
 
     def post(self, kind: str, lines: list, **refs: Any) -> None:
-        entry = journal_post(
-            kind=kind,
-            currency=self.market.currency,
-            lines=lines,
-            actor=self.actor,
-            now=self.now,
-            **refs,
-        )
-        if entry is not None:
-            self.entries.append(entry)
+        self.journal.post(kind, lines, **refs)
 
 
 def _match(run: _Run, incoming: matching.Order) -> tuple[matching.Outcome, dict[int, Order]]:
@@ -168,11 +163,10 @@ def _lock_money(run: _Run, organisation_id: int, makers: dict[int, Order]) -> No
     ids = {settlement_account_ensure(organisation_id=organisation_id, currency=run.market.currency)}
     ids |= {row.settlement_account_id for row in makers.values()}
     if makers and run.market.fee_bps:
-        ids.add(
-            settlement_account_ensure(
-                organisation_id=run.market.operator_id, currency=run.market.currency
-            )
+        run.fee_account_id = settlement_account_ensure(
+            organisation_id=run.market.operator_id, currency=run.market.currency
         )
+        ids.add(run.fee_account_id)
     run.accounts = settlement_accounts_lock(ids)
 
 
@@ -224,10 +218,7 @@ def _settle(run: _Run, taker: Order, maker: Order, fill: matching.Fill) -> None:
         (run.accounts[sell.settlement_account_id], AVAILABLE, amount - fee),
     ]
     if fee:
-        fee_id = settlement_account_ensure(
-            organisation_id=run.market.operator_id, currency=run.market.currency
-        )
-        lines.append((run.accounts[fee_id], AVAILABLE, fee))
+        lines.append((run.accounts[run.fee_account_id], AVAILABLE, fee))
     run.post(JournalEntry.Kind.TRADE, lines, trade_id=trade.pk)
     buy.reserved_minor -= amount
     for order in (buy, sell):
@@ -270,6 +261,7 @@ def _execute(run: _Run, taker: Order, outcome: matching.Outcome, makers: dict[in
 
 
 def _event(run: _Run, kind: str, order: Order, **extra: Any) -> None:
+    run.journal.write()
     makers = list(run.makers.values())
     accounts = {order.certificate_account_id} | {m.certificate_account_id for m in makers}
     ledger_append(
@@ -282,14 +274,14 @@ def _event(run: _Run, kind: str, order: Order, **extra: Any) -> None:
             *run.log.subjects(),
             *[("account", pk) for pk in sorted(accounts)],
             *[run.accounts[pk] for pk in sorted(run.accounts)],
-            *run.entries,
+            *run.journal.entries,
             run.market,
         ],
         data={
             "order": events.order_data(order),
             "makers": [events.maker_data(m) for m in makers],
             "trades": [events.trade_data(t) for t in run.trades],
-            "journal": [events.entry_data(e) for e in run.entries],
+            "journal": [events.entry_data(e) for e in run.journal.entries],
             "units": run.log.data(),
             **extra,
         },
@@ -342,6 +334,8 @@ def order_place(
     if side == Order.Side.BUY:
         if bundle_id is not None:
             raise errors.InvalidOrder(fields={"bundle": ["only offers name a bundle"]})
+        if account_id is None:
+            raise errors.InvalidOrder(fields={"account": ["a bid names the account to receive"]})
         account = _buyer_account(actor, account_id)
         order.quantity_wh = quantity_wh
         engine_io.set_criteria(order, criteria or {})
