@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,21 +20,23 @@ from django.db import connection, transaction
 
 from certificates import events
 from certificates.models import Bundle, WithdrawalItem
+from registry.hooks import Hook
 
 ACTIVE, RESERVED, SPLIT = "active", "reserved", "split"
 RETIRED, EXPIRED, WITHDRAWN, EXPORTED = "retired", "expired", "withdrawn", "exported"
 MAX_LISTED = 50
 
-UNIT_EVENT_SOURCES: list[tuple[tuple[str, ...], Callable[[str, dict], list[dict]]]] = []
-"""Events of other apps that carry unit changes they made through the public reservation
-service (reserve / release / deliver), registered in their AppConfig.ready():
-(kinds, changes(kind, data)). Each change is a move-shaped dict (`bundle_id`,
-`moved_bundle_id`, `rest_bundle_id`, `unit_start`, `unit_end`, `volume_wh`) with `action`
-("reserve", "release", "deliver") and `account_id`, the holder afterwards."""
+UNIT_EVENT_SOURCES = Hook("certificates.replay_unit_event_sources")
+"""Events of other apps that carry unit changes made through the public reservation
+service (which appends no event of its own), as (kinds, changes(kind, data)) pairs
+registered from AppConfig.ready(). Each change is a move-shaped dict (`bundle_id`,
+`moved_bundle_id`, `rest_bundle_id`, `unit_start`, `unit_end`, `volume_wh`) with
+`action` ("reserve", "release", "deliver") and `account_id`, the holder afterwards."""
 
-REPLAY_EXTENSIONS: list[Callable[[], Any]] = []
-"""Replays of other apps' state from their own events (e.g. the market's balances and
-orders), registered in their AppConfig.ready(); `replay_ledger` runs them after this one."""
+REPLAY_EXTENSIONS = Hook("certificates.replay_extensions")
+"""Replays of other apps' state from their own events (the market's balances and orders),
+registered from AppConfig.ready(): callables returning a report with `summary` and
+`problems`; `replay_ledger` runs them after the certificates' own replay."""
 
 
 @dataclass(slots=True)

@@ -16,9 +16,9 @@ class MarketConfig(AppConfig):
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED
         from market.replay import replay_market
+        from market.triggers import MARKET_TABLES
+        from registry.append_only import APPEND_ONLY_TABLES
 
-        source = ((ORDER_PLACED, ORDER_AMENDED, ORDER_CANCELLED), _units_of)
-        if source not in UNIT_EVENT_SOURCES:
-            UNIT_EVENT_SOURCES.append(source)
-        if replay_market not in REPLAY_EXTENSIONS:
-            REPLAY_EXTENSIONS.append(replay_market)
+        UNIT_EVENT_SOURCES.register(((ORDER_PLACED, ORDER_AMENDED, ORDER_CANCELLED), _units_of))
+        REPLAY_EXTENSIONS.register(replay_market)
+        APPEND_ONLY_TABLES.register(MARKET_TABLES)

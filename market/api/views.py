@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -6,68 +6,52 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from market import selectors, services
-from market.api import serializers as market_serializers
+from market.api import serializers
 from market.models import SettlementAccount
-from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
+from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
 
-ms = market_serializers
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 
 
-def _read_schema(serializer, *, public: bool = False):
-    list_errors = (400,) if public else (400, 401)
-    detail_errors = (404,) if public else (401, 404)
-    return extend_schema_view(
-        list=extend_schema(responses={200: serializer(many=True), **error_responses(*list_errors)}),
-        retrieve=extend_schema(responses={200: serializer, **error_responses(*detail_errors)}),
-    )
-
-
-class ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    permission_classes = [permissions.IsAuthenticated]
-    ordering_fields = ["id"]
-    lookup_value_regex = r"\d+"
-
-
-@_read_schema(ms.MarketOutputSerializer, public=True)
-class MarketViewSet(ReadViewSet):
+@read_schema(serializers.MarketOutputSerializer, list_errors=(400,), retrieve_errors=(404,))
+class MarketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Markets: what each trades, its currency, price band and fee (public)."""
 
-    serializer_class = ms.MarketOutputSerializer
+    serializer_class = serializers.MarketOutputSerializer
     permission_classes = [permissions.AllowAny]
     filterset_fields = ["kind", "currency", "status"]
+    lookup_value_regex = r"\d+"
     queryset = selectors.market_list()
 
-    @extend_schema(responses={200: ms.BookOutputSerializer, **error_responses(404)})
+    @extend_schema(responses={200: serializers.BookOutputSerializer, **error_responses(404)})
     @action(detail=True, methods=["get"])
     def book(self, request: Request, pk: str) -> Response:
         """The open orders aggregated by price level, best first (no parties shown)."""
         book = selectors.market_book(market=self.get_object())
-        return Response(ms.BookOutputSerializer(book).data)
+        return Response(serializers.BookOutputSerializer(book).data)
 
 
-@_read_schema(ms.OrderOutputSerializer)
-class OrderViewSet(ReadViewSet):
+@read_schema(serializers.OrderOutputSerializer)
+class OrderViewSet(ScopedReadViewSet):
     """Your organisations' orders; place, amend and cancel."""
 
-    serializer_class = ms.OrderOutputSerializer
+    serializer_class = serializers.OrderOutputSerializer
     filterset_fields = ["market", "side", "status", "organisation"]
     ordering_fields = ["id", "created_at", "limit_price"]
-
-    def get_queryset(self):
-        return selectors.order_list(user=self.request.user)
+    scope = staticmethod(selectors.order_list)
 
     @extend_schema(
-        request=ms.OrderCreateInputSerializer,
+        request=serializers.OrderCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: ms.PlacementOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.PlacementOutputSerializer, **WRITE_ERRORS},
     )
     @idempotent
     def create(self, request: Request) -> Response:
         """Place a bid (funds escrowed at its limit) or an offer (units reserved); it trades
         at once against the book and the rest rests (GTC) or is cancelled (IOC, FOK)."""
-        data = ms.OrderCreateInputSerializer(data=request.data)
+        data = serializers.OrderCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         placement = services.order_place(
@@ -82,32 +66,32 @@ class OrderViewSet(ReadViewSet):
             min_fill_wh=values["min_fill_wh"],
             criteria=values.get("criteria"),
         )
-        body = ms.PlacementOutputSerializer(placement).data
+        body = serializers.PlacementOutputSerializer(placement).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: ms.OrderOutputSerializer, **WRITE_ERRORS},
+        responses={200: serializers.OrderOutputSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def cancel(self, request: Request, pk: str) -> Response:
         """Cancel an open order: its escrowed funds or reserved units are released."""
         order = services.order_cancel(actor=request.user, order_id=int(pk))
-        return Response(ms.OrderOutputSerializer(order).data)
+        return Response(serializers.OrderOutputSerializer(order).data)
 
     @extend_schema(
-        request=ms.OrderAmendInputSerializer,
+        request=serializers.OrderAmendInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={200: ms.PlacementOutputSerializer, **WRITE_ERRORS},
+        responses={200: serializers.PlacementOutputSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def amend(self, request: Request, pk: str) -> Response:
         """Change the limit price and/or the total quantity. A new price or more quantity
         loses time priority and may trade at once."""
-        data = ms.OrderAmendInputSerializer(data=request.data)
+        data = serializers.OrderAmendInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         placement = services.order_amend(
             actor=request.user,
@@ -115,39 +99,40 @@ class OrderViewSet(ReadViewSet):
             limit_price=data.validated_data.get("limit_price"),
             quantity_wh=data.validated_data.get("quantity_wh"),
         )
-        return Response(ms.PlacementOutputSerializer(placement).data)
+        return Response(serializers.PlacementOutputSerializer(placement).data)
 
 
-@_read_schema(ms.TradeOutputSerializer)
-class TradeViewSet(ReadViewSet):
+@read_schema(serializers.TradeOutputSerializer)
+class TradeViewSet(ScopedReadViewSet):
     """Trades where your organisations bought or sold."""
 
-    serializer_class = ms.TradeOutputSerializer
+    serializer_class = serializers.TradeOutputSerializer
     filterset_fields = ["market", "buy_order", "sell_order"]
-
-    def get_queryset(self):
-        return selectors.trade_list(user=self.request.user)
+    scope = staticmethod(selectors.trade_list)
 
 
-@_read_schema(ms.SettlementAccountOutputSerializer)
-class SettlementAccountViewSet(ReadViewSet):
+@read_schema(serializers.SettlementAccountOutputSerializer)
+class SettlementAccountViewSet(ScopedReadViewSet):
     """Your organisations' money per currency: available and reserved (minor units)."""
 
-    serializer_class = ms.SettlementAccountOutputSerializer
+    serializer_class = serializers.SettlementAccountOutputSerializer
     filterset_fields = ["organisation", "currency"]
-
-    def get_queryset(self):
-        return selectors.settlement_account_list(user=self.request.user)
+    scope = staticmethod(selectors.settlement_account_list)
 
     @extend_schema(
-        responses={200: ms.JournalLineOutputSerializer(many=True), **error_responses(401, 404)}
+        responses={
+            200: serializers.JournalLineOutputSerializer(many=True),
+            **error_responses(401, 404),
+        }
     )
     @action(detail=True, methods=["get"])
     def journal(self, request: Request, pk: str) -> Response:
         """The account's journal lines, newest first (paginated)."""
         account: SettlementAccount = self.get_object()
         page = self.paginate_queryset(selectors.journal_lines(account=account))
-        return self.get_paginated_response(ms.JournalLineOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            serializers.JournalLineOutputSerializer(page, many=True).data
+        )
 
 
 class _MoneyMovementView(APIView):
@@ -155,7 +140,7 @@ class _MoneyMovementView(APIView):
     service = staticmethod(services.settlement_deposit)
 
     def _record(self, request: Request) -> Response:
-        data = ms.MoneyMovementInputSerializer(data=request.data)
+        data = serializers.MoneyMovementInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         entry = self.service(
@@ -166,7 +151,7 @@ class _MoneyMovementView(APIView):
             reference=values["reference"],
         )
         account = entry.lines.exclude(account__kind="external").get().account
-        body = ms.MoneyMovementOutputSerializer({"entry": entry, "account": account}).data
+        body = serializers.MoneyMovementOutputSerializer({"entry": entry, "account": account}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -174,9 +159,9 @@ class DepositView(_MoneyMovementView):
     """The market operator records money received for an organisation."""
 
     @extend_schema(
-        request=ms.MoneyMovementInputSerializer,
+        request=serializers.MoneyMovementInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: ms.MoneyMovementOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.MoneyMovementOutputSerializer, **WRITE_ERRORS},
     )
     @idempotent
     def post(self, request: Request) -> Response:
@@ -189,9 +174,9 @@ class WithdrawalView(_MoneyMovementView):
     service = staticmethod(services.settlement_withdraw)
 
     @extend_schema(
-        request=ms.MoneyMovementInputSerializer,
+        request=serializers.MoneyMovementInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: ms.MoneyMovementOutputSerializer, **WRITE_ERRORS},
+        responses={201: serializers.MoneyMovementOutputSerializer, **WRITE_ERRORS},
     )
     @idempotent
     def post(self, request: Request) -> Response:

@@ -188,3 +188,23 @@ def test_the_database_refuses_a_negative_member_balance_whatever_writes_it():
         SettlementAccount.objects.filter(pk=account.pk).update(available=-1)
     with pytest.raises(IntegrityError), transaction.atomic():
         SettlementAccount.objects.filter(pk=account.pk).update(reserved=-1)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE market_journalline SET amount = amount + 1",
+        "DELETE FROM market_journalline",
+        "UPDATE market_journalentry SET kind = 'deposit'",
+    ],
+)
+def test_the_journal_is_append_only(sql):
+    # given a recorded deposit
+    _deposit(issuing_body_user(), OrganisationFactory(), 1_000)
+
+    # when / then
+    from django.db import connection
+
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert sum(JournalLine.objects.values_list("amount", flat=True)) == 0
