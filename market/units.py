@@ -12,19 +12,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-try:
-    from certificates.services import (
-        certificate_units_deliver,
-        certificate_units_release,
-        certificate_units_reserve,
-    )
-except ImportError:  # until the architecture issue's public service is on main
-    from market._units_interim import (
-        certificate_units_deliver,
-        certificate_units_release,
-        certificate_units_reserve,
-    )
-
+from certificates.services import (
+    certificate_units_deliver,
+    certificate_units_release,
+    certificate_units_reserve,
+)
 
 RESERVE, RELEASE, DELIVER = "reserve", "release", "deliver"
 
