@@ -20,10 +20,23 @@ from django.db import connection, transaction
 
 from certificates import events
 from certificates.models import Bundle, WithdrawalItem
+from registry.hooks import Hook
 
 ACTIVE, RESERVED, SPLIT = "active", "reserved", "split"
 RETIRED, EXPIRED, WITHDRAWN, EXPORTED = "retired", "expired", "withdrawn", "exported"
 MAX_LISTED = 50
+
+UNIT_EVENT_SOURCES = Hook("certificates.replay_unit_event_sources")
+"""Events of other apps that carry unit changes made through the public reservation
+service (which appends no event of its own), as (kinds, changes(kind, data)) pairs
+registered from AppConfig.ready(). Each change is a move-shaped dict (`bundle_id`,
+`moved_bundle_id`, `rest_bundle_id`, `unit_start`, `unit_end`, `volume_wh`) with
+`action` ("reserve", "release", "deliver") and `account_id`, the holder afterwards."""
+
+REPLAY_EXTENSIONS = Hook("certificates.replay_extensions")
+"""Replays of other apps' state from their own events (the market's balances and orders),
+registered from AppConfig.ready(): callables returning a report with `summary` and
+`problems`; `replay_ledger` runs them after the certificates' own replay."""
 
 
 @dataclass(slots=True)
@@ -202,7 +215,27 @@ class _State:
             ),
         )
 
+    def units(self, change: dict[str, Any]) -> None:
+        """A change made through the reservation service, carried by another app's event."""
+        action, account_id = change["action"], change["account_id"]
+        if action == "reserve":
+            self.move(change, account_id=account_id, status=RESERVED, holder=account_id)
+            return
+        bundle = self.get(change["moved_bundle_id"], RESERVED)
+        if bundle is None:
+            return
+        if action == "release" and bundle.account_id != account_id:
+            self.fail(f"released bundle {change['moved_bundle_id']} changed account")
+        if action not in ("release", "deliver"):
+            self.fail(f"unknown unit change {action!r}")
+        bundle.account_id, bundle.status = account_id, ACTIVE
+
     def apply(self, kind: str, data: dict[str, Any]) -> None:
+        for kinds, changes in UNIT_EVENT_SOURCES:
+            if kind in kinds:
+                for change in changes(kind, data):
+                    self.units(change)
+                return
         if "issuance" in data:
             self.issuance(data["issuance"])
         elif kind == events.TRANSFERRED:
@@ -234,7 +267,7 @@ def _certificate_events() -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(where, kind, data) of every certificate event: numbered entries, then the queue."""
     from ledger.models import LedgerEntry, PendingEvent
 
-    kinds = list(events.KINDS)
+    kinds = list(events.KINDS) + [k for source, _ in UNIT_EVENT_SOURCES for k in source]
     numbered = (
         LedgerEntry.objects.filter(kind__in=kinds)
         .order_by("seq")

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "charging",
     "consumers",
     "contracts",
+    "market",
     "web",
 ]
 
@@ -500,3 +501,12 @@ MQTT_BROKER_URL = env_str("MQTT_BROKER_URL")
 MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "gridproof/meters")
 MQTT_CLIENT_ID = env_str("MQTT_CLIENT_ID", "gridproof-gateway")
 MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 200)
+# --- Market (market/) ------------------------------------------------------------------------
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "OrderSideEnum": "market.models.Order.Side",  # also a trade's aggressor
+        "OrderStatusEnum": "market.models.Order.Status",
+        "MarketStatusEnum": "market.models.Market.Status",
+        "MarketKindEnum": "market.models.Market.Kind",
+    }
+)

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("charging.api.urls")),
     path("", include("consumers.api.urls")),
     path("", include("contracts.api.urls")),
+    path("", include("market.api.urls")),
 ]
 
 handler404 = "registry.api.exceptions.api_page_not_found"

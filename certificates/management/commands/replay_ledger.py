@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from certificates.replay import replay_ledger
+from certificates.replay import REPLAY_EXTENSIONS, replay_ledger
 
 
 class Command(BaseCommand):
@@ -24,6 +24,11 @@ class Command(BaseCommand):
                 parts = ", ".join(f"{status} {wh} Wh" for status, wh in sorted(holdings.items()))
                 self.stdout.write(f"account {account_id}: {parts}")
         summary = f"{report.events} certificate events, {report.bundles} bundles replayed"
+        for extension in REPLAY_EXTENSIONS:
+            extra = extension()
+            summary += f"; {extra.summary}"
+            for problem in extra.problems:
+                report.problem(problem)
         if report.ok:
             self.stdout.write(self.style.SUCCESS(f"OK: {summary}; the tables agree."))
             return

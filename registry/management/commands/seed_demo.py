@@ -8,7 +8,13 @@ import importlib
 
 from django.core.management.base import BaseCommand
 
-DEMO_MODULES = ["accounts.demo", "assets.demo", "certificates.demo", "ledger.demo"]
+DEMO_MODULES = [
+    "accounts.demo",
+    "assets.demo",
+    "certificates.demo",
+    "market.demo",
+    "ledger.demo",
+]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,198 @@
+from rest_framework import serializers
+
+from market.models import JournalLine, Market, Order, SettlementAccount, Trade
+from registry.api.serializers import StrictInputSerializer
+
+
+class MarketOutputSerializer(serializers.ModelSerializer):
+    """A market: what it trades, its currency, price band (minor units per MWh) and fee."""
+
+    class Meta:
+        model = Market
+        fields = [
+            "id",
+            "code",
+            "name",
+            "kind",
+            "matching",
+            "currency",
+            "operator",
+            "fee_bps",
+            "price_min",
+            "price_max",
+            "min_quantity_wh",
+            "status",
+            "created_at",
+        ]
+
+
+class PriceLevelSerializer(serializers.Serializer):
+    price = serializers.IntegerField(help_text="Minor units per MWh.")
+    quantity_wh = serializers.IntegerField()
+    orders = serializers.IntegerField()
+
+
+class BookOutputSerializer(serializers.Serializer):
+    """The open orders aggregated by price, best first on each side."""
+
+    market = serializers.IntegerField(source="market.pk")
+    currency = serializers.CharField(source="market.currency")
+    bids = PriceLevelSerializer(many=True)
+    offers = PriceLevelSerializer(many=True)
+
+
+class CriteriaInputSerializer(StrictInputSerializer):
+    """What a bid accepts; leave a field out to accept any."""
+
+    technology_code = serializers.CharField(required=False, max_length=32)
+    energy_source_code = serializers.CharField(required=False, max_length=32)
+    country = serializers.CharField(required=False, min_length=2, max_length=2)
+    grid_area_code = serializers.CharField(required=False, max_length=32)
+    device = serializers.IntegerField(required=False)
+    period_from = serializers.DateTimeField(required=False)
+    period_to = serializers.DateTimeField(required=False)
+    production_hour = serializers.DateTimeField(
+        required=False, help_text='"Same hour": only certificates of the hour starting here.'
+    )
+    max_age_days = serializers.IntegerField(required=False, min_value=0)
+
+
+class OrderCreateInputSerializer(StrictInputSerializer):
+    market = serializers.IntegerField()
+    side = serializers.ChoiceField(choices=Order.Side.choices)
+    limit_price = serializers.IntegerField(help_text="Minor units of the currency per MWh.")
+    quantity_wh = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Bids: required. Offers: empty = the bundle."
+    )
+    account = serializers.IntegerField(
+        required=False, help_text="Bids: your trading account that receives the units."
+    )
+    bundle = serializers.IntegerField(required=False, help_text="Offers: the bundle you sell.")
+    time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices, default="gtc")
+    min_fill_wh = serializers.IntegerField(required=False, default=0)
+    criteria = CriteriaInputSerializer(required=False)
+
+
+class OrderAmendInputSerializer(StrictInputSerializer):
+    limit_price = serializers.IntegerField(required=False)
+    quantity_wh = serializers.IntegerField(required=False, help_text="The new total quantity.")
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    """An order, its fill and what it holds in escrow."""
+
+    open_wh = serializers.IntegerField(read_only=True)
+    criteria = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "market",
+            "organisation",
+            "side",
+            "status",
+            "time_in_force",
+            "limit_price",
+            "quantity_wh",
+            "filled_wh",
+            "open_wh",
+            "min_fill_wh",
+            "seq",
+            "settlement_account",
+            "certificate_account",
+            "bundle",
+            "reserved_minor",
+            "cancel_reason",
+            "technology_code",
+            "energy_source_code",
+            "country",
+            "grid_area_code",
+            "device",
+            "period_start",
+            "period_end",
+            "criteria",
+            "created_at",
+            "updated_at",
+            "closed_at",
+        ]
+
+    def get_criteria(self, order: Order) -> dict | None:
+        if order.side != Order.Side.BUY:
+            return None
+        return {
+            "technology_code": order.accept_technology_code or None,
+            "energy_source_code": order.accept_energy_source_code or None,
+            "country": order.accept_country or None,
+            "grid_area_code": order.accept_grid_area_code or None,
+            "device": order.accept_device_id,
+            "period_from": order.accept_period_from,
+            "period_to": order.accept_period_to,
+            "max_age_days": order.max_age_days,
+        }
+
+
+class TradeOutputSerializer(serializers.ModelSerializer):
+    """A fill: price per MWh, Wh, what the buyer paid and the fee, the delivered bundle."""
+
+    class Meta:
+        model = Trade
+        fields = [
+            "id",
+            "market",
+            "buy_order",
+            "sell_order",
+            "aggressor",
+            "price",
+            "quantity_wh",
+            "amount_minor",
+            "fee_minor",
+            "bundle",
+            "created_at",
+        ]
+
+
+class PlacementOutputSerializer(serializers.Serializer):
+    """The order after placement (or amendment) and the trades it made at once."""
+
+    order = OrderOutputSerializer()
+    trades = TradeOutputSerializer(many=True)
+
+
+class SettlementAccountOutputSerializer(serializers.ModelSerializer):
+    """An organisation's money in one currency, in minor units."""
+
+    class Meta:
+        model = SettlementAccount
+        fields = ["id", "organisation", "currency", "available", "reserved", "created_at"]
+
+
+class JournalLineOutputSerializer(serializers.ModelSerializer):
+    """One line of the account's journal; the entry's lines sum to zero."""
+
+    entry = serializers.IntegerField(source="entry_id")
+    kind = serializers.CharField(source="entry.kind")
+    order = serializers.IntegerField(source="entry.order_id", allow_null=True)
+    trade = serializers.IntegerField(source="entry.trade_id", allow_null=True)
+    created_at = serializers.DateTimeField(source="entry.created_at")
+
+    class Meta:
+        model = JournalLine
+        fields = ["id", "entry", "kind", "bucket", "amount", "order", "trade", "created_at"]
+
+
+class MoneyMovementInputSerializer(StrictInputSerializer):
+    organisation = serializers.IntegerField()
+    currency = serializers.CharField(max_length=3)
+    amount_minor = serializers.IntegerField(help_text="Positive, minor units (cents).")
+    reference = serializers.CharField(
+        max_length=200, help_text="The bank transfer's reference (kept here, hashed in the ledger)."
+    )
+
+
+class MoneyMovementOutputSerializer(serializers.Serializer):
+    """A recorded deposit or withdrawal and the organisation's balance after it."""
+
+    journal_entry = serializers.IntegerField(source="entry.pk")
+    kind = serializers.CharField(source="entry.kind")
+    settlement_account = SettlementAccountOutputSerializer(source="account")

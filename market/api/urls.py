@@ -1,0 +1,18 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from market.api import views
+
+router = SimpleRouter()
+router.register("market/markets", views.MarketViewSet, basename="market")
+router.register("market/orders", views.OrderViewSet, basename="market-order")
+router.register("market/trades", views.TradeViewSet, basename="market-trade")
+router.register(
+    "market/settlement-accounts", views.SettlementAccountViewSet, basename="settlement-account"
+)
+
+urlpatterns = [
+    path("market/deposits/", views.DepositView.as_view(), name="market-deposit"),
+    path("market/withdrawals/", views.WithdrawalView.as_view(), name="market-withdrawal"),
+    *router.urls,
+]

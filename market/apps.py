@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+
+
+def _units_of(kind: str, data: dict) -> list[dict]:
+    return data.get("units", [])
+
+
+class MarketConfig(AppConfig):
+    name = "market"
+    verbose_name = "Market"
+
+    def ready(self) -> None:
+        # The certificates replay follows the units the market reserves and delivers
+        # (through the public reservation service, which appends no event of its own),
+        # and replay_ledger rebuilds the market's balances and orders after it.
+        from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
+        from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED
+        from market.replay import replay_market
+        from market.triggers import MARKET_TABLES
+        from registry.append_only import APPEND_ONLY_TABLES
+
+        UNIT_EVENT_SOURCES.register(((ORDER_PLACED, ORDER_AMENDED, ORDER_CANCELLED), _units_of))
+        REPLAY_EXTENSIONS.register(replay_market)
+        APPEND_ONLY_TABLES.register(MARKET_TABLES)

@@ -1,0 +1,172 @@
+"""Between order rows and the pure engine (market/matching.py): conversions, and the
+resting orders an incoming one could reach, read under the book's lock.
+
+The book is read in priority order, in chunks, and only as far as needed: orders that do
+not cross the incoming price, or whose certificates (or criteria) cannot match, are left
+out by the query itself, so placement costs the same with 10^2 or 10^5 resting orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import Q
+
+from certificates.models import Bundle
+from market import errors, matching
+from market.models import Market, Order
+
+CHUNK = 64
+_CRITERIA = (
+    "technology_code",
+    "energy_source_code",
+    "country",
+    "grid_area_code",
+)
+
+
+def criteria_of(order: Order) -> matching.Criteria:
+    return matching.Criteria(
+        technology_code=order.accept_technology_code or None,
+        energy_source_code=order.accept_energy_source_code or None,
+        country=order.accept_country or None,
+        grid_area_code=order.accept_grid_area_code or None,
+        device_id=order.accept_device_id,
+        period_from=order.accept_period_from,
+        period_to=order.accept_period_to,
+        max_age_days=order.max_age_days,
+    )
+
+
+def attributes_of(order: Order) -> matching.Attributes:
+    return matching.Attributes(
+        technology_code=order.technology_code,
+        energy_source_code=order.energy_source_code,
+        country=order.country,
+        grid_area_code=order.grid_area_code,
+        device_id=order.device_id,
+        period_start=order.period_start,
+        period_end=order.period_end,
+    )
+
+
+def engine_order(
+    order: Order, *, order_id: int | None = None, min_fill: int | None = None
+) -> matching.Order:
+    buy = order.side == Order.Side.BUY
+    return matching.Order(
+        id=order.pk if order_id is None else order_id,
+        side=order.side,
+        price=order.limit_price,
+        quantity=order.quantity_wh - order.filled_wh,
+        seq=order.seq,
+        owner=order.organisation_id,
+        tif=order.time_in_force,
+        min_fill=order.min_fill_wh if min_fill is None else min_fill,
+        attributes=None if buy else attributes_of(order),
+        criteria=criteria_of(order) if buy else matching.ANY,
+    )
+
+
+def set_attributes(order: Order, bundle: Bundle) -> None:
+    """An offer's attributes, from the certificates it sells."""
+    issuance = bundle.issuance
+    order.technology_code = issuance.technology_code
+    order.energy_source_code = issuance.energy_source_code
+    order.country = issuance.country
+    order.grid_area_code = issuance.grid_area_code
+    order.device_id = bundle.device_id
+    order.period_start = bundle.period_start
+    order.period_end = bundle.period_end
+
+
+def _text(criteria: Mapping[str, Any], name: str, limit: int) -> str:
+    value = criteria.get(name)
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise errors.InvalidOrder(fields={f"criteria.{name}": ["a code"]})
+    return value
+
+
+def set_criteria(order: Order, criteria: Mapping[str, Any]) -> None:
+    """A bid's criteria; `production_hour` (an hour start) means "that hour only"."""
+    known = {*_CRITERIA, "device", "period_from", "period_to", "production_hour", "max_age_days"}
+    unknown = set(criteria) - known
+    if unknown:
+        raise errors.InvalidOrder(fields={f"criteria.{n}": ["unknown"] for n in sorted(unknown)})
+    order.accept_technology_code = _text(criteria, "technology_code", 32)
+    order.accept_energy_source_code = _text(criteria, "energy_source_code", 32)
+    order.accept_country = _text(criteria, "country", 2)
+    order.accept_grid_area_code = _text(criteria, "grid_area_code", 32)
+    device = criteria.get("device")
+    if device is not None and (isinstance(device, bool) or not isinstance(device, int)):
+        raise errors.InvalidOrder(fields={"criteria.device": ["a device id"]})
+    order.accept_device_id = device
+    start, end = criteria.get("period_from"), criteria.get("period_to")
+    hour = criteria.get("production_hour")
+    if hour is not None:
+        if start is not None or end is not None or not _aware(hour) or hour.minute or hour.second:
+            raise errors.InvalidOrder(fields={"criteria.production_hour": ["a whole UTC hour"]})
+        start, end = hour, hour + dt.timedelta(hours=1)
+    for name, value in (("period_from", start), ("period_to", end)):
+        if value is not None and not _aware(value):
+            raise errors.InvalidOrder(fields={f"criteria.{name}": ["a date-time with a zone"]})
+    if start is not None and end is not None and end <= start:
+        raise errors.InvalidOrder(fields={"criteria.period_to": ["after period_from"]})
+    order.accept_period_from, order.accept_period_to = start, end
+    age = criteria.get("max_age_days")
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 0):
+        raise errors.InvalidOrder(fields={"criteria.max_age_days": ["whole days, 0 or more"]})
+    order.max_age_days = age
+
+
+def _aware(value: Any) -> bool:
+    return isinstance(value, dt.datetime) and value.tzinfo is not None
+
+
+def _candidates(market: Market, incoming: matching.Order, now: dt.datetime):
+    rows = Order.objects.filter(market=market, status=Order.Status.OPEN)
+    if incoming.side == Order.Side.BUY:
+        rows = rows.filter(side=Order.Side.SELL, limit_price__lte=incoming.price)
+        c = incoming.criteria
+        for name in _CRITERIA:
+            if getattr(c, name) is not None:
+                rows = rows.filter(**{name: getattr(c, name)})
+        if c.device_id is not None:
+            rows = rows.filter(device_id=c.device_id)
+        if c.period_from is not None:
+            rows = rows.filter(period_start__gte=c.period_from)
+        if c.period_to is not None:
+            rows = rows.filter(period_end__lte=c.period_to)
+        if c.max_age_days is not None:
+            rows = rows.filter(period_end__gte=now - dt.timedelta(days=c.max_age_days))
+        return rows.order_by("limit_price", "seq", "id")
+    a = incoming.attributes
+    rows = rows.filter(side=Order.Side.BUY, limit_price__gte=incoming.price)
+    for name in _CRITERIA:
+        rows = rows.filter(Q(**{f"accept_{name}": ""}) | Q(**{f"accept_{name}": getattr(a, name)}))
+    rows = rows.filter(Q(accept_device__isnull=True) | Q(accept_device_id=a.device_id))
+    rows = rows.filter(
+        Q(accept_period_from__isnull=True) | Q(accept_period_from__lte=a.period_start)
+    )
+    rows = rows.filter(Q(accept_period_to__isnull=True) | Q(accept_period_to__gte=a.period_end))
+    return rows.order_by("-limit_price", "seq", "id")
+
+
+def makers_for(market: Market, incoming: matching.Order, *, now: dt.datetime) -> dict[int, Order]:
+    """Resting orders `incoming` could trade with, in priority order, read until they
+    cover its quantity (or the crossing part of the book ends)."""
+    query = _candidates(market, incoming, now)
+    found: dict[int, Order] = {}
+    offset = 0
+    while True:
+        chunk = list(query[offset : offset + CHUNK])
+        for row in chunk:
+            found[row.pk] = row
+        offset += len(chunk)
+        loaded = [engine_order(row) for row in found.values()]
+        if len(chunk) < CHUNK or matching.enough_loaded(incoming, loaded, now=now):
+            return found

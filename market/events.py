@@ -1,0 +1,149 @@
+"""The data of market ledger events: one builder per kind (catalogue: ledger/EVENTS.md).
+
+What the public ledger reveals, and why, is in docs/market.md ("What the ledger shows"):
+orders, prices, quantities, trades and amounts are public (anyone can check that no cent
+and no Wh was created); the external reference of a deposit or withdrawal (a bank
+transfer id) is committed as a salted SHA-256 instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from market.models import JournalEntry, Market, Order, SettlementAccount, Trade
+
+MARKET_CREATED = "market.created"
+OPERATOR_GRANTED = "market_operator.granted"
+DEPOSITED = "settlement.deposited"
+WITHDRAWN = "settlement.withdrawn"
+ORDER_PLACED = "order.placed"
+ORDER_AMENDED = "order.amended"
+ORDER_CANCELLED = "order.cancelled"
+
+KINDS = (
+    MARKET_CREATED,
+    OPERATOR_GRANTED,
+    DEPOSITED,
+    WITHDRAWN,
+    ORDER_PLACED,
+    ORDER_AMENDED,
+    ORDER_CANCELLED,
+)
+
+
+def reference_commitment(salt: str, reference: str) -> str:
+    return hashlib.sha256(f"{salt}\n{reference}".encode()).hexdigest()
+
+
+def entry_data(entry: JournalEntry) -> dict[str, Any]:
+    """A journal entry: its lines as [settlement_account_id, bucket, amount] (sum zero)."""
+    return {
+        "journal_entry_id": entry.pk,
+        "kind": entry.kind,
+        "currency": entry.currency,
+        "lines": [list(line) for line in entry.posted_lines],
+    }
+
+
+def external_movement_data(
+    entry: JournalEntry,
+    account: SettlementAccount,
+    amount: int,
+    commitment: str,
+    external_id: int,
+) -> dict[str, Any]:
+    return {
+        "organisation_id": account.organisation_id,
+        "settlement_account_id": account.pk,
+        "currency": entry.currency,
+        "amount_minor": amount,
+        "reference_commitment": commitment,
+        "external_account_id": external_id,
+        "journal": [entry_data(entry)],
+    }
+
+
+def market_data(market: Market) -> dict[str, Any]:
+    return {
+        "market_id": market.pk,
+        "code": market.code,
+        "kind": market.kind,
+        "matching": market.matching,
+        "currency": market.currency,
+        "operator_id": market.operator_id,
+        "fee_bps": market.fee_bps,
+        "price_min": market.price_min,
+        "price_max": market.price_max,
+        "min_quantity_wh": market.min_quantity_wh,
+    }
+
+
+def order_data(order: Order) -> dict[str, Any]:
+    """An order's state after the event (replay sets the order to exactly this)."""
+    data: dict[str, Any] = {
+        "order_id": order.pk,
+        "market_id": order.market_id,
+        "organisation_id": order.organisation_id,
+        "side": order.side,
+        "status": order.status,
+        "time_in_force": order.time_in_force,
+        "limit_price": order.limit_price,
+        "quantity_wh": order.quantity_wh,
+        "filled_wh": order.filled_wh,
+        "min_fill_wh": order.min_fill_wh,
+        "seq": order.seq,
+        "settlement_account_id": order.settlement_account_id,
+        "certificate_account_id": order.certificate_account_id,
+        "bundle_id": order.bundle_id,
+        "reserved_minor": order.reserved_minor,
+        "cancel_reason": order.cancel_reason,
+    }
+    if order.side == "sell":
+        data["attributes"] = {
+            "technology_code": order.technology_code,
+            "energy_source_code": order.energy_source_code,
+            "country": order.country,
+            "grid_area": order.grid_area_code,
+            "device_id": order.device_id,
+            "period_start": order.period_start,
+            "period_end": order.period_end,
+        }
+    else:
+        data["criteria"] = {
+            "technology_code": order.accept_technology_code or None,
+            "energy_source_code": order.accept_energy_source_code or None,
+            "country": order.accept_country or None,
+            "grid_area": order.accept_grid_area_code or None,
+            "device_id": order.accept_device_id,
+            "period_from": order.accept_period_from,
+            "period_to": order.accept_period_to,
+            "max_age_days": order.max_age_days,
+        }
+    return data
+
+
+def maker_data(order: Order) -> dict[str, Any]:
+    """A resting order a fill changed: its state after the event."""
+    return {
+        "order_id": order.pk,
+        "status": order.status,
+        "filled_wh": order.filled_wh,
+        "bundle_id": order.bundle_id,
+        "reserved_minor": order.reserved_minor,
+    }
+
+
+def trade_data(trade: Trade) -> dict[str, Any]:
+    return {
+        "trade_id": trade.pk,
+        "buy_order_id": trade.buy_order_id,
+        "sell_order_id": trade.sell_order_id,
+        "aggressor": trade.aggressor,
+        "price": trade.price,
+        "quantity_wh": trade.quantity_wh,
+        "amount_minor": trade.amount_minor,
+        "fee_minor": trade.fee_minor,
+        "bundle_id": trade.bundle_id,
+    }

@@ -1,0 +1,44 @@
+"""Row locks of the market, each in primary-key order (Saleor's lock_objects).
+
+Lock order inside one market transaction:
+1. the market's `OrderBook` row (every change to the market's orders takes it, so the
+   book is read and changed by one transaction at a time);
+2. the incoming offer's bundle (the certificates service reserves it, pk order);
+3. every settlement account the operation touches, all at once, in pk order (placer,
+   counterparties, the fee account, the currency's external account): accounts are
+   shared by all markets, so they are never locked in two steps;
+4. the makers' reserved bundles (delivered by the certificates service; only this market
+   touches them, under lock 1), then the receiving certificate accounts FOR KEY SHARE.
+Deposits and withdrawals take only step 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from market import errors
+from market.models import OrderBook, SettlementAccount
+
+
+def book_lock(market_id: int) -> OrderBook:
+    """The market's book row, FOR UPDATE, with its market."""
+    book = (
+        OrderBook.objects.select_for_update(of=("self",))
+        .select_related("market")
+        .filter(market_id=market_id)
+        .first()
+    )
+    if book is None:
+        raise errors.MarketNotFound(market_id=market_id)
+    return book
+
+
+def settlement_accounts_lock(ids: Iterable[int]) -> dict[int, SettlementAccount]:
+    """Settlement accounts FOR UPDATE in primary-key order; every id must exist."""
+    wanted = sorted(set(ids))
+    rows = SettlementAccount.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+    found = {row.pk: row for row in rows}
+    missing = [pk for pk in wanted if pk not in found]
+    if missing:
+        raise errors.SettlementAccountNotFound(settlement_account_ids=missing)
+    return found

@@ -1,0 +1,178 @@
+"""The market's rows of the permission matrix (tests/registry/matrix.py)."""
+
+from market import services
+from tests.factories import AccountFactory
+from tests.market.factories import MarketFactory, deposit, seller_with_bundles
+from tests.registry.matrix import Case, expect
+
+PRODUCER_ACTS = {"producer_admin": 200, "producer_operator": 200}
+PRODUCER_READS = {"producer_admin": 200, "producer_operator": 200, "producer_viewer": 200}
+EVERYONE_READS = {**PRODUCER_READS, "issuing_body": 200, "auditor": 200}
+NOT_YOURS = {
+    "producer_viewer": "not_organisation_member",
+    "issuing_body": "not_organisation_member",
+    "auditor": "auditor_read_only",
+    "other_admin": "order_not_found",
+}
+
+
+def _market_world(world):
+    """The market's objects, made on first use: most of the matrix never needs them."""
+    if hasattr(world, "market"):
+        return world
+    producer, other = world.orgs["producer"], world.orgs["other"]
+    world.market = MarketFactory(operator=world.orgs["issuing_body"])
+    world.producer_account = AccountFactory(organisation=producer)
+    world.other_account = AccountFactory(organisation=other)
+    deposit(producer.pk, 100_000)
+    deposit(other.pk, 100_000)
+    # the producer's resting bid: EUR 40/MWh for 1 MWh
+    bidder = world.users["producer_operator"]
+    world.order = services.order_place(
+        actor=bidder,
+        market_id=world.market.pk,
+        side="buy",
+        limit_price=4_000,
+        quantity_wh=1_000_000,
+        account_id=world.producer_account.pk,
+    ).order
+    world.settlement_account = world.order.settlement_account
+    return world
+
+
+def _trade(world):
+    """The producer sells to the other organisation (made only by the cases that need it)."""
+    _market_world(world)
+    if not hasattr(world, "trade"):
+        seller = seller_with_bundles(organisation=world.orgs["producer"], hours=1)
+        services.order_place(
+            actor=seller.user,
+            market_id=world.market.pk,
+            side="sell",
+            limit_price=5_000,
+            bundle_id=seller.bundles[0].pk,
+        )
+        world.trade = services.order_place(
+            actor=world.users["other_admin"],
+            market_id=world.market.pk,
+            side="buy",
+            limit_price=5_000,
+            quantity_wh=100,
+            account_id=world.other_account.pk,
+        ).trades[0]
+    return {"pk": world.trade.pk}
+
+
+def _bid(world, role):
+    _market_world(world)
+    return {
+        "market": world.market.pk,
+        "side": "buy",
+        "limit_price": 3_000,
+        "quantity_wh": 1_000,
+        "account": world.producer_account.pk,
+        "criteria": {"technology_code": "T020001"},
+    }
+
+
+def _money(world, role):
+    _market_world(world)
+    return {
+        "organisation": world.orgs["producer"].pk,
+        "currency": "EUR",
+        "amount_minor": 500,
+        "reference": "bank-ref-1",
+    }
+
+
+_order = lambda w: {"pk": _market_world(w).order.pk}  # noqa: E731
+_market = lambda w: {"pk": _market_world(w).market.pk}  # noqa: E731
+_account = lambda w: {"pk": _market_world(w).settlement_account.pk}  # noqa: E731
+
+CASES = [
+    Case("GET", "/api/v1/market/markets/", expect(200)),
+    Case("GET", "/api/v1/market/markets/{pk}/", expect(200), args=_market),
+    Case("GET", "/api/v1/market/markets/{pk}/book/", expect(200), args=_market),
+    Case("GET", "/api/v1/market/orders/", expect(200, anonymous=401)),
+    Case(
+        "GET",
+        "/api/v1/market/orders/{pk}/",
+        expect(404, anonymous=401, **EVERYONE_READS),
+        name="the producer's bid",
+        args=_order,
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/orders/",
+        expect(
+            404,
+            anonymous=401,
+            producer_admin=201,
+            producer_operator=201,
+            producer_viewer=403,
+            issuing_body=403,
+            auditor=403,
+        ),
+        name="a bid for the producer's account",
+        body=_bid,
+        codes={**NOT_YOURS, "other_admin": "account_not_found"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/orders/{pk}/cancel/",
+        expect(
+            404, anonymous=401, producer_viewer=403, issuing_body=403, auditor=403, **PRODUCER_ACTS
+        ),
+        name="the producer's bid",
+        args=_order,
+        codes=NOT_YOURS,
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/orders/{pk}/amend/",
+        expect(
+            404, anonymous=401, producer_viewer=403, issuing_body=403, auditor=403, **PRODUCER_ACTS
+        ),
+        name="the producer's bid",
+        args=_order,
+        body=lambda w, role: {"limit_price": 3_500},
+        codes=NOT_YOURS,
+    ),
+    Case("GET", "/api/v1/market/trades/", expect(200, anonymous=401)),
+    Case(
+        "GET",
+        "/api/v1/market/trades/{pk}/",
+        expect(404, anonymous=401, other_admin=200, **EVERYONE_READS),
+        name="the producer sold to the other organisation",
+        args=_trade,
+    ),
+    Case("GET", "/api/v1/market/settlement-accounts/", expect(200, anonymous=401)),
+    Case(
+        "GET",
+        "/api/v1/market/settlement-accounts/{pk}/",
+        expect(404, anonymous=401, **EVERYONE_READS),
+        name="the producer's euros",
+        args=_account,
+    ),
+    Case(
+        "GET",
+        "/api/v1/market/settlement-accounts/{pk}/journal/",
+        expect(404, anonymous=401, **EVERYONE_READS),
+        name="the producer's euros",
+        args=_account,
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/deposits/",
+        expect(403, anonymous=401, issuing_body=201),
+        body=_money,
+        codes={"producer_admin": "not_market_operator", "auditor": "auditor_read_only"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/withdrawals/",
+        expect(403, anonymous=401, issuing_body=201),
+        body=_money,
+        codes={"other_admin": "not_market_operator", "auditor": "auditor_read_only"},
+    ),
+]
