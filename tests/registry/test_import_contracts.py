@@ -87,15 +87,10 @@ BACK_IMPORTS = [
 
 
 def test_deliberate_back_imports_break_every_contract(app_copy):
-    # given: a web app on top (a root package, as the recipe says), and one back-import
+    # given: the web app on top (a root package, as the recipe says), and one back-import
     # per contract in the copy
-    (app_copy / "web").mkdir()
-    (app_copy / "web" / "__init__.py").write_text("")
-    (app_copy / "web" / "views.py").write_text("from certificates import selectors\n")
-    config = (app_copy / ".importlinter").read_text()
-    (app_copy / ".importlinter").write_text(
-        config.replace("    federation\n", "    federation\n    web\n", 1)
-    )
+    assert (app_copy / "web" / "views.py").exists() or (app_copy / "web" / "views").is_dir()
+    assert "    web\n" in (app_copy / ".importlinter").read_text()
     for module, back_import, _reported in BACK_IMPORTS:
         _append(app_copy / module, back_import)
 
