@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("federation.api.urls")),
     path("", include("assets.api.urls")),
     path("", include("certificates.api.urls")),
+    path("", include("notifications.api.urls")),
 ]
 
 handler404 = "registry.api.exceptions.api_page_not_found"
