@@ -14,6 +14,7 @@ import json
 import logging
 from collections import defaultdict
 from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -95,35 +96,36 @@ def notifications_derive(*, max_entries: int = 1000) -> int:
     cursor = _locked_cursor()
     entries = list(
         ledger_entries(start=cursor.next_seq, end=cursor.next_seq + max_entries).values_list(
-            "seq", "kind", "event"
+            "seq", "kind", "event", "event_at"
         )
     )
     if not entries:
         return 0
-    per_entry: list[tuple[int, str, list[Notice]]] = []
-    for seq, kind, event in entries:
+    per_entry: list[tuple[int, str, Any, list[Notice]]] = []
+    for seq, kind, event, event_at in entries:
         if kind in RULES:
             notices = RULES.notices(json.loads(bytes(event)))
             if notices:
-                per_entry.append((seq, kind, notices))
+                per_entry.append((seq, kind, event_at, notices))
     notifications: list[Notification] = []
     deliveries: list[WebhookDelivery] = []
     if per_entry:
-        members = _recipients([n for _seq, _kind, notices in per_entry for n in notices])
+        members = _recipients([n for *_entry, notices in per_entry for n in notices])
         endpoints = list(
             WebhookEndpoint.objects.filter(deleted_at__isnull=True).values_list(
-                "id", "organisation_id", "kinds"
+                "id", "organisation_id", "kinds", "created_at"
             )
         )
-        for seq, kind, notices in per_entry:
+        for seq, kind, event_at, notices in per_entry:
             for notice in notices:
                 key = f"entry:{seq}:{notice.topic}:{notice.subject}"
                 notifications += _notification_rows(notice, members, key, seq)
             organisations = {notice.organisation_id for notice in notices}
             deliveries += [
                 WebhookDelivery(endpoint_id=endpoint_id, entry_seq=seq, kind=kind)
-                for endpoint_id, organisation_id, kinds in endpoints
-                if organisation_id in organisations and kind in kinds
+                for endpoint_id, organisation_id, kinds, created_at in endpoints
+                # An endpoint receives what happens from its registration on.
+                if organisation_id in organisations and kind in kinds and event_at >= created_at
             ]
     _insert(notifications, deliveries)
     cursor.next_seq = entries[-1][0] + 1

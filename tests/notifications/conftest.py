@@ -52,12 +52,10 @@ def receiver(settings) -> Iterator[Receiver]:
     state: dict = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             recorder = state["receiver"]
-            recorder.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body}
-            )
+            recorder.requests.append({"path": self.path, "headers": self.headers, "body": body})
             status = recorder.answer()
             self.send_response(status)
             if 300 <= status < 400:
