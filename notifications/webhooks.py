@@ -93,9 +93,7 @@ def webhook_url_check(url: str) -> None:
 
 def _check_admin(actor: User, organisation: Organisation) -> None:
     role = user_role_in(actor, organisation)
-    if role is None:
-        raise WebhookEndpointNotFound(organisation_id=organisation.pk)
-    if organisation.status != Organisation.Status.APPROVED:
+    if role is not None and organisation.status != Organisation.Status.APPROVED:
         raise OrganisationNotApproved(organisation_id=organisation.pk)
     if role != Membership.Role.ADMIN:
         raise WebhookAdminRequired(organisation_id=organisation.pk)
