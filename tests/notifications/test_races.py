@@ -1,6 +1,7 @@
 """Races on PostgreSQL: derivers and delivery workers running at the same time."""
 
 import threading
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -9,6 +10,7 @@ from accounts import services as account_services
 from accounts.models import Membership
 from notifications import services, webhooks
 from notifications.models import DerivationCursor, Notification, WebhookDelivery
+from notifications.tasks import webhook_deliveries_send_task
 from tests.conftest import requires_postgres
 from tests.factories import OrganisationFactory, issuing_body_user, member_of
 from tests.ledger.factories import integrate_all
@@ -83,8 +85,11 @@ def test_racing_delivery_workers_post_once(approvals, receiver):
     endpoint.created_at = endpoint.created_at.replace(year=2000)
     endpoint.save(update_fields=["created_at"])
     integrate_all()
-    services.notifications_derive_pending()
+    # (on commit the derivation would start the delivery task, eagerly: not here)
+    with mock.patch.object(webhook_deliveries_send_task, "delay"):
+        services.notifications_derive_pending()
     delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts == 0
     # when eight workers attempt it at once
     results = run_together(lambda i: webhooks.webhook_delivery_attempt(delivery_id=delivery.pk))
     # then one claimed and posted it
