@@ -242,8 +242,23 @@ def _claim_pending_email(limit: int) -> list[int]:
     return ids
 
 
+def notification_emails_send_pending(*, limit: int = 200) -> int:
+    """Send every pending e-mail, `limit` at a time; return how many were sent."""
+    sent = 0
+    while True:
+        claimed, done = _emails_send(limit)
+        sent += done
+        if claimed < limit:
+            return sent
+
+
 def notification_emails_send(*, limit: int = 200) -> int:
-    """Send the e-mail of pending notifications; return how many were sent.
+    """Send the e-mail of up to `limit` pending notifications; return how many were sent."""
+    return _emails_send(limit)[1]
+
+
+def _emails_send(limit: int) -> tuple[int, int]:
+    """Send up to `limit` pending e-mails; (how many were claimed, how many were sent).
 
     Claimed rows are marked `sending` in a short transaction first, so two workers never
     send the same one (at most once: a worker that dies mid-way leaves `sending` rows).
@@ -274,4 +289,4 @@ def notification_emails_send(*, limit: int = 200) -> int:
             outcome[Notification.EmailStatus.SENT].append(notification.pk)
     for status, done in outcome.items():
         Notification.objects.filter(pk__in=done).update(email_status=status)
-    return len(outcome[Notification.EmailStatus.SENT])
+    return len(ids), len(outcome[Notification.EmailStatus.SENT])

@@ -19,8 +19,8 @@ def certificates_expiring_notify_task() -> int:
 
 @shared_task(ignore_result=True)
 def notification_emails_send_task() -> int:
-    """Send pending notification e-mail (started on commit of new notifications)."""
-    return services.notification_emails_send()
+    """Send pending notification e-mail (on commit of new notifications, and periodic)."""
+    return services.notification_emails_send_pending()
 
 
 @shared_task(ignore_result=True)

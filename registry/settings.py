@@ -441,6 +441,10 @@ CELERY_BEAT_SCHEDULE["notifications-certificates-expiring"] = {
     "task": "notifications.tasks.certificates_expiring_notify_task",
     "schedule": 24 * 3600.0,
 }
+CELERY_BEAT_SCHEDULE["notifications-email"] = {
+    "task": "notifications.tasks.notification_emails_send_task",
+    "schedule": NOTIFICATIONS_DERIVE_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["webhook-deliveries"] = {
     "task": "notifications.tasks.webhook_deliveries_send_task",
     "schedule": NOTIFICATIONS_DERIVE_SECONDS,

@@ -114,3 +114,12 @@ def test_bundles_that_are_not_active_or_not_soon_do_not_warn(issued):
     Bundle.objects.exclude(pk=issued.bundles[0].pk).update(expires_on=today + dt.timedelta(days=90))
     # when / then
     assert services.certificates_expiring_notify(today=today, within_days=30) == 0
+
+
+def test_the_pending_sender_sends_every_batch(approved, mailoutbox):
+    # given two pending e-mails
+    derive()
+    # when sent one at a time until none is left
+    sent = services.notification_emails_send_pending(limit=1)
+    # then both went
+    assert sent == 2 and len(mailoutbox) == 2

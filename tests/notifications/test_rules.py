@@ -8,6 +8,7 @@ from accounts.models import Membership
 from assets import services as asset_services
 from assets.readings_io import iter_mapping_rows
 from certificates import services as certificate_services
+from ledger.models import LedgerEntry
 from ledger.services import ledger_append
 from notifications.models import DerivationCursor, Notification, Topic
 from notifications.rules import RULES, Notice
@@ -166,3 +167,21 @@ def test_derivation_reads_in_batches_and_stops_at_the_head(issued):
     assert max(reads) <= 2 and len(reads) >= 2
     assert Notification.objects.filter(topic=Topic.TRANSFER_INCOMING).count() == 2
     assert notifications_derive() == 0
+
+
+def test_a_registry_installing_notifications_starts_at_the_head(issued):
+    # given a registry with history and no cursor yet
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("notifications.migrations.0002_cursor_at_the_head")
+    pending_transfer(issued)
+    integrate_all()
+    DerivationCursor.objects.all().delete()
+    # when the migration runs
+    migration.cursor_at_head(apps, None)
+    # then the cursor is at the head and the history is not notified
+    assert DerivationCursor.objects.get().next_seq == LedgerEntry.objects.count()
+    assert notifications_derive() == 0
+    assert not Notification.objects.exists()
