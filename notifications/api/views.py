@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,6 +20,7 @@ UNREAD = OpenApiParameter(
 )
 
 
+@extend_schema_view(list=extend_schema(parameters=[UNREAD]))
 @read_schema(serializers.NotificationOutputSerializer, list_errors=(401,))
 class NotificationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -34,10 +35,6 @@ class NotificationViewSet(
     def get_queryset(self) -> QuerySet[Notification]:
         unread = self.request.query_params.get("unread", "").lower() in {"1", "true", "yes"}
         return selectors.notification_list_for_user(user=self.request.user, unread_only=unread)
-
-    @extend_schema(parameters=[UNREAD])
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
 
     @extend_schema(
         request=None,
