@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "consumers",
     "contracts",
     "market",
+    "notifications",
     "web",
 ]
 
@@ -508,5 +509,45 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "OrderStatusEnum": "market.models.Order.Status",
         "MarketStatusEnum": "market.models.Market.Status",
         "MarketKindEnum": "market.models.Market.Kind",
+    }
+)
+
+# --- Notifications and webhooks (notifications/) -----------------------------------------
+# Notifications are derived from integrated ledger entries every NOTIFICATIONS_DERIVE_SECONDS;
+# bundles expiring within NOTIFICATIONS_EXPIRY_WARNING_DAYS are announced once a day.
+# E-mail uses the EMAIL_* settings above (password reset shares them). Webhook POSTs time out after
+# WEBHOOK_TIMEOUT_SECONDS and are retried WEBHOOK_RETRY_BASE_SECONDS x 2^(n-1) later (at
+# most WEBHOOK_RETRY_MAX_SECONDS) until WEBHOOK_MAX_ATTEMPTS. Webhook URLs that resolve to
+# private or loopback addresses are refused unless WEBHOOKS_ALLOW_PRIVATE_ADDRESSES (on by
+# default only in development).
+NOTIFICATIONS_DERIVE_SECONDS = float(env_str("NOTIFICATIONS_DERIVE_SECONDS", "2"))
+NOTIFICATIONS_EXPIRY_WARNING_DAYS = env_int("NOTIFICATIONS_EXPIRY_WARNING_DAYS", 30)
+WEBHOOK_TIMEOUT_SECONDS = float(env_str("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_RETRY_BASE_SECONDS = float(env_str("WEBHOOK_RETRY_BASE_SECONDS", "10"))
+WEBHOOK_RETRY_MAX_SECONDS = float(env_str("WEBHOOK_RETRY_MAX_SECONDS", "3600"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", DEVELOPMENT)
+if WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured("WEBHOOK_MAX_ATTEMPTS must be at least 1.")
+CELERY_BEAT_SCHEDULE["notifications-derive"] = {
+    "task": "notifications.tasks.notifications_derive_task",
+    "schedule": NOTIFICATIONS_DERIVE_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["notifications-certificates-expiring"] = {
+    "task": "notifications.tasks.certificates_expiring_notify_task",
+    "schedule": 24 * 3600.0,
+}
+CELERY_BEAT_SCHEDULE["notifications-email"] = {
+    "task": "notifications.tasks.notification_emails_send_task",
+    "schedule": NOTIFICATIONS_DERIVE_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["webhook-deliveries"] = {
+    "task": "notifications.tasks.webhook_deliveries_send_task",
+    "schedule": NOTIFICATIONS_DERIVE_SECONDS,
+}
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "NotificationTopicEnum": "notifications.models.Topic",
+        "WebhookDeliveryStatusEnum": "notifications.models.WebhookDelivery.Status",
     }
 )

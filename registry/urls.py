@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("consumers.api.urls")),
     path("", include("contracts.api.urls")),
     path("", include("market.api.urls")),
+    path("", include("notifications.api.urls")),
 ]
 
 handler404 = "registry.api.exceptions.api_page_not_found"
