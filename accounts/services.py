@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import errors
+from accounts import errors, locks
 from accounts.models import Account, ApiToken, Membership, Organisation, User
 from accounts.permissions import (
     user_can_act_for,
@@ -28,13 +28,6 @@ TOKEN_PREFIX = "gp_"  # noqa: S105 - a public marker, not a secret
 
 # Checks run before an account closes (the certificates app adds "holds nothing").
 ACCOUNT_CLOSE_GUARDS = Hook("accounts.account_close_guards")  # Callable[[Account], None]
-
-
-def _locked_organisation(organisation_id: int) -> Organisation:
-    try:
-        return Organisation.objects.select_for_update().get(pk=organisation_id)
-    except Organisation.DoesNotExist:
-        raise errors.OrganisationNotFound(organisation_id=organisation_id) from None
 
 
 def _require_issuing_body(actor: User) -> None:
@@ -136,7 +129,7 @@ def _organisation_set_status(
     kind: str,
     reason: str,
 ) -> Organisation:
-    organisation = _locked_organisation(organisation_id)
+    organisation = locks.organisation_lock(organisation_id)
     if organisation.status not in allowed_from:
         raise errors.OrganisationStatusConflict(
             f"The organisation is {organisation.status}; it cannot become {to}.",
@@ -243,7 +236,7 @@ def membership_add(
     *, actor: User, organisation_id: int, user_id: int, role: str = Membership.Role.OPERATOR
 ) -> Membership:
     """An organisation administrator (or the issuing body) adds a user with a role."""
-    organisation = _locked_organisation(organisation_id)
+    organisation = locks.organisation_lock(organisation_id)
     if not user_is_issuing_body(actor):
         _require_role(actor, organisation, Membership.Role.ADMIN)
     if role not in Membership.Role.values:
@@ -275,7 +268,7 @@ _ACCOUNT_LETTER = {
 @transaction.atomic
 def account_open(*, actor: User, organisation_id: int, kind: str, name: str) -> Account:
     """Open a certificate-holding account for an approved organisation."""
-    organisation = _locked_organisation(organisation_id)
+    organisation = locks.organisation_lock(organisation_id)
     _require_role(actor, organisation, Membership.Role.ADMIN)
     if organisation.is_auditor and not (organisation.is_producer or organisation.is_trader):
         # An auditor reads everything; holding certificates would make it a party.
@@ -306,12 +299,7 @@ def account_open(*, actor: User, organisation_id: int, kind: str, name: str) -> 
 @transaction.atomic
 def account_close(*, actor: User, account_id: int) -> Account:
     """Close an account that holds nothing; it can never receive certificates again."""
-    try:
-        account = (
-            Account.objects.select_for_update().select_related("organisation").get(pk=account_id)
-        )
-    except Account.DoesNotExist:
-        raise errors.AccountNotFound(account_id=account_id) from None
+    account = locks.account_lock_for_close(account_id)
     _require_role(actor, account.organisation, Membership.Role.ADMIN)
     if not account.is_open:
         raise errors.AccountClosed(account_id=account.pk)
@@ -364,7 +352,7 @@ def api_token_create(
 @transaction.atomic
 def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens; revoking twice is a no-op."""
-    token = ApiToken.objects.select_for_update().filter(pk=token_id, user=user).first()
+    token = locks.api_token_lock(token_id=token_id, user=user)
     if token is None:
         raise errors.TokenNotFound(token_id=token_id)
     if token.revoked_at is None:

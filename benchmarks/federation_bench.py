@@ -74,7 +74,8 @@ def load_source(count: int) -> None:
     from django.utils import timezone
 
     from ledger.merkle import CompactRange
-    from ledger.services import ZERO_CHAIN, build_batch, checkpoint_create, store_batch
+    from ledger.services import build_batch, checkpoint_create, store_batch
+    from ledger.storage import ZERO_CHAIN
 
     tree, chain = CompactRange(), ZERO_CHAIN
     now = timezone.now()

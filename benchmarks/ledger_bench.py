@@ -100,10 +100,12 @@ def bulk_load(to_size: int) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from ledger.services import _locked_head, _resume_tree, build_batch, store_batch
+    from ledger import storage
+    from ledger.merkle import EMPTY_ROOT
+    from ledger.services import _resume_tree, build_batch, store_batch
 
     with connection.cursor() as cursor, transaction.atomic():
-        size, root, chain = _locked_head(cursor)
+        size, root, chain = storage.tree_head_lock(cursor, empty_root=EMPTY_ROOT)
         tree = _resume_tree(size, root)
     if size >= to_size:
         print(f"  log already holds {size} entries")

@@ -28,9 +28,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from federation import client
+from federation import client, locks
 from federation.client import Limits, PeerUnreachable
-from federation.models import Anchor, Cosignature, Evidence, Peer, WitnessProgress
+from federation.models import Anchor, Cosignature, Evidence, Peer
 from federation.peer_requests import sign_request
 from federation.protocol import (
     ADD_CHECKPOINT_PATH,
@@ -110,7 +110,7 @@ def anchor_prepare() -> Anchor | None:
 
 @transaction.atomic
 def _claim(peer_id: int, now: dt.datetime) -> _Claim | None:
-    progress, _ = WitnessProgress.objects.select_for_update().get_or_create(peer_id=peer_id)
+    progress = locks.witness_progress_lock(peer_id, create=True)
     peer = Peer.objects.get(pk=peer_id)
     if not (peer.is_active and peer.is_witness):
         return None
@@ -197,7 +197,7 @@ def _call(claim: _Claim) -> tuple[str, int]:
 @transaction.atomic
 def _record_cosignature(claim: _Claim, line: str, timestamp: int, now: dt.datetime) -> bool:
     """Store the cosignature; return whether the anchor reached the quorum just now."""
-    progress = WitnessProgress.objects.select_for_update().get(peer_id=claim.peer.pk)
+    progress = locks.witness_progress_lock(claim.peer.pk)
     progress.size = claim.anchor.size
     progress.attempts = 0
     progress.next_attempt_at = None
@@ -223,7 +223,7 @@ def _record_cosignature(claim: _Claim, line: str, timestamp: int, now: dt.dateti
 
 
 def _check_quorum(anchor_id: int, now: dt.datetime) -> bool:
-    anchor = Anchor.objects.select_for_update().get(pk=anchor_id)
+    anchor = locks.anchor_lock(anchor_id)
     if anchor.anchored_at is not None:
         return False
     count = anchor.cosignatures.filter(
@@ -238,7 +238,7 @@ def _check_quorum(anchor_id: int, now: dt.datetime) -> bool:
 
 @transaction.atomic
 def _record_failure(peer_id: int, error: str, now: dt.datetime, size: int | None) -> None:
-    progress = WitnessProgress.objects.select_for_update().get(peer_id=peer_id)
+    progress = locks.witness_progress_lock(peer_id)
     progress.attempts += 1
     progress.next_attempt_at = now + dt.timedelta(seconds=backoff_seconds(progress.attempts))
     progress.claimed_until = None

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from federation import client
+from federation import client, locks
 from federation.anchoring import backoff_seconds
 from federation.client import Limits, PeerResponseInvalid, PeerUnreachable
 from federation.models import Evidence, MirrorCheckpoint, MirrorHead, Peer
@@ -114,7 +114,7 @@ def _split_frontier(raw: bytes) -> list[bytes]:
 
 @transaction.atomic
 def _claim(peer_id: int, now: dt.datetime, force: bool) -> _Head | None:
-    head, _ = MirrorHead.objects.select_for_update().get_or_create(peer_id=peer_id)
+    head = locks.mirror_head_lock(peer_id, create=True)
     peer = Peer.objects.get(pk=peer_id)
     if not (peer.is_active and peer.is_mirror):
         return None
@@ -359,7 +359,7 @@ def _store_batch(
     checkpoint: tuple[str, Checkpoint] | None,
 ) -> None:
     """Store one verified batch: entries, subtree hashes, the new head (size, root, frontier)."""
-    row = MirrorHead.objects.select_for_update().get(peer_id=peer_id)
+    row = locks.mirror_head_lock(peer_id)
     if row.size != start:
         raise ReplicationFailed(f"the mirror moved to {row.size} while this run fetched {start}")
     storage.bulk_insert_ints_bytes(
@@ -516,7 +516,7 @@ def _replicate(head: _Head, max_entries: int) -> tuple[str, Checkpoint]:
 def _record_seen(peer_id: int, size: int) -> None:
     now = timezone.now()
     with transaction.atomic():
-        row = MirrorHead.objects.select_for_update().get(peer_id=peer_id)
+        row = locks.mirror_head_lock(peer_id)
         if size > row.seen_size:
             row.seen_size, row.seen_at = size, now
         if row.seen_size > row.size and row.behind_since is None:
@@ -528,7 +528,7 @@ def _record_seen(peer_id: int, size: int) -> None:
 def _record_outcome(peer_id: int, error: str | None) -> int:
     """Record success or the error and the next attempt; return the mirror's stored size."""
     now = timezone.now()
-    row = MirrorHead.objects.select_for_update().get(peer_id=peer_id)
+    row = locks.mirror_head_lock(peer_id)
     row.claimed_until = None
     fields = ["claimed_until"]
     if error is None:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from accounts.errors import NotIssuingBody
 from accounts.models import User
 from accounts.permissions import user_is_issuing_body
-from federation import errors
+from federation import errors, locks
 from federation.models import Evidence, MirrorHead, Peer, PeerRequestNonce, WitnessProgress
 from federation.peer_requests import PeerRequestError, read_headers, verify_request
 from ledger.services import ledger_append
@@ -165,13 +165,6 @@ def _peer_data(peer: Peer) -> dict[str, Any]:
     }
 
 
-def _locked_peer(peer_id: int) -> Peer:
-    try:
-        return Peer.objects.select_for_update().get(pk=peer_id)
-    except Peer.DoesNotExist:
-        raise errors.PeerNotFound(peer_id=peer_id) from None
-
-
 @transaction.atomic
 def peer_register(
     *,
@@ -215,7 +208,7 @@ def peer_update(*, actor: User, peer_id: int, **changes: Any) -> Peer:
     unknown = set(changes) - set(PEER_FIELDS)
     if unknown:
         raise errors.PeerInvalid(f"Cannot change: {', '.join(sorted(unknown))}.")
-    peer = _locked_peer(peer_id)
+    peer = locks.peer_lock(peer_id)
     before = _peer_data(peer)
     current = {key: before[key] for key in PEER_FIELDS}
     if "log_vkey" in changes and "witness_vkey" not in changes:
@@ -283,7 +276,7 @@ def peer_suspend(*, actor: User, peer_id: int, reason: str) -> Peer:
         raise errors.PeerInvalid("A reason is required.", fields={"reason": ["required"]})
     return _peer_set_status(
         actor=actor,
-        peer=_locked_peer(peer_id),
+        peer=locks.peer_lock(peer_id),
         allowed_from={Peer.Status.ACTIVE, Peer.Status.FLAGGED},
         to=Peer.Status.SUSPENDED,
         kind="peer.suspended",
@@ -299,7 +292,7 @@ def peer_reinstate(*, actor: User, peer_id: int, reason: str) -> Peer:
         raise errors.PeerInvalid("A reason is required.", fields={"reason": ["required"]})
     return _peer_set_status(
         actor=actor,
-        peer=_locked_peer(peer_id),
+        peer=locks.peer_lock(peer_id),
         allowed_from={Peer.Status.SUSPENDED, Peer.Status.FLAGGED},
         to=Peer.Status.ACTIVE,
         kind="peer.reinstated",
@@ -337,7 +330,7 @@ def evidence_record(
     """
     if kind not in Evidence.Kind.values:
         raise ValueError(f"unknown evidence kind {kind!r}")
-    peer = _locked_peer(peer_id)
+    peer = locks.peer_lock(peer_id)
     data = data or {}
     payload = bytes(payload[: settings.FEDERATION_EVIDENCE_MAX_BYTES])
     fields = {"size": size, "first_note": first_note, "second_note": second_note, "data": data}

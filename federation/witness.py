@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from federation import errors
+from federation import errors, locks
 from federation.models import Evidence, Peer, WitnessedCheckpoint
 from federation.protocol import AddCheckpointRequest, ProtocolError, parse_add_checkpoint
 from federation.services import evidence_record
@@ -59,7 +59,7 @@ def _witness_record(
     Returns the refusal instead of raising it, so that evidence recorded on the way
     commits with the transaction.
     """
-    peer = Peer.objects.select_for_update().get(pk=verified.peer.pk)
+    peer = locks.peer_lock(verified.peer.pk)
     cp = verified.checkpoint
     old = request.old_size
     seen = WitnessedCheckpoint.objects.filter(peer=peer)

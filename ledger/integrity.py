@@ -22,8 +22,7 @@ from django.db import connection, transaction
 
 from ledger.keys import registry_signer
 from ledger.merkle import CompactRange
-from ledger.services import ZERO_CHAIN
-from ledger.storage import node_key
+from ledger.storage import ZERO_CHAIN, node_key
 from ledger.verify.note import NoteError, verify_checkpoint
 
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping
-from operator import itemgetter
 from typing import Any
 
 from celery import current_app
@@ -34,7 +33,6 @@ from ledger.models import Checkpoint, PendingEvent, TreeHead
 from ledger.signing import sign_checkpoint
 from ledger.subjects import Subject, subject_keys
 
-ZERO_CHAIN = bytes(32)
 """The chain value before entry 0."""
 
 LINGER_SECONDS = 0.05
@@ -74,13 +72,9 @@ def ledger_append(
         kind=kind, subjects=subjects, actor=actor_name, event=canonical_bytes(event), created_at=now
     )
     # Every write of the registry passes here: one hand-written INSERT, not the ORM's save.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ledger_pendingevent (kind, subjects, actor, event, created_at) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            [kind, json.dumps(subjects), actor_name, pending.event, _db_time(now)],
-        )
-        pending.pk = cursor.fetchone()[0]
+    pending.pk = storage.pending_event_insert(
+        kind=kind, subjects=subjects, actor=actor_name, event=pending.event, created_at=now
+    )
     pending._state.adding = False
     pending._state.db = connection.alias
     transaction.on_commit(kick, robust=True)
@@ -97,26 +91,6 @@ def kick() -> None:
     integrator_kick.kick()
 
 
-def _locked_head(cursor) -> tuple[int, bytes, bytes]:
-    """(size, root, chain) of the tree head, locked until the transaction ends."""
-    select = "SELECT size, root, chain FROM ledger_treehead WHERE id = 1"
-    if connection.features.has_select_for_update:
-        select += " FOR UPDATE"
-    cursor.execute(select)
-    row = cursor.fetchone()
-    if row is None:
-        # The first integration (or the first after a test flush) creates the head.
-        cursor.execute(
-            "INSERT INTO ledger_treehead (id, size, root, chain, updated_at) "
-            "VALUES (1, 0, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            [EMPTY_ROOT, ZERO_CHAIN, _db_time(timezone.now())],
-        )
-        cursor.execute(select)
-        row = cursor.fetchone()
-    size, root, chain = row
-    return size, bytes(root), bytes(chain)
-
-
 def _resume_tree(size: int, root: bytes) -> CompactRange:
     """The compact range of the stored tree, checked against the head's root."""
     keys = subtree_nodes(0, size)
@@ -129,32 +103,6 @@ def _resume_tree(size: int, root: bytes) -> CompactRange:
     if tree.root() != root:
         raise LedgerCorrupted(f"the stored nodes do not give the head's root (size {size})")
     return tree
-
-
-def _db_time(value):
-    """A datetime as the raw SQL of this database takes it (COPY formats its own)."""
-    if connection.vendor == "postgresql":
-        return value
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-_TAKE_PENDING = (
-    "DELETE FROM ledger_pendingevent WHERE id IN "
-    "(SELECT id FROM ledger_pendingevent ORDER BY id LIMIT %s{lock}) "
-    "RETURNING id, kind, actor, subjects, event, created_at"
-)
-
-
-def _take_pending(cursor, max_batch: int) -> list[tuple]:
-    """Remove the first `max_batch` committed pending events and return them in id order."""
-    # Only committed rows are visible; on PostgreSQL, SKIP LOCKED passes over any row
-    # another session holds rather than waiting for it.
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    cursor.execute(_TAKE_PENDING.format(lock=lock), [max_batch])
-    rows = sorted(cursor.fetchall(), key=itemgetter(0))
-    if connection.vendor != "postgresql":
-        rows = [(*row[:5], _db_time(row[5])) for row in rows]
-    return rows
 
 
 def build_batch(
@@ -209,19 +157,15 @@ def store_batch(entries: list[tuple], subjects: list[tuple], nodes: list[tuple])
 def ledger_integrate(*, max_batch: int = 5000) -> int:
     """Number up to `max_batch` committed pending events; return how many were integrated."""
     with connection.cursor() as cursor:
-        size, root, chain = _locked_head(cursor)
-        pending = _take_pending(cursor, max_batch)
+        size, root, chain = storage.tree_head_lock(cursor, empty_root=EMPTY_ROOT)
+        pending = storage.pending_take(cursor, max_batch)
         if not pending:
             return 0
         tree = _resume_tree(size, root)
         now = timezone.now()
-        entries, subjects, nodes, chain = build_batch(tree, chain, pending, _db_time(now))
+        entries, subjects, nodes, chain = build_batch(tree, chain, pending, storage.db_time(now))
         store_batch(entries, subjects, nodes)
-        cursor.execute(
-            "UPDATE ledger_treehead SET size = %s, root = %s, chain = %s, updated_at = %s "
-            "WHERE id = 1",
-            [tree.size, tree.root(), chain, _db_time(now)],
-        )
+        storage.tree_head_update(cursor, size=tree.size, root=tree.root(), chain=chain, now=now)
     return len(pending)
 
 

@@ -15,6 +15,8 @@ import io
 import json
 import struct
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
+from typing import Any
 
 from django.db import connection
 
@@ -131,3 +133,82 @@ def bulk_insert_ints_bytes(
             f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",
             io.BytesIO(b"".join(parts)),
         )
+
+
+# ---------------------------------------------------------------- the write path and the head
+
+
+def db_time(value: Any) -> Any:
+    """A datetime as the raw SQL of this database takes it (COPY formats its own)."""
+    if connection.vendor == "postgresql":
+        return value
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def pending_event_insert(
+    *, kind: str, subjects: list[str], actor: str, event: bytes, created_at: dt.datetime
+) -> int:
+    """Queue one event (`ledger_append`'s only statement); return its pending id."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_pendingevent (kind, subjects, actor, event, created_at) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            [kind, json.dumps(subjects), actor, event, db_time(created_at)],
+        )
+        return cursor.fetchone()[0]
+
+
+ZERO_CHAIN = bytes(32)
+
+
+def tree_head_lock(cursor: Any, *, empty_root: bytes) -> tuple[int, bytes, bytes]:
+    """(size, root, chain) of the tree head, locked until the transaction ends.
+
+    The ledger's one lock: only the integrator takes it, first and alone
+    (docs/architecture.md, "Lock order"); request transactions never do.
+    """
+    select = "SELECT size, root, chain FROM ledger_treehead WHERE id = 1"
+    if connection.features.has_select_for_update:
+        select += " FOR UPDATE"
+    cursor.execute(select)
+    row = cursor.fetchone()
+    if row is None:
+        # The first integration (or the first after a test flush) creates the head.
+        cursor.execute(
+            "INSERT INTO ledger_treehead (id, size, root, chain, updated_at) "
+            "VALUES (1, 0, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            [empty_root, ZERO_CHAIN, db_time(dt.datetime.now(dt.UTC))],
+        )
+        cursor.execute(select)
+        row = cursor.fetchone()
+    size, root, chain = row
+    return size, bytes(root), bytes(chain)
+
+
+def tree_head_update(
+    cursor: Any, *, size: int, root: bytes, chain: bytes, now: dt.datetime
+) -> None:
+    """Advance the (locked) tree head."""
+    cursor.execute(
+        "UPDATE ledger_treehead SET size = %s, root = %s, chain = %s, updated_at = %s WHERE id = 1",
+        [size, root, chain, db_time(now)],
+    )
+
+
+_TAKE_PENDING = (
+    "DELETE FROM ledger_pendingevent WHERE id IN "
+    "(SELECT id FROM ledger_pendingevent ORDER BY id LIMIT %s{lock}) "
+    "RETURNING id, kind, actor, subjects, event, created_at"
+)
+
+
+def pending_take(cursor: Any, max_batch: int) -> list[tuple]:
+    """Remove the first `max_batch` committed pending events and return them in id order."""
+    # Only committed rows are visible; on PostgreSQL, SKIP LOCKED passes over any row
+    # another session holds rather than waiting for it.
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    cursor.execute(_TAKE_PENDING.format(lock=lock), [max_batch])
+    rows = sorted(cursor.fetchall(), key=itemgetter(0))
+    if connection.vendor != "postgresql":
+        rows = [(*row[:5], db_time(row[5])) for row in rows]
+    return rows

@@ -15,8 +15,8 @@ from ledger.errors import LedgerCorrupted
 from ledger.kick import kick, kick_flag
 from ledger.merkle import CompactRange, leaf_hash, root_from_leaf_hashes
 from ledger.models import EntrySubject, LedgerEntry, PendingEvent, TreeHead, TreeNode
-from ledger.services import ZERO_CHAIN, ledger_integrate
-from ledger.storage import node_id, node_key
+from ledger.services import ledger_integrate
+from ledger.storage import ZERO_CHAIN, node_id, node_key
 from ledger.tasks import ledger_integrate_task
 from tests.ledger.factories import append_events, ledger_with
 
