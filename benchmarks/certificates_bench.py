@@ -47,34 +47,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from support import REPO, SMOKE_HELP, apply_smoke, ensure_database
+from support import REPO, SMOKE_HELP, apply_smoke, dsn, ensure_database, setup_django
 
 HOUR = dt.timedelta(hours=1)
 BUNDLE_WH = 1_000
-
-
-def dsn(cfg: dict) -> str:
-    parts = {
-        "dbname": cfg["NAME"],
-        "user": cfg["USER"],
-        "password": cfg["PASSWORD"],
-        "host": cfg["HOST"],
-        "port": cfg["PORT"],
-    }
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
-
-
-def setup_django() -> None:
-    import django
-
-    django.setup()
-    if not os.environ.get("CELERY_BROKER_URL"):
-        # Without a broker the on-commit kick integrates inline; in production it only
-        # sets a Redis flag (and now and then enqueues the integrator task). Give a
-        # CELERY_BROKER_URL to pay that round trip per commit, as production does.
-        import ledger.services
-
-        ledger.services.kick = lambda: None
 
 
 # ---------------------------------------------------------------- world

@@ -28,37 +28,15 @@ certificates_bench.py).
 import argparse
 import datetime as dt
 import json
-import os
 import statistics
 import time
 
-from support import ensure_database
+from support import dsn, ensure_database, setup_django
 
 HOUR = dt.timedelta(hours=1)
 BUNDLE_WH = 1_000
 OFFER_PRICE = 50_000  # EUR 500.00 per MWh
 BID_PRICE = 55_000
-
-
-def dsn(cfg: dict) -> str:
-    parts = {
-        "dbname": cfg["NAME"],
-        "user": cfg["USER"],
-        "password": cfg["PASSWORD"],
-        "host": cfg["HOST"],
-        "port": cfg["PORT"],
-    }
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
-
-
-def setup_django() -> None:
-    import django
-
-    django.setup()
-    if not os.environ.get("CELERY_BROKER_URL"):
-        import ledger.services
-
-        ledger.services.kick = lambda: None
 
 
 def make_world(n_bundles: int, tag: str):

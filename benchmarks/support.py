@@ -48,3 +48,31 @@ def apply_smoke(args, **tiny) -> None:
         for name, value in tiny.items():
             setattr(args, name, value)
         print(f"smoke run ({', '.join(f'{k}={v}' for k, v in tiny.items())}): figures mean nothing")
+
+
+def dsn(cfg: dict) -> str:
+    """A psycopg2 connection string for the raw baselines, from a Django database config."""
+    parts = {
+        "dbname": cfg["NAME"],
+        "user": cfg["USER"],
+        "password": cfg["PASSWORD"],
+        "host": cfg["HOST"],
+        "port": cfg["PORT"],
+    }
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
+
+
+def setup_django() -> None:
+    """django.setup(); without CELERY_BROKER_URL the ledger's on-commit kick is switched off.
+
+    Without a broker the kick integrates inline; in production it only sets a Redis flag
+    (and now and then enqueues the integrator task). Give a CELERY_BROKER_URL to pay that
+    round trip per commit, as production does.
+    """
+    import django
+
+    django.setup()
+    if not os.environ.get("CELERY_BROKER_URL"):
+        import ledger.services
+
+        ledger.services.kick = lambda: None
