@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from charging.api import views
+from registry.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("charging/stations", views.ChargingStationViewSet, basename="charging-station")
 router.register("charging/tariffs", views.ChargingTariffViewSet, basename="charging-tariff")
 router.register("charging/tokens", views.ChargingTokenViewSet, basename="charging-token")

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from consumers.api import views
+from registry.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("sites", views.SiteViewSet, basename="site")
 router.register("consents", views.ConsentViewSet, basename="consent")
 router.register("data-accesses", views.DataAccessViewSet, basename="data-access")

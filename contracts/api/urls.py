@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from contracts.api import views
+from registry.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("contracts/keys", views.OrganisationKeyViewSet, basename="contract-key")
 router.register("contracts/executions", views.ExecutionViewSet, basename="contract-execution")
 router.register("contracts", views.ContractViewSet, basename="contract")

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from market.api import views
+from registry.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("market/markets", views.MarketViewSet, basename="market")
 router.register("market/orders", views.OrderViewSet, basename="market-order")
 router.register("market/trades", views.TradeViewSet, basename="market-trade")

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from notifications.api import views
+from registry.api.routers import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("notifications", views.NotificationViewSet, basename="notification")
 router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook-endpoint")
 
