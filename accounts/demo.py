@@ -21,8 +21,13 @@ DEMO_USERNAMES = ["admin", *(row[0] for row in DEMO_ORGANISATIONS)]
 
 
 def logins_file() -> Path:
-    """Where development keeps the demo logins (`make demo-logins` shows them again)."""
-    return Path(settings.SQLITE_PATH).with_suffix(".demo-logins")
+    """Where development keeps the demo logins (`make demo-logins` shows them again): beside
+    the SQLite file in use (each federation-demo registry has its own), or under .dev/ named
+    after the PostgreSQL database."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        return Path(database["NAME"]).with_suffix(".demo-logins")
+    return Path(settings.BASE_DIR) / ".dev" / f"{database['NAME']}.demo-logins"
 
 
 def remember_login(username: str, password: str) -> None:
@@ -32,6 +37,7 @@ def remember_login(username: str, password: str) -> None:
         for line in (path.read_text().splitlines() if path.is_file() else [])
         if not line.startswith(f"{username} ")
     ]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text("".join(f"{line}\n" for line in [*lines, f"{username} / {password}"]))
 

@@ -34,6 +34,15 @@ def user_is_auditor(user: User) -> bool:
     return _approved_memberships(user).filter(organisation__is_auditor=True).exists()
 
 
+def refuse_auditor(user: User) -> None:
+    """Raise 403 auditor_read_only before any other check: an auditor changes nothing, even
+    where a non-auditor would only learn that there is nothing of theirs to change (404)."""
+    from accounts.errors import AuditorReadOnly
+
+    if user_is_auditor(user):
+        raise AuditorReadOnly()
+
+
 def user_reads_everything(user: User) -> bool:
     return user_is_issuing_body(user) or user_is_auditor(user)
 

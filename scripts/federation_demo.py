@@ -44,7 +44,6 @@ ADMIN = "admin"  # the demo's issuing-body administrator (accounts.demo)
 PRODUCER = "producer"  # Sunny Rooftops Cooperative: holds the demo PV plant's certificates
 BUYER = "buyer"  # GreenBuy Energy: a trading account to receive them
 EXPORT_WH = 1000
-LOGIN_MARK = "login created (shown once):"
 # The demo meter's key: assets.demo writes it on the first seed and reads it back.
 DEMO_METER_KEY = REPO / ".dev" / "demo-meter-SRC-PV-0001.key"
 
@@ -284,22 +283,13 @@ class Registry:
         self.manage("generate_signing_key", "--if-missing")
         self.manage("migrate", "--noinput")
         if DEMO_METER_KEY.is_file():
-            seeded = self.manage("seed_demo").stdout
+            self.manage("seed_demo")
         else:  # the first seed writes the demo meter's key: one registry at a time
             with seed_lock:
-                seeded = self.manage("seed_demo").stdout
-        logins_file = self.dir / "logins.txt"
-        new_logins = [
-            line.split(LOGIN_MARK, 1)[1].strip()
-            for line in seeded.splitlines()
-            if LOGIN_MARK in line
-        ]
-        if new_logins:
-            fd = os.open(logins_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write("\n".join(new_logins) + "\n")
-        if logins_file.is_file():  # seed_demo shows them once: kept from the first run
-            self.logins = [line for line in logins_file.read_text().splitlines() if line.strip()]
+                self.manage("seed_demo")
+        # seed_demo keeps the logins it creates next to the database; demo_logins shows them.
+        shown_logins = self.manage("demo_logins").stdout.splitlines()[1:]
+        self.logins = [line.strip() for line in shown_logins if " / " in line]
         tokens_file = self.dir / "tokens.json"
         if tokens_file.is_file():
             self.tokens = json.loads(tokens_file.read_text())

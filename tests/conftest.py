@@ -27,6 +27,9 @@ def pytest_configure(config) -> None:
     from registry.celery import app
 
     app.conf.task_always_eager = True
+    # PBKDF2 costs ~0.3 s a password and the suites make thousands of users; set for the
+    # whole session so that data built once per module (the permission matrix) uses it too.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -38,12 +41,6 @@ def _demo_logins_outside_the_repository(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(demo, "logins_file", lambda: path)
         yield
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # PBKDF2 costs ~0.3 s a password and the suites make thousands of users.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

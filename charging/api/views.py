@@ -15,7 +15,7 @@ from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
 
-_WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
+_WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)  # all idempotent (422: key reused)
 
 
 def _created(data) -> Response:

@@ -162,10 +162,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         """Your household adds a site with its metering-point id (EAN-18, check digit)."""
         data = s.SiteCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        household = _own_household(request)
-        site = services.site_register(
-            actor=request.user, household_id=household.pk, **data.validated_data
-        )
+        site = services.site_register(actor=request.user, **data.validated_data)
         return Response(s.SiteOutputSerializer(site).data, status=status.HTTP_201_CREATED)
 
     def _decide(self, request: Request, pk: str, service) -> Response:
@@ -291,7 +288,8 @@ class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(s.ConsentOutputSerializer(consent).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=None, responses={200: s.ConsentOutputSerializer, **error_responses(401, 404, 409)}
+        request=None,
+        responses={200: s.ConsentOutputSerializer, **error_responses(401, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str) -> Response:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organisation, User
-from accounts.permissions import user_can_act_for
+from accounts.permissions import refuse_auditor, user_can_act_for
 from consumers import errors, events
 from consumers.locks import consent_lock, site_lock
 from consumers.models import Consent, SiteMeter
@@ -36,6 +36,7 @@ def consent_grant(
     now: dt.datetime | None = None,
 ) -> Consent:
     """Let `grantee` read the named meters of the site at `resolution` over the period."""
+    refuse_auditor(actor)
     now = now or timezone.now()
     site = site_lock(site_id)
     household = site.household
@@ -106,6 +107,7 @@ def consent_grant(
 @transaction.atomic
 def consent_revoke(*, actor: User, consent_id: int, now: dt.datetime | None = None) -> Consent:
     """End a grant at once: reads from this instant on are refused."""
+    refuse_auditor(actor)
     consent = consent_lock(consent_id)
     household = consent.household
     if not user_can_act_for(actor, household.organisation):

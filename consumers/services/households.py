@@ -12,7 +12,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account, Membership, Organisation, User
-from accounts.permissions import user_can_act_for, user_is_auditor, user_is_issuing_body
+from accounts.permissions import (
+    refuse_auditor,
+    user_can_act_for,
+    user_is_auditor,
+    user_is_issuing_body,
+)
 from assets.models import GridArea, Meter
 from assets.readings_io import iter_mapping_rows
 from assets.services import readings_submit
@@ -111,7 +116,7 @@ def household_register(
 def site_register(
     *,
     actor: User,
-    household_id: int,
+    household_id: int | None = None,
     name: str,
     metering_point_id: str,
     grid_area_id: int,
@@ -119,7 +124,14 @@ def site_register(
     postcode: str,
     city: str,
 ) -> Site:
-    """The household adds a grid connection point; it waits for confirmation."""
+    """The household (the actor's own unless named) adds a grid connection point; it waits
+    for confirmation."""
+    refuse_auditor(actor)
+    if household_id is None:
+        own = household_of(actor)
+        if own is None:
+            raise errors.HouseholdNotFound()
+        household_id = own.pk
     household = household_lock(household_id)
     if not user_can_act_for(actor, household.organisation):
         raise errors.NotSiteHousehold()
@@ -251,6 +263,7 @@ def site_readings_submit(
     Every row must name a meter of this site; the pipeline then checks keys, signatures,
     overlaps and idempotency as for any upload, and writes the batch with its own event.
     """
+    refuse_auditor(actor)
     site = Site.objects.select_related("household__organisation").filter(pk=site_id).first()
     if site is None or not user_can_act_for(actor, site.household.organisation):
         raise errors.SiteNotFound(site_id=site_id)

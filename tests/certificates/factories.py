@@ -14,6 +14,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Account, Membership
 from assets.models import Device, DeviceOwner, GridArea, Meter, Reading, ReadingBatch
+from tests.assets import factories as assets_factories
 from tests.factories import AccountFactory, OrganisationFactory, member_of
 
 UTC = dt.UTC
@@ -56,13 +57,11 @@ class DeviceFactory(DjangoModelFactory):
     status = Device.Status.APPROVED
 
 
-class MeterFactory(DjangoModelFactory):
-    class Meta:
-        model = Meter
+class MeterFactory(assets_factories.MeterFactory):
+    """The assets suite's meter on this suite's device: one serial sequence for both, so a
+    test (the permission matrix) that uses the two factories gets distinct serials."""
 
-    serial = factory.Sequence(lambda n: f"MTR-{n:06d}")
     device = factory.SubFactory(DeviceFactory)
-    kind = Meter.Kind.GENERATION
 
 
 def device_with_owners(

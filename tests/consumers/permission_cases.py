@@ -85,7 +85,7 @@ CASES = [
     Case(
         "POST",
         "/api/v1/sites/",
-        expect(404, anonymous=401),
+        expect(404, anonymous=401, auditor=403),
         body=lambda w, role: {
             "name": "x",
             "metering_point_id": "871520000000000018",
@@ -94,7 +94,7 @@ CASES = [
             "postcode": "p",
             "city": "c",
         },
-        codes={"producer_admin": "household_not_found"},
+        codes={"producer_admin": "household_not_found", "auditor": "auditor_read_only"},
     ),
     Case(
         "GET",
@@ -129,8 +129,9 @@ CASES = [
     Case(
         "POST",
         "/api/v1/sites/{pk}/readings/",
-        expect(404, anonymous=401),
+        expect(404, anonymous=401, auditor=403),
         args=site_pk,
+        codes={"auditor": "auditor_read_only"},
         body=lambda w, role: [{"meter": w.link.meter.serial, "start": "x", "end": "y", "wh": 1}],
     ),
     Case(
@@ -166,9 +167,9 @@ CASES = [
     Case(
         "POST",
         "/api/v1/consents/{pk}/revoke/",
-        expect(404, anonymous=401),
+        expect(404, anonymous=401, auditor=403),
         args=lambda w: {"pk": w.consent.pk},
-        codes={"other_admin": "consent_not_found"},
+        codes={"other_admin": "consent_not_found", "auditor": "auditor_read_only"},
     ),
     Case("GET", "/api/v1/communities/", expect(200)),
     Case("GET", "/api/v1/communities/{pk}/", expect(200), args=community_pk),

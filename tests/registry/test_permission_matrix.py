@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from tests.registry.matrix import ROLES, UNSAFE_METHODS, all_cases, build_world, case_modules
@@ -11,12 +12,31 @@ from tests.registry.support import api_endpoints, events_since, last_event_id, r
 CASES = all_cases()
 
 
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """One world for the ~2,000 cases: built once in an outer transaction; each test's own
+    transaction is a savepoint inside it (rolled back after the test, as setUpTestData does),
+    and the outer one is rolled back when the module ends."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _forget_lazy_world_parts(world):
+    """Some case modules add objects to the world on first use (the market's book); the test's
+    rollback removes their rows, so the next test must find the world as it was built."""
+    built = dict(vars(world))
+    yield
+    vars(world).clear()
+    vars(world).update(built)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_permission_matrix(case, role):
+def test_permission_matrix(world, case, role):
     # given
-    world = build_world()
     client = APIClient()
     if world.users[role] is not None:
         client.force_authenticate(world.users[role])
