@@ -43,28 +43,28 @@ def setup_world(world) -> None:
     admin = world.users["producer_admin"]
     world.producer_trading = AccountFactory(organisation=producer, kind=Account.Kind.TRADING)
     world.other_trading = AccountFactory(organisation=world.orgs["other"])
-    world.device = DeviceFactory(organisation=producer)
+    world.cert_device = DeviceFactory(organisation=producer)
     DeviceOwner.objects.create(
-        device=world.device,
+        device=world.cert_device,
         organisation=producer,
         account=world.producer_trading,
         share_numerator=1,
         share_denominator=1,
     )
-    add_readings(world.device, hours=6)
+    add_readings(world.cert_device, hours=6)
     services.certificate_issue(
         actor=ib,
-        device_id=world.device.pk,
+        device_id=world.cert_device.pk,
         period_start=DAY,
         period_end=DAY + dt.timedelta(hours=3),
     )
     world.request = services.issuance_request_create(
         actor=admin,
-        device_id=world.device.pk,
+        device_id=world.cert_device.pk,
         period_start=DAY + dt.timedelta(hours=3),
         period_end=DAY + dt.timedelta(hours=6),
     )
-    first, second, third = Bundle.objects.filter(device=world.device).order_by("pk")
+    first, second, third = Bundle.objects.filter(device=world.cert_device).order_by("pk")
     world.bundle = first
     world.pending = services.certificate_transfer(
         actor=admin,
@@ -251,7 +251,7 @@ CASES = [
         "GET",
         "/api/v1/units/{device_id}/{unit}/",
         expect(200),
-        args=lambda w: {"device_id": w.device.pk, "unit": w.bundle.unit_start},
+        args=lambda w: {"device_id": w.cert_device.pk, "unit": w.bundle.unit_start},
     ),
     Case("GET", "/api/v1/issuance-requests/", expect(200, anonymous=401)),
     Case(
@@ -259,7 +259,7 @@ CASES = [
         "/api/v1/issuance-requests/",
         expect(403, anonymous=401, **HOLDERS),
         body=lambda w, role: {
-            "device": w.device.pk,
+            "device": w.cert_device.pk,
             "period_start": (DAY + dt.timedelta(hours=3)).isoformat(),
             "period_end": (DAY + dt.timedelta(hours=6)).isoformat(),
         },

@@ -35,7 +35,7 @@ def setup_world(world):
         organisation=world.orgs["producer"], grid_area=world.site.grid_area
     )
     world.producer_meter = MeterFactory(device=world.producer_device, kind="consumption")
-    world.producer_account = AccountFactory(organisation=world.orgs["producer"])
+    world.community_account = AccountFactory(organisation=world.orgs["producer"])
     world.access = DataAccess.objects.create(
         household=world.household,
         site=world.site,
@@ -193,7 +193,7 @@ CASES = [
         body=lambda w, role: {
             "organisation_id": w.own_org[role].pk,
             "consumption_meter_id": w.producer_meter.pk,
-            "account_id": w.producer_account.pk,
+            "account_id": w.community_account.pk,
         },
         codes={"producer_viewer": "not_organisation_admin"},
     ),

@@ -62,10 +62,10 @@ def setup_world(world) -> None:
         services.contract_execute(contract_id=world.contract.pk, trigger=f"issuance:{issuance.pk}")
         or world.contract.executions.get()
     )
-    world.draft = services.contract_create(
+    world.draft_contract = services.contract_create(
         actor=buyer, kind=PPA, terms=terms | {"share_bp": 1_000}, **window
     )
-    services.contract_agree(actor=buyer, contract_id=world.draft.pk)
+    services.contract_agree(actor=buyer, contract_id=world.draft_contract.pk)
     world.terms = terms
     world.window = window
 
@@ -75,7 +75,7 @@ def _contract(world) -> dict:
 
 
 def _draft(world) -> dict:
-    return {"pk": world.draft.pk}
+    return {"pk": world.draft_contract.pk}
 
 
 NOT_PARTY = {role: "not_contract_party" for role in ("producer_viewer", "issuing_body", "auditor")}

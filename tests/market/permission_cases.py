@@ -22,7 +22,7 @@ def _market_world(world):
         return world
     producer, other = world.orgs["producer"], world.orgs["other"]
     world.market = MarketFactory(operator=world.orgs["issuing_body"])
-    world.producer_account = AccountFactory(organisation=producer)
+    world.market_account = AccountFactory(organisation=producer)
     world.other_account = AccountFactory(organisation=other)
     deposit(producer.pk, 100_000)
     deposit(other.pk, 100_000)
@@ -34,7 +34,7 @@ def _market_world(world):
         side="buy",
         limit_price=4_000,
         quantity_wh=1_000_000,
-        account_id=world.producer_account.pk,
+        account_id=world.market_account.pk,
     ).order
     world.settlement_account = world.order.settlement_account
     return world
@@ -70,7 +70,7 @@ def _bid(world, role):
         "side": "buy",
         "limit_price": 3_000,
         "quantity_wh": 1_000,
-        "account": world.producer_account.pk,
+        "account": world.market_account.pk,
         "criteria": {"technology_code": "T020001"},
     }
 

@@ -132,5 +132,8 @@ def build_world() -> SimpleNamespace:
     for module in case_modules():
         setup = getattr(module, "setup_world", None)
         if setup is not None:
+            before = dict(vars(world))
             setup(world)
+            replaced = [name for name, value in before.items() if vars(world)[name] is not value]
+            assert not replaced, f"{module.__name__} replaces world.{replaced}: use its own names"
     return world
