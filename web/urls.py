@@ -96,5 +96,6 @@ urlpatterns = [
     path("audit/bundles/<int:bundle_id>/history.json", auditor.history_file, name="history-file"),
     # Issuing body.
     path("issuing/", issuing.dashboard, name="issuing"),
+    path("issuing/withdraw/", issuing.withdraw, name="issuing-withdraw"),
     path("issuing/<str:kind>/<int:pk>/<str:decision>/", issuing.decide, name="issuing-decide"),
 ]

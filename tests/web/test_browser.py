@@ -234,3 +234,33 @@ def test_the_language_switch_turns_the_pages_russian(watched):
     assert "Входящие передачи ждут вашего решения" in watched.page.inner_text("main")
     assert watched.axe_violations() == []
     watched.screenshot("buyer-holdings-ru")
+
+
+def test_issuing_body_rejects_a_device_and_withdraws_a_bundle(watched):
+    from assets.models import Device
+    from certificates.models import Bundle
+
+    world = build_web_world()
+    device = Device.objects.get(name="Barn roof")
+    bundle = world.bundles[0]
+    log_in(watched, world.users["issuing_body"].username)
+    watched.open("/issuing/")
+    page = watched.page
+    # reject the submitted device with a reason: htmx swaps the queues in place
+    page.fill(f"#reason-device-{device.pk}", "Capacity does not match the grid connection")
+    page.click("button:has-text('Reject Barn roof')")
+    page.wait_for_selector("text=No device waits.")
+    assert "Device rejected" in page.inner_text("#messages")
+    # withdraw a bundle, confirming the question the form asks
+    page.fill("#id_bundles", str(bundle.pk))
+    page.fill("#id_reason", "Meter was miscalibrated")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#withdraw-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "Withdrawal" in page.inner_text("#messages")
+    assert "Meter was miscalibrated" in page.inner_text("#withdraw-heading ~ .table-wrap")
+    watched.screenshot("journey-issuing-body")
+    device.refresh_from_db()
+    bundle.refresh_from_db()
+    assert device.status == Device.Status.REJECTED
+    assert bundle.status == Bundle.Status.WITHDRAWN
