@@ -41,7 +41,7 @@ pytestmark = [
 PAGES = {
     "anonymous": ["/", "/devices/", "/login/", "/password-reset/", "/certificates/"],
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
-    "buyer": ["/holdings/"],
+    "buyer": ["/holdings/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
     "issuing_body": ["/issuing/", "/audit/"],
 }
@@ -264,3 +264,23 @@ def test_issuing_body_rejects_a_device_and_withdraws_a_bundle(watched):
     bundle.refresh_from_db()
     assert device.status == Device.Status.REJECTED
     assert bundle.status == Bundle.Status.WITHDRAWN
+
+
+def test_buyer_reads_a_notification_and_the_header_count_goes(watched):
+    from notifications.services import notifications_derive_pending
+
+    world = build_web_world()
+    notifications_derive_pending()
+    log_in(watched, "buyer")
+    page = watched.page
+    # the header counts the unread notification; its page shows it first
+    assert page.inner_text("#notifications-link .badge") == "1"
+    page.click("#notifications-link")
+    page.wait_for_load_state("networkidle")
+    assert f"Transfer {world.pending_transfer.pk} of" in page.inner_text("#notifications")
+    # mark it read: htmx swaps the list and the header link in place
+    page.click("button:has-text('Mark read: Incoming transfer to accept')")
+    page.wait_for_selector("text=Nothing unread.")
+    assert page.query_selector("#notifications-link .badge") is None
+    assert "Incoming transfer to accept" in page.inner_text("#read-heading ~ ul")
+    watched.screenshot("journey-buyer-notifications")
