@@ -1,4 +1,6 @@
-"""Public pages: certificate lookup with its ownership timeline and proof check, statements."""
+"""Public pages: certificate lookup with its ownership timeline and proof check, statements.
+
+Every word on them is translatable (English and Russian, in the web app's catalogue)."""
 
 import base64
 import json
@@ -6,6 +8,8 @@ import json
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import account_numbers
@@ -45,58 +49,134 @@ def _timeline(history) -> list[dict]:
     return rows
 
 
+# Words for the states the public pages name; the model's labels stay English for the API.
+BUNDLE_STATUSES = {
+    "active": pgettext_lazy("bundle status", "active"),
+    "reserved": pgettext_lazy("bundle status", "reserved"),
+    "split": pgettext_lazy("bundle status", "split"),
+    "retired": pgettext_lazy("bundle status", "retired"),
+    "expired": pgettext_lazy("bundle status", "expired"),
+    "withdrawn": pgettext_lazy("bundle status", "withdrawn"),
+    "exported": pgettext_lazy("bundle status", "exported"),
+}
+TRANSFER_STATUSES = {
+    "completed": pgettext_lazy("transfer status", "completed"),
+    "pending": pgettext_lazy("transfer status", "waiting for the receiver"),
+    "accepted": pgettext_lazy("transfer status", "accepted"),
+    "rejected": pgettext_lazy("transfer status", "rejected"),
+    "withdrawn": pgettext_lazy("transfer status", "withdrawn by the sender"),
+    "cancelled": pgettext_lazy("transfer status", "cancelled"),
+}
+PURPOSES = {
+    "disclosure": gettext_lazy("Disclosure (fuel mix)"),
+    "scope2_market_based": gettext_lazy("Scope 2 market-based"),
+    "hourly_matching": gettext_lazy("Hourly (24/7) matching"),
+    "voluntary": gettext_lazy("Voluntary claim"),
+    "support_scheme": gettext_lazy("Support scheme"),
+    "other": gettext_lazy("Other"),
+}
+SUPPORTS = {
+    "none": gettext_lazy("No public support"),
+    "investment": gettext_lazy("Investment support"),
+    "production": gettext_lazy("Production support"),
+    "other": gettext_lazy("Other support"),
+}
+EXPORT_STATUSES = {
+    "pending": gettext_lazy("Waiting for delivery"),
+    "imported": gettext_lazy("Imported by the destination"),
+    "returned": gettext_lazy("Refused by the destination and returned"),
+}
+
+
+def _word(words: dict, value) -> str:
+    return str(words.get(value, value))
+
+
 def _summary(kind: str, data: dict, numbers: dict[int, str] | None = None) -> str:
-    """One line a person can read: what happened to whose units."""
+    """One line a person can read, in the active language: what happened to whose units."""
     if "issuance" in data:
         issued = data["issuance"]
-        return (
-            f"Issued {issued['volume_wh']} Wh of device {issued['device_id']} (units "
-            f"{issued['unit_start']} to {issued['unit_end']}, {len(issued['periods'])} periods)"
-        )
+        periods = len(issued["periods"])
+        return ngettext(
+            "Issued %(wh)s Wh of device %(device)s (units %(start)s to %(end)s, "
+            "%(periods)s period)",
+            "Issued %(wh)s Wh of device %(device)s (units %(start)s to %(end)s, "
+            "%(periods)s periods)",
+            periods,
+        ) % {
+            "wh": issued["volume_wh"],
+            "device": issued["device_id"],
+            "start": issued["unit_start"],
+            "end": issued["unit_end"],
+            "periods": periods,
+        }
     numbers = numbers or {}
 
     def account(key: str) -> str:
         return numbers.get(data[key], f"#{data[key]}")
 
     if kind == "certificate.transferred":
-        return (
-            f"Transfer #{data['transfer_id']} ({data['status']}): {data['volume_wh']} Wh "
-            f"from account {account('from_account_id')} to account {account('to_account_id')}"
-        )
+        return _(
+            "Transfer #%(id)s (%(status)s): %(wh)s Wh from account %(from)s to account %(to)s"
+        ) % {
+            "id": data["transfer_id"],
+            "status": _word(TRANSFER_STATUSES, data["status"]),
+            "wh": data["volume_wh"],
+            "from": account("from_account_id"),
+            "to": account("to_account_id"),
+        }
     if kind == "certificate.batch_transferred":
         total = sum(t["volume_wh"] for t in data["transfers"])
-        return f"Batch transfer of {total} Wh to account {account('to_account_id')}"
+        return _("Batch transfer of %(wh)s Wh to account %(to)s") % {
+            "wh": total,
+            "to": account("to_account_id"),
+        }
     if kind.startswith("certificate.transfer_"):
-        return f"Transfer #{data['transfer_id']} {kind.rsplit('_', 1)[1]}"
+        return _("Transfer #%(id)s %(what)s") % {
+            "id": data["transfer_id"],
+            "what": _word(TRANSFER_STATUSES, kind.rsplit("_", 1)[1]),
+        }
     if kind == "certificate.retired":
-        return (
-            f"Retired {data['volume_wh']} Wh for a beneficiary in "
-            f"{data['beneficiary_country']} ({data['purpose']})"
-        )
+        return _("Retired %(wh)s Wh for a beneficiary in %(country)s (%(purpose)s)") % {
+            "wh": data["volume_wh"],
+            "country": data["beneficiary_country"],
+            "purpose": _word(PURPOSES, data["purpose"]),
+        }
     if kind == "certificate.expired":
-        return f"Expired on {data['on']}"
+        return _("Expired on %(day)s") % {"day": data["on"]}
     if kind == "certificate.withdrawn":
-        return f"Withdrawn by the issuing body: {data['reason']}"
+        return _("Withdrawn by the issuing body: %(reason)s") % {"reason": data["reason"]}
     return _cross_registry_summary(kind, data, account) or kind
 
 
 def _cross_registry_summary(kind: str, data: dict, account) -> str:
     if kind == "certificate.exported":
-        return (
-            f"Exported {data['volume_wh']} Wh to account {data['destination_account']} at "
-            f"{data['destination']}"
-        )
+        return _("Exported %(wh)s Wh to account %(to)s at %(destination)s") % {
+            "wh": data["volume_wh"],
+            "to": data["destination_account"],
+            "destination": data["destination"],
+        }
     if kind == "certificate.export_completed":
-        return f"Imported at {data['destination']} (signed receipt)"
+        return _("Imported at %(destination)s (signed receipt)") % {
+            "destination": data["destination"]
+        }
     if kind == "certificate.export_returned":
-        return f"Refused by {data['destination']} ({data['reason']}); the units are back"
+        return _("Refused by %(destination)s (%(reason)s); the units are back") % {
+            "destination": data["destination"],
+            "reason": data["reason"],
+        }
     if kind == "certificate.imported":
-        return (
-            f"Imported {data['volume_wh']} Wh from {data['origin']} (its entry "
-            f"#{data['export_seq']}) into account {account('account_id')}"
-        )
+        return _("Imported %(wh)s Wh from %(origin)s (its entry #%(seq)s) into account %(to)s") % {
+            "wh": data["volume_wh"],
+            "origin": data["origin"],
+            "seq": data["export_seq"],
+            "to": account("account_id"),
+        }
     if kind == "certificate.import_rejected":
-        return f"Refused an export from {data['origin']} ({data['reason']})"
+        return _("Refused an export from %(origin)s (%(reason)s)") % {
+            "origin": data["origin"],
+            "reason": data["reason"],
+        }
     return ""
 
 
@@ -112,7 +192,7 @@ def _provenance(history) -> list[dict]:
                 event = json.loads(base64.b64decode(entry["event_b64"]))
                 summary = _summary(event["type"], event["data"])
             except (KeyError, TypeError, ValueError):
-                summary = "(not a readable event)"
+                summary = _("(not a readable event)")
             steps.append({"seq": entry.get("seq"), "summary": summary})
         hops.append({"origin": hop.get("origin"), "verified": hop.get("verified"), "steps": steps})
     return hops
@@ -127,14 +207,17 @@ def certificate_lookup(request: HttpRequest) -> HttpResponse:
     if bundle_id is not None:
         if selectors.bundle_public(bundle_id=bundle_id) is not None:
             return redirect("certificates:certificate", bundle_id=bundle_id)
-        error = f"No bundle {bundle_id}."
+        error = _("No bundle %(id)s.") % {"id": bundle_id}
     elif device_id is not None and unit is not None:
         bundle = selectors.bundle_for_unit(device_id=device_id, unit=unit)
         if bundle is not None:
             return redirect(reverse("certificates:certificate", args=[bundle.pk]) + f"?unit={unit}")
-        error = f"Unit {unit} of device {device_id} was never issued."
+        error = _("Unit %(unit)s of device %(device)s was never issued.") % {
+            "unit": unit,
+            "device": device_id,
+        }
     elif request.GET:
-        error = "Give a bundle id, or a device id and a unit number."
+        error = _("Give a bundle id, or a device id and a unit number.")
     return render(request, "certificates/lookup.html", {"error": error, "query": request.GET})
 
 
@@ -145,8 +228,14 @@ def certificate_page(request: HttpRequest, bundle_id: int) -> HttpResponse:
     if bundle is None:
         raise Http404("No such certificate bundle.")
     history = selectors.bundle_history(bundle_id=bundle.pk)
+    data = BundleOutputSerializer(bundle).data
     context = {
-        "bundle": BundleOutputSerializer(bundle).data,
+        "bundle": data,
+        "status": _word(BUNDLE_STATUSES, data["status"]),
+        "support": _word(SUPPORTS, data["support"] or "none"),
+        "export_status": _word(EXPORT_STATUSES, history.exported.status)
+        if history.exported
+        else "",
         "history": history,
         "timeline": _timeline(history),
         "provenance": _provenance(history),
@@ -170,10 +259,13 @@ def statement_page(request: HttpRequest, public_id) -> HttpResponse:
     data = StatementOutputSerializer(statement, context={"request": request}).data
     steps = HistoryStepOutputSerializer(statement["history"], many=True).data
     numbers = _numbers(statement["history"])
+    for row in data["certificates"]:
+        row["support_label"] = _word(SUPPORTS, row["support"] or "none")
     for row, step in zip(steps, statement["history"], strict=True):
         row["summary"] = _summary(step.kind, step.data, numbers)
     context = {
         "retirement": retirement,
+        "purpose": _word(PURPOSES, retirement.purpose),
         "statement": data,
         "timeline": steps,
         "withdrawals": statement["withdrawals"],

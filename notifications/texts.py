@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications.models import Topic
 
@@ -11,7 +12,21 @@ def _kwh(wh: int) -> str:
     return f"{wh / 1000:,.3f}"
 
 
+# The topics' titles, marked for translation (the model's labels are not).
+TITLES = {
+    Topic.TRANSFER_INCOMING: gettext_lazy("Incoming transfer to accept"),
+    Topic.TRANSFER_ACCEPTED: gettext_lazy("Transfer accepted"),
+    Topic.TRANSFER_REJECTED: gettext_lazy("Transfer rejected"),
+    Topic.BATCH_HELD: gettext_lazy("Reading batch held for review"),
+    Topic.CERTIFICATES_EXPIRING: gettext_lazy("Certificates about to expire"),
+    Topic.ORGANISATION_APPROVED: gettext_lazy("Organisation approved"),
+}
+
+
 def notification_title(topic: str) -> str:
+    """The topic's title in the active language (the topic itself when unknown)."""
+    if topic in TITLES:
+        return str(TITLES[topic])
     return str(Topic(topic).label) if topic in Topic.values else topic
 
 

@@ -131,3 +131,24 @@ class VerifyForm(forms.Form):
         max_length=64,
         help_text=_("A bundle number such as 12, or a statement's id (a UUID)."),
     )
+
+
+class WithdrawForm(forms.Form):
+    """The issuing body withdraws bundles issued in error (what was split from them too)."""
+
+    bundles = forms.CharField(
+        label=_("Certificate bundles"),
+        max_length=2000,
+        help_text=_("Bundle numbers, separated by commas or spaces, e.g. 12, 15"),
+    )
+    reason = forms.CharField(
+        label=_("Reason for the withdrawal"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean_bundles(self) -> list[int]:
+        words = self.cleaned_data["bundles"].replace(",", " ").split()
+        if not words or not all(word.isdigit() and 0 < len(word) <= 18 for word in words):
+            raise forms.ValidationError(_("Give bundle numbers, e.g. 12, 15."))
+        return sorted({int(word) for word in words})

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from web.views import auditor, buyer, issuing, producer, public
+from web.views import auditor, buyer, issuing, notifications, producer, public
 
 app_name = "web"
 
@@ -78,6 +78,14 @@ urlpatterns = [
         ),
         name="password_reset_complete",
     ),
+    # Everyone signed in: their notifications.
+    path("notifications/", notifications.notification_list, name="notifications"),
+    path(
+        "notifications/<int:notification_id>/read/",
+        notifications.notification_read,
+        name="notification-read",
+    ),
+    path("notifications/read/", notifications.notifications_read_all, name="notifications-read"),
     # Producer.
     path("producer/", producer.dashboard, name="producer"),
     path("producer/generation/", producer.generation, name="producer-generation"),
@@ -96,5 +104,6 @@ urlpatterns = [
     path("audit/bundles/<int:bundle_id>/history.json", auditor.history_file, name="history-file"),
     # Issuing body.
     path("issuing/", issuing.dashboard, name="issuing"),
+    path("issuing/withdraw/", issuing.withdraw, name="issuing-withdraw"),
     path("issuing/<str:kind>/<int:pk>/<str:decision>/", issuing.decide, name="issuing-decide"),
 ]

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from assets import codes
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
 from assets.validation import b64
-from registry.api.serializers import CountryField, StrictInputSerializer
+from registry.api.serializers import CountryField, InputSerializer, StrictInputSerializer
 
 # -- grid areas ----------------------------------------------------------------------------
 
@@ -316,7 +316,7 @@ class MeterRemoveInputSerializer(StrictInputSerializer):
 # -- readings ------------------------------------------------------------------------------
 
 
-class ReadingInputSerializer(serializers.Serializer):
+class ReadingInputSerializer(InputSerializer):
     """One row of a JSON upload: an interval reading, or a cumulative counter reading."""
 
     meter = serializers.CharField(help_text="Meter serial.")
@@ -330,7 +330,7 @@ class ReadingInputSerializer(serializers.Serializer):
     )
 
 
-class ReadingUploadInputSerializer(serializers.Serializer):
+class ReadingUploadInputSerializer(InputSerializer):
     file = serializers.FileField(help_text="CSV (or .json) file of readings.")
 
 

@@ -32,9 +32,15 @@ def _require_issuing_body(actor: User) -> None:
         raise NotIssuingBody()
 
 
-def _invalid(fields: dict[str, list[str]], detail: str | None = None) -> InvalidInput:
+def _invalid(
+    fields: dict[str, list[str]], detail: str | None = None, choices: dict[str, list] | None = None
+) -> InvalidInput:
+    """400 `invalid` with `extra.fields`; `extra.choices` lists the valid values of bad choices."""
     first = next(iter(fields.items()))
-    return InvalidInput(detail or f"{first[0]}: {first[1][0]}", fields=fields)
+    extra: dict[str, Any] = {"fields": fields}
+    if choices:
+        extra["choices"] = choices
+    return InvalidInput(detail or f"{first[0]}: {first[1][0]}", **extra)
 
 
 def _is_int(value: Any) -> bool:

@@ -129,6 +129,31 @@ def device_problems(values: Mapping[str, Any], *, today: dt.date) -> dict[str, l
     return problems
 
 
+def device_choices(values: Mapping[str, Any], problems: Mapping[str, list[str]]) -> dict[str, list]:
+    """The valid values of each choice field among `problems`, as the API's `extra.choices`.
+
+    A bad energy source for a known technology lists only the sources EECS allows with that
+    technology (a PV plant's: F010401...), otherwise every code of the list.
+    """
+    choices: dict[str, list] = {}
+    technology = values.get("technology_code")
+    if "technology_code" in problems:
+        choices["technology_code"] = sorted(codes.technologies())
+    if "energy_source_code" in problems:
+        sources = sorted(codes.energy_sources())
+        if technology in codes.technologies():
+            sources = [s for s in sources if codes.combination_allowed(technology, s)]
+        choices["energy_source_code"] = sources
+    for name, valid in (
+        ("support", Device.Support.values),
+        ("interval_minutes", Device.Interval.values),
+        ("issuance_policy", Device.IssuancePolicy.values),
+    ):
+        if name in problems:
+            choices[name] = list(valid)
+    return choices
+
+
 _PUBLIC_PLACES = Decimal("0.01")
 
 
@@ -207,7 +232,7 @@ def device_register(
         }
     )
     if problems := device_problems(values, today=timezone.now().date()):
-        raise _invalid(problems)
+        raise _invalid(problems, choices=device_choices(values, problems))
     shares = _owner_shares(owners)
     device = Device.objects.create(organisation=organisation, **values)
     owner_data = _owners_store(device, shares)
@@ -239,7 +264,7 @@ def device_update(*, actor: User, device_id: int, **changes: Any) -> Device:
     merged = {name: getattr(device, name) for name in DEVICE_FIELDS}
     merged.update(_normalise_device_values(dict(changes)))
     if problems := device_problems(merged, today=timezone.now().date()):
-        raise _invalid(problems)
+        raise _invalid(problems, choices=device_choices(merged, problems))
     changed = {name: merged[name] for name in changes if getattr(device, name) != merged[name]}
     if "interval_minutes" in changed and Reading.objects.filter(device=device).exists():
         raise errors.DeviceStatusConflict("The interval cannot change once readings exist.")
@@ -268,7 +293,7 @@ def device_policy_set(*, actor: User, device_id: int, reason: str, **policy: Any
     if unknown:
         raise _invalid({name: ["Not a policy field."] for name in unknown})
     if problems := device_problems(policy, today=timezone.now().date()):
-        raise _invalid(problems)
+        raise _invalid(problems, choices=device_choices(policy, problems))
     device = locks.device_lock(device_id)
     changed = _save_changes(device, policy)
     if not changed:

@@ -13,7 +13,7 @@ from charging.models import (
     ReceiptHour,
     Tariff,
 )
-from registry.api.serializers import StrictInputSerializer
+from registry.api.serializers import InputSerializer, StrictInputSerializer
 
 
 class ChargingTariffInputSerializer(StrictInputSerializer):
@@ -66,7 +66,7 @@ class ChargingTokenOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "organisation", "id_token", "type", "created_at"]
 
 
-class TransactionEventInputSerializer(serializers.Serializer):
+class TransactionEventInputSerializer(InputSerializer):
     """An OCPP 2.0.1 TransactionEventRequest; validated against the OCA JSON schema."""
 
     def to_internal_value(self, data):

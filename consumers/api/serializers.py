@@ -11,9 +11,10 @@ from consumers.models import (
     Site,
     SiteMeter,
 )
+from registry.api.serializers import InputSerializer
 
 
-class HouseholdRegisterInputSerializer(serializers.Serializer):
+class HouseholdRegisterInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     street = serializers.CharField(max_length=200)
     postcode = serializers.CharField(max_length=16)
@@ -50,7 +51,7 @@ class SiteMeterOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "meter", "serial", "role", "linked_at"]
 
 
-class SiteCreateInputSerializer(serializers.Serializer):
+class SiteCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=100)
     metering_point_id = serializers.CharField(max_length=32)
     grid_area_id = serializers.IntegerField()
@@ -83,11 +84,11 @@ class SiteOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class SiteDecisionInputSerializer(serializers.Serializer):
+class SiteDecisionInputSerializer(InputSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class SiteMeterLinkInputSerializer(serializers.Serializer):
+class SiteMeterLinkInputSerializer(InputSerializer):
     meter_id = serializers.IntegerField()
     role = serializers.ChoiceField(choices=SiteMeter.Role.choices)
 
@@ -111,7 +112,7 @@ class SiteReadingsUploadOutputSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField()
 
 
-class ConsentGrantInputSerializer(serializers.Serializer):
+class ConsentGrantInputSerializer(InputSerializer):
     site_id = serializers.IntegerField()
     grantee_id = serializers.IntegerField()
     purpose = serializers.ChoiceField(choices=Consent.Purpose.choices)
@@ -179,7 +180,7 @@ class DataAccessOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class CommunityCreateInputSerializer(serializers.Serializer):
+class CommunityCreateInputSerializer(InputSerializer):
     organisation_id = serializers.IntegerField()
     name = serializers.CharField(max_length=200)
     grid_area_id = serializers.IntegerField()
@@ -211,7 +212,7 @@ class CommunityOutputSerializer(serializers.ModelSerializer):
         return list(community.devices.values_list("device_id", flat=True))
 
 
-class CommunityJoinInputSerializer(serializers.Serializer):
+class CommunityJoinInputSerializer(InputSerializer):
     organisation_id = serializers.IntegerField()
     consumption_meter_id = serializers.IntegerField()
     account_id = serializers.IntegerField()
@@ -236,11 +237,11 @@ class CommunityMemberOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class CommunityLeaveInputSerializer(serializers.Serializer):
+class CommunityLeaveInputSerializer(InputSerializer):
     left_at = serializers.DateTimeField(required=False)
 
 
-class CommunityKeyInputSerializer(serializers.Serializer):
+class CommunityKeyInputSerializer(InputSerializer):
     key_kind = serializers.ChoiceField(choices=Community.KeyKind.choices)
     shares = serializers.DictField(
         child=serializers.CharField(max_length=32),
@@ -249,5 +250,5 @@ class CommunityKeyInputSerializer(serializers.Serializer):
     )
 
 
-class CommunityDeviceInputSerializer(serializers.Serializer):
+class CommunityDeviceInputSerializer(InputSerializer):
     device_id = serializers.IntegerField()

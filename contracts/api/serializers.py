@@ -9,9 +9,10 @@ from contracts.models import (
     OrganisationKey,
     SettlementObligation,
 )
+from registry.api.serializers import InputSerializer
 
 
-class ContractCreateInputSerializer(serializers.Serializer):
+class ContractCreateInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=sorted(KINDS))
     terms = serializers.JSONField(help_text="The kind's terms (see docs/contracts.md).")
     start_at = serializers.DateTimeField()
@@ -22,7 +23,7 @@ class ContractCreateInputSerializer(serializers.Serializer):
     max_attempts = serializers.IntegerField(min_value=1, max_value=20, default=3)
 
 
-class ContractAgreeInputSerializer(serializers.Serializer):
+class ContractAgreeInputSerializer(InputSerializer):
     organisation = serializers.IntegerField(
         required=False, help_text="The party you agree for (only if you act for several)."
     )
@@ -34,7 +35,7 @@ class ContractAgreeInputSerializer(serializers.Serializer):
     )
 
 
-class ContractAmendInputSerializer(serializers.Serializer):
+class ContractAmendInputSerializer(InputSerializer):
     terms = serializers.JSONField()
     end_at = serializers.DateTimeField(required=False)
 
@@ -127,7 +128,7 @@ class DryRunOutputSerializer(serializers.Serializer):
     executed = serializers.CharField(allow_null=True, help_text="Status if already executed.")
 
 
-class OrganisationKeyInputSerializer(serializers.Serializer):
+class OrganisationKeyInputSerializer(InputSerializer):
     organisation = serializers.IntegerField()
     name = serializers.CharField(max_length=100)
     public_key = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="32 bytes, hex.")

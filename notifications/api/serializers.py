@@ -3,6 +3,7 @@ from rest_framework import serializers
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 from notifications.rules import RULES
 from notifications.texts import notification_body, notification_title
+from registry.api.serializers import InputSerializer
 
 
 class NotificationOutputSerializer(serializers.ModelSerializer):
@@ -51,11 +52,11 @@ class NotificationsMarkedOutputSerializer(serializers.Serializer):
     marked = serializers.IntegerField(help_text="How many notifications were marked read.")
 
 
-class NotificationPreferenceSerializer(serializers.Serializer):
+class NotificationPreferenceSerializer(InputSerializer):
     email_enabled = serializers.BooleanField(help_text="Send notifications by e-mail too.")
 
 
-class WebhookEndpointInputSerializer(serializers.Serializer):
+class WebhookEndpointInputSerializer(InputSerializer):
     organisation = serializers.IntegerField(help_text="Your organisation's id.")
     url = serializers.URLField(max_length=500)
     kinds = serializers.ListField(

@@ -50,6 +50,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         detail = "The request is not valid; see extra.fields."
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         extra["fields"] = fields
+        if choices := getattr(exc, "choices", None):
+            extra["choices"] = choices
     else:
         detail = str(exc.detail)
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
@@ -105,4 +107,9 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="Machine-readable error code.")
     detail = serializers.CharField(help_text="Human-readable message.")
-    extra = serializers.DictField(help_text="Details such as per-field or per-row errors.")
+    extra = serializers.DictField(
+        help_text=(
+            "Details such as per-field or per-row errors (`fields`) and, for a bad choice,"
+            " the valid values by field path (`choices`)."
+        )
+    )

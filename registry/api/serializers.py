@@ -1,7 +1,62 @@
+from typing import Any
+
 from rest_framework import serializers
 
+INVALID_CHOICE = "invalid_choice"
 
-class StrictInputSerializer(serializers.Serializer):
+
+class ChoicesInvalid(serializers.ValidationError):
+    """A validation error that also carries the valid choices of each field given a bad one."""
+
+    def __init__(self, detail: Any, *, choices: dict[str, list]) -> None:
+        super().__init__(detail)
+        self.choices = choices
+
+
+def invalid_choices(field: serializers.Field, errors: Any, path: str = "") -> dict[str, list]:
+    """The valid choices of every choice field in `errors` that was given a bad value.
+
+    Keys are dotted field paths as in `extra.fields` ("purpose", "owners.0.kind", "roles.1").
+    """
+    found: dict[str, list] = {}
+
+    def below(name: Any) -> str:
+        return f"{path}.{name}" if path else str(name)
+
+    if isinstance(field, serializers.ChoiceField):
+        leaves = errors if isinstance(errors, list) else [errors]
+        if any(getattr(leaf, "code", None) == INVALID_CHOICE for leaf in leaves):
+            found[path] = list(field.choices)
+    elif isinstance(field, serializers.Serializer) and isinstance(errors, dict):
+        for name, item in errors.items():
+            if name in field.fields:
+                found |= invalid_choices(field.fields[name], item, below(name))
+    elif isinstance(
+        field, serializers.ListSerializer | serializers.ListField | serializers.DictField
+    ):
+        # Per-item errors: {index: errors} (a list with empty entries in older DRF).
+        items = errors.items() if isinstance(errors, dict) else enumerate(errors)
+        for key, item in items:
+            if item and isinstance(item, dict | list):
+                found |= invalid_choices(field.child, item, below(key))
+    return found
+
+
+class InputSerializer(serializers.Serializer):
+    """The base of every API input serializer: a 400 for a bad choice lists the valid ones.
+
+    `is_valid(raise_exception=True)` raises a ValidationError whose `choices` the API's
+    exception handler puts in `extra.choices` (field path -> valid values).
+    """
+
+    def is_valid(self, *, raise_exception: bool = False) -> bool:
+        valid = super().is_valid(raise_exception=False)
+        if not valid and raise_exception:
+            raise ChoicesInvalid(self.errors, choices=invalid_choices(self, self.errors))
+        return valid
+
+
+class StrictInputSerializer(InputSerializer):
     """An input serializer that rejects fields it does not declare."""
 
     def to_internal_value(self, data):

@@ -197,3 +197,144 @@ def test_the_anonymous_throttle_does_not_limit_peers_replicating(throttle_rates)
         assert client.get("/api/v1/ledger/checkpoint").status_code != 429
     client.get("/api/v1/federation/status/")
     assert client.get("/api/v1/federation/status/").status_code == 429
+
+
+# -- a bad choice lists the valid ones (extra.choices: field path -> valid values) ----------
+
+
+def test_a_bad_choice_in_a_list_names_the_valid_roles(user_client):
+    response = user_client.post("/api/v1/organisations/", REGISTER | {"roles": ["trader", "king"]})
+    body = assert_error(response, 400, "invalid")
+    assert list(body["extra"]["fields"]) == ["roles"]
+    assert body["extra"]["choices"] == {
+        "roles.1": [value for value, _label in Organisation.Role.choices]
+    }
+
+
+def test_other_errors_carry_no_choices(user_client):
+    body = assert_error(
+        user_client.post("/api/v1/organisations/", REGISTER | {"roles": "x"}), 400, "invalid"
+    )
+    assert "choices" not in body["extra"]
+
+
+def test_a_bad_account_kind_lists_the_kinds():
+    from accounts.models import Account
+
+    organisation = OrganisationFactory()
+    client = client_for(member_of(organisation, role=Membership.Role.ADMIN))
+    response = client.post(
+        "/api/v1/accounts/",
+        {"organisation": organisation.pk, "kind": "piggy-bank", "name": "Savings"},
+        format="json",
+    )
+    body = assert_error(response, 400, "invalid")
+    assert body["extra"]["choices"] == {"kind": list(Account.Kind.values)}
+    assert not Account.objects.filter(name="Savings").exists()
+
+
+def test_a_bad_retirement_purpose_lists_the_purposes():
+    from certificates.models import Retirement
+    from tests.web.world import build_web_world
+
+    world = build_web_world()
+    bundle = world.bundles[0]
+    response = client_for(world.users["buyer"]).post(
+        f"/api/v1/bundles/{bundle.pk}/retirements/",
+        {
+            "consumption_start": "2026-01-01T00:00:00Z",
+            "consumption_end": "2026-01-01T01:00:00Z",
+            "purpose": "bragging",
+        },
+        format="json",
+    )
+    body = assert_error(response, 400, "invalid")
+    assert body["extra"]["choices"] == {"purpose": list(Retirement.Purpose.values)}
+    assert Retirement.objects.count() == 1  # the world's own, nothing new
+
+
+def _device_body(world, **changes):
+    organisation = world.producer_account.organisation_id
+    return {
+        "organisation": organisation,
+        "name": "New roof",
+        "grid_area": world.device.grid_area_id,
+        "technology_code": "T010101",
+        "energy_source_code": "F01040100",
+        "capacity_w": 10_000,
+        "commissioning_date": "2024-01-01",
+        "latitude": "52.5",
+        "longitude": "13.4",
+        "owners": [
+            {"organisation": organisation, "account": world.producer_account.pk, "share": "1"}
+        ],
+    } | changes
+
+
+def test_a_bad_device_choice_lists_the_valid_values():
+    from assets.models import Device
+    from tests.web.world import build_web_world
+
+    world = build_web_world()
+    before = Device.objects.count()
+    response = client_for(world.users["producer"]).post(
+        "/api/v1/devices/", _device_body(world, support="bribes", interval_minutes=5), format="json"
+    )
+    body = assert_error(response, 400, "invalid")
+    assert body["extra"]["choices"] == {
+        "support": list(Device.Support.values),
+        "interval_minutes": list(Device.Interval.values),
+    }
+    assert Device.objects.count() == before
+
+
+def test_an_energy_source_eecs_forbids_lists_the_sources_valid_for_the_technology():
+    # given: a PV plant (T010101) declared as burning wind (F01050100)
+    from assets import codes
+    from assets.models import Device
+    from tests.web.world import build_web_world
+
+    world = build_web_world()
+    before = Device.objects.count()
+    # when
+    response = client_for(world.users["producer"]).post(
+        "/api/v1/devices/", _device_body(world, energy_source_code="F01050100"), format="json"
+    )
+    # then: the sources EECS allows for photovoltaics, and nothing written
+    body = assert_error(response, 400, "invalid")
+    sources = body["extra"]["choices"]["energy_source_code"]
+    assert "F01040100" in sources
+    assert all(codes.combination_allowed("T010101", source) for source in sources)
+    assert "F01050100" not in sources
+    assert Device.objects.count() == before
+
+
+def test_an_unknown_technology_lists_every_eecs_technology():
+    from assets import codes
+    from tests.web.world import build_web_world
+
+    world = build_web_world()
+    response = client_for(world.users["producer"]).post(
+        "/api/v1/devices/", _device_body(world, technology_code="T999999"), format="json"
+    )
+    body = assert_error(response, 400, "invalid")
+    assert body["extra"]["choices"]["technology_code"] == sorted(codes.technologies())
+
+
+def test_choices_are_found_in_nested_lists_of_objects():
+    # given: a serializer with a list of nested objects, one with a bad choice
+    from rest_framework import serializers
+
+    from registry.api.serializers import InputSerializer
+
+    class LegInputSerializer(InputSerializer):
+        side = serializers.ChoiceField(choices=["buy", "sell"])
+
+    class LegsInputSerializer(InputSerializer):
+        legs = LegInputSerializer(many=True)
+
+    data = LegsInputSerializer(data={"legs": [{"side": "buy"}, {"side": "hold"}]})
+    # when / then
+    with pytest.raises(serializers.ValidationError) as raised:
+        data.is_valid(raise_exception=True)
+    assert raised.value.choices == {"legs.1.side": ["buy", "sell"]}

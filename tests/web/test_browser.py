@@ -41,7 +41,7 @@ pytestmark = [
 PAGES = {
     "anonymous": ["/", "/devices/", "/login/", "/password-reset/", "/certificates/"],
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
-    "buyer": ["/holdings/"],
+    "buyer": ["/holdings/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
     "issuing_body": ["/issuing/", "/audit/"],
 }
@@ -234,3 +234,53 @@ def test_the_language_switch_turns_the_pages_russian(watched):
     assert "Входящие передачи ждут вашего решения" in watched.page.inner_text("main")
     assert watched.axe_violations() == []
     watched.screenshot("buyer-holdings-ru")
+
+
+def test_issuing_body_rejects_a_device_and_withdraws_a_bundle(watched):
+    from assets.models import Device
+    from certificates.models import Bundle
+
+    world = build_web_world()
+    device = Device.objects.get(name="Barn roof")
+    bundle = world.bundles[0]
+    log_in(watched, world.users["issuing_body"].username)
+    watched.open("/issuing/")
+    page = watched.page
+    # reject the submitted device with a reason: htmx swaps the queues in place
+    page.fill(f"#reason-device-{device.pk}", "Capacity does not match the grid connection")
+    page.click("button:has-text('Reject Barn roof')")
+    page.wait_for_selector("text=No device waits.")
+    assert "Device rejected" in page.inner_text("#messages")
+    # withdraw a bundle, confirming the question the form asks
+    page.fill("#id_bundles", str(bundle.pk))
+    page.fill("#id_reason", "Meter was miscalibrated")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#withdraw-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "Withdrawal" in page.inner_text("#messages")
+    assert "Meter was miscalibrated" in page.inner_text("#withdraw-heading ~ .table-wrap")
+    watched.screenshot("journey-issuing-body")
+    device.refresh_from_db()
+    bundle.refresh_from_db()
+    assert device.status == Device.Status.REJECTED
+    assert bundle.status == Bundle.Status.WITHDRAWN
+
+
+def test_buyer_reads_a_notification_and_the_header_count_goes(watched):
+    from notifications.services import notifications_derive_pending
+
+    world = build_web_world()
+    notifications_derive_pending()
+    log_in(watched, "buyer")
+    page = watched.page
+    # the header counts the unread notification; its page shows it first
+    assert page.inner_text("#notifications-link .badge") == "1"
+    page.click("#notifications-link")
+    page.wait_for_load_state("networkidle")
+    assert f"Transfer {world.pending_transfer.pk} of" in page.inner_text("#notifications")
+    # mark it read: htmx swaps the list and the header link in place
+    page.click("button:has-text('Mark read: Incoming transfer to accept')")
+    page.wait_for_selector("text=Nothing unread.")
+    assert page.query_selector("#notifications-link .badge") is None
+    assert "Incoming transfer to accept" in page.inner_text("#read-heading ~ ul")
+    watched.screenshot("journey-buyer-notifications")

@@ -4,10 +4,10 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Organisation
-from assets.models import Device
-from certificates.models import Bundle, Transfer
+from assets.models import Device, ReadingBatch
+from certificates.models import Bundle, IssuanceRequest, Transfer, Withdrawal
 from tests.registry.support import events_since, last_event_id
-from tests.web.world import build_web_world
+from tests.web.world import build_web_world, pending_issuance_request
 
 DASHBOARDS = {
     "producer": "web:producer",
@@ -215,6 +215,117 @@ def test_the_issuing_body_approves_from_its_queues(login, world):
     device.refresh_from_db()
     assert pending.status == Organisation.Status.APPROVED
     assert device.status == Device.Status.APPROVED
+
+
+@pytest.mark.django_db
+def test_the_issuing_body_rejects_from_each_queue_with_a_reason(login, world):
+    # given: something waits in every queue
+    request = pending_issuance_request(world)
+    batch = ReadingBatch.objects.get(status=ReadingBatch.Status.HELD)
+    pending = Organisation.objects.get(legal_name="Newcomer Solar")
+    device = Device.objects.get(name="Barn roof")
+    client = login(world, "issuing_body")
+    page = client.get(reverse("web:issuing")).content.decode()
+    for kind, pk in (
+        ("organisation", pending.pk),
+        ("device", device.pk),
+        ("issuance", request.pk),
+        ("batch", batch.pk),
+    ):
+        assert reverse("web:issuing-decide", args=[kind, pk, "reject"]) in page
+    before = last_event_id()
+    # when
+    for kind, pk in (
+        ("organisation", pending.pk),
+        ("device", device.pk),
+        ("issuance", request.pk),
+        ("batch", batch.pk),
+    ):
+        response = client.post(
+            reverse("web:issuing-decide", args=[kind, pk, "reject"]), {"reason": "Papers missing"}
+        )
+        assert response.status_code == 302
+    # then: one event each, through the owning services
+    assert [e["type"] for e in events_since(before)] == [
+        "organisation.suspended",
+        "device.rejected",
+        "issuance_request.rejected",
+        "reading_batch.rejected",
+    ]
+    for row in (pending, device, request, batch):
+        row.refresh_from_db()
+    assert pending.status == Organisation.Status.SUSPENDED
+    assert device.status == Device.Status.REJECTED and device.status_reason == "Papers missing"
+    assert request.status == IssuanceRequest.Status.REJECTED
+    assert batch.status == ReadingBatch.Status.REJECTED
+    assert batch.review_note == "Papers missing"
+
+
+@pytest.mark.django_db
+def test_a_rejection_without_a_reason_is_refused_and_changes_nothing(login, world):
+    client = login(world, "issuing_body")
+    device = Device.objects.get(name="Barn roof")
+    before = last_event_id()
+    response = client.post(
+        reverse("web:issuing-decide", args=["device", device.pk, "reject"]),
+        {"reason": "  "},
+        follow=True,
+    )
+    device.refresh_from_db()
+    assert device.status == Device.Status.SUBMITTED
+    assert "(invalid)" in response.content.decode()
+    assert events_since(before) == []
+
+
+@pytest.mark.django_db
+def test_the_issuing_body_withdraws_certificates_with_a_reason(login, world):
+    # given
+    client = login(world, "issuing_body")
+    bundle = world.bundles[0]
+    before = last_event_id()
+    # when
+    response = client.post(
+        reverse("web:issuing-withdraw"),
+        {"bundles": f"{bundle.pk}", "reason": "Meter was miscalibrated"},
+        follow=True,
+    )
+    # then
+    bundle.refresh_from_db()
+    assert bundle.status == Bundle.Status.WITHDRAWN
+    assert [e["type"] for e in events_since(before)] == ["certificate.withdrawn"]
+    body = response.content.decode()
+    assert "Meter was miscalibrated" in body  # the latest withdrawals
+    assert Withdrawal.objects.get().reason == "Meter was miscalibrated"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"bundles": "twelve", "reason": "x"}, "Give bundle numbers"),
+        ({"bundles": "1", "reason": ""}, "This field is required"),
+        ({"bundles": "999999", "reason": "typo"}, "bundle_not_found"),
+    ],
+    ids=["not numbers", "no reason", "unknown bundle"],
+)
+def test_a_refused_withdrawal_says_why_and_changes_nothing(login, world, data, message):
+    client = login(world, "issuing_body")
+    before = last_event_id()
+    response = client.post(reverse("web:issuing-withdraw"), data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert events_since(before) == []
+    assert not Withdrawal.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_issuing_bodys_reject_and_withdraw_speak_russian(login, world):
+    client = login(world, "issuing_body")
+    client.post(reverse("set_language"), {"language": "ru", "next": "/"})
+    body = client.get(reverse("web:issuing")).content.decode()
+    assert "Отклонить: Barn roof" in body
+    assert "Причина отклонения пакета" in body
+    assert "Отозвать сертификаты" in body
 
 
 @pytest.mark.django_db

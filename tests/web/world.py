@@ -103,3 +103,20 @@ def build_web_world(*, devices: int = 1, hours: int = 6, tag: str = "") -> WebWo
     ledger_integrate_pending()
     checkpoint_create()
     return world
+
+
+def pending_issuance_request(world: WebWorld):
+    """A producer's issuance request that waits on the issuing body (the device needs
+    approval from now on)."""
+    from certificates.services import issuance_request_create
+
+    device = world.device
+    device.issuance_requires_approval = True
+    device.save(update_fields=["issuance_requires_approval"])
+    end = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=2)
+    return issuance_request_create(
+        actor=world.users["producer"],
+        device_id=device.pk,
+        period_start=end - dt.timedelta(hours=1),
+        period_end=end,
+    )
