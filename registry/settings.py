@@ -102,6 +102,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "registry.middleware.RequestIdMiddleware",
+    "registry.csp.ContentSecurityPolicyMiddleware",
     "registry.middleware.InputLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -230,6 +231,22 @@ if not DEVELOPMENT:
         # Preloading is a deliberate, hard-to-undo opt-in; off is not a deploy-check failure.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content-Security-Policy on every HTML page (registry/csp.py): everything from this origin,
+# no inline script or style, no plugins, no framing. A view adds sources with csp_update.
+CSP_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
