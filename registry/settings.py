@@ -218,8 +218,14 @@ API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 # `parameter_too_long` before any view sees them (registry/middleware.py).
 API_PARAMETER_MAX_LENGTH = env_int("API_PARAMETER_MAX_LENGTH", 1024)
 
-if not DEVELOPMENT:
+# X-Forwarded-Proto is believed only when the operator says a TLS proxy is in front and
+# it alone can reach the web processes (gunicorn bound to loopback or a private address):
+# otherwise any client could claim https and defeat the redirect and secure cookies.
+TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
+if TRUSTED_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEVELOPMENT:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
