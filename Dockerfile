@@ -32,4 +32,6 @@ RUN DJANGO_ENV=development python manage.py collectstatic --noinput
 
 USER gridproof
 EXPOSE 8000
-CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# 0.0.0.0 inside the container's own network namespace; publish the port on a loopback or
+# private address only (docker-compose.yml: 127.0.0.1:8000). No gunicorn control socket.
+CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--no-control-socket", "--access-logfile", "-"]

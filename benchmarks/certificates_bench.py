@@ -379,7 +379,7 @@ def _gunicorn(port: int) -> subprocess.Popen:
         str(Path(sys.executable).parent / "gunicorn"),
         "registry.wsgi:application",
         *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread"),
-        *("--threads", "4", "--log-level", "warning"),
+        *("--threads", "4", "--log-level", "warning", "--no-control-socket"),
     ]
     server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     for _ in range(100):

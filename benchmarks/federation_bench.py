@@ -118,6 +118,7 @@ class Server:
                 "2",
                 "--timeout",
                 "120",
+                "--no-control-socket",
             ],
             cwd=REPO,
             env=env,

@@ -45,6 +45,7 @@ from certificates.services.common import (
     _check_volume,
     _issuing_body_of,
     _require_holder,
+    _require_may_leave,
     _today,
 )
 from ledger.services import ledger_append
@@ -150,6 +151,7 @@ def certificate_export(
     now = timezone.now()
     held = locks.bundles_lock_held([bundle_id], actor)[bundle_id]
     account = _require_holder(held)
+    _require_may_leave(account)
     bundle = held.bundle
     _check_movable(bundle, _today(now))
     volume = bundle.volume_wh if volume_wh is None else volume_wh

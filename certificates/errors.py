@@ -179,3 +179,26 @@ class UnitsChangeOutsideTransaction(DomainError):
         "Reserving, releasing and delivering units must run inside the caller's "
         "transaction.atomic() block, with the caller's ledger event."
     )
+
+
+# Account kinds (README, "Accounts"): trading accounts send and receive; issuance accounts
+# receive new certificates and send them on; retirement accounts are final.
+class AccountRefusesTransfers(Conflict):
+    code = "account_refuses_transfers"
+    default_detail = (
+        "Only trading accounts receive transfers: issuance accounts are filled by issuance, "
+        "and retirement accounts by nothing but a retirement. Transfer to a trading account, "
+        "or retire the certificates (POST …/retirements/)."
+    )
+
+
+class RetirementAccountFinal(Conflict):
+    code = "retirement_account_final"
+    default_detail = (
+        "Certificates in a retirement account do not leave it: they can only be retired there."
+    )
+
+
+class AccountRefusesIssuance(Conflict):
+    code = "account_refuses_issuance"
+    default_detail = "A retirement account receives no new certificates."

@@ -83,6 +83,8 @@ def account_lock_receiving(
     account, policy = found
     if not account.is_open:
         raise errors.AccountClosed(account_id=account.pk)
+    if account.kind != Account.Kind.TRADING:
+        raise errors.AccountRefusesTransfers(account_id=account.pk, kind=account.kind)
     return account, policy
 
 

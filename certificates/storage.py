@@ -35,7 +35,8 @@ _BUNDLE_FIELDS = [
     "expires_on",
     "status",
 ]
-_ACCOUNT_FIELDS = ["id", "organisation_id", "number", "status"]
+# In the model's field order: Model.from_db pairs names with values in that order.
+_ACCOUNT_FIELDS = ["id", "organisation_id", "number", "kind", "status"]
 _MOVING_ROLES = (Membership.Role.OPERATOR.value, Membership.Role.ADMIN.value)
 
 
@@ -71,7 +72,7 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
     columns = ", ".join(f"b.{name}" for name in _BUNDLE_FIELDS)
     sql = (
         f"SELECT {columns}, a.organisation_id AS holder_organisation_id, "  # noqa: S608
-        "a.number AS holder_number, a.status AS holder_status, "
+        "a.number AS holder_number, a.status AS holder_status, a.kind AS holder_kind, "
         "o.status AS holder_organisation_status, m.role AS actor_role "
         "FROM certificates_bundle b "
         "JOIN accounts_account a ON a.id = b.account_id "
@@ -89,6 +90,7 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
                 bundle.account_id,
                 bundle.holder_organisation_id,
                 bundle.holder_number,
+                bundle.holder_kind,
                 bundle.holder_status,
             ],
         )
@@ -108,7 +110,7 @@ def account_lock_for_receiving(
     """
     lock = " FOR KEY SHARE OF a" if connection.vendor == "postgresql" else ""
     sql = (
-        "SELECT a.id, a.organisation_id, a.number, a.status, "  # noqa: S608 - no values inlined
+        "SELECT a.id, a.organisation_id, a.number, a.status, a.kind, "  # noqa: S608
         "p.require_acceptance AS policy_requires_acceptance "
         "FROM accounts_account a "
         "LEFT JOIN certificates_transferpolicy p ON p.organisation_id = a.organisation_id "

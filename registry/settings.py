@@ -102,6 +102,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "registry.middleware.RequestIdMiddleware",
+    "registry.csp.ContentSecurityPolicyMiddleware",
     "registry.middleware.InputLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -217,8 +218,14 @@ API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 # `parameter_too_long` before any view sees them (registry/middleware.py).
 API_PARAMETER_MAX_LENGTH = env_int("API_PARAMETER_MAX_LENGTH", 1024)
 
-if not DEVELOPMENT:
+# X-Forwarded-Proto is believed only when the operator says a TLS proxy is in front and
+# it alone can reach the web processes (gunicorn bound to loopback or a private address):
+# otherwise any client could claim https and defeat the redirect and secure cookies.
+TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
+if TRUSTED_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEVELOPMENT:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
@@ -230,6 +237,22 @@ if not DEVELOPMENT:
         # Preloading is a deliberate, hard-to-undo opt-in; off is not a deploy-check failure.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content-Security-Policy on every HTML page (registry/csp.py): everything from this origin,
+# no inline script or style, no plugins, no framing. A view adds sources with csp_update.
+CSP_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

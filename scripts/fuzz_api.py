@@ -204,6 +204,7 @@ def main() -> int:
                 "2",
                 "--timeout",
                 "60",
+                "--no-control-socket",  # one per instance or none: several may run at once
                 "--error-logfile",
                 str(reports / "server.log"),
             ],

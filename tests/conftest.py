@@ -43,6 +43,27 @@ def _demo_logins_outside_the_repository(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _every_html_page_carries_a_content_security_policy(monkeypatch):
+    """Every HTML response any test renders through the test client carries the CSP."""
+    from django.test.client import ClientHandler
+
+    handle = ClientHandler.__call__
+
+    def checked(self, environ):
+        response = handle(self, environ)
+        if response.get("Content-Type", "").startswith("text/html"):
+            policy = response.get("Content-Security-Policy") or response.get(
+                "Content-Security-Policy-Report-Only", ""
+            )
+            assert "default-src 'self'" in policy, (
+                f"{environ.get('PATH_INFO')} answered HTML without the Content-Security-Policy"
+            )
+        return response
+
+    monkeypatch.setattr(ClientHandler, "__call__", checked)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -114,5 +114,12 @@ class AccountOutputSerializer(serializers.ModelSerializer):
 
 class AccountOpenInputSerializer(StrictInputSerializer):
     organisation = serializers.IntegerField(min_value=1)
-    kind = serializers.ChoiceField(choices=Account.Kind.choices)
+    kind = serializers.ChoiceField(
+        choices=Account.Kind.choices,
+        help_text=(
+            "trading: receives issuance and transfers, sends, retires. issuance: receives "
+            "issuance, sends, retires, receives no transfers. retirement: final; receives "
+            "no issuance or transfers, nothing leaves it, certificates in it can be retired."
+        ),
+    )
     name = serializers.CharField(max_length=200)

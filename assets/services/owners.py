@@ -65,6 +65,11 @@ def _owner_shares(owners: Sequence[Mapping[str, Any]]) -> list[OwnerShare]:
             here["account"] = ["The account does not belong to this organisation."]
         elif not account.is_open:
             here["account"] = ["The account is closed."]
+        elif account.kind == Account.Kind.RETIREMENT:
+            here["account"] = [
+                "A retirement account receives no new certificates: "
+                "name a trading or issuance account."
+            ]
         try:
             share = parse_share(owner.get("share"))
         except ValueError as exc:

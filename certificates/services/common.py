@@ -81,6 +81,12 @@ def _require_holder(held: storage.Held, mandate: Mandate | None = None) -> Accou
     return held.account
 
 
+def _require_may_leave(account: Account) -> None:
+    """Certificates leave trading and issuance accounts; a retirement account is final."""
+    if account.kind == Account.Kind.RETIREMENT:
+        raise errors.RetirementAccountFinal(account_id=account.pk)
+
+
 def _check_movable(bundle: Bundle, today: dt.date) -> None:
     if bundle.status != Bundle.Status.ACTIVE:
         raise errors.BundleNotActive(bundle_id=bundle.pk, status=bundle.status_name)
@@ -168,12 +174,15 @@ def _lock_sources(
     items: Sequence[tuple[int, int | None]],
     now: dt.datetime,
     mandate: Mandate | None = None,
+    leaving: bool = True,
 ) -> list[Source]:
     """Lock bundles (one statement, pk order) and check each as units leaving its holder.
 
     `items` are (bundle id, volume or None for the whole bundle). Raises on a repeated
     bundle, a bad volume, a missing bundle, an actor who does not act for the holder, a
-    bundle that is not active or has expired, and a volume larger than the bundle.
+    bundle that is not active or has expired, and a volume larger than the bundle; when the
+    units are `leaving` the account (transfer, reservation; not a retirement, which stays),
+    on a retirement account, which nothing leaves.
     """
     seen: set[int] = set()
     for bundle_id, volume in items:
@@ -187,6 +196,8 @@ def _lock_sources(
     for bundle_id, volume in items:
         bundle = held[bundle_id].bundle
         account = _require_holder(held[bundle_id], mandate)
+        if leaving:
+            _require_may_leave(account)
         _check_movable(bundle, today)
         volume = bundle.volume_wh if volume is None else volume
         _check_fits(bundle, volume)

@@ -156,16 +156,20 @@ def _owners_for_issuance(device_id: int) -> list[tuple[int, Fraction]]:
             device_id=device_id, reason=f"shares add up to {sum(shares, Fraction(0))}"
         )
     account_ids = [owner.account_id for owner in owners]
-    open_ids = set(
+    kinds = dict(
         Account.objects.filter(pk__in=account_ids, status=Account.Status.OPEN).values_list(
-            "pk", flat=True
+            "pk", "kind"
         )
     )
-    closed = [pk for pk in account_ids if pk not in open_ids]
+    closed = [pk for pk in account_ids if pk not in kinds]
     if closed:
         raise errors.OwnershipIncomplete(
             device_id=device_id, reason="an owner's account is closed", account_ids=closed
         )
+    # New certificates land in trading or issuance accounts, never in a retirement account.
+    final = [pk for pk in account_ids if kinds[pk] == Account.Kind.RETIREMENT]
+    if final:
+        raise errors.AccountRefusesIssuance(device_id=device_id, account_ids=final)
     return list(zip(account_ids, shares, strict=True))
 
 

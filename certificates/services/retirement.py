@@ -98,7 +98,9 @@ def certificate_retire(
     now = timezone.now()
     moves: list[Move] = []
     accounts: set[int] = set()
-    for source in _lock_sources(actor=actor, items=items, now=now, mandate=mandate):
+    # Retiring is allowed from every kind of account, a retirement account included:
+    # the certificates stay where they are, marked retired.
+    for source in _lock_sources(actor=actor, items=items, now=now, mandate=mandate, leaving=False):
         accounts.add(source.account.pk)
         moves.append(
             Move(

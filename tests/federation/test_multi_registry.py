@@ -199,6 +199,7 @@ class Registry:
                 "4",
                 "--timeout",
                 "60",
+                "--no-control-socket",  # three registries must not share one socket
             ],
         )
         self._spawn(

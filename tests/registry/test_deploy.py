@@ -199,9 +199,10 @@ def test_the_two_registries_share_nothing_of_their_own(compose):
     assert services["db-b"]["healthcheck"] == services["db"]["healthcheck"]
     volumes = [services[r.db]["volumes"][0].split(":")[0] for r in REGISTRIES]
     assert len(set(volumes)) == 2 and set(volumes) <= set(compose["volumes"])
-    # Their own web port on the host, 8000 inside (gunicorn --bind 0.0.0.0:8000).
+    # Their own web port on the host's loopback (the proxy's side), 8000 inside
+    # (gunicorn --bind 0.0.0.0:8000 in the container's own network).
     assert [services[r.web]["ports"] for r in REGISTRIES] == [
-        [f"{r.port}:8000"] for r in REGISTRIES
+        [f"127.0.0.1:{r.port}:8000"] for r in REGISTRIES
     ]
 
 

@@ -83,3 +83,102 @@ def test_a_variable_set_to_nothing_means_its_default():
     # `DATABASE_URL=` in an env file, or `${DATABASE_URL:-}` in docker-compose.yml.
     result = start(DJANGO_ENV="development", DATABASE_URL="", REGISTRY_ORIGIN=" ")
     assert result.returncode == 0, result.stderr
+
+
+PROXY = "import django; django.setup(); from django.conf import settings; " + (
+    "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+)
+
+
+def production(**env: str) -> dict[str, str]:
+    return {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "s3cret-" * 8,
+        "REGISTRY_SIGNING_KEY": signing_key(),
+        "REGISTRY_ORIGIN": "registry.example.org/test",
+        "ALLOWED_HOSTS": "registry.example.org",
+    } | env
+
+
+def proxy_header(**env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in {"TRUSTED_PROXY", "DJANGO_ENV"}}
+    result = subprocess.run(
+        [sys.executable, "-c", PROXY],
+        cwd=REPO,
+        env=clean | {"DJANGO_SETTINGS_MODULE": "registry.settings"} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("value", ["", "0", "false"], ids=["unset", "0", "false"])
+def test_production_ignores_x_forwarded_proto_unless_a_trusted_proxy_is_declared(value):
+    assert proxy_header(**production(TRUSTED_PROXY=value)) == "None"
+
+
+def test_a_declared_trusted_proxy_sets_the_scheme_from_x_forwarded_proto():
+    assert proxy_header(**production(TRUSTED_PROXY="1")) == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("trusted", "secure"), [(False, False), (True, True)])
+def test_a_forged_x_forwarded_proto_counts_only_behind_a_trusted_proxy(
+    client, settings, trusted, secure
+):
+    # given: a client that reaches the web process directly and claims https
+    if trusted:
+        settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    else:
+        settings.SECURE_PROXY_SSL_HEADER = None
+    # when
+    response = client.get("/api/v1/", headers={"X-Forwarded-Proto": "https"})
+    # then
+    assert response.wsgi_request.is_secure() is secure
+
+
+def _shipped_web_commands() -> dict[str, str]:
+    import json
+    import re
+
+    import yaml
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    commands = {
+        "Dockerfile": " ".join(
+            json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1))
+        ),
+        "compose": compose["services"]["web"]["command"][2].split(" && exec ")[1],
+    }
+    for name in ("README.md", "docs/operations.md"):
+        text = (REPO / name).read_text().replace("\\\n", " ")
+        for number, line in enumerate(
+            re.findall(r"^\s*(?:web: )?(gunicorn registry\.wsgi.+)$", text, re.M)
+        ):
+            commands[f"{name}#{number}"] = line
+    return commands
+
+
+def test_every_shipped_gunicorn_command_sets_its_own_control_socket_or_none():
+    commands = _shipped_web_commands()
+    assert len(commands) >= 5, commands
+    for where, command in commands.items():
+        assert "--no-control-socket" in command or "--control-socket /run/" in command, where
+
+
+def test_gunicorn_listens_on_all_addresses_only_inside_a_container():
+    import yaml
+
+    for where, command in _shipped_web_commands().items():
+        bind = command.split("--bind ")[1].split()[0]
+        if where in {"Dockerfile", "compose"} or where.startswith("docs/operations.md#0"):
+            assert bind == "0.0.0.0:8000", where  # the container's own network namespace
+        else:
+            host = bind.rsplit(":", 1)[0]
+            assert host == "127.0.0.1" or host.startswith(("10.", "192.168.")), where
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for name in ("web", "web-b"):
+        assert all(p.startswith("127.0.0.1:") for p in compose["services"][name]["ports"])
