@@ -43,6 +43,24 @@ def _demo_logins_outside_the_repository(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _subject_audit(request):
+    """SUBJECT_AUDIT=1: every test that uses the database also checks that each event it
+    causes names every object its write changed (tests/ledger/subject_audit.py)."""
+    marker = request.node.get_closest_marker("django_db")
+    if not os.environ.get("SUBJECT_AUDIT") or marker is None:
+        yield
+        return
+    from tests.ledger.subject_audit import SubjectAudit
+
+    request.getfixturevalue("_django_db_helper")
+    audit = SubjectAudit()
+    with audit.watching():
+        yield
+    assert not audit.unknown_kinds, f"kinds missing from SUBJECT_KINDS: {audit.unknown_kinds}"
+    assert not audit.gaps, "\n".join(map(str, audit.gaps))
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -1,5 +1,7 @@
 """Every ledger event names every object its write changed (subject_audit.py)."""
 
+import io
+
 import pytest
 from django.core.management import call_command
 
@@ -18,7 +20,7 @@ def test_demo_data_events_name_what_they_change():
 
     # when
     with audit.watching():
-        call_command("seed_demo", stdout=open("/dev/null", "w"))
+        call_command("seed_demo", stdout=io.StringIO())
 
     # then
     print(sorted(audit.kinds), audit.transactions)
