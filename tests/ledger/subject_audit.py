@@ -173,7 +173,9 @@ class SubjectAudit:
 
     Every block at or below the depth where watching began is checked on its own, so a
     service nested in another (a retirement inside a charging match) answers for its own
-    event, and the enclosing block for everything together."""
+    event, and the enclosing block for everything together. What an inner block left out
+    may still be named by the event its enclosing block appends right after it (not by
+    the events of a later inner block)."""
 
     gaps: list[Gap] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)
@@ -184,21 +186,33 @@ class SubjectAudit:
     def watching(self):
         models = audited_models()
         depth = len(connection.atomic_blocks)
-        stack: list[tuple[Snapshot, int]] = []
+        stack: list[_Frame] = []
         enter, exit_ = Atomic.__enter__, Atomic.__exit__
         audit = self
 
         def audited_enter(atomic):
             if len(connection.atomic_blocks) >= depth:
-                stack.append((len(connection.atomic_blocks), snapshot(models), _last_pending()))
+                if stack:
+                    audit.settle(stack[-1])
+                mark = _last_pending()
+                stack.append(_Frame(len(connection.atomic_blocks), snapshot(models), mark))
             return enter(atomic)
 
         def audited_exit(atomic, exc_type, exc, tb):
             result = exit_(atomic, exc_type, exc, tb)
-            if stack and stack[-1][0] == len(connection.atomic_blocks):
-                _, before, mark = stack.pop()
+            if stack and stack[-1].depth == len(connection.atomic_blocks):
+                frame = stack.pop()
                 if exc_type is None:
-                    audit.check(models, before, mark)
+                    audit.settle(frame)
+                    gap = audit.check(models, frame)
+                    if gap is None:
+                        pass
+                    elif stack:
+                        # The enclosing service may name it in the event it appends next
+                        # (a contract execution names the obligation its savepoint made).
+                        stack[-1].open_gaps.append((gap, _last_pending()))
+                    else:
+                        audit.gaps.append(gap)
             return result
 
         Atomic.__enter__, Atomic.__exit__ = audited_enter, audited_exit
@@ -207,10 +221,20 @@ class SubjectAudit:
         finally:
             Atomic.__enter__, Atomic.__exit__ = enter, exit_
 
-    def check(self, models: list, before: Snapshot, mark: int) -> None:
-        queued = _events_since(mark)
+    def settle(self, frame: _Frame) -> None:
+        """Judge the gaps of a frame's closed inner blocks by the events the frame appended
+        itself since each closed (not through another inner block)."""
+        for gap, mark in frame.open_gaps:
+            named = {key for _kind, subjects in _events_since(mark) for key in subjects}
+            missing = {key: why for key, why in gap.missing.items() if key not in named}
+            if missing:
+                self.gaps.append(Gap(gap.kinds, missing))
+        frame.open_gaps = []
+
+    def check(self, models: list, frame: _Frame) -> Gap | None:
+        queued = _events_since(frame.mark)
         if not queued:
-            return
+            return None
         self.transactions += 1
         named: set[str] = set()
         for kind, subjects in queued:
@@ -219,10 +243,17 @@ class SubjectAudit:
         self.unknown_kinds.update(
             key.partition(":")[0] for key in named if key.partition(":")[0] not in SUBJECT_KINDS
         )
-        required = required_keys(models, before, snapshot(models))
+        required = required_keys(models, frame.before, snapshot(models))
         missing = {key: why for key, why in required.items() if key not in named}
-        if missing:
-            self.gaps.append(Gap([kind for kind, _ in queued], missing))
+        return Gap([kind for kind, _ in queued], missing) if missing else None
+
+
+@dataclass
+class _Frame:
+    depth: int
+    before: Snapshot
+    mark: int
+    open_gaps: list[tuple[Gap, int]] = field(default_factory=list)
 
 
 def _last_pending() -> int:
