@@ -99,7 +99,7 @@ def subject_kind_known(kind: str) -> bool:
 
 
 def _ids(kind: str, values: Iterable[Any]) -> list[str]:
-    return [f"{kind}:{value}" for value in values if isinstance(value, int)]
+    return [f"{kind}:{value}" for value in values if type(value) is int]  # not bool
 
 
 def _move_bundles(move: Mapping[str, Any]) -> list[str]:

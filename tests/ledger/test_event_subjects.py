@@ -1,6 +1,11 @@
 """Every ledger event names every object its write changed (subject_audit.py)."""
 
 import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -27,3 +32,78 @@ def test_demo_data_events_name_what_they_change():
     assert not audit.unknown_kinds
     assert not audit.gaps, report(audit)
     assert replay_gaps() == []
+
+
+# ---------------------------------------------------------------- every kind in the catalogue
+
+EVENTS_MD = Path(__file__).resolve().parents[2] / "ledger" / "EVENTS.md"
+
+SERVICE_TESTS = [
+    "tests/accounts/test_services_accounts.py",
+    "tests/accounts/test_services_organisations.py",
+    "tests/accounts/test_services_users.py",
+    "tests/assets/test_devices.py",
+    "tests/assets/test_grid_areas.py",
+    "tests/assets/test_meters.py",
+    "tests/assets/test_readings.py",
+    "tests/assets/test_reviews_proofs_issuance.py",
+    "tests/certificates/test_issuance.py",
+    "tests/certificates/test_transfer.py",
+    "tests/certificates/test_retirement.py",
+    "tests/certificates/test_expiry_withdrawal.py",
+    "tests/certificates/test_crossregistry.py",
+    "tests/market/test_money.py",
+    "tests/market/test_orders.py",
+    "tests/consumers/test_households_and_sites.py",
+    "tests/consumers/test_consents.py",
+    "tests/consumers/test_communities.py",
+    "tests/contracts/test_agreements.py",
+    "tests/contracts/test_execution.py",
+    "tests/charging/test_tariffs.py",
+    "tests/charging/test_sessions.py",
+    "tests/charging/test_receipts.py",
+    "tests/notifications/test_webhooks.py",
+    "tests/federation/test_peers.py",
+    "tests/federation/test_replication.py",
+]
+"""The service tests of every app: between them they cause every kind of event."""
+
+
+def catalogue_kinds() -> set[str]:
+    """Every event kind ledger/EVENTS.md lists (first column of its tables)."""
+    kinds: set[str] = set()
+    for line in EVENTS_MD.read_text().splitlines():
+        if line.startswith("| `"):
+            kinds.update(re.findall(r"`([a-z_]+\.[a-z_]+)`", line.split("|")[1]))
+    return kinds
+
+
+def test_the_catalogue_is_read():
+    kinds = catalogue_kinds()
+    assert {"certificate.issued", "order.placed", "webhook_endpoint.deleted"} <= kinds
+    assert len(kinds) > 90
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("SUBJECT_AUDIT")), reason="already running under the subject audit"
+)
+def test_every_event_kind_names_every_object_it_changes(tmp_path):
+    # given the service tests of every app, run under the subject audit
+    kinds_file = tmp_path / "kinds.txt"
+    env = os.environ | {"SUBJECT_AUDIT": "1", "SUBJECT_AUDIT_KINDS": str(kinds_file)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+
+    # when
+    run = subprocess.run(
+        [*command, *SERVICE_TESTS],
+        cwd=EVENTS_MD.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # then no write left out an object it changed, and every catalogued kind was caused
+    assert run.returncode == 0, run.stdout[-20000:]
+    caused = set(kinds_file.read_text().split())
+    assert catalogue_kinds() - caused == set()
