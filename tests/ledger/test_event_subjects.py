@@ -65,6 +65,8 @@ SERVICE_TESTS = [
     "tests/notifications/test_webhooks.py",
     "tests/federation/test_peers.py",
     "tests/federation/test_replication.py",
+    # the demo data: the market's creation has no service test of its own
+    "tests/ledger/test_event_subjects.py::test_demo_data_events_name_what_they_change",
 ]
 """The service tests of every app: between them they cause every kind of event."""
 
