@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
+from ledger.services import ledger_append
 from tests.ledger.subject_audit import SubjectAudit, replay_gaps
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +111,26 @@ def test_every_event_kind_names_every_object_it_changes(tmp_path):
     assert run.returncode == 0, run.stdout[-20000:]
     caused = set(kinds_file.read_text().split())
     assert catalogue_kinds() - caused == set()
+
+
+def test_the_replay_finds_an_event_that_changes_a_bundle_it_does_not_name():
+    # given an issuance of bundle 7 to account 3 whose event names only the device
+    issuance = {
+        "issuance_id": 1,
+        "device_id": 2,
+        "unit_start": 0,
+        "unit_end": 100,
+        "periods": [["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z", 0, 100, [[7, 3, 0, 100]]]],
+    }
+    with transaction.atomic():
+        pending = ledger_append(
+            kind="certificate.issued",
+            actor="system:test",
+            subject=[("device", 2), ("issuance", 1), ("bundle", 7)],
+            data={"issuance": issuance},
+        )
+
+    # when / then
+    assert replay_gaps() == [
+        f"queued event {pending.pk} (certificate.issued) changes account:3 without naming it"
+    ]
