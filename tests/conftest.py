@@ -64,7 +64,7 @@ def _subject_audit(request):
     if not os.environ.get("SUBJECT_AUDIT") or not uses_db:
         yield
         return
-    from tests.ledger.subject_audit import SubjectAudit
+    from tests.ledger.subject_audit import SubjectAudit, replay_gaps
 
     request.getfixturevalue("_django_db_helper")
     audit = SubjectAudit()
@@ -73,6 +73,7 @@ def _subject_audit(request):
     AUDITED_KINDS.update(audit.kinds)
     assert not audit.unknown_kinds, f"kinds missing from SUBJECT_KINDS: {audit.unknown_kinds}"
     assert not audit.gaps, "\n".join(map(str, audit.gaps))
+    assert replay_gaps() == []
 
 
 @pytest.fixture
