@@ -108,7 +108,7 @@ def organisation_register(
     ledger_append(
         kind="organisation.registered",
         actor=actor,
-        subject=organisation,
+        subject=[organisation, actor],
         data={
             "organisation_id": organisation.pk,
             "legal_name": legal_name,
@@ -218,7 +218,7 @@ def issuing_body_bootstrap(
     ledger_append(
         kind="organisation.bootstrapped",
         actor="system:bootstrap",
-        subject=organisation,
+        subject=[organisation, admin],
         data={
             "organisation_id": organisation.pk,
             "legal_name": legal_name,
@@ -252,7 +252,7 @@ def membership_add(
     ledger_append(
         kind="membership.added",
         actor=actor,
-        subject=organisation,
+        subject=[organisation, user],
         data={"organisation_id": organisation.pk, "user_id": user.pk, "role": role},
     )
     return membership

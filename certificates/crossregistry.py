@@ -258,7 +258,10 @@ def certificate_export_settle(
             "next_attempt_at",
         ]
     )
-    ledger_append(kind=kind, actor=IMPORTING_ACTOR, subject=[bundle, export], data=data)
+    subjects: list[Any] = [bundle, export]
+    if kind == events.EXPORT_RETURNED:
+        subjects.append(("account", bundle.account_id))
+    ledger_append(kind=kind, actor=IMPORTING_ACTOR, subject=subjects, data=data)
     return export
 
 
@@ -384,6 +387,19 @@ def _grid_area(cert: dict[str, Any], origin: str):
             },
         )
     return area
+
+
+def _device_subjects(device_id: int | None) -> list[tuple[str, int]]:
+    """The device of an import, and the grid area of a foreign stand-in (an import may have
+    created both: _local_device)."""
+    from assets.models import Device
+
+    if device_id is None:
+        return []
+    device = Device.objects.only("status", "grid_area_id").get(pk=device_id)
+    if device.status != Device.Status.FOREIGN:
+        return [("device", device_id)]
+    return [("device", device_id), ("grid_area", device.grid_area_id)]
 
 
 def _local_device(cert: dict[str, Any], sender: str) -> int:
@@ -533,6 +549,7 @@ def certificate_import(
         "export_leaf_hash": received.export_leaf_hash,
         "export_id": data.get("export_id"),
     }
+    device_id: int | None = None
     try:
         cert = _parse_certificate(data)
         # Checks that need no device first: a refusal leaves no stand-in device behind.
@@ -551,7 +568,7 @@ def certificate_import(
         ledger_append(
             kind=events.IMPORT_REJECTED,
             actor=IMPORTING_ACTOR,
-            subject=[received],
+            subject=[received, *_device_subjects(device_id)],
             data=reference
             | {"import_id": received.pk, "public_id": received.public_id, "reason": refused.reason},
         )
@@ -563,7 +580,15 @@ def certificate_import(
     ledger_append(
         kind=events.IMPORTED,
         actor=IMPORTING_ACTOR,
-        subject=[bundle, issuance, received, account, ("device", device_id)],
+        subject=[
+            bundle,
+            issuance,
+            received,
+            account,
+            *_device_subjects(device_id),
+            # the grid area of the units, created here if it was unknown (_grid_area)
+            ("grid_area", issuance.grid_area_id),
+        ],
         data=reference
         | {
             "import_id": received.pk,

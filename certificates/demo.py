@@ -3,13 +3,13 @@ buyer, part of that retired for a named beneficiary. Runs after assets.demo; ide
 
 import datetime as dt
 
-from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
 from accounts.models import Account, User
 from certificates import services
 from certificates.models import Bundle, Issuance, Retirement
+from registry.public_url import registry_base_url
 
 PV_NAME = "Lindenhof residents' rooftop PV"
 BUYER = "GreenBuy Energy GmbH"
@@ -95,7 +95,5 @@ def seed(stdout) -> None:
         location="Berlin-Mitte, DE",
         purpose=Retirement.Purpose.HOURLY_MATCHING,
     )
-    url = settings.REGISTRY_BASE_URL + reverse(
-        "certificates:statement", args=[retirement.public_id]
-    )
+    url = registry_base_url() + reverse("certificates:statement", args=[retirement.public_id])
     stdout.write(f"  retired {retirement.volume_wh} Wh for {BENEFICIARY}: statement {url}")

@@ -49,7 +49,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
 @require_safe
 def identity(request: HttpRequest) -> JsonResponse:
     """/.well-known/gridproof/federation: what a peer needs to register this registry."""
-    return JsonResponse(api_views.identity_body())
+    return JsonResponse(api_views.identity_body(request))
 
 
 class _Alias:

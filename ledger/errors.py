@@ -38,3 +38,8 @@ class TreeSizeExceeded(InvalidInput):
 class InvalidProofRequest(InvalidInput):
     code = "invalid_proof_request"
     default_detail = "No such proof: check the sequence number and tree sizes."
+
+
+class UnknownSubjectKind(NotFound):
+    code = "unknown_subject_kind"
+    default_detail = "No ledger event names subjects of this kind (see ledger/EVENTS.md)."

@@ -16,6 +16,7 @@ from ledger.errors import (
     LedgerCorrupted,
     LedgerEntryNotFound,
     TreeSizeExceeded,
+    UnknownSubjectKind,
 )
 from ledger.merkle import (
     EMPTY_ROOT,
@@ -27,6 +28,7 @@ from ledger.merkle import (
     subtree_nodes,
 )
 from ledger.models import Checkpoint, LedgerEntry, PendingEvent, TreeHead
+from ledger.subjects import subject_kind_known
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,13 @@ def checkpoint_list() -> QuerySet[Checkpoint]:
 
 def ledger_subject_history(*, key: str, limit: int = 1000) -> SubjectHistory:
     """Up to `limit` entries about `key`, oldest first, each with its inclusion proof in the
-    tree of the latest checkpoint (entries after it wait for the next checkpoint)."""
+    tree of the latest checkpoint (entries after it wait for the next checkpoint).
+
+    UnknownSubjectKind for a key whose kind no event can name: an empty list would read as
+    "nothing happened to it"."""
+    kind = key.partition(":")[0]
+    if not subject_kind_known(kind):
+        raise UnknownSubjectKind(kind=kind)
     checkpoint = checkpoint_latest()
     size = checkpoint.size
     entries = list(

@@ -36,6 +36,7 @@ from notifications.models import (
 from notifications.rules import RULES, Notice
 from notifications.texts import notification_body, notification_title
 from registry.hooks import Hook
+from registry.public_url import registry_base_url
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ def _emails_send(limit: int) -> tuple[int, int]:
             send_mail(
                 subject=f"[GridProof] {notification_title(notification.topic)}",
                 message=notification_body(notification.topic, notification.params)
-                + f"\n\n{settings.REGISTRY_BASE_URL}/\n",
+                + f"\n\n{registry_base_url()}/\n",
                 from_email=None,
                 recipient_list=[user.email],
             )

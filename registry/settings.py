@@ -69,7 +69,9 @@ if not SECRET_KEY:
 
 REGISTRY_ORIGIN = env_str("REGISTRY_ORIGIN", "gridproof.localhost/registry")
 REGISTRY_NAME = env_str("REGISTRY_NAME", "GridProof development registry")
-REGISTRY_BASE_URL = env_str("REGISTRY_BASE_URL", "http://127.0.0.1:8000")
+# Empty: the identity document answers with the host each request came to, and links made
+# outside a request use the development server's address (registry/public_url.py).
+REGISTRY_BASE_URL = env_str("REGISTRY_BASE_URL", "")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEVELOPMENT else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

@@ -64,6 +64,39 @@ def _every_html_page_carries_a_content_security_policy(monkeypatch):
     monkeypatch.setattr(ClientHandler, "__call__", checked)
 
 
+AUDITED_KINDS: set[str] = set()
+
+
+def pytest_sessionfinish(session) -> None:
+    # SUBJECT_AUDIT_KINDS=<file>: the event kinds the audited tests caused, one a line
+    # (tests/ledger/test_event_subjects.py compares them with the catalogue).
+    path = os.environ.get("SUBJECT_AUDIT_KINDS")
+    if path and os.environ.get("SUBJECT_AUDIT"):
+        Path(path).write_text("".join(f"{kind}\n" for kind in sorted(AUDITED_KINDS)))
+
+
+@pytest.fixture(autouse=True)
+def _subject_audit(request):
+    """SUBJECT_AUDIT=1: every test that uses the database also checks that each event it
+    causes names every object its write changed (tests/ledger/subject_audit.py)."""
+    uses_db = request.node.get_closest_marker("django_db") is not None or any(
+        name in request.fixturenames for name in ("db", "transactional_db")
+    )
+    if not os.environ.get("SUBJECT_AUDIT") or not uses_db:
+        yield
+        return
+    from tests.ledger.subject_audit import SubjectAudit, replay_gaps
+
+    request.getfixturevalue("_django_db_helper")
+    audit = SubjectAudit()
+    with audit.watching():
+        yield
+    AUDITED_KINDS.update(audit.kinds)
+    assert not audit.unknown_kinds, f"kinds missing from SUBJECT_KINDS: {audit.unknown_kinds}"
+    assert not audit.gaps, "\n".join(map(str, audit.gaps))
+    assert replay_gaps() == []
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -174,7 +174,12 @@ def _batch_record(
     pending = ledger_append(
         kind="reading_batch.held" if held else "reading_batch.accepted",
         actor=actor,
-        subject=[batch, *(("device", device_id) for device_id in device_ids)],
+        # the meters: their readings, and the counters the batch advanced
+        subject=[
+            batch,
+            *(("device", device_id) for device_id in device_ids),
+            *(("meter", pk) for pk in sorted(set(per_meter) | set(outcome.counter_updates))),
+        ],
         data={
             **_batch_data(batch),
             "meters": [

@@ -300,9 +300,16 @@ def _issue(
         raise errors.DoubleIssuance(device_id=device_id, reason="readings changed meanwhile")
     counter.next_unit = unit
     counter.save(update_fields=["next_unit"])
-    # The event names the device and the issuance, not each bundle: a device-year is
-    # 8,760 bundles. Histories find a bundle's issuance through "issuance:<id>".
-    subjects: list[Any] = [("device", device_id), issuance]
+    # Every bundle the issuance creates and every account it credits is a subject, so that
+    # a bundle's history starts at its issuance (a device-year of hourly certificates is
+    # 8,760 subject rows: the subject index is built for that).
+    owners = [row for period in period_rows for row in period[4]]
+    subjects: list[Any] = [
+        ("device", device_id),
+        issuance,
+        *(("bundle", row[0]) for row in owners),
+        *(("account", row[1]) for row in owners),
+    ]
     data = events.issuance_data(issuance, period_rows) | {"readings": _id_ranges(reading_ids)}
     return issuance, data, subjects
 

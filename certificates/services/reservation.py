@@ -50,12 +50,14 @@ class UnitsChange:
 
     `bundle` is the reserved (released, delivered) bundle as it is now; `parent` and
     `rest` are the split source and the remainder left ACTIVE with the holder, when only
-    the first units of a bundle were reserved.
+    the first units of a bundle were reserved. `from_account_id` is the holder before a
+    delivery.
     """
 
     bundle: Bundle
     parent: Bundle | None = None
     rest: Bundle | None = None
+    from_account_id: int | None = None
 
     @classmethod
     def from_move(cls, move: Move) -> UnitsChange:
@@ -67,9 +69,13 @@ class UnitsChange:
     def volume_wh(self) -> int:
         return self.bundle.unit_end - self.bundle.unit_start
 
-    def subjects(self) -> list[Bundle]:
-        """The bundles the caller's event must name: split source, the bundle, the rest."""
-        return [b for b in (self.parent, self.bundle, self.rest) if b is not None]
+    def subjects(self) -> list[Any]:
+        """What the caller's event must name: split source, the bundle, the rest, and the
+        accounts whose holdings changed (the holder; both accounts of a delivery)."""
+        bundles = [b for b in (self.parent, self.bundle, self.rest) if b is not None]
+        accounts = [self.from_account_id] if self.from_account_id is not None else []
+        accounts += [b.account_id for b in bundles]
+        return [*bundles, *(("account", pk) for pk in dict.fromkeys(accounts))]
 
     def data(self) -> dict[str, Any]:
         """The units in the caller's event data, shaped like a transfer's move."""
@@ -139,7 +145,8 @@ def certificate_units_deliver(
     to_account, _policy = locks.account_lock_receiving(to_account_id)
     if bundle.expires_on is not None and _today(now) >= bundle.expires_on:
         raise errors.BundleExpired(bundle_id=bundle.pk)
+    from_account_id = bundle.account_id
     bundle.account_id = to_account.pk
     bundle.status = Bundle.Status.ACTIVE
     bundle.save(update_fields=["account", "status"])
-    return UnitsChange(bundle=bundle)
+    return UnitsChange(bundle=bundle, from_account_id=from_account_id)

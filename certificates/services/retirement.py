@@ -173,10 +173,11 @@ def certificate_expire_due(
     if not ids:
         return []
     Bundle.objects.filter(pk__in=ids).update(status=Bundle.Status.EXPIRED)
+    accounts = sorted(set(Bundle.objects.filter(pk__in=ids).values_list("account_id", flat=True)))
     ledger_append(
         kind=events.EXPIRED,
         actor="system:expiry",
-        subject=[("bundle", pk) for pk in ids],
+        subject=[*(("bundle", pk) for pk in ids), *(("account", pk) for pk in accounts)],
         data={"on": today, "bundle_ids": ids},
     )
     return ids
@@ -265,11 +266,17 @@ def certificate_withdraw(
     WithdrawalItem.objects.bulk_create(items)
     withdrawal.volume_wh = sum(item.bundle.volume_wh for item in items)
     withdrawal.save(update_fields=["volume_wh"])
-    released = _release_periods({(b.device_id, b.period_start) for b in leaves}, now)
+    released, issuances = _release_periods({(b.device_id, b.period_start) for b in leaves}, now)
     ledger_append(
         kind=events.WITHDRAWN,
         actor=actor,
-        subject=[withdrawal, *(item.bundle for item in items)],
+        subject=[
+            withdrawal,
+            *(item.bundle for item in items),
+            *(("account", pk) for pk in sorted({b.account_id for b in withdrawn})),
+            *(("transfer", pk) for pk in cancelled),
+            *(("issuance", pk) for pk in issuances),
+        ],
         data={
             "withdrawal_id": withdrawal.pk,
             "reason": withdrawal.reason,
@@ -283,9 +290,13 @@ def certificate_withdraw(
     return withdrawal
 
 
-def _release_periods(keys: set[tuple[int, dt.datetime]], now: dt.datetime) -> list[list[Any]]:
-    """Release issued periods all of whose current bundles carry a withdrawal record."""
+def _release_periods(
+    keys: set[tuple[int, dt.datetime]], now: dt.datetime
+) -> tuple[list[list[Any]], list[int]]:
+    """Release issued periods all of whose current bundles carry a withdrawal record;
+    return them and the issuances they belong to."""
     released: list[list[Any]] = []
+    issuances: set[int] = set()
     by_device: dict[int, set[dt.datetime]] = defaultdict(set)
     for device_id, start in keys:
         by_device[device_id].add(start)
@@ -299,7 +310,8 @@ def _release_periods(keys: set[tuple[int, dt.datetime]], now: dt.datetime) -> li
         periods = IssuedPeriod.objects.filter(
             device_id=device_id, period_start__in=starts - kept, withdrawn_at__isnull=True
         ).order_by("period_start")
-        rows = list(periods.values_list("pk", "period_start", "period_end"))
+        rows = list(periods.values_list("pk", "period_start", "period_end", "issuance_id"))
         IssuedPeriod.objects.filter(pk__in=[pk for pk, *_ in rows]).update(withdrawn_at=now)
-        released += [[device_id, start, end] for _pk, start, end in rows]
-    return released
+        released += [[device_id, start, end] for _pk, start, end, _issuance in rows]
+        issuances.update(issuance for *_, issuance in rows)
+    return released, sorted(issuances)

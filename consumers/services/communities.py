@@ -255,7 +255,8 @@ def community_key_set(
     ledger_append(
         kind=events.COMMUNITY_KEY_SET,
         actor=actor,
-        subject=community,
+        # a static key sets every current member's share
+        subject=[community, *(("community_member", pk) for pk in data_shares)],
         data={"community_id": community.pk, "key_kind": key_kind, "shares": data_shares},
     )
     return community

@@ -100,7 +100,8 @@ def household_register(
     ledger_append(
         kind=events.HOUSEHOLD_REGISTERED,
         actor=actor,
-        subject=[household, organisation, account],
+        # the person becomes a member of the household's organisation
+        subject=[household, organisation, account, actor],
         data={
             "household_id": household.pk,
             "organisation_id": organisation.pk,

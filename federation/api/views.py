@@ -2,7 +2,7 @@
 read-only mirrors of peers' logs in the same shapes as the ledger's own API."""
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -25,6 +25,7 @@ from registry.api.exceptions import ErrorSerializer
 from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
 from registry.idempotency import idempotent
+from registry.public_url import registry_base_url
 
 ORIGIN_PARAMETER = OpenApiParameter(
     "origin",
@@ -133,14 +134,16 @@ class FederationStatusView(APIView):
         )
 
 
-def identity_body() -> dict:
+def identity_body(request: HttpRequest | None = None) -> dict:
+    """The identity document; URLs from REGISTRY_BASE_URL, or the host `request` came to."""
     signer = registry_signer()
+    base_url = registry_base_url(request)
     return {
         "origin": settings.REGISTRY_ORIGIN,
-        "base_url": settings.REGISTRY_BASE_URL,
+        "base_url": base_url,
         "log_vkey": signer.vkey,
         "witness_vkey": signer.cosignature_vkey,
-        "witness_url": settings.REGISTRY_BASE_URL,
+        "witness_url": base_url,
     }
 
 
@@ -154,7 +157,7 @@ class FederationIdentityView(APIView):
         responses={200: serializers.FederationIdentityOutputSerializer, **error_responses(429)}
     )
     def get(self, request: Request) -> Response:
-        return Response(identity_body())
+        return Response(identity_body(request))
 
 
 class AnchoredCheckpointView(JSONErrorsMixin, APIView):

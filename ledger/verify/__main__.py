@@ -307,11 +307,23 @@ def fetch(url: str, net: Net, accept: str = "application/json") -> bytes:
                     raise VerificationFailed(f"{url}: response took too long")
                 chunks.append(chunk)
     except urllib.error.HTTPError as exc:
-        raise VerificationFailed(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        raise VerificationFailed(f"{url}: HTTP {exc.code} {exc.reason}{_error_code(exc)}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise VerificationFailed(f"{url}: {reason}") from None
     return b"".join(chunks)
+
+
+def _error_code(exc: urllib.error.HTTPError) -> str:
+    """The registry's machine-readable error ({"code", "detail"}), if the body carries one."""
+    try:
+        body = json.loads(exc.read(_CHUNK))
+    except (ValueError, OSError, http.client.HTTPException):
+        return ""
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+        return ""
+    detail = body.get("detail")
+    return f" ({body['code']}: {detail})" if isinstance(detail, str) else f" ({body['code']})"
 
 
 def fetch_text(url: str, net: Net) -> str:
@@ -544,6 +556,14 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         result = check_history(bundle, trust, args.subject)
         print(_describe(result.checkpoint, trust), file=out)
         size = result.checkpoint.checkpoint.size
+        if not result.entries:
+            # Without a non-inclusion proof an empty list proves nothing: the registry may
+            # have left the entries out, or the subject may not exist.
+            about = f"{args.subject[0]}:{args.subject[1]}" if args.subject else "the subject"
+            raise VerificationFailed(
+                f"no entries about {about} in tree size {size}: an empty history cannot be "
+                "verified (the registry sent no proof that nothing was left out)"
+            )
         print(f"history OK: {len(result.entries)} entries, each in tree size {size}", file=out)
         for seq, event in result.entries:
             print(f"  #{seq}  {_event_summary(event)}", file=out)

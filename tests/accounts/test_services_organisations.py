@@ -58,7 +58,7 @@ def test_organisation_register_creates_a_pending_organisation_with_its_admin():
     [event] = events_since(before)
     assert event["type"] == "organisation.registered"
     assert event["actor"] == f"user:{user.pk}"
-    assert event["subject"] == [f"organisation:{organisation.pk}"]
+    assert event["subject"] == [f"organisation:{organisation.pk}", f"user:{user.pk}"]
     assert event["data"] == {
         "organisation_id": organisation.pk,
         "legal_name": "Sunny Rooftops eG",
@@ -278,7 +278,7 @@ def test_issuing_body_bootstrap_creates_an_approved_issuing_body():
     [event] = events_since(before)
     assert event["type"] == "organisation.bootstrapped"
     assert event["actor"] == "system:bootstrap"
-    assert event["subject"] == [f"organisation:{organisation.pk}"]
+    assert event["subject"] == [f"organisation:{organisation.pk}", f"user:{admin.pk}"]
     assert event["data"] == {
         "organisation_id": organisation.pk,
         "legal_name": "Registry Operator",
@@ -326,7 +326,7 @@ def test_membership_add(by):
     [event] = events_since(before)
     assert event["type"] == "membership.added"
     assert event["actor"] == f"user:{actor.pk}"
-    assert event["subject"] == [f"organisation:{organisation.pk}"]
+    assert event["subject"] == [f"organisation:{organisation.pk}", f"user:{newcomer.pk}"]
     assert event["data"] == {
         "organisation_id": organisation.pk,
         "user_id": newcomer.pk,

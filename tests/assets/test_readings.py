@@ -74,7 +74,11 @@ def test_accepted_batch_stores_readings_and_one_event_with_the_merkle_root(
     assert batch.merkle_root == root_from_leaf_hashes(leaves).hex()
     event = last_event()
     assert event["type"] == "reading_batch.accepted"
-    assert event["subject"] == [f"reading_batch:{batch.pk}", f"device:{meter.device_id}"]
+    assert event["subject"] == [
+        f"reading_batch:{batch.pk}",
+        f"device:{meter.device_id}",
+        f"meter:{meter.pk}",
+    ]
     assert event["data"]["merkle_root"] == batch.merkle_root
     assert event["data"]["size"] == 24
     assert event["data"]["total_wh"] == sum(r.wh for r in readings)
@@ -476,6 +480,8 @@ def test_batch_covering_several_meters_and_devices(producer, producer_org, meter
             f"reading_batch:{result.batch.pk}",
             f"device:{meter.device_id}",
             f"device:{other.device_id}",
+            f"meter:{meter.pk}",
+            f"meter:{other.pk}",
         ]
     )
     assert ReadingBatch.objects.count() == 1

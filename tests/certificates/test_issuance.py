@@ -83,7 +83,15 @@ def test_hourly_issuance_splits_each_hour_by_shares_without_losing_a_wh(plant):
     data = event["data"]["issuance"]
     assert data["unit_end"] == unit and len(data["periods"]) == 24
     assert sum(len(p[4]) for p in data["periods"]) == 48
-    assert event["subject"] == [f"device:{plant.device.pk}", f"issuance:{issuance.pk}"]
+    # it names the device, the issuance, every bundle it created and every account credited
+    issued = Bundle.objects.filter(issuance=issuance).order_by("pk")
+    assert event["subject"] == [
+        f"device:{plant.device.pk}",
+        f"issuance:{issuance.pk}",
+        *(f"bundle:{pk}" for pk in issued.values_list("pk", flat=True)),
+        f"account:{plant.producer_account.pk}",
+        f"account:{plant.neighbour_account.pk}",
+    ]
     assert data["periods"][0][4][0] == [first.pk, plant.producer_account.pk, 0, first.unit_end]
     assert data["readings"] == [[readings[0].pk, readings[-1].pk]]
 

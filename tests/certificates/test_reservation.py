@@ -70,7 +70,7 @@ def test_reserving_a_whole_bundle_marks_it_reserved_where_it_is(issued):
         Bundle.Status.RESERVED,
         issued.producer_account.pk,
     )
-    assert change.subjects() == [change.bundle]
+    assert change.subjects() == [change.bundle, ("account", issued.producer_account.pk)]
     assert change.data() == {
         "bundle_id": bundle.pk,
         "device_id": bundle.device_id,
@@ -105,7 +105,9 @@ def test_reserving_part_of_a_bundle_splits_off_its_first_units(issued):
     )
     assert (rest.unit_start, rest.unit_end, rest.status) == (start + 100, end, Bundle.Status.ACTIVE)
     assert {reserved.account_id, rest.account_id} == {issued.producer_account.pk}
-    assert [b.pk for b in change.subjects()] == [parent.pk, reserved.pk, rest.pk]
+    *bundles, account = change.subjects()
+    assert [b.pk for b in bundles] == [parent.pk, reserved.pk, rest.pk]
+    assert account == ("account", issued.producer_account.pk)
     assert change.data()["rest_bundle_id"] == rest.pk and change.volume_wh == 100
     assert _held_wh(parent) == end - start
     assert new_events(before) == []
@@ -207,7 +209,8 @@ def test_release_makes_the_reservation_active_again_with_its_holder(issued):
 
     # then the piece is active again in the producer's account; the split stays
     piece = Bundle.objects.get(pk=change.bundle.pk)
-    assert released.bundle.pk == piece.pk and released.subjects() == [released.bundle]
+    assert released.bundle.pk == piece.pk
+    assert released.subjects() == [released.bundle, ("account", issued.producer_account.pk)]
     assert (piece.status, piece.account_id) == (Bundle.Status.ACTIVE, issued.producer_account.pk)
     assert _held_wh(issued.bundles[2]) == issued.bundles[2].volume_wh
     assert new_events(before) == []
@@ -225,6 +228,11 @@ def test_deliver_makes_the_reservation_active_in_the_receiving_account(issued):
     # then the buyer holds it, active; the rest stays with the producer; units are conserved
     piece = Bundle.objects.get(pk=change.bundle.pk)
     assert delivered.bundle.pk == piece.pk
+    assert delivered.subjects() == [
+        delivered.bundle,
+        ("account", issued.producer_account.pk),
+        ("account", issued.buyer_account.pk),
+    ]
     assert (piece.status, piece.account_id) == (Bundle.Status.ACTIVE, issued.buyer_account.pk)
     assert Bundle.objects.get(pk=change.rest.pk).account_id == issued.producer_account.pk
     assert _held_wh(issued.bundles[2]) == issued.bundles[2].volume_wh

@@ -8,9 +8,9 @@ from assets.models import Reading, ReadingBatch
 from consumers import reports, services
 from consumers.models import CommunityMember, DataAccess
 from registry.errors import DomainError
-from tests.assets.factories import DeviceFactory, MeterFactory
+from tests.assets.factories import DeviceFactory, GridAreaFactory, MeterFactory
 from tests.consumers.factories import CommunityFactory, SiteFactory, consent, member, site_meter
-from tests.factories import member_of
+from tests.factories import OrganisationFactory, member_of
 from tests.registry.support import events_since, last_event_id, row_counts
 
 DAY = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -156,3 +156,28 @@ def test_a_device_of_a_non_member_cannot_be_shared(community_world):
     with pytest.raises(DomainError) as exc:
         services.community_device_add(actor=admin, community_id=community.pk, device_id=foreign.pk)
     assert exc.value.code == "device_not_shareable"
+
+
+@pytest.mark.django_db
+def test_an_organisation_admin_creates_a_community_with_one_event():
+    # given
+    organisation, area = OrganisationFactory(), GridAreaFactory()
+    admin = member_of(organisation)
+    before = last_event_id()
+
+    # when
+    created = services.community_create(
+        actor=admin,
+        organisation_id=organisation.pk,
+        name=" Sunny Street ",
+        grid_area_id=area.pk,
+        key_kind="dynamic",
+        internal_price_minor_per_kwh=12,
+    )
+
+    # then
+    (event,) = events_since(before)
+    assert created.name == "Sunny Street" and created.currency == "EUR"
+    assert event["type"] == "community.created"
+    assert event["subject"] == [f"community:{created.pk}", f"organisation:{organisation.pk}"]
+    assert event["data"]["grid_area_id"] == area.pk and event["data"]["key_kind"] == "dynamic"

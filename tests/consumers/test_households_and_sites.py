@@ -148,6 +148,23 @@ def test_site_confirmed_by_the_issuing_body_or_a_community_admin_not_by_others()
 
 
 @pytest.mark.django_db
+def test_the_issuing_body_rejects_a_site_with_a_reason_and_one_event():
+    # given
+    site = SiteFactory(status=Site.Status.PENDING)
+    before = last_event_id()
+
+    # when
+    services.site_reject(actor=issuing_body_user(), site_id=site.pk, reason="no proof of address")
+
+    # then
+    site.refresh_from_db()
+    assert (site.status, site.status_reason) == (Site.Status.REJECTED, "no proof of address")
+    (event,) = events_since(before)
+    assert (event["type"], event["subject"]) == ("site.rejected", [f"site:{site.pk}"])
+    assert event["data"] == {"site_id": site.pk, "reason": "no proof of address"}
+
+
+@pytest.mark.django_db
 def test_meter_link_refuses_another_organisations_meter_and_a_second_site():
     # given
     site = SiteFactory()

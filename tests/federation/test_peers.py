@@ -4,6 +4,7 @@ import pytest
 
 from accounts.errors import NotIssuingBody
 from federation import errors, services
+from federation.api.views import identity_body
 from federation.models import MirrorHead, Peer, WitnessProgress
 from ledger.keys import registry_signer
 from ledger.verify.note import KEY_TYPE_COSIGNATURE_V1, VerifierKey
@@ -254,12 +255,47 @@ def test_api_update_suspend_reinstate(admin_user, signer):
     assert api.post("/api/v1/federation/peers/999/suspend/", {"reason": "x"}).status_code == 404
 
 
+IDENTITY_URLS = ["/api/v1/federation/identity/", "/.well-known/gridproof/federation"]
+
+
 def test_identity_documents(client):
     signer = registry_signer()
     for url in ["/api/v1/federation/identity/", "/.well-known/gridproof/federation"]:
         body = client.get(url).json()
         assert body["log_vkey"] == signer.vkey
         assert body["witness_vkey"] == signer.cosignature_vkey
+
+
+@pytest.mark.parametrize("url", IDENTITY_URLS)
+def test_identity_reports_the_configured_public_url(client, settings, url):
+    # given a registry served behind https://registry.example.org/gridproof
+    settings.REGISTRY_BASE_URL = "https://registry.example.org/gridproof/"
+
+    # when
+    body = client.get(url, HTTP_HOST="127.0.0.1:8000").json()
+
+    # then: the configured URL, not the address the request reached
+    assert body["base_url"] == body["witness_url"] == "https://registry.example.org/gridproof"
+
+
+@pytest.mark.parametrize("url", IDENTITY_URLS)
+def test_identity_without_a_configured_url_reports_the_host_asked(client, settings, url):
+    # given no REGISTRY_BASE_URL
+    settings.REGISTRY_BASE_URL = ""
+    settings.ALLOWED_HOSTS = ["registry-b.example"]
+
+    # when
+    body = client.get(url, HTTP_HOST="registry-b.example:8443").json()
+
+    # then: where it was reached, not the development server's :8000
+    assert body["base_url"] == body["witness_url"] == "http://registry-b.example:8443"
+
+
+def test_identity_outside_a_request_falls_back_to_the_development_server(settings):
+    settings.REGISTRY_BASE_URL = ""
+    assert identity_body()["base_url"] == "http://127.0.0.1:8000"
+    settings.REGISTRY_BASE_URL = "https://registry.example.org"
+    assert identity_body()["base_url"] == "https://registry.example.org"
 
 
 # ---------------------------------------------------------------- admin

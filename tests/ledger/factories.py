@@ -17,7 +17,7 @@ def append_events(count: int, *, kind: str = "test.happened", subject=None, star
             ledger_append(
                 kind=kind,
                 actor="system:test",
-                subject=subject if subject is not None else ("thing", (start + i) % 3),
+                subject=subject if subject is not None else ("bundle", (start + i) % 3),
                 data={"n": start + i},
             )
             for i in range(count)

@@ -1,7 +1,7 @@
 """Permission matrix rows for the ledger endpoints (see tests/registry/matrix.py).
 
 The ledger is public and read-only: every role, signed in or not, gets the same answer.
-The world: three events about `matrix:1`, integrated and covered by a signed checkpoint.
+The world: three events about `bundle:1`, integrated and covered by a signed checkpoint.
 """
 
 from ledger.models import LedgerEntry
@@ -11,7 +11,7 @@ from tests.registry.matrix import Case, expect
 
 
 def setup_world(world) -> None:
-    append_events(3, subject=("matrix", 1))
+    append_events(3, subject=("bundle", 1))
     integrate_all()
     world.ledger_checkpoint, _created = checkpoint_create()
     world.ledger_entry = LedgerEntry.objects.order_by("-seq").first()
@@ -50,6 +50,13 @@ CASES = [
         "GET",
         "/api/v1/ledger/subjects/{subject_type}/{subject_id}/",
         expect(200),
+        args=lambda w: {"subject_type": "bundle", "subject_id": "1"},
+    ),
+    Case(
+        "GET",
+        "/api/v1/ledger/subjects/{subject_type}/{subject_id}/",
+        expect(404),
+        name="a kind no event names",
         args=lambda w: {"subject_type": "matrix", "subject_id": "1"},
     ),
     Case("GET", "/api/v1/ledger/verifier-key/", expect(200)),

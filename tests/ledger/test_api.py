@@ -147,19 +147,24 @@ class TestProofs:
 
 class TestSubjects:
     def test_history_with_proofs_against_the_checkpoint(self, api_client, leaves):
-        response = api_client.get("/api/v1/ledger/subjects/thing/2/")
+        response = api_client.get("/api/v1/ledger/subjects/bundle/2/")
         assert response.status_code == 200
         assert response["Cache-Control"] == "public, max-age=5"
         body = response.json()
         assert [e["seq"] for e in body["entries"]] == [2, 5, 8, 11]
-        assert body["subject"] == "thing:2" and body["size"] == N
+        assert body["subject"] == "bundle:2" and body["size"] == N
         trust = cli.Trust.from_strings(registry_signer().vkey)
-        result = cli.check_history(body, trust, ("thing", "2"))
+        result = cli.check_history(body, trust, ("bundle", "2"))
         assert [seq for seq, _ in result.entries] == [2, 5, 8, 11]
 
-    def test_unknown_subject_has_an_empty_history(self, api_client, leaves):
+    def test_a_subject_without_entries_has_an_empty_history(self, api_client, leaves):
         body = api_client.get("/api/v1/ledger/subjects/bundle/999/").json()
-        assert body["entries"] == []
+        assert body["entries"] == [] and body["subject"] == "bundle:999"
+
+    @pytest.mark.parametrize("kind", ["nonsense", "thing", "Bundle", "bundle_"])
+    def test_an_unknown_subject_kind_is_404_with_a_code(self, api_client, leaves, kind):
+        response = api_client.get(f"/api/v1/ledger/subjects/{kind}/1/")
+        assert_error(response, 404, "unknown_subject_kind")
 
 
 def test_etag_answers_if_none_match_with_304(api_client, leaves):
@@ -197,7 +202,7 @@ def test_the_offline_verifier_checks_a_live_registry(live_server, tmp_path):
     assert "tree size 11 extends tree size 6" in run(
         "consistency", "--old", str(old_note), "--url", live_server.url
     )
-    history = run("history", "--url", live_server.url, "--subject", "thing:1")
+    history = run("history", "--url", live_server.url, "--subject", "bundle:1")
     assert "history OK: 4 entries" in history
 
     # and a checkpoint signed by another key than the one the auditor trusts fails

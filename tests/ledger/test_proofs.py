@@ -87,13 +87,13 @@ def test_impossible_proofs_are_refused(leaves, call, error):
 
 def test_subject_history_proves_each_entry_against_the_latest_checkpoint():
     # given
-    ledger_with(10)  # subjects thing:0, thing:1, thing:2 in turn
+    ledger_with(10)  # subjects bundle:0, bundle:1, bundle:2 in turn
     checkpoint, _ = checkpoint_create()
     append_events(3, start=10)  # integrated later than the checkpoint: not listed yet
     integrate_all()
 
     # when
-    history = selectors.ledger_subject_history(key="thing:1")
+    history = selectors.ledger_subject_history(key="bundle:1")
 
     # then
     cp, _ = verify_checkpoint(history.checkpoint.note, registry_signer().vkey)

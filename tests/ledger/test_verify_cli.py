@@ -408,6 +408,29 @@ def test_http_lying_registry(ledger, registry, tmp_path):
     assert code == EXIT_FAILED and "older" in out
 
 
+def test_http_history_of_nothing_is_not_ok(ledger, registry, tmp_path):
+    # given a registry that knows no entry about bundle 999999, and no kind "nonsense"
+    base, routes = registry
+    serve_ledger(ledger, routes)
+    empty = {**ledger.history_bundle(0), "entries": []}
+    routes.add("/api/v1/ledger/subjects/bundle/999999/", empty)
+    routes.add(
+        "/api/v1/ledger/subjects/nonsense/abc/",
+        {"code": "unknown_subject_kind", "detail": "No such kind.", "extra": {}},
+        status=404,
+    )
+
+    # when / then: neither "verifies"
+    code, out = run("history", *keys(ledger), "--url", base, "--subject", "bundle:999999")
+    assert code == EXIT_FAILED and "history OK" not in out, out
+    assert "no entries about bundle:999999 in tree size" in out
+    code, out = run("history", *keys(ledger), "--url", base, "--subject", "nonsense:abc")
+    assert code == EXIT_FAILED and "HTTP 404" in out and "unknown_subject_kind" in out, out
+    # nor does an empty history file
+    code, out = run("history", *keys(ledger), "--file", write(tmp_path, "e.json", empty))
+    assert code == EXIT_FAILED and "no entries about the subject" in out, out
+
+
 def test_http_errors_and_limits(ledger, registry):
     base, routes = registry
     assert run("checkpoint", *keys(ledger), "--url", base)[0] == EXIT_FAILED  # 404
