@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.management import call_command
@@ -95,7 +96,12 @@ def test_every_event_kind_names_every_object_it_changes(tmp_path):
     # given the service tests of every app, run under the subject audit
     kinds_file = tmp_path / "kinds.txt"
     env = os.environ | {"SUBJECT_AUDIT": "1", "SUBJECT_AUDIT_KINDS": str(kinds_file)}
+    if env.get("DATABASE_URL", "").startswith("postgres"):
+        # its own test database: this session's is in use (pytest-django would drop it)
+        url = urlsplit(env["DATABASE_URL"])
+        env["DATABASE_URL"] = urlunsplit(url._replace(path=url.path + "_subject_audit"))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    command.append("--create-db")
 
     # when
     run = subprocess.run(
