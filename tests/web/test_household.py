@@ -249,10 +249,20 @@ def test_the_household_pages_do_a_fixed_number_of_queries_whatever_the_data_size
 
 def test_the_household_pages_speak_russian(client, world):
     client.force_login(world.users["household"])
-    for page, words in (
-        ("web:household", ["Мой дом", "Мои объекты"]),
-        ("web:household-consents", ["Мои согласия", "Кто читал мои данные"]),
+    for page, words, english in (
+        (
+            "web:household",
+            ["Мой дом", "Мои объекты", "Отбор (потребление)", "Моя почасовая доля покрытия"],
+            ["My sites", "Import (consumption)", "Consumption", "My bill"],
+        ),
+        (
+            "web:household-consents",
+            ["Мои согласия", "Кто читал мои данные", "Поставка и расчёты", "отказано"],
+            ["Who read my data", "Supply and billing", "refused", "no grant covers it"],
+        ),
     ):
         body = client.get(reverse(page), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
         for word in words:
             assert word in body, (page, word)
+        for word in english:
+            assert word not in body, (page, word)
