@@ -266,3 +266,30 @@ def test_the_household_pages_speak_russian(client, world):
             assert word in body, (page, word)
         for word in english:
             assert word not in body, (page, word)
+
+
+def test_seed_demo_makes_a_household_login_with_a_site_readings_and_a_read(client, capsys):
+    # given: make run's demo data
+    from django.core.management import call_command
+
+    from accounts.models import User
+    from assets.models import Reading
+    from consumers.models import Site
+
+    call_command("seed_demo")
+    # when: run again (idempotent), and the logins shown again
+    call_command("seed_demo")
+    call_command("demo_logins")
+    # then
+    out = capsys.readouterr().out
+    assert "The demo household exists already." in out
+    assert "  household / " in out
+    person = User.objects.get(username="household")
+    site = Site.objects.get(household__person=person)
+    assert site.status == Site.Status.CONFIRMED
+    assert Reading.objects.filter(meter__site_link__site=site).count() == 3 * 24 * 2
+    assert DataAccess.objects.filter(site=site, outcome="granted").count() == 1
+    client.force_login(person)
+    response = client.get(reverse("web:dashboard"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("web:household")
+    assert response.context["chart"]["totals_wh"]["production"] > 0
