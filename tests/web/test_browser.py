@@ -1,8 +1,8 @@
 """The web app in a real browser (Debian's Chromium driven by Playwright).
 
 Every page for every person renders without console errors and without a request to any
-host but the server; the producer, buyer and auditor journeys are done by clicking;
-axe-core finds no serious or critical accessibility violation; a screenshot of each page
+host but the server; the producer, buyer, auditor and household journeys are done by
+clicking; axe-core finds no serious or critical accessibility violation; a screenshot of each page
 goes to .ci/screenshots/. Skipped only when /usr/bin/chromium is not installed
 (`make browser` installs it; `make test` and CI run that first).
 """
