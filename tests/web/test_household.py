@@ -326,3 +326,11 @@ def test_seed_demo_makes_a_household_login_with_a_site_readings_and_a_read(clien
     response = client.get(reverse("web:dashboard"), follow=True)
     assert response.redirect_chain[-1][0] == reverse("web:household")
     assert response.context["chart"]["totals_wh"]["production"] > 0
+
+
+def test_a_person_without_a_role_reads_how_to_take_part_as_a_household(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    body = client.get(reverse("web:dashboard")).content.decode()
+    assert "POST /api/v1/households/me/" in body
