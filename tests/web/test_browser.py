@@ -150,6 +150,21 @@ def test_the_dashboards_fit_a_375px_phone(browser, live_server):
     assert width <= 375
 
 
+def test_the_household_pages_fit_a_375px_phone(browser, live_server):
+    build_web_world()
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = Watched(context.new_page(), live_server.url)
+    log_in(page, "household")
+    widths = {}
+    for path in ("/household/", "/household/consents/"):
+        page.open(path)
+        widths[path] = page.page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(f"household-{_slug(path)}-375px")
+    context.close()
+    assert page.errors == []
+    assert all(width <= 375 for width in widths.values()), widths
+
+
 def test_producer_registers_a_device_and_reads_its_generation_chart(watched):
     world = build_web_world()
     log_in(watched, "producer")
