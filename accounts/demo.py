@@ -17,7 +17,8 @@ DEMO_ORGANISATIONS = [
 ]
 
 
-DEMO_USERNAMES = ["admin", *(row[0] for row in DEMO_ORGANISATIONS)]
+# `household` is made by consumers.demo (a person, not an organisation).
+DEMO_USERNAMES = ["admin", *(row[0] for row in DEMO_ORGANISATIONS), "household"]
 
 
 def logins_file() -> Path:
@@ -52,6 +53,12 @@ def _new_user(username: str, stdout, *, superuser: bool = False) -> User:
     if settings.DEVELOPMENT:
         remember_login(username, password)
     return user
+
+
+def new_user(username: str, stdout) -> User:
+    """A demo login whose password is printed and kept for `make demo-logins` (for the
+    other apps' demo modules)."""
+    return _new_user(username, stdout)
 
 
 @transaction.atomic

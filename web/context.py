@@ -15,6 +15,8 @@ from notifications.selectors import notification_unread_count
 from web.roles import Roles, request_roles
 
 NAVIGATION: list[tuple[str, str, Callable[[Roles], bool]]] = [
+    ("web:household", _("My home"), lambda r: r.household is not None),
+    ("web:household-consents", _("My data"), lambda r: r.household is not None),
     ("web:producer", _("My devices"), lambda r: bool(r.producer)),
     ("web:holdings", _("Holdings"), lambda r: bool(r.trader)),
     ("web:audit", _("Audit"), lambda r: bool(r.auditor or r.issuing_body)),

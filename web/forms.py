@@ -152,3 +152,44 @@ class WithdrawForm(forms.Form):
         if not words or not all(word.isdigit() and 0 < len(word) <= 18 for word in words):
             raise forms.ValidationError(_("Give bundle numbers, e.g. 12, 15."))
         return sorted({int(word) for word in words})
+
+
+class ConsentGrantForm(forms.Form):
+    """A household lets an organisation read a site's meters (consumers' consent_grant)."""
+
+    site = forms.TypedChoiceField(label=_("Site"), coerce=int)
+    grantee = forms.TypedChoiceField(label=_("Organisation that may read"), coerce=int)
+    meters = forms.TypedMultipleChoiceField(
+        label=_("Meters"),
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only meters of the chosen site."),
+    )
+    purpose = forms.ChoiceField(label=_("Purpose"))
+    resolution = forms.ChoiceField(
+        label=_("Resolution"),
+        help_text=_("A grant allows its resolution and every coarser one."),
+    )
+    valid_until = forms.DateField(
+        label=_("Valid until (inclusive, UTC)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, sites, grantees, meters, purposes, resolutions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].choices = [(s.pk, f"{s.name} ({s.metering_point_id})") for s in sites]
+        self.fields["grantee"].choices = [(o.pk, o.legal_name) for o in grantees]
+        self.fields["meters"].choices = meters
+        self.fields["purpose"].choices = purposes
+        self.fields["resolution"].choices = resolutions
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        until = dt.datetime.combine(data["valid_until"], dt.time.min, tzinfo=dt.UTC)
+        return {
+            "site_id": data["site"],
+            "grantee_id": data["grantee"],
+            "purpose": data["purpose"],
+            "site_meter_ids": data["meters"],
+            "resolution": data["resolution"],
+            "valid_to": until + dt.timedelta(days=1),
+        }

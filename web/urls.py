@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from web.views import auditor, buyer, issuing, notifications, producer, public
+from web.views import auditor, buyer, household, issuing, notifications, producer, public
 
 app_name = "web"
 
@@ -96,6 +96,15 @@ urlpatterns = [
     path("holdings/retire/", buyer.retire, name="retire"),
     path(
         "transfers/<int:transfer_id>/<str:decision>/", buyer.transfer_decide, name="transfer-decide"
+    ),
+    # Household (consumers app).
+    path("household/", household.dashboard, name="household"),
+    path("household/energy/", household.energy, name="household-energy"),
+    path("household/consents/", household.consents, name="household-consents"),
+    path(
+        "household/consents/<int:consent_id>/revoke/",
+        household.consent_revoke,
+        name="consent-revoke",
     ),
     # Auditor.
     path("audit/", auditor.dashboard, name="audit"),

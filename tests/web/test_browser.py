@@ -1,8 +1,8 @@
 """The web app in a real browser (Debian's Chromium driven by Playwright).
 
 Every page for every person renders without console errors and without a request to any
-host but the server; the producer, buyer and auditor journeys are done by clicking;
-axe-core finds no serious or critical accessibility violation; a screenshot of each page
+host but the server; the producer, buyer, auditor and household journeys are done by
+clicking; axe-core finds no serious or critical accessibility violation; a screenshot of each page
 goes to .ci/screenshots/. Skipped only when /usr/bin/chromium is not installed
 (`make browser` installs it; `make test` and CI run that first).
 """
@@ -44,6 +44,7 @@ PAGES = {
     "buyer": ["/holdings/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
     "issuing_body": ["/issuing/", "/audit/"],
+    "household": ["/household/", "/household/consents/"],
 }
 
 
@@ -149,6 +150,21 @@ def test_the_dashboards_fit_a_375px_phone(browser, live_server):
     assert width <= 375
 
 
+def test_the_household_pages_fit_a_375px_phone(browser, live_server):
+    build_web_world()
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = Watched(context.new_page(), live_server.url)
+    log_in(page, "household")
+    widths = {}
+    for path in ("/household/", "/household/consents/"):
+        page.open(path)
+        widths[path] = page.page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(f"household-{_slug(path)}-375px")
+    context.close()
+    assert page.errors == []
+    assert all(width <= 375 for width in widths.values()), widths
+
+
 def test_producer_registers_a_device_and_reads_its_generation_chart(watched):
     world = build_web_world()
     log_in(watched, "producer")
@@ -220,6 +236,54 @@ def test_auditor_verifies_a_statement_in_the_browser(watched):
     page.wait_for_selector("#proof-check[data-verified=yes]")
     assert "verified in your browser" in page.inner_text("#proof-check")
     watched.screenshot("journey-auditor-verify")
+
+
+def test_household_sees_its_site_grants_and_revokes_a_consent_and_reads_the_access_log(watched):
+    import datetime as dt
+
+    from consumers.models import Consent
+
+    world = build_web_world()
+    log_in(watched, "household")
+    page = watched.page
+    # the dashboard: the site with its metering point, and the energy chart drawn
+    assert page.url.endswith("/household/")
+    assert world.site.metering_point_id in page.inner_text("main")
+    page.wait_for_selector("#energy canvas[data-drawn=yes]")
+    with page.expect_response(lambda r: "/household/energy/" in r.url):
+        page.check("input[name=step][value=hour]")
+    page.wait_for_selector("#energy canvas[data-drawn=yes]")
+    labels = page.evaluate(
+        "JSON.parse(document.getElementById('energy-data').textContent).labels.length"
+    )
+    assert labels == 7 * 24
+    # grant a consent by the form
+    page.click("text=Who may read my data")
+    page.wait_for_load_state("networkidle")
+    page.select_option("#id_grantee", label="Stadtwerke Sonnenstadt")
+    page.check("label:has-text('HOME-IMPORT') input")
+    page.select_option("#id_purpose", "advice")
+    page.select_option("#id_resolution", "daily")
+    until = (dt.date.today() + dt.timedelta(days=60)).isoformat()
+    page.fill("#id_valid_until", until)
+    page.click("#grant-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    granted = Consent.objects.get(purpose="advice")
+    assert f"Consent {granted.pk} granted to Stadtwerke Sonnenstadt." in page.inner_text(
+        "#messages"
+    )
+    # revoke it: htmx swaps the list in place
+    page.click(f"button:has-text('Revoke consent {granted.pk}')")
+    page.wait_for_selector(f"#messages:has-text('Consent {granted.pk} revoked')")
+    assert page.query_selector(f"button:has-text('Revoke consent {granted.pk}')") is None
+    granted.refresh_from_db()
+    assert granted.revoked_at is not None
+    # the log of who read the data: one read granted, one refused
+    log = page.inner_text("#accesses-heading ~ .table-wrap")
+    assert "Stadtwerke Sonnenstadt" in log
+    assert "granted" in log and "refused" in log
+    assert watched.axe_violations() == []
+    watched.screenshot("journey-household")
 
 
 def test_the_language_switch_turns_the_pages_russian(watched):

@@ -1,5 +1,6 @@
 """A small registry for the web tests: one of each person, with something waiting for each."""
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -31,6 +32,10 @@ class WebWorld:
     pending_transfer: object = None
     retirement: object = None
     bundles: list = field(default_factory=list)
+    household: object = None
+    site: object = None
+    supplier: Organisation | None = None
+    consent: object = None
 
 
 def build_web_world(*, devices: int = 1, hours: int = 6, tag: str = "") -> WebWorld:
@@ -100,9 +105,75 @@ def build_web_world(*, devices: int = 1, hours: int = 6, tag: str = "") -> WebWo
         merkle_root="0" * 64,
         review_reasons=[{"code": "backdated", "rows": 24}],
     )
+    add_household(world, hours=hours, tag=tag)
     ledger_integrate_pending()
     checkpoint_create()
     return world
+
+
+def add_household(world: WebWorld, *, hours: int, tag: str = "") -> None:
+    """A household with a confirmed site (import and rooftop meters with readings), an
+    hourly certificate in its account, a community membership, one consent to a supplier
+    and two reads by the supplier: one under the grant, one refused (another meter)."""
+    from consumers import services as consumer_services
+    from consumers.errors import ConsentRequired
+    from consumers.selectors import site_readings_read
+    from tests.consumers.factories import (
+        CommunityFactory,
+        HouseholdFactory,
+        SiteFactory,
+        member,
+        site_meter,
+    )
+    from tests.factories import UserFactory
+
+    area = world.device.grid_area
+    household = HouseholdFactory(
+        person=UserFactory(username="household" + tag), name="Sam Sonnenschein"
+    )
+    world.users["household"] = household.person
+    world.household = household
+    world.site = SiteFactory(household=household, name="Lindenstraße 5", grid_area=area)
+    home = DeviceFactory(organisation=household.organisation, grid_area=area, name="Home meters")
+    used = site_meter(world.site, "import", device=home, serial="HOME-IMPORT" + tag)
+    made = site_meter(world.site, "production", device=home, serial="HOME-PV" + tag)
+    start = (timezone.now() - dt.timedelta(hours=hours + 2)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    add_readings(home, meter=used.meter, start=start, hours=hours, wh=lambda i: 400 + 10 * i)
+    add_readings(home, meter=made.meter, start=start, hours=hours, wh=lambda i: 200 + 5 * i)
+    hourly = (
+        Bundle.objects.filter(account=world.producer_account, status=Bundle.Status.ACTIVE)
+        .order_by("pk")
+        .last()
+    )
+    household_account = Account.objects.get(organisation=household.organisation)
+    services.certificate_transfer(
+        actor=world.users["producer"],
+        bundle_id=hourly.pk,
+        to_account_id=household_account.pk,
+        volume_wh=150,
+    )
+    community = CommunityFactory(name="Lindenhof energy community", grid_area=area)
+    member(community, household.organisation, used.meter, site=world.site)
+    world.supplier = OrganisationFactory(
+        legal_name="Stadtwerke Sonnenstadt", is_producer=False, is_trader=True
+    )
+    reader = member_of(world.supplier, user__username="supplier" + tag, role=Membership.Role.VIEWER)
+    world.users["supplier"] = reader
+    world.consent = consumer_services.consent_grant(
+        actor=household.person,
+        site_id=world.site.pk,
+        grantee_id=world.supplier.pk,
+        purpose="supply",
+        site_meter_ids=[used.pk],
+        resolution="hourly",
+        valid_to=timezone.now() + dt.timedelta(days=365),
+    )
+    span = {"start": start, "end": start + dt.timedelta(hours=hours), "resolution": "hourly"}
+    site_readings_read(user=reader, site_id=world.site.pk, site_meter_ids=[used.pk], **span)
+    with contextlib.suppress(ConsentRequired):
+        site_readings_read(user=reader, site_id=world.site.pk, site_meter_ids=[made.pk], **span)
 
 
 def pending_issuance_request(world: WebWorld):

@@ -42,3 +42,11 @@ def power(watts) -> str:
     if abs(watts) >= 10**6:
         return f"{_number(watts / 10**6, 2)} {_('MW')}"
     return f"{_number(watts / 10**3, 1)} {_('kW')}"
+
+
+@register.filter
+def kilograms(grams) -> str:
+    """Grams as kilograms with one decimal, in the locale's format (the unit is the text's)."""
+    if grams in (None, ""):
+        return "—"
+    return _number(int(grams) / 1000, 1)

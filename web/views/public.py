@@ -73,6 +73,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     roles = request_roles(request)
     for allowed, name in (
         (roles.issuing_body, "web:issuing"),
+        # A household's organisation is flagged producer (its meters use the readings
+        # pipeline), so the household page comes before the producer's.
+        (roles.household, "web:household"),
         (roles.producer, "web:producer"),
         (roles.trader, "web:holdings"),
         (roles.auditor, "web:audit"),

@@ -12,6 +12,7 @@ DEMO_MODULES = [
     "accounts.demo",
     "assets.demo",
     "certificates.demo",
+    "consumers.demo",
     "market.demo",
     "ledger.demo",
 ]
