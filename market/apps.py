@@ -16,8 +16,8 @@ class MarketConfig(AppConfig):
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED
         from market.replay import replay_market
-        from market.triggers import MARKET_TABLES
         from market.services.payments import charging_bill_pay, contract_obligation_pay
+        from market.triggers import MARKET_TABLES
         from registry.append_only import APPEND_ONLY_TABLES
         from registry.hooks import HOOKS
 

@@ -174,12 +174,16 @@ def _obligation(contract: Contract, execution: ContractExecution, owed: dict) ->
         created_at=timezone.now(),
     )
     obligation_settle(obligation)
-    return owed | {
-        "obligation_id": obligation.pk,
-        "payer_id": obligation.payer_id,
-        "payee_id": obligation.payee_id,
-        "status": obligation.status,
-    } | ({"reason_code": obligation.reason_code} if obligation.reason_code else {})
+    return (
+        owed
+        | {
+            "obligation_id": obligation.pk,
+            "payer_id": obligation.payer_id,
+            "payee_id": obligation.payee_id,
+            "status": obligation.status,
+        }
+        | ({"reason_code": obligation.reason_code} if obligation.reason_code else {})
+    )
 
 
 def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
