@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 
+from charging import services as charging
 from charging.models import Bill
 from charging.services import bills_settle_pending
 from contracts import services as contracts
@@ -14,7 +15,7 @@ from market import events
 from market.models import JournalEntry, JournalLine, SettlementAccount
 from market.services import charging_bill_pay, contract_obligation_pay
 from tests.charging.factories import DAY as CHARGING_DAY
-from tests.charging.factories import charge, charging_world
+from tests.charging.factories import charge, charging_world, tx_event
 from tests.contracts.conftest import issue, make_ppa
 from tests.contracts.conftest import world as world  # the PPA world fixture
 from tests.market.conftest import snapshot
@@ -221,3 +222,38 @@ def test_many_payments_conserve_money():
     assert total_money() == 0
     for entry in JournalEntry.objects.prefetch_related("lines"):
         assert sum(line.amount for line in entry.lines.all()) == 0
+
+
+def test_a_bill_to_the_station_owners_own_organisation_moves_no_money():
+    # given a driver card of the CPO itself
+    world = charging_world()
+    charging.driver_token_register(
+        actor=world.operator, organisation_id=world.cpo.pk, id_token="OWNCARD01", type="ISO14443"
+    )
+    deposit(world.cpo.pk, 5_000)
+    before = snapshot()["balances"]
+
+    # when the CPO's own car charges
+    start = CHARGING_DAY + dt.timedelta(hours=3)
+    messages = [("Started", 0, 0), ("Ended", 60, 8_000)]
+    for seq, (kind, minutes, wh) in enumerate(messages):
+        session = charging.transaction_event_record(
+            actor=world.operator,
+            station_id=world.station.pk,
+            message=tx_event(
+                kind,
+                seq,
+                start + dt.timedelta(minutes=minutes),
+                wh,
+                transaction_id="OWN-1",
+                id_token="OWNCARD01",
+            ),
+        )
+
+    # then the bill is settled with nothing to pay, and no journal entry or event
+    bill = Bill.objects.get(session=session)
+    assert (bill.billed_organisation_id, bill.total_minor > 0) == (world.cpo.pk, True)
+    assert (bill.settlement, bill.settlement_reference) == ("settled", "nothing_to_pay")
+    assert snapshot()["balances"] == before
+    assert not JournalEntry.objects.filter(kind="bill_payment").exists()
+    assert payments_queued() == []
