@@ -1,17 +1,20 @@
-"""Real threads against PostgreSQL: one obligation, many concurrent settlements, one payment."""
+"""Real threads against PostgreSQL: one obligation or bill, many concurrent settlements,
+one payment."""
 
 import pytest
 
+from charging.services import bills_settle_pending
 from contracts import services as contracts
 from contracts.models import SettlementObligation
 from market.models import JournalEntry, SettlementAccount
 from market.replay import replay_market
 from market.services import contract_obligation_pay
 from tests.certificates.conftest import run_together
+from tests.charging.factories import charging_world
 from tests.conftest import requires_postgres
 from tests.contracts.conftest import world as world  # the PPA world fixture
 from tests.market.factories import deposit
-from tests.market.test_payments import member_balance, run_ppa
+from tests.market.test_payments import billed_session, member_balance, run_ppa
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 THREADS = 8
@@ -53,3 +56,23 @@ def test_concurrent_retries_settle_one_obligation_once(world, open_obligation):
     open_obligation.refresh_from_db()
     assert open_obligation.status == SettlementObligation.Status.SETTLED
     _assert_paid_once(world, open_obligation)
+
+
+def test_concurrent_retries_settle_one_bill_once():
+    # given a bill left pending for lack of funds, then EUR 50.00 for the driver
+    charging = charging_world()
+    bill = billed_session(charging)
+    assert bill.settlement == "pending"
+    deposit(charging.driver.pk, 5_000)
+
+    # when the periodic retry runs in 8 threads at once
+    results = run_together(lambda i: bills_settle_pending(), THREADS)
+
+    # then exactly one run settled it, and the money moved once
+    assert sorted(results) == [0] * (THREADS - 1) + [1]
+    bill.refresh_from_db()
+    assert bill.settlement == "settled"
+    assert JournalEntry.objects.filter(kind="bill_payment").count() == 1
+    assert member_balance(charging.driver.pk) == 5_000 - bill.total_minor
+    assert member_balance(charging.cpo.pk) == bill.total_minor
+    assert replay_market().ok

@@ -140,7 +140,7 @@ def test_paying_one_obligation_twice_pays_once(world):
     assert len(payments_queued()) == 1
 
 
-def _bill(world, i: int = 0) -> Bill:
+def billed_session(world, i: int = 0) -> Bill:
     """A 90-minute session of 12 kWh: 360 energy + 180 time + 50 flat = 590 minor units."""
     start = CHARGING_DAY + dt.timedelta(hours=2 + 2 * i)
     session = charge(world, start=start, readings=[(0, 0), (90, 12_000)], tx=f"TX-{i}")
@@ -153,7 +153,7 @@ def test_a_charging_bill_is_paid_by_the_drivers_organisation_to_the_station_owne
     deposit(world.driver.pk, 5_000)
 
     # when a session is billed
-    bill = _bill(world)
+    bill = billed_session(world)
 
     # then the bill is settled, the money moved to the CPO, and nothing was created
     assert bill.total_minor > 0
@@ -175,7 +175,7 @@ def test_a_bill_the_driver_cannot_pay_stays_pending_and_is_paid_by_the_retry():
     before = snapshot()
 
     # when a session is billed
-    bill = _bill(world)
+    bill = billed_session(world)
 
     # then the bill exists, pending with its reason, and no money row changed
     assert (bill.settlement, bill.settlement_reason) == ("pending", "insufficient_funds")
@@ -207,7 +207,7 @@ def test_many_payments_conserve_money():
     )
 
     # when four sessions are billed (the last ones beyond the driver's funds)
-    bills = [_bill(world, i) for i in range(4)]
+    bills = [billed_session(world, i) for i in range(4)]
 
     # then every cent that left the driver reached the CPO, and none was made
     assert [b.settlement for b in bills] == ["settled"] * 3 + ["pending"]

@@ -93,13 +93,13 @@ def test_an_order_changed_behind_the_services_back_is_found(session):
 
 def test_contract_and_bill_payments_replay_and_a_changed_payee_balance_is_found(world):
     # given a PPA payment and a charging bill payment
-    from tests.market.test_payments import _bill, run_ppa
+    from tests.market.test_payments import billed_session, run_ppa
 
     deposit(world.buyer_account.organisation_id, 1_000)
     run_ppa(world)
     charging = charging_world()
     deposit(charging.driver.pk, 5_000)
-    bill = _bill(charging)
+    bill = billed_session(charging)
     assert bill.settlement == "settled"
 
     # when / then: the ledger alone rebuilds the balances
