@@ -31,6 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--smoke", action="store_true", help="50 sessions, check the path")
+    parser.add_argument(
+        "--unfunded",
+        action="store_true",
+        help="no deposit for the driver: bills stay pending (short funds), no money moves",
+    )
     args = parser.parse_args()
     sessions = 50 if args.smoke else args.sessions
     ensure_database("the charging benchmark measures PostgreSQL")
@@ -54,7 +59,8 @@ def main() -> None:
     from assets.models import DeviceOwner, Meter, Reading, ReadingBatch
     from certificates.services import certificate_issue
     from charging import services, tariffs
-    from charging.models import Receipt
+    from charging.models import Bill, Receipt
+    from market.services import settlement_deposit
     from tests.certificates.factories import DeviceFactory, GridAreaFactory, MeterFactory
     from tests.charging.factories import ocmf_key, tx_event
     from tests.factories import AccountFactory, OrganisationFactory, issuing_body_user, member_of
@@ -76,7 +82,8 @@ def main() -> None:
     from tests.factories import UserFactory
 
     for factory in (OrganisationFactory, UserFactory, AccountFactory, MeterFactory, DeviceFactory):
-        factory.reset_sequence(stamp // 1000 % 10**9)  # a fresh world in a reused database
+        # a fresh world in a reused database (force: some are subclasses of the assets ones)
+        factory.reset_sequence(stamp // 1000 % 10**9, force=True)
     area = GridAreaFactory()
     cpo = OrganisationFactory(legal_name=f"Bench CPO {stamp}")
     driver = OrganisationFactory(legal_name=f"Bench Driver {stamp}")
@@ -94,6 +101,14 @@ def main() -> None:
         tariff_id=tariff.pk,
         ocmf_public_key=ocmf_key()[1],
     )
+    if not args.unfunded:  # every bill is paid at once: driver -> CPO settlement accounts
+        settlement_deposit(
+            actor="system:bench",
+            organisation_id=driver.pk,
+            currency="EUR",
+            amount_minor=10**12,
+            reference=f"bench-{stamp}",
+        )
     card = f"B{stamp}"[-20:]
     services.driver_token_register(
         actor=member_of(driver), organisation_id=driver.pk, id_token=card, type="ISO14443"
@@ -189,6 +204,10 @@ def main() -> None:
     print(f"matched          {sessions / matched:12,.0f} sessions/s")
     print(f"billed + matched {sessions / both:12,.0f} sessions/s  {both / raw:8.0f}x raw")
     print(f"peak RSS         {peak_mb:12,.0f} MB")
+    unpaid = Bill.objects.filter(billed_organisation=driver, settlement="pending").count()
+    print(f"bills left unpaid {unpaid:11,d}{'  (unfunded run)' if args.unfunded else ''}")
+    if unpaid != (sessions if args.unfunded else 0):
+        raise SystemExit("bills paid do not match the funding")
 
 
 if __name__ == "__main__":

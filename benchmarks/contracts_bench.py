@@ -3,9 +3,11 @@
 Two fleets of identical devices are issued hour by hour, interleaved: one fleet has no
 contracts (the baseline: issuance alone), the other has per device a PPA (30%) and a
 standing transfer (20%) of the same seller account, so each issuance there also runs two
-executions (plan, split transfers, obligation, events) in their own transactions, as the
-`certificates.issued` hook starts them on commit. Prints both times and their ratio
-(aim: at most 2x).
+executions (plan, split transfers, obligation and its payment through the market's
+settlement accounts, events) in their own transactions, as the `certificates.issued`
+hook starts them on commit. Prints both times and their ratio (aim: at most 2x).
+`--unfunded` leaves the buyer without money (obligations stay open), to see what the
+payments cost.
 
     DATABASE_URL=postgres://…/gp_bench python benchmarks/contracts_bench.py [--smoke]
 """
@@ -42,6 +44,11 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=20, help="per fleet")
     parser.add_argument("--hours", type=int, default=48)
     parser.add_argument("--smoke", action="store_true", help="tiny: 2 devices x 3 hours")
+    parser.add_argument(
+        "--unfunded",
+        action="store_true",
+        help="no deposit for the buyer: obligations stay open (short funds), no money moves",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.devices, args.hours = 2, 3
@@ -60,7 +67,8 @@ def main() -> None:
     from accounts.models import Membership
     from certificates import services as certificates
     from contracts import services
-    from contracts.models import ContractExecution
+    from contracts.models import ContractExecution, SettlementObligation
+    from market.services import settlement_deposit
     from tests.certificates.factories import add_readings, device_with_owners, holder
     from tests.factories import AccountFactory, OrganisationFactory, issuing_body_user
 
@@ -69,6 +77,14 @@ def main() -> None:
     buyer_org = OrganisationFactory(is_producer=False)
     buyer_account = AccountFactory(organisation=buyer_org)
     buyer = holder(buyer_account, Membership.Role.ADMIN)
+    if not args.unfunded:  # every PPA execution then pays the seller through the market
+        settlement_deposit(
+            actor="system:bench",
+            organisation_id=buyer_org.pk,
+            currency="EUR",
+            amount_minor=10**12,
+            reference="bench-funding",
+        )
     plain, with_contracts = [], []
     for i in range(2 * args.devices):
         device, (account,) = device_with_owners([Fraction(1)])
@@ -133,10 +149,15 @@ def main() -> None:
         f"executions applied     {executions} of {expected}  "
         f"({executions / spent['issuance + contracts']:.1f} issuances+executions/s)"
     )
+    paid = SettlementObligation.objects.filter(status="settled").count()
+    owed = SettlementObligation.objects.count()
+    print(f"obligations paid       {paid} of {owed}{' (unfunded run)' if args.unfunded else ''}")
     ratio = spent["issuance + contracts"] / spent["issuance alone"]
     print(f"ratio (with contracts / issuance alone): {ratio:.2f}x  (aim <= 2x)")
     if executions != expected:
         raise SystemExit("not every execution applied")
+    if paid != (0 if args.unfunded else owed):
+        raise SystemExit("obligations paid do not match the funding")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,11 @@ class SessionNotFound(NotFound):
     default_detail = "No such charging session."
 
 
+class BillNotFound(NotFound):
+    code = "bill_not_found"
+    default_detail = "No such bill."
+
+
 class TariffNotFound(NotFound):
     code = "tariff_not_found"
     default_detail = "No such tariff."

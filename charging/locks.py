@@ -5,7 +5,7 @@ events for one session cannot both bill), then the session.
 """
 
 from charging import errors
-from charging.models import ChargingSession, ChargingStation
+from charging.models import Bill, ChargingSession, ChargingStation
 
 
 def station_lock(station_id: int) -> ChargingStation:
@@ -30,3 +30,16 @@ def session_lock(session_id: int) -> ChargingSession:
     if session is None:
         raise errors.SessionNotFound(session_id=session_id)
     return session
+
+
+def bill_lock(bill_id: int) -> Bill:
+    """A bill being settled (its payment then locks the market's settlement accounts)."""
+    bill = (
+        Bill.objects.select_for_update(of=("self",))
+        .select_related("session__station__device")
+        .filter(pk=bill_id)
+        .first()
+    )
+    if bill is None:
+        raise errors.BillNotFound(bill_id=bill_id)
+    return bill

@@ -179,6 +179,13 @@ class Bill(models.Model):
     settlement = models.CharField(
         max_length=8, choices=Settlement.choices, default=Settlement.PENDING
     )
+    settlement_reference = models.CharField(
+        max_length=100, blank=True, help_text="The settler's record (the market's journal entry)."
+    )
+    settlement_reason = models.CharField(
+        max_length=64, blank=True, help_text="Why the last attempt left it pending (a code)."
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
     billed_at = models.DateTimeField()
 
     class Meta:
@@ -193,6 +200,20 @@ class Bill(models.Model):
 
     def __str__(self) -> str:
         return f"bill {self.pk}: {self.total_minor} {self.currency} minor units"
+
+    # What a settler reads (the market's payment protocol): who pays whom, how much.
+    @property
+    def payer_id(self) -> int:
+        return self.billed_organisation_id
+
+    @property
+    def payee_id(self) -> int:
+        """The station owner's organisation."""
+        return self.session.station.device.organisation_id
+
+    @property
+    def amount_minor(self) -> int:
+        return self.total_minor
 
 
 class Receipt(models.Model):

@@ -10,7 +10,7 @@ the row and skips; it holds no row another writer locks.
 from accounts.models import Account
 from assets.models import Device
 from contracts.errors import ContractNotFound
-from contracts.models import Contract, ContractExecution
+from contracts.models import Contract, ContractExecution, SettlementObligation
 
 
 def contract_lock(contract_id: int) -> Contract:
@@ -32,3 +32,9 @@ def claim_targets_lock(*, source_account_id: int | None, device_id: int | None) 
 
 def execution_lock(execution_id: int) -> ContractExecution | None:
     return ContractExecution.objects.select_for_update().filter(pk=execution_id).first()
+
+
+def obligation_lock(obligation_id: int) -> SettlementObligation | None:
+    """An obligation being settled; its payment then locks the market's settlement
+    accounts (after this row, never before)."""
+    return SettlementObligation.objects.select_for_update().filter(pk=obligation_id).first()

@@ -205,6 +205,10 @@ class SettlementObligation(models.Model):
     volume_wh = models.BigIntegerField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     reference = models.CharField(max_length=100, blank=True, help_text="The settler's record.")
+    reason_code = models.CharField(
+        max_length=64, blank=True, help_text="Why the last attempt left it open (a code)."
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

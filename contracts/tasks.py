@@ -30,7 +30,8 @@ def contracts_execute_issuance_task(issuance_id: int) -> int:
 @shared_task(ignore_result=True)
 def contracts_calendar_tick_task() -> int:
     """Periodic: expire contracts past their end, run last month's standing retirements
-    (once each: re-running the tick skips what was executed) and retry failed executions."""
+    (once each: re-running the tick skips what was executed), retry failed executions and
+    pay the settlement obligations left open (short funds) once the funds are there."""
     now = timezone.now()
     services.contract_expire_due(now=now)
     period = previous_month(now)
@@ -48,6 +49,7 @@ def contracts_calendar_tick_task() -> int:
             services.contract_execution_retry(actor=services.SYSTEM, execution_id=execution_id)
         except DomainError as exc:
             log.warning("retry of execution %s: %s", execution_id, exc.code)
+    services.settlement_obligations_settle_open()
     return done
 
 

@@ -16,9 +16,16 @@ class MarketConfig(AppConfig):
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED
         from market.replay import replay_market
+        from market.services.payments import charging_bill_pay, contract_obligation_pay
         from market.triggers import MARKET_TABLES
         from registry.append_only import APPEND_ONLY_TABLES
+        from registry.hooks import HOOKS
 
         UNIT_EVENT_SOURCES.register(((ORDER_PLACED, ORDER_AMENDED, ORDER_CANCELLED), _units_of))
         REPLAY_EXTENSIONS.register(replay_market)
         APPEND_ONLY_TABLES.register(MARKET_TABLES)
+        # Money moves for contracts and charging. Layer-6 apps do not import each other, so
+        # the hooks are found by name; contracts and charging come before the market in
+        # INSTALLED_APPS, so their ready() has defined them (a KeyError here says otherwise).
+        HOOKS["contracts.settlement_handlers"].register(contract_obligation_pay)
+        HOOKS["charging.bill_settlers"].register(charging_bill_pay)

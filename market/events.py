@@ -21,6 +21,7 @@ WITHDRAWN = "settlement.withdrawn"
 ORDER_PLACED = "order.placed"
 ORDER_AMENDED = "order.amended"
 ORDER_CANCELLED = "order.cancelled"
+PAID = "settlement.paid"
 
 KINDS = (
     MARKET_CREATED,
@@ -30,6 +31,7 @@ KINDS = (
     ORDER_PLACED,
     ORDER_AMENDED,
     ORDER_CANCELLED,
+    PAID,
 )
 
 
@@ -61,6 +63,27 @@ def external_movement_data(
         "amount_minor": amount,
         "reference_commitment": commitment,
         "external_account_id": external_id,
+        "journal": [entry_data(entry)],
+    }
+
+
+def payment_data(
+    entry: JournalEntry,
+    payer: SettlementAccount,
+    payee: SettlementAccount,
+    amount: int,
+    paid_for: str,
+) -> dict[str, Any]:
+    """A payment between two members: what it pays (`settlement_obligation:<id>`,
+    `charging_bill:<id>`), who paid whom, and its journal entry."""
+    return {
+        "paid_for": paid_for,
+        "currency": entry.currency,
+        "amount_minor": amount,
+        "payer_organisation_id": payer.organisation_id,
+        "payer_settlement_account_id": payer.pk,
+        "payee_organisation_id": payee.organisation_id,
+        "payee_settlement_account_id": payee.pk,
         "journal": [entry_data(entry)],
     }
 

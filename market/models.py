@@ -102,8 +102,10 @@ class JournalEntry(models.Model):
         RESERVE = "reserve", "Reserved for a bid"
         RELEASE = "release", "Released from a bid"
         TRADE = "trade", "Trade settlement"
+        CONTRACT_PAYMENT = "contract_payment", "Contract payment (settlement obligation)"
+        BILL_PAYMENT = "bill_payment", "Charging bill payment"
 
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = models.CharField(max_length=3)
     order = models.ForeignKey(
         "market.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -112,7 +114,10 @@ class JournalEntry(models.Model):
         "market.Trade", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reference = models.CharField(
-        max_length=200, blank=True, help_text="External reference (bank transfer) of a deposit."
+        max_length=200,
+        blank=True,
+        help_text="External reference (bank transfer) of a deposit; for a payment, what it "
+        "pays (`settlement_obligation:<id>`, `charging_bill:<id>`).",
     )
     reference_salt = models.CharField(max_length=32, blank=True)
     created_by = models.ForeignKey(
@@ -122,6 +127,15 @@ class JournalEntry(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            # A contract obligation or a bill is paid once, however often (or however
+            # concurrently) its settlement is attempted.
+            models.UniqueConstraint(
+                fields=["kind", "reference"],
+                condition=Q(kind__in=["contract_payment", "bill_payment"]),
+                name="market_payment_once",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"journal entry #{self.pk} ({self.kind})"

@@ -99,6 +99,9 @@ class _State:
             self.external.add(data["external_account_id"])
             self.journal(data["journal"])
             return
+        if kind == events.PAID:
+            self.journal(data["journal"])
+            return
         if kind not in (events.ORDER_PLACED, events.ORDER_AMENDED, events.ORDER_CANCELLED):
             return
         self.journal(data["journal"])

@@ -484,6 +484,10 @@ CELERY_BEAT_SCHEDULE["contracts-calendar-tick"] = {
     "task": "contracts.tasks.contracts_calendar_tick_task",
     "schedule": float(os.environ.get("CONTRACTS_TICK_SECONDS", "3600")),
 }
+CELERY_BEAT_SCHEDULE["charging-bills-settle"] = {
+    "task": "charging.tasks.charging_bills_settle_task",
+    "schedule": float(os.environ.get("CHARGING_SETTLE_SECONDS", "3600")),
+}
 CELERY_BEAT_SCHEDULE["certificates-auto-issue"] = {
     "task": "certificates.tasks.certificates_auto_issue_task",
     "schedule": float(CERTIFICATE_AUTO_ISSUE_SECONDS),

@@ -97,6 +97,9 @@ class ChargingBillOutputSerializer(serializers.ModelSerializer):
             "total_minor",
             "periods",
             "settlement",
+            "settlement_reference",
+            "settlement_reason",
+            "settled_at",
             "billed_at",
         ]
 

@@ -2,24 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import user_can_act_for
-from charging import errors
+from charging import errors, locks
 from charging.models import Bill, ChargingStation
+from registry.errors import DomainError
+from registry.hooks import Hook
 
-# Bills are computed here in integer minor units; moving the money waits for the market app
-# (its settlement accounts). The market registers a callable here from its AppConfig.ready();
-# it is called with each new Bill inside the billing transaction and may set
-# `bill.settlement` to settled. While nothing is registered, bills stay `pending`.
-# (A plain list, not a registry.hooks.Hook yet: the hook test requires a registration.)
-BILL_SETTLERS: list[Callable[[Bill], None]] = []
+# Callable[[Bill], str | None]: pays a bill inside the caller's transaction and returns its
+# reference (the bill is then settled), None to leave it to the next settler, or raises a
+# DomainError (insufficient funds): the bill stays pending with that code as its reason
+# and the settler's writes are rolled back. The market registers its settlement accounts
+# here from its AppConfig.ready(), by name through registry.hooks.HOOKS (it may not import
+# charging).
+BILL_SETTLERS = Hook("charging.bill_settlers")
 
 
-def bill_settle(bill: Bill) -> None:
+def bill_settle(bill: Bill) -> Bill:
+    """Try to pay a pending bill through the settlers; record the outcome on the bill.
+
+    Runs inside the caller's transaction (billing, or `bills_settle_pending`); a settler's
+    refusal never undoes the bill itself. The payment's own ledger event names the bill.
+    """
+    if bill.settlement == Bill.Settlement.SETTLED:
+        return bill
+    reason = ""
     for settle in BILL_SETTLERS:
-        settle(bill)
+        try:
+            with transaction.atomic():
+                reference = settle(bill)
+        except DomainError as exc:
+            reason = exc.code
+            break
+        if reference:
+            bill.settlement = Bill.Settlement.SETTLED
+            bill.settlement_reference = str(reference)[:100]
+            bill.settled_at = timezone.now()
+            reason = ""
+            break
+    bill.settlement_reason = reason
+    if bill.pk is not None:
+        bill.save(
+            update_fields=["settlement", "settlement_reference", "settlement_reason", "settled_at"]
+        )
+    return bill
+
+
+def bills_settle_pending(*, limit: int = 500) -> int:
+    """Periodic retry: try every pending bill again (oldest first), each in its own
+    transaction under its row lock; return how many were settled now."""
+    settled = 0
+    pending = Bill.objects.filter(settlement=Bill.Settlement.PENDING).order_by("pk")
+    for bill_id in list(pending.values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            bill = locks.bill_lock(bill_id)
+            if bill.settlement != Bill.Settlement.PENDING:
+                continue
+            if bill_settle(bill).settlement == Bill.Settlement.SETTLED:
+                settled += 1
+    return settled
 
 
 def require_operator(actor: User, station: ChargingStation) -> None:

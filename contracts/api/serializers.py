@@ -99,6 +99,8 @@ class ObligationOutputSerializer(serializers.ModelSerializer):
             "volume_wh",
             "status",
             "reference",
+            "reason_code",
+            "settled_at",
             "created_at",
         ]
 

@@ -18,6 +18,8 @@ from contracts.services.execution import (
     contract_execute,
     contract_execution_retry,
     contract_plan,
+    obligation_settle,
+    settlement_obligations_settle_open,
 )
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "contract_expire_due",
     "contract_plan",
     "contract_terminate",
+    "obligation_settle",
     "organisation_key_register",
+    "settlement_obligations_settle_open",
     "terms_sha256",
 ]

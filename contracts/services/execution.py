@@ -35,11 +35,14 @@ from registry.hooks import Hook
 SYSTEM = "system:contracts"
 CHUNK = certificates.MAX_BATCH_ITEMS
 
-# Callable[[SettlementObligation], str | None]: pays an obligation inside the execution's
+# Callable[[SettlementObligation], str | None]: pays an obligation inside the caller's
 # transaction and returns its reference (then the obligation is settled), None to leave it
-# open, or raises a DomainError (insufficient funds: the execution fails). The market app
-# registers its settlement accounts here, by name through registry.hooks.HOOKS (it may
-# not import contracts).
+# to the next handler, or raises a DomainError (insufficient funds): the obligation stays
+# open with that code as its reason, the handler's writes are rolled back, and the
+# execution still applies (certificates delivered, the debt recorded);
+# `settlement_obligations_settle_open` tries again. The market app registers its
+# settlement accounts here, by name through registry.hooks.HOOKS (it may not import
+# contracts).
 SETTLEMENT_HANDLERS = Hook("contracts.settlement_handlers")
 
 
@@ -170,19 +173,61 @@ def _obligation(contract: Contract, execution: ContractExecution, owed: dict) ->
         volume_wh=owed["volume_wh"],
         created_at=timezone.now(),
     )
+    obligation_settle(obligation)
+    return (
+        owed
+        | {
+            "obligation_id": obligation.pk,
+            "payer_id": obligation.payer_id,
+            "payee_id": obligation.payee_id,
+            "status": obligation.status,
+        }
+        | ({"reason_code": obligation.reason_code} if obligation.reason_code else {})
+    )
+
+
+def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
+    """Try to pay an open obligation through the settlement handlers, inside the caller's
+    transaction; record the reference, or the refusal's code as the reason it stays open.
+    The payment's own ledger event (the market's) names the obligation."""
+    if obligation.status == SettlementObligation.Status.SETTLED:
+        return obligation
+    reason = ""
     for handler in SETTLEMENT_HANDLERS:
-        reference = handler(obligation)
+        try:
+            with transaction.atomic():
+                reference = handler(obligation)
+        except DomainError as exc:
+            reason = exc.code
+            break
         if reference:
             obligation.status = SettlementObligation.Status.SETTLED
             obligation.reference = str(reference)[:100]
-            obligation.save(update_fields=["status", "reference"])
+            obligation.settled_at = timezone.now()
+            reason = ""
             break
-    return owed | {
-        "obligation_id": obligation.pk,
-        "payer_id": obligation.payer_id,
-        "payee_id": obligation.payee_id,
-        "status": obligation.status,
-    }
+    obligation.reason_code = reason
+    obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
+    return obligation
+
+
+def settlement_obligations_settle_open(*, limit: int = 500) -> int:
+    """Periodic retry (the calendar tick): try every open obligation again, oldest first,
+    each in its own transaction under its row lock; return how many were settled now."""
+    settled = 0
+    open_ids = (
+        SettlementObligation.objects.filter(status=SettlementObligation.Status.OPEN)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for obligation_id in list(open_ids):
+        with transaction.atomic():
+            obligation = locks.obligation_lock(obligation_id)
+            if obligation is None or obligation.status != SettlementObligation.Status.OPEN:
+                continue
+            if obligation_settle(obligation).status == SettlementObligation.Status.SETTLED:
+                settled += 1
+    return settled
 
 
 def _run(contract: Contract, execution: ContractExecution, actor: Any) -> ContractExecution:

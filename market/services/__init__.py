@@ -1,4 +1,4 @@
-"""Every write of the market, re-exported: money, markets, orders."""
+"""Every write of the market, re-exported: money, markets, orders, payments."""
 
 from market.services.markets import market_create
 from market.services.money import (
@@ -7,14 +7,18 @@ from market.services.money import (
     settlement_withdraw,
 )
 from market.services.orders import Placement, order_amend, order_cancel, order_place
+from market.services.payments import charging_bill_pay, contract_obligation_pay, payment_make
 
 __all__ = [
     "Placement",
+    "charging_bill_pay",
+    "contract_obligation_pay",
     "market_create",
     "market_operator_grant",
     "order_amend",
     "order_cancel",
     "order_place",
+    "payment_make",
     "settlement_deposit",
     "settlement_withdraw",
 ]

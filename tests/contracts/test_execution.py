@@ -182,31 +182,39 @@ def test_units_gone_before_execution_fail_without_half_applying(world):
     assert held(world.buyer_account) == 0
 
 
-def test_a_settlement_handler_refusal_fails_the_execution(world):
-    # given
+def test_a_settlement_handler_refusal_leaves_the_obligation_open_with_its_reason(world):
+    # given a handler that refuses (as the market does when the buyer's funds are short),
+    # after writing something that must be rolled back
     from registry.errors import Conflict
 
     class InsufficientFunds(Conflict):
         code = "insufficient_funds"
 
     def handler(obligation):
+        Account.objects.filter(pk=world.buyer_account.pk).update(name="written by handler")
         raise InsufficientFunds(amount=obligation.amount_minor)
 
     contract = make_ppa(world)
     issuance = issue(world)
-    services.SETTLEMENT_HANDLERS.append(handler)
+    handlers = services.SETTLEMENT_HANDLERS[:]
+    services.SETTLEMENT_HANDLERS[:] = [handler]
     try:
         # when
         execution = services.contract_execute(
             contract_id=contract.pk, trigger=f"issuance:{issuance.pk}"
         )
     finally:
-        services.SETTLEMENT_HANDLERS.remove(handler)
+        services.SETTLEMENT_HANDLERS[:] = handlers
 
-    # then
-    assert (execution.status, execution.reason_code) == ("parked", "insufficient_funds")
-    assert held(world.buyer_account) == 0
-    assert not SettlementObligation.objects.exists()
+    # then: the certificates moved, the debt is recorded open with the reason, and the
+    # handler's write was undone
+    assert execution.status == "applied"
+    assert held(world.buyer_account) > 0
+    obligation = SettlementObligation.objects.get(execution=execution)
+    assert (obligation.status, obligation.reason_code) == ("open", "insufficient_funds")
+    assert execution.result["obligation"]["reason_code"] == "insufficient_funds"
+    world.buyer_account.refresh_from_db()
+    assert world.buyer_account.name != "written by handler"
 
 
 def test_standing_retirement_retires_the_months_certificates_up_to_its_cap(world):

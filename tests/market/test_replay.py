@@ -8,7 +8,9 @@ from certificates.replay import replay_ledger
 from market import services
 from market.models import Order, SettlementAccount
 from market.replay import replay_market
-from tests.market.factories import MarketFactory, buyer_with_funds, seller_with_bundles
+from tests.charging.factories import charging_world
+from tests.contracts.conftest import world as world  # the PPA world fixture
+from tests.market.factories import MarketFactory, buyer_with_funds, deposit, seller_with_bundles
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +89,32 @@ def test_an_order_changed_behind_the_services_back_is_found(session):
 
     assert not report.ok
     assert any(f"order {order.pk}" in p for p in report.problems)
+
+
+def test_contract_and_bill_payments_replay_and_a_changed_payee_balance_is_found(world):
+    # given a PPA payment and a charging bill payment
+    from tests.market.test_payments import billed_session, run_ppa
+
+    deposit(world.buyer_account.organisation_id, 1_000)
+    run_ppa(world)
+    charging = charging_world()
+    deposit(charging.driver.pk, 5_000)
+    bill = billed_session(charging)
+    assert bill.settlement == "settled"
+
+    # when / then: the ledger alone rebuilds the balances
+    report = replay_market()
+    assert report.ok, report.problems
+    payee = SettlementAccount.objects.get(organisation_id=charging.cpo.pk)
+    assert report.balances[payee.pk] == (bill.total_minor, 0)
+
+    # given the payee's balance edited by hand
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE market_settlementaccount SET available = available - 1 WHERE id = %s",
+            [payee.pk],
+        )
+
+    # when / then
+    report = replay_market()
+    assert any(f"settlement account {payee.pk}" in p for p in report.problems)

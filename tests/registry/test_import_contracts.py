@@ -127,7 +127,6 @@ def test_every_installed_project_app_is_a_root_package_of_the_contracts():
 # Hooks defined for an app that has not landed yet: the app that will fill them. Its
 # engineer registers into the hook and removes the line (the test fails while both hold).
 HOOKS_AWAITING_APPS = {
-    "contracts.settlement_handlers": "market",
     "contracts.consumption_lookups": "consumers",
 }
 
