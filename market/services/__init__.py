@@ -1,4 +1,4 @@
-"""Every write of the market, re-exported: money, markets, orders."""
+"""Every write of the market, re-exported: money, markets, orders, slot clearing."""
 
 from market.services.markets import market_create
 from market.services.money import (
@@ -7,6 +7,7 @@ from market.services.money import (
     settlement_withdraw,
 )
 from market.services.orders import Placement, order_amend, order_cancel, order_place
+from market.services.slots import slot_clear, slot_clear_due
 
 __all__ = [
     "Placement",
@@ -17,4 +18,6 @@ __all__ = [
     "order_place",
     "settlement_deposit",
     "settlement_withdraw",
+    "slot_clear",
+    "slot_clear_due",
 ]
