@@ -359,3 +359,24 @@ def test_the_management_command_clears_one_slot(capsys):
 
     assert SlotClearing.objects.get(market=market, slot_start=slot).volume_wh == 0
     assert "1 slot(s) cleared." in capsys.readouterr().out
+
+
+def test_the_periodic_task_is_scheduled_and_clears_slots_whose_gate_closed():
+    # given a bid for a slot that started a quarter of an hour ago (placed back then)
+    from django.conf import settings
+
+    from registry.celery import app
+
+    market = EnergyMarketFactory()
+    slot = next_slot(market, ahead=dt.timedelta(0)) - 30 * MINUTE
+    buyer = trader(10_000)
+    bid = place(market, buyer, "buy", 1_000, 5_000, slot, now=slot - dt.timedelta(hours=1))
+
+    # when the scheduled task runs
+    entry = settings.CELERY_BEAT_SCHEDULE["market-slots-clear"]
+    app.loader.import_default_modules()
+    assert app.tasks[entry["task"]].apply().get() == 1
+
+    # then the slot is cleared and the bid's escrow is back
+    bid.refresh_from_db()
+    assert (bid.status, bid.reserved_minor, money(buyer)) == ("unfilled", 0, (10_000, 0))
