@@ -38,7 +38,7 @@ class OrderViewSet(ScopedReadViewSet):
     """Your organisations' orders; place, amend and cancel."""
 
     serializer_class = serializers.OrderOutputSerializer
-    filterset_fields = ["market", "side", "status", "organisation"]
+    filterset_fields = ["market", "side", "status", "organisation", "product", "slot_start"]
     ordering_fields = ["id", "created_at", "limit_price"]
     scope = staticmethod(selectors.order_list)
 

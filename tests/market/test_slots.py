@@ -380,3 +380,74 @@ def test_the_periodic_task_is_scheduled_and_clears_slots_whose_gate_closed():
     # then the slot is cleared and the bid's escrow is back
     bid.refresh_from_db()
     assert (bid.status, bid.reserved_minor, money(buyer)) == ("unfilled", 0, (10_000, 0))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_slots_clear_as_clear_computes_and_conserve_money(seed):
+    # given a slot with a random book of 12 bids and 12 offers from 6 buyers and 6 sellers
+    import random
+
+    rng = random.Random(seed)
+    market = EnergyMarketFactory()
+    slot = next_slot(market)
+    buyers, sellers = [trader(1_000_000) for _ in range(6)], [trader() for _ in range(6)]
+    orders = [
+        place(
+            market, rng.choice(buyers), "buy", rng.randint(1, 5_000), rng.randint(0, 99) * 100, slot
+        )
+        for _ in range(12)
+    ] + [
+        place(
+            market,
+            rng.choice(sellers),
+            "sell",
+            rng.randint(1, 5_000),
+            rng.randint(0, 99) * 100,
+            slot,
+        )
+        for _ in range(12)
+    ]
+    expected = clearing.clear(
+        [clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh, o.seq) for o in orders]
+    )
+    totals = all_balances()
+
+    # when
+    record = services.slot_clear(market_id=market.pk, slot_start=slot, now=slot)
+
+    # then
+    assert (record.price, record.volume_wh) == (expected.price, expected.volume)
+    reserved = 0
+    for order in Order.objects.filter(clearing=record):
+        assert order.filled_wh == expected.cleared(order.pk)
+        if order.side == "buy":
+            cleared = order.filled_wh
+            assert order.reserved_minor == (
+                matching.escrow_for(record.price, cleared) if cleared else 0
+            )
+            reserved += order.reserved_minor
+    assert sum(SettlementAccount.objects.values_list("reserved", flat=True)) == reserved
+    assert all_balances() == totals
+    assert replay_market().ok
+
+
+def test_a_market_with_a_slot_length_that_does_not_divide_a_day_is_refused(refused):
+    from tests.factories import issuing_body_user
+
+    issuing_body, operator = issuing_body_user(), trader().account.organisation_id
+    refused(
+        lambda: services.market_create(
+            actor=issuing_body,
+            code="energy-7",
+            name="Seven",
+            currency="EUR",
+            operator_id=operator,
+            price_min=0,
+            price_max=100_000,
+            kind="energy",
+            matching="uniform",
+            slot_minutes=7,
+        ),
+        "invalid_order",
+        400,
+    )
