@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from ledger.services import ledger_append
-from market import clearing, errors, events, matching
+from market import clearing, errors, events, matching, storage
 from market.locks import book_lock, settlement_accounts_lock
 from market.models import Market, Order, SlotClearing
 from market.services.orders import _escrow_to, _Run
@@ -95,9 +95,7 @@ def slot_clear(
         if order.side == Order.Side.BUY:
             keep = matching.escrow_for(result.price, cleared) if cleared else 0
             _escrow_to(run, order, keep)
-    Order.objects.bulk_update(
-        orders, ["status", "filled_wh", "clearing", "reserved_minor", "closed_at", "updated_at"]
-    )
+    storage.orders_set_cleared(orders, clearing_id=record.pk, now=now)
     run.journal.write()
     ledger_append(
         kind=events.SLOT_CLEARED,
