@@ -100,3 +100,19 @@ def test_bad_slots_are_refused_with_a_code_and_change_nothing(slot, code, status
 def test_a_clearing_that_does_not_exist_is_404():
     response = client_for(None).get(f"{BASE}/clearings/999999/")
     assert response.status_code == 404
+
+
+def test_the_admin_lists_clearings_and_energy_orders_read_only(admin_client):
+    # given a cleared slot
+    market = EnergyMarketFactory()
+    slot = next_slot(market)
+    consumer = trader(10_000)
+    _order(client_for(consumer.user), market, consumer, "buy", 1_000, 5_000, slot)
+    record = services.slot_clear(market_id=market.pk, slot_start=slot, now=slot)
+
+    # when / then
+    for base, pk in (("/admin/market/slotclearing/", record.pk), ("/admin/market/order/", None)):
+        assert admin_client.get(base).status_code == 200
+        if pk is not None:
+            assert admin_client.get(f"{base}{pk}/change/").status_code == 200
+            assert admin_client.get(f"{base}add/").status_code == 403
