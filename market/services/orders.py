@@ -132,7 +132,9 @@ def _require_acts_for(actor: User, organisation, not_found: Exception) -> None:
     raise not_found
 
 
-def _buyer_account(actor: User, account_id: Any) -> Account:
+def _trading_account(actor: User, account_id: Any) -> Account:
+    """An open trading account of an organisation the actor acts for (a bid's receiving
+    account; either side's account in an energy market)."""
     account = (
         Account.objects.select_related("organisation").filter(pk=account_id).first()
         if isinstance(account_id, int) and not isinstance(account_id, bool)
@@ -378,7 +380,7 @@ def order_place(
             raise errors.InvalidOrder(fields={"bundle": ["only offers name a bundle"]})
         if account_id is None:
             raise errors.InvalidOrder(fields={"account": ["a bid names the account to receive"]})
-        account = _buyer_account(actor, account_id)
+        account = _trading_account(actor, account_id)
         order.quantity_wh = quantity_wh
         engine_io.set_criteria(order, criteria or {})
     else:
@@ -451,7 +453,7 @@ def _place_slot_order(
     quantity = _check_quantity(market, quantity_wh)
     slot_start = slot_check_aligned(market, slot_start)
     check_gate_open(market, slot_start, now)
-    account = _buyer_account(actor, account_id)
+    account = _trading_account(actor, account_id)
     run = _Run(market=market, actor=actor, now=now)
     order = Order(
         market=market,
