@@ -10,6 +10,7 @@ from market.models import (
     MarketOperator,
     Order,
     SettlementAccount,
+    SlotClearing,
     Trade,
 )
 from registry.admin import ReadOnlyAdmin
@@ -59,9 +60,10 @@ class OrderAdmin(ReadOnlyAdmin):
         "quantity_wh",
         "filled_wh",
         "time_in_force",
+        "slot_start",
     ]
-    list_filter = ["market", "side", "status"]
-    raw_id_fields = ["bundle", "device", "accept_device", "certificate_account"]
+    list_filter = ["market", "side", "status", "product"]
+    raw_id_fields = ["bundle", "device", "accept_device", "certificate_account", "clearing"]
 
 
 @admin.register(Trade)
@@ -74,3 +76,9 @@ class TradeAdmin(ReadOnlyAdmin):
 @admin.register(MarketOperator)
 class MarketOperatorAdmin(ReadOnlyAdmin):
     list_display = ["organisation", "granted_at"]
+
+
+@admin.register(SlotClearing)
+class SlotClearingAdmin(ReadOnlyAdmin):
+    list_display = ["id", "market", "slot_start", "price", "volume_wh", "orders_count"]
+    list_filter = ["market"]

@@ -1,6 +1,6 @@
-"""Demo market for `make run`: a certificate exchange in EUR run by the issuing body, the
-buyer's euros deposited, and a resting offer of the producer's certificates. Runs after
-certificates.demo; idempotent."""
+"""Demo markets for `make run`: a certificate exchange in EUR run by the issuing body, the
+buyer's euros deposited, and a resting offer of the producer's certificates; and a local
+energy market with 15-minute slots. Runs after certificates.demo; idempotent."""
 
 from django.db import transaction
 
@@ -10,6 +10,7 @@ from market import services
 from market.models import Market
 
 CODE = "certificates-eur"
+ENERGY_CODE = "energy-community-eur"
 BUYER = "GreenBuy Energy GmbH"
 PRODUCER = "Sunny Rooftops Cooperative eG"
 OFFER_PRICE = 800  # EUR 8.00 per MWh
@@ -48,6 +49,23 @@ def seed(stdout) -> None:
         reference="demo deposit",
     )
     stdout.write(f"  market {CODE} (fee 0.5%), EUR 1,000.00 deposited for {BUYER}")
+    energy = services.market_create(
+        actor=admin,
+        code=ENERGY_CODE,
+        name="Community energy, EUR, 15-minute slots",
+        currency="EUR",
+        operator_id=issuing_body.pk,
+        price_min=0,
+        price_max=100_000,
+        kind=Market.Kind.ENERGY,
+        matching=Market.Matching.UNIFORM,
+        slot_minutes=15,
+        gate_closure_minutes=5,
+    )
+    stdout.write(
+        f"  market {ENERGY_CODE} (id {energy.pk}): bid or offer for a slot with slot_start, "
+        "cleared at gate closure (5 minutes before the slot)"
+    )
     bundle = (
         Bundle.objects.filter(account=producer_account, status=Bundle.Status.ACTIVE)
         .order_by("-unit_end")

@@ -106,3 +106,20 @@ class MarketOperatorExists(Conflict):
 class MarketExists(Conflict):
     code = "market_exists"
     default_detail = "A market with this code exists already."
+
+
+class SlotMisaligned(InvalidInput):
+    code = "slot_misaligned"
+    default_detail = (
+        "The delivery slot must start at a whole slot (UTC midnight plus whole slot lengths)."
+    )
+
+
+class GateClosed(Conflict):
+    code = "gate_closed"
+    default_detail = "Orders for this delivery slot are closed (gate closure has passed)."
+
+
+class GateOpen(Conflict):
+    code = "gate_open"
+    default_detail = "The slot's gate has not closed yet; it cannot be cleared."

@@ -12,7 +12,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from market.models import JournalEntry, Market, Order, SettlementAccount, Trade
+    from market.models import JournalEntry, Market, Order, SettlementAccount, SlotClearing, Trade
 
 MARKET_CREATED = "market.created"
 OPERATOR_GRANTED = "market_operator.granted"
@@ -22,6 +22,7 @@ ORDER_PLACED = "order.placed"
 ORDER_AMENDED = "order.amended"
 ORDER_CANCELLED = "order.cancelled"
 PAID = "settlement.paid"
+SLOT_CLEARED = "market.slot_cleared"
 
 KINDS = (
     MARKET_CREATED,
@@ -32,6 +33,7 @@ KINDS = (
     ORDER_AMENDED,
     ORDER_CANCELLED,
     PAID,
+    SLOT_CLEARED,
 )
 
 
@@ -100,6 +102,14 @@ def market_data(market: Market) -> dict[str, Any]:
         "price_min": market.price_min,
         "price_max": market.price_max,
         "min_quantity_wh": market.min_quantity_wh,
+        **(
+            {
+                "slot_minutes": market.slot_minutes,
+                "gate_closure_minutes": market.gate_closure_minutes,
+            }
+            if market.matching == "uniform"
+            else {}
+        ),
     }
 
 
@@ -123,6 +133,12 @@ def order_data(order: Order) -> dict[str, Any]:
         "reserved_minor": order.reserved_minor,
         "cancel_reason": order.cancel_reason,
     }
+    if order.slot_start is not None:
+        # An energy order: the delivery slot, and the account that receives (bid) or
+        # produced (offer) the energy's certificates; no attributes or criteria.
+        data["product"] = order.product
+        data["slot_start"] = order.slot_start
+        return data
     if order.side == "sell":
         data["attributes"] = {
             "technology_code": order.technology_code,
@@ -169,4 +185,23 @@ def trade_data(trade: Trade) -> dict[str, Any]:
         "amount_minor": trade.amount_minor,
         "fee_minor": trade.fee_minor,
         "bundle_id": trade.bundle_id,
+    }
+
+
+def slot_clearing_data(
+    clearing: SlotClearing, orders: list[Order], entries: list[JournalEntry]
+) -> dict[str, Any]:
+    """A slot's clearing: price and volume, each order's state after it, the releases."""
+    return {
+        "clearing": {
+            "clearing_id": clearing.pk,
+            "market_id": clearing.market_id,
+            "slot_start": clearing.slot_start,
+            "price": clearing.price,
+            "volume_wh": clearing.volume_wh,
+            "orders_count": clearing.orders_count,
+            "cleared_at": clearing.cleared_at,
+        },
+        "orders": [maker_data(order) for order in orders],
+        "journal": [entry_data(entry) for entry in entries],
     }

@@ -9,7 +9,9 @@ Lock order inside one market transaction:
    shared by all markets, so they are never locked in two steps;
 4. the makers' reserved bundles (delivered by the certificates service; only this market
    touches them, under lock 1), then the receiving certificate accounts FOR KEY SHARE.
-Deposits and withdrawals take only step 3.
+Deposits and withdrawals take only step 3. Clearing an energy slot takes step 1 (so no
+order of the market changes while it clears, and a second clearing of the slot waits
+and then finds the first), then its orders, then step 3 for the bidders' accounts.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ outside the registry: deposits and withdrawals are recorded by the market operat
 against an external reference, as lines against the currency's one `external` account
 (whose balance is minus what members hold).
 
-A certificate market matches continuously (price-time priority, see market/matching.py);
-`Market.kind`, `Market.matching` and `Order.product` / `Order.slot_start` leave room for
-energy markets with delivery slots and uniform-price clearing.
+A certificate market matches continuously (price-time priority, see market/matching.py).
+An energy market (`kind=energy`, `matching=uniform`) takes orders for delivery slots
+(`Order.product=energy`, `Order.slot_start`) until gate closure and clears each slot at
+one price (market/clearing.py), recorded as a `SlotClearing`.
 """
 
 from django.conf import settings
@@ -200,6 +201,15 @@ class Market(models.Model):
     price_min = models.BigIntegerField(help_text="Lowest limit price, minor units per MWh.")
     price_max = models.BigIntegerField(help_text="Highest limit price, minor units per MWh.")
     min_quantity_wh = models.BigIntegerField(default=1)
+    slot_minutes = models.PositiveIntegerField(
+        default=15,
+        help_text="Energy markets: length of a delivery slot (divides a day; slots start at "
+        "UTC midnight plus whole slots).",
+    )
+    gate_closure_minutes = models.PositiveIntegerField(
+        default=5,
+        help_text="Energy markets: orders for a slot close this long before it starts.",
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
 
@@ -209,6 +219,10 @@ class Market(models.Model):
             models.CheckConstraint(
                 condition=Q(price_min__gte=0) & Q(price_max__gte=F("price_min")),
                 name="market_price_band",
+            ),
+            models.CheckConstraint(
+                condition=Q(slot_minutes__gte=1) & Q(slot_minutes__lte=1440),
+                name="market_slot_minutes",
             ),
             models.CheckConstraint(condition=Q(fee_bps__lte=10_000), name="market_fee_bps"),
             models.CheckConstraint(condition=Q(min_quantity_wh__gte=1), name="market_min_qty"),
@@ -241,9 +255,12 @@ class Order(models.Model):
         SELL = "sell", "Offer (sell)"
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open (resting in the book)"
+        OPEN = "open", "Open (resting in the book; energy: until its slot is cleared)"
         FILLED = "filled", "Filled"
         CANCELLED = "cancelled", "Cancelled"
+        CLEARED = "cleared", "Cleared in full at its slot's clearing (energy)"
+        PARTIALLY_CLEARED = "partially_cleared", "Cleared in part (energy)"
+        UNFILLED = "unfilled", "Nothing cleared at its slot's clearing (energy)"
 
     class TimeInForce(models.TextChoices):
         GTC = "gtc", "Good till cancelled"
@@ -261,7 +278,7 @@ class Order(models.Model):
     slot_start = models.DateTimeField(
         null=True, blank=True, help_text="Delivery slot (energy markets); empty here."
     )
-    status = models.CharField(max_length=10, choices=Status.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices)
     limit_price = models.BigIntegerField(help_text="Minor units per MWh.")
     quantity_wh = models.BigIntegerField()
@@ -286,7 +303,17 @@ class Order(models.Model):
         help_text="Offer: the bundle holding its reserved units (the unsold rest).",
     )
     reserved_minor = models.BigIntegerField(
-        default=0, help_text="Bid: funds still held in escrow for it."
+        default=0,
+        help_text="Bid: funds still held in escrow for it (energy, after clearing: for the "
+        "cleared Wh at the clearing price, until delivery is settled).",
+    )
+    clearing = models.ForeignKey(
+        "market.SlotClearing",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        help_text="Energy: the clearing of its slot; `filled_wh` is then its cleared Wh.",
     )
     cancel_reason = models.CharField(max_length=24, blank=True)
     # Offers: what the certificates are (copied from the issuance for matching in SQL).
@@ -325,6 +352,11 @@ class Order(models.Model):
                 condition=Q(status="open"),
                 name="market_order_book",
             ),
+            models.Index(
+                fields=["market", "slot_start"],
+                condition=Q(status="open", slot_start__isnull=False),
+                name="market_order_open_slot",
+            ),
             models.Index(fields=["organisation", "id"], name="market_order_org"),
         ]
         constraints = [
@@ -341,6 +373,20 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="filled") | Q(filled_wh=F("quantity_wh")),
                 name="market_order_filled_is_full",
+            ),
+            models.CheckConstraint(
+                condition=(~Q(status="cleared") | Q(filled_wh=F("quantity_wh")))
+                & (~Q(status="unfilled") | Q(filled_wh=0))
+                & (
+                    ~Q(status="partially_cleared")
+                    | (Q(filled_wh__gt=0) & Q(filled_wh__lt=F("quantity_wh")))
+                ),
+                name="market_order_cleared_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(product="certificate", slot_start__isnull=True)
+                | Q(product="energy", slot_start__isnull=False, bundle__isnull=True),
+                name="market_order_product_slot",
             ),
         ]
 
@@ -385,3 +431,39 @@ class Trade(models.Model):
 
     def __str__(self) -> str:
         return f"trade #{self.pk} {self.quantity_wh} Wh @ {self.price}"
+
+
+class SlotClearing(models.Model):
+    """One delivery slot of an energy market cleared at one price (once: unique per slot).
+
+    Each order's cleared Wh is kept on the order (`Order.filled_wh`, with `Order.clearing`)
+    rather than in a row per order: an energy order belongs to exactly one slot and is
+    cleared exactly once, so such a row would be one-to-one with the order; `filled_wh`
+    already means "how much of this order traded" (its CHECK keeps it within the quantity),
+    and the ledger replay already rebuilds and compares it.
+    """
+
+    ledger_subject_type = "slot_clearing"
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="clearings")
+    slot_start = models.DateTimeField()
+    price = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units per MWh; empty when nothing cleared."
+    )
+    volume_wh = models.BigIntegerField(default=0)
+    orders_count = models.PositiveIntegerField(default=0, help_text="Orders in the slot.")
+    cleared_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["market", "slot_start"], name="market_one_clearing"),
+            models.CheckConstraint(
+                condition=(Q(volume_wh=0) & Q(price__isnull=True))
+                | (Q(volume_wh__gt=0) & Q(price__gte=0)),
+                name="market_clearing_price_volume",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"clearing of market {self.market_id} slot {self.slot_start:%Y-%m-%d %H:%M}"

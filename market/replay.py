@@ -102,6 +102,11 @@ class _State:
         if kind == events.PAID:
             self.journal(data["journal"])
             return
+        if kind == events.SLOT_CLEARED:
+            self.journal(data["journal"])
+            for order in data["orders"]:
+                self.order(order, new=False)
+            return
         if kind not in (events.ORDER_PLACED, events.ORDER_AMENDED, events.ORDER_CANCELLED):
             return
         self.journal(data["journal"])
@@ -178,7 +183,8 @@ def _compare(state: _State, report: MarketReplayReport) -> None:
         report.problem(f"order {pk} is in the ledger but not in the table")
     escrow: dict[int, int] = {}
     for order in state.orders.values():
-        if order.get("status") == "open" and order.get("reserved_minor"):
+        # Open bids hold escrow, and so do cleared energy bids (for delivery settlement).
+        if order.get("reserved_minor"):
             account = order["settlement_account_id"]
             escrow[account] = escrow.get(account, 0) + order["reserved_minor"]
     for pk, (_available, reserved) in sorted(replayed.items()):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
 from accounts.models import User
 from accounts.permissions import user_organisation_ids, user_reads_everything
-from market.models import JournalLine, Market, Order, SettlementAccount, Trade
+from market.models import JournalLine, Market, Order, SettlementAccount, SlotClearing, Trade
 
 
 def _scope_ids(user: User | None) -> list[int] | None:
@@ -85,3 +85,10 @@ def settlement_account_list(*, user: User | None) -> QuerySet[SettlementAccount]
 def journal_lines(*, account: SettlementAccount) -> QuerySet[JournalLine]:
     """The account's journal, newest first, each line with its entry."""
     return JournalLine.objects.filter(account=account).select_related("entry").order_by("-id")
+
+
+def slot_clearing_list() -> QuerySet[SlotClearing]:
+    """Every cleared slot with its orders (public: prices, volumes, order ids, no parties)."""
+    return SlotClearing.objects.prefetch_related(
+        Prefetch("orders", queryset=Order.objects.order_by("side", "pk"))
+    )

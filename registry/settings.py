@@ -492,6 +492,14 @@ CELERY_BEAT_SCHEDULE["certificates-auto-issue"] = {
     "task": "certificates.tasks.certificates_auto_issue_task",
     "schedule": float(CERTIFICATE_AUTO_ISSUE_SECONDS),
 }
+
+# --- Market (market/) ---------------------------------------------------------------------
+# Energy slots whose gate has closed are cleared every MARKET_SLOT_CLEAR_SECONDS.
+MARKET_SLOT_CLEAR_SECONDS = env_int("MARKET_SLOT_CLEAR_SECONDS", 10)
+CELERY_BEAT_SCHEDULE["market-slots-clear"] = {
+    "task": "market.tasks.market_slots_clear_due_task",
+    "schedule": float(MARKET_SLOT_CLEAR_SECONDS),
+}
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "BundleStatusEnum": [

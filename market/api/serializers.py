@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from market.models import JournalLine, Market, Order, SettlementAccount, Trade
+from market.models import JournalLine, Market, Order, SettlementAccount, SlotClearing, Trade
 from registry.api.serializers import StrictInputSerializer
 
 
@@ -21,6 +21,8 @@ class MarketOutputSerializer(serializers.ModelSerializer):
             "price_min",
             "price_max",
             "min_quantity_wh",
+            "slot_minutes",
+            "gate_closure_minutes",
             "status",
             "created_at",
         ]
@@ -65,12 +67,18 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         required=False, allow_null=True, help_text="Bids: required. Offers: empty = the bundle."
     )
     account = serializers.IntegerField(
-        required=False, help_text="Bids: your trading account that receives the units."
+        required=False,
+        help_text="Bids: your trading account that receives the units. Energy orders (both "
+        "sides): your trading account that receives or produced the energy's certificates.",
     )
     bundle = serializers.IntegerField(required=False, help_text="Offers: the bundle you sell.")
     time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices, default="gtc")
     min_fill_wh = serializers.IntegerField(required=False, default=0)
     criteria = CriteriaInputSerializer(required=False)
+    slot_start = serializers.DateTimeField(
+        required=False,
+        help_text="Energy markets: the delivery slot's start (a whole slot, before gate closure).",
+    )
 
 
 class OrderAmendInputSerializer(StrictInputSerializer):
@@ -91,6 +99,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "market",
             "organisation",
             "side",
+            "product",
+            "slot_start",
+            "clearing",
             "status",
             "time_in_force",
             "limit_price",
@@ -196,3 +207,34 @@ class MoneyMovementOutputSerializer(serializers.Serializer):
     journal_entry = serializers.IntegerField(source="entry.pk")
     kind = serializers.CharField(source="entry.kind")
     settlement_account = SettlementAccountOutputSerializer(source="account")
+
+
+class ClearingAllocationSerializer(serializers.ModelSerializer):
+    """One order of the slot: its limit, quantity and the Wh cleared (no party shown)."""
+
+    order = serializers.IntegerField(source="pk")
+    cleared_wh = serializers.IntegerField(source="filled_wh")
+
+    class Meta:
+        model = Order
+        fields = ["order", "side", "limit_price", "quantity_wh", "cleared_wh", "status"]
+
+
+class SlotClearingOutputSerializer(serializers.ModelSerializer):
+    """A delivery slot cleared at one price (empty when nothing crossed), with every order
+    that was in it and the Wh it cleared."""
+
+    allocations = ClearingAllocationSerializer(source="orders", many=True, read_only=True)
+
+    class Meta:
+        model = SlotClearing
+        fields = [
+            "id",
+            "market",
+            "slot_start",
+            "price",
+            "volume_wh",
+            "orders_count",
+            "cleared_at",
+            "allocations",
+        ]

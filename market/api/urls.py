@@ -6,6 +6,7 @@ from registry.api.routers import Router
 router = Router()
 router.register("market/markets", views.MarketViewSet, basename="market")
 router.register("market/orders", views.OrderViewSet, basename="market-order")
+router.register("market/clearings", views.SlotClearingViewSet, basename="market-clearing")
 router.register("market/trades", views.TradeViewSet, basename="market-trade")
 router.register(
     "market/settlement-accounts", views.SettlementAccountViewSet, basename="settlement-account"

@@ -38,7 +38,7 @@ class OrderViewSet(ScopedReadViewSet):
     """Your organisations' orders; place, amend and cancel."""
 
     serializer_class = serializers.OrderOutputSerializer
-    filterset_fields = ["market", "side", "status", "organisation"]
+    filterset_fields = ["market", "side", "status", "organisation", "product", "slot_start"]
     ordering_fields = ["id", "created_at", "limit_price"]
     scope = staticmethod(selectors.order_list)
 
@@ -50,7 +50,9 @@ class OrderViewSet(ScopedReadViewSet):
     @idempotent
     def create(self, request: Request) -> Response:
         """Place a bid (funds escrowed at its limit) or an offer (units reserved); it trades
-        at once against the book and the rest rests (GTC) or is cancelled (IOC, FOK)."""
+        at once against the book and the rest rests (GTC) or is cancelled (IOC, FOK).
+        In an energy market, a bid or offer for `slot_start` rests until its slot clears at
+        gate closure (offers reserve nothing)."""
         data = serializers.OrderCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -65,6 +67,7 @@ class OrderViewSet(ScopedReadViewSet):
             time_in_force=values["time_in_force"],
             min_fill_wh=values["min_fill_wh"],
             criteria=values.get("criteria"),
+            slot_start=values.get("slot_start"),
         )
         body = serializers.PlacementOutputSerializer(placement).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -100,6 +103,20 @@ class OrderViewSet(ScopedReadViewSet):
             quantity_wh=data.validated_data.get("quantity_wh"),
         )
         return Response(serializers.PlacementOutputSerializer(placement).data)
+
+
+@read_schema(serializers.SlotClearingOutputSerializer, list_errors=(400,), retrieve_errors=(404,))
+class SlotClearingViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Cleared delivery slots of energy markets: price, volume and each order's cleared Wh
+    (public, like the book: no parties shown). Filter by `market` and `slot_start`."""
+
+    serializer_class = serializers.SlotClearingOutputSerializer
+    permission_classes = [permissions.AllowAny]
+    filterset_fields = ["market", "slot_start"]
+    lookup_value_regex = r"\d+"
+    queryset = selectors.slot_clearing_list()
 
 
 @read_schema(serializers.TradeOutputSerializer)

@@ -1,4 +1,4 @@
-"""Every write of the market, re-exported: money, markets, orders, payments."""
+"""Every write of the market, re-exported: money, markets, orders, payments, slot clearing."""
 
 from market.services.markets import market_create
 from market.services.money import (
@@ -8,6 +8,7 @@ from market.services.money import (
 )
 from market.services.orders import Placement, order_amend, order_cancel, order_place
 from market.services.payments import charging_bill_pay, contract_obligation_pay, payment_make
+from market.services.slots import slot_clear, slot_clear_due
 
 __all__ = [
     "Placement",
@@ -21,4 +22,6 @@ __all__ = [
     "payment_make",
     "settlement_deposit",
     "settlement_withdraw",
+    "slot_clear",
+    "slot_clear_due",
 ]

@@ -34,8 +34,10 @@ def market_create(
     min_quantity_wh: int = 1,
     kind: str = Market.Kind.CERTIFICATES,
     matching: str = Market.Matching.CONTINUOUS,
+    slot_minutes: int = 15,
+    gate_closure_minutes: int = 5,
 ) -> Market:
-    """Open a market with its empty book."""
+    """Open a market with its empty book (energy markets: with slot length and gate closure)."""
     if isinstance(actor, str):
         if not actor.startswith("system"):
             raise NotIssuingBody()
@@ -59,6 +61,10 @@ def market_create(
         raise errors.InvalidPrice(price_min=price_min, price_max=price_max)
     if not whole(fee_bps, 10_000) or not whole(min_quantity_wh, 10**12) or not min_quantity_wh:
         raise errors.InvalidOrder(fields={"fee_bps": ["0 to 10000"], "min_quantity_wh": [">= 1"]})
+    if not whole(slot_minutes, 1440) or not slot_minutes or 1440 % slot_minutes:
+        raise errors.InvalidOrder(fields={"slot_minutes": ["a whole divisor of a day's 1440"]})
+    if not whole(gate_closure_minutes, 1440):
+        raise errors.InvalidOrder(fields={"gate_closure_minutes": ["0 to 1440"]})
     market = Market.objects.create(
         code=code,
         name=name,
@@ -70,6 +76,8 @@ def market_create(
         price_min=price_min,
         price_max=price_max,
         min_quantity_wh=min_quantity_wh,
+        slot_minutes=slot_minutes,
+        gate_closure_minutes=gate_closure_minutes,
         created_at=timezone.now(),
     )
     OrderBook.objects.create(market=market)

@@ -5,6 +5,13 @@ One transaction per call, one ledger event (`order.placed`, `order.amended`,
 (through the certificates app's reservation service), the certificate accounts and the
 settlement accounts, with the journal entries.
 
+Energy markets (`kind=energy`, `matching=uniform`) take orders for a delivery slot until
+its gate closes and match nothing on entry: the slot is cleared at one price by
+`market.services.slots.slot_clear`. A bid escrows funds at its limit, an offer reserves
+nothing (delivery is settled later from meter data). The gate is checked with the time
+taken after the book lock, and against the slot's `SlotClearing` row, so an order racing
+the clearing either makes it into the slot or is refused `gate_closed`.
+
 Locking policy (market/locks.py): the market's book row first, FOR UPDATE, for the
 whole transaction, so the book is read and changed by one writer at a time; the
 incoming offer's bundle (reserved by the certificates service); then every settlement
@@ -34,8 +41,16 @@ from certificates.models import Bundle
 from ledger.services import ledger_append
 from market import engine_io, errors, events, matching
 from market.locks import book_lock, settlement_accounts_lock
-from market.models import JournalEntry, Market, Order, OrderBook, SettlementAccount, Trade
+from market.models import (
+    JournalEntry,
+    Market,
+    Order,
+    OrderBook,
+    SettlementAccount,
+    Trade,
+)
 from market.services.money import AVAILABLE, RESERVED, Journal, settlement_account_ensure
+from market.slots import check_gate_open, is_slot_market, slot_check_aligned
 from market.units import UnitsLog, units_deliver, units_release, units_reserve
 from registry.errors import OrganisationNotApproved
 
@@ -75,12 +90,18 @@ def _check_quantity(market: Market, quantity: Any, *, low: int | None = None) ->
     return _whole(quantity, errors.InvalidQuantity, low=low, high=MAX_QUANTITY_WH, name="wh")
 
 
+SUPPORTED = {
+    (Market.Kind.CERTIFICATES, Market.Matching.CONTINUOUS),
+    (Market.Kind.ENERGY, Market.Matching.UNIFORM),
+}
+
+
 def _open_market(market_id: int) -> tuple[OrderBook, Market]:
     book = book_lock(market_id)
     market = book.market
     if market.status != Market.Status.OPEN:
         raise errors.MarketNotOpen(market_id=market.pk, status=market.status)
-    if market.kind != Market.Kind.CERTIFICATES or market.matching != Market.Matching.CONTINUOUS:
+    if (market.kind, market.matching) not in SUPPORTED:
         raise errors.MarketMatchingUnsupported(market_id=market.pk, kind=market.kind)
     return book, market
 
@@ -111,7 +132,9 @@ def _require_acts_for(actor: User, organisation, not_found: Exception) -> None:
     raise not_found
 
 
-def _buyer_account(actor: User, account_id: Any) -> Account:
+def _trading_account(actor: User, account_id: Any) -> Account:
+    """An open trading account of an organisation the actor acts for (a bid's receiving
+    account; either side's account in an energy market)."""
     account = (
         Account.objects.select_related("organisation").filter(pk=account_id).first()
         if isinstance(account_id, int) and not isinstance(account_id, bool)
@@ -304,15 +327,36 @@ def order_place(
     time_in_force: str = matching.GTC,
     min_fill_wh: int = 0,
     criteria: Mapping[str, Any] | None = None,
+    slot_start: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> Placement:
-    """Place a bid (funds escrowed) or an offer (units reserved) and match it at once."""
-    now = now or timezone.now()
+    """Place a bid (funds escrowed) or an offer (units reserved) and match it at once; in
+    an energy market, a bid or offer for `slot_start` that rests until the slot clears."""
     if side not in (Order.Side.BUY, Order.Side.SELL):
         raise errors.InvalidOrder(fields={"side": ["buy or sell"]})
     if time_in_force not in matching.TIME_IN_FORCE:
         raise errors.InvalidOrder(fields={"time_in_force": list(matching.TIME_IN_FORCE)})
     book, market = _open_market(market_id)
+    # The time is read once the book is ours: a clearing that held the lock is over.
+    now = now or timezone.now()
+    if is_slot_market(market):
+        return _place_slot_order(
+            book,
+            market,
+            actor=actor,
+            side=side,
+            limit_price=limit_price,
+            quantity_wh=quantity_wh,
+            account_id=account_id,
+            bundle_id=bundle_id,
+            time_in_force=time_in_force,
+            min_fill_wh=min_fill_wh,
+            criteria=criteria,
+            slot_start=slot_start,
+            now=now,
+        )
+    if slot_start is not None:
+        raise errors.InvalidOrder(fields={"slot_start": ["only energy markets have slots"]})
     price = _check_price(market, limit_price)
     if quantity_wh is not None or side == Order.Side.BUY:
         quantity_wh = _check_quantity(market, quantity_wh)
@@ -336,7 +380,7 @@ def order_place(
             raise errors.InvalidOrder(fields={"bundle": ["only offers name a bundle"]})
         if account_id is None:
             raise errors.InvalidOrder(fields={"account": ["a bid names the account to receive"]})
-        account = _buyer_account(actor, account_id)
+        account = _trading_account(actor, account_id)
         order.quantity_wh = quantity_wh
         engine_io.set_criteria(order, criteria or {})
     else:
@@ -373,6 +417,72 @@ def order_place(
     return Placement(order=order, trades=run.trades)
 
 
+def _place_slot_order(
+    book: OrderBook,
+    market: Market,
+    *,
+    actor: User,
+    side: str,
+    limit_price: Any,
+    quantity_wh: Any,
+    account_id: Any,
+    bundle_id: Any,
+    time_in_force: str,
+    min_fill_wh: Any,
+    criteria: Mapping[str, Any] | None,
+    slot_start: Any,
+    now: dt.datetime,
+) -> Placement:
+    """An energy order: checked, escrowed (bids) and resting until its slot clears."""
+    wrong = {}
+    if slot_start is None:
+        wrong["slot_start"] = ["an energy order names its delivery slot"]
+    if bundle_id is not None:
+        wrong["bundle"] = ["energy offers sell metered energy, not a bundle"]
+    if criteria:
+        wrong["criteria"] = ["energy bids have no certificate criteria"]
+    if time_in_force != matching.GTC:
+        wrong["time_in_force"] = ["energy orders rest until gate closure (gtc)"]
+    if min_fill_wh:
+        wrong["min_fill_wh"] = ["a slot clears divisibly; no minimum fill"]
+    if account_id is None:
+        wrong["account"] = ["the trading account of the buyer or the seller"]
+    if wrong:
+        raise errors.InvalidOrder(fields=wrong)
+    price = _check_price(market, limit_price)
+    quantity = _check_quantity(market, quantity_wh)
+    slot_start = slot_check_aligned(market, slot_start)
+    check_gate_open(market, slot_start, now)
+    account = _trading_account(actor, account_id)
+    run = _Run(market=market, actor=actor, now=now)
+    order = Order(
+        market=market,
+        organisation=account.organisation,
+        side=side,
+        product=Order.Product.ENERGY,
+        slot_start=slot_start,
+        status=OPEN,
+        time_in_force=matching.GTC,
+        limit_price=price,
+        quantity_wh=quantity,
+        certificate_account=account,
+        placed_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    _lock_money(run, account.organisation_id, {})
+    order.settlement_account_id = settlement_account_ensure(
+        organisation_id=account.organisation_id, currency=market.currency
+    )
+    order.seq = _next_seq(book)
+    order.save()
+    if side == Order.Side.BUY:
+        _escrow_to(run, order, matching.escrow_for(price, quantity))
+        order.save(update_fields=["reserved_minor"])
+    _event(run, events.ORDER_PLACED, order)
+    return Placement(order=order)
+
+
 def _retarget(outcome: matching.Outcome, order_id: int) -> matching.Outcome:
     fills = tuple(matching.Fill(f.maker_id, order_id, f.price, f.quantity) for f in outcome.fills)
     return matching.Outcome(fills, outcome.resting, outcome.cancelled, outcome.reason)
@@ -400,8 +510,10 @@ def order_cancel(*, actor: User, order_id: int, now: dt.datetime | None = None) 
     """Cancel an open order: its escrowed funds or reserved units are released."""
     book, order = _locked_own_order(actor, order_id)
     run = _Run(market=book.market, actor=actor, now=now or timezone.now())
+    if order.slot_start is not None:
+        check_gate_open(book.market, order.slot_start, run.now)
     run.accounts = settlement_accounts_lock([order.settlement_account_id])
-    if order.side == Order.Side.SELL:
+    if order.side == Order.Side.SELL and order.bundle_id is not None:
         units_release(run.log, bundle_id=order.bundle_id)
     order.status = Order.Status.CANCELLED
     order.cancel_reason = "cancelled"
@@ -433,6 +545,9 @@ def order_amend(
     if market.status != Market.Status.OPEN:
         raise errors.MarketNotOpen(market_id=market.pk, status=market.status)
     run = _Run(market=market, actor=actor, now=now or timezone.now())
+    slotted = order.slot_start is not None
+    if slotted:
+        check_gate_open(market, order.slot_start, run.now)
     before = {"limit_price": order.limit_price, "quantity_wh": order.quantity_wh}
     price = order.limit_price if limit_price is None else _check_price(market, limit_price)
     quantity = order.quantity_wh
@@ -440,10 +555,10 @@ def order_amend(
         quantity = _check_quantity(
             market, quantity_wh, low=max(order.filled_wh + 1, market.min_quantity_wh)
         )
-    if order.side == Order.Side.SELL and quantity > order.quantity_wh:
+    if order.side == Order.Side.SELL and quantity > order.quantity_wh and not slotted:
         raise errors.OfferIncreaseUnsupported(order_id=order.pk, quantity_wh=order.quantity_wh)
     loses_priority = price != order.limit_price or quantity > order.quantity_wh
-    if order.side == Order.Side.SELL and quantity < order.quantity_wh:
+    if order.side == Order.Side.SELL and quantity < order.quantity_wh and not slotted:
         units_release(run.log, bundle_id=order.bundle_id)
         rest = units_reserve(
             run.log,
@@ -456,9 +571,10 @@ def order_amend(
     order.limit_price, order.quantity_wh = price, quantity
     if loses_priority:
         order.seq = _next_seq(book)
-    incoming = engine_io.engine_order(order, min_fill=0)
     outcome, makers = (
-        _match(run, incoming) if loses_priority else (matching.Outcome((), order.open_wh, 0), {})
+        _match(run, engine_io.engine_order(order, min_fill=0))
+        if loses_priority and not slotted
+        else (matching.Outcome((), order.open_wh, 0), {})
     )
     _lock_money(run, order.organisation_id, makers)
     if order.side == Order.Side.BUY:

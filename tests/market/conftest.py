@@ -1,9 +1,9 @@
 import pytest
 
-from market.models import JournalEntry, JournalLine, Order, SettlementAccount, Trade
+from market.models import JournalEntry, JournalLine, Order, SettlementAccount, SlotClearing, Trade
 from tests.registry.support import row_counts
 
-MONEY_MODELS = (SettlementAccount, JournalEntry, JournalLine, Order, Trade)
+MONEY_MODELS = (SettlementAccount, JournalEntry, JournalLine, Order, Trade, SlotClearing)
 
 
 def balances() -> list[tuple]:
@@ -19,7 +19,14 @@ def snapshot() -> dict:
         "balances": balances(),
         "orders": list(
             Order.objects.order_by("pk").values_list(
-                "pk", "status", "filled_wh", "quantity_wh", "limit_price", "seq", "reserved_minor"
+                "pk",
+                "status",
+                "filled_wh",
+                "quantity_wh",
+                "limit_price",
+                "seq",
+                "reserved_minor",
+                "clearing_id",
             )
         ),
         "bundles": list(Bundle.objects.order_by("pk").values_list("pk", "account_id", "status")),

@@ -39,6 +39,29 @@ class MarketFactory(DjangoModelFactory):
             OrderBook.objects.get_or_create(market=market)
 
 
+class EnergyMarketFactory(MarketFactory):
+    """A local energy market: 15-minute slots, gate closure 5 minutes before each."""
+
+    code = factory.Sequence(lambda n: f"energy-{n}")
+    name = factory.Sequence(lambda n: f"Community energy {n}")
+    kind = Market.Kind.ENERGY
+    matching = Market.Matching.UNIFORM
+    slot_minutes = 15
+    gate_closure_minutes = 5
+
+
+def next_slot(market: Market, *, ahead: dt.timedelta = dt.timedelta(days=1)) -> dt.datetime:
+    """The first whole slot of `market` at least `ahead` from now."""
+    length = market.slot_minutes * 60
+    at = int((timezone.now() + ahead).timestamp())
+    return dt.datetime.fromtimestamp(-(-at // length) * length, tz=dt.UTC)
+
+
+def trader(amount_minor: int = 0) -> "Buyer":
+    """A trading account of a new organisation (a prosumer or a consumer), funded or not."""
+    return buyer_with_funds(amount_minor)
+
+
 @dataclass
 class Seller:
     user: User

@@ -1,8 +1,16 @@
 """The market's rows of the permission matrix (tests/registry/matrix.py)."""
 
+import datetime as dt
+
 from market import services
 from tests.factories import AccountFactory
-from tests.market.factories import MarketFactory, deposit, seller_with_bundles
+from tests.market.factories import (
+    EnergyMarketFactory,
+    MarketFactory,
+    deposit,
+    next_slot,
+    seller_with_bundles,
+)
 from tests.registry.matrix import Case, expect
 
 PRODUCER_ACTS = {"producer_admin": 200, "producer_operator": 200}
@@ -75,6 +83,40 @@ def _bid(world, role):
     }
 
 
+def _energy_world(world):
+    """An energy market with one cleared slot (the producer's bid in it)."""
+    _market_world(world)
+    if not hasattr(world, "energy_market"):
+        world.energy_market = EnergyMarketFactory(operator=world.orgs["issuing_body"])
+        world.slot = next_slot(world.energy_market)
+        cleared = world.slot + dt.timedelta(hours=1)  # a slot of its own, cleared early
+        services.order_place(
+            actor=world.users["producer_operator"],
+            market_id=world.energy_market.pk,
+            side="buy",
+            limit_price=4_000,
+            quantity_wh=1_000,
+            account_id=world.market_account.pk,
+            slot_start=cleared,
+        )
+        world.clearing = services.slot_clear(
+            market_id=world.energy_market.pk, slot_start=cleared, now=cleared
+        )
+    return world
+
+
+def _energy_bid(world, role):
+    _energy_world(world)
+    return {
+        "market": world.energy_market.pk,
+        "side": "buy",
+        "limit_price": 3_000,
+        "quantity_wh": 1_000,
+        "account": world.market_account.pk,
+        "slot_start": world.slot.isoformat(),
+    }
+
+
 def _money(world, role):
     _market_world(world)
     return {
@@ -137,6 +179,30 @@ CASES = [
         args=_order,
         body=lambda w, role: {"limit_price": 3_500},
         codes=NOT_YOURS,
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/orders/",
+        expect(
+            404,
+            anonymous=401,
+            producer_admin=201,
+            producer_operator=201,
+            producer_viewer=403,
+            issuing_body=403,
+            auditor=403,
+        ),
+        name="an energy bid for the producer's account",
+        body=_energy_bid,
+        codes={**NOT_YOURS, "other_admin": "account_not_found"},
+    ),
+    Case("GET", "/api/v1/market/clearings/", expect(200)),
+    Case(
+        "GET",
+        "/api/v1/market/clearings/{pk}/",
+        expect(200),
+        name="a cleared energy slot (public)",
+        args=lambda w: {"pk": _energy_world(w).clearing.pk},
     ),
     Case("GET", "/api/v1/market/trades/", expect(200, anonymous=401)),
     Case(
