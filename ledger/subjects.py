@@ -47,6 +47,7 @@ SUBJECT_KINDS = frozenset(
         "trade",
         "settlement_account",
         "journal_entry",
+        "slot_clearing",
         # consumers
         "household",
         "site",
