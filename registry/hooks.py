@@ -13,7 +13,7 @@ that owns the hook never imports the apps that fill it, so imports only run down
 A hook is a list, so the owner iterates it and tests may replace it with a plain list.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 HOOKS: dict[str, "Hook"] = {}
@@ -51,3 +51,26 @@ class Hook(list):
 
     def __repr__(self) -> str:
         return f"Hook({self.name!r}, {list.__repr__(self)})"
+
+
+def pay_through(handlers: Iterable[Callable[[Any], object]], item: Any) -> tuple[str, str]:
+    """Offer `item` (a contract's obligation, a charging bill) to the payment handlers in
+    order, each in its own savepoint, until one returns a reference.
+
+    Returns (reference, reason): the paying handler's reference and "", or "" and the error
+    code of the handler that refused (its writes undone, the caller's kept); ("", "") when
+    no handler paid or none is registered.
+    """
+    from django.db import transaction
+
+    from registry.errors import DomainError
+
+    for handler in handlers:
+        try:
+            with transaction.atomic():
+                reference = handler(item)
+        except DomainError as exc:
+            return "", exc.code
+        if reference:
+            return str(reference), ""
+    return "", ""

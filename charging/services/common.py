@@ -9,8 +9,7 @@ from accounts.models import User
 from accounts.permissions import user_can_act_for
 from charging import errors, locks
 from charging.models import Bill, ChargingStation
-from registry.errors import DomainError
-from registry.hooks import Hook
+from registry.hooks import Hook, pay_through
 
 # Callable[[Bill], str | None]: pays a bill inside the caller's transaction and returns its
 # reference (the bill is then settled), None to leave it to the next settler, or raises a
@@ -29,20 +28,11 @@ def bill_settle(bill: Bill) -> Bill:
     """
     if bill.settlement == Bill.Settlement.SETTLED:
         return bill
-    reason = ""
-    for settle in BILL_SETTLERS:
-        try:
-            with transaction.atomic():
-                reference = settle(bill)
-        except DomainError as exc:
-            reason = exc.code
-            break
-        if reference:
-            bill.settlement = Bill.Settlement.SETTLED
-            bill.settlement_reference = str(reference)[:100]
-            bill.settled_at = timezone.now()
-            reason = ""
-            break
+    reference, reason = pay_through(BILL_SETTLERS, bill)
+    if reference:
+        bill.settlement = Bill.Settlement.SETTLED
+        bill.settlement_reference = reference[:100]
+        bill.settled_at = timezone.now()
     bill.settlement_reason = reason
     if bill.pk is not None:
         bill.save(

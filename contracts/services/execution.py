@@ -30,7 +30,7 @@ from contracts.models import Contract, ContractExecution, SettlementObligation
 from ledger.canonical import to_event_value
 from ledger.services import ledger_append
 from registry.errors import DomainError
-from registry.hooks import Hook
+from registry.hooks import Hook, pay_through
 
 SYSTEM = "system:contracts"
 CHUNK = certificates.MAX_BATCH_ITEMS
@@ -192,20 +192,11 @@ def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
     The payment's own ledger event (the market's) names the obligation."""
     if obligation.status == SettlementObligation.Status.SETTLED:
         return obligation
-    reason = ""
-    for handler in SETTLEMENT_HANDLERS:
-        try:
-            with transaction.atomic():
-                reference = handler(obligation)
-        except DomainError as exc:
-            reason = exc.code
-            break
-        if reference:
-            obligation.status = SettlementObligation.Status.SETTLED
-            obligation.reference = str(reference)[:100]
-            obligation.settled_at = timezone.now()
-            reason = ""
-            break
+    reference, reason = pay_through(SETTLEMENT_HANDLERS, obligation)
+    if reference:
+        obligation.status = SettlementObligation.Status.SETTLED
+        obligation.reference = reference[:100]
+        obligation.settled_at = timezone.now()
     obligation.reason_code = reason
     obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
     return obligation
