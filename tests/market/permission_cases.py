@@ -16,6 +16,16 @@ from tests.registry.matrix import Case, expect
 PRODUCER_ACTS = {"producer_admin": 200, "producer_operator": 200}
 PRODUCER_READS = {"producer_admin": 200, "producer_operator": 200, "producer_viewer": 200}
 EVERYONE_READS = {**PRODUCER_READS, "issuing_body": 200, "auditor": 200}
+# Placing an order on the producer's account: its admins and operators may, nobody else.
+ORDER_ENTRY = expect(
+    404,
+    anonymous=401,
+    producer_admin=201,
+    producer_operator=201,
+    producer_viewer=403,
+    issuing_body=403,
+    auditor=403,
+)
 NOT_YOURS = {
     "producer_viewer": "not_organisation_member",
     "issuing_body": "not_organisation_member",
@@ -146,15 +156,7 @@ CASES = [
     Case(
         "POST",
         "/api/v1/market/orders/",
-        expect(
-            404,
-            anonymous=401,
-            producer_admin=201,
-            producer_operator=201,
-            producer_viewer=403,
-            issuing_body=403,
-            auditor=403,
-        ),
+        ORDER_ENTRY,
         name="a bid for the producer's account",
         body=_bid,
         codes={**NOT_YOURS, "other_admin": "account_not_found"},
@@ -183,15 +185,7 @@ CASES = [
     Case(
         "POST",
         "/api/v1/market/orders/",
-        expect(
-            404,
-            anonymous=401,
-            producer_admin=201,
-            producer_operator=201,
-            producer_viewer=403,
-            issuing_body=403,
-            auditor=403,
-        ),
+        ORDER_ENTRY,
         name="an energy bid for the producer's account",
         body=_energy_bid,
         codes={**NOT_YOURS, "other_admin": "account_not_found"},
