@@ -342,7 +342,12 @@ class ReadingRowErrorSerializer(serializers.Serializer):
 
 
 class ReadingBatchOutputSerializer(serializers.ModelSerializer):
-    meter = serializers.SlugRelatedField(slug_field="serial", read_only=True)
+    meter = serializers.SlugRelatedField(
+        slug_field="serial",
+        read_only=True,
+        allow_null=True,
+        help_text="Meter serial; null when the batch holds readings of several meters.",
+    )
     ledger_subject = serializers.CharField(read_only=True)
 
     class Meta:

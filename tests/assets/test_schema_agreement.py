@@ -63,3 +63,25 @@ def test_page_and_page_size_mean_what_the_schema_says(schema, producer, device, 
     }
     assert parameters["page"]["minimum"] == parameters["page_size"]["minimum"] == 1
     assert parameters["page_size"]["maximum"] == 1000
+
+
+def test_a_batch_of_several_meters_has_no_meter_and_the_schema_says_so(schema, producer, meter):
+    # given: a batch whose readings are of two meters (the household upload does this)
+    from assets.models import Meter, ReadingBatch
+    from tests.assets.factories import MeterFactory
+
+    second = MeterFactory(device=meter.device, kind=Meter.Kind.CONSUMPTION)
+    batch = ReadingBatch.objects.create(
+        organisation=meter.device.organisation,
+        device=meter.device,
+        meter=None,
+        status=ReadingBatch.Status.ACCEPTED,
+        size=2,
+        merkle_root="0" * 64,
+    )
+    # when
+    body = client_for(producer).get(f"/api/v1/reading-batches/{batch.pk}/").json()
+    # then
+    assert body["meter"] is None and second.serial != meter.serial
+    documented = schema["components"]["schemas"]["ReadingBatchOutput"]["properties"]["meter"]
+    assert documented["nullable"]
