@@ -239,7 +239,7 @@ def _fresh_sequences() -> None:
     import tests.assets.factories
     import tests.certificates.factories
     import tests.consumers.factories
-    import tests.factories  # noqa: F401
+    import tests.factories
 
     stamp = time.time_ns() // 1000 % 10**9
     tests.consumers.factories._points = itertools.count(stamp)  # metering point ids
