@@ -141,3 +141,32 @@ def test_the_onboarding_page_speaks_russian(login, world):
     body = client.get(reverse("web:issuing-onboarding")).content.decode()
     assert "Регистрация устройств из CSV" in body
     assert "Пробный прогон" in body
+
+
+@pytest.mark.django_db
+def test_the_api_dry_runs_and_refuses_a_file_with_a_bad_row_listing_it(world):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(world.users["issuing_body"])
+    text = HEADER + _row(world, "Field A", "CSV-A") + _row(world, "Field B", "CSV-A")
+    before = last_event_id()
+    # a dry run answers per row
+    dry = client.post("/api/v1/devices/onboard/", {"csv": text}, format="json")
+    assert dry.status_code == 200
+    assert [(r["line"], r["code"], r["device"]) for r in dry.json()["rows"]] == [
+        (2, "", None),
+        (3, "meter_exists", None),
+    ]
+    # the real run refuses the whole file
+    real = client.post("/api/v1/devices/onboard/", {"csv": text, "dry_run": False}, format="json")
+    assert real.status_code == 400
+    assert real.json()["code"] == "onboarding_rejected"
+    assert [r["line"] for r in real.json()["extra"]["rows"]] == [3]
+    assert events_since(before) == []
+    # the corrected file goes in, with ids
+    good = HEADER + _row(world, "Field A", "CSV-A") + _row(world, "Field B", "CSV-B")
+    done = client.post("/api/v1/devices/onboard/", {"csv": good, "dry_run": False}, format="json")
+    assert done.status_code == 200
+    assert all(r["device"] and r["meter"] for r in done.json()["rows"])
+    assert len(events_since(before)) == 4

@@ -218,7 +218,7 @@ ONBOARDING_COLUMNS = [
     ("organisation_id", gettext_lazy("The producer organisation's registry id.")),
     ("account_number", gettext_lazy("Its open account that receives the certificates.")),
     ("name", gettext_lazy("Device name.")),
-    ("grid_area", gettext_lazy("Grid area code.")),
+    ("grid_area", gettext_lazy("Grid area code (EIC), e.g. 10Y1001A1001A82H.")),
     ("technology_code", gettext_lazy("EECS technology code, e.g. T010101.")),
     ("energy_source_code", gettext_lazy("EECS energy source code, e.g. F01040100.")),
     ("capacity_kw", gettext_lazy("Installed capacity in kW, e.g. 250.5.")),
