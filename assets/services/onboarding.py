@@ -23,7 +23,7 @@ from django.db import transaction
 from accounts.models import Account, User
 from assets import errors, locks
 from assets.models import Device, GridArea, Meter
-from assets.services.common import _invalid, _require_issuing_body
+from assets.services.common import MAX_SAFE_INTEGER, _invalid, _require_issuing_body
 from assets.services.devices import device_create
 from assets.services.meters import meter_create
 from registry.errors import DomainError, InvalidInput
@@ -103,10 +103,12 @@ def _parse(text: str) -> list[tuple[int, dict[str, str]]]:
 
 
 def _int(value: str) -> int | None:
+    """A positive id that fits a database integer, else None."""
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         return None
+    return number if 0 < number <= MAX_SAFE_INTEGER else None
 
 
 def _decimal(value: str) -> Decimal | None:
@@ -132,7 +134,7 @@ def _arguments(values: dict[str, str], organisations, areas, accounts) -> dict[s
     if area is None:
         problems["grid_area"] = ["No such grid area (give its code)."]
     capacity = _decimal(values["capacity_kw"])
-    if capacity is None:
+    if capacity is None or not 0 <= capacity <= MAX_SAFE_INTEGER // 1000:
         problems["capacity_kw"] = ["A number of kW."]
     try:
         commissioned = dt.date.fromisoformat(values["commissioning_date"])

@@ -49,6 +49,7 @@ def test_a_dry_run_lists_every_rows_error_and_writes_nothing(login, world):
         + _row(world, "Field B", "CSV-B", capacity_kw="lots", commissioning_date="01.03.2024")
         + _row(world, "Field C", "CSV-A")
         + _row(world, "Field D", "CSV-D", account_number="GP-99999-T999")
+        + _row(world, "Field E", "CSV-E", organisation_id=10**30, capacity_kw="1e999999")
     )
     devices, meters, before = Device.objects.count(), Meter.objects.count(), last_event_id()
     # when
@@ -61,6 +62,7 @@ def test_a_dry_run_lists_every_rows_error_and_writes_nothing(login, world):
     assert set(rows[3].fields) == {"capacity_kw", "commissioning_date"}
     assert rows[4].code == "meter_exists"
     assert rows[5].code == "invalid" and "account_number" in rows[5].fields
+    assert set(rows[6].fields) == {"organisation_id", "capacity_kw"}
     body = response.content.decode()
     assert "would be registered" in body and "meter_exists" in body
     assert (Device.objects.count(), Meter.objects.count()) == (devices, meters)
