@@ -133,3 +133,8 @@ class BatchRootMismatch(DomainError):
     code = "batch_root_mismatch"
     status = 500
     default_detail = "The batch's stored readings do not match its recorded Merkle root."
+
+
+class OnboardingRejected(InvalidInput):
+    code = "onboarding_rejected"
+    default_detail = "Some rows of the onboarding file are refused; nothing was registered."

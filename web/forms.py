@@ -154,6 +154,29 @@ class WithdrawForm(forms.Form):
         return sorted({int(word) for word in words})
 
 
+class OnboardingForm(forms.Form):
+    """The issuing body's CSV of devices and their meters (assets' devices_onboard)."""
+
+    MAX_BYTES = 1_000_000
+
+    file = forms.FileField(
+        label=_("CSV file of devices and meters"),
+        help_text=_("UTF-8, comma-separated, a header row with the columns below; at most 1 MB."),
+    )
+    dry_run = forms.BooleanField(
+        label=_("Dry run: check every row, register nothing"), required=False, initial=True
+    )
+
+    def clean_file(self) -> str:
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError(_("The file is larger than 1 MB."))
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(_("The file is not UTF-8 text.")) from exc
+
+
 class ConsentGrantForm(forms.Form):
     """A household lets an organisation read a site's meters (consumers' consent_grant)."""
 

@@ -114,5 +114,6 @@ urlpatterns = [
     # Issuing body.
     path("issuing/", issuing.dashboard, name="issuing"),
     path("issuing/withdraw/", issuing.withdraw, name="issuing-withdraw"),
+    path("issuing/onboarding/", issuing.onboarding, name="issuing-onboarding"),
     path("issuing/<str:kind>/<int:pk>/<str:decision>/", issuing.decide, name="issuing-decide"),
 ]

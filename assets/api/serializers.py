@@ -237,6 +237,38 @@ class DeviceReasonInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+class DeviceOnboardInputSerializer(StrictInputSerializer):
+    csv = serializers.CharField(
+        max_length=1_000_000,
+        trim_whitespace=False,
+        help_text="The CSV text: a header row naming the columns (docs/web.md lists them), "
+        "one device with one meter per row, at most 1,000 rows.",
+    )
+    dry_run = serializers.BooleanField(
+        default=True, help_text="Check every row and write nothing (the default)."
+    )
+
+
+class OnboardingRowOutputSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="Line in the file (the header is line 1).")
+    name = serializers.CharField()
+    serial = serializers.CharField()
+    device = serializers.IntegerField(
+        source="device.pk", allow_null=True, default=None, help_text="null in a dry run"
+    )
+    meter = serializers.IntegerField(
+        source="meter.pk", allow_null=True, default=None, help_text="null in a dry run"
+    )
+    code = serializers.CharField(help_text="The refusal's error code; empty if the row is good.")
+    detail = serializers.CharField()
+    problems = serializers.DictField(source="fields", help_text="The refused cells and why.")
+
+
+class OnboardingOutputSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    rows = OnboardingRowOutputSerializer(many=True)
+
+
 # -- meters --------------------------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ from assets.services.meters import (
     meter_remove,
     meter_replace,
 )
+from assets.services.onboarding import Onboarding, devices_onboard
 from assets.services.owners import MAX_OWNERS, OwnerShare, device_owners_set
 from assets.services.readings import ReadingSubmission, readings_mark_issued, readings_submit
 from assets.services.reviews import reading_batch_accept, reading_batch_reject
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_SAFE_INTEGER",
     "POLICY_FIELDS",
     "READINGS_ACCEPTED_HOOKS",
+    "Onboarding",
     "OwnerShare",
     "ReadingSubmission",
     "Transition",
@@ -85,6 +87,7 @@ __all__ = [
     "device_suspend",
     "device_transition",
     "device_update",
+    "devices_onboard",
     "grid_area_create",
     "grid_area_problems",
     "grid_area_update",

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Organisation, User
 from accounts.permissions import user_can_act_for
 from assets import codes, errors, locks
 from assets.models import (
@@ -209,6 +209,54 @@ def device_register(
     organisation = locks.organisation_lock(organisation_id)
     if organisation is None or not user_can_act_for(actor, organisation):
         raise errors.NotDeviceOperator(organisation_id=organisation_id)
+    return device_create(
+        actor=actor,
+        organisation=organisation,
+        name=name,
+        grid_area_id=grid_area_id,
+        technology_code=technology_code,
+        energy_source_code=energy_source_code,
+        capacity_w=capacity_w,
+        commissioning_date=commissioning_date,
+        latitude=latitude,
+        longitude=longitude,
+        owners=owners,
+        support=support,
+        is_storage=is_storage,
+        storage_capacity_wh=storage_capacity_wh,
+        round_trip_efficiency=round_trip_efficiency,
+        interval_minutes=interval_minutes,
+        require_signed_readings=require_signed_readings,
+        issuance_policy=issuance_policy,
+        issuance_requires_approval=issuance_requires_approval,
+    )
+
+
+def device_create(
+    *,
+    actor: User,
+    organisation: Organisation,
+    name: str,
+    grid_area_id: int,
+    technology_code: str,
+    energy_source_code: str,
+    capacity_w: int,
+    commissioning_date: dt.date,
+    latitude: Decimal,
+    longitude: Decimal,
+    owners: Sequence[Mapping[str, Any]],
+    support: str = Device.Support.NONE,
+    is_storage: bool = False,
+    storage_capacity_wh: int | None = None,
+    round_trip_efficiency: Decimal | None = None,
+    interval_minutes: int = 60,
+    require_signed_readings: bool = False,
+    issuance_policy: str = Device.IssuancePolicy.MANUAL,
+    issuance_requires_approval: bool = False,
+) -> Device:
+    """device_register's checks and writes once the caller may act: the organisation is
+    locked and the actor acts for it (device_register) or onboards for it as the issuing
+    body (devices_onboard). Call it inside the caller's transaction."""
     if not organisation.is_producer:
         raise errors.NotDeviceOperator("Only a producer organisation registers devices.")
     values = _normalise_device_values(

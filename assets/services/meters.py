@@ -65,6 +65,29 @@ def meter_register(
     """Register a meter of a device, with its Ed25519 key when it signs readings."""
     device = locks.device_lock(device_id)
     _require_operator(actor, device)
+    return meter_create(
+        actor=actor,
+        device=device,
+        serial=serial,
+        kind=kind,
+        public_key=public_key,
+        key_valid_from=key_valid_from,
+        installed_at=installed_at,
+    )
+
+
+def meter_create(
+    *,
+    actor: User,
+    device: Device,
+    serial: str,
+    kind: str = Meter.Kind.GENERATION,
+    public_key: str | bytes | None = None,
+    key_valid_from: dt.datetime | None = None,
+    installed_at: dt.datetime | None = None,
+) -> Meter:
+    """meter_register's checks and writes once the device is locked and the actor may act
+    on it (devices_onboard: the issuing body). Call it inside the caller's transaction."""
     if device.status == Device.Status.DECOMMISSIONED:
         raise errors.DeviceStatusConflict(status=device.status)
     if not isinstance(serial, str) or not SERIAL_FORMAT.match(serial):

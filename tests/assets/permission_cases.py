@@ -121,6 +121,20 @@ CASES = [
     Case("GET", "/api/v1/devices/", expect(200)),
     Case(
         "POST",
+        "/api/v1/devices/onboard/",
+        expect(403, anonymous=401, issuing_body=200),
+        body=lambda w, role: {
+            "dry_run": False,
+            "csv": "organisation_id,account_number,name,grid_area,technology_code,"
+            "energy_source_code,capacity_kw,commissioning_date,latitude,longitude,meter_serial\n"
+            f"{w.orgs['producer'].pk},{w.device_account.number},Matrix CSV PV,{w.grid_area.code},"
+            "T010101,F01040100,50,2021-06-01,52.52,13.40,MATRIX-CSV-1\n",
+        },
+        codes={"producer_admin": "not_issuing_body", "auditor": "not_issuing_body"},
+        events=2,
+    ),
+    Case(
+        "POST",
         "/api/v1/devices/",
         public_write(201),
         name="for the producer",

@@ -43,7 +43,7 @@ PAGES = {
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
     "buyer": ["/holdings/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
-    "issuing_body": ["/issuing/", "/audit/"],
+    "issuing_body": ["/issuing/", "/issuing/onboarding/", "/audit/"],
     "household": ["/household/", "/household/consents/"],
 }
 
@@ -329,6 +329,39 @@ def test_issuing_body_rejects_a_device_and_withdraws_a_bundle(watched):
     bundle.refresh_from_db()
     assert device.status == Device.Status.REJECTED
     assert bundle.status == Bundle.Status.WITHDRAWN
+
+
+def test_issuing_body_dry_runs_a_csv_then_onboards_it(watched, tmp_path):
+    from assets.models import Device, Meter
+    from tests.web.test_onboarding import HEADER, _row
+
+    world = build_web_world()
+    good = HEADER + _row(world, "Field A", "CSV-A") + _row(world, "Field B", "CSV-B")
+    bad = good + _row(world, "Field C", "CSV-A")  # the serial again
+    log_in(watched, world.users["issuing_body"].username)
+    watched.open("/issuing/")
+    page = watched.page
+    page.click("text=Onboard devices from CSV")
+    page.wait_for_load_state("networkidle")
+    # a dry run of a file with a bad row lists it, and writes nothing
+    (tmp_path / "bad.csv").write_text(bad)
+    page.set_input_files("#id_file", str(tmp_path / "bad.csv"))
+    assert page.is_checked("#id_dry_run")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "meter_exists" in page.inner_text("#outcome-heading ~ .table-wrap")
+    assert "Dry run" in page.inner_text("#messages")
+    assert not Device.objects.filter(name__startswith="Field ").exists()
+    assert watched.axe_violations() == []
+    # the corrected file, for real
+    (tmp_path / "good.csv").write_text(good)
+    page.set_input_files("#id_file", str(tmp_path / "good.csv"))
+    page.uncheck("#id_dry_run")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "2 devices registered" in page.inner_text("#messages")
+    watched.screenshot("journey-issuing-body-onboarding")
+    assert Meter.objects.filter(serial__in=["CSV-A", "CSV-B"]).count() == 2
 
 
 def test_buyer_reads_a_notification_and_the_header_count_goes(watched):

@@ -16,12 +16,13 @@ from accounts.models import Organisation
 from accounts.selectors import organisation_list
 from assets import selectors as asset_selectors
 from assets import services as asset_services
+from assets.errors import OnboardingRejected
 from assets.models import Device, ReadingBatch
 from certificates import selectors as cert_selectors
 from certificates import services as cert_services
 from certificates.models import IssuanceRequest
 from registry.errors import DomainError
-from web.forms import WithdrawForm
+from web.forms import OnboardingForm, WithdrawForm
 from web.templatetags.web_format import energy
 from web.views.common import call_service, energy_scale, month_start, role_required
 
@@ -177,3 +178,55 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         % {"id": withdrawal.pk, "volume": energy(withdrawal.volume_wh)},
     )
     return redirect("web:issuing")
+
+
+@role_required(_issuing_body)
+def onboarding(request: HttpRequest) -> HttpResponse:
+    """Devices and meters from a CSV file (assets' devices_onboard): a dry run lists every
+    row's outcome; a real run registers all rows or, if any is refused, none."""
+    form = OnboardingForm(request.POST or None, request.FILES or None)
+    context = {"form": form, "columns": ONBOARDING_COLUMNS, "outcome": None, "refused": []}
+    if request.method == "POST" and form.is_valid():
+        dry_run = form.cleaned_data["dry_run"]
+        try:
+            outcome = asset_services.devices_onboard(
+                actor=request.user, csv_text=form.cleaned_data["file"], dry_run=dry_run
+            )
+        except OnboardingRejected as error:
+            context["refused"] = error.extra["rows"]
+            messages.error(request, _("Nothing was registered: fix the rows below and try again."))
+        except DomainError as error:
+            form.add_error("file", f"{error.detail} ({error.code})")
+        else:
+            context["outcome"] = outcome
+            if dry_run:
+                messages.info(
+                    request,
+                    _("Dry run: %(rows)s rows checked, %(refused)s refused; nothing was written.")
+                    % {"rows": len(outcome.rows), "refused": len(outcome.refused)},
+                )
+            else:
+                messages.success(
+                    request,
+                    _("%(rows)s devices registered as drafts, each with its meter.")
+                    % {"rows": len(outcome.rows)},
+                )
+    return render(request, "web/issuing/onboarding.html", context)
+
+
+ONBOARDING_COLUMNS = [
+    ("organisation_id", gettext_lazy("The producer organisation's registry id.")),
+    ("account_number", gettext_lazy("Its open account that receives the certificates.")),
+    ("name", gettext_lazy("Device name.")),
+    ("grid_area", gettext_lazy("Grid area code (EIC), e.g. 10Y1001A1001A82H.")),
+    ("technology_code", gettext_lazy("EECS technology code, e.g. T010101.")),
+    ("energy_source_code", gettext_lazy("EECS energy source code, e.g. F01040100.")),
+    ("capacity_kw", gettext_lazy("Installed capacity in kW, e.g. 250.5.")),
+    ("commissioning_date", gettext_lazy("YYYY-MM-DD.")),
+    ("latitude", gettext_lazy("Degrees, e.g. 52.520008.")),
+    ("longitude", gettext_lazy("Degrees, e.g. 13.404954.")),
+    ("meter_serial", gettext_lazy("The meter's serial number, unique in the registry.")),
+    ("issuance_policy", gettext_lazy("Optional: manual (default) or automatic_hourly.")),
+    ("meter_kind", gettext_lazy("Optional: generation (default), consumption or storage.")),
+    ("meter_public_key", gettext_lazy("Optional: the meter's Ed25519 public key (hex or base64).")),
+]

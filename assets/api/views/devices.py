@@ -116,6 +116,26 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(self._render(self._fresh(device.pk)), status=status.HTTP_201_CREATED)
 
     @extend_schema(
+        request=serializers.DeviceOnboardInputSerializer,
+        responses={200: serializers.OnboardingOutputSerializer, **error_responses(400, 401, 403)},
+        description="Issuing body: register devices, one meter each, from a CSV file, as "
+        "drafts of the producers the rows name. With dry_run (the default) every row is "
+        "checked and nothing is written; the answer says per row what is wrong. Without it, "
+        "all rows are registered in one transaction with their ledger events, or, if any row "
+        "is refused, none: 400 `onboarding_rejected` lists the refused rows in extra.rows.",
+    )
+    @action(detail=False, methods=["post"])
+    def onboard(self, request: Request) -> Response:
+        data = serializers.DeviceOnboardInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.devices_onboard(
+            actor=request.user,
+            csv_text=data.validated_data["csv"],
+            dry_run=data.validated_data["dry_run"],
+        )
+        return Response(serializers.OnboardingOutputSerializer(outcome).data)
+
+    @extend_schema(
         request=serializers.DeviceUpdateInputSerializer,
         responses={200: serializers.DeviceOutputSerializer, **_DEVICE_ERRORS},
         description="Edit a draft or rejected device.",
