@@ -71,6 +71,7 @@ class AccessRequest:
     as_organisation_id: int | None = None  # read on behalf of this organisation only
     # Grants for the community purpose serve the community's allocation and nothing else.
     community: bool = False
+    purpose: str = ""  # only grants for this purpose (a contract's use), when given
 
 
 def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> int | None:
@@ -83,9 +84,27 @@ def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> i
     orgs = _member_org_ids(user)
     if site.household.organisation_id in orgs:
         return None
-    now = timezone.now()
     if request.as_organisation_id is not None:
         orgs = [pk for pk in orgs if pk == request.as_organisation_id]
+    reader_id = user.pk if user and user.is_authenticated else None
+    return _consent_decide(site=site, orgs=orgs, reader_id=reader_id, request=request)
+
+
+def consent_check_for_organisation(
+    *, organisation_id: int, site: Site, request: AccessRequest
+) -> int | None:
+    """`consent_check` for a read no person makes (a contract's execution on behalf of
+    `organisation_id`): None when the organisation is the site's household, else the
+    covering grant or ConsentRequired, with the access record (no reader)."""
+    if site.household.organisation_id == organisation_id:
+        return None
+    return _consent_decide(site=site, orgs=[organisation_id], reader_id=None, request=request)
+
+
+def _consent_decide(
+    *, site: Site, orgs: list[int], reader_id: int | None, request: AccessRequest
+) -> int:
+    now = timezone.now()
     meter_ids = sorted(m.pk for m in request.site_meters)
     rank = RESOLUTION_RANK.get(request.resolution)
     consent_id = grantee_id = None
@@ -93,7 +112,11 @@ def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> i
     if rank is not None and orgs:
         grants: dict[int, tuple[int, str, set[int]]] = {}
         for pk, grantee, resolution, revoked, meter in storage.consent_grant_rows(
-            site_id=site.pk, org_ids=orgs, community=request.community, now=now
+            site_id=site.pk,
+            org_ids=orgs,
+            community=request.community,
+            now=now,
+            purpose=request.purpose,
         ):
             if revoked:  # a revoked grant in its period: the refusal says so
                 reason = "consent_revoked"
@@ -107,7 +130,7 @@ def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> i
         household_id=site.household_id,
         site_id=site.pk,
         consent_id=consent_id,
-        reader_id=user.pk if user and user.is_authenticated else None,
+        reader_id=reader_id,
         reader_organisation_id=grantee_id or (orgs[0] if orgs else None),
         at=now,
         what=request.what,

@@ -17,7 +17,7 @@ _GRANTS = (
     "SELECT c.id, c.grantee_id, c.resolution, c.revoked_at IS NOT NULL, m.sitemeter_id "
     "FROM consumers_consent c "
     "JOIN consumers_consent_meters m ON m.consent_id = c.id "
-    "WHERE c.site_id = %s AND c.grantee_id IN ({orgs}) AND c.purpose {op} 'community' "
+    "WHERE c.site_id = %s AND c.grantee_id IN ({orgs}) AND c.purpose {op} %s "
     "AND c.valid_from <= %s AND c.valid_to > %s "
     "ORDER BY c.id"
 )
@@ -36,13 +36,18 @@ def _db_time(value: dt.datetime | None) -> Any:
 
 
 def consent_grant_rows(
-    *, site_id: int, org_ids: list[int], community: bool, now: dt.datetime
+    *, site_id: int, org_ids: list[int], community: bool, now: dt.datetime, purpose: str = ""
 ) -> list[tuple[int, int, str, bool, int]]:
     """(consent id, grantee id, resolution, revoked?, site meter id) of the site's grants to
-    these organisations whose period holds `now`, one row per meter, oldest grant first."""
-    sql = _GRANTS.format(orgs=", ".join(["%s"] * len(org_ids)), op="=" if community else "<>")
+    these organisations whose period holds `now`, one row per meter, oldest grant first:
+    grants for `purpose` when given, else community grants or all others."""
+    if purpose:
+        op, value = "=", purpose
+    else:
+        op, value = ("=" if community else "<>"), "community"
+    sql = _GRANTS.format(orgs=", ".join(["%s"] * len(org_ids)), op=op)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [site_id, *org_ids, _db_time(now), _db_time(now)])
+        cursor.execute(sql, [site_id, *org_ids, value, _db_time(now), _db_time(now)])
         return [(row[0], row[1], row[2], bool(row[3]), row[4]) for row in cursor.fetchall()]
 
 
