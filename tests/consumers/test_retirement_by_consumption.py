@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 
 from accounts.models import Membership
+from assets.models import Reading, ReadingBatch
 from certificates import services as certificates
 from certificates.models import Bundle, Retirement
 from consumers.models import Consent, DataAccess
@@ -47,8 +48,6 @@ def _household_with_plant_and_meter(consumed):
 
 
 def _quarter(meter, start, wh):
-    from assets.models import Reading, ReadingBatch
-
     batch = ReadingBatch.objects.create(
         organisation=meter.device.organisation,
         device=meter.device,
