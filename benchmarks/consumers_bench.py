@@ -8,9 +8,12 @@ hourly matching, against the raw arithmetic of the same steps (floor division, m
 sums; no rounding repair) in the same run. Peak memory from tracemalloc (numpy reports
 its buffers there).
 
-Part 2 (SQLite in memory): p50 of a site's readings read by the household itself (no
+Part 2 (SQLite in memory, or a fresh PostgreSQL database when DATABASE_URL names one: it
+is dropped and created): p50 of a site's readings read by the household itself (no
 consent check, no access record) against the same read by a grantee (consent check +
-access record), and against the bare readings query.
+access record), and against the bare readings query. Then the check alone with
+`--consents` grants in the table (other sites' and grantees', and the grantee's expired
+history on the site) against a bare indexed SELECT on the consent table, with the ratio.
 
 Part 3 (needs a broker on 127.0.0.1:1883, skipped otherwise): signed readings per second
 published over MQTT and ingested by the meter gateway, against the same number of signed
@@ -78,14 +81,45 @@ def bench_allocation(n_households: int, intervals: int, chunk: int) -> None:
     print(f"  ratio full / raw time: {rows[1][2] / rows[0][2]:.2f}x")
 
 
-def bench_consent(reads: int) -> None:
-    import datetime as dt
-
+def _database() -> str:
+    """SQLite in memory, or a fresh PostgreSQL database when DATABASE_URL names one."""
     import django
     from django.conf import settings
 
-    settings.DATABASES["default"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        import dj_database_url
+        import psycopg2
+
+        cfg = dj_database_url.parse(url)
+        conn = psycopg2.connect(
+            dbname="postgres",
+            user=cfg["USER"] or None,
+            password=cfg["PASSWORD"] or None,
+            host=cfg["HOST"] or None,
+            port=cfg["PORT"] or None,
+        )
+        conn.autocommit = True
+        with conn.cursor() as cur:  # start from nothing: the bench counts rows it made
+            cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
+            cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+        conn.close()
+        settings.DATABASES["default"] = cfg | {"ATOMIC_REQUESTS": False}
+        vendor = "PostgreSQL"
+    else:
+        settings.DATABASES["default"] = {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:",
+        }
+        vendor = "SQLite"
     django.setup()
+    return vendor
+
+
+def bench_consent(reads: int, consents: int) -> None:
+    import datetime as dt
+
+    vendor = _database()
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -153,11 +187,108 @@ def bench_consent(reads: int) -> None:
             job()
             samples[name].append(time.perf_counter() - began)
     p50 = {name: statistics.median(values) * 1000 for name, values in samples.items()}
-    print(f"consent check on a day of 15-minute readings (p50 of {reads} reads, SQLite):")
+    print(f"consent check on a day of 15-minute readings (p50 of {reads} reads, {vendor}):")
     for name, value in p50.items():
         print(f"  {name:40s} {value:7.3f} ms")
     added = p50["read by a grantee (check + record)"] - p50["read by the household (no check)"]
     print(f"  consent check overhead on the read         {added:7.3f} ms")
+    bench_consent_many(reads, consents, site, link, supplier, reader, start, end, vendor)
+
+
+def bench_consent_many(reads, consents, site, link, supplier, reader, start, end, vendor):
+    """The check alone with `consents` grants in the table (other sites' and other grantees',
+    and the grantee's own expired ones on this site), against a bare indexed SELECT."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Organisation
+    from consumers.models import Consent
+    from consumers.selectors import AccessRequest, consent_check, site_for_read
+    from tests.consumers.factories import SiteFactory, site_meter
+
+    n_sites = max(1, int(consents**0.5))
+    n_grantees = max(1, consents // n_sites)
+    links = [site_meter(SiteFactory()) for _ in range(n_sites - 1)] + [link]
+    others = Organisation.objects.bulk_create(
+        Organisation(
+            legal_name=f"Grantee {i}", country="DE", registration_id=f"G{i}", status="approved"
+        )
+        for i in range(n_grantees - 1)
+    )
+    grantees = [*others, supplier]
+    now = timezone.now()
+    rows = []
+    for other in links:
+        for grantee in grantees:
+            if other.pk == link.pk and grantee.pk == supplier.pk:
+                continue  # the grant in force exists already
+            rows.append(
+                Consent(
+                    household_id=other.site.household_id,
+                    site_id=other.site_id,
+                    grantee=grantee,
+                    purpose="supply",
+                    resolution="hourly",
+                    valid_from=now - dt.timedelta(days=400),
+                    valid_to=now + dt.timedelta(days=400),
+                    granted_by_id=other.site.household.person_id,
+                    created_at=now,
+                )
+            )
+    # the grantee's own history on this site: a grant a day, expired, for a long while
+    history = max(1, consents // 100)
+    rows += [
+        Consent(
+            household_id=site.household_id,
+            site_id=site.pk,
+            grantee=supplier,
+            purpose="supply",
+            resolution="hourly",
+            valid_from=now - dt.timedelta(days=k + 3),
+            valid_to=now - dt.timedelta(days=k + 2),
+            granted_by_id=site.household.person_id,
+            created_at=now,
+        )
+        for k in range(history)
+    ]
+    made = Consent.objects.bulk_create(rows, batch_size=2000)
+    link_of = {x.site_id: x.pk for x in links}
+    Through = Consent.meters.through
+    Through.objects.bulk_create(
+        (Through(consent_id=c.pk, sitemeter_id=link_of[c.site_id]) for c in made),
+        batch_size=5000,
+    )
+    total = Consent.objects.count()
+    site_row = site_for_read(site_id=site.pk)
+    request = AccessRequest("readings", [link], start, end, "hourly")
+    bare_sql = (
+        "SELECT id FROM consumers_consent WHERE site_id = %s AND grantee_id = %s "
+        "ORDER BY id DESC LIMIT 1"
+    )
+
+    def bare():
+        with connection.cursor() as cursor:
+            cursor.execute(bare_sql, [site.pk, supplier.pk])
+            return cursor.fetchall()
+
+    jobs = {
+        "bare indexed SELECT (baseline)": bare,
+        "grantee's check alone": lambda: consent_check(user=reader, site=site_row, request=request),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(reads):
+        for name, job in jobs.items():
+            began = time.perf_counter()
+            job()
+            samples[name].append(time.perf_counter() - began)
+    p50 = {name: statistics.median(values) * 1000 for name, values in samples.items()}
+    print(f"consent check alone with {total} consents in the table (p50 of {reads}, {vendor}):")
+    for name, value in p50.items():
+        print(f"  {name:40s} {value:7.3f} ms")
+    ratio = p50["grantee's check alone"] / p50["bare indexed SELECT (baseline)"]
+    print(f"  ratio check / bare SELECT: {ratio:.1f}x")
 
 
 def bench_mqtt(messages: int, per_message: int) -> None:
@@ -249,16 +380,23 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=300)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--per-message", type=int, default=24)
+    parser.add_argument("--consents", type=int, default=10_000)
+    parser.add_argument(
+        "--only", choices=["allocation", "consent", "mqtt"], help="run one part only"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
     if args.smoke:
         args.households, args.intervals, args.chunk, args.reads = 20, 960, 192, 20
-        args.messages, args.per_message = 5, 4
+        args.messages, args.per_message, args.consents = 5, 4, 200
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPUs, load average {load} (shared machines vary run to run)")
-    bench_allocation(args.households, args.intervals, args.chunk)
-    bench_consent(args.reads)
-    bench_mqtt(args.messages, args.per_message)
+    if args.only in (None, "allocation"):
+        bench_allocation(args.households, args.intervals, args.chunk)
+    if args.only in (None, "consent", "mqtt"):
+        bench_consent(args.reads, args.consents)  # sets up Django (MQTT needs it too)
+    if args.only in (None, "mqtt"):
+        bench_mqtt(args.messages, args.per_message)
 
 
 if __name__ == "__main__":

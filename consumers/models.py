@@ -129,7 +129,11 @@ class Consent(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["site", "grantee"], name="consent_site_grantee")]
+        # valid_to last: the check reads the grants in force, not a grantee's expired
+        # history on the site, however long it grows.
+        indexes = [
+            models.Index(fields=["site", "grantee", "valid_to"], name="consent_site_grantee_to")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(valid_to__gt=F("valid_from")), name="consent_period_order"

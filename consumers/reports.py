@@ -24,6 +24,7 @@ from consumers.selectors import (
     check_period,
     community_role,
     consent_check,
+    consent_check_for_organisation,
     site_for_read,
 )
 
@@ -286,4 +287,82 @@ def _certificates_per_hour(site: Site, start: dt.datetime, end: dt.datetime, n: 
     origin = int(start.timestamp())
     for moment, unit_start, unit_end in bundles.iterator(chunk_size=10000):
         out[(int(moment.timestamp()) - origin) // 3600] += unit_end - unit_start
+    return out
+
+
+# -- metered consumption for contracts -----------------------------------------------------------
+
+# The purpose a grant needs before another organisation's standing retirement may read a
+# household's hourly consumption: retiring certificates for what a customer consumed is the
+# supplier's disclosure of its supply.
+RETIREMENT_PURPOSE = "supply"
+
+
+def account_hourly_consumption(
+    *,
+    account_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    metering_point: str | None = None,
+) -> dict[dt.datetime, int | None] | None:
+    """The Wh the import meters of a household's confirmed sites consumed in each hour of
+    [start, end), None for an hour whose readings do not cover it for every import meter;
+    None altogether when this is not about a household (registered in apps.py on the
+    contracts' `contracts.consumption_lookups` hook).
+
+    Without `metering_point`: the sites of the household that holds the account (its own
+    data, no consent). With one: that site; if it is not the account holder's own, the
+    holder needs a grant in force for the `supply` purpose covering the site's import meters
+    hourly (ConsentRequired otherwise), and the read leaves an access record.
+    """
+    organisation_id = (
+        Account.objects.filter(pk=account_id).values_list("organisation_id", flat=True).first()
+    )
+    if organisation_id is None:
+        return None
+    sites = Site.objects.filter(status=Site.Status.CONFIRMED).select_related("household")
+    if metering_point:
+        sites = sites.filter(metering_point_id=metering_point)
+    else:
+        sites = sites.filter(household__organisation_id=organisation_id)
+    sites = list(sites.order_by("pk"))
+    links = list(
+        SiteMeter.objects.filter(site__in=sites, role=SiteMeter.Role.IMPORT).order_by("pk")
+    )
+    if not links:
+        return None
+    for site in sites:
+        site_links = [link for link in links if link.site_id == site.pk]
+        if site_links:
+            consent_check_for_organisation(
+                organisation_id=organisation_id,
+                site=site,
+                request=AccessRequest(
+                    "standing_retirement",
+                    site_links,
+                    start,
+                    end,
+                    "hourly",
+                    purpose=RETIREMENT_PURPOSE,
+                ),
+            )
+    meter_ids = [link.meter_id for link in links]
+    covered: dict[tuple[int, dt.datetime], int] = {}
+    wh_of: dict[dt.datetime, int] = {}
+    rows = Reading.objects.filter(
+        meter_id__in=meter_ids, start__gte=start, end__lte=end
+    ).values_list("meter_id", "start", "end", "wh")
+    for meter_id, r_start, r_end, wh in rows.iterator(chunk_size=10000):
+        hour = r_start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        if r_end > hour + HOUR:  # a reading across hours says nothing of either hour
+            continue
+        key = (meter_id, hour)
+        covered[key] = covered.get(key, 0) + int((r_end - r_start).total_seconds())
+        wh_of[hour] = wh_of.get(hour, 0) + wh
+    out: dict[dt.datetime, int | None] = {}
+    hour = start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    while hour < end:
+        full = all(covered.get((pk, hour), 0) >= HOUR.total_seconds() for pk in meter_ids)
+        out[hour] = wh_of.get(hour, 0) if full else None
+        hour += HOUR
     return out

@@ -71,30 +71,70 @@ class AccessRequest:
     as_organisation_id: int | None = None  # read on behalf of this organisation only
     # Grants for the community purpose serve the community's allocation and nothing else.
     community: bool = False
+    purpose: str = ""  # only grants for this purpose (a contract's use), when given
 
 
 def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> int | None:
     """None for the household itself; otherwise the id of the covering grant, or
     ConsentRequired. Either way a non-household read leaves a DataAccess row.
 
-    One SELECT finds the grants in force with their meters and one INSERT records the read
-    (consumers.storage), so the check costs little beside the read it guards.
+    One SELECT finds the reader's organisations and the grants in force to them with their
+    meters, and one INSERT records the read (consumers.storage), so the check costs little
+    beside the read it guards.
     """
-    orgs = _member_org_ids(user)
+    if not user or not user.is_authenticated:
+        return _consent_decide(site=site, orgs=[], reader_id=None, request=request, rows=[])
+    orgs, rows = storage.reader_grant_rows(
+        user_id=user.pk,
+        site_id=site.pk,
+        community=request.community,
+        now=timezone.now(),
+        purpose=request.purpose,
+    )
     if site.household.organisation_id in orgs:
         return None
-    now = timezone.now()
     if request.as_organisation_id is not None:
         orgs = [pk for pk in orgs if pk == request.as_organisation_id]
+        rows = [row for row in rows if row[1] == request.as_organisation_id]
+    return _consent_decide(site=site, orgs=orgs, reader_id=user.pk, request=request, rows=rows)
+
+
+def consent_check_for_organisation(
+    *, organisation_id: int, site: Site, request: AccessRequest
+) -> int | None:
+    """`consent_check` for a read no person makes (a contract's execution on behalf of
+    `organisation_id`): None when the organisation is the site's household, else the
+    covering grant or ConsentRequired, with the access record (no reader)."""
+    if site.household.organisation_id == organisation_id:
+        return None
+    return _consent_decide(site=site, orgs=[organisation_id], reader_id=None, request=request)
+
+
+def _consent_decide(
+    *,
+    site: Site,
+    orgs: list[int],
+    reader_id: int | None,
+    request: AccessRequest,
+    rows: list[tuple[int, int, str, bool, int]] | None = None,
+) -> int:
+    """Find the covering grant among `rows` (read here when not given) and record the read."""
+    now = timezone.now()
     meter_ids = sorted(m.pk for m in request.site_meters)
     rank = RESOLUTION_RANK.get(request.resolution)
     consent_id = grantee_id = None
     reason = "consent_required"
     if rank is not None and orgs:
+        if rows is None:
+            rows = storage.consent_grant_rows(
+                site_id=site.pk,
+                org_ids=orgs,
+                community=request.community,
+                now=now,
+                purpose=request.purpose,
+            )
         grants: dict[int, tuple[int, str, set[int]]] = {}
-        for pk, grantee, resolution, revoked, meter in storage.consent_grant_rows(
-            site_id=site.pk, org_ids=orgs, community=request.community, now=now
-        ):
+        for pk, grantee, resolution, revoked, meter in rows:
             if revoked:  # a revoked grant in its period: the refusal says so
                 reason = "consent_revoked"
                 continue
@@ -107,7 +147,7 @@ def consent_check(*, user: User | None, site: Site, request: AccessRequest) -> i
         household_id=site.household_id,
         site_id=site.pk,
         consent_id=consent_id,
-        reader_id=user.pk if user and user.is_authenticated else None,
+        reader_id=reader_id,
         reader_organisation_id=grantee_id or (orgs[0] if orgs else None),
         at=now,
         what=request.what,

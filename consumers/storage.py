@@ -17,9 +17,25 @@ _GRANTS = (
     "SELECT c.id, c.grantee_id, c.resolution, c.revoked_at IS NOT NULL, m.sitemeter_id "
     "FROM consumers_consent c "
     "JOIN consumers_consent_meters m ON m.consent_id = c.id "
-    "WHERE c.site_id = %s AND c.grantee_id IN ({orgs}) AND c.purpose {op} 'community' "
+    "WHERE c.site_id = %s AND c.grantee_id IN ({orgs}) AND c.purpose {op} %s "
     "AND c.valid_from <= %s AND c.valid_to > %s "
     "ORDER BY c.id"
+)
+
+# The reader's approved organisations and, in the same round trip, the site's grants to
+# them whose period holds now: one statement instead of a membership query and a grants
+# query (measured in benchmarks/consumers_bench.py). Membership rows have a NULL consent id.
+_READER_GRANTS = (
+    "WITH orgs AS (SELECT m.organisation_id FROM accounts_membership m "
+    "JOIN accounts_organisation o ON o.id = m.organisation_id "
+    "WHERE m.user_id = %s AND o.status = 'approved') "
+    "SELECT NULL, organisation_id, NULL, NULL, NULL FROM orgs "
+    "UNION ALL "
+    "SELECT c.id, c.grantee_id, c.resolution, c.revoked_at IS NOT NULL, m.sitemeter_id "
+    "FROM consumers_consent c "
+    "JOIN consumers_consent_meters m ON m.consent_id = c.id "
+    "WHERE c.site_id = %s AND c.grantee_id IN (SELECT organisation_id FROM orgs) "
+    "AND c.purpose {op} %s AND c.valid_from <= %s AND c.valid_to > %s"
 )
 
 _INSERT = (
@@ -36,14 +52,40 @@ def _db_time(value: dt.datetime | None) -> Any:
 
 
 def consent_grant_rows(
-    *, site_id: int, org_ids: list[int], community: bool, now: dt.datetime
+    *, site_id: int, org_ids: list[int], community: bool, now: dt.datetime, purpose: str = ""
 ) -> list[tuple[int, int, str, bool, int]]:
     """(consent id, grantee id, resolution, revoked?, site meter id) of the site's grants to
-    these organisations whose period holds `now`, one row per meter, oldest grant first."""
-    sql = _GRANTS.format(orgs=", ".join(["%s"] * len(org_ids)), op="=" if community else "<>")
+    these organisations whose period holds `now`, one row per meter, oldest grant first:
+    grants for `purpose` when given, else community grants or all others."""
+    if purpose:
+        op, value = "=", purpose
+    else:
+        op, value = ("=" if community else "<>"), "community"
+    sql = _GRANTS.format(orgs=", ".join(["%s"] * len(org_ids)), op=op)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [site_id, *org_ids, _db_time(now), _db_time(now)])
+        cursor.execute(sql, [site_id, *org_ids, value, _db_time(now), _db_time(now)])
         return [(row[0], row[1], row[2], bool(row[3]), row[4]) for row in cursor.fetchall()]
+
+
+def reader_grant_rows(
+    *, user_id: int, site_id: int, community: bool, now: dt.datetime, purpose: str = ""
+) -> tuple[list[int], list[tuple[int, int, str, bool, int]]]:
+    """The user's approved organisations, and the rows of `consent_grant_rows` for them, in
+    one statement."""
+    if purpose:
+        op, value = "=", purpose
+    else:
+        op, value = ("=" if community else "<>"), "community"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _READER_GRANTS.format(op=op), [user_id, site_id, value, _db_time(now), _db_time(now)]
+        )
+        rows = cursor.fetchall()
+    orgs = [row[1] for row in rows if row[0] is None]
+    grants = sorted(
+        (row[0], row[1], row[2], bool(row[3]), row[4]) for row in rows if row[0] is not None
+    )
+    return orgs, grants
 
 
 def data_access_insert(

@@ -6,6 +6,9 @@ class ContractsConfig(AppConfig):
     verbose_name = "Contracts"
 
     def ready(self) -> None:
+        # Defines contracts.consumption_lookups (contracts.kinds.retirement) before the apps
+        # after contracts in INSTALLED_APPS (consumers) register into it by name.
+        import contracts.kinds  # noqa: F401
         from certificates.services import ISSUED_HOOKS
         from contracts.tasks import execute_on_issued
 

@@ -95,8 +95,8 @@ INSTALLED_APPS = [
     "assets",
     "certificates",
     "charging",
+    "contracts",  # before consumers and market: they register into its hooks by name
     "consumers",
-    "contracts",
     "market",
     "notifications",
     "web",

@@ -37,6 +37,10 @@ class Plan:
     # Certificates work: (to account id, [(bundle id, volume)]) moves, or retirement items.
     transfers: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
     retirements: list[tuple[int, int]] = field(default_factory=list)
+    # Retirements matched hour by hour: (hour start, items), each retired for its hour.
+    hourly_retirements: list[tuple[dt.datetime, list[tuple[int, int]]]] = field(
+        default_factory=list
+    )
     obligation: dict[str, Any] | None = None
     shortfall: dict[str, Any] | None = None  # set when the sources do not cover the plan
 

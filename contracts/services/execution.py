@@ -156,6 +156,24 @@ def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict
             )
             retired.append(str(item.public_id))
         result["retirements"] = retired
+    if plan.hourly_retirements:
+        # One statement per matched hour: its consumption period is the hour it matched.
+        terms = contract.terms
+        retired = []
+        for hour, items in plan.hourly_retirements:
+            item = certificates.certificate_retire(
+                actor=SYSTEM,
+                items=items,
+                beneficiary_name=terms["beneficiary_name"],
+                beneficiary_country=terms["beneficiary_country"],
+                consumption_start=hour,
+                consumption_end=hour + retirement.HOUR,
+                purpose=terms["purpose"],
+                location=terms.get("location", ""),
+                mandate=mandate,
+            )
+            retired.append(str(item.public_id))
+        result["retirements"] = retired
     if plan.obligation:
         result["obligation"] = _obligation(contract, execution, plan.obligation)
     return result
