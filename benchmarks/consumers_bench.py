@@ -28,7 +28,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
-import support  # noqa: F401 - sets up sys.path and settings
+import support  # sets up sys.path and settings; recreate_database
 
 from consumers.allocation import DYNAMIC, allocate, match_hourly
 
@@ -89,21 +89,9 @@ def _database() -> str:
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith("postgres"):
         import dj_database_url
-        import psycopg2
 
         cfg = dj_database_url.parse(url)
-        conn = psycopg2.connect(
-            dbname="postgres",
-            user=cfg["USER"] or None,
-            password=cfg["PASSWORD"] or None,
-            host=cfg["HOST"] or None,
-            port=cfg["PORT"] or None,
-        )
-        conn.autocommit = True
-        with conn.cursor() as cur:  # start from nothing: the bench counts rows it made
-            cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
-            cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-        conn.close()
+        support.recreate_database(cfg)  # start from nothing: the bench counts rows it made
         settings.DATABASES["default"] = cfg | {"ATOMIC_REQUESTS": False}
         vendor = "PostgreSQL"
     else:

@@ -23,20 +23,7 @@ import support
 
 def _fresh(cfg: dict) -> None:
     """Start from an empty database: the factories' names repeat from run to run."""
-    import psycopg2
-
-    conn = psycopg2.connect(
-        dbname="postgres",
-        user=cfg["USER"] or None,
-        password=cfg["PASSWORD"] or None,
-        host=cfg["HOST"] or None,
-        port=cfg["PORT"] or None,
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
-        cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-    conn.close()
+    support.recreate_database(cfg)
 
 
 def main() -> None:

@@ -39,6 +39,25 @@ def ensure_database(why: str = "this benchmark measures PostgreSQL") -> dict:
     return cfg
 
 
+def recreate_database(cfg: dict) -> None:
+    """Drop and create the PostgreSQL database of a Django database config (benchmarks that
+    count the rows they made start from nothing)."""
+    import psycopg2
+
+    conn = psycopg2.connect(
+        dbname="postgres",
+        user=cfg["USER"] or None,
+        password=cfg["PASSWORD"] or None,
+        host=cfg["HOST"] or None,
+        port=cfg["PORT"] or None,
+    )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
+        cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
+    conn.close()
+
+
 SMOKE_HELP = "tiny sizes, a few seconds: checks that the benchmark still runs (CI), not speed"
 
 
