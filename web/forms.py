@@ -216,3 +216,51 @@ class ConsentGrantForm(forms.Form):
             "resolution": data["resolution"],
             "valid_to": until + dt.timedelta(days=1),
         }
+
+
+class MarketOrderForm(forms.Form):
+    """A bid or an offer in one market: the service checks the band, funds and holdings."""
+
+    market = forms.IntegerField(widget=forms.HiddenInput)
+    side = forms.ChoiceField(
+        label=_("Side"), choices=[("buy", _("Buy (bid)")), ("sell", _("Sell (offer)"))]
+    )
+    limit_price = forms.IntegerField(
+        label=_("Limit price per MWh (minor units of the market's currency)"), min_value=0
+    )
+    quantity_wh = forms.IntegerField(
+        label=_("Quantity (Wh)"),
+        min_value=1,
+        required=False,
+        help_text=_("Required for a bid; for an offer, empty sells the whole bundle."),
+    )
+    bundle = forms.TypedChoiceField(
+        label=_("Bundle to offer (sell only)"), coerce=int, required=False, empty_value=None
+    )
+    account = forms.TypedChoiceField(
+        label=_("Account that receives the certificates (buy only)"),
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+
+    def __init__(self, *args, accounts, bundles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [("", "—")] + [
+            (a.pk, f"{a.number} — {a.name}") for a in accounts
+        ]
+        self.fields["bundle"].choices = [("", "—")] + [
+            (b.pk, f"{b.pk} · {b.account.number} · {b.volume_wh} Wh") for b in bundles
+        ]
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        buy = data["side"] == "buy"
+        return {
+            "market_id": data["market"],
+            "side": data["side"],
+            "limit_price": data["limit_price"],
+            "quantity_wh": data["quantity_wh"],
+            "account_id": data["account"] if buy else None,
+            "bundle_id": None if buy else data["bundle"],
+        }

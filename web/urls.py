@@ -4,7 +4,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from web.views import auditor, buyer, household, issuing, notifications, producer, public
+from web.views import (
+    auditor,
+    buyer,
+    household,
+    issuing,
+    notifications,
+    producer,
+    public,
+    trading,
+)
 
 app_name = "web"
 
@@ -97,6 +106,10 @@ urlpatterns = [
     path(
         "transfers/<int:transfer_id>/<str:decision>/", buyer.transfer_decide, name="transfer-decide"
     ),
+    # Market (producers and traders).
+    path("market/", trading.page, name="market"),
+    path("market/order/", trading.order_place, name="market-order"),
+    path("market/orders/<int:order_id>/cancel/", trading.order_cancel, name="market-order-cancel"),
     # Household (consumers app).
     path("household/", household.dashboard, name="household"),
     path("household/energy/", household.energy, name="household-energy"),
