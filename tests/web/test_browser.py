@@ -41,7 +41,7 @@ pytestmark = [
 PAGES = {
     "anonymous": ["/", "/devices/", "/login/", "/password-reset/", "/certificates/"],
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
-    "buyer": ["/holdings/", "/notifications/"],
+    "buyer": ["/holdings/", "/market/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
     "issuing_body": ["/issuing/", "/issuing/onboarding/", "/audit/"],
     "household": ["/household/", "/household/consents/"],
@@ -398,3 +398,40 @@ def test_the_api_docs_and_the_plain_pages_run_under_the_content_security_policy(
         # the stylesheet that replaced the inline <style> is applied
         margin = watched.page.evaluate("getComputedStyle(document.body).marginTop")
         assert margin != "8px", path
+
+
+def test_trader_buys_on_the_market_and_cancels_a_resting_bid(watched):
+    from market import services as market_services
+    from tests.market.factories import MarketFactory, deposit, seller_with_bundles
+
+    world = build_web_world()
+    market = MarketFactory(code="certs-browser")
+    seller = seller_with_bundles(hours=1, wh=1_000)
+    market_services.order_place(
+        actor=seller.user,
+        market_id=market.pk,
+        side="sell",
+        limit_price=5_000,
+        bundle_id=seller.bundles[0].pk,
+    )
+    deposit(world.buyer_account.organisation_id, 100_000)
+    log_in(watched, "buyer")
+    watched.open(f"/market/?market={market.pk}")
+    page = watched.page
+    # a bid at the offer's price fills at once
+    page.select_option("#id_side", "buy")
+    page.fill("#id_limit_price", "5000")
+    page.fill("#id_quantity_wh", "1000")
+    page.click("#order-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "1 trade(s), 1000 Wh filled" in page.inner_text("#messages")
+    # a bid below every offer rests; its Cancel button removes it in place (htmx)
+    page.fill("#id_limit_price", "1000")
+    page.fill("#id_quantity_wh", "1000")
+    page.click("#order-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "it rests on the book" in page.inner_text("#messages")
+    page.click("button:has-text('Cancel order')")
+    page.wait_for_selector("text=You have no open orders.")
+    assert "cancelled" in page.inner_text("#messages")
+    watched.screenshot("journey-trader-market")
