@@ -47,6 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import support
 from support import REPO, SMOKE_HELP, apply_smoke, dsn, ensure_database, setup_django
 
 HOUR = dt.timedelta(hours=1)
@@ -60,89 +61,25 @@ def make_world(n_bundles: int, tag: str):
     """Two approved organisations, an issued device and n_bundles active 1 kWh bundles."""
     from django.db import transaction
 
-    from accounts.models import Account, Membership, Organisation, User
-    from assets.models import Device, DeviceOwner, GridArea
-    from certificates.models import Bundle, Issuance
+    from accounts.models import Account, Membership, User
+    from assets.models import DeviceOwner
 
     with transaction.atomic():
-        area, _ = GridArea.objects.get_or_create(
-            code="10YBENCH-------1",
-            defaults={
-                "name": "Bench",
-                "country": "DE",
-                "time_zone": "Europe/Berlin",
-                "emission_factor_g_per_kwh": "380",
-                "expiry_months": 12,
-            },
-        )
-        orgs = [
-            Organisation.objects.create(
-                legal_name=f"Bench {name} {tag}",
-                country="DE",
-                registration_id=f"B-{name}-{tag}",
-                is_producer=True,
-                is_trader=True,
-                status=Organisation.Status.APPROVED,
-            )
-            for name in ("producer", "buyer")
-        ]
+        orgs = support.bench_organisations(tag, ("producer", "buyer"), "B")
         accounts = [
             Account.objects.create(organisation=org, number=f"BENCH-{tag}-{i}", name="Trading")
             for i, org in enumerate(orgs)
         ]
         user = User.objects.create(username=f"bench-{tag}")
         Membership.objects.create(user=user, organisation=orgs[0], role=Membership.Role.OPERATOR)
-        device = Device.objects.create(
-            name=f"Bench PV {tag}",
-            organisation=orgs[0],
-            grid_area=area,
-            technology_code="T010101",
-            energy_source_code="F01040100",
-            capacity_w=10**9,
-            commissioning_date=dt.date(2020, 1, 1),
-            latitude=0,
-            longitude=0,
-            status=Device.Status.APPROVED,
-        )
+        start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        device, bundles = support.bench_issued_bundles(orgs[0], accounts[0], tag, n_bundles, start)
         DeviceOwner.objects.create(
             device=device,
             organisation=orgs[0],
             account=accounts[0],
             share_numerator=1,
             share_denominator=1,
-        )
-        start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        issuance = Issuance.objects.create(
-            device=device,
-            issued_at=start,
-            granularity="hour",
-            period_start=start,
-            period_end=start + n_bundles * HOUR,
-            unit_start=0,
-            unit_end=n_bundles * BUNDLE_WH,
-            volume_wh=n_bundles * BUNDLE_WH,
-            device_name=device.name,
-            technology_code=device.technology_code,
-            energy_source_code=device.energy_source_code,
-            grid_area=area,
-            grid_area_code=area.code,
-            country="DE",
-        )
-        bundles = Bundle.objects.bulk_create(
-            [
-                Bundle(
-                    device=device,
-                    issuance=issuance,
-                    account=accounts[0],
-                    unit_start=i * BUNDLE_WH,
-                    unit_end=(i + 1) * BUNDLE_WH,
-                    period_start=start + i * HOUR,
-                    period_end=start + (i + 1) * HOUR,
-                    status=Bundle.Status.ACTIVE,
-                )
-                for i in range(n_bundles)
-            ],
-            batch_size=5000,
         )
     return user, accounts, [b.pk for b in bundles]
 

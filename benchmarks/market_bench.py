@@ -31,6 +31,7 @@ import json
 import statistics
 import time
 
+import support
 from support import dsn, ensure_database, setup_django
 
 HOUR = dt.timedelta(hours=1)
@@ -44,34 +45,12 @@ def make_world(n_bundles: int, tag: str):
     from django.db import transaction
     from django.utils import timezone
 
-    from accounts.models import Account, Membership, Organisation, User
-    from assets.models import Device, GridArea
-    from certificates.models import Bundle, Issuance
+    from accounts.models import Account, Membership, User
     from market import services
     from market.models import Market, OrderBook
 
     with transaction.atomic():
-        area, _ = GridArea.objects.get_or_create(
-            code="10YBENCH-------1",
-            defaults={
-                "name": "Bench",
-                "country": "DE",
-                "time_zone": "Europe/Berlin",
-                "emission_factor_g_per_kwh": "380",
-                "expiry_months": 12,
-            },
-        )
-        orgs = [
-            Organisation.objects.create(
-                legal_name=f"Bench {name} {tag}",
-                country="DE",
-                registration_id=f"M-{name}-{tag}",
-                is_producer=True,
-                is_trader=True,
-                status=Organisation.Status.APPROVED,
-            )
-            for name in ("producer", "buyer", "operator")
-        ]
+        orgs = support.bench_organisations(tag, ("producer", "buyer", "operator"), "M")
         accounts = [
             Account.objects.create(organisation=org, number=f"MB-{tag}-{i}", name="Trading")
             for i, org in enumerate(orgs[:2])
@@ -81,50 +60,9 @@ def make_world(n_bundles: int, tag: str):
             user = User.objects.create(username=f"mbench-{tag}-{i}")
             Membership.objects.create(user=user, organisation=org, role=Membership.Role.OPERATOR)
             users.append(user)
-        device = Device.objects.create(
-            name=f"Bench PV {tag}",
-            organisation=orgs[0],
-            grid_area=area,
-            technology_code="T010101",
-            energy_source_code="F01040100",
-            capacity_w=10**9,
-            commissioning_date=dt.date(2020, 1, 1),
-            latitude=0,
-            longitude=0,
-            status=Device.Status.APPROVED,
-        )
         start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - 30 * 24 * HOUR
-        issuance = Issuance.objects.create(
-            device=device,
-            issued_at=start,
-            granularity="hour",
-            period_start=start,
-            period_end=start + n_bundles * HOUR,
-            unit_start=0,
-            unit_end=n_bundles * BUNDLE_WH,
-            volume_wh=n_bundles * BUNDLE_WH,
-            device_name=device.name,
-            technology_code=device.technology_code,
-            energy_source_code=device.energy_source_code,
-            grid_area=area,
-            grid_area_code=area.code,
-            country="DE",
-        )
-        bundles = Bundle.objects.bulk_create(
-            [
-                Bundle(
-                    device=device,
-                    issuance=issuance,
-                    account=accounts[0],
-                    unit_start=i * BUNDLE_WH,
-                    unit_end=(i + 1) * BUNDLE_WH,
-                    period_start=start + (i % 600) * HOUR,
-                    period_end=start + (i % 600 + 1) * HOUR,
-                    status=Bundle.Status.ACTIVE,
-                )
-                for i in range(n_bundles)
-            ],
-            batch_size=5000,
+        _, bundles = support.bench_issued_bundles(
+            orgs[0], accounts[0], tag, n_bundles, start, hour_of=lambda i: i % 600
         )
         market = Market.objects.create(
             code=f"bench-{tag}",

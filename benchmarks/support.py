@@ -95,3 +95,100 @@ def setup_django() -> None:
         import ledger.services
 
         ledger.services.kick = lambda: None
+
+
+# ---------------------------------------------------------------- bench worlds (after setup)
+
+
+def bench_grid_area():
+    """The benchmarks' grid area (made once per database)."""
+    from assets.models import GridArea
+
+    area, _ = GridArea.objects.get_or_create(
+        code="10YBENCH-------1",
+        defaults={
+            "name": "Bench",
+            "country": "DE",
+            "time_zone": "Europe/Berlin",
+            "emission_factor_g_per_kwh": "380",
+            "expiry_months": 12,
+        },
+    )
+    return area
+
+
+def bench_organisations(tag: str, names: tuple[str, ...], prefix: str) -> list:
+    """Approved producer-and-trader organisations, one per name (registration ids
+    `<prefix>-<name>-<tag>`, so runs with distinct tags never clash)."""
+    from accounts.models import Organisation
+
+    return [
+        Organisation.objects.create(
+            legal_name=f"Bench {name} {tag}",
+            country="DE",
+            registration_id=f"{prefix}-{name}-{tag}",
+            is_producer=True,
+            is_trader=True,
+            status=Organisation.Status.APPROVED,
+        )
+        for name in names
+    ]
+
+
+def bench_issued_bundles(organisation, account, tag: str, n_bundles: int, start, hour_of=None):
+    """An approved device of `organisation` with one hourly issuance of `n_bundles` active
+    1 kWh bundles held by `account`; bundle i covers hour `hour_of(i)` after `start`
+    (default i). Rows are written directly: the benchmarks measure what comes after."""
+    import datetime as dt
+
+    from assets.models import Device
+    from certificates.models import Bundle, Issuance
+
+    hour, wh = dt.timedelta(hours=1), 1_000
+    hour_of = hour_of or (lambda i: i)
+    area = bench_grid_area()
+    device = Device.objects.create(
+        name=f"Bench PV {tag}",
+        organisation=organisation,
+        grid_area=area,
+        technology_code="T010101",
+        energy_source_code="F01040100",
+        capacity_w=10**9,
+        commissioning_date=dt.date(2020, 1, 1),
+        latitude=0,
+        longitude=0,
+        status=Device.Status.APPROVED,
+    )
+    issuance = Issuance.objects.create(
+        device=device,
+        issued_at=start,
+        granularity="hour",
+        period_start=start,
+        period_end=start + n_bundles * hour,
+        unit_start=0,
+        unit_end=n_bundles * wh,
+        volume_wh=n_bundles * wh,
+        device_name=device.name,
+        technology_code=device.technology_code,
+        energy_source_code=device.energy_source_code,
+        grid_area=area,
+        grid_area_code=area.code,
+        country="DE",
+    )
+    bundles = Bundle.objects.bulk_create(
+        [
+            Bundle(
+                device=device,
+                issuance=issuance,
+                account=account,
+                unit_start=i * wh,
+                unit_end=(i + 1) * wh,
+                period_start=start + hour_of(i) * hour,
+                period_end=start + (hour_of(i) + 1) * hour,
+                status=Bundle.Status.ACTIVE,
+            )
+            for i in range(n_bundles)
+        ],
+        batch_size=5000,
+    )
+    return device, bundles
