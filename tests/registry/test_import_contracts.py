@@ -75,9 +75,9 @@ BACK_IMPORTS = [
     ("ledger/selectors.py", "import federation.models", "ledger.selectors -> federation.models"),
     ("registry/append_only.py", "from ledger import triggers", "registry.append_only -> ledger"),
     (
-        "certificates/crossregistry.py",
+        "certificates/crossregistry/exports.py",
         "from federation.models import Peer",
-        "certificates.crossregistry -> federation.models",
+        "certificates.crossregistry.exports -> federation.models",
     ),
     ("ledger/verify/note.py", "import django", "ledger.verify.note -> django"),
     ("federation/anchoring.py", "from federation import tasks", "anchoring -> federation.tasks"),
