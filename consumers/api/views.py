@@ -165,25 +165,24 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         site = services.site_register(actor=request.user, **data.validated_data)
         return Response(s.SiteOutputSerializer(site).data, status=status.HTTP_201_CREATED)
 
+    _SITE_DECISION = extend_schema(
+        request=s.SiteDecisionInputSerializer,
+        responses={200: s.SiteOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
+
     def _decide(self, request: Request, pk: str, service) -> Response:
         data = s.SiteDecisionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         site = service(actor=request.user, site_id=int(pk), **data.validated_data)
         return Response(s.SiteOutputSerializer(site).data)
 
-    @extend_schema(
-        request=s.SiteDecisionInputSerializer,
-        responses={200: s.SiteOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
-    )
+    @_SITE_DECISION
     @action(detail=True, methods=["post"])
     def confirm(self, request: Request, pk: str) -> Response:
         """The issuing body or an admin of the household's community confirms the site."""
         return self._decide(request, pk, services.site_confirm)
 
-    @extend_schema(
-        request=s.SiteDecisionInputSerializer,
-        responses={200: s.SiteOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
-    )
+    @_SITE_DECISION
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         """The site is not the household's; a reason is required."""
