@@ -158,6 +158,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# The role the web, worker and beat processes connect as; `migrate`, run as the tables'
+# owner, grants it what it needs and nothing that could rewrite the ledger
+# (registry/db_roles.py, docs/operations.md "Database roles").
+DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

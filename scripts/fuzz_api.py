@@ -49,6 +49,10 @@ REPORTED_CHECKS = ["positive_data_acceptance", "negative_data_rejection"]
 REPORTED_CODES = {"ST201", "ST202"}
 
 
+# Prints whether the role the server will run as could rewrite the ledger.
+PROTECTION_CHECK = "from registry.db_roles import ledger_protection_summary as s; print(s())"
+
+
 def run(cmd: list[str], env: dict, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=env, check=True, **kwargs)  # noqa: S603 - fixed argv
 
@@ -152,6 +156,12 @@ def main() -> int:
     parser.add_argument("--roles", default=",".join(ROLES))
     parser.add_argument("--reports", default="", help="keep the reports in this directory")
     parser.add_argument("--strict", action="store_true", help="also fail on ST201/ST202")
+    parser.add_argument(
+        "--app-role",
+        default="",
+        help="PostgreSQL: migrate as the URL's user, then seed and serve as this role "
+        "(created if missing), which cannot rewrite the ledger (DATABASE_APP_ROLE)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gridproof-fuzz-"))
@@ -176,11 +186,33 @@ def main() -> int:
             f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
             f'CREATE DATABASE "{name}"',
         )
+        if args.app_role:
+            postgres_admin(
+                args.database_url,
+                "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                f"'{args.app_role}') THEN CREATE ROLE \"{args.app_role}\" LOGIN; END IF; END $$",
+            )
     server = None
     started = time.monotonic()
     try:
         py = str(BIN / "python")
-        run([py, "manage.py", "migrate", "--noinput", "-v0"], env)
+        run(
+            [py, "manage.py", "migrate", "--noinput", "-v0"],
+            env | {"DATABASE_APP_ROLE": args.app_role},
+        )
+        if args.app_role:  # everything after the migrations runs as the application
+            owner = urlparse(args.database_url)
+            host = f"{owner.hostname}:{owner.port or 5432}"
+            env["DATABASE_URL"] = owner._replace(netloc=f"{args.app_role}@{host}").geturl()
+            protection = run(
+                [py, "manage.py", "shell", "-v0", "-c", PROTECTION_CHECK],
+                env,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            print(f"serving as {args.app_role}: ledger {protection}")
+            if protection != "protected":
+                return 1
         run([py, "manage.py", "seed_demo"], env, stdout=subprocess.DEVNULL)
         roles = [r for r in args.roles.split(",") if r]
         tokens = {}

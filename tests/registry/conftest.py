@@ -1,6 +1,8 @@
 import pytest
 from django.core.cache import cache
 
+from tests.registry.roles import app_role  # noqa: F401 - a fixture for the tests here
+
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counters():

@@ -32,6 +32,7 @@ from tests.registry.support import settings_env_vars
 @dataclass(frozen=True)
 class Registry:
     db: str
+    migrate: str  # the one-shot release step, as the database's owner
     web: str
     worker: str
     beat: str
@@ -44,11 +45,17 @@ class Registry:
         return (self.web, self.worker, self.beat)
 
 
-A = Registry("db", "web", "worker", "beat", "peering", "8000", "")
-B = Registry("db-b", "web-b", "worker-b", "beat-b", "peering-b", "8001", "_B")
+A = Registry("db", "migrate", "web", "worker", "beat", "peering", "8000", "")
+B = Registry("db-b", "migrate-b", "web-b", "worker-b", "beat-b", "peering-b", "8001", "_B")
 REGISTRIES = (A, B)
 OTHER = {A: B, B: A}
-APP_SERVICES = (*A.processes, *B.processes, A.peering, B.peering)  # all run the image
+APP_SERVICES = (  # all run the image
+    *(r.migrate for r in (A, B)),
+    *A.processes,
+    *B.processes,
+    A.peering,
+    B.peering,
+)
 REQUIRED_ENV = {
     "DJANGO_ENV",
     "DATABASE_URL",
@@ -138,13 +145,39 @@ def test_the_meter_gateway_runs_the_image_against_the_compose_broker(compose):
 
 
 @registries
-def test_web_migrates_then_serves_with_the_documented_commands(compose, documented, registry):
-    command = _command(compose["services"][registry.web])
-    assert command[:2] == ["sh", "-c"]
-    release, serve = command[2].split(" && exec ")
-    assert shlex.split(release) == documented["release"]
-    assert shlex.split(serve) == documented["web"]
+def test_the_owner_migrates_then_the_application_role_serves(compose, documented, registry):
+    services = compose["services"]
+    assert _command(services[registry.migrate]) == documented["release"]
+    assert _command(services[registry.web]) == documented["web"]
     assert documented["web"][:2] == ["gunicorn", "registry.wsgi:application"]
+    assert services[registry.migrate]["restart"] == "no"
+    assert services[registry.web]["depends_on"][registry.migrate] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+def _database_user(url: str) -> str:
+    return url.split("://", 1)[1].split(":", 1)[0]
+
+
+@registries
+def test_the_processes_do_not_log_in_as_the_owner(compose, registry):
+    """The release step logs in as the owner and grants DATABASE_APP_ROLE; everything else
+    logs in as that role, which the database's init script creates
+    (docs/operations.md, "Database roles")."""
+    services = compose["services"]
+    migrate = dict(services[registry.migrate]["environment"])
+    web = services[registry.web]["environment"]
+    owner = services[registry.db]["environment"]["POSTGRES_USER"]
+    app = services[registry.db]["environment"]["POSTGRES_APP_USER"]
+    assert owner != app
+    assert _database_user(migrate.pop("DATABASE_URL")) == owner
+    assert migrate.pop("DATABASE_APP_ROLE") == app == _database_user(web["DATABASE_URL"])
+    assert migrate == {k: v for k, v in web.items() if k != "DATABASE_URL"}
+    assert set(services[registry.migrate]["environment"]) <= settings_env_vars()
+    init = [v for v in services[registry.db]["volumes"] if "docker-entrypoint-initdb.d" in v]
+    assert init == ["./deploy/postgres/app-role.sh:/docker-entrypoint-initdb.d/app-role.sh:ro"]
+    assert (REPO / "deploy" / "postgres" / "app-role.sh").exists()
 
 
 @registries
@@ -198,6 +231,7 @@ def test_the_two_registries_share_nothing_of_their_own(compose):
     services = compose["services"]
     assert services["db-b"]["healthcheck"] == services["db"]["healthcheck"]
     volumes = [services[r.db]["volumes"][0].split(":")[0] for r in REGISTRIES]
+    assert services["db-b"]["volumes"][1:] == services["db"]["volumes"][1:]  # the init script
     assert len(set(volumes)) == 2 and set(volumes) <= set(compose["volumes"])
     # Their own web port on the host's loopback (the proxy's side), 8000 inside
     # (gunicorn --bind 0.0.0.0:8000 in the container's own network).
@@ -230,7 +264,12 @@ def test_startup_order_and_healthchecks(compose):
     healthy = {"condition": "service_healthy"}
     for registry in REGISTRIES:
         web = services[registry.web]
-        assert web["depends_on"] == {registry.db: healthy, "redis": healthy}
+        assert web["depends_on"] == {
+            registry.db: healthy,
+            "redis": healthy,
+            registry.migrate: {"condition": "service_completed_successfully"},
+        }
+        assert services[registry.migrate]["depends_on"] == {registry.db: healthy, "redis": healthy}
         for name in (registry.worker, registry.beat):
             assert services[name]["depends_on"] == {
                 registry.db: healthy,
@@ -239,7 +278,7 @@ def test_startup_order_and_healthchecks(compose):
             }
         assert services[registry.worker]["healthcheck"] == services["worker"]["healthcheck"]
         assert web["healthcheck"]["test"] == ["CMD", "python", "-m", "registry.healthcheck"]
-        assert "--bind" in _command(web)[2] and "0.0.0.0:8000" in _command(web)[2]
+        assert _command(web)[_command(web).index("--bind") + 1] == "0.0.0.0:8000"
         assert "pg_isready" in " ".join(services[registry.db]["healthcheck"]["test"])
         # Peering needs both registries serving; it runs once (the script retries).
         assert services[registry.peering]["depends_on"] == {"web": healthy, "web-b": healthy}

@@ -1,12 +1,14 @@
 """Liveness and readiness probes."""
 
 import logging
+from types import SimpleNamespace
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from rest_framework.test import APIClient
 
 from registry import probes
+from registry.db_roles import Rewriter
 
 
 def test_healthz_needs_nothing_but_the_process():
@@ -24,7 +26,37 @@ def test_readyz_checks_the_database(settings):
         "status": "ok",
         "checks": {"database": "ok", "broker": "ok"},
         "broker": "in-process (eager)",
+        # SQLite has no roles; on PostgreSQL the tests run as a superuser, which could
+        # (tests/registry/test_db_roles.py runs as a role that cannot)
+        "ledger_protection": "rewritable"
+        if connection.vendor == "postgresql"
+        else "not applicable",
     }
+
+
+@pytest.mark.django_db
+def test_readyz_says_loudly_when_the_application_could_rewrite_the_log(
+    settings, monkeypatch, caplog
+):
+    # given: the role the application runs as could truncate the log
+    settings.CELERY_BROKER_URL = ""
+    monkeypatch.setattr(
+        probes, "connection", SimpleNamespace(vendor="postgresql", cursor=connection.cursor)
+    )
+    monkeypatch.setattr(
+        probes, "ledger_rewriters", lambda: [Rewriter(table="ledger_ledgerentry", how="TRUNCATE")]
+    )
+    monkeypatch.setattr(
+        probes, "ledger_protection_summary", lambda: "REWRITABLE: TRUNCATE on ledger_ledgerentry"
+    )
+    # when
+    with caplog.at_level(logging.WARNING, logger="registry.probes"):
+        response = APIClient().get("/readyz")
+    # then: still ready, but the answer and the log say so
+    assert response.status_code == 200
+    assert response.json()["ledger_protection"] == "rewritable"
+    assert "REWRITABLE: TRUNCATE on ledger_ledgerentry" in caplog.text
+    assert "TRUNCATE" not in response.content.decode()
 
 
 class _BrokenConnection:

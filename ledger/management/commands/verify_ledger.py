@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.integrity import LedgerTampered, ledger_verify
+from registry.db_roles import ledger_protection_summary
 
 
 class Command(BaseCommand):
@@ -43,3 +44,8 @@ class Command(BaseCommand):
             f"{report.checkpoints} checkpoints verified in {report.seconds:.2f} s "
             f"({rate:,.0f} entries/s)."
         )
+        protection = ledger_protection_summary()
+        if protection.startswith("REWRITABLE"):
+            self.stderr.write(f"WARNING: {protection}")
+        else:
+            self.stdout.write(f"Database role: {protection}.")
