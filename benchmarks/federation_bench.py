@@ -227,6 +227,8 @@ def main() -> None:
     def db_url(name: str) -> str:
         return f"postgres://{auth}@{server['host']}:{server['port']}/{prefix}_{name}"
 
+    import psycopg2
+
     from ledger.signing import Signer, generate_private_key
 
     keys = {
@@ -248,6 +250,12 @@ def main() -> None:
         env=registry_env(db_url("tpl"), signers["src"].name, keys["src"][0]),
         stdout=subprocess.DEVNULL,
     )
+    # A template is no registry yet: each copy records itself as the database that signs
+    # when it first signs (ledger/fence.py), rather than inheriting the template's.
+    template = psycopg2.connect(dbname=f"{prefix}_tpl", **server)
+    with template, template.cursor() as cursor:
+        cursor.execute("DELETE FROM ledger_signingfence")
+    template.close()
     admin_sql(server, *[f"CREATE DATABASE {prefix}_{n} TEMPLATE {prefix}_tpl" for n in names])
     print(f"loading the source with {args.entries:,} entries (COPY)...", flush=True)
     subprocess.run(

@@ -43,3 +43,16 @@ class InvalidProofRequest(InvalidInput):
 class UnknownSubjectKind(NotFound):
     code = "unknown_subject_kind"
     default_detail = "No ledger event names subjects of this kind (see ledger/EVENTS.md)."
+
+
+class SigningFenced(LedgerError):
+    code = "signing_fenced"
+    status = 409
+    default_detail = (
+        "This database is not the one the log was signed from (a restored backup, a new "
+        "database or a promoted standby): no checkpoint is signed until `manage.py "
+        "ledger_reconcile` has checked the peers' copies of the log."
+    )
+
+    def __init__(self, *, recorded: str, current: str) -> None:
+        super().__init__(recorded=recorded, current=current)

@@ -168,3 +168,25 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.size}"
+
+
+class SigningFence(models.Model):
+    """Which database this log's checkpoints are signed from (one row; ledger/fence.py).
+
+    A restored backup carries this row with the identity of the database it was taken
+    from, so a registry running on a restore finds it differs from its own and signs no
+    checkpoint until peers' copies of the log confirm that nothing it published is lost.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    database = models.CharField(max_length=200, help_text="The database signing is allowed from.")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True, help_text="How it came to be recorded or lifted.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="ledger_signingfence_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return f"signing fence: {self.database}"

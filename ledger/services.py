@@ -26,6 +26,7 @@ from ledger import kick as integrator_kick
 from ledger import storage
 from ledger.canonical import canonical_bytes
 from ledger.errors import LedgerAppendOutsideTransaction, LedgerCorrupted
+from ledger.fence import fence_check
 from ledger.keys import registry_signer
 from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick_flag
 from ledger.merkle import EMPTY_ROOT, CompactRange, range_hash, subtree_nodes
@@ -227,6 +228,8 @@ def _head() -> tuple[int, bytes]:
 def checkpoint_create() -> tuple[Checkpoint, bool]:
     """Sign the current tree head if it grew since the last checkpoint.
 
+    Refused with `signing_fenced` (409) on a database the log was not signed from.
+
     Returns the latest checkpoint and whether it was created now. The root signed is
     recomputed from the stored nodes the proofs are served from, and must equal the head's.
     """
@@ -234,6 +237,7 @@ def checkpoint_create() -> tuple[Checkpoint, bool]:
     latest = Checkpoint.objects.order_by("-size").first()
     if latest is not None and latest.size >= size:
         return latest, False
+    fence_check()  # a restored database signs nothing until reconciled (ledger/fence.py)
     nodes = storage.fetch_nodes(subtree_nodes(0, size))
     try:
         stored_root = range_hash(0, size, nodes)

@@ -226,3 +226,21 @@ class FakeWitness(_Server):
                     return 422, "bad proof\n", "text/plain"
             self.size, self.root = checkpoint.size, checkpoint.root
             return 200, self.signer.cosign(note.text, int(time.time())), "text/plain"
+
+
+class _MirrorHandler(_Handler):
+    def do_GET(self) -> None:
+        mirror: FakeMirror = self.owner
+        if mirror.note is not None and self.path == mirror.checkpoint_path:
+            return self.send_body(200, mirror.note.encode(), "text/plain; charset=utf-8")
+        return self.send_body(404, b'{"code": "mirror_not_found"}', "application/json")
+
+
+class FakeMirror(_Server):
+    """A peer mirroring our log: serves the checkpoint of ours it holds (`note`), or 404."""
+
+    handler = _MirrorHandler
+
+    def __init__(self, origin: str, note: str | None) -> None:
+        self.checkpoint_path = f"/mirrors/{origin}/api/v1/ledger/checkpoint"
+        self.note = note

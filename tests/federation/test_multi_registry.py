@@ -393,6 +393,9 @@ class Cluster:
             self.workdir,
         )
         template.manage("migrate", "--noinput")
+        # A template is no registry yet: each copy records itself as the database that
+        # signs when it first signs (ledger/fence.py), rather than inheriting the template's.
+        self.sql(template, "DELETE FROM ledger_signingfence")
         self._admin_sql(
             *[f"CREATE DATABASE {self.prefix}_{n} TEMPLATE {self.prefix}_tpl" for n in names]
         )
