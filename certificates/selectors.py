@@ -41,6 +41,41 @@ def bundle_list(*, user: User | None) -> QuerySet[Bundle]:
     return qs if orgs is None else qs.filter(account__organisation_id__in=orgs)
 
 
+# What BundleOutputSerializer reads, and nothing more: the one-bundle read loads and decodes
+# these columns only (benchmarks/bundle_read_bench.py).
+BUNDLE_OUTPUT_FIELDS = (
+    "id",
+    "device_id",
+    "unit_start",
+    "unit_end",
+    "period_start",
+    "period_end",
+    "status",
+    "expires_on",
+    "parent_id",
+    "account__number",
+    "account__organisation_id",
+    "account__organisation__legal_name",
+    "issuance__device_name",
+    "issuance__technology_code",
+    "issuance__energy_source_code",
+    "issuance__grid_area_code",
+    "issuance__country",
+    "issuance__capacity_w",
+    "issuance__commissioning_date",
+    "issuance__support",
+    "issuance__emission_factor_g_per_kwh",
+    "issuance__is_storage",
+    "issuance__issued_at",
+    "issuance__issuing_body_id",
+)
+
+
+def bundle_detail_queryset() -> QuerySet[Bundle]:
+    """Any bundle, with what its public face shows (the API's one-bundle read)."""
+    return Bundle.objects.select_related(*BUNDLE_RELATED).only(*BUNDLE_OUTPUT_FIELDS)
+
+
 def bundle_public(*, bundle_id: int) -> Bundle | None:
     """Any bundle, for the public lookup: its holder and history are in the public ledger."""
     return Bundle.objects.select_related(*BUNDLE_RELATED).filter(pk=bundle_id).first()

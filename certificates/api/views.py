@@ -78,8 +78,10 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return [permissions.IsAuthenticated()]
 
     def get_queryset(self):
-        if self.action in ("retrieve", "history"):
-            return Bundle.objects.select_related(*selectors.BUNDLE_RELATED)
+        if self.action == "retrieve":
+            return selectors.bundle_detail_queryset()
+        if self.action == "history":
+            return Bundle.objects.only("id")
         return selectors.bundle_list(user=_user(self.request))
 
     @extend_schema(responses={200: serializers.HistoryOutputSerializer, **error_responses(404)})

@@ -28,8 +28,19 @@ def _check_value(value):
     return value, None
 
 
+def _detail_route(view) -> bool:
+    """A route naming one object (`/bundles/{pk}/`, `/bundles/{pk}/history/`)."""
+    lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
+    return bool(lookup) and lookup in getattr(view, "kwargs", {})
+
+
 class RegistryFilterBackend(DjangoFilterBackend):
     def filter_queryset(self, request, queryset, view):
+        # The filters are a list's search parameters (the schema documents them on lists
+        # only): a route naming one object by its key does not build the filter set, which
+        # cost about a quarter of a one-bundle read.
+        if _detail_route(view):
+            return queryset
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset

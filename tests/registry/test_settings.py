@@ -151,7 +151,7 @@ def _shipped_web_commands() -> dict[str, str]:
         "Dockerfile": " ".join(
             json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1))
         ),
-        "compose": compose["services"]["web"]["command"][2].split(" && exec ")[1],
+        "compose": " ".join(compose["services"]["web"]["command"]),
     }
     for name in ("README.md", "docs/operations.md"):
         text = (REPO / name).read_text().replace("\\\n", " ")
