@@ -17,7 +17,7 @@ from django.db.models import F
 from accounts.models import Account, User
 from assets.models import Reading
 from certificates.models import Bundle
-from consumers import allocation, errors
+from consumers import allocation, errors, pricing
 from consumers.intervals import (
     community_interval_minutes,
     community_intervals,
@@ -105,6 +105,19 @@ def community_allocation_read(
     )
     price = community.internal_price_minor_per_kwh
     amounts = allocation.money_minor(result.allocated, price) if members else result.allocated
+    market_price, cleared = pricing.prices_with_fallback(
+        pricing.cleared_prices(
+            grid_area_id=community.grid_area_id,
+            currency=community.currency,
+            start=start,
+            step_seconds=step,
+            n=n,
+        ),
+        price,
+    )
+    import_cost = allocation.money_at_prices(result.imported, market_price)
+    export_earnings = allocation.money_at_prices(result.exported, market_price)
+    allocated_value = allocation.money_at_prices(result.allocated, market_price)
     own_orgs = {m.organisation_id for m in members} if role == "admin" else _user_orgs(user)
     rows = []
     for j, member in enumerate(members):
@@ -122,6 +135,11 @@ def community_allocation_read(
                 "imported_wh": int(result.imported[:, j].sum()),
                 "exported_wh": int(result.exported[:, j].sum()),
                 "amount_minor": int(amounts[:, j].sum()),
+                "market": {
+                    "import_cost_minor": int(import_cost[j]),
+                    "export_earnings_minor": int(export_earnings[j]),
+                    "allocated_value_minor": int(allocated_value[j]),
+                },
             }
         )
     return {
@@ -130,6 +148,10 @@ def community_allocation_read(
         "interval_minutes": minutes,
         "currency": community.currency,
         "internal_price_minor_per_kwh": price,
+        "market_prices": {
+            "cleared_intervals": int(cleared.sum()),
+            "fallback_intervals": int(n - cleared.sum()),
+        },
         "production_wh": int(production.sum()),
         "allocated_wh": int(result.allocated.sum()),
         "exported_wh": int(result.community_exported.sum()),
@@ -140,6 +162,7 @@ def community_allocation_read(
                 "production_wh": int(production[i]),
                 "allocated_wh": int(result.allocated[i].sum()),
                 "exported_wh": int(result.community_exported[i]),
+                "market_price_minor_per_mwh": int(market_price[i]) if cleared[i] else None,
             }
             for i in range(n)
         ],
