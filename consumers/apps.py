@@ -11,6 +11,7 @@ class ConsumersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import consumers.tasks  # noqa: F401  (the periodic distribution of certificates)
         from assets.selectors import READING_VISIBILITY_HOOKS
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from consumers.events import COMMUNITY_CERTIFICATES_DISTRIBUTED

@@ -42,10 +42,13 @@ from consumers.locks import community_lock
 from consumers.models import Community, CommunityDistribution, CommunityMember, SiteMeter
 from consumers.selectors import AccessRequest, consent_check_for_organisation
 from ledger.services import ledger_append
+from registry.errors import DomainError
 
 HOUR = dt.timedelta(hours=1)
 # One call moves at most a month of hours in one transaction; the periodic task walks on.
 MAX_DISTRIBUTION_SPAN = dt.timedelta(days=31)
+# How far back the periodic run looks (hours whose readings or certificates came late).
+DUE_LOOKBACK_DAYS = 7
 
 # Why an hour was not distributed (the report's `skipped`).
 ALREADY_DISTRIBUTED = "already_distributed"
@@ -155,6 +158,69 @@ def community_certificates_distribute(
     return _distribute(actor=actor, community_id=community.pk, start=start, end=end, now=now)
 
 
+@dataclass(frozen=True)
+class DueRun:
+    """One call of the periodic run: a community over a span, its report or refusal."""
+
+    community_id: int
+    start: dt.datetime
+    end: dt.datetime
+    report: DistributionReport | None = None
+    refused: str = ""
+
+
+def _operator_user(community: Community) -> User | None:
+    """Who the periodic run acts as: the operator organisation's first admin or operator
+    (as the MQTT gateway acts for a meter's organisation)."""
+    membership = (
+        Membership.objects.filter(
+            organisation_id=community.organisation_id,
+            role__in=[Membership.Role.ADMIN, Membership.Role.OPERATOR],
+        )
+        .select_related("user")
+        .order_by("pk")
+        .first()
+    )
+    return membership.user if membership else None
+
+
+def community_certificates_distribute_due(
+    *,
+    days: int = DUE_LOOKBACK_DAYS,
+    community_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> list[DueRun]:
+    """The periodic run: every community with shared devices (or one), the hours of the
+    last `days` days up to the current hour, at most a month per call, each call its own
+    transaction. Hours already distributed are skipped, so a run again is harmless; a
+    refusal (no consent, an account that cannot receive) stops that community's run and
+    is reported, the other communities go on."""
+    end = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
+    first = end - dt.timedelta(days=days)
+    communities = Community.objects.filter(devices__isnull=False).distinct().order_by("pk")
+    if community_id is not None:
+        communities = communities.filter(pk=community_id)
+    runs: list[DueRun] = []
+    for community in communities:
+        actor = _operator_user(community)
+        if actor is None:
+            runs.append(DueRun(community.pk, first, end, refused="no_operator_user"))
+            continue
+        start = first
+        while start < end:
+            stop = min(start + MAX_DISTRIBUTION_SPAN, end)
+            try:
+                report = community_certificates_distribute(
+                    actor=actor, community_id=community.pk, start=start, end=stop
+                )
+            except DomainError as exc:
+                runs.append(DueRun(community.pk, start, stop, refused=exc.code))
+                break
+            runs.append(DueRun(community.pk, start, stop, report=report))
+            start = stop
+    return runs
+
+
 def _hour_sums(values: np.ndarray, per_hour: int) -> np.ndarray:
     return values.reshape(values.shape[0] // per_hour, per_hour, *values.shape[1:]).sum(axis=1)
 
@@ -210,16 +276,17 @@ def _distribute(
         bundles = held.get(hours[h], [])
         if not bundles:
             continue  # nothing produced, or nothing the operator still holds: nothing to move
-        given = _shares(sum(b.volume_wh for b in bundles), allocated[h])
+        held_wh = sum(b.volume_wh for b in bundles)
+        given = _shares(held_wh, allocated[h])
         member_wh = _deliver(actor, bundles, members, given, now, subjects, units)
         total = int(given.sum())
         rows.append(
             CommunityDistribution(
                 community=community,
                 hour=hours[h],
-                issued_wh=sum(b.volume_wh for b in bundles),
+                issued_wh=held_wh,
                 distributed_wh=total,
-                kept_wh=sum(b.volume_wh for b in bundles) - total,
+                kept_wh=held_wh - total,
                 member_wh=member_wh,
                 distributed_by=actor,
                 created_at=now,

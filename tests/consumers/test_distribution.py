@@ -283,20 +283,28 @@ def test_the_operator_distributes_through_the_api(world, client):
 
 
 @pytest.mark.django_db
-def test_the_command_distributes_every_community_and_is_harmless_twice(world):
+def test_the_periodic_run_distributes_every_community_and_is_harmless_twice(world):
     # given
     from io import StringIO
 
+    from django.conf import settings
     from django.core.management import call_command
+
+    from registry.celery import app
 
     community, *_ = world
     days = (dt.datetime.now(dt.UTC) - DAY).days + 1
     out = StringIO()
 
-    # when
+    # when the command runs over the world's days, then the task (its last 7 days)
     call_command("distribute_community_certificates", days=days, stdout=out)
-    call_command("distribute_community_certificates", days=days, stdout=out)
+    again = services.community_certificates_distribute_due(days=days)
 
     # then
     assert CommunityDistribution.objects.filter(community=community).count() == HOURS
     assert f"community {community.pk}" in out.getvalue()
+    assert [run.refused for run in again] == [""]
+    assert sum(len(run.report.distributions) for run in again) == 0
+    entry = settings.CELERY_BEAT_SCHEDULE["consumers-distribute-certificates"]
+    app.loader.import_default_modules()
+    assert app.tasks[entry["task"]].apply().get() == 0  # the scheduled task finds it done

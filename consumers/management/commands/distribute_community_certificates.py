@@ -1,24 +1,16 @@
-"""Distribute communities' certificates by their keys: `manage.py
-distribute_community_certificates [--community ID] [--days 7]` (run it from cron, hourly).
+"""Distribute communities' certificates by their keys now: `manage.py
+distribute_community_certificates [--community ID] [--days 7]`.
 
-For each community with shared devices, the hours of the last `--days` days up to the
-current hour, month by month, through `community_certificates_distribute`, acting as the
-operator organisation's first admin or operator (as the MQTT gateway acts for a meter's
-organisation). Hours already distributed are skipped, so running it again is harmless;
-hours whose readings are incomplete or whose certificates are not issued yet are reported
-and taken on a later run.
+The periodic task `consumers-distribute-certificates` (every
+COMMUNITY_DISTRIBUTION_SECONDS) does the same; this runs it at once, or further back.
+Hours already distributed are skipped, so running it again is harmless; hours whose
+readings are incomplete or whose certificates are not issued yet wait for a later run.
 """
 
-import datetime as dt
-
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
-from accounts.models import Membership
-from consumers.models import Community
-from consumers.services import community_certificates_distribute
-from consumers.services.distribution import MAX_DISTRIBUTION_SPAN
-from registry.errors import DomainError
+from consumers.services import community_certificates_distribute_due
+from consumers.services.distribution import ALREADY_DISTRIBUTED, DUE_LOOKBACK_DAYS
 
 
 class Command(BaseCommand):
@@ -26,41 +18,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--community", type=int, default=None, help="Default: all.")
-        parser.add_argument("--days", type=int, default=7, help="How far back (default 7).")
+        parser.add_argument(
+            "--days", type=int, default=DUE_LOOKBACK_DAYS, help="How far back (default 7)."
+        )
 
     def handle(self, *args, **opts) -> None:
-        end = timezone.now().replace(minute=0, second=0, microsecond=0)
-        first = end - dt.timedelta(days=opts["days"])
-        communities = Community.objects.filter(devices__isnull=False).distinct().order_by("pk")
-        if opts["community"]:
-            communities = communities.filter(pk=opts["community"])
-        for community in communities:
-            membership = (
-                Membership.objects.filter(
-                    organisation_id=community.organisation_id,
-                    role__in=[Membership.Role.ADMIN, Membership.Role.OPERATOR],
-                )
-                .select_related("user")
-                .order_by("pk")
-                .first()
-            )
-            if membership is None:
-                self.stderr.write(f"community {community.pk}: its operator has no user")
+        runs = community_certificates_distribute_due(
+            days=opts["days"], community_id=opts["community"]
+        )
+        for run in runs:
+            span = f"community {run.community_id} {run.start:%Y-%m-%dT%H}..{run.end:%Y-%m-%dT%H}"
+            if run.report is None:
+                self.stderr.write(f"{span}: refused ({run.refused})")
                 continue
-            start = first
-            while start < end:
-                stop = min(start + MAX_DISTRIBUTION_SPAN, end)
-                try:
-                    report = community_certificates_distribute(
-                        actor=membership.user, community_id=community.pk, start=start, end=stop
-                    ).as_dict()
-                except DomainError as exc:
-                    self.stderr.write(f"community {community.pk}: {exc.code} {exc.detail}")
-                    break
-                waiting = [s for s in report["skipped"] if s["reason"] != "already_distributed"]
-                self.stdout.write(
-                    f"community {community.pk} {start:%Y-%m-%dT%H}..{stop:%Y-%m-%dT%H}: "
-                    f"{len(report['hours'])} hours distributed ({report['distributed_wh']} Wh, "
-                    f"{report['kept_wh']} Wh kept), {len(waiting)} waiting"
-                )
-                start = stop
+            report = run.report.as_dict()
+            waiting = [s for s in report["skipped"] if s["reason"] != ALREADY_DISTRIBUTED]
+            self.stdout.write(
+                f"{span}: {len(report['hours'])} hours distributed "
+                f"({report['distributed_wh']} Wh, {report['kept_wh']} Wh kept), "
+                f"{len(waiting)} waiting"
+            )
