@@ -308,3 +308,26 @@ def test_the_periodic_run_distributes_every_community_and_is_harmless_twice(worl
     entry = settings.CELERY_BEAT_SCHEDULE["consumers-distribute-certificates"]
     app.loader.import_default_modules()
     assert app.tasks[entry["task"]].apply().get() == 0  # the scheduled task finds it done
+
+
+@pytest.mark.django_db
+def test_a_member_account_that_cannot_receive_refuses_the_whole_call(world):
+    # given the second member's account closed after the first member's units would move
+    from accounts.models import Account
+
+    community, operator, _account, _plant, members, _links = world
+    Account.objects.filter(pk=members[1].account_id).update(status=Account.Status.CLOSED)
+    counts = row_counts(Bundle, CommunityDistribution)
+    before = last_event_id()
+
+    # when
+    with pytest.raises(DomainError) as exc:
+        services.community_certificates_distribute(
+            actor=operator, community_id=community.pk, start=DAY, end=DAY + dt.timedelta(hours=1)
+        )
+
+    # then nothing is half-written: the first member's moves are rolled back too
+    assert (exc.value.code, exc.value.status) == ("account_closed", 409)
+    assert row_counts(Bundle, CommunityDistribution) == counts
+    assert _held(members[0].account_id, DAY) == 0
+    assert events_since(before) == []
