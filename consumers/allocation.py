@@ -150,3 +150,17 @@ def match_hourly(consumption: np.ndarray, certificates: np.ndarray) -> Matching:
         certificates=certificates,
         matched=np.minimum(consumption, certificates),
     )
+
+
+def money_at_prices(wh: np.ndarray, price_minor_per_mwh: np.ndarray) -> np.ndarray:
+    """Each member's money over the period (floored to the minor unit) for `wh` (T, M) at a
+    price per interval (T,) in minor units per MWh: floor(sum(wh * price) / 1,000,000).
+
+    One floor per member over the period, so no fraction of a cent is lost or invented by
+    rounding interval by interval.
+    """
+    wh = np.asarray(wh, dtype=np.int64)
+    price = np.asarray(price_minor_per_mwh, dtype=np.int64)
+    if wh.size == 0:
+        return np.zeros(wh.shape[1:], dtype=np.int64)
+    return (wh * price[:, None]).sum(axis=0) // 1_000_000

@@ -1,18 +1,31 @@
 from django.apps import AppConfig
 
 
+def _units_of(kind: str, data: dict) -> list[dict]:
+    return data.get("units", [])
+
+
 class ConsumersConfig(AppConfig):
     name = "consumers"
     verbose_name = "Consumers and communities"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import consumers.tasks  # noqa: F401  (the periodic distribution of certificates)
         from assets.selectors import READING_VISIBILITY_HOOKS
+        from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
+        from consumers.events import COMMUNITY_CERTIFICATES_DISTRIBUTED
+        from consumers.replay import replay_consumers
         from consumers.reports import account_hourly_consumption
         from consumers.selectors import readings_hide_household_meters
         from registry.hooks import HOOKS
 
         READING_VISIBILITY_HOOKS.register(readings_hide_household_meters)
+        # The certificates replay follows the units a distribution reserves and delivers
+        # (through the public reservation service, which appends no event of its own).
+        UNIT_EVENT_SOURCES.register(((COMMUNITY_CERTIFICATES_DISTRIBUTED,), _units_of))
+        # replay_ledger rebuilds sites, consents, communities and distributions after it.
+        REPLAY_EXTENSIONS.register(replay_consumers)
         # A household's standing retirement retires what its import meters consumed, hour
         # by hour. Layer-6 apps do not import each other, so the contracts' hook is found
         # by name; contracts comes before consumers in INSTALLED_APPS, so its ready() has

@@ -116,3 +116,13 @@ class DeviceNotShareable(InvalidInput):
 class PeriodInvalid(InvalidInput):
     code = "period_invalid"
     default_detail = "Give start < end, aligned to the hour, at most 366 days apart."
+
+
+class NotCommunityOperator(PermissionDenied):
+    code = "not_community_operator"
+    default_detail = "Only an operator or admin of the community's organisation may do this."
+
+
+class DistributionNotPossible(Conflict):
+    code = "distribution_not_possible"
+    default_detail = "The community's certificates cannot be distributed over this period."

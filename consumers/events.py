@@ -15,6 +15,7 @@ COMMUNITY_MEMBER_JOINED = "community.member_joined"
 COMMUNITY_MEMBER_LEFT = "community.member_left"
 COMMUNITY_KEY_SET = "community.key_set"
 COMMUNITY_DEVICE_ADDED = "community.device_added"
+COMMUNITY_CERTIFICATES_DISTRIBUTED = "community.certificates_distributed"
 
 KINDS = (
     HOUSEHOLD_REGISTERED,
@@ -29,6 +30,7 @@ KINDS = (
     COMMUNITY_MEMBER_LEFT,
     COMMUNITY_KEY_SET,
     COMMUNITY_DEVICE_ADDED,
+    COMMUNITY_CERTIFICATES_DISTRIBUTED,
 )
 
 

@@ -285,3 +285,42 @@ class GatewayDeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} on {self.topic}"
+
+
+class CommunityDistribution(models.Model):
+    """One hour of a community's shared certificates moved to its members, once only.
+
+    `issued_wh` is what the operator held of the shared devices' certificates for the hour;
+    `member_wh` maps member id to the Wh delivered; the rest (`kept_wh`, the exported
+    part) stays with the operator.
+    """
+
+    ledger_subject_type = "community_distribution"
+
+    community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="distributions")
+    hour = models.DateTimeField(help_text="Start of the distributed hour (UTC).")
+    issued_wh = models.BigIntegerField()
+    distributed_wh = models.BigIntegerField()
+    kept_wh = models.BigIntegerField()
+    member_wh = models.JSONField(default=dict, help_text="Member id -> Wh delivered.")
+    distributed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["community", "hour"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["community", "hour"], name="community_distribution_once_per_hour"
+            ),
+            models.CheckConstraint(
+                condition=Q(issued_wh=F("distributed_wh") + F("kept_wh"))
+                & Q(distributed_wh__gte=0)
+                & Q(kept_wh__gte=0),
+                name="community_distribution_conserves",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.community} {self.hour:%Y-%m-%d %H:00}"

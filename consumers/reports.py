@@ -12,13 +12,18 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db.models import F, Q
+from django.db.models import F
 
 from accounts.models import Account, User
-from assets.models import Meter, Reading
+from assets.models import Reading
 from certificates.models import Bundle
-from consumers import allocation, errors
-from consumers.models import Community, CommunityMember, Site, SiteMeter
+from consumers import allocation, errors, pricing
+from consumers.intervals import (
+    community_interval_minutes,
+    community_intervals,
+    community_period_members,
+)
+from consumers.models import Community, Site, SiteMeter
 from consumers.selectors import (
     AccessRequest,
     check_period,
@@ -67,24 +72,8 @@ def community_allocation_read(
     role = community_role(user=user, community=community) if community else None
     if role is None:
         raise errors.CommunityNotFound(community_id=community_id)
-    members = list(
-        CommunityMember.objects.filter(community=community, joined_at__lt=end)
-        .filter(Q(left_at__isnull=True) | Q(left_at__gt=start))
-        .select_related("site__household", "organisation")
-        .order_by("pk")
-    )
-    device_ids = list(community.devices.values_list("device_id", flat=True))
-    production_meters = list(
-        Meter.objects.filter(device_id__in=device_ids, kind=Meter.Kind.GENERATION).values_list(
-            "pk", "device__interval_minutes"
-        )
-    )
-    consumption_meters = list(
-        Meter.objects.filter(pk__in=[m.consumption_meter_id for m in members]).values_list(
-            "pk", "device__interval_minutes"
-        )
-    )
-    minutes = max([m for _pk, m in production_meters + consumption_meters] or [15])
+    members = community_period_members(community, start, end)
+    minutes = community_interval_minutes(community, members)
     step = minutes * 60
     _aligned(start, end, step)
     if role == "admin":
@@ -105,32 +94,30 @@ def community_allocation_read(
                     community=True,
                 ),
             )
-    n = int((end - start).total_seconds()) // step
-    production = _series([pk for pk, _m in production_meters], start, end, step, n).sum(axis=0)
-    consumption = _series([m.consumption_meter_id for m in members], start, end, step, n).T
-    starts = int(start.timestamp()) + step * np.arange(n)
-    active = np.zeros((n, len(members)), dtype=bool)
-    for j, member in enumerate(members):
-        left = member.left_at.timestamp() if member.left_at else float("inf")
-        active[:, j] = (starts >= member.joined_at.timestamp()) & (starts + step <= left)
-    consumption = np.where(active, consumption, 0)  # outside membership: not the community's
-    weights = None
-    if community.key_kind == Community.KeyKind.STATIC:
-        if any(m.share_denominator is None for m in members):
-            raise errors.AllocationKeyInvalid("A member of the period has no static share yet.")
-        common = int(np.lcm.reduce([m.share_denominator for m in members] or [1]))
-        weights = np.array(
-            [m.share_numerator * (common // m.share_denominator) for m in members], dtype=np.int64
-        )
-    result = allocation.allocate(
-        production=production,
-        consumption=consumption,
-        active=active,
-        key=community.key_kind,
-        static_weights=weights,
+    period = community_intervals(
+        community=community, members=members, start=start, end=end, minutes=minutes
+    )
+    n, production, consumption, result = (
+        period.n,
+        period.production,
+        period.consumption,
+        period.result,
     )
     price = community.internal_price_minor_per_kwh
     amounts = allocation.money_minor(result.allocated, price) if members else result.allocated
+    market_price, cleared = pricing.prices_with_fallback(
+        pricing.cleared_prices(
+            grid_area_id=community.grid_area_id,
+            currency=community.currency,
+            start=start,
+            step_seconds=step,
+            n=n,
+        ),
+        price,
+    )
+    import_cost = allocation.money_at_prices(result.imported, market_price)
+    export_earnings = allocation.money_at_prices(result.exported, market_price)
+    allocated_value = allocation.money_at_prices(result.allocated, market_price)
     own_orgs = {m.organisation_id for m in members} if role == "admin" else _user_orgs(user)
     rows = []
     for j, member in enumerate(members):
@@ -148,6 +135,11 @@ def community_allocation_read(
                 "imported_wh": int(result.imported[:, j].sum()),
                 "exported_wh": int(result.exported[:, j].sum()),
                 "amount_minor": int(amounts[:, j].sum()),
+                "market": {
+                    "import_cost_minor": int(import_cost[j]),
+                    "export_earnings_minor": int(export_earnings[j]),
+                    "allocated_value_minor": int(allocated_value[j]),
+                },
             }
         )
     return {
@@ -156,6 +148,10 @@ def community_allocation_read(
         "interval_minutes": minutes,
         "currency": community.currency,
         "internal_price_minor_per_kwh": price,
+        "market_prices": {
+            "cleared_intervals": int(cleared.sum()),
+            "fallback_intervals": int(n - cleared.sum()),
+        },
         "production_wh": int(production.sum()),
         "allocated_wh": int(result.allocated.sum()),
         "exported_wh": int(result.community_exported.sum()),
@@ -166,6 +162,7 @@ def community_allocation_read(
                 "production_wh": int(production[i]),
                 "allocated_wh": int(result.allocated[i].sum()),
                 "exported_wh": int(result.community_exported[i]),
+                "market_price_minor_per_mwh": int(market_price[i]) if cleared[i] else None,
             }
             for i in range(n)
         ],

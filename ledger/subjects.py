@@ -54,6 +54,7 @@ SUBJECT_KINDS = frozenset(
         "consent",
         "community",
         "community_member",
+        "community_distribution",
         # contracts
         "contract",
         "contract_key",

@@ -16,6 +16,7 @@ class MarketConfig(AppConfig):
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED
         from market.replay import replay_market
+        from market.selectors import energy_cleared_prices
         from market.services.payments import charging_bill_pay, contract_obligation_pay
         from market.triggers import MARKET_TABLES
         from registry.append_only import APPEND_ONLY_TABLES
@@ -29,3 +30,7 @@ class MarketConfig(AppConfig):
         # INSTALLED_APPS, so their ready() has defined them (a KeyError here says otherwise).
         HOOKS["contracts.settlement_handlers"].register(contract_obligation_pay)
         HOOKS["charging.bill_settlers"].register(charging_bill_pay)
+        # Community bills at market prices: consumers comes before the market in
+        # INSTALLED_APPS, so its price hook is defined (by consumers.pricing, imported by
+        # its ready()) before this runs.
+        HOOKS["consumers.price_lookups"].register(energy_cleared_prices)

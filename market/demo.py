@@ -1,10 +1,13 @@
 """Demo markets for `make run`: a certificate exchange in EUR run by the issuing body, the
 buyer's euros deposited, and a resting offer of the producer's certificates; and a local
-energy market with 15-minute slots. Runs after certificates.demo; idempotent."""
+energy market with 15-minute slots for the demo grid area (its cleared prices price that
+area's community bills). Runs after certificates.demo; idempotent."""
 
 from django.db import transaction
 
 from accounts.models import Account, Organisation, User
+from assets.demo import AREA_CODE
+from assets.models import GridArea
 from certificates.models import Bundle
 from market import services
 from market.models import Market
@@ -61,6 +64,7 @@ def seed(stdout) -> None:
         matching=Market.Matching.UNIFORM,
         slot_minutes=15,
         gate_closure_minutes=5,
+        grid_area_id=GridArea.objects.filter(code=AREA_CODE).values_list("pk", flat=True).first(),
     )
     stdout.write(
         f"  market {ENERGY_CODE} (id {energy.pk}): bid or offer for a slot with slot_start, "

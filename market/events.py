@@ -110,6 +110,7 @@ def market_data(market: Market) -> dict[str, Any]:
             if market.matching == "uniform"
             else {}
         ),
+        **({"grid_area_id": market.grid_area_id} if market.grid_area_id else {}),
     }
 
 

@@ -210,6 +210,15 @@ class Market(models.Model):
         default=5,
         help_text="Energy markets: orders for a slot close this long before it starts.",
     )
+    grid_area = models.ForeignKey(
+        "assets.GridArea",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Energy markets: the grid area whose energy it trades (its cleared prices "
+        "price the area's community bills).",
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
 

@@ -3,6 +3,7 @@ trades, balances and journal (its members; the issuing body and auditors read al
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
@@ -92,3 +93,49 @@ def slot_clearing_list() -> QuerySet[SlotClearing]:
     return SlotClearing.objects.prefetch_related(
         Prefetch("orders", queryset=Order.objects.order_by("side", "pk"))
     )
+
+
+def energy_cleared_prices(
+    *, grid_area_id: int, currency: str, start: dt.datetime, step_seconds: int, n: int
+) -> list[int | None] | None:
+    """The cleared price (minor units per MWh) of each interval [start + i * step, ...) from
+    the energy markets of the grid area in that currency; None for an interval no clearing
+    with a price overlaps; None altogether when the area has no such market.
+
+    Registered on consumers' `consumers.price_lookups` hook (apps.py). Where slots and
+    intervals differ in length, or several markets cleared, an interval's price is the
+    mean of the overlapping clearings' prices weighted by cleared Wh x seconds of overlap,
+    rounded half up to the minor unit.
+    """
+    markets = dict(
+        Market.objects.filter(
+            kind=Market.Kind.ENERGY, grid_area_id=grid_area_id, currency=currency
+        ).values_list("pk", "slot_minutes")
+    )
+    if not markets:
+        return None
+    longest = dt.timedelta(minutes=max(markets.values()))
+    end = start + dt.timedelta(seconds=step_seconds * n)
+    clearings = SlotClearing.objects.filter(
+        market_id__in=list(markets),
+        price__isnull=False,
+        volume_wh__gt=0,
+        slot_start__gt=start - longest,
+        slot_start__lt=end,
+    ).values_list("market_id", "slot_start", "price", "volume_wh")
+    numerator = [0] * n
+    weight = [0] * n
+    origin = int(start.timestamp())
+    for market_id, slot_start, price, volume_wh in clearings:
+        slot_from = int(slot_start.timestamp()) - origin
+        slot_to = slot_from + markets[market_id] * 60
+        first = max(0, slot_from // step_seconds)
+        last = min(n, -(-slot_to // step_seconds))
+        for i in range(first, last):
+            overlap = min(slot_to, (i + 1) * step_seconds) - max(slot_from, i * step_seconds)
+            if overlap > 0:
+                numerator[i] += price * volume_wh * overlap
+                weight[i] += volume_wh * overlap
+    return [
+        (2 * num + w) // (2 * w) if w else None for num, w in zip(numerator, weight, strict=True)
+    ]

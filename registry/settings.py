@@ -497,6 +497,15 @@ CELERY_BEAT_SCHEDULE["certificates-auto-issue"] = {
     "schedule": float(CERTIFICATE_AUTO_ISSUE_SECONDS),
 }
 
+# --- Consumers (consumers/) ---------------------------------------------------------------
+# Communities' certificates go to their members by the key every
+# COMMUNITY_DISTRIBUTION_SECONDS (each complete, issued hour of the last 7 days, once).
+COMMUNITY_DISTRIBUTION_SECONDS = env_int("COMMUNITY_DISTRIBUTION_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE["consumers-distribute-certificates"] = {
+    "task": "consumers.tasks.community_certificates_distribute_task",
+    "schedule": float(COMMUNITY_DISTRIBUTION_SECONDS),
+}
+
 # --- Market (market/) ---------------------------------------------------------------------
 # Energy slots whose gate has closed are cleared every MARKET_SLOT_CLEAR_SECONDS.
 MARKET_SLOT_CLEAR_SECONDS = env_int("MARKET_SLOT_CLEAR_SECONDS", 10)

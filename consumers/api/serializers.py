@@ -252,3 +252,8 @@ class CommunityKeyInputSerializer(InputSerializer):
 
 class CommunityDeviceInputSerializer(InputSerializer):
     device_id = serializers.IntegerField()
+
+
+class CommunityDistributionInputSerializer(InputSerializer):
+    start = serializers.DateTimeField(help_text="On the hour.")
+    end = serializers.DateTimeField(help_text="On the hour, not in the future; ≤ 31 days.")

@@ -384,6 +384,26 @@ class CommunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             )
         )
 
+    @extend_schema(
+        request=s.CommunityDistributionInputSerializer,
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400, 401, 403, 404, 409)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[permissions.IsAuthenticated],
+        url_path="distributions",
+    )
+    def distributions(self, request: Request, pk: str) -> Response:
+        """The operator moves each complete, issued hour's certificates of the shared devices
+        to the members' accounts by the key; hours already distributed are skipped."""
+        data = s.CommunityDistributionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = services.community_certificates_distribute(
+            actor=request.user, community_id=int(pk), **data.validated_data
+        )
+        return Response(report.as_dict())
+
 
 class CommunityMemberLeaveView(APIView):
     """End a membership."""

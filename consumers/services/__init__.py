@@ -8,6 +8,10 @@ from consumers.services.communities import (
     community_member_leave,
 )
 from consumers.services.consents import consent_grant, consent_revoke
+from consumers.services.distribution import (
+    community_certificates_distribute,
+    community_certificates_distribute_due,
+)
 from consumers.services.households import (
     household_of,
     household_register,
@@ -20,6 +24,8 @@ from consumers.services.households import (
 )
 
 __all__ = [
+    "community_certificates_distribute",
+    "community_certificates_distribute_due",
     "community_create",
     "community_device_add",
     "community_key_set",

@@ -23,6 +23,7 @@ class MarketOutputSerializer(serializers.ModelSerializer):
             "min_quantity_wh",
             "slot_minutes",
             "gate_closure_minutes",
+            "grid_area",
             "status",
             "created_at",
         ]

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.errors import NotIssuingBody, OrganisationNotFound
 from accounts.models import Organisation, User
 from accounts.permissions import user_is_issuing_body
+from assets.models import GridArea
 from ledger.services import ledger_append
 from market import errors, events
 from market.models import Market, OrderBook
@@ -36,6 +37,7 @@ def market_create(
     matching: str = Market.Matching.CONTINUOUS,
     slot_minutes: int = 15,
     gate_closure_minutes: int = 5,
+    grid_area_id: int | None = None,
 ) -> Market:
     """Open a market with its empty book (energy markets: with slot length and gate closure)."""
     if isinstance(actor, str):
@@ -65,6 +67,10 @@ def market_create(
         raise errors.InvalidOrder(fields={"slot_minutes": ["a whole divisor of a day's 1440"]})
     if not whole(gate_closure_minutes, 1440):
         raise errors.InvalidOrder(fields={"gate_closure_minutes": ["0 to 1440"]})
+    if grid_area_id is not None and (
+        kind != Market.Kind.ENERGY or not GridArea.objects.filter(pk=grid_area_id).exists()
+    ):
+        raise errors.InvalidOrder(fields={"grid_area_id": ["an energy market's grid area"]})
     market = Market.objects.create(
         code=code,
         name=name,
@@ -78,6 +84,7 @@ def market_create(
         min_quantity_wh=min_quantity_wh,
         slot_minutes=slot_minutes,
         gate_closure_minutes=gate_closure_minutes,
+        grid_area_id=grid_area_id,
         created_at=timezone.now(),
     )
     OrderBook.objects.create(market=market)

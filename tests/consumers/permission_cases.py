@@ -46,6 +46,11 @@ def setup_world(world):
     )
 
 
+def _last_hour() -> dict[str, str]:
+    end = timezone.now().replace(minute=0, second=0, microsecond=0)
+    return {"start": (end - dt.timedelta(hours=1)).isoformat(), "end": end.isoformat()}
+
+
 def _later(days: int) -> str:
     return (timezone.now() + dt.timedelta(days=days)).isoformat()
 
@@ -216,6 +221,15 @@ CASES = [
         "/api/v1/communities/{pk}/allocation/",
         expect(404, anonymous=401, producer_admin=200, producer_operator=200, producer_viewer=200),
         args=community_pk,
+    ),
+    Case(
+        "POST",
+        "/api/v1/communities/{pk}/distributions/",
+        expect(403, anonymous=401, producer_admin=200, producer_operator=200),
+        args=community_pk,
+        body=lambda w, role: _last_hour(),
+        codes={"producer_viewer": "not_community_operator"},
+        events=0,  # no shared device, no readings: every hour skipped, nothing changed
     ),
     Case(
         "POST",

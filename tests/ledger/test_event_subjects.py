@@ -62,6 +62,7 @@ SERVICE_TESTS = [
     "tests/consumers/test_households_and_sites.py",
     "tests/consumers/test_consents.py",
     "tests/consumers/test_communities.py",
+    "tests/consumers/test_distribution.py",
     "tests/contracts/test_agreements.py",
     "tests/contracts/test_execution.py",
     "tests/charging/test_tariffs.py",

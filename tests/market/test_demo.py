@@ -27,6 +27,7 @@ def test_demo_market_has_a_resting_offer_and_funds_and_is_idempotent(tmp_path):
     market = Market.objects.get(code=demo.CODE)
     energy = Market.objects.get(code=demo.ENERGY_CODE)
     assert (energy.kind, energy.matching, energy.slot_minutes) == ("energy", "uniform", 15)
+    assert energy.grid_area.code == assets_demo.AREA_CODE
     offer = Order.objects.get(market=market)
     assert (offer.side, offer.status) == ("sell", "open")
     buyer_money = SettlementAccount.objects.get(organisation__legal_name=demo.BUYER)
