@@ -166,8 +166,7 @@ def profile(contract) -> None:
     with CaptureQueriesContext(connection) as run:
         run_execution(contract)
     shapes = Counter(
-        re.sub(r"\b\d+\b", "N", re.sub(r"'[^']*'", "S", q["sql"]))[:150]
-        for q in run.captured_queries
+        re.sub(r"\d+", "N", re.sub(r"'[^']*'", "S", q["sql"]))[:150] for q in run.captured_queries
     )
     print(f"profile: {len(run.captured_queries)} statements in one execution; by shape:")
     for shape, count in shapes.most_common(12):

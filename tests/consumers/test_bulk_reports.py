@@ -181,3 +181,24 @@ def test_an_operator_is_refused_at_the_first_member_without_a_grant_as_in_a_sing
     assert isinstance(results[stranger.pk], CommunityNotFound)
     records = list(DataAccess.objects.order_by("pk").values_list("site_id", "outcome"))
     assert records == [(members[0].site_id, "granted"), (members[1].site_id, "refused")]
+
+
+def test_a_member_who_left_and_joined_again_with_one_meter_counts_in_both_memberships():
+    # given: a household member for hours 0-1, then again from hour 2, with the same meter
+    community, (first,) = _community_with_households(1)
+    first.left_at = DAY + dt.timedelta(hours=2)
+    first.save(update_fields=["left_at"])
+    again = member(
+        community,
+        first.organisation,
+        first.consumption_meter,
+        site=first.site,
+        joined_at=DAY + dt.timedelta(hours=2),
+    )
+    # when: the household reads its own rows
+    report = reports.community_allocation_read(
+        user=first.site.household.person, community_id=community.pk, **PERIOD
+    )
+    # then: each membership has the readings of its own hours (100 Wh an hour)
+    rows = {row["member_id"]: row["consumption_wh"] for row in report["members"]}
+    assert rows == {first.pk: 200, again.pk: 200}
