@@ -87,7 +87,8 @@ def _load(
     return wh, seconds
 
 
-def _static_weights(community: Community, members: list[CommunityMember]) -> np.ndarray | None:
+def static_weights(community: Community, members: list[CommunityMember]) -> np.ndarray | None:
+    """The static key's shares as integer weights over a common denominator (None: dynamic)."""
     if community.key_kind != Community.KeyKind.STATIC:
         return None
     if any(m.share_denominator is None for m in members):
@@ -96,6 +97,16 @@ def _static_weights(community: Community, members: list[CommunityMember]) -> np.
     return np.array(
         [m.share_numerator * (common // m.share_denominator) for m in members], dtype=np.int64
     )
+
+
+def membership(members: list[CommunityMember], start: dt.datetime, step: int, n: int) -> np.ndarray:
+    """(T, M): member j belongs to the community for the whole of interval t."""
+    starts = int(start.timestamp()) + step * np.arange(n)
+    active = np.zeros((n, len(members)), dtype=bool)
+    for j, member in enumerate(members):
+        left = member.left_at.timestamp() if member.left_at else float("inf")
+        active[:, j] = (starts >= member.joined_at.timestamp()) & (starts + step <= left)
+    return active
 
 
 def community_intervals(
@@ -116,11 +127,7 @@ def community_intervals(
         device_production.setdefault(device_id, np.zeros(n, dtype=np.int64))
         device_production[device_id] += p_wh[row]
     c_wh, c_seconds = _load([m.consumption_meter_id for m in members], start, end, step, n)
-    starts = int(start.timestamp()) + step * np.arange(n)
-    active = np.zeros((n, len(members)), dtype=bool)
-    for j, member in enumerate(members):
-        left = member.left_at.timestamp() if member.left_at else float("inf")
-        active[:, j] = (starts >= member.joined_at.timestamp()) & (starts + step <= left)
+    active = membership(members, start, step, n)
     consumption = np.where(active, c_wh.T, 0)  # outside membership: not the community's
     member_read = step == c_seconds.T
     complete = (p_seconds == step).all(axis=0) & (member_read | ~active).all(axis=1)
@@ -130,7 +137,7 @@ def community_intervals(
         consumption=consumption,
         active=active,
         key=community.key_kind,
-        static_weights=_static_weights(community, members),
+        static_weights=static_weights(community, members),
     )
     return CommunityIntervals(
         members=members,

@@ -8,36 +8,41 @@ market installed the hook is empty and every interval falls back to the internal
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 
 from registry.hooks import Hook
 
-# Called with keywords `grid_area_id`, `currency`, `start`, `step_seconds`, `n`: the cleared
-# energy price (integer minor units per MWh) of each of the n intervals
-# [start + i * step, start + (i + 1) * step), None where no energy market of that grid area
-# and currency cleared a price for it. The first registration that answers wins.
+# Called with the keyword `requests`: a list of dicts with `grid_area_id`, `currency`,
+# `start`, `step_seconds` and `n`. Answers a list as long, each item the cleared energy price
+# (integer minor units per MWh) of each of the request's n intervals
+# [start + i * step, start + (i + 1) * step), None for an interval no energy market of that
+# grid area and currency cleared a price for, or None instead of the list when it knows no
+# such market; or None altogether. The first registration that answers a request wins. One
+# call for all of a report's communities, so the lookup costs the same queries for one or many.
 PRICE_LOOKUPS = Hook("consumers.price_lookups")
 
 
-def cleared_prices(
-    *, grid_area_id: int, currency: str, start: dt.datetime, step_seconds: int, n: int
-) -> list[int | None]:
-    """The cleared price per interval from the first lookup registered, or all None."""
+def cleared_prices_many(requests: list[dict]) -> list[list[int | None]]:
+    """The cleared price per interval of each request, all None where no lookup answers."""
+    answers: list[list[int | None] | None] = [None] * len(requests)
     for lookup in PRICE_LOOKUPS:
-        prices = lookup(
-            grid_area_id=grid_area_id,
-            currency=currency,
-            start=start,
-            step_seconds=step_seconds,
-            n=n,
-        )
-        if prices is not None:
-            if len(prices) != n:
-                raise ValueError(f"{lookup!r} answered {len(prices)} prices for {n} intervals")
-            return list(prices)
-    return [None] * n
+        pending = [i for i, answer in enumerate(answers) if answer is None]
+        if not pending:
+            break
+        got = lookup(requests=[requests[i] for i in pending])
+        if got is None:
+            continue
+        for i, prices in zip(pending, got, strict=True):
+            if prices is not None:
+                if len(prices) != requests[i]["n"]:
+                    raise ValueError(
+                        f"{lookup!r} answered {len(prices)} prices for {requests[i]['n']} intervals"
+                    )
+                answers[i] = list(prices)
+    return [
+        answer if answer is not None else [None] * request["n"]
+        for answer, request in zip(answers, requests, strict=True)
+    ]
 
 
 def prices_with_fallback(

@@ -1,37 +1,33 @@
 """Computed reads: a community's allocation and a consumer's hourly (24/7) matching.
 
-Both load readings and certificates into arrays and hand them to the pure functions of
-`consumers.allocation`. Household data read by anyone but the household passes
-`selectors.consent_check` first, like every other read.
+Both load readings and certificates into arrays (`consumers.report_data`: one query per kind
+of row, whatever the number of sites, communities or members) and hand them to the pure
+functions of `consumers.allocation`; the `*_read` functions answer for one site or
+community, the plural ones for many in the same number of queries. Household data read by
+anyone but the household passes `selectors.consent_check` first, like every other read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from django.db.models import F
 
 from accounts.models import Account, User
 from assets.models import Reading
-from certificates.models import Bundle
-from consumers import allocation, errors, pricing
-from consumers.intervals import (
-    community_interval_minutes,
-    community_intervals,
-    community_period_members,
-)
-from consumers.models import Community, Site, SiteMeter
+from consumers import allocation, errors, pricing, report_data
+from consumers.intervals import membership, static_weights
+from consumers.models import Site, SiteMeter
 from consumers.selectors import (
     AccessRequest,
     check_period,
-    community_role,
-    consent_check,
     consent_check_for_organisation,
-    site_for_read,
+    consent_checks,
 )
+from registry.errors import DomainError
 
 HOUR = dt.timedelta(hours=1)
 
@@ -42,19 +38,12 @@ def _aligned(start: dt.datetime, end: dt.datetime, seconds: int) -> None:
         raise errors.PeriodInvalid(f"start and end must be on the {seconds // 60}-minute grid.")
 
 
-def _series(
-    meter_ids: list[int], start: dt.datetime, end: dt.datetime, step: int, n: int
-) -> np.ndarray:
-    """Wh per interval of [start, end) for the meters, one row per meter id (summed)."""
-    out = np.zeros((len(meter_ids), n), dtype=np.int64)
-    index = {pk: i for i, pk in enumerate(meter_ids)}
-    origin = int(start.timestamp())
-    rows = Reading.objects.filter(
-        meter_id__in=meter_ids, start__gte=start, end__lte=end
-    ).values_list("meter_id", "start", "wh")
-    for meter_id, moment, wh in rows.iterator(chunk_size=10000):
-        out[index[meter_id], (int(moment.timestamp()) - origin) // step] += wh
-    return out
+def _one(results: dict[int, Any], pk: int) -> dict[str, Any]:
+    """The report for `pk` from a bulk read, or its refusal raised."""
+    result = results[pk]
+    if isinstance(result, DomainError):
+        raise result
+    return result
 
 
 # -- community allocation ----------------------------------------------------------------------
@@ -68,57 +57,133 @@ def community_allocation_read(
     The operator's members see every member (a household member only with its consent for
     the community purpose); a member sees the totals and its own row.
     """
-    community = Community.objects.select_related("grid_area").filter(pk=community_id).first()
-    role = community_role(user=user, community=community) if community else None
-    if role is None:
-        raise errors.CommunityNotFound(community_id=community_id)
-    members = community_period_members(community, start, end)
-    minutes = community_interval_minutes(community, members)
-    step = minutes * 60
-    _aligned(start, end, step)
-    if role == "admin":
-        for member in members:
-            if member.site is None:
-                continue
-            link = SiteMeter.objects.filter(meter_id=member.consumption_meter_id).first()
-            consent_check(
-                user=user,
-                site=member.site,
-                request=AccessRequest(
-                    "community_allocation",
-                    [link] if link else [],
-                    start,
-                    end,
-                    "hourly",
-                    as_organisation_id=community.organisation_id,
-                    community=True,
-                ),
-            )
-    period = community_intervals(
-        community=community, members=members, start=start, end=end, minutes=minutes
+    results = community_allocations_read(
+        user=user, community_ids=[community_id], start=start, end=end
     )
-    n, production, consumption, result = (
-        period.n,
-        period.production,
-        period.consumption,
-        period.result,
+    return _one(results, community_id)
+
+
+def community_allocations_read(
+    *, user: User | None, community_ids: Sequence[int], start: dt.datetime, end: dt.datetime
+) -> dict[int, dict[str, Any] | DomainError]:
+    """`community_allocation_read` for many communities, each id mapped to its report or
+    to the refusal the single read would raise, in a fixed number of queries whatever the
+    number of communities and members (consumers.report_data; the operator's consent checks
+    for all members at once, selectors.consent_checks)."""
+    reader_orgs = _user_orgs(user)
+    loads = report_data.communities_load(
+        community_ids=community_ids, reader_org_ids=sorted(reader_orgs), start=start, end=end
+    )
+    out: dict[int, dict[str, Any] | DomainError] = {}
+    checked: list[report_data.CommunityLoad] = []
+    for community_id in dict.fromkeys(community_ids):
+        load = loads.get(community_id)
+        try:
+            if load is None:
+                raise errors.CommunityNotFound(community_id=community_id)
+            _aligned(start, end, load.step)
+        except DomainError as error:
+            out[community_id] = error
+        else:
+            checked.append(load)
+    # The operator reads each household member's consumption under a community grant.
+    groups = [_member_reads(load, start, end) if load.role == "admin" else [] for load in checked]
+    refusals = consent_checks(user=user, groups=groups)
+    ready = []
+    for load, refusal in zip(checked, refusals, strict=True):
+        if refusal is not None:
+            out[load.community.pk] = refusal
+        else:
+            ready.append(load)
+    report_data.communities_fill(ready, start, end)
+    prices = _cleared_prices(ready, start, end)
+    for load in ready:
+        try:
+            out[load.community.pk] = _community_allocation(
+                load, reader_orgs, start, end, prices[load.community.pk]
+            )
+        except DomainError as error:
+            out[load.community.pk] = error
+    return {pk: out[pk] for pk in community_ids}
+
+
+def _cleared_prices(
+    loads: list[report_data.CommunityLoad], start: dt.datetime, end: dt.datetime
+) -> dict[int, list[int | None]]:
+    """Each community's cleared market price per interval (consumers.pricing): one lookup
+    for all of them, whatever their number and grid areas."""
+    keys = list(
+        dict.fromkeys((c.community.grid_area_id, c.community.currency, c.step) for c in loads)
+    )
+    answers = pricing.cleared_prices_many(
+        [
+            {
+                "grid_area_id": area,
+                "currency": currency,
+                "start": start,
+                "step_seconds": step,
+                "n": report_data.intervals(start, end, step),
+            }
+            for area, currency, step in keys
+        ]
+    )
+    by_key = dict(zip(keys, answers, strict=True))
+    return {
+        c.community.pk: by_key[(c.community.grid_area_id, c.community.currency, c.step)]
+        for c in loads
+    }
+
+
+def _member_reads(
+    load: report_data.CommunityLoad, start: dt.datetime, end: dt.datetime
+) -> list[tuple[Site, AccessRequest]]:
+    """The consent checks of the operator's read: each household member's meter, in turn."""
+    reads = []
+    for member in load.members:
+        if member.site is None:
+            continue
+        link = load.site_links.get(member.consumption_meter_id)
+        request = AccessRequest(
+            "community_allocation",
+            [link] if link else [],
+            start,
+            end,
+            "hourly",
+            as_organisation_id=load.community.organisation_id,
+            community=True,
+        )
+        reads.append((member.site, request))
+    return reads
+
+
+def _community_allocation(
+    load: report_data.CommunityLoad,
+    reader_orgs: set[int],
+    start: dt.datetime,
+    end: dt.datetime,
+    cleared_prices: list[int | None],
+) -> dict[str, Any]:
+    community, role, members = load.community, load.role, load.members
+    minutes, step = load.minutes, load.step
+    n = report_data.intervals(start, end, step)
+    production = load.production
+    consumption = load.consumption.T
+    active = membership(members, start, step, n)
+    consumption = np.where(active, consumption, 0)  # outside membership: not the community's
+    result = allocation.allocate(
+        production=production,
+        consumption=consumption,
+        active=active,
+        key=community.key_kind,
+        static_weights=static_weights(community, members),
     )
     price = community.internal_price_minor_per_kwh
     amounts = allocation.money_minor(result.allocated, price) if members else result.allocated
-    market_price, cleared = pricing.prices_with_fallback(
-        pricing.cleared_prices(
-            grid_area_id=community.grid_area_id,
-            currency=community.currency,
-            start=start,
-            step_seconds=step,
-            n=n,
-        ),
-        price,
-    )
+    market_price, cleared = pricing.prices_with_fallback(cleared_prices, price)
     import_cost = allocation.money_at_prices(result.imported, market_price)
     export_earnings = allocation.money_at_prices(result.exported, market_price)
     allocated_value = allocation.money_at_prices(result.allocated, market_price)
-    own_orgs = {m.organisation_id for m in members} if role == "admin" else _user_orgs(user)
+    own_orgs = {m.organisation_id for m in members} if role == "admin" else reader_orgs
     rows = []
     for j, member in enumerate(members):
         if member.organisation_id not in own_orgs:
@@ -190,19 +255,49 @@ def hourly_matching_read(
     """Consumption per hour against hourly certificates of the same grid area held or retired
     by the household's accounts; carbon-free energy score per hour, day and year (EnergyTag).
     """
+    return _one(hourly_matchings_read(user=user, site_ids=[site_id], start=start, end=end), site_id)
+
+
+def hourly_matchings_read(
+    *, user: User | None, site_ids: Sequence[int], start: dt.datetime, end: dt.datetime
+) -> dict[int, dict[str, Any] | DomainError]:
+    """`hourly_matching_read` for many sites, each id mapped to its report or to the refusal
+    the single read would raise, in a fixed number of queries whatever the number of sites
+    (consumers.report_data; the consent checks of sites not the reader's own all at once,
+    selectors.consent_checks)."""
     _aligned(start, end, 3600)
-    site = site_for_read(site_id=site_id)
-    meters = list(
-        SiteMeter.objects.filter(
-            site=site, role__in=[SiteMeter.Role.IMPORT, SiteMeter.Role.EV_CHARGER]
-        ).order_by("pk")
+    loads = report_data.sites_load(site_ids=site_ids)
+    out: dict[int, dict[str, Any] | DomainError] = {}
+    found = []
+    for site_id in dict.fromkeys(site_ids):
+        if site_id in loads:
+            found.append(loads[site_id])
+        else:
+            out[site_id] = errors.SiteNotFound(site_id=site_id)
+    refusals = consent_checks(
+        user=user,
+        groups=[
+            [(load.site, AccessRequest("hourly_matching", load.meters, start, end, "hourly"))]
+            for load in found
+        ],
     )
-    consent_check(
-        user=user, site=site, request=AccessRequest("hourly_matching", meters, start, end, "hourly")
-    )
-    n = int((end - start).total_seconds()) // 3600
-    consumption = _series([m.meter_id for m in meters], start, end, 3600, n).sum(axis=0)
-    certificates = _certificates_per_hour(site, start, end, n)
+    ready = []
+    for load, refusal in zip(found, refusals, strict=True):
+        if refusal is not None:
+            out[load.site.pk] = refusal
+        else:
+            ready.append(load)
+    report_data.sites_fill_hourly(ready, start, end)
+    for load in ready:
+        out[load.site.pk] = _hourly_matching(load, start, end)
+    return {pk: out[pk] for pk in site_ids}
+
+
+def _hourly_matching(
+    load: report_data.SiteLoad, start: dt.datetime, end: dt.datetime
+) -> dict[str, Any]:
+    site, consumption, certificates = load.site, load.consumption, load.certificates
+    n = len(consumption)
     matching = allocation.match_hourly(consumption, certificates)
     factor = site.grid_area.emission_factor_g_per_kwh
     location = _grams(consumption, factor)
@@ -265,26 +360,6 @@ def _score(matched, consumed) -> str | None:
     if not consumed:
         return None
     return str((Decimal(int(matched)) / Decimal(int(consumed))).quantize(Decimal("0.0001")))
-
-
-def _certificates_per_hour(site: Site, start: dt.datetime, end: dt.datetime, n: int) -> np.ndarray:
-    accounts = Account.objects.filter(organisation_id=site.household.organisation_id)
-    bundles = (
-        Bundle.objects.filter(
-            account__in=accounts,
-            status__in=[Bundle.Status.ACTIVE, Bundle.Status.RESERVED, Bundle.Status.RETIRED],
-            issuance__grid_area_id=site.grid_area_id,
-            period_start__gte=start,
-            period_end__lte=end,
-        )
-        .filter(period_end__lte=F("period_start") + HOUR)
-        .values_list("period_start", "unit_start", "unit_end")
-    )
-    out = np.zeros(n, dtype=np.int64)
-    origin = int(start.timestamp())
-    for moment, unit_start, unit_end in bundles.iterator(chunk_size=10000):
-        out[(int(moment.timestamp()) - origin) // 3600] += unit_end - unit_start
-    return out
 
 
 # -- metered consumption for contracts -----------------------------------------------------------

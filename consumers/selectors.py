@@ -110,6 +110,55 @@ def consent_check_for_organisation(
     return _consent_decide(site=site, orgs=[organisation_id], reader_id=None, request=request)
 
 
+def consent_checks(
+    *, user: User | None, groups: Sequence[Sequence[tuple[Site, AccessRequest]]]
+) -> list[errors.ConsentRequired | None]:
+    """`consent_check` for many reads by one user at once (a report over many sites or
+    members): each group's reads are checked in order and the group stops at its first
+    refusal, as a loop of `consent_check` that raises would, and each group's outcome is
+    None (every read covered, or the reader's own household) or that refusal.
+
+    One SELECT per kind of grant asked for (community or not, purpose) finds the reader's
+    organisations and their grants on all the sites, and one INSERT records every read
+    (consumers.storage), whatever the number of sites."""
+    now = timezone.now()
+    reader_id = user.pk if user and user.is_authenticated else None
+    orgs: list[int] = []
+    rows: dict[tuple[bool, str], dict[int, list[tuple[int, int, str, bool, int]]]] = {}
+    if reader_id is not None:
+        site_ids = sorted({site.pk for group in groups for site, _request in group})
+        kinds = sorted({(r.community, r.purpose) for group in groups for _site, r in group})
+        for community, purpose in kinds:
+            orgs, found = storage.reader_grant_rows_many(
+                user_id=reader_id, site_ids=site_ids, community=community, now=now, purpose=purpose
+            )
+            by_site = rows.setdefault((community, purpose), defaultdict(list))
+            for site_id, *row in found:
+                by_site[site_id].append(tuple(row))
+    records: list[dict[str, Any]] = []
+    outcomes: list[errors.ConsentRequired | None] = []
+    for group in groups:
+        refusal = None
+        for site, request in group:
+            if site.household.organisation_id in orgs:
+                continue
+            readers = orgs
+            grants = rows.get((request.community, request.purpose), {}).get(site.pk, [])
+            if request.as_organisation_id is not None:
+                readers = [pk for pk in orgs if pk == request.as_organisation_id]
+                grants = [row for row in grants if row[1] == request.as_organisation_id]
+            record = _consent_record(
+                site=site, orgs=readers, reader_id=reader_id, request=request, rows=grants, at=now
+            )
+            records.append(record)
+            if record["consent_id"] is None:
+                refusal = errors.ConsentRequired(site_id=site.pk, reason=record["reason"])
+                break
+        outcomes.append(refusal)
+    storage.data_access_insert_many(records)
+    return outcomes
+
+
 def _consent_decide(
     *,
     site: Site,
@@ -120,19 +169,39 @@ def _consent_decide(
 ) -> int:
     """Find the covering grant among `rows` (read here when not given) and record the read."""
     now = timezone.now()
+    if rows is None and orgs and request.resolution in RESOLUTION_RANK:
+        rows = storage.consent_grant_rows(
+            site_id=site.pk,
+            org_ids=orgs,
+            community=request.community,
+            now=now,
+            purpose=request.purpose,
+        )
+    record = _consent_record(
+        site=site, orgs=orgs, reader_id=reader_id, request=request, rows=rows or [], at=now
+    )
+    storage.data_access_insert(**record)
+    if record["consent_id"] is None:
+        raise errors.ConsentRequired(site_id=site.pk, reason=record["reason"])
+    return record["consent_id"]
+
+
+def _consent_record(
+    *,
+    site: Site,
+    orgs: list[int],
+    reader_id: int | None,
+    request: AccessRequest,
+    rows: Sequence[tuple[int, int, str, bool, int]],
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """The access record of a read: granted under the first grant among `rows` (oldest
+    first) that covers the meters at the resolution, or refused with its reason."""
     meter_ids = sorted(m.pk for m in request.site_meters)
     rank = RESOLUTION_RANK.get(request.resolution)
     consent_id = grantee_id = None
     reason = "consent_required"
     if rank is not None and orgs:
-        if rows is None:
-            rows = storage.consent_grant_rows(
-                site_id=site.pk,
-                org_ids=orgs,
-                community=request.community,
-                now=now,
-                purpose=request.purpose,
-            )
         grants: dict[int, tuple[int, str, set[int]]] = {}
         for pk, grantee, resolution, revoked, meter in rows:
             if revoked:  # a revoked grant in its period: the refusal says so
@@ -143,24 +212,21 @@ def _consent_decide(
             if set(meter_ids) <= covered and RESOLUTION_RANK[resolution] <= rank:
                 consent_id, grantee_id = pk, grantee
                 break
-    storage.data_access_insert(
-        household_id=site.household_id,
-        site_id=site.pk,
-        consent_id=consent_id,
-        reader_id=reader_id,
-        reader_organisation_id=grantee_id or (orgs[0] if orgs else None),
-        at=now,
-        what=request.what,
-        meter_ids=meter_ids,
-        resolution=request.resolution,
-        period_start=request.start,
-        period_end=request.end,
-        outcome=DataAccess.Outcome.GRANTED if consent_id else DataAccess.Outcome.REFUSED,
-        reason="" if consent_id else reason,
-    )
-    if consent_id is None:
-        raise errors.ConsentRequired(site_id=site.pk, reason=reason)
-    return consent_id
+    return {
+        "household_id": site.household_id,
+        "site_id": site.pk,
+        "consent_id": consent_id,
+        "reader_id": reader_id,
+        "reader_organisation_id": grantee_id or (orgs[0] if orgs else None),
+        "at": at,
+        "what": request.what,
+        "meter_ids": meter_ids,
+        "resolution": request.resolution,
+        "period_start": request.start,
+        "period_end": request.end,
+        "outcome": DataAccess.Outcome.GRANTED if consent_id else DataAccess.Outcome.REFUSED,
+        "reason": "" if consent_id else reason,
+    }
 
 
 # -- sites -----------------------------------------------------------------------------------

@@ -82,6 +82,38 @@ def ledger_append(
     return pending
 
 
+def ledger_append_many(
+    *,
+    kind: str,
+    actor: Any,
+    events: Iterable[tuple[Subject | Iterable[Subject] | None, Mapping[str, Any]]],
+) -> list[int]:
+    """Queue one canonical event of `kind` per (subject, data), in order, in the caller's
+    transaction, with one INSERT per few hundred events instead of one each: what many
+    `ledger_append` calls queue (same kind, actor and moment), for a service that makes many
+    changes of one kind at once (a month of hourly retirements). Returns the pending ids."""
+    if not connection.in_atomic_block:
+        raise LedgerAppendOutsideTransaction(kind=kind)
+    actor_name = actor_key(actor)
+    now = timezone.now()
+    rows = []
+    for subject, data in events:
+        subjects = subject_keys(subject)
+        event = {
+            "type": kind,
+            "at": now,
+            "actor": actor_name,
+            "subject": subjects,
+            "data": dict(data),
+        }
+        rows.append((kind, subjects, actor_name, canonical_bytes(event), now))
+    if not rows:
+        return []
+    ids = storage.pending_events_insert(rows)
+    transaction.on_commit(kick, robust=True)
+    return ids
+
+
 def kick() -> None:
     """On commit of an append: integrate right here without a broker; with one, make sure
     the integrator task will see the commit (ledger.kick)."""

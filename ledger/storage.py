@@ -158,6 +158,30 @@ def pending_event_insert(
         return cursor.fetchone()[0]
 
 
+_PENDING_MANY = (
+    "INSERT INTO ledger_pendingevent (kind, subjects, actor, event, created_at) "
+    "VALUES {rows} RETURNING id"
+)
+PENDING_ROWS = 500  # rows per multi-row INSERT (SQLite allows 32,766 parameters)
+
+
+def pending_events_insert(rows: list[tuple[str, list[str], str, bytes, dt.datetime]]) -> list[int]:
+    """Queue many events, (kind, subjects, actor, event, created_at) each, with one
+    multi-row INSERT per `PENDING_ROWS`; return their pending ids in the order given (ids
+    are drawn row by row, so the integrator numbers them in that order)."""
+    ids: list[int] = []
+    for i in range(0, len(rows), PENDING_ROWS):
+        chunk = rows[i : i + PENDING_ROWS]
+        sql = _PENDING_MANY.format(rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk)))
+        params: list[Any] = []
+        for kind, subjects, actor, event, created_at in chunk:
+            params += [kind, json.dumps(subjects), actor, event, db_time(created_at)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids += sorted(row[0] for row in cursor.fetchall())
+    return ids
+
+
 ZERO_CHAIN = bytes(32)
 
 

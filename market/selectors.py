@@ -4,7 +4,9 @@ trades, balances and journal (its members; the issuing body and auditors read al
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
@@ -96,46 +98,65 @@ def slot_clearing_list() -> QuerySet[SlotClearing]:
 
 
 def energy_cleared_prices(
-    *, grid_area_id: int, currency: str, start: dt.datetime, step_seconds: int, n: int
-) -> list[int | None] | None:
-    """The cleared price (minor units per MWh) of each interval [start + i * step, ...) from
-    the energy markets of the grid area in that currency; None for an interval no clearing
-    with a price overlaps; None altogether when the area has no such market.
+    *, requests: Sequence[Mapping[str, Any]]
+) -> list[list[int | None] | None]:
+    """For each request (keys `grid_area_id`, `currency`, `start`, `step_seconds`, `n`): the
+    cleared price (minor units per MWh) of each interval [start + i * step, ...) from the
+    energy markets of that grid area in that currency, None for an interval no clearing with
+    a price overlaps; None instead of the list when the area has no such market.
 
-    Registered on consumers' `consumers.price_lookups` hook (apps.py). Where slots and
-    intervals differ in length, or several markets cleared, an interval's price is the
-    mean of the overlapping clearings' prices weighted by cleared Wh x seconds of overlap,
-    rounded half up to the minor unit.
+    Registered on consumers' `consumers.price_lookups` hook (apps.py). Two queries whatever
+    the number of requests (the markets, then their clearings). Where slots and intervals
+    differ in length, or several markets cleared, an interval's price is the mean of the
+    overlapping clearings' prices weighted by cleared Wh x seconds of overlap, rounded half
+    up to the minor unit.
     """
-    markets = dict(
-        Market.objects.filter(
-            kind=Market.Kind.ENERGY, grid_area_id=grid_area_id, currency=currency
-        ).values_list("pk", "slot_minutes")
-    )
-    if not markets:
-        return None
-    longest = dt.timedelta(minutes=max(markets.values()))
-    end = start + dt.timedelta(seconds=step_seconds * n)
-    clearings = SlotClearing.objects.filter(
-        market_id__in=list(markets),
-        price__isnull=False,
-        volume_wh__gt=0,
-        slot_start__gt=start - longest,
-        slot_start__lt=end,
-    ).values_list("market_id", "slot_start", "price", "volume_wh")
+    if not requests:
+        return []
+    areas: dict[tuple[int, str], dict[int, int]] = {}
+    for pk, area, currency, minutes in Market.objects.filter(
+        kind=Market.Kind.ENERGY, grid_area_id__in={r["grid_area_id"] for r in requests}
+    ).values_list("pk", "grid_area_id", "currency", "slot_minutes"):
+        areas.setdefault((area, currency), {})[pk] = minutes
+    wanted = [areas.get((r["grid_area_id"], r["currency"])) for r in requests]
+    markets = {pk: minutes for found in wanted if found for pk, minutes in found.items()}
+    by_market: dict[int, list[tuple[dt.datetime, int, int]]] = {}
+    if markets:
+        longest = dt.timedelta(minutes=max(markets.values()))
+        first = min(r["start"] for r in requests)
+        last = max(r["start"] + dt.timedelta(seconds=r["step_seconds"] * r["n"]) for r in requests)
+        for market_id, slot_start, price, volume_wh in SlotClearing.objects.filter(
+            market_id__in=list(markets),
+            price__isnull=False,
+            volume_wh__gt=0,
+            slot_start__gt=first - longest,
+            slot_start__lt=last,
+        ).values_list("market_id", "slot_start", "price", "volume_wh"):
+            by_market.setdefault(market_id, []).append((slot_start, price, volume_wh))
+    return [
+        None if found is None else _interval_prices(request, found, by_market)
+        for request, found in zip(requests, wanted, strict=True)
+    ]
+
+
+def _interval_prices(
+    request: Mapping[str, Any],
+    markets: dict[int, int],
+    clearings: dict[int, list[tuple[dt.datetime, int, int]]],
+) -> list[int | None]:
+    start, step, n = request["start"], request["step_seconds"], request["n"]
     numerator = [0] * n
     weight = [0] * n
     origin = int(start.timestamp())
-    for market_id, slot_start, price, volume_wh in clearings:
-        slot_from = int(slot_start.timestamp()) - origin
-        slot_to = slot_from + markets[market_id] * 60
-        first = max(0, slot_from // step_seconds)
-        last = min(n, -(-slot_to // step_seconds))
-        for i in range(first, last):
-            overlap = min(slot_to, (i + 1) * step_seconds) - max(slot_from, i * step_seconds)
-            if overlap > 0:
-                numerator[i] += price * volume_wh * overlap
-                weight[i] += volume_wh * overlap
+    for market_id, minutes in markets.items():
+        for slot_start, price, volume_wh in clearings.get(market_id, []):
+            slot_from = int(slot_start.timestamp()) - origin
+            slot_to = slot_from + minutes * 60
+            for i in range(max(0, slot_from // step), min(n, -(-slot_to // step))):
+                overlap = min(slot_to, (i + 1) * step) - max(slot_from, i * step)
+                if overlap > 0:
+                    numerator[i] += price * volume_wh * overlap
+                    weight[i] += volume_wh * overlap
     return [
         (2 * num + w) // (2 * w) if w else None for num, w in zip(numerator, weight, strict=True)
     ]

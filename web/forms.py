@@ -264,3 +264,56 @@ class MarketOrderForm(forms.Form):
             "account_id": data["account"] if buy else None,
             "bundle_id": None if buy else data["bundle"],
         }
+
+
+class SiteRegisterForm(forms.Form):
+    """A household's grid connection point (consumers' site_register); it waits for
+    confirmation by the issuing body or a community's admin."""
+
+    name = forms.CharField(label=_("Name of the site"), max_length=100)
+    metering_point_id = forms.CharField(
+        label=_("Metering point (EAN-18 / GSRN)"),
+        max_length=18,
+        help_text=_("The 18 digits on your bill, check digit included."),
+    )
+    grid_area = forms.TypedChoiceField(label=_("Grid area"), coerce=int)
+    street = forms.CharField(label=_("Street and number"), max_length=200)
+    postcode = forms.CharField(label=_("Postcode"), max_length=16)
+    city = forms.CharField(label=_("City"), max_length=100)
+
+    def __init__(self, *args, grid_areas, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["grid_area"].choices = [(a.pk, f"{a.code} — {a.name}") for a in grid_areas]
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "metering_point_id": data["metering_point_id"].strip(),
+            "grid_area_id": data["grid_area"],
+            "street": data["street"],
+            "postcode": data["postcode"],
+            "city": data["city"],
+        }
+
+
+class SiteMeterLinkForm(forms.Form):
+    """One of the household's registered meters serves a site in a role (site_meter_link)."""
+
+    site = forms.TypedChoiceField(label=_("Site"), coerce=int)
+    meter = forms.TypedChoiceField(
+        label=_("Meter"),
+        coerce=int,
+        help_text=_("Your meters that serve no site yet, in the site's grid area."),
+    )
+    role = forms.ChoiceField(label=_("Role"))
+
+    def __init__(self, *args, sites, meters, roles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].choices = [(s.pk, f"{s.name} ({s.metering_point_id})") for s in sites]
+        self.fields["meter"].choices = [(m.pk, f"{m.serial} · {m.device.name}") for m in meters]
+        self.fields["role"].choices = roles
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {"site_id": data["site"], "meter_id": data["meter"], "role": data["role"]}

@@ -8,6 +8,7 @@ from web.views import (
     auditor,
     buyer,
     household,
+    household_sites,
     issuing,
     notifications,
     producer,
@@ -114,6 +115,8 @@ urlpatterns = [
     path("household/", household.dashboard, name="household"),
     path("household/energy/", household.energy, name="household-energy"),
     path("household/consents/", household.consents, name="household-consents"),
+    path("household/sites/", household_sites.sites, name="household-sites"),
+    path("household/sites/meters/", household_sites.site_meter_link, name="household-site-meter"),
     path(
         "household/consents/<int:consent_id>/revoke/",
         household.consent_revoke,

@@ -8,7 +8,8 @@ One module per use case; import from here (`from certificates import services`):
   _reject / _withdraw, transfer_policy_set
 - `reservation`: certificate_units_reserve / _release / _deliver (units other apps hold;
   the caller appends the event, see its docstring)
-- `retirement`: certificate_retire, certificate_expire_due, certificate_withdraw
+- `retirement`: certificate_retire, certificate_retire_periods, certificate_expire_due,
+  certificate_withdraw
 - `common`: the checks and split machinery they share, and the account-close guard
 
 The lock order is `certificates.locks`'s docstring; hand-written SQL is
@@ -45,6 +46,7 @@ from certificates.services.retirement import (
     EXPIRE_BATCH,
     certificate_expire_due,
     certificate_retire,
+    certificate_retire_periods,
     certificate_withdraw,
 )
 from certificates.services.transfer import (
@@ -71,6 +73,7 @@ __all__ = [
     "certificate_expire_due",
     "certificate_issue",
     "certificate_retire",
+    "certificate_retire_periods",
     "certificate_transfer",
     "certificate_transfer_accept",
     "certificate_transfer_batch",

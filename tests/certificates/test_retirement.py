@@ -154,3 +154,86 @@ def test_statement_verifies_offline(issued, tmp_path):
         json.dumps({"checkpoint": statement["checkpoint"], "entries": statement["entries"]})
     )
     assert verify_main(["history", "--file", str(path), "--key", registry_signer().vkey]) == 1
+
+
+def _hours(issued, volumes):
+    """(hour start, hour end, [(bundle, volume)]) for the first bundles, one hour each."""
+    return [
+        (b.period_start, b.period_end, [(b.pk, volume)])
+        for b, volume in zip(issued.bundles, volumes, strict=False)
+    ]
+
+
+def test_retiring_by_periods_makes_one_retirement_and_event_each_as_retiring_each_would(issued):
+    # given: three hours, the first retired in part, the others whole
+    claim = {k: v for k, v in CLAIM.items() if not k.startswith("consumption")}
+    periods = _hours(issued, [123, None, None])
+    before = last_event_id()
+    # when
+    retirements = services.certificate_retire_periods(
+        actor=issued.producer, periods=periods, **claim
+    )
+    # then: a retirement per period, for that period, in order, with its own event
+    assert [(r.consumption_start, r.volume_wh) for r in retirements] == [
+        (periods[0][0], 123),
+        (periods[1][0], issued.bundles[1].volume_wh),
+        (periods[2][0], issued.bundles[2].volume_wh),
+    ]
+    assert new_events(before) == ["certificate.retired"] * 3
+    rows = PendingEvent.objects.filter(pk__gt=before).order_by("pk")
+    events = [json.loads(bytes(row.event)) for row in rows]
+    assert [e["data"]["public_id"] for e in events] == [str(r.public_id) for r in retirements]
+    retired, rest = Bundle.objects.filter(parent=issued.bundles[0]).order_by("unit_start")
+    assert (retired.status, rest.status) == (Bundle.Status.RETIRED, Bundle.Status.ACTIVE)
+    assert list(retirements[0].items.values_list("bundle_id", flat=True)) == [retired.pk]
+    # and each event is what certificate_retire's would be for that period (same keys and
+    # subjects; the claim commitment opens with that period's claim)
+    one = _retire(
+        issued,
+        [(issued.bundles[3].pk, 123)],
+        consumption_start=issued.bundles[3].period_start,
+        consumption_end=issued.bundles[3].period_end,
+    )
+    single = json.loads(bytes(PendingEvent.objects.order_by("-pk").first().event))
+    assert sorted(events[0]["data"]) == sorted(single["data"])
+    assert [s.split(":")[0] for s in events[0]["subject"]] == [
+        s.split(":")[0] for s in single["subject"]
+    ]
+    assert one.claim_commitment != retirements[0].claim_commitment
+    claim_of_first = {k: str(v) for k, v in claim.items()} | {
+        "consumption_start": periods[0][0].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "consumption_end": periods[0][1].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "salt": retirements[0].claim_salt,
+    }
+    opened = hashlib.sha256(rfc8785.dumps(claim_of_first)).hexdigest()
+    assert events[0]["data"]["claim_commitment"] == opened
+
+
+@pytest.mark.parametrize(
+    ("periods", "error"),
+    [
+        (lambda i: _hours(i, [None, None]) + _hours(i, [None]), errors.DuplicateBundle),
+        (lambda i: _hours(i, [None, 10**9]), errors.InsufficientVolume),
+        (lambda i: [(DAY, DAY, [(i.bundles[0].pk, None)])], errors.InvalidPeriod),
+        (lambda i: [(DAY, DAY + dt.timedelta(hours=1), [])], errors.InvalidVolume),
+    ],
+    ids=["repeated-bundle", "too-much", "empty-period", "no-items"],
+)
+def test_a_refused_period_retires_none_of_them(issued, periods, error):
+    # given
+    claim = {k: v for k, v in CLAIM.items() if not k.startswith("consumption")}
+    before = snapshot()
+    # when / then
+    with pytest.raises(error):
+        services.certificate_retire_periods(actor=issued.producer, periods=periods(issued), **claim)
+    assert snapshot() == before
+
+
+def test_someone_elses_bundles_cannot_be_retired_by_periods(issued):
+    claim = {k: v for k, v in CLAIM.items() if not k.startswith("consumption")}
+    before = snapshot()
+    with pytest.raises(errors.NotBundleHolder):
+        services.certificate_retire_periods(
+            actor=issued.buyer, periods=_hours(issued, [None]), **claim
+        )
+    assert snapshot() == before

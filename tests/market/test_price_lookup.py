@@ -80,19 +80,30 @@ def test_an_hours_price_is_the_volume_weighted_mean_of_the_slots_in_it():
     )  # fmt: skip
 
     # when
-    hourly = energy_cleared_prices(
-        grid_area_id=area.pk, currency="EUR", start=HOUR, step_seconds=3600, n=3
-    )
-    quarterly = energy_cleared_prices(
-        grid_area_id=area.pk, currency="EUR", start=HOUR, step_seconds=900, n=2
+    hourly, quarterly = energy_cleared_prices(
+        requests=[
+            {
+                "grid_area_id": area.pk,
+                "currency": "EUR",
+                "start": HOUR,
+                "step_seconds": 3600,
+                "n": 3,
+            },
+            {
+                "grid_area_id": area.pk,
+                "currency": "EUR",
+                "start": HOUR,
+                "step_seconds": 900,
+                "n": 2,
+            },
+        ]
     )
 
     # then
     assert hourly == [180_000, 2, None]
     assert quarterly == [(100 * 100_000 + 100 * 200_000) // 200, 200_000]
-    assert (
-        energy_cleared_prices(
-            grid_area_id=GridAreaFactory().pk, currency="EUR", start=HOUR, step_seconds=3600, n=1
-        )
-        is None
-    )
+    elsewhere = {
+        "grid_area_id": GridAreaFactory().pk, "currency": "EUR", "start": HOUR,
+        "step_seconds": 3600, "n": 1,
+    }  # fmt: skip
+    assert energy_cleared_prices(requests=[elsewhere]) == [None]

@@ -44,7 +44,7 @@ PAGES = {
     "buyer": ["/holdings/", "/market/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
     "issuing_body": ["/issuing/", "/issuing/onboarding/", "/audit/"],
-    "household": ["/household/", "/household/consents/"],
+    "household": ["/household/", "/household/consents/", "/household/sites/"],
 }
 
 
@@ -156,7 +156,7 @@ def test_the_household_pages_fit_a_375px_phone(browser, live_server):
     page = Watched(context.new_page(), live_server.url)
     log_in(page, "household")
     widths = {}
-    for path in ("/household/", "/household/consents/"):
+    for path in ("/household/", "/household/consents/", "/household/sites/"):
         page.open(path)
         widths[path] = page.page.evaluate("document.documentElement.scrollWidth")
         page.screenshot(f"household-{_slug(path)}-375px")
@@ -284,6 +284,54 @@ def test_household_sees_its_site_grants_and_revokes_a_consent_and_reads_the_acce
     assert "granted" in log and "refused" in log
     assert watched.axe_violations() == []
     watched.screenshot("journey-household")
+
+
+def test_household_registers_a_site_and_adds_a_meter_to_it(watched):
+    from assets.models import Meter
+    from consumers.metering_point import metering_point_with_check
+    from consumers.models import Site, SiteMeter
+    from tests.assets.factories import DeviceFactory, MeterFactory
+
+    world = build_web_world()
+    spare = MeterFactory(
+        device=DeviceFactory(
+            organisation=world.household.organisation,
+            grid_area=world.site.grid_area,
+            name="Garden meters",
+        ),
+        kind=Meter.Kind.CONSUMPTION,
+        serial="GARDEN-1",
+    )
+    point = metering_point_with_check("87152099999999999")
+    log_in(watched, "household")
+    page = watched.page
+    # from the dashboard to the sites page
+    page.click("text=Register a site or add a meter")
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/household/sites/")
+    # register a site
+    page.fill("#id_name", "Garden house")
+    page.fill("#id_metering_point_id", point)
+    page.select_option("#id_grid_area", str(world.site.grid_area_id))
+    page.fill("#id_street", "7 Garden Path")
+    page.fill("#id_postcode", "10117")
+    page.fill("#id_city", "Berlin")
+    page.click("button:has-text('Register the site')")
+    page.wait_for_load_state("networkidle")
+    assert "Site Garden house registered" in page.inner_text("#messages")
+    site = Site.objects.get(metering_point_id=point)
+    assert point in page.inner_text("#sites")
+    # add the spare meter to it as the EV charger
+    page.select_option("#id_site", str(site.pk))
+    page.select_option("#id_meter", str(spare.pk))
+    page.select_option("#id_role", "ev_charger")
+    page.click("button:has-text('Add the meter')")
+    page.wait_for_load_state("networkidle")
+    assert "Meter GARDEN-1 added to Garden house as EV charger." in page.inner_text("#messages")
+    assert SiteMeter.objects.get(meter=spare).site == site
+    assert "EV charger: GARDEN-1" in page.inner_text("#sites")
+    assert watched.axe_violations() == []
+    watched.screenshot("journey-household-sites")
 
 
 def test_the_language_switch_turns_the_pages_russian(watched):

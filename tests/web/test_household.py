@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
-from consumers.models import Consent, DataAccess
+from consumers.models import Consent, DataAccess, SiteMeter
 from tests.registry.support import events_since, last_event_id
 from tests.web.world import build_web_world
 
@@ -258,18 +258,47 @@ def _grow(world, *, sites: int, communities: int, grants: int, reads: int) -> No
         )
 
 
-@pytest.mark.parametrize("page", ["web:household", "web:household-consents"])
-def test_the_household_pages_do_a_fixed_number_of_queries_whatever_the_data_size(
-    client, page, django_assert_max_num_queries
+def test_the_dashboard_does_the_same_queries_for_one_site_or_five_and_three_communities(
+    client, django_assert_num_queries
 ):
-    # given: a small world where the dashboard's caps are reached (3 sites with a matching
-    # score, 3 communities with an allocation), measured; then a larger one with more
-    # sites, communities, grants, reads and readings must not need more queries
+    # given: the household with one confirmed site and one community, measured
+    from tests.certificates.factories import add_readings
+
+    world = build_web_world(devices=1, hours=4)
+    client.force_login(world.users["household"])
+    with CaptureQueriesContext(connection) as one_site:
+        response = client.get(reverse("web:household"))
+    assert response.status_code == 200
+    assert len(response.context["matching"]) == 1
+    assert len(response.context["communities"]) == 1
+    # when: four more sites, each with an import meter that read 4 hours, two of them in a
+    # community of their own (5 sites, 3 communities), and more grants and reads
+    _grow(world, sites=4, communities=2, grants=2, reads=2)
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=6)
+    for link in SiteMeter.objects.filter(
+        site__household=world.household, site__name__startswith="Site"
+    ):
+        add_readings(link.meter.device, meter=link.meter, start=start, hours=4, wh=lambda i: 100)
+    # then: the same number of queries, and every site and community reported
+    with django_assert_num_queries(len(one_site.captured_queries)):
+        response = client.get(reverse("web:household"))
+    matching = response.context["matching"]
+    assert [row["total"]["consumption_wh"] for row in matching[1:]] == [400] * 4
+    communities = response.context["communities"]
+    assert len(communities) == 3
+    assert all(row["mine"] is not None for row in communities)
+
+
+def test_the_consents_page_does_a_fixed_number_of_queries_whatever_the_data_size(
+    client, django_assert_max_num_queries
+):
+    # given: a small world, measured; then a larger one with more sites, communities,
+    # grants, reads and readings must not need more queries
     small = build_web_world(devices=1, hours=4)
     _grow(small, sites=2, communities=2, grants=1, reads=0)
     client.force_login(small.users["household"])
     with CaptureQueriesContext(connection) as small_run:
-        assert client.get(reverse(page)).status_code == 200
+        assert client.get(reverse("web:household-consents")).status_code == 200
     budget = len(small_run.captured_queries)
     assert budget > 0
     large = build_web_world(devices=2, hours=30, tag="-large")
@@ -277,7 +306,7 @@ def test_the_household_pages_do_a_fixed_number_of_queries_whatever_the_data_size
     client.force_login(large.users["household"])
     # when / then
     with django_assert_max_num_queries(budget):
-        assert client.get(reverse(page)).status_code == 200
+        assert client.get(reverse("web:household-consents")).status_code == 200
 
 
 def test_the_household_pages_speak_russian(client, world):
