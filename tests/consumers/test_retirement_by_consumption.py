@@ -144,10 +144,13 @@ def _supplier_world(**consent_kwargs):
     site, link, household_account = _household_with_plant_and_meter(CONSUMED)
     supplier = OrganisationFactory(legal_name="Green Supply GmbH")
     account = AccountFactory(organisation=supplier)
-    # the household's certificates were moved to its supplier
+    # the household moved its certificates to its supplier (through the service, so that
+    # the ledger, and the subject audit's replay, know where they are)
+    household = member_of(household_account.organisation, Membership.Role.ADMIN)
     for bundle in Bundle.objects.filter(account=household_account):
-        bundle.account = account
-        bundle.save(update_fields=["account"])
+        certificates.certificate_transfer(
+            actor=household, bundle_id=bundle.pk, to_account_id=account.pk
+        )
     if consent_kwargs is not None:
         consent(site, supplier, [link], **consent_kwargs)
     person = member_of(supplier, Membership.Role.ADMIN)

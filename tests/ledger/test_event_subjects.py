@@ -63,6 +63,7 @@ SERVICE_TESTS = [
     "tests/consumers/test_consents.py",
     "tests/consumers/test_communities.py",
     "tests/consumers/test_distribution.py",
+    "tests/consumers/test_retirement_by_consumption.py",
     "tests/contracts/test_agreements.py",
     "tests/contracts/test_execution.py",
     "tests/charging/test_tariffs.py",
