@@ -58,6 +58,8 @@ class SubjectHistory:
     key: str
     checkpoint: Checkpoint
     entries: list[HistoryEntry]
+    partial: bool = False  # more entries follow: ask again with after=next_after
+    next_after: int | None = None
 
 
 def ledger_tree_size() -> int:
@@ -163,20 +165,29 @@ def checkpoint_list() -> QuerySet[Checkpoint]:
     return Checkpoint.objects.order_by("-size")
 
 
-def ledger_subject_history(*, key: str, limit: int = 1000) -> SubjectHistory:
-    """Up to `limit` entries about `key`, oldest first, each with its inclusion proof in the
-    tree of the latest checkpoint (entries after it wait for the next checkpoint).
+def ledger_subject_history(
+    *, key: str, limit: int = 1000, after: int | None = None, size: int | None = None
+) -> SubjectHistory:
+    """Up to `limit` entries about `key` with seq > `after`, oldest first, each with its
+    inclusion proof in the tree of the checkpoint of `size` entries (default: the latest;
+    entries after it wait for the next checkpoint).
+
+    A page is `partial` when more entries follow: the next page is `after=next_after` with
+    the same `size`, so that every page proves against one checkpoint.
 
     UnknownSubjectKind for a key whose kind no event can name: an empty list would read as
     "nothing happened to it"."""
     kind = key.partition(":")[0]
     if not subject_kind_known(kind):
         raise UnknownSubjectKind(kind=kind)
-    checkpoint = checkpoint_latest()
+    checkpoint = checkpoint_latest() if size is None else checkpoint_by_size(size=size)
     size = checkpoint.size
-    entries = list(
-        LedgerEntry.objects.filter(subject_rows__key=key, seq__lt=size).order_by("seq")[:limit]
-    )
+    rows = LedgerEntry.objects.filter(subject_rows__key=key, seq__lt=size)
+    if after is not None:
+        rows = rows.filter(seq__gt=after)
+    entries = list(rows.order_by("seq")[: limit + 1])
+    partial = len(entries) > limit
+    entries = entries[:limit]
     if not entries:
         return SubjectHistory(key=key, checkpoint=checkpoint, entries=[])
     ranges = {entry.seq: inclusion_proof_ranges(entry.seq, size) for entry in entries}
@@ -185,6 +196,8 @@ def ledger_subject_history(*, key: str, limit: int = 1000) -> SubjectHistory:
         key=key,
         checkpoint=checkpoint,
         entries=[HistoryEntry(entry, _hashes(ranges[entry.seq], nodes)) for entry in entries],
+        partial=partial,
+        next_after=entries[-1].seq if partial else None,
     )
 
 

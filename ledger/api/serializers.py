@@ -81,6 +81,19 @@ class ConsistencyProofOutputSerializer(serializers.Serializer):
 
 class SubjectHistoryInputSerializer(StrictInputSerializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=1000)
+    after = serializers.IntegerField(
+        min_value=0,
+        max_value=2**63 - 1,
+        required=False,
+        help_text="Only entries with a larger seq: the previous page's `next_after`.",
+    )
+    size = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        required=False,
+        help_text="Prove against the checkpoint of this size (default: the latest); give "
+        "the first page's `size` with every next page.",
+    )
 
 
 class SubjectHistoryEntryOutputSerializer(serializers.Serializer):
@@ -99,6 +112,12 @@ class SubjectHistoryOutputSerializer(serializers.Serializer):
     size = serializers.IntegerField(source="checkpoint.size", help_text="The checkpoint's size.")
     checkpoint = serializers.CharField(source="checkpoint.note", help_text="Signed note text.")
     entries = SubjectHistoryEntryOutputSerializer(many=True)
+    partial = serializers.BooleanField(
+        help_text="More entries follow this page: ask again with after=next_after and size."
+    )
+    next_after = serializers.IntegerField(
+        allow_null=True, help_text="The last seq of this page when it is partial, else null."
+    )
 
 
 class VerifierKeyOutputSerializer(serializers.Serializer):

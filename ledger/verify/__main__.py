@@ -378,10 +378,34 @@ def fetch_consistency_proof(base: str, first: int, second: int, net: Net) -> lis
     return check_consistency_proof_doc(doc, first, second)
 
 
+MAX_HISTORY_PAGES = 10_000
+
+
 def fetch_history_bundle(base: str, subject: tuple[str, str], net: Net) -> Any:
+    """The subject's whole history: every page (`partial`, `next_after`), all proven
+    against the checkpoint of the first page's size, joined into one bundle."""
     base = _check_base_url(base)
     kind, ident = (urllib.parse.quote(part, safe="") for part in subject)
-    return fetch_json(base + SUBJECT_PATH.format(type=kind, id=ident), net)
+    url = base + SUBJECT_PATH.format(type=kind, id=ident)
+    bundle = fetch_json(url, net)
+    pages = 1
+    while isinstance(bundle, dict) and bundle.get("partial"):
+        after, size = bundle.get("next_after"), bundle.get("size")
+        if not isinstance(after, int) or not isinstance(size, int) or pages >= MAX_HISTORY_PAGES:
+            raise VerificationFailed(f"{url}: a partial page without a usable next_after")
+        page = fetch_json(f"{url}?{urllib.parse.urlencode({'after': after, 'size': size})}", net)
+        pages += 1
+        if not isinstance(page, dict) or page.get("size") != size:
+            raise VerificationFailed(f"{url}: page {pages} is not proven at size {size}")
+        entries = page.get("entries")
+        if not isinstance(entries, list) or not entries:
+            raise VerificationFailed(f"{url}: page {pages} after seq {after} is empty")
+        first = entries[0].get("seq") if isinstance(entries[0], dict) else None
+        if not isinstance(first, int) or first <= after:
+            raise VerificationFailed(f"{url}: page {pages} does not start after seq {after}")
+        bundle["entries"] = bundle.get("entries", []) + entries
+        bundle["partial"], bundle["next_after"] = page.get("partial"), page.get("next_after")
+    return bundle
 
 
 # ---------------------------------------------------------------- command line

@@ -157,6 +157,42 @@ class TestSubjects:
         result = cli.check_history(body, trust, ("bundle", "2"))
         assert [seq for seq, _ in result.entries] == [2, 5, 8, 11]
 
+    def test_the_history_pages_with_a_cursor_against_one_checkpoint(self, api_client, leaves):
+        # given: bundle:2 has entries 2, 5, 8 and 11
+        # when
+        first = api_client.get("/api/v1/ledger/subjects/bundle/2/?limit=3").json()
+        second = api_client.get(
+            f"/api/v1/ledger/subjects/bundle/2/?limit=3&after={first['next_after']}"
+            f"&size={first['size']}"
+        ).json()
+        # then
+        assert [e["seq"] for e in first["entries"]] == [2, 5, 8]
+        assert (first["partial"], first["next_after"]) == (True, 8)
+        assert [e["seq"] for e in second["entries"]] == [11]
+        assert (second["partial"], second["next_after"], second["size"]) == (False, None, N)
+        whole = api_client.get("/api/v1/ledger/subjects/bundle/2/?limit=4").json()
+        assert (whole["partial"], whole["next_after"]) == (False, None)
+
+    def test_a_page_for_a_size_never_signed_is_404(self, api_client, leaves):
+        response = api_client.get(f"/api/v1/ledger/subjects/bundle/2/?size={N - 1}")
+        assert_error(response, 404, "checkpoint_not_found")
+
+    def test_the_verifier_reads_every_page(self, api_client, leaves, monkeypatch):
+        # given: the registry answers two entries a page
+        def two_a_page(url, net):
+            path = url.removeprefix("http://registry.test")
+            joined = path + ("&" if "?" in path else "?") + "limit=2"
+            return api_client.get(joined).json()
+
+        monkeypatch.setattr(cli, "fetch_json", two_a_page)
+        # when
+        bundle = cli.fetch_history_bundle("http://registry.test", ("bundle", "2"), cli.Net())
+        # then
+        assert [e["seq"] for e in bundle["entries"]] == [2, 5, 8, 11]
+        trust = cli.Trust.from_strings(registry_signer().vkey)
+        result = cli.check_history(bundle, trust, ("bundle", "2"))
+        assert [seq for seq, _ in result.entries] == [2, 5, 8, 11]
+
     def test_a_subject_without_entries_has_an_empty_history(self, api_client, leaves):
         body = api_client.get("/api/v1/ledger/subjects/bundle/999/").json()
         assert body["entries"] == [] and body["subject"] == "bundle:999"
