@@ -50,7 +50,7 @@ from federation.errors import (
 )
 from federation.models import Anchor, MirroredEntry, MirrorHead, Peer
 from federation.peer_requests import sign_request
-from ledger.keys import registry_signer
+from ledger.keys import registry_signer, registry_witness
 from ledger.verify.note import NoteError, VerifierKey, verify_checkpoint, verify_note
 from ledger.verify.rfc9162 import ProofError, leaf_hash, verify_inclusion
 from registry.jsonlimits import json_loads_limited
@@ -161,7 +161,7 @@ class _Hop:
 
 def _witness_keys(sender: Peer) -> list[VerifierKey]:
     """Witnesses whose cosignatures we count: ourselves and our other active peers."""
-    keys = [registry_signer().cosignature_verifier]
+    keys = [registry_witness().cosignature_verifier]
     others = Peer.objects.filter(status=Peer.Status.ACTIVE).exclude(pk=sender.pk)
     for vkey in others.exclude(witness_vkey="").values_list("witness_vkey", flat=True):
         try:

@@ -18,7 +18,7 @@ from federation import errors, locks
 from federation.models import Evidence, Peer, WitnessedCheckpoint
 from federation.protocol import AddCheckpointRequest, ProtocolError, parse_add_checkpoint
 from federation.services import evidence_record
-from ledger.keys import registry_signer
+from ledger.keys import registry_witness
 from ledger.verify.note import Checkpoint, Note, NoteError, VerifierKey, verify_note
 from ledger.verify.rfc9162 import ProofError, verify_consistency
 
@@ -133,4 +133,4 @@ def witness_add_checkpoint(*, body: bytes, now: float | None = None) -> str:
     if refusal is not None:
         raise refusal
     timestamp = int(time.time() if now is None else now)
-    return registry_signer().cosign(verified.body, timestamp)
+    return registry_witness().cosign(verified.body, timestamp)

@@ -1,9 +1,16 @@
-"""The registry's checkpoint signing key, from settings.
+"""The registry's two keys, from settings: the log's signing key and its witness key.
 
 REGISTRY_SIGNING_KEY holds a note-format private key (`manage.py generate_signing_key`)
 whose name is REGISTRY_ORIGIN, the checkpoint origin. In development without one, the
 key is derived from SECRET_KEY and REGISTRY_ORIGIN, so the web process and a separate
 worker sign alike; anyone who knows SECRET_KEY can forge its checkpoints.
+
+REGISTRY_WITNESS_KEY is a second Ed25519 key, with which the registry cosigns its peers'
+checkpoints (cosignature/v1) and nothing else; any name but the origin
+(`generate_signing_key --print --name <origin>/witness`). Kept apart from the log key, a
+stolen witness key cannot sign this log's checkpoints and the reverse, and each is
+rotated without the other. In development without one it is derived from SECRET_KEY and
+the name `<REGISTRY_ORIGIN>/witness`.
 """
 
 import hashlib
@@ -18,14 +25,15 @@ from ledger.verify.note import NoteError
 logger = logging.getLogger(__name__)
 
 _DEVELOPMENT_KEY_CONTEXT = b"GridProof development checkpoint key v1\n"
+_DEVELOPMENT_WITNESS_CONTEXT = b"GridProof development witness key v1\n"
 _signers: dict[tuple[str, str, str, bool], Signer] = {}
 
 
-def development_signer(*, origin: str, secret_key: str) -> Signer:
-    """A deterministic, INSECURE key for development: SHA-256 of SECRET_KEY and the origin."""
-    seed = hashlib.sha256(
-        _DEVELOPMENT_KEY_CONTEXT + secret_key.encode() + b"\n" + origin.encode()
-    ).digest()
+def development_signer(
+    *, origin: str, secret_key: str, context: bytes = _DEVELOPMENT_KEY_CONTEXT
+) -> Signer:
+    """A deterministic, INSECURE key for development: SHA-256 of SECRET_KEY and the name."""
+    seed = hashlib.sha256(context + secret_key.encode() + b"\n" + origin.encode()).digest()
     return Signer(origin, seed)
 
 
@@ -67,3 +75,41 @@ def registry_signer() -> Signer:
     if signer is None:
         signer = _signers[config] = _load_signer(*config)
     return signer
+
+
+def _load_witness(wkey: str, origin: str, secret_key: str, development: bool) -> Signer:
+    if wkey:
+        try:
+            witness = Signer.from_private_key(wkey)
+        except NoteError as exc:
+            raise ImproperlyConfigured(
+                f"REGISTRY_WITNESS_KEY is not a note private key: {exc}"
+            ) from None
+        if witness.name == origin:
+            raise ImproperlyConfigured(
+                "REGISTRY_WITNESS_KEY is named like the log (REGISTRY_ORIGIN); give the witness "
+                f"key a name of its own, e.g. {origin}/witness."
+            )
+        return witness
+    if not development:
+        raise ImproperlyConfigured("REGISTRY_WITNESS_KEY is not set.")
+    return development_signer(
+        origin=f"{origin}/witness", secret_key=secret_key, context=_DEVELOPMENT_WITNESS_CONTEXT
+    )
+
+
+_witnesses: dict[tuple[str, str, str, bool], Signer] = {}
+
+
+def registry_witness() -> Signer:
+    """The key this registry cosigns its peers' checkpoints with (never its own log's)."""
+    config = (
+        settings.REGISTRY_WITNESS_KEY,
+        settings.REGISTRY_ORIGIN,
+        settings.SECRET_KEY,
+        settings.DEVELOPMENT,
+    )
+    witness = _witnesses.get(config)
+    if witness is None:
+        witness = _witnesses[config] = _load_witness(*config)
+    return witness

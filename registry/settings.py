@@ -1,9 +1,9 @@
 """GridProof settings: every value comes from the environment, with a safe default.
 
 `DJANGO_ENV=development` (what `make run` and `make test` set) allows an insecure
-built-in secret key and a deterministic development signing key. Any other value
-is production: the process refuses to start without `SECRET_KEY` and
-`REGISTRY_SIGNING_KEY`.
+built-in secret key and deterministic development signing and witness keys. Any other
+value is production: the process refuses to start without `SECRET_KEY`,
+`REGISTRY_SIGNING_KEY` and `REGISTRY_WITNESS_KEY`.
 """
 
 import os
@@ -47,6 +47,10 @@ REGISTRY_SIGNING_KEY_FILE = env_str(
 )
 if not REGISTRY_SIGNING_KEY and DEVELOPMENT and Path(REGISTRY_SIGNING_KEY_FILE).is_file():
     REGISTRY_SIGNING_KEY = Path(REGISTRY_SIGNING_KEY_FILE).read_text().strip()
+# The key this registry cosigns other logs' checkpoints with as their witness (cosignature/v1):
+# a key of its own, so that the log key and the witness key are compromised, rotated and
+# trusted apart (ledger/keys.py).
+REGISTRY_WITNESS_KEY = env_str("REGISTRY_WITNESS_KEY")
 
 if not DEVELOPMENT:
     missing = [
@@ -54,13 +58,14 @@ if not DEVELOPMENT:
         for name, value in (
             ("SECRET_KEY", SECRET_KEY),
             ("REGISTRY_SIGNING_KEY", REGISTRY_SIGNING_KEY),
+            ("REGISTRY_WITNESS_KEY", REGISTRY_WITNESS_KEY),
         )
         if not value
     ]
     if missing:
         raise ImproperlyConfigured(
             f"GridProof is running in production mode (DJANGO_ENV={DJANGO_ENV!r}) and "
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Set them in "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Set them in "
             "the environment (see README, 'Production'), or set DJANGO_ENV=development "
             "for a local, insecure setup."
         )

@@ -19,7 +19,7 @@ from federation import selectors, services, transfers
 from federation.api import serializers
 from federation.protocol import BUNDLE_CONTENT_TYPE, encode_bundle
 from federation.replication import mirror_checkpoint_notified
-from ledger.keys import registry_signer
+from ledger.keys import registry_signer, registry_witness
 from registry.api.caching import IMMUTABLE, SHORT_MAX_AGE, cached
 from registry.api.exceptions import ErrorSerializer
 from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
@@ -142,7 +142,7 @@ def identity_body(request: HttpRequest | None = None) -> dict:
         "origin": settings.REGISTRY_ORIGIN,
         "base_url": base_url,
         "log_vkey": signer.vkey,
-        "witness_vkey": signer.cosignature_vkey,
+        "witness_vkey": registry_witness().cosignature_vkey,
         "witness_url": base_url,
     }
 

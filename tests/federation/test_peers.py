@@ -1,12 +1,13 @@
 """Peer governance: services (one ledger event each), the API and the admin."""
 
 import pytest
+from django.conf import settings
 
 from accounts.errors import NotIssuingBody
 from federation import errors, services
 from federation.api.views import identity_body
 from federation.models import MirrorHead, Peer, WitnessProgress
-from ledger.keys import registry_signer
+from ledger.keys import registry_signer, registry_witness
 from ledger.verify.note import KEY_TYPE_COSIGNATURE_V1, VerifierKey
 from tests.conftest import client_for
 from tests.factories import UserFactory, issuing_body_user
@@ -263,7 +264,11 @@ def test_identity_documents(client):
     for url in ["/api/v1/federation/identity/", "/.well-known/gridproof/federation"]:
         body = client.get(url).json()
         assert body["log_vkey"] == signer.vkey
-        assert body["witness_vkey"] == signer.cosignature_vkey
+        assert body["witness_vkey"] == registry_witness().cosignature_vkey
+        # two keys: the witness key is not the log key in another type
+        witness = VerifierKey.parse(body["witness_vkey"])
+        assert witness.public_key != VerifierKey.parse(body["log_vkey"]).public_key
+        assert witness.name == f"{settings.REGISTRY_ORIGIN}/witness"
 
 
 @pytest.mark.parametrize("url", IDENTITY_URLS)

@@ -18,9 +18,10 @@ from federation.errors import (
 )
 from federation.models import MirroredEntry, MirrorHead
 from federation.peer_requests import sign_request
-from ledger.keys import registry_signer
+from ledger.keys import registry_signer, registry_witness
 from ledger.merkle import inclusion_proof, leaf_hash
 from ledger.verify.note import VerifierKey, verify_note
+from registry.errors import DomainError
 from tests.certificates.factories import PARTNER, export_event_data
 from tests.factories import AccountFactory, issuing_body_user
 from tests.federation.factories import PeerFactory, peer_for_log
@@ -100,8 +101,17 @@ def test_a_package_verifies_with_the_senders_key_and_a_witness(world):
 
 def test_our_own_cosignature_counts_as_a_witness(world):
     log, peer, _witness, seq, _account = world
-    ours = registry_signer()
+    ours = registry_witness()
     assert transfers.transfer_package_verify(peer, body_of(log.package(seq, [ours]))).seq == seq
+
+
+def test_a_cosignature_by_our_log_key_does_not_count_as_ours(world):
+    # given: the partner's checkpoint "cosigned" with our log key instead of our witness key
+    log, peer, _witness, seq, _account = world
+    # when / then: no witness counted, the quorum is not met
+    with pytest.raises(DomainError) as refused:
+        transfers.transfer_package_verify(peer, body_of(log.package(seq, [registry_signer()])))
+    assert "quorum" in str(refused.value.detail) or "witness" in str(refused.value.detail)
 
 
 def _forge_entry(package: dict) -> dict:

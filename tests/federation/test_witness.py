@@ -4,7 +4,7 @@ import pytest
 
 from federation.models import Evidence, Peer, WitnessedCheckpoint
 from federation.protocol import SIZE_CONTENT_TYPE, encode_add_checkpoint, parse_signature_lines
-from ledger.keys import registry_signer
+from ledger.keys import registry_witness
 from ledger.signing import sign_checkpoint
 from ledger.verify.note import Note, verify_checkpoint
 from tests.federation.factories import ledger_event_count, ledger_kinds, peer_for_log
@@ -48,9 +48,9 @@ def test_first_checkpoint_is_cosigned_and_remembered(client, log, peer):
     [signature] = parse_signature_lines(response.content)
     cosigned = note + signature.line()
     checkpoint, cosigners = verify_checkpoint(
-        cosigned, log.signer.vkey, [registry_signer().cosignature_vkey], quorum=1
+        cosigned, log.signer.vkey, [registry_witness().cosignature_vkey], quorum=1
     )
-    assert (checkpoint.size, cosigners) == (10, [registry_signer().name])
+    assert (checkpoint.size, cosigners) == (10, [registry_witness().name])
     row = WitnessedCheckpoint.objects.get(peer=peer)
     assert (row.size, bytes(row.root), row.note) == (10, log.root(10), note)
     # witnessing is bookkeeping: no ledger event

@@ -63,6 +63,7 @@ REQUIRED_ENV = {
     "CACHE_URL",
     "SECRET_KEY",
     "REGISTRY_SIGNING_KEY",
+    "REGISTRY_WITNESS_KEY",
     "REGISTRY_ORIGIN",
     "REGISTRY_BASE_URL",
     "ALLOWED_HOSTS",
@@ -212,7 +213,8 @@ def test_every_variable_the_processes_get_is_read_by_the_settings(compose, regis
         assert f"@{registry.db}:5432/" in environment["DATABASE_URL"]
         assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
         assert environment["CACHE_URL"].startswith("redis://redis:6379/")
-        for secret in ("SECRET_KEY", "REGISTRY_SIGNING_KEY", "REGISTRY_ORIGIN"):
+        secrets = ("SECRET_KEY", "REGISTRY_SIGNING_KEY", "REGISTRY_WITNESS_KEY", "REGISTRY_ORIGIN")
+        for secret in secrets:
             # Required from the operator's environment: `${NAME:?message}`, no default.
             assert required_variable(environment[secret]) == secret + registry.suffix, secret
 
@@ -335,6 +337,14 @@ def test_the_peering_services_run_peer_add_with_valid_options(compose, registry,
     assert command[command.index("--actor") + 1] == f"${{PEERING_ACTOR{registry.suffix}:-admin}}"
 
 
+IDENTITY_SETTINGS = (
+    "REGISTRY_ORIGIN",
+    "REGISTRY_SIGNING_KEY",
+    "REGISTRY_WITNESS_KEY",
+    "REGISTRY_BASE_URL",
+)
+
+
 @pytest.mark.django_db
 @registries
 def test_peering_registers_the_other_registry_in_process(compose, registry, settings, monkeypatch):
@@ -346,16 +356,14 @@ def test_peering_registers_the_other_registry_in_process(compose, registry, sett
         keys["REGISTRY_SIGNING_KEY" + r.suffix] = generate_private_key(
             f"{r.web}.example.org/gridproof"
         )[0]
+        keys["REGISTRY_WITNESS_KEY" + r.suffix] = generate_private_key(
+            f"{r.web}.example.org/gridproof/witness"
+        )[0]
     own = _environment(compose, registry.web, keys)
     other = _environment(compose, OTHER[registry].web, keys)
-    with override_settings(
-        **{
-            name: other[name]
-            for name in ("REGISTRY_ORIGIN", "REGISTRY_SIGNING_KEY", "REGISTRY_BASE_URL")
-        }
-    ):
+    with override_settings(**{name: other[name] for name in IDENTITY_SETTINGS}):
         identity = identity_body()
-    for name in ("REGISTRY_ORIGIN", "REGISTRY_SIGNING_KEY", "REGISTRY_BASE_URL"):
+    for name in IDENTITY_SETTINGS:
         setattr(settings, name, own[name])
     discovered = []
     monkeypatch.setattr(

@@ -16,7 +16,8 @@ def start(**env: str) -> subprocess.CompletedProcess:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "REGISTRY_SIGNING_KEY", "DJANGO_ENV", "DEBUG"}
+        if k
+        not in {"SECRET_KEY", "REGISTRY_SIGNING_KEY", "REGISTRY_WITNESS_KEY", "DJANGO_ENV", "DEBUG"}
     }
     return subprocess.run(
         [sys.executable, "-c", SETUP],
@@ -33,23 +34,44 @@ def start(**env: str) -> subprocess.CompletedProcess:
     )
 
 
-def signing_key() -> str:
+def signing_key(name: str = "registry.example.org/test") -> str:
     from ledger.signing import generate_private_key
 
-    private, _ = generate_private_key("registry.example.org/test")
+    private, _ = generate_private_key(name)
     return private
+
+
+def witness_key() -> str:
+    return signing_key("registry.example.org/test/witness")
 
 
 @pytest.mark.parametrize(
     ("env", "missing"),
     [
-        ({"DJANGO_ENV": "production"}, "SECRET_KEY and REGISTRY_SIGNING_KEY are not set"),
-        ({}, "SECRET_KEY and REGISTRY_SIGNING_KEY are not set"),
-        ({"DJANGO_ENV": "production", "SECRET_KEY": "s3cret-" * 8}, "REGISTRY_SIGNING_KEY is not"),
-        ({"DJANGO_ENV": "production", "REGISTRY_SIGNING_KEY": "key"}, "SECRET_KEY is not set"),
-        ({"DJANGO_ENV": "production", "SECRET_KEY": "  "}, "SECRET_KEY and REGISTRY_SIGNING_KEY"),
+        ({"DJANGO_ENV": "production"}, "SECRET_KEY, REGISTRY_SIGNING_KEY, REGISTRY_WITNESS_KEY"),
+        ({}, "SECRET_KEY, REGISTRY_SIGNING_KEY, REGISTRY_WITNESS_KEY are not set"),
+        (
+            {"DJANGO_ENV": "production", "SECRET_KEY": "s3cret-" * 8, "REGISTRY_WITNESS_KEY": "k"},
+            "REGISTRY_SIGNING_KEY is not",
+        ),
+        (
+            {"DJANGO_ENV": "production", "REGISTRY_SIGNING_KEY": "k", "REGISTRY_WITNESS_KEY": "k"},
+            "SECRET_KEY is not set",
+        ),
+        (
+            {"DJANGO_ENV": "production", "SECRET_KEY": "s3cret-" * 8, "REGISTRY_SIGNING_KEY": "k"},
+            "REGISTRY_WITNESS_KEY is not set",
+        ),
+        ({"DJANGO_ENV": "production", "SECRET_KEY": "  "}, "SECRET_KEY, REGISTRY_SIGNING_KEY"),
     ],
-    ids=["nothing", "DJANGO_ENV unset means production", "no key", "no secret", "blank"],
+    ids=[
+        "nothing",
+        "DJANGO_ENV unset means production",
+        "no key",
+        "no secret",
+        "no witness key",
+        "blank",
+    ],
 )
 def test_production_refuses_to_start_without_its_secrets(env, missing):
     result = start(**env)
@@ -67,6 +89,7 @@ def test_production_starts_with_its_secrets():
         DJANGO_ENV="production",
         SECRET_KEY="s3cret-" * 8,
         REGISTRY_SIGNING_KEY=signing_key(),
+        REGISTRY_WITNESS_KEY=witness_key(),
         REGISTRY_ORIGIN="registry.example.org/test",
         ALLOWED_HOSTS="registry.example.org",
     )
@@ -95,6 +118,7 @@ def production(**env: str) -> dict[str, str]:
         "DJANGO_ENV": "production",
         "SECRET_KEY": "s3cret-" * 8,
         "REGISTRY_SIGNING_KEY": signing_key(),
+        "REGISTRY_WITNESS_KEY": witness_key(),
         "REGISTRY_ORIGIN": "registry.example.org/test",
         "ALLOWED_HOSTS": "registry.example.org",
     } | env
