@@ -96,6 +96,7 @@ def test_the_catalogue_is_read():
 @pytest.mark.skipif(
     bool(os.environ.get("SUBJECT_AUDIT")), reason="already running under the subject audit"
 )
+@pytest.mark.timeout(1200)  # every app's service tests in a subprocess: ~2-5 min, more under load
 def test_every_event_kind_names_every_object_it_changes(tmp_path):
     # given the service tests of every app, run under the subject audit
     kinds_file = tmp_path / "kinds.txt"
