@@ -15,9 +15,9 @@ MO_FILES := $(patsubst %.po,%.mo,$(wildcard */locale/*/LC_MESSAGES/django.po))
 # Only root may install Debian packages here; elsewhere the targets say what is missing.
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,@echo "missing; as root run: apt-get")
 
-.PHONY: run test federation-demo lint schema clean demo-logins browser gettext nodejs messages
+.PHONY: run test federation-demo lint schema clean demo-logins browser pdf gettext nodejs messages
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt $(VENDOR)/.installed $(MO_FILES)
+$(VENV)/.installed: requirements.txt requirements-dev.txt $(VENDOR)/.installed $(MO_FILES) | pdf
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -53,6 +53,15 @@ browser:
 	@{ command -v chromium && command -v chromedriver; } >/dev/null || \
 	  { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium chromium-driver; }
 
+## Pango and a font with Cyrillic for WeasyPrint's PDF statements (registry/pdf.py);
+## skipped when present.
+PDF_LIBS := libpango-1.0.so.0 libpangoft2-1.0.so.0
+PDF_FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+LDCONFIG := $(shell command -v ldconfig || echo /sbin/ldconfig)
+pdf:
+	@( for lib in $(PDF_LIBS); do $(LDCONFIG) -p | grep -q "$$lib" || exit 1; done; test -f $(PDF_FONT) ) || \
+	  { $(APT_GET) update -qq && $(APT_GET) install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; }
+
 ## Serve the registry with demo data on SQLite, no external services (http://127.0.0.1:$(PORT)).
 run: $(VENV)/.installed
 	$(PY) manage.py generate_signing_key --if-missing
@@ -72,7 +81,7 @@ federation-demo: $(VENV)/.installed
 	$(PY) scripts/federation_demo.py --port-a $(PORT) --port-b $$(($(PORT) + 1)) $(DEMO_ARGS)
 
 ## Run the whole test suite (SQLite, or DATABASE_URL / CELERY_BROKER_URL when set).
-test: $(VENV)/.installed browser
+test: $(VENV)/.installed browser pdf
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## ruff, and the import contracts of .importlinter (docs/architecture.md).

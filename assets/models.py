@@ -346,6 +346,28 @@ class Reading(models.Model):
         return f"{self.meter_id} {self.start:%Y-%m-%d %H:%M} {self.wh} Wh"
 
 
+class DeviceGenerationDay(models.Model):
+    """Accepted Wh per device and UTC day (by reading start): what the charts read.
+
+    Kept by `assets.storage` in the transaction that accepts the readings (readings are
+    append-only, so a day's sum only grows); summing a year of a fleet's hourly readings
+    per request cost the producer's monthly chart ~110 ms (benchmarks/README.md).
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    wh = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "day"], name="generation_day_unique"),
+            models.CheckConstraint(condition=Q(wh__gte=0), name="generation_day_wh_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"device {self.device_id} {self.day}: {self.wh} Wh"
+
+
 class PendingReading(models.Model):
     """A reading of a held batch, waiting for the issuing body's review (not yet a Reading)."""
 

@@ -9,13 +9,21 @@ all grid areas.
 import datetime as dt
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from accounts.models import User
 from accounts.permissions import user_organisation_ids, user_reads_everything
 from assets.canonical import reading_bytes
 from assets.errors import BatchRootMismatch
-from assets.models import Device, DeviceOwner, GridArea, Meter, Reading, ReadingBatch
+from assets.models import (
+    Device,
+    DeviceGenerationDay,
+    DeviceOwner,
+    GridArea,
+    Meter,
+    Reading,
+    ReadingBatch,
+)
 from ledger.merkle import ProofError, inclusion_proof, leaf_hash, verify_inclusion
 from registry.hooks import Hook
 
@@ -164,19 +172,48 @@ GENERATION_STEPS = ("hour", "day", "month")
 def device_generation(
     *, device_ids: list[int], step: str, start: dt.datetime, end: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Accepted generation per device and hour, day or month (UTC), in one grouped query."""
+    """Accepted generation per device and hour, day or month (UTC), in one grouped query.
+
+    Hours sum the readings (a week of a fleet); days and months sum the per-day totals
+    (`DeviceGenerationDay`), whole UTC days from the one `start` falls in.
+    """
     from django.db.models import Sum
-    from django.db.models.functions import Trunc
+    from django.db.models.functions import Trunc, TruncMonth
 
     if step not in GENERATION_STEPS:
         raise ValueError(f"step must be one of {GENERATION_STEPS}")
-    return list(
-        Reading.objects.filter(device_id__in=device_ids, start__gte=start, start__lt=end)
-        .annotate(bucket=Trunc("start", step, tzinfo=dt.UTC))
-        .values("device_id", "bucket")
-        .annotate(wh=Sum("wh"))
-        .order_by("bucket", "device_id")
+    if step == "hour":
+        return list(
+            Reading.objects.filter(device_id__in=device_ids, start__gte=start, start__lt=end)
+            .annotate(bucket=Trunc("start", step, tzinfo=dt.UTC))
+            .values("device_id", "bucket")
+            .annotate(wh=Sum("wh"))
+            .order_by("bucket", "device_id")
+        )
+    last = end - dt.timedelta(microseconds=1)  # `end` is exclusive
+    days = DeviceGenerationDay.objects.filter(
+        device_id__in=device_ids,
+        day__gte=start.astimezone(dt.UTC).date(),
+        day__lte=last.astimezone(dt.UTC).date(),
     )
+    if step == "day":
+        rows = days.values("device_id", "wh", bucket=F("day")).order_by("day", "device_id")
+    else:
+        rows = (
+            days.annotate(bucket=TruncMonth("day"))
+            .values("device_id", "bucket")
+            .annotate(wh=Sum("wh"))
+            .order_by("bucket", "device_id")
+        )
+    # Buckets as UTC midnights, as Trunc over the readings gives them.
+    return [
+        {
+            "device_id": row["device_id"],
+            "bucket": dt.datetime.combine(row["bucket"], dt.time(), tzinfo=dt.UTC),
+            "wh": row["wh"],
+        }
+        for row in rows
+    ]
 
 
 def device_directory() -> QuerySet[Device]:

@@ -3,6 +3,13 @@
 A batch's readings go in with COPY on PostgreSQL (bulk_create elsewhere): measured, the
 ORM costs more than the work on batches of 100,000 rows. Every function here runs inside
 the caller's transaction, after the caller has taken its locks (see `assets.locks`).
+
+Accepting readings also adds them to the per-device, per-day sums (`DeviceGenerationDay`,
+what the producer's charts read), in the same transaction: one upsert per batch, its rows
+in (device, day) order. They are the last rows such a transaction locks (after devices,
+meters and the batch; the accepted-readings hooks only start tasks on commit), and no
+writer locks anything after them, so two batches of one device and day queue on them
+and cannot deadlock.
 """
 
 from __future__ import annotations
@@ -13,13 +20,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.db import connection
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
 
-from assets.models import PendingReading, Reading, ReadingBatch
+from assets.models import DeviceGenerationDay, PendingReading, Reading, ReadingBatch
 
 if TYPE_CHECKING:
     from assets.ingest import Entry
 
-__all__ = ["pending_readings_accept", "readings_insert"]
+__all__ = ["generation_days_add", "pending_readings_accept", "readings_insert"]
 
 _COPY_COLUMNS = (
     "device_id",
@@ -34,6 +43,9 @@ _COPY_COLUMNS = (
     "counter_wh",
 )
 
+
+# SQLite takes at most 32,766 parameters per statement.
+_DAYS_PER_STATEMENT = 5000
 
 # COPY text format: NULL is \N, and a bytea in hex form is \x... with the backslash doubled.
 _COPY_NULL = "\\N"
@@ -72,7 +84,17 @@ def readings_insert(batch: ReadingBatch, entries: list[Entry], *, held: bool) ->
     model = PendingReading if held else Reading
     if connection.vendor == "postgresql":
         _copy_readings(model, batch, entries)
-        return
+    else:
+        _bulk_create_readings(model, batch, entries, held=held)
+    if not held:
+        totals: dict[tuple[int, dt.date], int] = {}
+        for entry in entries:
+            key = (entry.meter.device.id, entry.start.astimezone(dt.UTC).date())
+            totals[key] = totals.get(key, 0) + entry.wh
+        generation_days_add(totals)
+
+
+def _bulk_create_readings(model, batch: ReadingBatch, entries: list[Entry], *, held: bool) -> None:
     rows = []
     for index, entry in enumerate(entries):
         row = model(
@@ -148,4 +170,30 @@ def pending_readings_accept(batch: ReadingBatch) -> int:
             f"{quote(pending.get_field('batch').column)} = %s",
             [batch.pk],
         )
-        return cursor.rowcount
+        moved = cursor.rowcount
+    days = (
+        PendingReading.objects.filter(batch=batch)
+        .annotate(day=TruncDate("start", tzinfo=dt.UTC))
+        .values_list("device_id", "day")
+        .annotate(total=Sum("wh"))
+        .order_by()
+    )
+    generation_days_add({(device_id, day): total for device_id, day, total in days})
+    return moved
+
+
+def generation_days_add(totals: dict[tuple[int, dt.date], int]) -> None:
+    """Add Wh to the (device, UTC day) sums, creating the days not seen yet (one upsert)."""
+    if not totals:
+        return
+    table = connection.ops.quote_name(DeviceGenerationDay._meta.db_table)
+    keys = sorted(totals)  # (device, day) order: concurrent batches lock rows alike
+    with connection.cursor() as cursor:
+        for first in range(0, len(keys), _DAYS_PER_STATEMENT):
+            chunk = keys[first : first + _DAYS_PER_STATEMENT]
+            cursor.execute(
+                f"INSERT INTO {table} (device_id, day, wh) VALUES "  # noqa: S608
+                + ", ".join(["(%s, %s, %s)"] * len(chunk))
+                + f" ON CONFLICT (device_id, day) DO UPDATE SET wh = {table}.wh + excluded.wh",
+                [value for key in chunk for value in (key[0], key[1], totals[key])],
+            )

@@ -11,4 +11,5 @@ urlpatterns = [
     path("certificates/<int:bundle_id>/", views.certificate_page, name="certificate"),
     path("statements/<uuid:public_id>/", views.statement_page, name="statement"),
     path("statements/<uuid:public_id>.json", views.statement_json, name="statement-json"),
+    path("statements/<uuid:public_id>.pdf", views.statement_pdf, name="statement-pdf"),
 ]

@@ -7,6 +7,7 @@ import json
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
@@ -19,6 +20,7 @@ from certificates.api.serializers import (
     HistoryStepOutputSerializer,
     StatementOutputSerializer,
 )
+from registry.pdf import pdf_response
 
 
 def _int(value: str | None) -> int | None:
@@ -252,10 +254,7 @@ def _statement(public_id):
     return retirement, selectors.retirement_statement(retirement=retirement)
 
 
-@require_GET
-def statement_page(request: HttpRequest, public_id) -> HttpResponse:
-    """The printable retirement statement."""
-    retirement, statement = _statement(public_id)
+def _statement_context(request: HttpRequest, retirement, statement: dict) -> dict:
     data = StatementOutputSerializer(statement, context={"request": request}).data
     steps = HistoryStepOutputSerializer(statement["history"], many=True).data
     numbers = _numbers(statement["history"])
@@ -263,7 +262,7 @@ def statement_page(request: HttpRequest, public_id) -> HttpResponse:
         row["support_label"] = _word(SUPPORTS, row["support"] or "none")
     for row, step in zip(steps, statement["history"], strict=True):
         row["summary"] = _summary(step.kind, step.data, numbers)
-    context = {
+    return {
         "retirement": retirement,
         "purpose": _word(PURPOSES, retirement.purpose),
         "statement": data,
@@ -272,7 +271,29 @@ def statement_page(request: HttpRequest, public_id) -> HttpResponse:
         "verify_bundle": {"checkpoint": data["checkpoint"], "entries": data["entries"]},
         "claim_json": json.dumps(data["claim"], indent=2, sort_keys=True),
     }
+
+
+@require_GET
+def statement_page(request: HttpRequest, public_id) -> HttpResponse:
+    """The printable retirement statement."""
+    context = _statement_context(request, *_statement(public_id))
     return render(request, "certificates/statement.html", context)
+
+
+def statement_pdf_response(request: HttpRequest, retirement, statement: dict) -> HttpResponse:
+    """The statement page as a PDF download, in the active language (its print layout).
+
+    The API's `GET /api/v1/statements/{id}/` with `Accept: application/pdf` sends the same.
+    """
+    context = {**_statement_context(request, retirement, statement), "pdf": True}
+    html = render_to_string("certificates/statement.html", context, request=request)
+    return pdf_response(html, filename=f"statement-{retirement.public_id}.pdf")
+
+
+@require_GET
+def statement_pdf(request: HttpRequest, public_id) -> HttpResponse:
+    """The statement as a PDF file (the "Download PDF" link of the statement page)."""
+    return statement_pdf_response(request, *_statement(public_id))
 
 
 @require_GET

@@ -21,6 +21,9 @@ class Topic(models.TextChoices):
     BATCH_HELD = "batch_held", "Reading batch held for review"
     CERTIFICATES_EXPIRING = "certificates_expiring", "Certificates about to expire"
     ORGANISATION_APPROVED = "organisation_approved", "Organisation approved"
+    TRADE_FILLED = "trade_filled", "Trade filled"
+    CONSENT_GRANTED = "consent_granted", "Consent granted"
+    CONSENT_REVOKED = "consent_revoked", "Consent revoked"
 
 
 class Notification(models.Model):

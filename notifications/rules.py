@@ -2,8 +2,8 @@
 
 A rule takes one integrated event (decoded) and returns `Notice`s: an organisation, a
 topic, whether its people must act, and the facts the text is rendered from. Rules for
-the kinds of the apps below (accounts, assets, certificates) live here, because this app
-may read their selectors and they must not know about notifications. An app above this
+the kinds of the apps below (accounts, assets, certificates, market, consumers) live here,
+because this app may read their data and they must not know about notifications. An app above this
 one (web) may add rules from its `AppConfig.ready()` with `RULES.register(kind)`; so may
 tests. Webhook endpoints subscribe to the kinds that have rules, and receive an event when
 their organisation is among the rule's organisations.
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import Account, Organisation
+from consumers.models import Consent, Household
+from market.models import Market, Order
 from notifications.models import Topic
 
 
@@ -157,3 +159,121 @@ def organisation_approved(event: dict[str, Any]) -> list[Notice]:
             {"organisation_id": organisation_id},
         )
     ]
+
+
+# ---------------------------------------------------------------- market
+
+
+def _trade_notices(data: dict[str, Any]) -> list[Notice]:
+    trades = data.get("trades") or []
+    if not trades:
+        return []
+    order_ids = {t["buy_order_id"] for t in trades} | {t["sell_order_id"] for t in trades}
+    organisations = dict(
+        Order.objects.filter(pk__in=order_ids).values_list("id", "organisation_id")
+    )
+    market = Market.objects.filter(pk=data["order"]["market_id"]).values(
+        "code", "currency"
+    ).first() or {"code": str(data["order"]["market_id"]), "currency": ""}
+    notices = []
+    for trade in trades:
+        for side, order_id in (("buy", trade["buy_order_id"]), ("sell", trade["sell_order_id"])):
+            organisation_id = organisations.get(order_id)
+            if organisation_id is None:
+                continue
+            params = {
+                "trade_id": trade["trade_id"],
+                "market": market["code"],
+                "currency": market["currency"],
+                "side": side,
+                "order_id": order_id,
+                "price": trade["price"],
+                "volume_wh": trade["quantity_wh"],
+                "amount_minor": trade["amount_minor"],
+                "fee_minor": trade["fee_minor"],
+            }
+            # Both sides share the subject, and a notification's key is (user, entry, topic,
+            # subject): should one organisation be on both sides, its members are told once.
+            notices.append(
+                Notice(organisation_id, Topic.TRADE_FILLED, f"trade:{trade['trade_id']}", params)
+            )
+    return notices
+
+
+@RULES.register("order.placed")
+def order_placed_trades(event: dict[str, Any]) -> list[Notice]:
+    """Each trade an order made on arrival: the buyer's and the seller's members are told."""
+    return _trade_notices(event["data"])
+
+
+@RULES.register("order.amended")
+def order_amended_trades(event: dict[str, Any]) -> list[Notice]:
+    """An amended order that crossed the book: as for a new order."""
+    return _trade_notices(event["data"])
+
+
+# ---------------------------------------------------------------- consumers
+
+
+def _consent_notices(
+    topic: str,
+    *,
+    consent_id: int,
+    household_organisation_id: int | None,
+    grantee_id: int,
+    facts: dict[str, Any],
+) -> list[Notice]:
+    grantee = Organisation.objects.filter(pk=grantee_id).values_list(
+        "legal_name", flat=True
+    ).first() or str(grantee_id)
+    params = {"consent_id": consent_id, "grantee": grantee, **facts}
+    subject = f"consent:{consent_id}"
+    notices = [Notice(grantee_id, topic, subject, {**params, "role": "grantee"})]
+    if household_organisation_id is not None:
+        notices.append(
+            Notice(household_organisation_id, topic, subject, {**params, "role": "household"})
+        )
+    return notices
+
+
+@RULES.register("consent.granted")
+def consent_granted(event: dict[str, Any]) -> list[Notice]:
+    """A household granted an organisation access to a site's data: both are told."""
+    data = event["data"]
+    household_organisation_id = (
+        Household.objects.filter(pk=data["household_id"])
+        .values_list("organisation_id", flat=True)
+        .first()
+    )
+    facts = {
+        "site_id": data["site_id"],
+        "purpose": data["purpose"],
+        "resolution": data["resolution"],
+        "valid_from": data["valid_from"][:10],
+        "valid_to": data["valid_to"][:10],
+    }
+    return _consent_notices(
+        Topic.CONSENT_GRANTED,
+        consent_id=data["consent_id"],
+        household_organisation_id=household_organisation_id,
+        grantee_id=data["grantee_id"],
+        facts=facts,
+    )
+
+
+@RULES.register("consent.revoked")
+def consent_revoked(event: dict[str, Any]) -> list[Notice]:
+    """A household withdrew an organisation's access: both are told."""
+    data = event["data"]
+    household_organisation_id = (
+        Consent.objects.filter(pk=data["consent_id"])
+        .values_list("household__organisation_id", flat=True)
+        .first()
+    )
+    return _consent_notices(
+        Topic.CONSENT_REVOKED,
+        consent_id=data["consent_id"],
+        household_organisation_id=household_organisation_id,
+        grantee_id=data["grantee_id"],
+        facts={"site_id": data["site_id"], "revoked_at": data["revoked_at"]},
+    )

@@ -360,6 +360,8 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # One INFO line per task run; the in-process scheduler runs several a second.
         "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        # WeasyPrint logs each layout step of every PDF at INFO.
+        "weasyprint.progress": {"level": "WARNING"},
     },
 }
 

@@ -1,15 +1,19 @@
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from certificates import crossregistry, errors, selectors, services
 from certificates.api import serializers
 from certificates.models import Bundle
+from certificates.views import statement_pdf_response
+from registry.api.renderers import JSONErrorsMixin, PDFRenderer
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
@@ -287,19 +291,36 @@ class RetirementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class StatementView(APIView):
+class StatementView(JSONErrorsMixin, APIView):
     """A retirement statement (public, at an unguessable id): the retired certificates, the
     claim, and the ledger entries with inclusion proofs in the signed checkpoint. The JSON
-    is also a history bundle for `python -m ledger.verify history --file`."""
+    is also a history bundle for `python -m ledger.verify history --file`. With
+    `Accept: application/pdf` (or `?format=pdf`) the statement page as a PDF file, in the
+    language of `Accept-Language`."""
 
     permission_classes = [permissions.AllowAny]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, PDFRenderer]
 
-    @extend_schema(responses={200: serializers.StatementOutputSerializer, **error_responses(404)})
-    def get(self, request: Request, public_id) -> Response:
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "pdf"], required=False)
+        ],
+        responses={
+            (200, "application/json"): serializers.StatementOutputSerializer,
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The statement page as a PDF file."
+            ),
+            # Errors are JSON whatever was asked for (JSONErrorsMixin).
+            **{(code, "application/json"): r for code, r in error_responses(404).items()},
+        },
+    )
+    def get(self, request: Request, public_id) -> Response | HttpResponse:
         retirement = selectors.retirement_by_public_id(public_id=public_id)
         if retirement is None:
             raise errors.RetirementNotFound(public_id=str(public_id))
         statement = selectors.retirement_statement(retirement=retirement)
+        if request.accepted_renderer.format == "pdf":
+            return statement_pdf_response(request._request, retirement, statement)
         return Response(
             serializers.StatementOutputSerializer(statement, context={"request": request}).data
         )

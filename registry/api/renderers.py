@@ -1,4 +1,5 @@
-"""Renderers for API views whose success bodies are not JSON (signed notes, entry bundles)."""
+"""Renderers for API views whose success bodies are not JSON (signed notes, entry bundles,
+PDF documents)."""
 
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
@@ -12,6 +13,18 @@ class PlainTextRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         return str(data).encode(self.charset)
+
+
+class PDFRenderer(BaseRenderer):
+    """Lets clients ask for `Accept: application/pdf` (or `?format=pdf`); the view sends the
+    file itself as an HttpResponse, so this renderer only takes part in the negotiation."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return bytes(data)
 
 
 class JSONErrorsMixin:

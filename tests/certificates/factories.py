@@ -14,6 +14,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Account, Membership
 from assets.models import Device, DeviceOwner, GridArea, Meter, Reading, ReadingBatch
+from assets.storage import generation_days_add
 from tests.assets import factories as assets_factories
 from tests.factories import AccountFactory, OrganisationFactory, member_of
 
@@ -122,7 +123,13 @@ def add_readings(
         )
         for i in range(count)
     ]
-    return Reading.objects.bulk_create(rows)
+    created = Reading.objects.bulk_create(rows)
+    days: dict = {}
+    for row in rows:  # the per-day sums the accepting service keeps (assets.storage)
+        key = (device.pk, row.start.astimezone(dt.UTC).date())
+        days[key] = days.get(key, 0) + row.wh
+    generation_days_add(days)
+    return created
 
 
 def holder(account: Account, role: str = Membership.Role.OPERATOR):

@@ -65,6 +65,7 @@ RULES: dict[str, Rule] = {
     # the issuance (which names the device).
     "assets.Reading": refs(("device", "device_id")),
     "assets.PendingReading": refs(("device", "device_id")),
+    "assets.DeviceGenerationDay": refs(("device", "device_id")),
     "certificates.DeviceUnitCounter": refs(("device", "device_id")),
     "certificates.IssuedPeriod": refs(("issuance", "issuance_id")),
     # A bundle names its holder: before and after a change, so both accounts of a move.

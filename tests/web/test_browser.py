@@ -7,12 +7,14 @@ goes to .ci/screenshots/. Skipped only when /usr/bin/chromium is not installed
 (`make browser` installs it; `make test` and CI run that first).
 """
 
+import io
 import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from pypdf import PdfReader
 
 from tests.conftest import REPO
 from tests.web.world import PASSWORD, build_web_world
@@ -225,6 +227,15 @@ def test_buyer_accepts_transfers_retires_and_opens_the_statement(watched):
     page.wait_for_url(re.compile(r"/statements/"))
     page.wait_for_selector("#proof-check.ok")
     watched.screenshot("journey-buyer-statement")
+    # and download it as PDF: the file names the beneficiary and the statement
+    public_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    with page.expect_download() as download:
+        page.click("text=Download PDF")
+    assert download.value.suggested_filename == f"statement-{public_id}.pdf"
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Town hall (DE)" in text and public_id in text
 
 
 def test_auditor_verifies_a_statement_in_the_browser(watched):

@@ -38,7 +38,7 @@ def test_the_buyer_sees_the_incoming_transfer_unread_first_and_counted(buyer, wo
     body = response.content.decode()
     unread = response.context["unread"]
     assert [row["notification"].topic for row in unread] == [Topic.TRANSFER_INCOMING]
-    assert f"Transfer {world.pending_transfer.pk} of 0.100 kWh" in unread[0]["body"]
+    assert f"Transfer {world.pending_transfer.pk} of 0.1 kWh" in unread[0]["body"]
     assert [row["notification"].key for row in response.context["read"]] == ["test:1"]
     assert body.index("Incoming transfer to accept") < body.index("Transfer accepted")
     assert response.context["unread_notifications"] == 1

@@ -22,7 +22,16 @@ ACT_ON = {
     Topic.BATCH_HELD: "web:producer",
     Topic.CERTIFICATES_EXPIRING: "web:holdings",
     Topic.ORGANISATION_APPROVED: "web:dashboard",
+    Topic.TRADE_FILLED: "web:market",
 }
+# A consent's household acts on it on its consents page; the grantee has no page for it.
+ACT_ON_CONSENT = {"household": "web:household-consents"}
+
+
+def _act_on(notification) -> str | None:
+    if notification.topic in (Topic.CONSENT_GRANTED, Topic.CONSENT_REVOKED):
+        return ACT_ON_CONSENT.get(notification.params.get("role"))
+    return ACT_ON.get(notification.topic)
 
 
 def _rows(notifications) -> list[dict]:
@@ -31,7 +40,7 @@ def _rows(notifications) -> list[dict]:
             "notification": n,
             "title": notification_title(n.topic),
             "body": notification_body(n.topic, n.params),
-            "act_on": ACT_ON.get(n.topic),
+            "act_on": _act_on(n),
         }
         for n in notifications
     ]
