@@ -264,3 +264,48 @@ class MarketOrderForm(forms.Form):
             "account_id": data["account"] if buy else None,
             "bundle_id": None if buy else data["bundle"],
         }
+
+
+class SlotOrderForm(forms.Form):
+    """A bid or an offer for one delivery slot of an energy market (the service checks the
+    band, the gate and the funds; a bid escrows at its limit, an offer holds nothing)."""
+
+    market = forms.IntegerField(widget=forms.HiddenInput)
+    # A select of the next open slots, but any slot start is taken: a gate that closed
+    # while the person chose is the service's refusal (gate_closed), not a form error.
+    slot = forms.CharField(label=_("Delivery slot"), max_length=40, widget=forms.Select)
+    side = forms.ChoiceField(
+        label=_("Side"), choices=[("buy", _("Buy (bid)")), ("sell", _("Sell (offer)"))]
+    )
+    limit_price = forms.IntegerField(
+        label=_("Limit price per MWh (minor units of the market's currency)"), min_value=0
+    )
+    quantity_wh = forms.IntegerField(label=_("Quantity (Wh)"), min_value=1)
+    account = forms.TypedChoiceField(
+        label=_("Trading account (receives or produced the energy's certificates)"), coerce=int
+    )
+
+    def __init__(self, *args, accounts, slots, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [(a.pk, f"{a.number} — {a.name}") for a in accounts]
+        self.fields["slot"].widget.choices = [(s.value, s.label) for s in slots]
+
+    def clean_slot(self) -> dt.datetime:
+        try:
+            start = dt.datetime.fromisoformat(self.cleaned_data["slot"])
+        except ValueError as exc:
+            raise forms.ValidationError(_("Choose a delivery slot.")) from exc
+        if start.utcoffset() is None:
+            raise forms.ValidationError(_("Choose a delivery slot."))
+        return start
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "market_id": data["market"],
+            "side": data["side"],
+            "limit_price": data["limit_price"],
+            "quantity_wh": data["quantity_wh"],
+            "account_id": data["account"],
+            "slot_start": data["slot"],
+        }

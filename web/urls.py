@@ -109,6 +109,7 @@ urlpatterns = [
     # Market (producers and traders).
     path("market/", trading.page, name="market"),
     path("market/order/", trading.order_place, name="market-order"),
+    path("market/slot-order/", trading.slot_order_place, name="market-slot-order"),
     path("market/orders/<int:order_id>/cancel/", trading.order_cancel, name="market-order-cancel"),
     # Household (consumers app).
     path("household/", household.dashboard, name="household"),

@@ -435,3 +435,49 @@ def test_trader_buys_on_the_market_and_cancels_a_resting_bid(watched):
     page.wait_for_selector("text=You have no open orders.")
     assert "cancelled" in page.inner_text("#messages")
     watched.screenshot("journey-trader-market")
+
+
+def test_trader_orders_energy_for_a_delivery_slot_and_cancels_it(watched):
+    from market import services as market_services
+    from market.models import Order
+    from tests.market.factories import EnergyMarketFactory, deposit, next_slot, trader
+
+    world = build_web_world()
+    market = EnergyMarketFactory(code="energy-browser")
+    # one slot already cleared between two other parties, for the chart
+    cleared = next_slot(market)
+    for who, side, price in ((trader(100_000), "buy", 9_000), (trader(), "sell", 6_000)):
+        market_services.order_place(
+            actor=who.user,
+            market_id=market.pk,
+            side=side,
+            limit_price=price,
+            quantity_wh=1_000,
+            account_id=who.account.pk,
+            slot_start=cleared,
+        )
+    market_services.slot_clear(market_id=market.pk, slot_start=cleared, now=cleared)
+    deposit(world.buyer_account.organisation_id, 100_000)
+    log_in(watched, "buyer")
+    watched.open(f"/market/?market={market.pk}")
+    page = watched.page
+    page.wait_for_selector("canvas[data-chart='clearing-chart'][data-drawn='yes']")
+    # a bid for the second open slot rests until the slot clears
+    page.select_option("#id_slot", index=1)
+    page.select_option("#id_side", "buy")
+    page.fill("#id_limit_price", "8000")
+    page.fill("#id_quantity_wh", "2500")
+    page.click("#slot-order-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "rests until the slot clears" in page.inner_text("#messages")
+    order = Order.objects.get(organisation_id=world.buyer_account.organisation_id)
+    assert (order.quantity_wh, order.status, order.side) == (2_500, Order.Status.OPEN, "buy")
+    assert "Open" in page.inner_text("#slot-orders")
+    assert watched.axe_violations() == []
+    # its Cancel button cancels it in place (htmx), before the gate closes
+    page.click(f"button:has-text('Cancel slot order {order.pk}')")
+    page.wait_for_selector("#slot-orders >> text=Cancelled")
+    assert "cancelled" in page.inner_text("#messages")
+    watched.screenshot("journey-trader-energy-slots")
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
