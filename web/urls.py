@@ -129,5 +129,6 @@ urlpatterns = [
     path("issuing/", issuing.dashboard, name="issuing"),
     path("issuing/withdraw/", issuing.withdraw, name="issuing-withdraw"),
     path("issuing/onboarding/", issuing.onboarding, name="issuing-onboarding"),
+    path("issuing/registry/", issuing.registry, name="issuing-registry"),
     path("issuing/<str:kind>/<int:pk>/<str:decision>/", issuing.decide, name="issuing-decide"),
 ]

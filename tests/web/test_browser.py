@@ -43,7 +43,7 @@ PAGES = {
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
     "buyer": ["/holdings/", "/market/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
-    "issuing_body": ["/issuing/", "/issuing/onboarding/", "/audit/"],
+    "issuing_body": ["/issuing/", "/issuing/onboarding/", "/issuing/registry/", "/audit/"],
     "household": ["/household/", "/household/consents/"],
 }
 
@@ -481,3 +481,41 @@ def test_trader_orders_energy_for_a_delivery_slot_and_cancels_it(watched):
     watched.screenshot("journey-trader-energy-slots")
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
+
+
+def test_issuing_body_suspends_a_device_and_an_organisation_after_confirming(watched):
+    from accounts.models import Organisation
+    from assets.models import Device
+
+    world = build_web_world()
+    device, producer = world.device, world.device.organisation
+    log_in(watched, world.users["issuing_body"].username)
+    watched.open("/issuing/")
+    page = watched.page
+    page.click("text=Suspend organisations and devices")
+    page.wait_for_load_state("networkidle")
+    # dismissing the confirmation sends nothing
+    page.fill(f"#reason-device-{device.pk}", "Meter seal broken")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click(f"button:has-text('Suspend {device.name}')")
+    page.wait_for_load_state("networkidle")
+    device.refresh_from_db()
+    assert device.status != Device.Status.SUSPENDED
+    # confirmed, the device is suspended and the list is swapped in place (htmx)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"button:has-text('Suspend {device.name}')")
+    page.wait_for_selector(f"button:has-text('Reinstate {device.name}')")
+    assert "Device suspended" in page.inner_text("#messages")
+    assert "Meter seal broken" in page.inner_text("#registry-devices-heading ~ .table-wrap")
+    # and the organisation
+    page.fill(f"#reason-organisation-{producer.pk}", "Unpaid registry fees")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"button:has-text('Suspend {producer.legal_name}')")
+    page.wait_for_selector(f"button:has-text('Reinstate {producer.legal_name}')")
+    assert "Organisation suspended" in page.inner_text("#messages")
+    assert watched.axe_violations() == []
+    watched.screenshot("journey-issuing-body-suspensions")
+    device.refresh_from_db()
+    producer.refresh_from_db()
+    assert device.status == Device.Status.SUSPENDED
+    assert producer.status == Organisation.Status.SUSPENDED

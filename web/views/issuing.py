@@ -137,7 +137,33 @@ ACTIONS = {
         True,
         gettext_lazy("Reading batch rejected: its readings are discarded."),
     ),
+    # From the registry page (organisations and devices already approved).
+    ("organisation", "suspend"): (
+        account_services.organisation_suspend,
+        "organisation_id",
+        True,
+        gettext_lazy("Organisation suspended: its members can no longer act."),
+    ),
+    ("organisation", "reinstate"): (
+        account_services.organisation_reinstate,
+        "organisation_id",
+        True,
+        gettext_lazy("Organisation reinstated."),
+    ),
+    ("device", "suspend"): (
+        asset_services.device_suspend,
+        "device_id",
+        True,
+        gettext_lazy("Device suspended: no readings are taken and nothing is issued for it."),
+    ),
+    ("device", "reinstate"): (
+        asset_services.device_reinstate,
+        "device_id",
+        True,
+        gettext_lazy("Device reinstated."),
+    ),
 }
+REGISTRY_DECISIONS = {"suspend", "reinstate"}
 
 
 @require_POST
@@ -153,7 +179,40 @@ def decide(request: HttpRequest, kind: str, pk: int, decision: str) -> HttpRespo
     if takes_reason:
         arguments["reason"] = request.POST.get("reason", "").strip()
     call_service(request, service, str(success), **arguments)
+    if decision in REGISTRY_DECISIONS:
+        return redirect("web:issuing-registry")
     return redirect("web:issuing")
+
+
+LISTED = 50
+
+
+@role_required(_issuing_body)
+def registry(request: HttpRequest) -> HttpResponse:
+    """Approved and suspended organisations and devices (the first 50 of each, by name,
+    `?q=` narrows by name), each with Suspend or Reinstate and a reason."""
+    user = request.user
+    query = request.GET.get("q", "").strip()[:100]
+    organisations = organisation_list(user=user).filter(
+        status__in=[Organisation.Status.APPROVED, Organisation.Status.SUSPENDED]
+    )
+    devices = (
+        asset_selectors.device_list(user=user)
+        .filter(status__in=[Device.Status.APPROVED, Device.Status.ACTIVE, Device.Status.SUSPENDED])
+        .select_related("organisation")
+    )
+    if query:
+        organisations = organisations.filter(legal_name__icontains=query)
+        devices = devices.filter(name__icontains=query)
+    context = {
+        "query": query,
+        "organisations": list(organisations.order_by("legal_name", "pk")[:LISTED]),
+        "devices": list(devices.order_by("name", "pk")[:LISTED]),
+        "listed": LISTED,
+        "suspended_organisation": Organisation.Status.SUSPENDED,
+        "suspended_device": Device.Status.SUSPENDED,
+    }
+    return render(request, "web/issuing/registry.html", context)
 
 
 @require_POST
