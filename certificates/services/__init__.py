@@ -9,6 +9,8 @@ One module per use case; import from here (`from certificates import services`):
 - `reservation`: certificate_units_reserve / _release / _deliver (units other apps hold;
   the caller appends the event, see its docstring)
 - `retirement`: certificate_retire, certificate_expire_due, certificate_withdraw
+- `withdrawal`: certificate_withdraw_for_device (a device's certificates for a period,
+  with a dry run)
 - `common`: the checks and split machinery they share, and the account-close guard
 
 The lock order is `certificates.locks`'s docstring; hand-written SQL is
@@ -55,6 +57,7 @@ from certificates.services.transfer import (
     certificate_transfer_withdraw,
     transfer_policy_set,
 )
+from certificates.services.withdrawal import DeviceWithdrawal, certificate_withdraw_for_device
 
 __all__ = [
     "EXPIRE_BATCH",
@@ -64,6 +67,7 @@ __all__ = [
     "MAX_REQUEST_DAYS",
     "MAX_SAFE_WH",
     "Actor",
+    "DeviceWithdrawal",
     "Mandate",
     "UnitsChange",
     "account_close_guard",
@@ -80,6 +84,7 @@ __all__ = [
     "certificate_units_release",
     "certificate_units_reserve",
     "certificate_withdraw",
+    "certificate_withdraw_for_device",
     "issuance_request_approve",
     "issuance_request_create",
     "issuance_request_reject",
