@@ -154,6 +154,38 @@ class WithdrawForm(forms.Form):
         return sorted({int(word) for word in words})
 
 
+class DeviceWithdrawForm(forms.Form):
+    """The issuing body withdraws every certificate a device produced in a period (UTC)."""
+
+    device = forms.IntegerField(
+        label=_("Device number"),
+        min_value=1,
+        help_text=_("The device's registry number (listed under Organisations and devices)."),
+    )
+    period_start = forms.DateTimeField(
+        label=_("Production from (UTC)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    period_end = forms.DateTimeField(
+        label=_("Production until, exclusive (UTC)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    reason = forms.CharField(
+        label=_("Reason for the withdrawal"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "device_id": data["device"],
+            "period_start": data["period_start"],
+            "period_end": data["period_end"],
+            "reason": data["reason"],
+        }
+
+
 class OnboardingForm(forms.Form):
     """The issuing body's CSV of devices and their meters (assets' devices_onboard)."""
 

@@ -128,6 +128,7 @@ urlpatterns = [
     # Issuing body.
     path("issuing/", issuing.dashboard, name="issuing"),
     path("issuing/withdraw/", issuing.withdraw, name="issuing-withdraw"),
+    path("issuing/withdraw-device/", issuing.withdraw_device, name="issuing-withdraw-device"),
     path("issuing/onboarding/", issuing.onboarding, name="issuing-onboarding"),
     path("issuing/registry/", issuing.registry, name="issuing-registry"),
     path("issuing/<str:kind>/<int:pk>/<str:decision>/", issuing.decide, name="issuing-decide"),

@@ -519,3 +519,37 @@ def test_issuing_body_suspends_a_device_and_an_organisation_after_confirming(wat
     producer.refresh_from_db()
     assert device.status == Device.Status.SUSPENDED
     assert producer.status == Organisation.Status.SUSPENDED
+
+
+def test_issuing_body_checks_then_withdraws_a_devices_certificates_for_a_period(watched):
+    from django.db.models import Max, Min
+
+    from certificates.models import Bundle
+
+    world = build_web_world()
+    bounds = Bundle.objects.filter(device=world.device).aggregate(
+        start=Min("period_start"), end=Max("period_end")
+    )
+    log_in(watched, world.users["issuing_body"].username)
+    watched.open("/issuing/")
+    page = watched.page
+    page.fill("#id_dw-device", str(world.device.pk))
+    page.fill("#id_dw-period_start", bounds["start"].strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_dw-period_end", bounds["end"].strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_dw-reason", "Meter was miscalibrated")
+    # the check lists every bundle and what would happen to it, writing nothing
+    page.click("button:has-text('Check what would be withdrawn')")
+    page.wait_for_load_state("networkidle")
+    plan = page.inner_text("#device-plan")
+    assert "would be withdrawn" in plan and "would be flagged, status kept" in plan
+    assert world.buyer_account.number in plan
+    assert "nothing was written" in page.inner_text("#messages")
+    assert Bundle.objects.filter(device=world.device, status=Bundle.Status.ACTIVE).exists()
+    assert watched.axe_violations() == []
+    # the form keeps what was typed; Withdraw asks first, then does it
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Withdraw the device')")
+    page.wait_for_load_state("networkidle")
+    assert f"recorded for {world.device.name}" in page.inner_text("#messages")
+    watched.screenshot("journey-issuing-body-device-withdrawal")
+    assert not Bundle.objects.filter(device=world.device, status=Bundle.Status.ACTIVE).exists()

@@ -22,7 +22,7 @@ from certificates import selectors as cert_selectors
 from certificates import services as cert_services
 from certificates.models import IssuanceRequest
 from registry.errors import DomainError
-from web.forms import OnboardingForm, WithdrawForm
+from web.forms import DeviceWithdrawForm, OnboardingForm, WithdrawForm
 from web.templatetags.web_format import energy
 from web.views.common import call_service, energy_scale, month_start, role_required
 
@@ -55,10 +55,18 @@ def statistics_chart(*, now: dt.datetime | None = None) -> dict:
     }
 
 
+DEVICE_WITHDRAW_PREFIX = "dw"
+
+
 @role_required(_issuing_body)
-def dashboard(request: HttpRequest, withdraw_form: WithdrawForm | None = None) -> HttpResponse:
+def dashboard(
+    request: HttpRequest,
+    withdraw_form: WithdrawForm | None = None,
+    device_form: DeviceWithdrawForm | None = None,
+    device_plan: cert_services.DeviceWithdrawal | None = None,
+) -> HttpResponse:
     """What waits on the issuing body: organisations, devices, issuance, held readings;
-    withdrawals of certificates issued in error."""
+    withdrawals of certificates issued in error (by bundle, or by device and period)."""
     user = request.user
     context = {
         "organisations": organisation_list(user=user)
@@ -78,6 +86,8 @@ def dashboard(request: HttpRequest, withdraw_form: WithdrawForm | None = None) -
         .annotate(bundle_count=Count("items"))
         .order_by("-withdrawn_at", "-pk")[:10],
         "withdraw_form": withdraw_form or WithdrawForm(),
+        "device_form": device_form or DeviceWithdrawForm(prefix=DEVICE_WITHDRAW_PREFIX),
+        "device_plan": device_plan,
         "figures": cert_selectors.certificate_figures(since=month_start()),
         "chart": statistics_chart(),
         "now": timezone.now(),
@@ -235,6 +245,60 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         request,
         _("Withdrawal %(id)s recorded: %(volume)s withdrawn.")
         % {"id": withdrawal.pk, "volume": energy(withdrawal.volume_wh)},
+    )
+    return redirect("web:issuing")
+
+
+@require_POST
+@role_required(_issuing_body)
+def withdraw_device(request: HttpRequest) -> HttpResponse:
+    """Withdraw a device's certificates for a period (certificate_withdraw_for_device):
+    **Check** is a dry run that lists what would be withdrawn, flagged and skipped;
+    **Withdraw** (after a confirmation) does it."""
+    form = DeviceWithdrawForm(request.POST, prefix=DEVICE_WITHDRAW_PREFIX)
+    if not form.is_valid():
+        return dashboard(request, device_form=form)
+    dry_run = request.POST.get("action") != "withdraw"
+    try:
+        result = cert_services.certificate_withdraw_for_device(
+            actor=request.user, dry_run=dry_run, **form.service_arguments()
+        )
+    except DomainError as error:
+        message = f"{error.detail} ({error.code})"
+        if "covering_period_start" in error.extra:
+            message += " " + _("A period that covers them: %(start)s to %(end)s (UTC).") % {
+                "start": error.extra["covering_period_start"],
+                "end": error.extra["covering_period_end"],
+            }
+        form.add_error(None, message)
+        return dashboard(request, device_form=form)
+    if dry_run:
+        messages.info(
+            request,
+            _(
+                "Dry run: %(withdrawn)s bundles would be withdrawn and %(flagged)s flagged, "
+                "%(volume)s in all; nothing was written."
+            )
+            % {
+                "withdrawn": len(result.withdrawn),
+                "flagged": len(result.flagged),
+                "volume": energy(result.volume_wh),
+            },
+        )
+        return dashboard(request, device_form=form, device_plan=result)
+    messages.success(
+        request,
+        _(
+            "Withdrawal %(id)s recorded for %(device)s: %(withdrawn)s bundles withdrawn, "
+            "%(flagged)s retired or exported ones flagged, %(volume)s in all."
+        )
+        % {
+            "id": result.withdrawal.pk,
+            "device": result.device_name,
+            "withdrawn": len(result.withdrawn),
+            "flagged": len(result.flagged),
+            "volume": energy(result.volume_wh),
+        },
     )
     return redirect("web:issuing")
 
