@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from market import services as market_services
 from market.models import Order, SettlementAccount
@@ -55,8 +55,9 @@ def test_the_next_slots_are_those_whose_gate_is_still_open(market):
     # given a 15-minute market whose gate closes 5 minutes before each slot
     now = dt.datetime(2026, 12, 5, 14, 52, tzinfo=dt.UTC)
     # when
-    slots = next_slots(market, now=now)
-    # then 15:00 closed at 14:55, so 15:00 is the first; at 14:55 sharp it is gone
+    with translation.override("en"):
+        slots = next_slots(market, now=now)
+    # then 15:00 is the first (its gate closes at 14:55); at 14:55 sharp it is gone
     assert slots[0].start == dt.datetime(2026, 12, 5, 15, 0, tzinfo=dt.UTC)
     assert slots[0].gate_closure == dt.datetime(2026, 12, 5, 14, 55, tzinfo=dt.UTC)
     assert [s.start.minute for s in slots[:3]] == [0, 15, 30]
