@@ -146,17 +146,17 @@ def _slot_context(request: HttpRequest, market: Market, org_ids: list[int], slot
     for order in slot_orders:
         order.gate_closure = slot_gate_closure(market, order.slot_start)
         order.cancellable = order.status == Order.Status.OPEN and now < order.gate_closure
-    clearings = list(
+    newest = list(
         market_selectors.slot_clearing_list()
         .filter(market=market)
-        .prefetch_related(None)
+        .prefetch_related(None)  # the orders of each clearing are not shown here
         .order_by("-slot_start")[:CLEARINGS_SHOWN]
-    )[::-1]
+    )
     return {
         "slot_form": slot_form or _slot_form(request, market),
         "slot_orders": slot_orders,
-        "clearings": clearings[::-1],
-        "clearing_chart": clearing_chart(market, clearings),
+        "clearings": newest,
+        "clearing_chart": clearing_chart(market, newest[::-1]),
     }
 
 
