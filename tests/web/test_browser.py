@@ -472,11 +472,11 @@ def test_trader_orders_energy_for_a_delivery_slot_and_cancels_it(watched):
     assert "rests until the slot clears" in page.inner_text("#messages")
     order = Order.objects.get(organisation_id=world.buyer_account.organisation_id)
     assert (order.quantity_wh, order.status, order.side) == (2_500, Order.Status.OPEN, "buy")
-    assert "Open" in page.inner_text("#slot-orders")
+    assert "open" in page.inner_text("#slot-orders")
     assert watched.axe_violations() == []
     # its Cancel button cancels it in place (htmx), before the gate closes
     page.click(f"button:has-text('Cancel slot order {order.pk}')")
-    page.wait_for_selector("#slot-orders >> text=Cancelled")
+    page.wait_for_selector("#slot-orders >> text=cancelled")
     assert "cancelled" in page.inner_text("#messages")
     watched.screenshot("journey-trader-energy-slots")
     order.refresh_from_db()

@@ -216,8 +216,10 @@ def test_the_energy_market_page_does_a_fixed_number_of_queries(login, world, mar
 
 @pytest.mark.django_db
 def test_the_slot_section_reads_in_russian(login, world, market):
-    # given
+    # given an open slot order
+    deposit(world.buyer_account.organisation_id, 100_000)
     client = login(world, "buyer")
+    client.post(reverse("web:market-slot-order"), _slot_bid(world, market, next_slot(market)))
     client.post(reverse("set_language"), {"language": "ru", "next": "/"})
     # when
     body = client.get(reverse("web:market"), {"market": market.pk}).content.decode()
@@ -228,5 +230,7 @@ def test_the_slot_section_reads_in_russian(login, world, market):
         "Latest clearings",
         "gate closes",
         "My slot orders in",
+        "Buy (bid)",
     ):
         assert english not in body
+    assert "открыта" in body

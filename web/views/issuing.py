@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
@@ -20,7 +20,7 @@ from assets.errors import OnboardingRejected
 from assets.models import Device, ReadingBatch
 from certificates import selectors as cert_selectors
 from certificates import services as cert_services
-from certificates.models import IssuanceRequest
+from certificates.models import Bundle, IssuanceRequest
 from registry.errors import DomainError
 from web.forms import DeviceWithdrawForm, OnboardingForm, WithdrawForm
 from web.templatetags.web_format import energy
@@ -56,6 +56,14 @@ def statistics_chart(*, now: dt.datetime | None = None) -> dict:
 
 
 DEVICE_WITHDRAW_PREFIX = "dw"
+BUNDLE_STATUS = {
+    Bundle.Status.ACTIVE: pgettext_lazy("bundle status", "active"),
+    Bundle.Status.RESERVED: pgettext_lazy("bundle status", "reserved"),
+    Bundle.Status.RETIRED: pgettext_lazy("bundle status", "retired"),
+    Bundle.Status.EXPIRED: pgettext_lazy("bundle status", "expired"),
+    Bundle.Status.WITHDRAWN: pgettext_lazy("bundle status", "withdrawn"),
+    Bundle.Status.EXPORTED: pgettext_lazy("bundle status", "exported"),
+}
 
 
 @role_required(_issuing_body)
@@ -285,6 +293,8 @@ def withdraw_device(request: HttpRequest) -> HttpResponse:
                 "volume": energy(result.volume_wh),
             },
         )
+        for bundle in result.withdrawn + result.flagged + result.skipped:
+            bundle.status_label = BUNDLE_STATUS.get(bundle.status, bundle.get_status_display())
         return dashboard(request, device_form=form, device_plan=result)
     messages.success(
         request,

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.models import Account
@@ -135,6 +136,20 @@ def clearing_chart(market: Market, clearings: list) -> dict:
     }
 
 
+ORDER_STATUS = {
+    Order.Status.OPEN: pgettext_lazy("order status", "open"),
+    Order.Status.FILLED: pgettext_lazy("order status", "filled"),
+    Order.Status.CANCELLED: pgettext_lazy("order status", "cancelled"),
+    Order.Status.CLEARED: pgettext_lazy("order status", "cleared"),
+    Order.Status.PARTIALLY_CLEARED: pgettext_lazy("order status", "partially cleared"),
+    Order.Status.UNFILLED: pgettext_lazy("order status", "unfilled"),
+}
+ORDER_SIDE = {
+    Order.Side.BUY: gettext_lazy("Buy (bid)"),
+    Order.Side.SELL: gettext_lazy("Sell (offer)"),
+}
+
+
 def _slot_context(request: HttpRequest, market: Market, org_ids: list[int], slot_form) -> dict:
     """What an energy market adds to the page: slots, my slot orders, the latest clearings."""
     now = timezone.now()
@@ -146,6 +161,8 @@ def _slot_context(request: HttpRequest, market: Market, org_ids: list[int], slot
     for order in slot_orders:
         order.gate_closure = slot_gate_closure(market, order.slot_start)
         order.cancellable = order.status == Order.Status.OPEN and now < order.gate_closure
+        order.status_label = ORDER_STATUS.get(order.status, order.status)
+        order.side_label = ORDER_SIDE.get(order.side, order.side)
     newest = list(
         market_selectors.slot_clearing_list()
         .filter(market=market)
