@@ -202,3 +202,16 @@ class RetirementAccountFinal(Conflict):
 class AccountRefusesIssuance(Conflict):
     code = "account_refuses_issuance"
     default_detail = "A retirement account receives no new certificates."
+
+
+class NothingToWithdraw(Conflict):
+    code = "nothing_to_withdraw"
+    default_detail = "The device has no certificates in that period that are not withdrawn already."
+
+
+class PeriodCutsBundle(InvalidInput):
+    code = "period_cuts_bundle"
+    default_detail = (
+        "The period starts or ends inside a bundle's production period; a bundle's units "
+        "are not tied to hours within it, so widen the period to the bundles' boundaries."
+    )

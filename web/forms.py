@@ -154,6 +154,38 @@ class WithdrawForm(forms.Form):
         return sorted({int(word) for word in words})
 
 
+class DeviceWithdrawForm(forms.Form):
+    """The issuing body withdraws every certificate a device produced in a period (UTC)."""
+
+    device = forms.IntegerField(
+        label=_("Device number"),
+        min_value=1,
+        help_text=_("The device's registry number (listed under Organisations and devices)."),
+    )
+    period_start = forms.DateTimeField(
+        label=_("Production from (UTC)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    period_end = forms.DateTimeField(
+        label=_("Production until, exclusive (UTC)"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    reason = forms.CharField(
+        label=_("Reason for the withdrawal"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "device_id": data["device"],
+            "period_start": data["period_start"],
+            "period_end": data["period_end"],
+            "reason": data["reason"],
+        }
+
+
 class OnboardingForm(forms.Form):
     """The issuing body's CSV of devices and their meters (assets' devices_onboard)."""
 
@@ -317,3 +349,48 @@ class SiteMeterLinkForm(forms.Form):
     def service_arguments(self) -> dict:
         data = self.cleaned_data
         return {"site_id": data["site"], "meter_id": data["meter"], "role": data["role"]}
+
+
+class SlotOrderForm(forms.Form):
+    """A bid or an offer for one delivery slot of an energy market (the service checks the
+    band, the gate and the funds; a bid escrows at its limit, an offer holds nothing)."""
+
+    market = forms.IntegerField(widget=forms.HiddenInput)
+    # A select of the next open slots, but any slot start is taken: a gate that closed
+    # while the person chose is the service's refusal (gate_closed), not a form error.
+    slot = forms.CharField(label=_("Delivery slot"), max_length=40, widget=forms.Select)
+    side = forms.ChoiceField(
+        label=_("Side"), choices=[("buy", _("Buy (bid)")), ("sell", _("Sell (offer)"))]
+    )
+    limit_price = forms.IntegerField(
+        label=_("Limit price per MWh (minor units of the market's currency)"), min_value=0
+    )
+    quantity_wh = forms.IntegerField(label=_("Quantity (Wh)"), min_value=1)
+    account = forms.TypedChoiceField(
+        label=_("Trading account (receives or produced the energy's certificates)"), coerce=int
+    )
+
+    def __init__(self, *args, accounts, slots, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [(a.pk, f"{a.number} — {a.name}") for a in accounts]
+        self.fields["slot"].widget.choices = [(s.value, s.label) for s in slots]
+
+    def clean_slot(self) -> dt.datetime:
+        try:
+            start = dt.datetime.fromisoformat(self.cleaned_data["slot"])
+        except ValueError as exc:
+            raise forms.ValidationError(_("Choose a delivery slot.")) from exc
+        if start.utcoffset() is None:
+            raise forms.ValidationError(_("Choose a delivery slot."))
+        return start
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "market_id": data["market"],
+            "side": data["side"],
+            "limit_price": data["limit_price"],
+            "quantity_wh": data["quantity_wh"],
+            "account_id": data["account"],
+            "slot_start": data["slot"],
+        }

@@ -110,6 +110,7 @@ urlpatterns = [
     # Market (producers and traders).
     path("market/", trading.page, name="market"),
     path("market/order/", trading.order_place, name="market-order"),
+    path("market/slot-order/", trading.slot_order_place, name="market-slot-order"),
     path("market/orders/<int:order_id>/cancel/", trading.order_cancel, name="market-order-cancel"),
     # Household (consumers app).
     path("household/", household.dashboard, name="household"),
@@ -130,6 +131,8 @@ urlpatterns = [
     # Issuing body.
     path("issuing/", issuing.dashboard, name="issuing"),
     path("issuing/withdraw/", issuing.withdraw, name="issuing-withdraw"),
+    path("issuing/withdraw-device/", issuing.withdraw_device, name="issuing-withdraw-device"),
     path("issuing/onboarding/", issuing.onboarding, name="issuing-onboarding"),
+    path("issuing/registry/", issuing.registry, name="issuing-registry"),
     path("issuing/<str:kind>/<int:pk>/<str:decision>/", issuing.decide, name="issuing-decide"),
 ]

@@ -281,6 +281,45 @@ class WithdrawalOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "reason", "withdrawn_at", "volume_wh", "items"]
 
 
+class DeviceWithdrawalInputSerializer(StrictInputSerializer):
+    device = serializers.IntegerField(help_text="The device whose certificates are withdrawn.")
+    period_start = serializers.DateTimeField(help_text="Production from (inclusive).")
+    period_end = serializers.DateTimeField(help_text="Production until (exclusive).")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    dry_run = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Check and list what would be withdrawn, flagged and skipped; write nothing.",
+    )
+
+
+class WithdrawnBundleOutputSerializer(serializers.Serializer):
+    bundle = serializers.IntegerField(source="pk")
+    account = serializers.CharField(source="account.number", help_text="The holder's account.")
+    status = BundleStatusField(help_text="Before the withdrawal.")
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    volume_wh = serializers.IntegerField()
+
+
+class DeviceWithdrawalOutputSerializer(serializers.Serializer):
+    device = serializers.IntegerField(source="device_id")
+    device_name = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    withdrawal = serializers.IntegerField(
+        source="withdrawal.pk", allow_null=True, help_text="The withdrawal; null on a dry run."
+    )
+    volume_wh = serializers.IntegerField(help_text="Withdrawn plus flagged.")
+    withdrawn = WithdrawnBundleOutputSerializer(
+        many=True, help_text="Active, reserved or expired: now withdrawn."
+    )
+    flagged = WithdrawnBundleOutputSerializer(
+        many=True, help_text="Retired or exported: status kept, flagged by the withdrawal."
+    )
+    skipped = WithdrawnBundleOutputSerializer(many=True, help_text="Withdrawn already.")
+
+
 class TransferPolicyInputSerializer(StrictInputSerializer):
     require_acceptance = serializers.BooleanField()
 

@@ -438,15 +438,62 @@ class WithdrawalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         data = serializers.WithdrawalInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        withdrawal = services.certificate_withdraw(
+        if v["device"] is not None and not v["bundles"]:
+            # the same rules as by-device/ (no period cutting a bundle; 409 when nothing)
+            if v["period_start"] is None or v["period_end"] is None:
+                raise errors.InvalidPeriod("Give the period to withdraw (start before end).")
+            withdrawal = services.certificate_withdraw_for_device(
+                actor=request.user,
+                device_id=v["device"],
+                period_start=v["period_start"],
+                period_end=v["period_end"],
+                reason=v["reason"],
+            ).withdrawal
+        else:
+            withdrawal = services.certificate_withdraw(
+                actor=request.user,
+                reason=v["reason"],
+                bundle_ids=v["bundles"],
+                device_id=v["device"],
+                period_start=v["period_start"],
+                period_end=v["period_end"],
+            )
+        return Response(serializers.WithdrawalOutputSerializer(withdrawal).data, status=201)
+
+    @extend_schema(
+        request=serializers.DeviceWithdrawalInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: serializers.DeviceWithdrawalOutputSerializer,
+            201: serializers.DeviceWithdrawalOutputSerializer,
+            **WRITE_ERRORS,
+        },
+        description="Issuing body: withdraw every certificate a device produced in "
+        "[period_start, period_end), wherever it is held: active, reserved and expired ones "
+        "become withdrawn, retired and exported ones keep their status and are flagged, "
+        "withdrawn ones are skipped. `dry_run` answers 200 with the same lists and writes "
+        "nothing; otherwise 201. A period that starts or ends inside a bundle's production "
+        "period is refused (400 `period_cuts_bundle`, with the period that covers it); "
+        "nothing left to withdraw is 409 `nothing_to_withdraw`.",
+    )
+    @action(detail=False, methods=["post"], url_path="by-device")
+    @idempotent
+    def by_device(self, request: Request) -> Response:
+        data = serializers.DeviceWithdrawalInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        result = services.certificate_withdraw_for_device(
             actor=request.user,
-            reason=v["reason"],
-            bundle_ids=v["bundles"],
             device_id=v["device"],
             period_start=v["period_start"],
             period_end=v["period_end"],
+            reason=v["reason"],
+            dry_run=v["dry_run"],
         )
-        return Response(serializers.WithdrawalOutputSerializer(withdrawal).data, status=201)
+        return Response(
+            serializers.DeviceWithdrawalOutputSerializer(result).data,
+            status=200 if v["dry_run"] else 201,
+        )
 
 
 class TransferPolicyView(APIView):

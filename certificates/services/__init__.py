@@ -10,6 +10,8 @@ One module per use case; import from here (`from certificates import services`):
   the caller appends the event, see its docstring)
 - `retirement`: certificate_retire, certificate_retire_periods, certificate_expire_due,
   certificate_withdraw
+- `withdrawal`: certificate_withdraw_for_device (a device's certificates for a period,
+  with a dry run)
 - `common`: the checks and split machinery they share, and the account-close guard
 
 The lock order is `certificates.locks`'s docstring; hand-written SQL is
@@ -57,6 +59,7 @@ from certificates.services.transfer import (
     certificate_transfer_withdraw,
     transfer_policy_set,
 )
+from certificates.services.withdrawal import DeviceWithdrawal, certificate_withdraw_for_device
 
 __all__ = [
     "EXPIRE_BATCH",
@@ -66,6 +69,7 @@ __all__ = [
     "MAX_REQUEST_DAYS",
     "MAX_SAFE_WH",
     "Actor",
+    "DeviceWithdrawal",
     "Mandate",
     "UnitsChange",
     "account_close_guard",
@@ -83,6 +87,7 @@ __all__ = [
     "certificate_units_release",
     "certificate_units_reserve",
     "certificate_withdraw",
+    "certificate_withdraw_for_device",
     "issuance_request_approve",
     "issuance_request_create",
     "issuance_request_reject",

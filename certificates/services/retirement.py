@@ -327,6 +327,26 @@ def certificate_withdraw(
         )
     if not roots:
         raise errors.BundleNotFound("Nothing matches: give bundles or a device and period.")
+    return _withdraw_trees(
+        actor=actor,
+        reason=reason,
+        roots=roots,
+        nothing_left=errors.BundleNotActive(
+            "Everything selected was withdrawn already.", bundle_ids=sorted(roots)
+        ),
+    )
+
+
+def _withdraw_trees(
+    *,
+    actor: User,
+    reason: str,
+    roots: set[int],
+    nothing_left: Exception,
+    extra_data: dict[str, Any] | None = None,
+) -> Withdrawal:
+    """Withdraw every leaf under `roots` (lock, then look for concurrent splits again);
+    raise `nothing_left` when every leaf carries a withdrawal already."""
     locked: dict[int, Bundle] = {}
     pending = storage.bundle_tree_ids(roots)
     while pending:
@@ -356,9 +376,7 @@ def certificate_withdraw(
         else:
             withdrawn.append(bundle)
     if not items:
-        raise errors.BundleNotActive(
-            "Everything selected was withdrawn already.", bundle_ids=sorted(roots)
-        )
+        raise nothing_left
     reserved = [b.pk for b in withdrawn if b.status == Bundle.Status.RESERVED]
     cancelled = list(
         Transfer.objects.filter(bundle_id__in=reserved, status=Transfer.Status.PENDING)
@@ -391,6 +409,7 @@ def certificate_withdraw(
             "cancelled_transfer_ids": cancelled,
             "released_periods": released,
             "volume_wh": withdrawal.volume_wh,
+            **(extra_data or {}),
         },
     )
     return withdrawal

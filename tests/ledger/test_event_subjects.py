@@ -54,6 +54,7 @@ SERVICE_TESTS = [
     "tests/certificates/test_transfer.py",
     "tests/certificates/test_retirement.py",
     "tests/certificates/test_expiry_withdrawal.py",
+    "tests/certificates/test_withdrawal_by_device.py",
     "tests/certificates/test_crossregistry.py",
     "tests/market/test_money.py",
     "tests/market/test_orders.py",

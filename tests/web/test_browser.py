@@ -45,7 +45,7 @@ PAGES = {
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
     "buyer": ["/holdings/", "/market/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
-    "issuing_body": ["/issuing/", "/issuing/onboarding/", "/audit/"],
+    "issuing_body": ["/issuing/", "/issuing/onboarding/", "/issuing/registry/", "/audit/"],
     "household": ["/household/", "/household/consents/", "/household/sites/"],
 }
 
@@ -494,3 +494,121 @@ def test_trader_buys_on_the_market_and_cancels_a_resting_bid(watched):
     page.wait_for_selector("text=You have no open orders.")
     assert "cancelled" in page.inner_text("#messages")
     watched.screenshot("journey-trader-market")
+
+
+def test_trader_orders_energy_for_a_delivery_slot_and_cancels_it(watched):
+    from market import services as market_services
+    from market.models import Order
+    from tests.market.factories import EnergyMarketFactory, deposit, next_slot, trader
+
+    world = build_web_world()
+    market = EnergyMarketFactory(code="energy-browser")
+    # one slot already cleared between two other parties, for the chart
+    cleared = next_slot(market)
+    for who, side, price in ((trader(100_000), "buy", 9_000), (trader(), "sell", 6_000)):
+        market_services.order_place(
+            actor=who.user,
+            market_id=market.pk,
+            side=side,
+            limit_price=price,
+            quantity_wh=1_000,
+            account_id=who.account.pk,
+            slot_start=cleared,
+        )
+    market_services.slot_clear(market_id=market.pk, slot_start=cleared, now=cleared)
+    deposit(world.buyer_account.organisation_id, 100_000)
+    log_in(watched, "buyer")
+    watched.open(f"/market/?market={market.pk}")
+    page = watched.page
+    page.wait_for_selector("canvas[data-chart='clearing-chart'][data-drawn='yes']")
+    # a bid for the second open slot rests until the slot clears
+    page.select_option("#id_slot", index=1)
+    page.select_option("#id_side", "buy")
+    page.fill("#id_limit_price", "8000")
+    page.fill("#id_quantity_wh", "2500")
+    page.click("#slot-order-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "rests until the slot clears" in page.inner_text("#messages")
+    order = Order.objects.get(organisation_id=world.buyer_account.organisation_id)
+    assert (order.quantity_wh, order.status, order.side) == (2_500, Order.Status.OPEN, "buy")
+    assert "open" in page.inner_text("#slot-orders")
+    assert watched.axe_violations() == []
+    # its Cancel button cancels it in place (htmx), before the gate closes
+    page.click(f"button:has-text('Cancel slot order {order.pk}')")
+    page.wait_for_selector("#slot-orders >> text=cancelled")
+    assert "cancelled" in page.inner_text("#messages")
+    watched.screenshot("journey-trader-energy-slots")
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+
+
+def test_issuing_body_suspends_a_device_and_an_organisation_after_confirming(watched):
+    from accounts.models import Organisation
+    from assets.models import Device
+
+    world = build_web_world()
+    device, producer = world.device, world.device.organisation
+    log_in(watched, world.users["issuing_body"].username)
+    watched.open("/issuing/")
+    page = watched.page
+    page.click("text=Suspend organisations and devices")
+    page.wait_for_load_state("networkidle")
+    # dismissing the confirmation sends nothing
+    page.fill(f"#reason-device-{device.pk}", "Meter seal broken")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click(f"button:has-text('Suspend {device.name}')")
+    page.wait_for_load_state("networkidle")
+    device.refresh_from_db()
+    assert device.status != Device.Status.SUSPENDED
+    # confirmed, the device is suspended and the list is swapped in place (htmx)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"button:has-text('Suspend {device.name}')")
+    page.wait_for_selector(f"button:has-text('Reinstate {device.name}')")
+    assert "Device suspended" in page.inner_text("#messages")
+    assert "Meter seal broken" in page.inner_text("#registry-devices-heading ~ .table-wrap")
+    # and the organisation
+    page.fill(f"#reason-organisation-{producer.pk}", "Unpaid registry fees")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"button:has-text('Suspend {producer.legal_name}')")
+    page.wait_for_selector(f"button:has-text('Reinstate {producer.legal_name}')")
+    assert "Organisation suspended" in page.inner_text("#messages")
+    assert watched.axe_violations() == []
+    watched.screenshot("journey-issuing-body-suspensions")
+    device.refresh_from_db()
+    producer.refresh_from_db()
+    assert device.status == Device.Status.SUSPENDED
+    assert producer.status == Organisation.Status.SUSPENDED
+
+
+def test_issuing_body_checks_then_withdraws_a_devices_certificates_for_a_period(watched):
+    from django.db.models import Max, Min
+
+    from certificates.models import Bundle
+
+    world = build_web_world()
+    bounds = Bundle.objects.filter(device=world.device).aggregate(
+        start=Min("period_start"), end=Max("period_end")
+    )
+    log_in(watched, world.users["issuing_body"].username)
+    watched.open("/issuing/")
+    page = watched.page
+    page.fill("#id_dw-device", str(world.device.pk))
+    page.fill("#id_dw-period_start", bounds["start"].strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_dw-period_end", bounds["end"].strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_dw-reason", "Meter was miscalibrated")
+    # the check lists every bundle and what would happen to it, writing nothing
+    page.click("button:has-text('Check what would be withdrawn')")
+    page.wait_for_load_state("networkidle")
+    plan = page.inner_text("#device-plan")
+    assert "would be withdrawn" in plan and "would be flagged, status kept" in plan
+    assert world.buyer_account.number in plan
+    assert "nothing was written" in page.inner_text("#messages")
+    assert Bundle.objects.filter(device=world.device, status=Bundle.Status.ACTIVE).exists()
+    assert watched.axe_violations() == []
+    # the form keeps what was typed; Withdraw asks first, then does it
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Withdraw the device')")
+    page.wait_for_load_state("networkidle")
+    assert f"recorded for {world.device.name}" in page.inner_text("#messages")
+    watched.screenshot("journey-issuing-body-device-withdrawal")
+    assert not Bundle.objects.filter(device=world.device, status=Bundle.Status.ACTIVE).exists()

@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
@@ -20,9 +20,9 @@ from assets.errors import OnboardingRejected
 from assets.models import Device, ReadingBatch
 from certificates import selectors as cert_selectors
 from certificates import services as cert_services
-from certificates.models import IssuanceRequest
+from certificates.models import Bundle, IssuanceRequest
 from registry.errors import DomainError
-from web.forms import OnboardingForm, WithdrawForm
+from web.forms import DeviceWithdrawForm, OnboardingForm, WithdrawForm
 from web.templatetags.web_format import energy
 from web.views.common import call_service, energy_scale, month_start, role_required
 
@@ -55,10 +55,26 @@ def statistics_chart(*, now: dt.datetime | None = None) -> dict:
     }
 
 
+DEVICE_WITHDRAW_PREFIX = "dw"
+BUNDLE_STATUS = {
+    Bundle.Status.ACTIVE: pgettext_lazy("bundle status", "active"),
+    Bundle.Status.RESERVED: pgettext_lazy("bundle status", "reserved"),
+    Bundle.Status.RETIRED: pgettext_lazy("bundle status", "retired"),
+    Bundle.Status.EXPIRED: pgettext_lazy("bundle status", "expired"),
+    Bundle.Status.WITHDRAWN: pgettext_lazy("bundle status", "withdrawn"),
+    Bundle.Status.EXPORTED: pgettext_lazy("bundle status", "exported"),
+}
+
+
 @role_required(_issuing_body)
-def dashboard(request: HttpRequest, withdraw_form: WithdrawForm | None = None) -> HttpResponse:
+def dashboard(
+    request: HttpRequest,
+    withdraw_form: WithdrawForm | None = None,
+    device_form: DeviceWithdrawForm | None = None,
+    device_plan: cert_services.DeviceWithdrawal | None = None,
+) -> HttpResponse:
     """What waits on the issuing body: organisations, devices, issuance, held readings;
-    withdrawals of certificates issued in error."""
+    withdrawals of certificates issued in error (by bundle, or by device and period)."""
     user = request.user
     context = {
         "organisations": organisation_list(user=user)
@@ -78,6 +94,8 @@ def dashboard(request: HttpRequest, withdraw_form: WithdrawForm | None = None) -
         .annotate(bundle_count=Count("items"))
         .order_by("-withdrawn_at", "-pk")[:10],
         "withdraw_form": withdraw_form or WithdrawForm(),
+        "device_form": device_form or DeviceWithdrawForm(prefix=DEVICE_WITHDRAW_PREFIX),
+        "device_plan": device_plan,
         "figures": cert_selectors.certificate_figures(since=month_start()),
         "chart": statistics_chart(),
         "now": timezone.now(),
@@ -137,7 +155,33 @@ ACTIONS = {
         True,
         gettext_lazy("Reading batch rejected: its readings are discarded."),
     ),
+    # From the registry page (organisations and devices already approved).
+    ("organisation", "suspend"): (
+        account_services.organisation_suspend,
+        "organisation_id",
+        True,
+        gettext_lazy("Organisation suspended: its members can no longer act."),
+    ),
+    ("organisation", "reinstate"): (
+        account_services.organisation_reinstate,
+        "organisation_id",
+        True,
+        gettext_lazy("Organisation reinstated."),
+    ),
+    ("device", "suspend"): (
+        asset_services.device_suspend,
+        "device_id",
+        True,
+        gettext_lazy("Device suspended: no readings are taken and nothing is issued for it."),
+    ),
+    ("device", "reinstate"): (
+        asset_services.device_reinstate,
+        "device_id",
+        True,
+        gettext_lazy("Device reinstated."),
+    ),
 }
+REGISTRY_DECISIONS = {"suspend", "reinstate"}
 
 
 @require_POST
@@ -153,7 +197,40 @@ def decide(request: HttpRequest, kind: str, pk: int, decision: str) -> HttpRespo
     if takes_reason:
         arguments["reason"] = request.POST.get("reason", "").strip()
     call_service(request, service, str(success), **arguments)
+    if decision in REGISTRY_DECISIONS:
+        return redirect("web:issuing-registry")
     return redirect("web:issuing")
+
+
+LISTED = 50
+
+
+@role_required(_issuing_body)
+def registry(request: HttpRequest) -> HttpResponse:
+    """Approved and suspended organisations and devices (the first 50 of each, by name,
+    `?q=` narrows by name), each with Suspend or Reinstate and a reason."""
+    user = request.user
+    query = request.GET.get("q", "").strip()[:100]
+    organisations = organisation_list(user=user).filter(
+        status__in=[Organisation.Status.APPROVED, Organisation.Status.SUSPENDED]
+    )
+    devices = (
+        asset_selectors.device_list(user=user)
+        .filter(status__in=[Device.Status.APPROVED, Device.Status.ACTIVE, Device.Status.SUSPENDED])
+        .select_related("organisation")
+    )
+    if query:
+        organisations = organisations.filter(legal_name__icontains=query)
+        devices = devices.filter(name__icontains=query)
+    context = {
+        "query": query,
+        "organisations": list(organisations.order_by("legal_name", "pk")[:LISTED]),
+        "devices": list(devices.order_by("name", "pk")[:LISTED]),
+        "listed": LISTED,
+        "suspended_organisation": Organisation.Status.SUSPENDED,
+        "suspended_device": Device.Status.SUSPENDED,
+    }
+    return render(request, "web/issuing/registry.html", context)
 
 
 @require_POST
@@ -176,6 +253,62 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         request,
         _("Withdrawal %(id)s recorded: %(volume)s withdrawn.")
         % {"id": withdrawal.pk, "volume": energy(withdrawal.volume_wh)},
+    )
+    return redirect("web:issuing")
+
+
+@require_POST
+@role_required(_issuing_body)
+def withdraw_device(request: HttpRequest) -> HttpResponse:
+    """Withdraw a device's certificates for a period (certificate_withdraw_for_device):
+    **Check** is a dry run that lists what would be withdrawn, flagged and skipped;
+    **Withdraw** (after a confirmation) does it."""
+    form = DeviceWithdrawForm(request.POST, prefix=DEVICE_WITHDRAW_PREFIX)
+    if not form.is_valid():
+        return dashboard(request, device_form=form)
+    dry_run = request.POST.get("action") != "withdraw"
+    try:
+        result = cert_services.certificate_withdraw_for_device(
+            actor=request.user, dry_run=dry_run, **form.service_arguments()
+        )
+    except DomainError as error:
+        message = f"{error.detail} ({error.code})"
+        if "covering_period_start" in error.extra:
+            message += " " + _("A period that covers them: %(start)s to %(end)s (UTC).") % {
+                "start": error.extra["covering_period_start"],
+                "end": error.extra["covering_period_end"],
+            }
+        form.add_error(None, message)
+        return dashboard(request, device_form=form)
+    if dry_run:
+        messages.info(
+            request,
+            _(
+                "Dry run: %(withdrawn)s bundles would be withdrawn and %(flagged)s flagged, "
+                "%(volume)s in all; nothing was written."
+            )
+            % {
+                "withdrawn": len(result.withdrawn),
+                "flagged": len(result.flagged),
+                "volume": energy(result.volume_wh),
+            },
+        )
+        for bundle in result.withdrawn + result.flagged + result.skipped:
+            bundle.status_label = BUNDLE_STATUS.get(bundle.status, bundle.get_status_display())
+        return dashboard(request, device_form=form, device_plan=result)
+    messages.success(
+        request,
+        _(
+            "Withdrawal %(id)s recorded for %(device)s: %(withdrawn)s bundles withdrawn, "
+            "%(flagged)s retired or exported ones flagged, %(volume)s in all."
+        )
+        % {
+            "id": result.withdrawal.pk,
+            "device": result.device_name,
+            "withdrawn": len(result.withdrawn),
+            "flagged": len(result.flagged),
+            "volume": energy(result.volume_wh),
+        },
     )
     return redirect("web:issuing")
 

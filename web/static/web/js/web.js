@@ -50,10 +50,12 @@
     (root || document).querySelectorAll("canvas[data-chart]").forEach(draw);
   }
 
-  // Buttons that ask first (data-confirm): a native dialog, no inline handler.
+  // Forms, or one of their submit buttons, that ask first (data-confirm): a native
+  // dialog, no inline handler.
   document.addEventListener("submit", (event) => {
     const form = event.target;
-    const question = form.dataset && form.dataset.confirm;
+    const button = event.submitter;
+    const question = (button && button.dataset && button.dataset.confirm) || (form.dataset && form.dataset.confirm);
     if (question && !window.confirm(question)) event.preventDefault();
   });
   document.addEventListener("htmx:afterSettle", (event) => drawAll(event.target));
