@@ -10,16 +10,13 @@ concurrent writes do not show up as differences.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
-
 from certificates import events
 from certificates.models import Bundle, WithdrawalItem
+from ledger.replaying import events_of_kinds, replay_snapshot
 from registry.hooks import Hook
 
 ACTIVE, RESERVED, SPLIT = "active", "reserved", "split"
@@ -263,47 +260,17 @@ class _State:
             self.imported(data)
 
 
-def _certificate_events() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(where, kind, data) of every certificate event: numbered entries, then the queue."""
-    from ledger.models import LedgerEntry, PendingEvent
-
-    kinds = list(events.KINDS) + [k for source, _ in UNIT_EVENT_SOURCES for k in source]
-    numbered = (
-        LedgerEntry.objects.filter(kind__in=kinds)
-        .order_by("seq")
-        .values_list("seq", "event")
-        .iterator(chunk_size=2000)
-    )
-    for seq, raw in numbered:
-        event = json.loads(bytes(raw))
-        yield f"entry {seq}", event["type"], event["data"]
-    queued = (
-        PendingEvent.objects.filter(kind__in=kinds)
-        .order_by("pk")
-        .values_list("pk", "event")
-        .iterator(chunk_size=2000)
-    )
-    for pk, raw in queued:
-        event = json.loads(bytes(raw))
-        yield f"queued event {pk}", event["type"], event["data"]
-
-
-def _snapshot(outermost: bool) -> None:
-    # Only the first statement of a transaction may choose its isolation level (inside an
-    # enclosing transaction, e.g. a test, the caller's snapshot rules apply).
-    if outermost and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+def _kinds() -> list[str]:
+    """The certificate events, and the other apps' events that move units (the hook)."""
+    return list(events.KINDS) + [k for source, _ in UNIT_EVENT_SOURCES for k in source]
 
 
 def replay_ledger() -> ReplayReport:
     """Replay the certificate events and compare the outcome with the tables."""
     report = ReplayReport()
     state = _State(report)
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        _snapshot(outermost)
-        for where, kind, data in _certificate_events():
+    with replay_snapshot():
+        for where, kind, data in events_of_kinds(_kinds()):
             state.where = f"{where} ({kind})"
             report.events += 1
             try:

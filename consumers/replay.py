@@ -13,12 +13,8 @@ and not compared.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-from django.db import connection, transaction
 
 from consumers import events
 from consumers.models import (
@@ -32,6 +28,7 @@ from consumers.models import (
     SiteMeter,
 )
 from ledger.canonical import format_time
+from ledger.replaying import events_of_kinds, replay_snapshot
 
 MAX_LISTED = 50
 Row = dict[str, Any]
@@ -261,32 +258,12 @@ def _table_rows() -> dict[str, dict[Any, Row]]:
     }
 
 
-def _consumers_events() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    from ledger.models import LedgerEntry, PendingEvent
-
-    kinds = list(events.KINDS)
-    numbered = (
-        LedgerEntry.objects.filter(kind__in=kinds).order_by("seq").values_list("seq", "event")
-    )
-    for seq, raw in numbered.iterator(chunk_size=2000):
-        event = json.loads(bytes(raw))
-        yield f"entry {seq}", event["type"], event["data"]
-    queued = PendingEvent.objects.filter(kind__in=kinds).order_by("pk").values_list("pk", "event")
-    for pk, raw in queued.iterator(chunk_size=2000):
-        event = json.loads(bytes(raw))
-        yield f"queued event {pk}", event["type"], event["data"]
-
-
 def replay_consumers() -> ConsumersReplayReport:
     """Replay the consumers events and compare every replayed row with its table."""
     report = ConsumersReplayReport()
     state = _State(report)
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for where, kind, data in _consumers_events():
+    with replay_snapshot():
+        for where, kind, data in events_of_kinds(events.KINDS):
             state.where = f"{where} ({kind})"
             report.events += 1
             try:

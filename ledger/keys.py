@@ -37,14 +37,16 @@ def development_signer(
     return Signer(origin, seed)
 
 
+def _parse(setting: str, skey: str) -> Signer:
+    try:
+        return Signer.from_private_key(skey)
+    except NoteError as exc:
+        raise ImproperlyConfigured(f"{setting} is not a note private key: {exc}") from None
+
+
 def _load_signer(skey: str, origin: str, secret_key: str, development: bool) -> Signer:
     if skey:
-        try:
-            signer = Signer.from_private_key(skey)
-        except NoteError as exc:
-            raise ImproperlyConfigured(
-                f"REGISTRY_SIGNING_KEY is not a note private key: {exc}"
-            ) from None
+        signer = _parse("REGISTRY_SIGNING_KEY", skey)
         if signer.name != origin:
             raise ImproperlyConfigured(
                 f"REGISTRY_SIGNING_KEY is named {signer.name!r} but REGISTRY_ORIGIN is "
@@ -79,12 +81,7 @@ def registry_signer() -> Signer:
 
 def _load_witness(wkey: str, origin: str, secret_key: str, development: bool) -> Signer:
     if wkey:
-        try:
-            witness = Signer.from_private_key(wkey)
-        except NoteError as exc:
-            raise ImproperlyConfigured(
-                f"REGISTRY_WITNESS_KEY is not a note private key: {exc}"
-            ) from None
+        witness = _parse("REGISTRY_WITNESS_KEY", wkey)
         if witness.name == origin:
             raise ImproperlyConfigured(
                 "REGISTRY_WITNESS_KEY is named like the log (REGISTRY_ORIGIN); give the witness "

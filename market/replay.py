@@ -10,13 +10,10 @@ row changed outside the services, or an event is wrong.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
-
+from ledger.replaying import events_of_kinds, replay_snapshot
 from market import events
 from market.models import Order, SettlementAccount, Trade
 
@@ -119,32 +116,12 @@ class _State:
             self.trades.add(trade["trade_id"])
 
 
-def _market_events() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    from ledger.models import LedgerEntry, PendingEvent
-
-    kinds = list(events.KINDS)
-    numbered = (
-        LedgerEntry.objects.filter(kind__in=kinds).order_by("seq").values_list("seq", "event")
-    )
-    for seq, raw in numbered.iterator(chunk_size=2000):
-        event = json.loads(bytes(raw))
-        yield f"entry {seq}", event["type"], event["data"]
-    queued = PendingEvent.objects.filter(kind__in=kinds).order_by("pk").values_list("pk", "event")
-    for pk, raw in queued.iterator(chunk_size=2000):
-        event = json.loads(bytes(raw))
-        yield f"queued event {pk}", event["type"], event["data"]
-
-
 def replay_market() -> MarketReplayReport:
     """Replay the market events and compare balances, orders and trades with the tables."""
     report = MarketReplayReport()
     state = _State(report)
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for where, kind, data in _market_events():
+    with replay_snapshot():
+        for where, kind, data in events_of_kinds(events.KINDS):
             state.where = f"{where} ({kind})"
             report.events += 1
             try:

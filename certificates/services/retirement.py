@@ -68,6 +68,38 @@ def _check_claim(
         raise errors.InvalidPeriod("The consumption period must end after it starts.")
 
 
+def _new_retirement(
+    *,
+    account_id: int,
+    actor: Actor,
+    now: dt.datetime,
+    moves: Sequence[Move],
+    beneficiary_name: str,
+    beneficiary_country: str,
+    consumption_start: dt.datetime,
+    consumption_end: dt.datetime,
+    location: str,
+    purpose: str,
+) -> Retirement:
+    """An unsaved retirement of `moves` with its salted claim commitment."""
+    salt = secrets.token_hex(16)
+    retirement = Retirement(
+        account_id=account_id,
+        retired_by=None if isinstance(actor, str) else actor,
+        retired_at=now,
+        volume_wh=sum(m.volume_wh for m in moves),
+        beneficiary_name=beneficiary_name.strip(),
+        beneficiary_country=beneficiary_country,
+        consumption_start=consumption_start,
+        consumption_end=consumption_end,
+        location=location.strip(),
+        purpose=purpose,
+        claim_salt=salt,
+    )
+    retirement.claim_commitment = claim_commitment(retirement_claim(retirement), salt)
+    return retirement
+
+
 @transaction.atomic
 def certificate_retire(
     *,
@@ -115,21 +147,18 @@ def certificate_retire(
             "Retire from one account at a time.", fields={"items": ["several accounts"]}
         )
     _apply_moves(moves)
-    salt = secrets.token_hex(16)
-    retirement = Retirement(
+    retirement = _new_retirement(
         account_id=accounts.pop(),
-        retired_by=None if isinstance(actor, str) else actor,
-        retired_at=now,
-        volume_wh=sum(m.volume_wh for m in moves),
-        beneficiary_name=beneficiary_name.strip(),
+        actor=actor,
+        now=now,
+        moves=moves,
+        beneficiary_name=beneficiary_name,
         beneficiary_country=beneficiary_country,
         consumption_start=consumption_start,
         consumption_end=consumption_end,
-        location=location.strip(),
+        location=location,
         purpose=purpose,
-        claim_salt=salt,
     )
-    retirement.claim_commitment = claim_commitment(retirement_claim(retirement), salt)
     retirement.save()
     RetirementItem.objects.bulk_create(
         [RetirementItem(retirement=retirement, bundle=m.moved) for m in moves]
@@ -210,21 +239,18 @@ def certificate_retire_periods(
             raise errors.InvalidVolume(
                 "Retire from one account at a time.", fields={"items": ["several accounts"]}
             )
-        salt = secrets.token_hex(16)
-        retirement = Retirement(
+        retirement = _new_retirement(
             account_id=moves[0].account_id,
-            retired_by=None if isinstance(actor, str) else actor,
-            retired_at=now,
-            volume_wh=sum(m.volume_wh for m in moves),
-            beneficiary_name=beneficiary_name.strip(),
+            actor=actor,
+            now=now,
+            moves=moves,
+            beneficiary_name=beneficiary_name,
             beneficiary_country=beneficiary_country,
             consumption_start=start,
             consumption_end=end,
-            location=location.strip(),
+            location=location,
             purpose=purpose,
-            claim_salt=salt,
         )
-        retirement.claim_commitment = claim_commitment(retirement_claim(retirement), salt)
         claims.append((retirement, moves))
     _apply_moves([m for _retirement, moves in claims for m in moves])
     retirements = Retirement.objects.bulk_create([retirement for retirement, _moves in claims])

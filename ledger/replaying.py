@@ -1,0 +1,53 @@
+"""What every app's replay needs from the ledger: its events in log order, in one snapshot.
+
+The replays (`certificates.replay`, `market.replay`, `consumers.replay`) rebuild their state
+from the log alone and compare it with their tables; each reads the same way.
+"""
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import connection, transaction
+
+from ledger.models import LedgerEntry, PendingEvent
+
+
+def events_of_kinds(kinds: Iterable[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(where, kind, data) of every event of these kinds: the numbered entries in log order,
+    then those still queued for the integrator, in commit order."""
+    kinds = list(kinds)
+    numbered = (
+        LedgerEntry.objects.filter(kind__in=kinds)
+        .order_by("seq")
+        .values_list("seq", "event")
+        .iterator(chunk_size=2000)
+    )
+    for seq, raw in numbered:
+        event = json.loads(bytes(raw))
+        yield f"entry {seq}", event["type"], event["data"]
+    queued = (
+        PendingEvent.objects.filter(kind__in=kinds)
+        .order_by("pk")
+        .values_list("pk", "event")
+        .iterator(chunk_size=2000)
+    )
+    for pk, raw in queued:
+        event = json.loads(bytes(raw))
+        yield f"queued event {pk}", event["type"], event["data"]
+
+
+@contextmanager
+def replay_snapshot() -> Iterator[None]:
+    """One read-only snapshot of the log and the tables for the whole replay.
+
+    Only the first statement of a transaction may choose its isolation level: inside an
+    enclosing transaction (a test, a caller's block) that transaction's snapshot applies.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
