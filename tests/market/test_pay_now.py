@@ -216,3 +216,21 @@ def test_pay_a_bill_through_the_api():
     assert response.json()["settlement"] == "settled"
     assert response.json()["settlement_reference"].startswith("journal_entry:")
     assert total_money() == 0
+
+
+def test_pay_now_replayed_with_its_idempotency_key_answers_the_same_and_pays_once(world):
+    # given an obligation paid now through the API with a key
+    obligation = open_obligation(world)
+    deposit(world.buyer_account.organisation_id, 100)
+    client = client_for(world.buyer)
+    url = f"/api/v1/contracts/obligations/{obligation.pk}/pay/"
+    first = client.post(url, HTTP_IDEMPOTENCY_KEY="pay-again")
+
+    # when the same request is sent again with the same key
+    again = client.post(url, HTTP_IDEMPOTENCY_KEY="pay-again")
+
+    # then the first answer is replayed (not already_settled) and one payment was made
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    assert JournalEntry.objects.filter(kind="contract_payment").count() == 1
+    assert len(payments_queued()) == 1

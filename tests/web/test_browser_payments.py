@@ -1,11 +1,14 @@
-"""Pay now in a real browser: the household pays a charging bill left open for want of
-funds (htmx swaps the bills table and the messages). Same browser fixtures as
-tests/web/test_browser.py (that module is at its size limit)."""
+"""Pay now in a real browser: the household pays a charging bill and the buyer a PPA
+payment left open for want of funds (htmx swaps the table and the messages). Same
+browser fixtures as tests/web/test_browser.py (that module is at its size limit)."""
 
 import pytest
 
 from charging.models import Bill
+from contracts.models import SettlementObligation
+from tests.contracts.conftest import world as ppa_world  # noqa: F401 (the PPA world fixture)
 from tests.market.factories import deposit
+from tests.market.test_payments import run_ppa
 from tests.web.payments_world import household_bill
 from tests.web.test_browser import CHROMIUM, browser, log_in, watched  # noqa: F401
 from tests.web.world import build_web_world
@@ -44,3 +47,25 @@ def test_household_pays_an_open_charging_bill_now(watched):  # noqa: F811
     assert Bill.objects.get(pk=bill.pk).settlement == Bill.Settlement.SETTLED
     assert watched.axe_violations() == []
     watched.screenshot("journey-household-pay-bill")
+
+
+def test_buyer_pays_an_open_contract_payment_from_the_holdings_page(watched, ppa_world):  # noqa: F811
+    # given a PPA obligation the buyer could not pay when it executed, then the money
+    _execution, obligation = run_ppa(ppa_world)
+    assert obligation.reason_code == "insufficient_funds"
+    deposit(ppa_world.buyer_account.organisation_id, 100)
+    log_in(watched, ppa_world.buyer.username)
+    page = watched.page
+    watched.open("/holdings/")
+    assert "insufficient funds" in page.inner_text("#obligations")
+
+    # when the buyer presses Pay now
+    page.click("#obligations button:has-text('Pay now')")
+    page.wait_for_selector(f"#messages:has-text('Payment {obligation.pk} made.')")
+
+    # then
+    assert "settled" in page.inner_text("#obligations")
+    assert page.query_selector("#obligations button:has-text('Pay now')") is None
+    assert SettlementObligation.objects.get(pk=obligation.pk).status == "settled"
+    assert watched.axe_violations() == []
+    watched.screenshot("journey-buyer-pay-obligation")
