@@ -131,3 +131,18 @@ class ReceiptExists(Conflict):
 class TransactionNotStarted(Conflict):
     code = "transaction_not_started"
     default_detail = "No started session has this transactionId."
+
+
+class NotBillPayer(PermissionDenied):
+    code = "not_bill_payer"
+    default_detail = "Only an admin or operator of the billed organisation may pay this bill."
+
+
+class BillAlreadySettled(Conflict):
+    code = "already_settled"
+    default_detail = "This bill has been paid already."
+
+
+class SettlementUnavailable(Conflict):
+    code = "settlement_unavailable"
+    default_detail = "No settler paid this bill (is the market installed?)."

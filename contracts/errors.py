@@ -71,3 +71,23 @@ class ExecutionNotRetryable(Conflict):
 class ExecutionShortfall(Conflict):
     code = "execution_shortfall"
     default_detail = "The source account no longer holds the units the contract takes."
+
+
+class ObligationNotFound(NotFound):
+    code = "obligation_not_found"
+    default_detail = "No such settlement obligation, or it is not visible to you."
+
+
+class NotPayer(PermissionDenied):
+    code = "not_payer"
+    default_detail = "Only an admin or operator of the paying organisation may pay this."
+
+
+class AlreadySettled(Conflict):
+    code = "already_settled"
+    default_detail = "This has been paid already."
+
+
+class SettlementUnavailable(Conflict):
+    code = "settlement_unavailable"
+    default_detail = "No settlement handler paid this (is the market installed?)."

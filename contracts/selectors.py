@@ -28,8 +28,13 @@ def execution_list(*, user: User, contract_id: int) -> QuerySet[ContractExecutio
     )
 
 
-def obligation_list(*, user: User, contract_id: int) -> QuerySet[SettlementObligation]:
-    visible = contract_list(user=user).filter(pk=contract_id)
+def obligation_list(
+    *, user: User, contract_id: int | None = None
+) -> QuerySet[SettlementObligation]:
+    """Obligations of the contracts the user sees (of one contract when given)."""
+    visible = contract_list(user=user)
+    if contract_id is not None:
+        visible = visible.filter(pk=contract_id)
     return SettlementObligation.objects.filter(contract__in=visible).order_by("pk")
 
 

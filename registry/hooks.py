@@ -74,3 +74,15 @@ def pay_through(handlers: Iterable[Callable[[Any], object]], item: Any) -> tuple
         if reference:
             return str(reference), ""
     return "", ""
+
+
+def pay_now(handlers: Iterable[Callable[[Any], object]], item: Any) -> str:
+    """Offer `item` to the payment handlers in order and return the first reference ("" when
+    none paid). Unlike `pay_through`, a handler's refusal (a DomainError such as
+    insufficient funds) propagates, so the caller's transaction, which paid on a user's
+    request, rolls back whole and the user sees the refusal."""
+    for handler in handlers:
+        reference = handler(item)
+        if reference:
+            return str(reference)
+    return ""

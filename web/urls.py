@@ -11,6 +11,7 @@ from web.views import (
     household_sites,
     issuing,
     notifications,
+    payments,
     producer,
     public,
     trading,
@@ -102,6 +103,12 @@ urlpatterns = [
     path("producer/devices/new/", producer.device_register, name="device-register"),
     # Buyer / trader.
     path("holdings/", buyer.dashboard, name="holdings"),
+    path(
+        "holdings/obligations/<int:obligation_id>/pay/",
+        payments.obligation_pay,
+        name="obligation-pay",
+    ),
+    path("household/bills/<int:bill_id>/pay/", payments.bill_pay, name="bill-pay"),
     path("holdings/transfer/", buyer.transfer, name="transfer"),
     path("holdings/retire/", buyer.retire, name="retire"),
     path(

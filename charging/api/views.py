@@ -184,6 +184,22 @@ class ChargingBillViewSet(ScopedReadViewSet):
     serializer_class = serializers.ChargingBillOutputSerializer
     scope = staticmethod(selectors.bill_list)
 
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: serializers.ChargingBillOutputSerializer, **_WRITE_ERRORS},
+        description="An admin or operator of the billed organisation pays a pending bill "
+        "now, from its settlement account (docs/market.md). 409 `insufficient_funds` "
+        "(nothing written) or `already_settled`.",
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def pay(self, request: Request, pk: str) -> Response:
+        """Pay a pending bill now; 200 with its `settlement_reference`."""
+        services.bill_pay(actor=request.user, bill_id=int(pk))
+        fresh = selectors.bill_list(user=request.user).get(pk=int(pk))
+        return Response(serializers.ChargingBillOutputSerializer(fresh).data)
+
 
 @read_schema(serializers.ChargingReceiptOutputSerializer)
 class ChargingReceiptViewSet(ScopedReadViewSet):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Membership, User
 from accounts.permissions import user_can_act_for
-from charging import errors, locks
+from charging import errors, locks, selectors
 from charging.models import Bill, ChargingStation
-from registry.hooks import Hook, pay_through
+from registry.hooks import Hook, pay_now, pay_through
 
 # Callable[[Bill], str | None]: pays a bill inside the caller's transaction and returns its
 # reference (the bill is then settled), None to leave it to the next settler, or raises a
@@ -38,6 +38,35 @@ def bill_settle(bill: Bill) -> Bill:
         bill.save(
             update_fields=["settlement", "settlement_reference", "settlement_reason", "settled_at"]
         )
+    return bill
+
+
+@transaction.atomic
+def bill_pay(*, actor: User, bill_id: int) -> Bill:
+    """Pay a pending bill now, on the request of an admin or operator of the billed
+    organisation, through the same settlers as billing and the periodic retry.
+
+    Nothing is written on refusal: the settler's own error (`insufficient_funds`, 409)
+    propagates and rolls the transaction back, so the bill keeps its earlier reason. On
+    success the market's `settlement.paid` event names the bill (the one event).
+    """
+    if not selectors.bill_list(user=actor).filter(pk=bill_id).exists():
+        raise errors.BillNotFound(bill_id=bill_id)
+    bill = locks.bill_lock(bill_id)
+    if not user_can_act_for(actor, bill.billed_organisation, role=Membership.Role.OPERATOR):
+        raise errors.NotBillPayer(bill_id=bill.pk)
+    if bill.settlement == Bill.Settlement.SETTLED:
+        raise errors.BillAlreadySettled(bill_id=bill.pk, reference=bill.settlement_reference)
+    reference = pay_now(BILL_SETTLERS, bill)
+    if not reference:
+        raise errors.SettlementUnavailable(bill_id=bill.pk)
+    bill.settlement = Bill.Settlement.SETTLED
+    bill.settlement_reference = reference[:100]
+    bill.settlement_reason = ""
+    bill.settled_at = timezone.now()
+    bill.save(
+        update_fields=["settlement", "settlement_reference", "settlement_reason", "settled_at"]
+    )
     return bill
 
 

@@ -185,6 +185,29 @@ class ExecutionViewSet(viewsets.GenericViewSet):
         return Response(serializers.ExecutionOutputSerializer(execution).data)
 
 
+class ObligationViewSet(viewsets.GenericViewSet):
+    """Settlement obligations: the payer pays one now instead of waiting for the tick."""
+
+    serializer_class = serializers.ObligationOutputSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: serializers.ObligationOutputSerializer, **WRITE_ERRORS},
+        description="An admin or operator of the paying organisation pays an open "
+        "obligation now, from its settlement account (docs/market.md). 409 "
+        "`insufficient_funds` (nothing written) or `already_settled`.",
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def pay(self, request: Request, pk: str) -> Response:
+        """Pay an open obligation now; 200 with its reference `journal_entry:<id>`."""
+        obligation = services.obligation_pay(actor=request.user, obligation_id=int(pk))
+        return Response(serializers.ObligationOutputSerializer(obligation).data)
+
+
 @read_schema(serializers.OrganisationKeyOutputSerializer)
 class OrganisationKeyViewSet(ScopedReadViewSet):
     """Ed25519 keys organisations registered to sign contract agreements."""

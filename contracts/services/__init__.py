@@ -18,6 +18,7 @@ from contracts.services.execution import (
     contract_execute,
     contract_execution_retry,
     contract_plan,
+    obligation_pay,
     obligation_settle,
     settlement_obligations_settle_open,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "contract_expire_due",
     "contract_plan",
     "contract_terminate",
+    "obligation_pay",
     "obligation_settle",
     "organisation_key_register",
     "settlement_obligations_settle_open",

@@ -23,14 +23,14 @@ from accounts.models import Membership, User
 from accounts.permissions import user_can_act_for
 from certificates import services as certificates
 from certificates.models import Issuance
-from contracts import errors, events, locks
+from contracts import errors, events, locks, selectors
 from contracts.kinds import KINDS, retirement, shares
 from contracts.kinds.base import Plan, month_bounds
 from contracts.models import Contract, ContractExecution, SettlementObligation
 from ledger.canonical import to_event_value
 from ledger.services import ledger_append
 from registry.errors import DomainError
-from registry.hooks import Hook, pay_through
+from registry.hooks import Hook, pay_now, pay_through
 
 SYSTEM = "system:contracts"
 CHUNK = certificates.MAX_BATCH_ITEMS
@@ -231,6 +231,38 @@ def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
         obligation.reference = reference[:100]
         obligation.settled_at = timezone.now()
     obligation.reason_code = reason
+    obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
+    return obligation
+
+
+@transaction.atomic
+def obligation_pay(*, actor: User, obligation_id: int) -> SettlementObligation:
+    """Pay an open obligation now, on the request of an admin or operator of the paying
+    organisation, through the same settlement handlers as the execution and the tick.
+
+    Nothing is written on refusal: the handler's own error (`insufficient_funds`, 409)
+    propagates and rolls the transaction back, so the obligation keeps its earlier reason.
+    On success the market's `settlement.paid` event names the obligation (the one event).
+    """
+    visible = SettlementObligation.objects.filter(
+        pk=obligation_id, contract__in=selectors.contract_list(user=actor)
+    )
+    if not visible.exists():
+        raise errors.ObligationNotFound(obligation_id=obligation_id)
+    obligation = locks.obligation_lock(obligation_id)
+    if obligation is None:
+        raise errors.ObligationNotFound(obligation_id=obligation_id)
+    if not user_can_act_for(actor, obligation.payer, role=Membership.Role.OPERATOR):
+        raise errors.NotPayer(obligation_id=obligation.pk)
+    if obligation.status == SettlementObligation.Status.SETTLED:
+        raise errors.AlreadySettled(obligation_id=obligation.pk, reference=obligation.reference)
+    reference = pay_now(SETTLEMENT_HANDLERS, obligation)
+    if not reference:
+        raise errors.SettlementUnavailable(obligation_id=obligation.pk)
+    obligation.status = SettlementObligation.Status.SETTLED
+    obligation.reference = reference[:100]
+    obligation.reason_code = ""
+    obligation.settled_at = timezone.now()
     obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
     return obligation
 

@@ -25,6 +25,17 @@ PARTIES = {
     "issuing_body": 200,
     "auditor": 200,
 }
+# Parties who see the bill but are not its payer (the driver, other_admin, has no money).
+NOT_BILL_PAYER = {
+    role: 403
+    for role in (
+        "producer_admin",
+        "producer_operator",
+        "producer_viewer",
+        "issuing_body",
+        "auditor",
+    )
+}
 START = DAY + dt.timedelta(hours=3)  # no certificates of this hour in any world
 NOT_OPERATOR = {
     role: "not_station_operator"
@@ -195,6 +206,14 @@ CASES = [
         "/api/v1/charging/bills/{pk}/",
         expect(404, **PARTIES),
         args=lambda w: {"pk": w.charging_session.bill.pk},
+    ),
+    Case(
+        "POST",
+        "/api/v1/charging/bills/{pk}/pay/",
+        expect(404, **(PARTIES | NOT_BILL_PAYER | {"other_admin": 409})),
+        args=lambda w: {"pk": w.charging_session.bill.pk},
+        codes={role: "not_bill_payer" for role in NOT_BILL_PAYER}
+        | {"other_admin": "insufficient_funds"},
     ),
     Case("GET", "/api/v1/charging/receipts/", expect(200, anonymous=401)),
     Case(

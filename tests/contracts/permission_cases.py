@@ -80,6 +80,18 @@ def _draft(world) -> dict:
 
 NOT_PARTY = {role: "not_contract_party" for role in ("producer_viewer", "issuing_body", "auditor")}
 KEY = "11" * 32
+# Parties who may see the obligation but are not its payer (the buyer, other_admin, has
+# no money in the world, so its attempt is the 409).
+NOT_PAYER_ROLES = {
+    role: 403
+    for role in (
+        "producer_admin",
+        "producer_operator",
+        "producer_viewer",
+        "issuing_body",
+        "auditor",
+    )
+}
 
 CASES = [
     Case("GET", "/api/v1/contracts/", expect(200, anonymous=401)),
@@ -150,6 +162,14 @@ CASES = [
         expect(403, anonymous=401, producer_admin=409, producer_operator=409, other_admin=409),
         args=lambda w: {"pk": w.execution.pk},
         codes=NOT_PARTY | {"producer_admin": "execution_not_retryable"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/contracts/obligations/{pk}/pay/",
+        expect(404, anonymous=401, other_admin=409, **NOT_PAYER_ROLES),
+        args=lambda w: {"pk": w.execution.obligation.pk},
+        codes={role: "not_payer" for role in NOT_PAYER_ROLES}
+        | {"other_admin": "insufficient_funds"},
     ),
     Case("GET", "/api/v1/contracts/keys/", expect(200, anonymous=401)),
     Case(

@@ -59,6 +59,7 @@ SERVICE_TESTS = [
     "tests/market/test_money.py",
     "tests/market/test_orders.py",
     "tests/market/test_payments.py",
+    "tests/market/test_pay_now.py",
     "tests/market/test_slots.py",
     "tests/consumers/test_households_and_sites.py",
     "tests/consumers/test_consents.py",

@@ -15,6 +15,7 @@ from certificates.models import Bundle, Transfer
 from registry.errors import DomainError
 from web.forms import RetireForm, TransferForm
 from web.roles import request_roles
+from web.views import payments
 from web.views.common import call_service, energy_scale, role_required
 
 
@@ -74,6 +75,7 @@ def dashboard(request: HttpRequest, transfer_form=None, retire_form=None) -> Htt
         .filter(account_id__in=ids)
         .select_related("account")
         .order_by("-retired_at")[:20],
+        "obligations": payments.payer_obligations(request.user, request_roles(request).trader),
         "technology_chart": _chart(
             _("Active"), active_totals["by_technology"], "technology", "doughnut"
         ),

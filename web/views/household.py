@@ -28,6 +28,7 @@ from consumers.models import CommunityMember, Consent, Household, Site, SiteMete
 from registry.errors import DomainError
 from web.forms import ConsentGrantForm
 from web.roles import request_roles
+from web.views import payments
 from web.views.common import call_service, energy_scale, role_required
 
 # The model's choice labels are English only; the pages show these (translated) ones.
@@ -229,6 +230,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "report_start": start,
         "report_end": end,
         "receipts": receipts,
+        "bills": payments.household_bills(request.user, request_roles(request).household),
     }
     return render(request, "web/household/dashboard.html", context)
 
