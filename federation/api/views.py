@@ -314,7 +314,9 @@ class LogEntryBundleView(JSONErrorsMixin, APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        query = serializers.LogEntryBundleInputSerializer(data=request.query_params)
+        # `?format=bundle` chooses the renderer (DRF reads it first); it is no filter
+        params = {k: v for k, v in request.query_params.items() if k != "format"}
+        query = serializers.LogEntryBundleInputSerializer(data=params)
         query.is_valid(raise_exception=True)
         start, limit = query.validated_data["start"], query.validated_data["limit"]
         events = selectors.log_entry_events(start=start, end=start + limit)

@@ -1,6 +1,5 @@
 """Shared OpenAPI pieces: every documented error uses ErrorSerializer."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -60,7 +59,9 @@ def read_schema(
 # For views wrapped in registry.idempotency.idempotent; list it in their @extend_schema.
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
-    type=OpenApiTypes.STR,
+    # what registry.idempotency accepts (_KEY_FORMAT), so that a client generating keys from
+    # the schema never sends one the server refuses
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     location=OpenApiParameter.HEADER,
     required=False,
     description=(

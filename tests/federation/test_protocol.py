@@ -87,6 +87,10 @@ def test_our_ledger_is_served_as_entry_bundles(client):
     assert parse_bundle(response.content, 10) == events[2:]
     full = client.get("/api/v1/federation/log/entries/", {"start": 0, "limit": 3})
     assert "immutable" in full["Cache-Control"]
+    # the schema's `?format=bundle` chooses the renderer, like the Accept header
+    chosen = client.get("/api/v1/federation/log/entries/", {"limit": 3, "format": "bundle"})
+    assert chosen.status_code == 200 and chosen["Content-Type"] == BUNDLE_CONTENT_TYPE
+    assert parse_bundle(chosen.content, 3) == events[:3]
     refused = client.get(
         "/api/v1/federation/log/entries/", {"limit": 10_001}, HTTP_ACCEPT=BUNDLE_CONTENT_TYPE
     )
