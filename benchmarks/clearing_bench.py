@@ -90,7 +90,7 @@ def main() -> None:
         f"  cleared {result.volume:,} Wh at {result.price}/MWh: {len(result.allocations):,} orders"
     )
     print(f"  clear(), one order per owner     {cleared * 1000:9.1f} ms")
-    print(f"    of it self-trade check          {netting * 1000:9.1f} ms")
+    print(f"    self_trade_netting() alone      {netting * 1000:9.1f} ms")
     netted_orders = len(shared_result.netted)
     netted_wh = sum(shared_result.netted.values()) // 2
     print(
@@ -98,7 +98,7 @@ def main() -> None:
         f" ({netted_wh:,} Wh)"
     )
     print(f"                                   {cleared_shared * 1000:9.1f} ms")
-    print(f"    of it self-trade netting        {netting_shared * 1000:9.1f} ms")
+    print(f"    self_trade_netting() alone      {netting_shared * 1000:9.1f} ms")
     for name, base in (("Python sorted", by_python), ("numpy lexsort", by_numpy)):
         ratio, shared_ratio = cleared / base, cleared_shared / base
         print(

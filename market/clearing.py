@@ -33,14 +33,16 @@ remaining offer, and a cleared bid is priced at or above the clearing price whil
 cleared offer is at or below it, so no owner clears on both sides. The clearing of the
 remaining orders keeps every property above (it is the same clearing, on less volume).
 
-The work is two sorts and a few linear numpy passes, so clearing 100,000 orders costs a
-small multiple of sorting them (benchmarks/clearing_bench.py).
+The work is two sorts and a few linear numpy passes, plus, for self-trade prevention, one
+`np.unique` of the owners and two sorts of the orders of owners that cross themselves (all
+owners at once, no loop per owner), so clearing 100,000 orders costs a small multiple of
+sorting them (benchmarks/clearing_bench.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -80,6 +82,29 @@ class Clearing:
 
 
 @dataclass(frozen=True, slots=True)
+class _Book:
+    """A slot's orders as arrays, in input order (one pass over the objects)."""
+
+    ids: np.ndarray
+    buys: np.ndarray
+    prices: np.ndarray
+    quantities: np.ndarray
+    seqs: np.ndarray
+    owners: np.ndarray
+
+    @classmethod
+    def of(cls, orders: Sequence[SlotOrder]) -> _Book:
+        def column(name: str) -> np.ndarray:
+            values = (getattr(o, name) for o in orders)
+            return np.fromiter(values, dtype=np.int64, count=len(orders))
+
+        buys = np.fromiter((o.side == BUY for o in orders), dtype=bool, count=len(orders))
+        return cls(
+            column("id"), buys, column("price"), column("quantity"), column("seq"), column("owner")
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class _Side:
     """One side ranked best first: ids, prices, quantities and cumulative quantities."""
 
@@ -89,13 +114,12 @@ class _Side:
     cumulative: np.ndarray
 
     @classmethod
-    def ranked(cls, orders: Sequence[SlotOrder], *, descending: bool) -> _Side:
-        ids = np.fromiter((o.id for o in orders), dtype=np.int64, count=len(orders))
-        prices = np.fromiter((o.price for o in orders), dtype=np.int64, count=len(orders))
-        quantities = np.fromiter((o.quantity for o in orders), dtype=np.int64, count=len(orders))
-        seqs = np.fromiter((o.seq for o in orders), dtype=np.int64, count=len(orders))
-        rank = np.lexsort((ids, seqs, -prices if descending else prices))
-        quantities = quantities[rank]
+    def ranked(cls, book: _Book, quantities: np.ndarray, *, buys: bool) -> _Side:
+        """The orders of one side that have Wh left in `quantities`, best first."""
+        mine = (book.buys if buys else ~book.buys) & (quantities > 0)
+        ids, prices, seqs = book.ids[mine], book.prices[mine], book.seqs[mine]
+        rank = np.lexsort((ids, seqs, -prices if buys else prices))
+        quantities = quantities[mine][rank]
         return cls(ids[rank], prices[rank], quantities, np.cumsum(quantities))
 
     @property
@@ -113,70 +137,87 @@ class _Side:
 
 
 def self_trade_netting(orders: Sequence[SlotOrder]) -> dict[int, int]:
-    """The Wh self-trade prevention takes out of each order, by id (only orders it touches).
+    """The Wh self-trade prevention takes out of each order, by id (only orders it touches)."""
+    book = _Book.of(orders)
+    netted = _netted(book)
+    some = netted > 0
+    return dict(zip(book.ids[some].tolist(), netted[some].tolist(), strict=True))
 
-    Only owners whose dearest bid reaches their cheapest offer are walked (found with numpy
-    in one pass), so a slot without self-crossing owners costs one `np.unique` more.
+
+def _netted(book: _Book) -> np.ndarray:
+    """Each order's netted Wh (input order), for every owner at once.
+
+    The same Wh-by-Wh walk as the clearing, per owner, on one line: owner g's orders of
+    both sides are laid out from `base[g]`, with room for its larger side, so every
+    owner's Wh positions are disjoint and one searchsorted finds the order holding any
+    owner's k-th Wh. Only owners whose dearest bid reaches their cheapest offer take part.
     """
-    if not orders:
-        return {}
-    owners = np.fromiter((o.owner for o in orders), dtype=np.int64, count=len(orders))
-    prices = np.fromiter((o.price for o in orders), dtype=np.int64, count=len(orders))
-    buys = np.fromiter((o.side == BUY for o in orders), dtype=bool, count=len(orders))
-    unique, group = np.unique(owners, return_inverse=True)
-    dearest_bid = np.full(len(unique), -1, dtype=np.int64)
-    cheapest_offer = np.full(len(unique), np.iinfo(np.int64).max, dtype=np.int64)
-    np.maximum.at(dearest_bid, group[buys], prices[buys])
-    np.minimum.at(cheapest_offer, group[~buys], prices[~buys])
-    crossing = (dearest_bid >= cheapest_offer)[group]
-    mine: dict[int, list[SlotOrder]] = {}
-    for index in np.flatnonzero(crossing).tolist():
-        mine.setdefault(orders[index].owner, []).append(orders[index])
-    netted: dict[int, int] = {}
-    for own in mine.values():
-        bids = sorted((o for o in own if o.side == BUY), key=lambda o: (-o.price, o.seq, o.id))
-        offers = sorted((o for o in own if o.side == SELL), key=lambda o: (o.price, o.seq, o.id))
-        i = j = 0
-        bid_left, offer_left = bids[0].quantity, offers[0].quantity
-        while bids[i].price >= offers[j].price:
-            take = min(bid_left, offer_left)
-            netted[bids[i].id] = netted.get(bids[i].id, 0) + take
-            netted[offers[j].id] = netted.get(offers[j].id, 0) + take
-            bid_left -= take
-            offer_left -= take
-            if not bid_left:
-                i += 1
-                if i == len(bids):
-                    break
-                bid_left = bids[i].quantity
-            if not offer_left:
-                j += 1
-                if j == len(offers):
-                    break
-                offer_left = offers[j].quantity
+    netted = np.zeros(len(book.ids), dtype=np.int64)
+    if not len(book.ids):
+        return netted
+    unique, group = np.unique(book.owners, return_inverse=True)
+    dearest = np.full(len(unique), np.iinfo(np.int64).min, dtype=np.int64)
+    cheapest = np.full(len(unique), np.iinfo(np.int64).max, dtype=np.int64)
+    np.maximum.at(dearest, group[book.buys], book.prices[book.buys])
+    np.minimum.at(cheapest, group[~book.buys], book.prices[~book.buys])
+    crossing_owner = dearest >= cheapest
+    if not crossing_owner.any():
+        return netted
+    involved = crossing_owner[group]
+    prices, seqs, ids = book.prices, book.seqs, book.ids
+    bids = np.flatnonzero(involved & book.buys)
+    bids = bids[np.lexsort((ids[bids], seqs[bids], -prices[bids], group[bids]))]
+    offers = np.flatnonzero(involved & ~book.buys)
+    offers = offers[np.lexsort((ids[offers], seqs[offers], prices[offers], group[offers]))]
+    totals = []
+    for side in (bids, offers):
+        total = np.zeros(len(unique), dtype=np.int64)
+        np.add.at(total, group[side], book.quantities[side])
+        totals.append(total)
+    most = np.minimum(*totals)
+    base = np.concatenate(([0], np.cumsum(np.maximum(*totals))[:-1]))
+
+    def positions(side: np.ndarray) -> np.ndarray:
+        """Where each order's last Wh lies on the line (cumulative within its owner)."""
+        cumulative = np.cumsum(book.quantities[side])
+        first = np.concatenate(([True], group[side][1:] != group[side][:-1]))
+        before = (cumulative - book.quantities[side])[first][np.cumsum(first) - 1]
+        return base[group[side]] + cumulative - before
+
+    bid_ends, offer_ends = positions(bids), positions(offers)
+    ends = np.concatenate((bid_ends, offer_ends))
+    owner_of = np.concatenate((group[bids], group[offers]))
+    within = ends <= base[owner_of] + most[owner_of]
+    boundaries, index = np.unique(ends[within], return_index=True)
+    owners = owner_of[within][index]
+    same = np.concatenate(([False], owners[1:] == owners[:-1]))
+    starts = np.where(same, np.concatenate(([0], boundaries[:-1])), base[owners])
+    # As in the clearing: the test holds for a prefix of each owner's boundaries.
+    cross = (
+        prices[bids][np.searchsorted(bid_ends, starts + 1)]
+        >= prices[offers][np.searchsorted(offer_ends, starts + 1)]
+    )
+    volume = np.zeros(len(unique), dtype=np.int64)
+    np.maximum.at(volume, owners[cross], boundaries[cross] - base[owners[cross]])
+    for side, side_ends in ((bids, bid_ends), (offers, offer_ends)):
+        local = side_ends - base[group[side]]
+        reach = np.minimum(local, volume[group[side]])
+        netted[side] = np.maximum(reach - (local - book.quantities[side]), 0)
     return netted
 
 
 def clear(orders: Sequence[SlotOrder]) -> Clearing:
     """Clear one slot's orders at one price after self-trade prevention (module docstring)."""
-    netted = self_trade_netting(orders)
-    if netted:
-        orders = [
-            replace(o, quantity=o.quantity - netted[o.id]) if o.id in netted else o
-            for o in orders
-            if o.quantity > netted.get(o.id, 0)
-        ]
-    result = _clear_uniform(orders)
-    return Clearing(result.price, result.volume, result.allocations, netted)
-
-
-def _clear_uniform(orders: Sequence[SlotOrder]) -> Clearing:
-    """Clear orders at one price without self-trade prevention (module docstring)."""
-    bids = _Side.ranked([o for o in orders if o.side == BUY], descending=True)
-    offers = _Side.ranked([o for o in orders if o.side == SELL], descending=False)
+    book = _Book.of(orders)
+    taken = _netted(book)
+    some = taken > 0
+    netted = dict(zip(book.ids[some].tolist(), taken[some].tolist(), strict=True))
+    quantities = book.quantities - taken
+    bids = _Side.ranked(book, quantities, buys=True)
+    offers = _Side.ranked(book, quantities, buys=False)
     most = min(bids.total, offers.total)
     if most == 0:
-        return Clearing(None, 0, {})
+        return Clearing(None, 0, {}, netted)
     # Between two consecutive order boundaries (of either side) both prices are constant,
     # so it is enough to test the first Wh after each boundary; the test passes for a
     # prefix of the boundaries, because bid prices fall and offer prices rise.
@@ -186,7 +227,7 @@ def _clear_uniform(orders: Sequence[SlotOrder]) -> Clearing:
     crossing = bids.price_of_wh(starts + 1) >= offers.price_of_wh(starts + 1)
     passing = int(np.argmin(crossing)) if not crossing.all() else len(crossing)
     if passing == 0:
-        return Clearing(None, 0, {})
+        return Clearing(None, 0, {}, netted)
     volume = int(boundaries[passing - 1])
     lo = int(offers.price_of_wh(volume))
     hi = int(bids.price_of_wh(volume))
@@ -195,4 +236,5 @@ def _clear_uniform(orders: Sequence[SlotOrder]) -> Clearing:
     if volume < offers.total:
         hi = min(hi, int(offers.price_of_wh(volume + 1)))
     price = (lo + hi) // 2
-    return Clearing(price, volume, {**bids.allocations(volume), **offers.allocations(volume)})
+    allocations = {**bids.allocations(volume), **offers.allocations(volume)}
+    return Clearing(price, volume, allocations, netted)
