@@ -190,9 +190,13 @@ def trade_data(trade: Trade) -> dict[str, Any]:
 
 
 def slot_clearing_data(
-    clearing: SlotClearing, orders: list[Order], entries: list[JournalEntry]
+    clearing: SlotClearing,
+    orders: list[Order],
+    entries: list[JournalEntry],
+    netted: dict[int, int],
 ) -> dict[str, Any]:
-    """A slot's clearing: price and volume, each order's state after it, the releases."""
+    """A slot's clearing: price and volume, each order's state after it (with the Wh
+    self-trade prevention took out of it, `netted` by order id), the releases."""
     return {
         "clearing": {
             "clearing_id": clearing.pk,
@@ -203,6 +207,13 @@ def slot_clearing_data(
             "orders_count": clearing.orders_count,
             "cleared_at": clearing.cleared_at,
         },
-        "orders": [maker_data(order) for order in orders],
+        "orders": [
+            {
+                **maker_data(order),
+                "cancel_reason": order.cancel_reason,
+                "self_trade_netted_wh": netted.get(order.pk, 0),
+            }
+            for order in orders
+        ],
         "journal": [entry_data(entry) for entry in entries],
     }

@@ -17,10 +17,20 @@ from market.models import Order
 
 
 def orders_set_cleared(orders: Iterable[Order], *, clearing_id: int, now: dt.datetime) -> None:
-    """Store each order's status, cleared Wh and escrow after its slot's clearing."""
+    """Store each order's status, cleared Wh, escrow and cancel reason (self-trade
+    prevention) after its slot's clearing."""
     table = Order._meta.db_table
     rows = [
-        (order.status, order.filled_wh, order.reserved_minor, clearing_id, now, now, order.pk)
+        (
+            order.status,
+            order.filled_wh,
+            order.reserved_minor,
+            order.cancel_reason,
+            clearing_id,
+            now,
+            now,
+            order.pk,
+        )
         for order in orders
     ]
     if not rows:
@@ -28,6 +38,6 @@ def orders_set_cleared(orders: Iterable[Order], *, clearing_id: int, now: dt.dat
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {table} SET status = %s, filled_wh = %s, reserved_minor = %s, "  # noqa: S608
-            "clearing_id = %s, closed_at = %s, updated_at = %s WHERE id = %s",
+            "cancel_reason = %s, clearing_id = %s, closed_at = %s, updated_at = %s WHERE id = %s",
             rows,
         )

@@ -5,6 +5,11 @@ orders and records the result in one transaction with one ledger event,
 `market.slot_cleared`, naming the market, the clearing, every order of the slot, the bid
 accounts whose escrow it released and the journal entries.
 
+Self-trade prevention happens inside `clear()`: an organisation's crossing bid and offer
+volume is netted before the clearing (docs/market.md, "Self-trade prevention"). A netted
+order's `cancel_reason` is `self_trade_netted`, the event says how many Wh each order lost,
+and the netted Wh of a bid are not cleared, so their escrow is released with the rest.
+
 Money: a bid escrowed `escrow_for(limit, quantity)` when placed. At clearing it keeps
 `escrow_for(price, cleared Wh)` reserved — what its cleared energy costs at the clearing
 price, held until delivery is settled against meter data — and the rest goes back to
@@ -70,7 +75,9 @@ def slot_clear(
     )
     result = clearing.clear(
         [
-            clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh - o.filled_wh, o.seq)
+            clearing.SlotOrder(
+                o.pk, o.side, o.limit_price, o.quantity_wh - o.filled_wh, o.seq, o.organisation_id
+            )
             for o in orders
         ]
     )
@@ -91,6 +98,8 @@ def slot_clear(
         order.filled_wh += cleared
         order.status = _status(order, order.filled_wh)
         order.clearing = record
+        if result.netted_of(order.pk):
+            order.cancel_reason = clearing.SELF_TRADE_NETTED
         order.closed_at = order.updated_at = now
         if order.side == Order.Side.BUY:
             keep = matching.escrow_for(result.price, cleared) if cleared else 0
@@ -107,7 +116,7 @@ def slot_clear(
             *[run.accounts[pk] for pk in sorted(run.accounts)],
             *run.journal.entries,
         ],
-        data=events.slot_clearing_data(record, orders, run.journal.entries),
+        data=events.slot_clearing_data(record, orders, run.journal.entries, result.netted),
     )
     return record
 

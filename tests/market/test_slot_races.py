@@ -48,7 +48,10 @@ def test_concurrent_clearings_of_one_slot_clear_it_once():
         _place(market, s, "sell", 1_500, 4_000 + 1_500 * i, slot) for i, s in enumerate(sellers)
     ]
     expected = clearing.clear(
-        [clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh, o.seq) for o in orders]
+        [
+            clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh, o.seq, o.organisation_id)
+            for o in orders
+        ]
     )
     totals = _totals()
 

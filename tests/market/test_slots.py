@@ -221,7 +221,10 @@ def test_clearing_a_slot_records_what_clear_computes_and_releases_escrow_exactly
     slot = next_slot(market)
     buyers, sellers, orders = _book(market, slot)
     expected = clearing.clear(
-        [clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh, o.seq) for o in orders]
+        [
+            clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh, o.seq, o.organisation_id)
+            for o in orders
+        ]
     )
     totals = all_balances()
     before = last_event_id()
@@ -408,7 +411,10 @@ def test_random_slots_clear_as_clear_computes_and_conserve_money(seed):
         for _ in range(12)
     ]
     expected = clearing.clear(
-        [clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh, o.seq) for o in orders]
+        [
+            clearing.SlotOrder(o.pk, o.side, o.limit_price, o.quantity_wh, o.seq, o.organisation_id)
+            for o in orders
+        ]
     )
     totals = all_balances()
 
