@@ -166,7 +166,7 @@ def admin_sql(server: dict, *statements: str) -> None:
     conn.close()
 
 
-def register_peer_sql(server: dict, dbname: str, *, origin: str, url: str, signer) -> None:
+def register_peer_sql(server: dict, dbname: str, *, origin: str, url: str, signer, witness) -> None:
     """Register a peer straight into another registry's database (benchmark set-up)."""
     import psycopg2
 
@@ -177,17 +177,18 @@ def register_peer_sql(server: dict, dbname: str, *, origin: str, url: str, signe
             "witness_vkey, is_witness, is_mirror, is_partner, status, status_reason, "
             "created_at, updated_at) VALUES (%s, %s, %s, '', %s, %s, false, false, false, "
             "'active', '', now(), now())",
-            [origin, origin, url, signer.vkey, signer.cosignature_vkey],
+            [origin, origin, url, signer.vkey, witness.cosignature_vkey],
         )
     conn.close()
 
 
-def registry_env(url: str, origin: str, key: str) -> dict:
+def registry_env(url: str, origin: str, key: str, witness_key: str) -> dict:
     env = os.environ | {
         "DJANGO_ENV": "development",
         "DATABASE_URL": url,
         "REGISTRY_ORIGIN": origin,
         "REGISTRY_SIGNING_KEY": key,
+        "REGISTRY_WITNESS_KEY": witness_key,
         "THROTTLE_ANON": "10000000/minute",
         "LOG_LEVEL": "WARNING",
     }
@@ -235,6 +236,11 @@ def main() -> None:
         name: generate_private_key(f"bench-{name}.test/gridproof") for name in ("src", "dst", "wit")
     }
     signers = {name: Signer.from_private_key(key) for name, (key, _) in keys.items()}
+    # each registry cosigns with a witness key of its own (REGISTRY_WITNESS_KEY)
+    witness_keys = {
+        name: generate_private_key(f"bench-{name}.test/gridproof/witness")[0] for name in keys
+    }
+    witnesses = {name: Signer.from_private_key(key) for name, key in witness_keys.items()}
     workdir = Path(tempfile.mkdtemp(prefix="federation-bench-"))
     names = ("src", "dst", "wit")
     admin_sql(
@@ -242,12 +248,12 @@ def main() -> None:
         *[f"DROP DATABASE IF EXISTS {prefix}_{n} WITH (FORCE)" for n in (*names, "tpl")],
         f"CREATE DATABASE {prefix}_tpl",
     )
-    envs = {n: registry_env(db_url(n), signers[n].name, keys[n][0]) for n in names}
+    envs = {n: registry_env(db_url(n), signers[n].name, keys[n][0], witness_keys[n]) for n in names}
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=REPO,
         check=True,
-        env=registry_env(db_url("tpl"), signers["src"].name, keys["src"][0]),
+        env=registry_env(db_url("tpl"), signers["src"].name, keys["src"][0], witness_keys["src"]),
         stdout=subprocess.DEVNULL,
     )
     # A template is no registry yet: each copy records itself as the database that signs
@@ -279,10 +285,11 @@ def main() -> None:
                 origin=signers["dst"].name,
                 url="http://127.0.0.1:9",
                 signer=signers["dst"],
+                witness=witnesses["dst"],
             )
         os.environ.update(envs["dst"])
         os.environ["REGISTRY_BASE_URL"] = "http://127.0.0.1:9"
-        run_benchmarks(args, src, wit, signers)
+        run_benchmarks(args, src, wit, signers, witnesses)
     finally:
         for s in servers:
             s.stop()
@@ -293,7 +300,7 @@ def main() -> None:
             )
 
 
-def run_benchmarks(args, src: Server, wit: Server, signers: dict) -> None:
+def run_benchmarks(args, src: Server, wit: Server, signers: dict, witnesses: dict) -> None:
     import django
 
     django.setup()
@@ -326,20 +333,21 @@ def run_benchmarks(args, src: Server, wit: Server, signers: dict) -> None:
     raw_seconds = time.perf_counter() - started
     del events
 
-    def make_peer(signer, url, **roles) -> Peer:
+    def make_peer(name, url, **roles) -> Peer:
+        signer = signers[name]
         peer = Peer.objects.create(
             origin=signer.name,
             base_url=url,
             log_vkey=signer.vkey,
-            witness_vkey=signer.cosignature_vkey,
+            witness_vkey=witnesses[name].cosignature_vkey,
             **roles,
         )
         MirrorHead.objects.create(peer=peer)
         WitnessProgress.objects.create(peer=peer)
         return peer
 
-    source = make_peer(signers["src"], src.url, is_mirror=True, is_witness=True)
-    witness = make_peer(signers["wit"], wit.url, is_witness=True)
+    source = make_peer("src", src.url, is_mirror=True, is_witness=True)
+    witness = make_peer("wit", wit.url, is_witness=True)
 
     # Baseline 2: fetching the same entries (parse only), as many requests in flight, as
     # GridProof entry bundles (what replication uses) and as the ledger API's JSON pages.
