@@ -112,22 +112,25 @@ def ledger_rewriters(*, using: str = "default") -> list[Rewriter]:
         row = cursor.fetchone()
         if row and row[0]:
             return [Rewriter(table="", how="superuser")]
+        # one statement for every table and privilege (/readyz runs this on each probe)
+        checks = ", ".join(
+            f"has_table_privilege(current_user, quote_ident(tablename), '{privilege}')"
+            for privilege in REWRITE_PRIVILEGES
+        )
         cursor.execute(
-            "SELECT tablename, tableowner = current_user FROM pg_tables "
+            f"SELECT tablename, tableowner = current_user, {checks} FROM pg_tables "  # noqa: S608 - constants only
             "WHERE schemaname = current_schema() AND tablename = ANY(%s) ORDER BY 1",
             [tables],
         )
-        for table, owned in cursor.fetchall():
+        for table, owned, *granted in cursor.fetchall():
             if owned:
                 found.append(Rewriter(table=table, how="owner"))
                 continue
-            for privilege in REWRITE_PRIVILEGES:
-                cursor.execute(
-                    "SELECT has_table_privilege(current_user, %s, %s)",
-                    [_quote(connection, table), privilege],
-                )
-                if cursor.fetchone()[0]:
-                    found.append(Rewriter(table=table, how=privilege))
+            found.extend(
+                Rewriter(table=table, how=privilege)
+                for privilege, has in zip(REWRITE_PRIVILEGES, granted, strict=True)
+                if has
+            )
     return found
 
 
