@@ -183,6 +183,9 @@ class Bundle(models.Model):
         EXPIRED = 5, "expired"
         WITHDRAWN = 6, "withdrawn"
         EXPORTED = 7, "exported"
+        # Cancelled on the way into a battery (EnergyTag storage rules): final, like a
+        # retirement, but no claim; the discharge is issued as storage certificates.
+        STORED = 8, "stored"
 
     device = models.ForeignKey(
         "assets.Device", on_delete=models.PROTECT, db_index=False, related_name="+"
@@ -243,6 +246,47 @@ class Bundle(models.Model):
     @property
     def status_name(self) -> str:
         return self.Status(self.status).label
+
+
+class StorageOrigin(models.Model):
+    """Where the units [unit_start, unit_end) of a storage issuance came from: the
+    certificate cancelled when that energy charged the battery (EnergyTag storage rules).
+
+    Keyed by unit range, so every bundle split off a storage bundle finds its origin.
+    """
+
+    issuance = models.ForeignKey(Issuance, on_delete=models.PROTECT, related_name="origins")
+    device = models.ForeignKey(
+        "assets.Device", on_delete=models.PROTECT, db_index=False, related_name="+"
+    )
+    unit_start = models.BigIntegerField()
+    unit_end = models.BigIntegerField()
+    charged_bundle = models.ForeignKey(
+        Bundle, on_delete=models.PROTECT, related_name="+", help_text="The cancelled bundle."
+    )
+    origin_device = models.ForeignKey("assets.Device", on_delete=models.PROTECT, related_name="+")
+    origin_technology_code = models.CharField(max_length=32)
+    origin_energy_source_code = models.CharField(max_length=32)
+    origin_period_start = models.DateTimeField()
+    origin_period_end = models.DateTimeField()
+    charged_at = models.DateTimeField(help_text="Start of the hour the battery charged.")
+    efficiency_ppm = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["device", "unit_start"]
+        indexes = [models.Index(fields=["device", "unit_start"], name="cert_storage_origin_unit")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(unit_end__gt=F("unit_start")), name="cert_storage_origin_units"
+            ),
+            models.CheckConstraint(
+                condition=Q(efficiency_ppm__gte=1, efficiency_ppm__lte=1_000_000),
+                name="cert_storage_origin_efficiency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"storage units [{self.unit_start}, {self.unit_end}) of device {self.device_id}"
 
 
 class TransferPolicy(models.Model):

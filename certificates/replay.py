@@ -21,6 +21,7 @@ from registry.hooks import Hook
 
 ACTIVE, RESERVED, SPLIT = "active", "reserved", "split"
 RETIRED, EXPIRED, WITHDRAWN, EXPORTED = "retired", "expired", "withdrawn", "exported"
+STORED = "stored"
 MAX_LISTED = 50
 
 UNIT_EVENT_SOURCES = Hook("certificates.replay_unit_event_sources")
@@ -28,7 +29,10 @@ UNIT_EVENT_SOURCES = Hook("certificates.replay_unit_event_sources")
 service (which appends no event of its own), as (kinds, changes(kind, data)) pairs
 registered from AppConfig.ready(). Each change is a move-shaped dict (`bundle_id`,
 `moved_bundle_id`, `rest_bundle_id`, `unit_start`, `unit_end`, `volume_wh`) with
-`action` ("reserve", "release", "deliver") and `account_id`, the holder afterwards."""
+`action` ("reserve", "release", "deliver") and `account_id`, the holder afterwards.
+Storage (`services/storing.py`) adds two: "store" (move-shaped: the units are cancelled
+into a battery, status stored, same holder) and "issue" (`issuance`: a storage
+issuance's data, shaped like `certificate.issued`'s)."""
 
 REPLAY_EXTENSIONS = Hook("certificates.replay_extensions")
 """Replays of other apps' state from their own events (the market's balances and orders),
@@ -187,7 +191,7 @@ class _State:
             if bundle is not None:
                 bundle.status = WITHDRAWN
         for pk in data["flagged_bundle_ids"]:
-            if self.get(pk, RETIRED, EXPORTED) is not None:
+            if self.get(pk, RETIRED, EXPORTED, STORED) is not None:
                 self.flagged.add(pk)
 
     def export(self, data: dict[str, Any]) -> None:
@@ -214,7 +218,14 @@ class _State:
 
     def units(self, change: dict[str, Any]) -> None:
         """A change made through the reservation service, carried by another app's event."""
-        action, account_id = change["action"], change["account_id"]
+        action = change["action"]
+        if action == "issue":
+            self.issuance(change["issuance"])
+            return
+        account_id = change["account_id"]
+        if action == "store":
+            self.move(change, account_id=account_id, status=STORED, holder=account_id)
+            return
         if action == "reserve":
             self.move(change, account_id=account_id, status=RESERVED, holder=account_id)
             return
@@ -307,7 +318,11 @@ def _compare(state: _State, report: ReplayReport) -> None:
         report.problem(f"bundle {pk} is in the ledger but not in the table")
     flagged = set(
         WithdrawalItem.objects.filter(
-            bundle__status__in=[Bundle.Status.RETIRED, Bundle.Status.EXPORTED]
+            bundle__status__in=[
+                Bundle.Status.RETIRED,
+                Bundle.Status.EXPORTED,
+                Bundle.Status.STORED,
+            ]
         ).values_list("bundle_id", flat=True)
     )
     if flagged != state.flagged:

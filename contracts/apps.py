@@ -13,3 +13,8 @@ class ContractsConfig(AppConfig):
         from contracts.tasks import execute_on_issued
 
         ISSUED_HOOKS.register(execute_on_issued)
+
+        from certificates.replay import UNIT_EVENT_SOURCES
+        from contracts.replay import STORAGE_UNIT_EVENTS
+
+        UNIT_EVENT_SOURCES.register(STORAGE_UNIT_EVENTS)

@@ -91,3 +91,26 @@ class AlreadySettled(Conflict):
 class SettlementUnavailable(Conflict):
     code = "settlement_unavailable"
     default_detail = "No settlement handler paid this (is the market installed?)."
+
+
+class StoragePeriodOutOfOrder(Conflict):
+    code = "storage_period_out_of_order"
+    default_detail = "A battery's days execute in order: execute the next day first."
+
+
+class StorageReadingsIncomplete(Conflict):
+    code = "storage_readings_incomplete"
+    default_detail = (
+        "The battery's charge and discharge readings do not cover the whole day (hourly or"
+        " finer, none spanning two hours)."
+    )
+
+
+class StorageCapacityExceeded(Conflict):
+    code = "storage_capacity_exceeded"
+    default_detail = "The charge would take the state of charge above the battery's capacity."
+
+
+class StorageDischargeExceedsCharge(Conflict):
+    code = "storage_discharge_exceeds_charge"
+    default_detail = "The metered discharge is more than the battery's state of charge."

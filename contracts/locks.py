@@ -7,10 +7,13 @@ key, only ever waits for a concurrent execution of the same trigger, which then 
 the row and skips; it holds no row another writer locks.
 """
 
+from django.db import transaction
+from django.utils import timezone
+
 from accounts.models import Account
 from assets.models import Device
 from contracts.errors import ContractNotFound
-from contracts.models import Contract, ContractExecution, SettlementObligation
+from contracts.models import Contract, ContractExecution, SettlementObligation, StorageState
 
 
 def contract_lock(contract_id: int) -> Contract:
@@ -38,3 +41,21 @@ def obligation_lock(obligation_id: int) -> SettlementObligation | None:
     """An obligation being settled; its payment then locks the market's settlement
     accounts (after this row, never before)."""
     return SettlementObligation.objects.select_for_update().filter(pk=obligation_id).first()
+
+
+def storage_state_lock(*, device_id: int, capacity_wh: int) -> StorageState:
+    """A battery's state of charge row, FOR UPDATE (created empty on first use): taken by a
+    storage execution before it plans, so two executions of one battery queue."""
+    state = StorageState.objects.select_for_update().filter(device_id=device_id).first()
+    if state is None:
+        with transaction.atomic():
+            StorageState.objects.bulk_create(
+                [
+                    StorageState(
+                        device_id=device_id, capacity_wh=capacity_wh, updated_at=timezone.now()
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+        state = StorageState.objects.select_for_update().get(device_id=device_id)
+    return state

@@ -219,3 +219,67 @@ class SettlementObligation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payer_id} owes {self.payee_id} {self.amount_minor} {self.currency}"
+
+
+class StorageState(models.Model):
+    """A battery's state of charge under storage balancing: the Wh it can still deliver
+    (charge after round-trip losses, less discharge), and the end of the last period
+    executed; never negative, never above the capacity (database constraints)."""
+
+    ledger_subject_type = "device"
+
+    device = models.OneToOneField(
+        "assets.Device", on_delete=models.PROTECT, primary_key=True, related_name="+"
+    )
+    soc_wh = models.BigIntegerField(default=0)
+    capacity_wh = models.BigIntegerField()
+    through = models.DateTimeField(null=True, blank=True, help_text="End of the last period.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(soc_wh__gte=0), name="contracts_soc_gte_0"),
+            models.CheckConstraint(
+                condition=Q(soc_wh__lte=models.F("capacity_wh")), name="contracts_soc_lte_capacity"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"battery {self.device_id}: {self.soc_wh}/{self.capacity_wh} Wh"
+
+
+class StorageLayer(models.Model):
+    """Energy one charge put into a battery, discharged first in, first out: the cancelled
+    bundle it came from (None: charge no certificate covered, never certified), the Wh it
+    can deliver after losses (`stored_wh`), what is left of it, and the loss."""
+
+    device = models.ForeignKey("assets.Device", on_delete=models.PROTECT, related_name="+")
+    execution = models.ForeignKey(ContractExecution, on_delete=models.PROTECT, related_name="+")
+    charged_at = models.DateTimeField(help_text="Start of the charging hour.")
+    charged_wh = models.BigIntegerField()
+    stored_wh = models.BigIntegerField()
+    remaining_wh = models.BigIntegerField()
+    charged_bundle = models.OneToOneField(
+        "certificates.Bundle", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["device", "id"]
+        indexes = [
+            models.Index(
+                fields=["device", "id"],
+                condition=Q(remaining_wh__gt=0),
+                name="contracts_layer_open",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(remaining_wh__gte=0)
+                & Q(remaining_wh__lte=models.F("stored_wh"))
+                & Q(stored_wh__lte=models.F("charged_wh")),
+                name="contracts_layer_wh",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"battery {self.device_id} layer {self.pk}: {self.remaining_wh}/{self.stored_wh} Wh"

@@ -85,3 +85,13 @@ def executions_to_retry(*, limit: int = 500) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def contracts_for_day() -> list[int]:
+    """Active daily contracts (storage balancing), in order."""
+    daily = [name for name, kind in KINDS.items() if kind.trigger == "daily"]
+    return list(
+        Contract.objects.filter(kind__in=daily, status=Contract.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

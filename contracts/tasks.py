@@ -44,12 +44,33 @@ def contracts_calendar_tick_task() -> int:
                 done += 1
         except DomainError as exc:
             log.warning("contract %s for %s: %s", contract_id, period, exc.code)
+    for contract_id in selectors.contracts_for_day():
+        done += _storage_days(contract_id, now)
     for execution_id in selectors.executions_to_retry():
         try:
             services.contract_execution_retry(actor=services.SYSTEM, execution_id=execution_id)
         except DomainError as exc:
             log.warning("retry of execution %s: %s", execution_id, exc.code)
     services.settlement_obligations_settle_open()
+    return done
+
+
+def _storage_days(contract_id: int, now, limit: int = 31) -> int:
+    """A storage contract's complete days after the battery's last, in order, up to
+    `limit` a tick; stops at the first that does not apply (it waits for its cause)."""
+    done = 0
+    for _ in range(limit):
+        try:
+            day = services.storage_next_day(contract_id=contract_id)
+            execution = services.contract_execute(
+                contract_id=contract_id, trigger=f"day:{day}", now=now
+            )
+        except DomainError as exc:
+            log.warning("storage contract %s: %s", contract_id, exc.code)
+            break
+        if execution is None or execution.status != "applied":
+            break
+        done += 1
     return done
 
 

@@ -10,6 +10,8 @@ One module per use case; import from here (`from certificates import services`):
   the caller appends the event, see its docstring)
 - `retirement`: certificate_retire, certificate_retire_periods, certificate_expire_due,
   certificate_withdraw
+- `storing`: certificate_units_store / certificate_storage_issue (a battery's charge
+  cancelled, its discharge issued as storage certificates; the caller appends the event)
 - `withdrawal`: certificate_withdraw_for_device (a device's certificates for a period,
   with a dry run)
 - `common`: the checks and split machinery they share, and the account-close guard
@@ -51,6 +53,12 @@ from certificates.services.retirement import (
     certificate_retire_periods,
     certificate_withdraw,
 )
+from certificates.services.storing import (
+    OriginPiece,
+    StorageChanges,
+    certificate_storage_issue,
+    certificate_units_store,
+)
 from certificates.services.transfer import (
     certificate_transfer,
     certificate_transfer_accept,
@@ -71,6 +79,8 @@ __all__ = [
     "Actor",
     "DeviceWithdrawal",
     "Mandate",
+    "OriginPiece",
+    "StorageChanges",
     "UnitsChange",
     "account_close_guard",
     "certificate_auto_issue",
@@ -78,6 +88,7 @@ __all__ = [
     "certificate_issue",
     "certificate_retire",
     "certificate_retire_periods",
+    "certificate_storage_issue",
     "certificate_transfer",
     "certificate_transfer_accept",
     "certificate_transfer_batch",
@@ -86,6 +97,7 @@ __all__ = [
     "certificate_units_deliver",
     "certificate_units_release",
     "certificate_units_reserve",
+    "certificate_units_store",
     "certificate_withdraw",
     "certificate_withdraw_for_device",
     "issuance_request_approve",

@@ -397,7 +397,7 @@ def _withdraw_trees(
         items.append(
             WithdrawalItem(withdrawal=withdrawal, bundle=bundle, previous_status=bundle.status)
         )
-        if bundle.status in (Bundle.Status.RETIRED, Bundle.Status.EXPORTED):
+        if bundle.status in (Bundle.Status.RETIRED, Bundle.Status.EXPORTED, Bundle.Status.STORED):
             flagged.append(bundle)
         else:
             withdrawn.append(bundle)

@@ -35,7 +35,7 @@ from certificates.services.common import _require_issuing_body
 from certificates.services.retirement import _withdraw_trees
 
 LIVE = (Bundle.Status.ACTIVE, Bundle.Status.RESERVED, Bundle.Status.EXPIRED)
-KEPT = (Bundle.Status.RETIRED, Bundle.Status.EXPORTED)
+KEPT = (Bundle.Status.RETIRED, Bundle.Status.EXPORTED, Bundle.Status.STORED)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.kinds import retirement, shares
+from contracts.kinds import retirement, shares, storage
 from contracts.kinds.base import Validated
 
 
@@ -12,7 +12,7 @@ from contracts.kinds.base import Validated
 class Kind:
     name: str
     validate: Callable[[Any], Validated]
-    trigger: str  # "issuance" or "monthly"
+    trigger: str  # "issuance", "monthly" or "daily"
 
 
 KINDS: dict[str, Kind] = {
@@ -23,4 +23,5 @@ KINDS: dict[str, Kind] = {
     retirement.STANDING_RETIREMENT: Kind(
         retirement.STANDING_RETIREMENT, retirement.validate, "monthly"
     ),
+    storage.STORAGE_BALANCING: Kind(storage.STORAGE_BALANCING, storage.validate, "daily"),
 }

@@ -43,6 +43,10 @@ class Plan:
     )
     obligation: dict[str, Any] | None = None
     shortfall: dict[str, Any] | None = None  # set when the sources do not cover the plan
+    refusal: Any = None  # a DomainError the execution fails with (storage balancing)
+    storage: Any = None  # a storage.StoragePlan (storage balancing)
+    # What the application changed, for the execution's one event (filled by apply).
+    subjects: list[Any] = field(default_factory=list)
 
 
 class TermsReader:

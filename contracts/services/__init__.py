@@ -21,6 +21,7 @@ from contracts.services.execution import (
     obligation_pay,
     obligation_settle,
     settlement_obligations_settle_open,
+    storage_next_day,
 )
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "obligation_settle",
     "organisation_key_register",
     "settlement_obligations_settle_open",
+    "storage_next_day",
     "terms_sha256",
 ]

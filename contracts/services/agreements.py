@@ -24,6 +24,7 @@ from contracts import errors, events, locks
 from contracts.kinds import KINDS
 from contracts.kinds.base import MAX_SHARE_BP, Validated
 from contracts.kinds.shares import PPA, SHARE_KINDS
+from contracts.kinds.storage import STORAGE_BALANCING
 from contracts.models import Agreement, Contract, ContractParty, OrganisationKey
 from ledger.canonical import canonical_bytes
 from ledger.services import ledger_append
@@ -107,7 +108,24 @@ def _check_window(start_at: Any, end_at: Any) -> None:
 def _check_overlap(
     *, kind: str, validated: Validated, start_at, end_at, exclude: int | None
 ) -> None:
-    """Share contracts in force on one output must not claim more than 100% of it."""
+    """Share contracts in force on one output must not claim more than 100% of it; one
+    storage balancing contract at a time balances a battery."""
+    if kind == STORAGE_BALANCING:
+        clash = (
+            Contract.objects.filter(
+                status=Contract.Status.ACTIVE,
+                kind=STORAGE_BALANCING,
+                device_id=validated.device_id,
+                start_at__lt=end_at,
+                end_at__gt=start_at,
+            )
+            .exclude(pk=exclude)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if clash is not None:
+            raise errors.OverlappingClaims(scope="battery", contract_id=clash)
+        return
     if kind not in SHARE_KINDS:
         return
     live = Contract.objects.filter(

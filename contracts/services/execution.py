@@ -24,9 +24,10 @@ from accounts.permissions import user_can_act_for
 from certificates import services as certificates
 from certificates.models import Issuance
 from contracts import errors, events, locks, selectors
-from contracts.kinds import KINDS, retirement, shares
+from contracts.kinds import KINDS, retirement, shares, storage
 from contracts.kinds.base import Plan, month_bounds
-from contracts.models import Contract, ContractExecution, SettlementObligation
+from contracts.models import Contract, ContractExecution, SettlementObligation, StorageState
+from contracts.services.storage import storage_apply
 from ledger.canonical import to_event_value
 from ledger.services import ledger_append
 from registry.errors import DomainError
@@ -56,6 +57,9 @@ def _parse_trigger(contract: Contract, trigger: str) -> tuple[str, Any]:
     if kind.trigger == "monthly" and prefix == "period":
         month_bounds(value)
         return prefix, value
+    if kind.trigger == "daily" and prefix == "day":
+        storage.day_bounds(value)
+        return prefix, value
     raise errors.TriggerNotApplicable(contract_id=contract.pk, trigger=trigger)
 
 
@@ -64,6 +68,8 @@ def contract_plan(*, contract: Contract, trigger: str) -> Plan:
     prefix, value = _parse_trigger(contract, trigger)
     if prefix == "issuance":
         return shares.plan_issuance(contract, value)
+    if prefix == "day":
+        return storage.plan_day(contract, value)
     return retirement.plan_month(contract, value)
 
 
@@ -71,12 +77,17 @@ def contract_dry_run(
     *, contract_id: int, issuance_id: int | None = None, period: str | None = None
 ) -> dict[str, Any]:
     """What a contract would do for an issuance or a month (YYYY-MM; by default the
-    current month), without writing."""
+    current month), or for storage balancing a day (YYYY-MM-DD; by default the battery's
+    next day), without writing."""
     contract = Contract.objects.filter(pk=contract_id).first()
     if contract is None:
         raise errors.ContractNotFound(contract_id=contract_id)
     if issuance_id is None and period is None:
-        period = timezone.now().strftime("%Y-%m")
+        period = (
+            _storage_next_day(contract)
+            if contract.kind == storage.STORAGE_BALANCING
+            else timezone.now().strftime("%Y-%m")
+        )
     if issuance_id is not None and period is not None:
         raise errors.InvalidTerms(
             "Give an issuance or a period, not both.", fields={"issuance": ["or period"]}
@@ -86,11 +97,15 @@ def contract_dry_run(
     elif contract.kind in shares.SHARE_KINDS:
         start, end = month_bounds(period)
         plan = shares.plan_period(contract, start, end)
+    elif contract.kind == storage.STORAGE_BALANCING:
+        plan = contract_plan(contract=contract, trigger=f"day:{period}")
     else:
         plan = contract_plan(contract=contract, trigger=f"period:{period}")
     executed = ContractExecution.objects.filter(contract=contract, trigger=plan.trigger).first()
     out = {"trigger": plan.trigger, "would_do": to_event_value(plan.summary)}
     out["would_fail"] = to_event_value(plan.shortfall) if plan.shortfall else None
+    if plan.refusal is not None:
+        out["would_fail"] = {"code": plan.refusal.code, "detail": plan.refusal.detail}
     out["executed"] = None if executed is None else executed.status
     return out
 
@@ -103,6 +118,14 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
             and contract.activated_at <= moment
             and (contract.ended_at is None or contract.ended_at > moment)
         )
+    if isinstance(trigger_value, str) and len(trigger_value) == 10:  # a day, YYYY-MM-DD
+        start, end = storage.day_bounds(trigger_value)
+        return (
+            contract.status == Contract.Status.ACTIVE
+            and contract.start_at <= start
+            and end <= contract.end_at
+            and end <= now
+        )
     start, end = month_bounds(trigger_value)
     return (
         contract.status == Contract.Status.ACTIVE
@@ -114,6 +137,8 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
 
 def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict[str, Any]:
     """Carry out a plan through the certificates services; raises to refuse."""
+    if plan.refusal is not None:
+        raise plan.refusal
     if plan.shortfall:
         raise errors.ExecutionShortfall(**to_event_value(plan.shortfall))
     mandate = certificates.Mandate(
@@ -125,6 +150,13 @@ def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict
         },
         receiver_agreed=contract.kind == shares.PPA,
     )
+    if plan.storage is not None:
+        state = locks.storage_state_lock(
+            device_id=contract.device_id, capacity_wh=contract.terms["capacity_wh"]
+        )
+        return storage_apply(
+            contract=contract, plan=plan, execution=execution, state=state, mandate=mandate
+        )
     result: dict[str, Any] = dict(plan.summary)
     moved = []
     for to_number, items in plan.transfers:
@@ -289,10 +321,18 @@ def settlement_obligations_settle_open(*, limit: int = 500) -> int:
 def _run(contract: Contract, execution: ContractExecution, actor: Any) -> ContractExecution:
     """Plan and apply inside a savepoint; record the outcome and its one event."""
     now = timezone.now()
+    changed: list[Any] = []
     try:
         with transaction.atomic():
+            if contract.kind == storage.STORAGE_BALANCING:
+                # The battery's state row before the plan reads it: a second execution
+                # on the battery waits here and plans on the first one's result.
+                locks.storage_state_lock(
+                    device_id=contract.device_id, capacity_wh=contract.terms["capacity_wh"]
+                )
             plan = contract_plan(contract=contract, trigger=execution.trigger)
             result = _apply(contract, plan, execution)
+            changed = plan.subjects
     except DomainError as exc:
         park = (
             contract.on_failure == Contract.OnFailure.PARK
@@ -320,11 +360,45 @@ def _run(contract: Contract, execution: ContractExecution, actor: Any) -> Contra
     ledger_append(
         kind=kind,
         actor=actor,
-        subject=events.subjects(contract, *extra, *_input_subjects(execution.trigger)),
+        subject=events.subjects(
+            contract, *extra, *_input_subjects(execution.trigger), *_unique(changed)
+        ),
         data=events.execution_data(execution)
         | ({"reason_detail": execution.reason_detail} if execution.reason_code else {}),
     )
     return execution
+
+
+def _unique(subjects: list[Any]) -> list[Any]:
+    """Subjects once each (a storage day names an account or a bundle many times)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for subject in subjects:
+        key = (
+            (subject[0], str(subject[1]))
+            if isinstance(subject, tuple)
+            else (subject.ledger_subject_type, str(subject.pk))
+        )
+        if key not in seen:
+            seen.add(key)
+            out.append(subject)
+    return out
+
+
+def storage_next_day(*, contract_id: int) -> str:
+    """The day (YYYY-MM-DD) a storage contract executes next (the calendar tick)."""
+    contract = Contract.objects.filter(pk=contract_id).first()
+    if contract is None:
+        raise errors.ContractNotFound(contract_id=contract_id)
+    return _storage_next_day(contract)
+
+
+def _storage_next_day(contract: Contract) -> str:
+    """The day a storage contract executes next: after the battery's last, or its first."""
+    state = StorageState.objects.filter(device_id=contract.device_id).first()
+    if state is not None and state.through is not None:
+        return state.through.date().isoformat()
+    return contract.start_at.astimezone(dt.UTC).date().isoformat()
 
 
 def _input_subjects(trigger: str) -> list[tuple[str, str]]:

@@ -63,6 +63,7 @@ BUNDLE_STATUS = {
     Bundle.Status.EXPIRED: pgettext_lazy("bundle status", "expired"),
     Bundle.Status.WITHDRAWN: pgettext_lazy("bundle status", "withdrawn"),
     Bundle.Status.EXPORTED: pgettext_lazy("bundle status", "exported"),
+    Bundle.Status.STORED: pgettext_lazy("bundle status", "stored"),
 }
 
 
