@@ -514,6 +514,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
             "expired",
             "withdrawn",
             "exported",
+            "stored",
         ],
         "TransferStatusEnum": "certificates.models.Transfer.Status",
         "IssuanceRequestStatusEnum": "certificates.models.IssuanceRequest.Status",

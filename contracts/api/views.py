@@ -146,13 +146,21 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(
         parameters=[
             OpenApiParameter("issuance", int, description="An issuance id (share kinds)."),
-            OpenApiParameter("period", str, description="A month, YYYY-MM."),
+            OpenApiParameter(
+                "period",
+                str,
+                description=(
+                    "A month, YYYY-MM; for storage balancing a day, YYYY-MM-DD (by default the"
+                    " battery's next day to execute)."
+                ),
+            ),
         ],
         responses={200: serializers.DryRunOutputSerializer, **error_responses(400, 401, 404)},
     )
     @action(detail=True, methods=["get"], url_path="dry-run", filter_backends=[])
     def dry_run(self, request: Request, pk: str) -> Response:
-        """What the contract would do for an issuance or a month; writes nothing."""
+        """What the contract would do for an issuance, a month or (storage balancing) a day;
+        writes nothing."""
         contract = _contract(self, pk)
         issuance = request.query_params.get("issuance")
         if issuance is not None and not issuance.isdigit():

@@ -89,6 +89,18 @@ def day_bounds(day: str) -> tuple[dt.datetime, dt.datetime]:
     return start, start + DAY
 
 
+def next_day_start(contract: Contract, state: StorageState | None) -> dt.datetime:
+    """Where the battery's next day starts: after the last day executed on it (by this
+    contract or an earlier one), and never before the contract's first whole day."""
+    begin = contract.start_at.astimezone(dt.UTC)
+    first = dt.datetime.combine(begin.date(), dt.time(0), tzinfo=dt.UTC)
+    if first < begin:
+        first += DAY
+    if state is None or state.through is None:
+        return first
+    return max(state.through, first)
+
+
 @dataclass
 class NewLayer:
     """A layer the plan adds: from `source_bundle_id` (cancelled in part or whole)."""
@@ -195,9 +207,14 @@ def plan_day(contract: Contract, day: str) -> Plan:
         "soc_start_wh": soc,
     }
     plan = Plan(trigger=trigger, summary=summary)
-    if state is not None and state.through is not None and state.through != start:
-        expected = state.through.date().isoformat()
-        return _refuse(plan, errors.StoragePeriodOutOfOrder(device_id=device_id, next_day=expected))
+    expected = next_day_start(contract, state)
+    if start != expected:
+        return _refuse(
+            plan,
+            errors.StoragePeriodOutOfOrder(
+                device_id=device_id, next_day=expected.date().isoformat()
+            ),
+        )
     charged, _charge_ids, charge_whole = _hourly(device_id, CHARGE_METERS, start, end)
     discharged, discharge_ids, discharge_whole = _hourly(device_id, DISCHARGE_METERS, start, end)
     if not (charge_whole and discharge_whole):

@@ -358,6 +358,14 @@ def contract_amend(
     _check_window(contract.start_at, end_at)
     if sorted(validated.parties) != sorted(contract.parties.values_list("organisation_id", "role")):
         raise errors.InvalidTerms("An amendment keeps the parties.", fields={"terms": ["parties"]})
+    if contract.kind == STORAGE_BALANCING:
+        kept = ("device_id", "charge_account")
+        changed = [name for name in kept if validated.terms[name] != contract.terms[name]]
+        if changed:
+            raise errors.InvalidTerms(
+                "An amendment keeps the battery and the charge account.",
+                fields={name: ["cannot change"] for name in changed},
+            )
     proposal = {
         "action": Agreement.Action.AMEND.value,
         "terms": validated.terms,

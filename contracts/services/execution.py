@@ -396,9 +396,7 @@ def storage_next_day(*, contract_id: int) -> str:
 def _storage_next_day(contract: Contract) -> str:
     """The day a storage contract executes next: after the battery's last, or its first."""
     state = StorageState.objects.filter(device_id=contract.device_id).first()
-    if state is not None and state.through is not None:
-        return state.through.date().isoformat()
-    return contract.start_at.astimezone(dt.UTC).date().isoformat()
+    return storage.next_day_start(contract, state).date().isoformat()
 
 
 def _input_subjects(trigger: str) -> list[tuple[str, str]]:

@@ -24,7 +24,7 @@ from tests.certificates.factories import (
 )
 from tests.factories import AccountFactory, OrganisationFactory, issuing_body_user
 
-START = DAY - dt.timedelta(days=1)
+START = DAY
 END = DAY + dt.timedelta(days=365)
 SOLAR = {10: 5_000, 11: 5_000, 12: 5_000, 13: 5_000}  # Wh produced per hour
 CHARGE = {10: 4_000, 11: 4_000, 12: 4_000, 13: 4_000}  # Wh into the battery

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from accounts.models import Account
-from assets.models import Reading
+from assets.models import DeviceOwner, Reading
 from certificates.models import Bundle, Issuance, StorageOrigin
 from certificates.replay import replay_ledger
 from contracts import services
@@ -212,16 +212,20 @@ def test_an_executed_day_is_skipped_and_days_run_in_order():
     services.contract_execute(contract_id=contract.pk, trigger=day_trigger())
     before = (PendingEvent.objects.count(), snapshot(world))
 
-    # when: the same day again, and a day before it
+    # when: the same day again, a day skipping the next, and a day before the contract
     again = services.contract_execute(contract_id=contract.pk, trigger=day_trigger())
     earlier = services.contract_execute(
+        contract_id=contract.pk, trigger=day_trigger(DAY + dt.timedelta(days=2))
+    )
+    before_start = services.contract_execute(
         contract_id=contract.pk, trigger=day_trigger(DAY - dt.timedelta(days=1))
     )
 
     # then
-    assert again is None
+    assert again is None and before_start is None
     assert earlier.status == "parked"
     assert earlier.reason_code == "storage_period_out_of_order"
+    assert str((DAY + dt.timedelta(days=1)).date()) in earlier.reason_detail
     assert snapshot(world) == before[1]
     assert ContractExecution.objects.filter(contract=contract, status="applied").count() == 1
 
@@ -329,3 +333,32 @@ def test_a_supplier_charging_the_battery_is_a_party_and_must_agree():
     assert execution.result["cancelled_wh"] == 0
     assert execution.result["certified_wh"] == 0
     assert not Issuance.objects.filter(is_storage=True).exists()
+
+
+def test_an_amendment_keeps_the_battery_but_may_change_the_efficiency():
+    # given: a second battery the same account also takes the output of
+    world = make_world()
+    other = make_world()
+    DeviceOwner.objects.create(
+        device=other.battery,
+        organisation=world.storage_account.organisation,
+        account=world.storage_account,
+        share_numerator=1,
+        share_denominator=2,
+    )
+    contract = make_storage_contract(world)
+
+    # when / then
+    with pytest.raises(InvalidTerms) as caught:
+        services.contract_amend(
+            actor=world.operator,
+            contract_id=contract.pk,
+            terms=storage_terms(world, device_id=other.battery.pk),
+        )
+    assert caught.value.extra["fields"] == {"device_id": ["cannot change"]}
+    amended = services.contract_amend(
+        actor=world.operator,
+        contract_id=contract.pk,
+        terms=storage_terms(world, efficiency_ppm=850_000),
+    )
+    assert amended.proposal["terms"]["efficiency_ppm"] == 850_000

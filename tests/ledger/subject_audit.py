@@ -74,6 +74,8 @@ RULES: dict[str, Rule] = {
     "certificates.RetirementItem": refs(("retirement", "retirement_id")),
     "certificates.WithdrawalItem": refs(("withdrawal", "withdrawal_id")),
     "certificates.ForeignDevice": refs(("device", "device_id")),
+    # A storage certificate's origin is written with its issuance (which names it).
+    "certificates.StorageOrigin": refs(("issuance", "issuance_id")),
     "market.MarketOperator": refs(("organisation", "organisation_id")),
     "market.JournalLine": refs(("journal_entry", "entry_id"), ("settlement_account", "account_id")),
     "market.OrderBook": refs(("market", "market_id")),
@@ -82,6 +84,9 @@ RULES: dict[str, Rule] = {
     "contracts.ContractParty": refs(
         ("contract", "contract_id"), ("organisation", "organisation_id")
     ),
+    # A battery's state of charge and its layers are the battery's (storage balancing).
+    "contracts.StorageState": refs(("device", "device_id")),
+    "contracts.StorageLayer": refs(("device", "device_id")),
     "charging.SessionMessage": refs(("charging_session", "session_id")),
     "charging.MeterSample": refs(("charging_session", "session_id")),
     "charging.ReceiptHour": refs(("charging_receipt", "receipt_id")),

@@ -69,6 +69,7 @@ SERVICE_TESTS = [
     "tests/consumers/test_retirement_by_consumption.py",
     "tests/contracts/test_agreements.py",
     "tests/contracts/test_execution.py",
+    "tests/contracts/test_storage.py",
     "tests/charging/test_tariffs.py",
     "tests/charging/test_sessions.py",
     "tests/charging/test_receipts.py",
