@@ -18,6 +18,7 @@ from certificates.models import (
     CertificateImport,
     IssuanceRequest,
     Retirement,
+    StorageOrigin,
     Transfer,
     TransferPolicy,
     Withdrawal,
@@ -458,3 +459,19 @@ def certificate_monthly(*, since: Any) -> dict[str, list[dict[str, Any]]]:
         "issued": monthly(Issuance.objects.all(), "issued_at"),
         "retired": monthly(Retirement.objects.all(), "retired_at"),
     }
+
+
+def bundle_storage_origin(*, bundle: Bundle) -> StorageOrigin | None:
+    """The origin of a storage certificate's units (None for any other bundle): the range
+    of the storage issuance that holds the bundle's units, from its charge."""
+    if not bundle.issuance.is_storage:
+        return None
+    return (
+        StorageOrigin.objects.filter(
+            device_id=bundle.device_id,
+            unit_start__lte=bundle.unit_start,
+            unit_end__gte=bundle.unit_end,
+        )
+        .order_by("unit_start")
+        .first()
+    )

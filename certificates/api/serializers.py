@@ -9,9 +9,11 @@ from certificates.models import (
     CertificateImport,
     IssuanceRequest,
     Retirement,
+    StorageOrigin,
     Transfer,
     Withdrawal,
 )
+from certificates.selectors import bundle_storage_origin
 from registry.api.serializers import CountryField, StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
@@ -28,6 +30,23 @@ class BundleStatusField(serializers.Field):
 
 
 extend_schema_field({"type": "string", "enum": STATUS_NAMES})(BundleStatusField)
+
+
+class StorageOriginOutputSerializer(serializers.ModelSerializer):
+    """Where a storage certificate's energy came from (EnergyTag storage rules)."""
+
+    class Meta:
+        model = StorageOrigin
+        fields = [
+            "charged_bundle",
+            "origin_device",
+            "origin_technology_code",
+            "origin_energy_source_code",
+            "origin_period_start",
+            "origin_period_end",
+            "charged_at",
+            "efficiency_ppm",
+        ]
 
 
 class BundleOutputSerializer(serializers.ModelSerializer):
@@ -59,6 +78,9 @@ class BundleOutputSerializer(serializers.ModelSerializer):
     issued_at = serializers.DateTimeField(source="issuance.issued_at", read_only=True)
     issuing_body = serializers.IntegerField(source="issuance.issuing_body_id", read_only=True)
     registry_origin = serializers.SerializerMethodField()
+    storage_origin = serializers.SerializerMethodField(
+        help_text="For a storage certificate (is_storage): what charged the battery."
+    )
 
     class Meta:
         model = Bundle
@@ -89,12 +111,18 @@ class BundleOutputSerializer(serializers.ModelSerializer):
             "support",
             "emission_factor_g_per_kwh",
             "is_storage",
+            "storage_origin",
             "expires_on",
             "parent",
         ]
 
     def get_registry_origin(self, bundle: Bundle) -> str:
         return settings.REGISTRY_ORIGIN
+
+    @extend_schema_field(StorageOriginOutputSerializer(allow_null=True))
+    def get_storage_origin(self, bundle: Bundle) -> dict | None:
+        origin = bundle_storage_origin(bundle=bundle)
+        return None if origin is None else StorageOriginOutputSerializer(origin).data
 
 
 class TransferCreateInputSerializer(StrictInputSerializer):

@@ -82,6 +82,16 @@ def _require_transaction(action: str) -> None:
         raise errors.UnitsChangeOutsideTransaction(action=action)
 
 
+def _mark_readings(device_id: int, reading_ids: Sequence[int], now: dt.datetime) -> None:
+    from assets.services import readings_mark_issued
+
+    if not reading_ids:
+        return
+    marked = readings_mark_issued(reading_ids=list(reading_ids), at=now)
+    if marked != len(set(reading_ids)):
+        raise errors.DoubleIssuance(device_id=device_id, reason="readings changed meanwhile")
+
+
 def certificate_units_store(
     *,
     actor: Actor,
@@ -127,12 +137,16 @@ def certificate_storage_issue(
 ) -> Issuance | None:
     """Issue storage certificates for a battery's discharge hours, one bundle per (hour,
     origin), into `account_id`; record each bundle's origin (`StorageOrigin`) and mark the
-    discharge readings issued. No event: the caller's (an "issue" change)."""
-    from assets.services import readings_mark_issued
-
+    discharge readings issued (also when nothing is certified). No event: the caller's (an
+    "issue" change)."""
     _require_transaction(ISSUE)
     periods = [(s, e, pieces) for s, e, pieces in periods if sum(p.volume_wh for p in pieces)]
     if not periods:
+        # Nothing certified (the discharge came from uncertified charge): its readings are
+        # still spent, so the battery's ordinary issuance cannot certify them.
+        _mark_readings(device_id, reading_ids, now)
+        if reading_ids:
+            into.subjects.append(("device", device_id))
         return None
     device = _device_for_issuance(device_id)
     if not device.is_storage:
@@ -227,10 +241,7 @@ def certificate_storage_issue(
         for row in period[4]:
             row[0] = next(bundle_ids)
     StorageOrigin.objects.bulk_create(origins)
-    if reading_ids:
-        marked = readings_mark_issued(reading_ids=list(reading_ids), at=now)
-        if marked != len(set(reading_ids)):
-            raise errors.DoubleIssuance(device_id=device_id, reason="readings changed meanwhile")
+    _mark_readings(device_id, reading_ids, now)
     counter.next_unit = unit
     counter.save(update_fields=["next_unit"])
     rows = [row for period in period_rows for row in period[4]]

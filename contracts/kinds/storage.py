@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q
+from django.utils import timezone
 
 from assets.models import Device, DeviceOwner, Meter, Reading
 from certificates.allocation import HOUR, floor_hour
@@ -56,6 +57,10 @@ def validate(terms: Any) -> Validated:
         raise InvalidTerms(fields={"device_id": ["no such device"]})
     if not device.is_storage:
         raise InvalidTerms(fields={"device_id": ["not a storage device"]})
+    if device.issuance_policy != Device.IssuancePolicy.MANUAL:
+        # The contract certifies the discharge; an hourly issuance would certify it again
+        # without its origin (and the day would then fail with double_issuance).
+        raise InvalidTerms(fields={"device_id": ["the battery's issuance policy must be manual"]})
     charge = read.account("charge_account")
     store = read.account("storage_account")
     if not DeviceOwner.objects.filter(device_id=device_id, account_id=store.pk).exists():
@@ -163,7 +168,7 @@ def _hourly(device_id: int, kinds, start, end) -> tuple[dict[dt.datetime, int], 
     return per_hour, ids, whole
 
 
-def _charge_bundles(contract: Contract, hour: dt.datetime):
+def _charge_bundles(contract: Contract, hour: dt.datetime, today: dt.date):
     return (
         Bundle.objects.filter(
             account_id=contract.source_account_id,
@@ -172,7 +177,7 @@ def _charge_bundles(contract: Contract, hour: dt.datetime):
             period_end__lte=hour + HOUR,
             issuance__is_storage=False,
         )
-        .filter(Q(expires_on__isnull=True) | Q(expires_on__gt=hour.date()))
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gt=today))
         .select_related("issuance")
         .order_by("period_start", "pk")
     )
@@ -234,6 +239,7 @@ def plan_day(contract: Contract, day: str) -> Plan:
         .values_list("pk", "remaining_wh", "charged_bundle_id")
     ]
     sp = StoragePlan(reading_ids=discharge_ids, end=end)
+    today = timezone.now().astimezone(dt.UTC).date()  # an expired certificate cannot charge
     hours: list[list[Any]] = []
     totals = {"charged_wh": 0, "cancelled_wh": 0, "stored_wh": 0, "loss_wh": 0}
     totals |= {"discharged_wh": 0, "certified_wh": 0}
@@ -243,7 +249,7 @@ def plan_day(contract: Contract, day: str) -> Plan:
         cancelled = stored = 0
         if charge:
             need = charge
-            for bundle in _charge_bundles(contract, hour):
+            for bundle in _charge_bundles(contract, hour, today):
                 if not need:
                     break
                 take = min(need, bundle.unit_end - bundle.unit_start)

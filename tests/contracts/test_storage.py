@@ -3,8 +3,10 @@ storage rules (charge cancelled, discharge issued as storage certificates with t
 charge's origin, losses never certified, state of charge never negative)."""
 
 import datetime as dt
+import io
 
 import pytest
+from django.core.management import call_command
 
 from accounts.models import Account
 from assets.models import DeviceOwner, Reading
@@ -14,6 +16,7 @@ from contracts import services
 from contracts.errors import InvalidTerms, OverlappingClaims
 from contracts.models import ContractExecution, StorageLayer, StorageState
 from ledger.models import PendingEvent
+from ledger.services import ledger_integrate
 from tests.certificates.factories import DAY
 from tests.contracts.storage_world import (
     day_trigger,
@@ -136,6 +139,12 @@ def test_the_next_day_discharges_what_was_left_and_replay_agrees():
     assert report.ok, report.problems
     assert report.holdings[world.storage_account.pk] == {"active": 14_000}
     assert report.holdings[world.charge_account.pk]["stored"] == 16_000
+    # and the operator's command agrees, once the integrator has numbered the events
+    ledger_integrate()
+    out = io.StringIO()
+    call_command("replay_ledger", "--holdings", stdout=out)
+    assert "the tables agree" in out.getvalue()
+    assert f"account {world.storage_account.pk}: active 14000 Wh" in out.getvalue()
 
 
 def test_replay_sees_a_storage_certificate_changed_behind_the_services():
@@ -306,6 +315,17 @@ def test_a_plant_that_stores_nothing_is_no_battery():
     assert caught.value.extra["fields"] == {"device_id": ["not a storage device"]}
 
 
+def test_a_battery_issued_automatically_cannot_be_balanced():
+    world = make_world()
+    world.battery.issuance_policy = "automatic_hourly"
+    world.battery.save(update_fields=["issuance_policy"])
+    with pytest.raises(InvalidTerms) as caught:
+        make_storage_contract(world)
+    assert caught.value.extra["fields"] == {
+        "device_id": ["the battery's issuance policy must be manual"]
+    }
+
+
 def test_one_storage_contract_at_a_time_balances_a_battery():
     world = make_world()
     make_storage_contract(world)
@@ -333,6 +353,8 @@ def test_a_supplier_charging_the_battery_is_a_party_and_must_agree():
     assert execution.result["cancelled_wh"] == 0
     assert execution.result["certified_wh"] == 0
     assert not Issuance.objects.filter(is_storage=True).exists()
+    # the discharge is spent all the same: the battery's own issuance cannot certify it
+    assert not Reading.objects.filter(meter=world.discharge_meter, issued_at=None).exists()
 
 
 def test_an_amendment_keeps_the_battery_but_may_change_the_efficiency():
