@@ -14,7 +14,8 @@ class ContractsConfig(AppConfig):
 
         ISSUED_HOOKS.register(execute_on_issued)
 
-        from certificates.replay import UNIT_EVENT_SOURCES
-        from contracts.replay import STORAGE_UNIT_EVENTS
+        from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
+        from contracts.replay import STORAGE_UNIT_EVENTS, replay_storage
 
         UNIT_EVENT_SOURCES.register(STORAGE_UNIT_EVENTS)
+        REPLAY_EXTENSIONS.register(replay_storage)

@@ -6,7 +6,7 @@ import datetime as dt
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import Account
 from assets.models import DeviceOwner, Reading
@@ -15,6 +15,7 @@ from certificates.replay import replay_ledger
 from contracts import services
 from contracts.errors import InvalidTerms, OverlappingClaims
 from contracts.models import ContractExecution, StorageLayer, StorageState
+from contracts.replay import replay_storage
 from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
 from tests.certificates.factories import DAY
@@ -145,6 +146,25 @@ def test_the_next_day_discharges_what_was_left_and_replay_agrees():
     call_command("replay_ledger", "--holdings", stdout=out)
     assert "the tables agree" in out.getvalue()
     assert f"account {world.storage_account.pk}: active 14000 Wh" in out.getvalue()
+
+
+def test_replay_sees_a_state_of_charge_changed_behind_the_services():
+    # given
+    world = make_world()
+    issue_solar(world)
+    contract = make_storage_contract(world)
+    services.contract_execute(contract_id=contract.pk, trigger=day_trigger())
+    assert replay_storage().ok
+    assert "1 storage days" in replay_storage().summary
+
+    # when: 1,000 Wh appear in the battery outside the services
+    StorageState.objects.filter(device=world.battery).update(soc_wh=3_400)
+
+    # then: both the ledger and the layers disagree with the table
+    report = replay_storage()
+    assert report.problem_count == 2, report.problems
+    with pytest.raises(CommandError):
+        call_command("replay_ledger", stdout=io.StringIO(), stderr=io.StringIO())
 
 
 def test_replay_sees_a_storage_certificate_changed_behind_the_services():
