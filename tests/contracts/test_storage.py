@@ -18,7 +18,7 @@ from contracts.models import ContractExecution, StorageLayer, StorageState
 from contracts.replay import replay_storage
 from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
-from tests.certificates.factories import DAY
+from tests.certificates.factories import DAY, add_readings
 from tests.contracts.storage_world import (
     day_trigger,
     issue_solar,
@@ -115,8 +115,6 @@ def test_the_next_day_discharges_what_was_left_and_replay_agrees():
     issue_solar(world)
     contract = make_storage_contract(world)
     services.contract_execute(contract_id=contract.pk, trigger=day_trigger())
-    from tests.certificates.factories import add_readings
-
     day2 = DAY + dt.timedelta(days=1)
     add_readings(world.battery, start=day2, hours=24, wh=lambda i: 0, meter=world.charge_meter)
     add_readings(
@@ -404,3 +402,29 @@ def test_an_amendment_keeps_the_battery_but_may_change_the_efficiency():
         terms=storage_terms(world, efficiency_ppm=850_000),
     )
     assert amended.proposal["terms"]["efficiency_ppm"] == 850_000
+
+
+def test_a_day_waiting_for_late_readings_applies_on_retry():
+    # given: the discharge meter's evening readings have not arrived
+    world = make_world()
+    issue_solar(world)
+    contract = make_storage_contract(world)
+    Reading.objects.filter(meter=world.discharge_meter, start__gte=DAY + 12 * HOUR).delete()
+    parked = services.contract_execute(contract_id=contract.pk, trigger=day_trigger())
+    assert (parked.status, parked.reason_code) == ("parked", "storage_readings_incomplete")
+    assert not Bundle.objects.filter(status=Bundle.Status.STORED).exists()
+
+    # when: they arrive, and a member retries the day
+    add_readings(
+        world.battery,
+        start=DAY + 12 * HOUR,
+        hours=12,
+        wh=lambda i: 3_000 if 6 <= i <= 9 else 0,
+        meter=world.discharge_meter,
+    )
+    retried = services.contract_execution_retry(actor=world.operator, execution_id=parked.pk)
+
+    # then
+    assert (retried.pk, retried.status, retried.attempts) == (parked.pk, "applied", 2)
+    assert retried.result["certified_wh"] == 12_000
+    assert StorageState.objects.get(device=world.battery).soc_wh == 2_400
