@@ -134,37 +134,31 @@ class StoragePlan:
 
 def _hourly(device_id: int, kinds, start, end) -> tuple[dict[dt.datetime, int], list[int], bool]:
     """Wh per hour of the device's meters of `kinds`, the reading ids, and whether the
-    readings cover the whole day (each reading inside one hour)."""
+    readings cover the whole day, each inside one hour (as issuance does: with several
+    meters of a kind, a replaced one for instance, their union must cover it)."""
     rows = (
         Reading.objects.filter(
             device_id=device_id, meter__kind__in=kinds, start__lt=end, end__gt=start
         )
         .order_by("start", "meter_id")
-        .values_list("pk", "start", "end", "wh", "meter_id")
+        .values_list("pk", "start", "end", "wh")
     )
     per_hour: dict[dt.datetime, int] = {}
     ids: list[int] = []
-    spans: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
     whole = True
-    for pk, r_start, r_end, wh, meter_id in rows:
+    reach = start
+    for pk, r_start, r_end, wh in rows:  # in start order
         hour = floor_hour(r_start)
         if r_start < start or r_end > end or r_end > hour + HOUR:
             whole = False
             continue
         per_hour[hour] = per_hour.get(hour, 0) + wh
         ids.append(pk)
-        spans.setdefault(meter_id, []).append((r_start, r_end))
-    if not spans:
-        whole = False
-    for meter_spans in spans.values():
-        reach = start
-        for s, e in sorted(meter_spans):
-            if s > reach:
-                whole = False
-                break
-            reach = max(reach, e)
-        if reach < end:
+        if r_start > reach:
             whole = False
+        reach = max(reach, r_end)
+    if reach < end:
+        whole = False
     return per_hour, ids, whole
 
 

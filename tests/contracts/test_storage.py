@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Account
-from assets.models import DeviceOwner, Reading
+from assets.models import DeviceOwner, Meter, Reading
 from certificates.models import Bundle, Issuance, StorageOrigin
 from certificates.replay import replay_ledger
 from contracts import services
@@ -18,7 +18,7 @@ from contracts.models import ContractExecution, StorageLayer, StorageState
 from contracts.replay import replay_storage
 from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
-from tests.certificates.factories import DAY, add_readings
+from tests.certificates.factories import DAY, MeterFactory, add_readings
 from tests.contracts.storage_world import (
     day_trigger,
     issue_solar,
@@ -428,3 +428,26 @@ def test_a_day_waiting_for_late_readings_applies_on_retry():
     assert (retried.pk, retried.status, retried.attempts) == (parked.pk, "applied", 2)
     assert retried.result["certified_wh"] == 12_000
     assert StorageState.objects.get(device=world.battery).soc_wh == 2_400
+
+
+def test_a_discharge_meter_replaced_at_noon_still_covers_the_day():
+    # given: the discharge meter read until noon; its replacement from noon on
+    world = make_world()
+    issue_solar(world)
+    contract = make_storage_contract(world)
+    Reading.objects.filter(meter=world.discharge_meter, start__gte=DAY + 12 * HOUR).delete()
+    replacement = MeterFactory(device=world.battery, kind=Meter.Kind.STORAGE)
+    add_readings(
+        world.battery,
+        start=DAY + 12 * HOUR,
+        hours=12,
+        wh=lambda i: 3_000 if 6 <= i <= 9 else 0,
+        meter=replacement,
+    )
+
+    # when
+    execution = services.contract_execute(contract_id=contract.pk, trigger=day_trigger())
+
+    # then
+    assert execution.status == "applied", execution.reason_detail
+    assert execution.result["discharged_wh"] == 12_000
