@@ -105,7 +105,10 @@ def contract_dry_run(
     out = {"trigger": plan.trigger, "would_do": to_event_value(plan.summary)}
     out["would_fail"] = to_event_value(plan.shortfall) if plan.shortfall else None
     if plan.refusal is not None:
-        out["would_fail"] = {"code": plan.refusal.code, "detail": plan.refusal.detail}
+        refusal = plan.refusal
+        out["would_fail"] = {"code": refusal.code, "detail": refusal.detail} | to_event_value(
+            refusal.extra
+        )
     out["executed"] = None if executed is None else executed.status
     return out
 

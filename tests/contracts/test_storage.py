@@ -183,7 +183,7 @@ def test_replay_sees_a_storage_certificate_changed_behind_the_services():
 
 
 def test_a_discharge_beyond_the_state_of_charge_is_parked_and_changes_nothing():
-    # given: 10,000 Wh discharged at 18h but only 4 x 3,600 = 14,400... at 9h, before charge
+    # given: 1,000 Wh discharged at 9h, before the battery ever charged
     world = make_world(discharge={9: 1_000, 18: 3_000})
     issue_solar(world)
     contract = make_storage_contract(world)
@@ -193,6 +193,9 @@ def test_a_discharge_beyond_the_state_of_charge_is_parked_and_changes_nothing():
     execution = services.contract_execute(contract_id=contract.pk, trigger=day_trigger())
 
     # then
+    dry = services.contract_dry_run(contract_id=contract.pk, period=DAY.date().isoformat())
+    assert dry["would_fail"]["code"] == "storage_discharge_exceeds_charge"
+    assert dry["would_fail"]["discharge_wh"] == 1_000
     assert execution.status == "parked"
     assert execution.reason_code == "storage_discharge_exceeds_charge"
     assert "09:00" in execution.reason_detail
