@@ -162,19 +162,30 @@ def _hourly(device_id: int, kinds, start, end) -> tuple[dict[dt.datetime, int], 
     return per_hour, ids, whole
 
 
-def _charge_bundles(contract: Contract, hour: dt.datetime, today: dt.date):
-    return (
+def _charge_bundles(contract: Contract, hours: set[dt.datetime]) -> dict[dt.datetime, list[Bundle]]:
+    """The charge account's live, unexpired, non-storage certificates of each charging
+    hour (periods inside the hour), oldest first: one query for the day."""
+    today = timezone.now().astimezone(dt.UTC).date()  # an expired certificate cannot charge
+    by_hour: dict[dt.datetime, list[Bundle]] = {}
+    if not hours:
+        return by_hour
+    rows = (
         Bundle.objects.filter(
             account_id=contract.source_account_id,
             status=Bundle.Status.ACTIVE,
-            period_start__gte=hour,
-            period_end__lte=hour + HOUR,
+            period_start__gte=min(hours),
+            period_start__lt=max(hours) + HOUR,
             issuance__is_storage=False,
         )
         .filter(Q(expires_on__isnull=True) | Q(expires_on__gt=today))
         .select_related("issuance")
         .order_by("period_start", "pk")
     )
+    for bundle in rows:
+        hour = floor_hour(bundle.period_start)
+        if hour in hours and bundle.period_end <= hour + HOUR:
+            by_hour.setdefault(hour, []).append(bundle)
+    return by_hour
 
 
 def _refuse(plan: Plan, error: DomainError) -> Plan:
@@ -233,7 +244,7 @@ def plan_day(contract: Contract, day: str) -> Plan:
         .values_list("pk", "remaining_wh", "charged_bundle_id")
     ]
     sp = StoragePlan(reading_ids=discharge_ids, end=end)
-    today = timezone.now().astimezone(dt.UTC).date()  # an expired certificate cannot charge
+    charging = _charge_bundles(contract, {h for h, wh in charged.items() if wh})
     hours: list[list[Any]] = []
     totals = {"charged_wh": 0, "cancelled_wh": 0, "stored_wh": 0, "loss_wh": 0}
     totals |= {"discharged_wh": 0, "certified_wh": 0}
@@ -243,7 +254,7 @@ def plan_day(contract: Contract, day: str) -> Plan:
         cancelled = stored = 0
         if charge:
             need = charge
-            for bundle in _charge_bundles(contract, hour, today):
+            for bundle in charging.get(hour, []):
                 if not need:
                     break
                 take = min(need, bundle.unit_end - bundle.unit_start)
