@@ -12,6 +12,7 @@ from certificates.models import (
     Transfer,
     Withdrawal,
 )
+from ledger.api.serializers import CompletenessOutputSerializer
 from registry.api.serializers import CountryField, StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
@@ -346,6 +347,9 @@ class HistoryStepOutputSerializer(serializers.Serializer):
 class VerifyBundleOutputSerializer(serializers.Serializer):
     checkpoint = serializers.CharField(allow_null=True)
     entries = serializers.ListField(child=serializers.DictField())
+    completeness = CompletenessOutputSerializer(
+        allow_null=True, help_text="Proof that no entry of these subjects was left out."
+    )
 
 
 class ExportCreateInputSerializer(StrictInputSerializer):
@@ -455,6 +459,9 @@ class StatementOutputSerializer(serializers.Serializer):
 
     checkpoint = serializers.CharField(allow_null=True)
     entries = serializers.ListField(child=serializers.DictField())
+    completeness = CompletenessOutputSerializer(
+        allow_null=True, help_text="Proof that no entry of these subjects was left out."
+    )
     retirement = RetirementOutputSerializer()
     certificates = BundleOutputSerializer(many=True)
     claim = serializers.DictField(help_text="The claim and salt: SHA-256 of it is the commitment.")

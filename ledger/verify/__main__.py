@@ -40,6 +40,7 @@ from ledger.verify.checks import (
     check_history,
     check_inclusion,
 )
+from ledger.verify.completeness import check_complete_history
 from ledger.verify.note import (
     verify_checkpoint,
 )
@@ -390,18 +391,22 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
             bundle = fetch_history_bundle(url, args.subject, net)
         else:
             bundle = _read_json(args.file)
-        result = check_history(bundle, trust, args.subject)
+        complete = check_complete_history(bundle, trust, args.subject)
+        result = complete.history
         print(_describe(result.checkpoint, trust), file=out)
         size = result.checkpoint.checkpoint.size
-        if not result.entries:
-            # Without a non-inclusion proof an empty list proves nothing: the registry may
-            # have left the entries out, or the subject may not exist.
-            about = f"{args.subject[0]}:{args.subject[1]}" if args.subject else "the subject"
-            raise VerificationFailed(
-                f"no entries about {about} in tree size {size}: an empty history cannot be "
-                "verified (the registry sent no proof that nothing was left out)"
-            )
-        print(f"history OK: {len(result.entries)} entries, each in tree size {size}", file=out)
+        for key, count in sorted(complete.counts.items()):
+            if count:
+                print(
+                    f"history OK: complete: {count} entries about {key}, proven at "
+                    f"checkpoint size {size}",
+                    file=out,
+                )
+            else:
+                print(
+                    f"history OK: {key} has no entry: proven absent at checkpoint size {size}",
+                    file=out,
+                )
         for seq, event in result.entries:
             print(f"  #{seq}  {_event_summary(event)}", file=out)
 
