@@ -6,11 +6,14 @@ verify_ledger recompute from the entries alone.
 
 import base64
 import copy
+import io
 import json
 
 import pytest
+from django.core.management import call_command
 
 from ledger.index import subject_map_proof
+from ledger.integrity import LedgerTampered, ledger_verify
 from ledger.keys import registry_signer
 from ledger.models import LedgerEntry, SubjectIndexCommit
 from ledger.selectors import ledger_subject_history, subject_completeness
@@ -27,7 +30,7 @@ from ledger.verify.subject_map import (
     key_hash,
     verify_map_proof,
 )
-from tests.ledger.factories import append_events, integrate_all
+from tests.ledger.factories import append_events, integrate_all, triggers_lifted
 
 # ---------------------------------------------------------------- the pure map
 
@@ -232,3 +235,52 @@ def test_a_checkpoint_signed_without_the_map_has_no_completeness_proof():
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+# ---------------------------------------------------------------- verify_ledger recomputes it
+
+
+@pytest.mark.django_db
+@pytest.mark.subject_index
+def test_verify_ledger_recomputes_the_map_and_checks_every_commitment():
+    append_events(5)
+    integrate_all()
+    checkpoint_create()
+    append_events(4, start=5)
+    integrate_all()
+    checkpoint_create()
+    out = io.StringIO()
+    call_command("verify_ledger", "--no-progress", stdout=out, stderr=io.StringIO())
+    assert "Subject map: 2 commitments agree" in out.getvalue()
+    assert ledger_verify().index_commits == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.subject_index
+def test_a_registry_that_commits_a_wrong_map_root_is_caught(monkeypatch):
+    import ledger.index
+
+    append_events(5)
+    integrate_all()
+    checkpoint_create()
+    # a registry whose index is wrong (a subject's entry dropped from its map) signs it
+    append_events(3, start=5)
+    integrate_all()
+    honest = ledger.index.subject_index_update
+    monkeypatch.setattr(ledger.index, "subject_index_update", lambda size: (bytes(32), 1))
+    checkpoint_create()
+    monkeypatch.setattr(ledger.index, "subject_index_update", honest)
+    with pytest.raises(LedgerTampered, match="entry 9: the subject map root differs"):
+        ledger_verify()
+
+
+@pytest.mark.django_db
+@pytest.mark.subject_index
+def test_a_stored_commit_that_disagrees_with_the_log_is_caught():
+    append_events(3)
+    integrate_all()
+    checkpoint_create()
+    with triggers_lifted() as cursor:
+        cursor.execute("UPDATE ledger_subjectindexcommit SET root = %s", [bytes(32)])
+    with pytest.raises(LedgerTampered, match="subject index commit 3: stored root differs"):
+        ledger_verify()
