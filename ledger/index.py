@@ -52,9 +52,12 @@ _NEWEST_LEAVES = (
     "WHERE m.subject = l.subject AND m.version <= %s)"
 )
 _NEWEST_NODES = (
-    "SELECT n.level, n.position, n.hash FROM ledger_subjectindexnode n "
-    "WHERE ({where}) AND n.version = (SELECT MAX(m.version) FROM ledger_subjectindexnode m "
-    "WHERE m.level = n.level AND m.position = n.position AND m.version <= %s)"
+    # One index probe per position (newest version at or below the size asked): an OR of
+    # positions made PostgreSQL scan the table. VALUES columns are column1, column2 on
+    # PostgreSQL and SQLite alike.
+    "SELECT w.column1, w.column2, (SELECT n.hash FROM ledger_subjectindexnode n "
+    "WHERE n.level = w.column1 AND n.position = w.column2 AND n.version <= %s "
+    "ORDER BY n.version DESC LIMIT 1) FROM (VALUES {values}) AS w"
 )
 NEWEST = 1 << 62
 
@@ -89,12 +92,12 @@ def _leaves_of_buckets(buckets: Sequence[int], version: int) -> list[tuple[str, 
 
 def _nodes(positions: Sequence[tuple[int, int]], version: int) -> dict[tuple[int, int], bytes]:
     found: dict[tuple[int, int], bytes] = {}
-    for chunk in _chunks(positions, 500):
-        where = " OR ".join(["(n.level = %s AND n.position = %s)"] * len(chunk))
+    for chunk in _chunks(positions, 1000):
+        values = ", ".join(["(%s, %s)"] * len(chunk))
         params = [value for position in chunk for value in position]
         with connection.cursor() as cursor:
-            cursor.execute(_NEWEST_NODES.format(where=where), [*params, version])
-            found.update({(lv, pos): bytes(h) for lv, pos, h in cursor.fetchall()})
+            cursor.execute(_NEWEST_NODES.format(values=values), [version, *params])
+            found.update({(lv, pos): bytes(h) for lv, pos, h in cursor.fetchall() if h})
     return found
 
 
@@ -159,7 +162,7 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
         rows = sorted(records[bucket])
         new[(0, bucket)] = bucket_hash(record_bytes(*row) for row in rows)
     root = _update_tree(new, changed)
-    storage.bulk_insert_ints_bytes(
+    storage.bulk_insert(  # text COPY: binary COPY sends every integer as a bigint
         "ledger_subjectindexnode",
         ("level", "position", "version", "hash"),
         [(level, position, size, h) for (level, position), h in new.items()],
