@@ -196,6 +196,7 @@ def test_producer_registers_a_device_and_reads_its_generation_chart(watched):
     assert world.device.name in page.inner_text("main")
 
 
+@pytest.mark.subject_index  # the statement proves its history complete, as in production
 def test_buyer_accepts_transfers_retires_and_opens_the_statement(watched):
     world = build_web_world()
     log_in(watched, "buyer")
@@ -226,6 +227,8 @@ def test_buyer_accepts_transfers_retires_and_opens_the_statement(watched):
     page.click("#retire-heading ~ form button[type=submit]")
     page.wait_for_url(re.compile(r"/statements/"))
     page.wait_for_selector("#proof-check.ok")
+    page.wait_for_selector("#completeness-check[data-verified=yes]")
+    assert "checked in your browser" in page.inner_text("#completeness-check")
     watched.screenshot("journey-buyer-statement")
     # and download it as PDF: the file names the beneficiary and the statement
     public_id = page.url.rstrip("/").rsplit("/", 1)[-1]
@@ -238,6 +241,7 @@ def test_buyer_accepts_transfers_retires_and_opens_the_statement(watched):
     assert "Town hall (DE)" in text and public_id in text
 
 
+@pytest.mark.subject_index
 def test_auditor_verifies_a_statement_in_the_browser(watched):
     world = build_web_world()
     log_in(watched, "auditor")
@@ -246,6 +250,8 @@ def test_auditor_verifies_a_statement_in_the_browser(watched):
     page.click("button:has-text('Verify')")
     page.wait_for_selector("#proof-check[data-verified=yes]")
     assert "verified in your browser" in page.inner_text("#proof-check")
+    page.wait_for_selector("#completeness-check[data-verified=yes]")
+    assert "Complete history:" in page.inner_text("#completeness-check")
     watched.screenshot("journey-auditor-verify")
 
 
