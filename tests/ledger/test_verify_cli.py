@@ -531,3 +531,13 @@ def test_verifier_imports_only_stdlib_and_pynacl():
         [sys.executable, "-c", ISOLATION], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_inclusion_only_checks_a_history_without_its_completeness_proof(ledger, tmp_path):
+    bundle = {**ledger.history_bundle(3), "completeness": None}
+    path = write(tmp_path, "hop.json", bundle)
+    code, out = run("history", *keys(ledger), "--inclusion-only", "--file", path)
+    assert code == EXIT_OK, out
+    assert "history OK (inclusion only): 7 entries, each in tree size 37" in out
+    assert "completeness NOT proven" in out
+    assert run("history", *keys(ledger), "--file", path)[0] == EXIT_FAILED
