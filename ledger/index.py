@@ -46,7 +46,7 @@ CHUNK = 2000  # subjects or nodes per query
 ENTRY_BATCH = 20000  # entries read per query
 INDEX_ACTOR = "system:index"
 
-_NEWEST_LEAVES = (
+_LEAVES_AT = (
     "SELECT l.subject, l.key, l.count, l.chain FROM ledger_subjectindexleaf l "
     "WHERE {where} AND l.version = (SELECT MAX(m.version) FROM ledger_subjectindexleaf m "
     "WHERE m.subject = l.subject AND m.version <= %s)"
@@ -60,6 +60,13 @@ _NEWEST_NODES = (
     "ORDER BY n.version DESC LIMIT 1) FROM (VALUES {values}) AS w"
 )
 NEWEST = 1 << 62
+_CURRENT_BY_SUBJECT = (
+    "SELECT subject, count, chain FROM ledger_subjectindexcurrent WHERE subject IN ({marks})"
+)
+_CURRENT_BY_BUCKET = (
+    "SELECT bucket, key, count, chain FROM ledger_subjectindexcurrent WHERE bucket IN ({marks})"
+)
+_CURRENT_DELETE = "DELETE FROM ledger_subjectindexcurrent WHERE subject IN ({marks})"
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -69,25 +76,48 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 def _leaves(where: str, params: list[Any], version: int) -> list[tuple[str, bytes, int, bytes]]:
     with connection.cursor() as cursor:
-        cursor.execute(_NEWEST_LEAVES.format(where=where), [*params, version])
+        cursor.execute(_LEAVES_AT.format(where=where), [*params, version])
         return [(s, bytes(k), c, bytes(h)) for s, k, c, h in cursor.fetchall()]
 
 
-def _leaves_of_subjects(subjects: Sequence[str], version: int) -> dict[str, tuple[int, bytes]]:
+def _current_of_subjects(subjects: Sequence[str]) -> dict[str, tuple[int, bytes]]:
     found: dict[str, tuple[int, bytes]] = {}
     for chunk in _chunks(subjects):
-        where = f"l.subject IN ({', '.join(['%s'] * len(chunk))})"
-        for subject, _key, count, chain in _leaves(where, list(chunk), version):
-            found[subject] = (count, chain)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CURRENT_BY_SUBJECT.format(marks=", ".join(["%s"] * len(chunk))),
+                list(chunk),
+            )
+            found.update({subject: (count, bytes(chain)) for subject, count, chain in cursor})
     return found
 
 
-def _leaves_of_buckets(buckets: Sequence[int], version: int) -> list[tuple[str, bytes, int, bytes]]:
-    rows: list[tuple[str, bytes, int, bytes]] = []
+def _current_of_buckets(buckets: Sequence[int]) -> dict[int, list[tuple[bytes, int, bytes]]]:
+    records: dict[int, list[tuple[bytes, int, bytes]]] = defaultdict(list)
     for chunk in _chunks(buckets):
-        where = f"l.bucket IN ({', '.join(['%s'] * len(chunk))})"
-        rows += _leaves(where, list(chunk), version)
-    return rows
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CURRENT_BY_BUCKET.format(marks=", ".join(["%s"] * len(chunk))),
+                list(chunk),
+            )
+            for bucket, key, count, chain in cursor:
+                records[bucket].append((bytes(key), count, bytes(chain)))
+    return records
+
+
+def _current_replace(rows: list[tuple], existing: Sequence[str]) -> None:
+    """Replace the current records of the subjects in `rows` (existing ones first go)."""
+    for chunk in _chunks(existing):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CURRENT_DELETE.format(marks=", ".join(["%s"] * len(chunk))),
+                list(chunk),
+            )
+    storage.bulk_insert(
+        "ledger_subjectindexcurrent",
+        ("subject", "key", "bucket", "count", "chain"),
+        [(subject, key, bucket, count, chain) for subject, _v, key, bucket, count, chain in rows],
+    )
 
 
 def _nodes(positions: Sequence[tuple[int, int]], version: int) -> dict[tuple[int, int], bytes]:
@@ -133,7 +163,7 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
     if start > size:
         raise ValueError(f"the subject index is at size {start}, past {size}")
     touches = _touches(start, size)
-    old = _leaves_of_subjects(sorted(touches), NEWEST)
+    old = _current_of_subjects(sorted(touches))
     leaf_rows = []
     for subject, leaves in touches.items():
         count, chain = old.get(subject, (0, ZERO_CHAIN))
@@ -146,6 +176,7 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
         ("subject", "version", "key", "bucket", "count", "chain"),
         leaf_rows,
     )
+    _current_replace(leaf_rows, sorted(old))
     subjects = (latest.subjects if latest is not None else 0) + sum(
         1 for subject in touches if subject not in old
     )
@@ -154,9 +185,7 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
         root = bytes(latest.root) if latest is not None else EMPTY[BUCKET_BITS]
         SubjectIndexCommit.objects.create(size=size, root=root, subjects=subjects)
         return root, subjects
-    records: dict[int, list[tuple[bytes, int, bytes]]] = defaultdict(list)
-    for _subject, key, count, chain in _leaves_of_buckets(changed, NEWEST):
-        records[bucket_of(key)].append((key, count, chain))
+    records = _current_of_buckets(changed)
     new: dict[tuple[int, int], bytes] = {}
     for bucket in changed:
         rows = sorted(records[bucket])

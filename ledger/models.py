@@ -222,6 +222,28 @@ class SubjectIndexLeaf(models.Model):
         return f"{self.subject} at index size {self.version}: {self.count} entries"
 
 
+class SubjectIndexCurrent(models.Model):
+    """Each subject's newest record: what the next update reads and rewrites.
+
+    A copy of the newest `SubjectIndexLeaf` rows, kept so that an update reads a bucket's
+    records by one index scan instead of picking the newest of every record's versions
+    (which grow with every checkpoint). Proofs never read it: a proof at a committed size
+    reads the versioned rows, which a concurrent update cannot move.
+    """
+
+    subject = models.CharField(max_length=128, primary_key=True)
+    key = models.BinaryField()
+    bucket = models.IntegerField(db_index=True)
+    count = models.BigIntegerField()
+    chain = models.BinaryField()
+
+    class Meta:
+        ordering = ["subject"]
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.count} entries"
+
+
 class SubjectIndexNode(models.Model):
     """A node of the subject map's bucket tree (level 0: a bucket, 16: the root) from
     index size `version` on; append-only like the leaves."""
