@@ -24,6 +24,7 @@ from certificates.models import (
     Withdrawal,
 )
 from certificates.storage import bundle_ancestor_ids
+from ledger.selectors import subject_completeness
 
 BUNDLE_RELATED = ("issuance", "account__organisation")
 
@@ -207,11 +208,14 @@ class History:
     children: list[int] = field(default_factory=list)
     imported: CertificateImport | None = None
     exported: CertificateExport | None = None
+    completeness: dict[str, Any] | None = None  # ledger.selectors.subject_completeness
 
     def verify_bundle(self) -> dict[str, Any]:
-        """What `python -m ledger.verify history --file` takes: entries the checkpoint covers."""
+        """What `python -m ledger.verify history --file` takes: entries the checkpoint
+        covers, and the proof that none of their subjects' entries was left out."""
         return {
             "checkpoint": self.checkpoint_note,
+            "completeness": self.completeness,
             "entries": [
                 {"seq": s.seq, "event_b64": s.event_b64, "proof": s.proof}
                 for s in self.steps
@@ -289,7 +293,8 @@ def bundle_history(*, bundle_id: int) -> History:
     """The ownership chain of a bundle from issuance to now: every issuance, split, transfer,
     retirement, expiry and withdrawal of it and of the bundles it was split from."""
     chain = bundle_ancestry(bundle_id=bundle_id)
-    steps, note, size, pending = ledger_history(keys=_history_keys(chain))
+    keys = _history_keys(chain)
+    steps, note, size, pending = ledger_history(keys=keys)
     children = list(
         Bundle.objects.filter(parent_id=bundle_id)
         .order_by("unit_start")
@@ -306,6 +311,7 @@ def bundle_history(*, bundle_id: int) -> History:
         exported=CertificateExport.objects.select_related("destination")
         .filter(bundle_id=bundle_id)
         .first(),
+        completeness=subject_completeness(keys=keys, size=size),
     )
 
 
@@ -318,7 +324,12 @@ def retirement_history(*, retirement: Retirement) -> History:
     keys = [*_history_keys(chain), f"retirement:{retirement.pk}"]
     steps, note, size, pending = ledger_history(keys=keys)
     return History(
-        bundle_ids=chain, steps=steps, checkpoint_note=note, checkpoint_size=size, pending=pending
+        bundle_ids=chain,
+        steps=steps,
+        checkpoint_note=note,
+        checkpoint_size=size,
+        pending=pending,
+        completeness=subject_completeness(keys=keys, size=size),
     )
 
 
@@ -349,6 +360,7 @@ def retirement_statement(*, retirement: Retirement) -> dict[str, Any]:
     return {
         "checkpoint": verify["checkpoint"],
         "entries": verify["entries"],
+        "completeness": verify["completeness"],
         "retirement": retirement,
         "certificates": bundles,
         # As hashed: canonical strings, so sha256(RFC 8785 of this) is the commitment.

@@ -268,7 +268,11 @@ def _statement_context(request: HttpRequest, retirement, statement: dict) -> dic
         "statement": data,
         "timeline": steps,
         "withdrawals": statement["withdrawals"],
-        "verify_bundle": {"checkpoint": data["checkpoint"], "entries": data["entries"]},
+        "verify_bundle": {
+            "checkpoint": data["checkpoint"],
+            "entries": data["entries"],
+            "completeness": data["completeness"],
+        },
         "claim_json": json.dumps(data["claim"], indent=2, sort_keys=True),
     }
 

@@ -99,10 +99,18 @@ class Evidence(models.Model):
         INCONSISTENT_CHECKPOINTS = "inconsistent_checkpoints", "Signed checkpoints that fork"
         FORGED_ENTRIES = "forged_entries", "Entries that do not hash to the signed checkpoint"
         WITNESS_CONFLICT = "witness_conflict", "A witness holds another checkpoint of ours"
+        WRONG_INDEX_ROOT = "wrong_index_root", "A subject-map root its own entries contradict"
 
     # Kinds that prove misbehaviour by themselves and flag the peer. A rollback or a bad
     # proof may be a stale retry or a bug, so they are kept without flagging.
-    FLAGGING = frozenset({Kind.EQUIVOCATION, Kind.INCONSISTENT_CHECKPOINTS, Kind.FORGED_ENTRIES})
+    FLAGGING = frozenset(
+        {
+            Kind.EQUIVOCATION,
+            Kind.INCONSISTENT_CHECKPOINTS,
+            Kind.FORGED_ENTRIES,
+            Kind.WRONG_INDEX_ROOT,
+        }
+    )
 
     peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="evidence")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -9,7 +9,7 @@ schedules and queued messages refer to them.
 
 from celery import shared_task
 
-from federation import anchoring, replication, transfers
+from federation import anchoring, index_check, replication, transfers
 
 _TASKS = "federation.tasks."
 
@@ -45,7 +45,16 @@ def federation_mirrors_replicate_task() -> int:
 
 @shared_task(ignore_result=True, name=_TASKS + "federation_replicate_peer_task")
 def federation_peer_replicate_task(peer_id: int) -> str:
-    return replication.peer_replicate(peer_id=peer_id).outcome
+    result = replication.peer_replicate(peer_id=peer_id)
+    if result.outcome == "replicated":
+        federation_mirror_index_check_task.delay(peer_id)
+    return result.outcome
+
+
+@shared_task(ignore_result=True, name=_TASKS + "federation_mirror_index_check_task")
+def federation_mirror_index_check_task(peer_id: int) -> int | None:
+    """Recompute a mirrored peer's subject map; flag the peer if a commitment is wrong."""
+    return index_check.mirror_index_check(peer_id=peer_id).wrong_at
 
 
 @shared_task(ignore_result=True, name=_TASKS + "federation_deliver_exports_task")

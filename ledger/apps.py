@@ -10,4 +10,5 @@ class LedgerConfig(AppConfig):
         from registry.append_only import APPEND_ONLY_TABLES
 
         APPEND_ONLY_TABLES.register(triggers.LEDGER_TABLES)
+        APPEND_ONLY_TABLES.register(triggers.INDEX_TABLES)
         kick.INTEGRATOR_TASK.register(tasks.ledger_integrate_task)

@@ -5,7 +5,9 @@ and the chain, rebuilds the tree with a CompactRange and compares every node it 
 with the stored one: leaves [lo, hi) complete exactly the nodes keyed
 [2lo - popcount(lo), 2hi - popcount(hi)) (see `ledger.storage`), so each chunk of entries
 comes with one range of nodes. Then every checkpoint's signature and root, and the tree
-head. It stops at the first disagreement and names it.
+head. Along the way it recomputes the subject map from the entries alone and checks each
+`ledger.subject_index_committed` entry's root (and the stored commit's) against it. It
+stops at the first disagreement and names it.
 
 On PostgreSQL both ranges travel as binary COPY (no hex encoding of bytea), inside one
 REPEATABLE READ snapshot.
@@ -24,6 +26,7 @@ from ledger.keys import registry_signer
 from ledger.merkle import CompactRange
 from ledger.storage import ZERO_CHAIN, node_key
 from ledger.verify.note import NoteError, verify_checkpoint
+from ledger.verify.subject_map import MapProofError, SubjectMap, index_commit
 
 
 class LedgerTampered(Exception):
@@ -37,6 +40,7 @@ class VerifyReport:
     checkpoints: int
     event_bytes: int
     seconds: float
+    index_commits: int = 0
 
 
 def _nodes_before(leaves: int) -> int:
@@ -186,7 +190,10 @@ def ledger_verify(
         total = head[0] if head else 0
         reader = _Reader(cursor)
         checkpoints = _Checkpoints(cursor)
-        tree, prev, event_bytes = _verify_entries(reader, checkpoints, chunk_size, total, progress)
+        index = _IndexCheck(cursor)
+        tree, prev, event_bytes = _verify_entries(
+            reader, checkpoints, index, chunk_size, total, progress
+        )
         _check_nothing_beyond(reader, tree.size)
         checkpoints.check_none_left(tree.size)
         _check_head(head, tree, prev)
@@ -196,11 +203,46 @@ def ledger_verify(
         checkpoints=checkpoints.checked,
         event_bytes=event_bytes,
         seconds=time.perf_counter() - started,
+        index_commits=index.checked,
     )
 
 
+class _IndexCheck:
+    """The subject map recomputed entry by entry; each commitment entry must match it."""
+
+    def __init__(self, cursor) -> None:
+        self.map = SubjectMap()
+        self.checked = 0
+        cursor.execute("SELECT size, root FROM ledger_subjectindexcommit")
+        self.stored = {size: bytes(root) for size, root in cursor.fetchall()}
+
+    def add(self, seq: int, event: bytes, leaf: bytes) -> None:
+        try:
+            commit = index_commit(event)
+        except MapProofError as exc:
+            raise LedgerTampered(f"entry {seq}: {exc}") from None
+        if commit is not None:
+            size, root = commit
+            if size != seq:
+                raise LedgerTampered(f"entry {seq}: commits the subject map of {size} entries")
+            if root != self.map.root():
+                raise LedgerTampered(
+                    f"entry {seq}: the subject map root differs from the one recomputed "
+                    "from the entries before it"
+                )
+            if self.stored.get(size, root) != root:
+                raise LedgerTampered(f"subject index commit {size}: stored root differs")
+            self.checked += 1
+        self.map.add(seq, event, leaf)
+
+
 def _verify_entries(
-    reader: _Reader, checkpoints: _Checkpoints, chunk_size: int, total: int, progress
+    reader: _Reader,
+    checkpoints: _Checkpoints,
+    subject_map: _IndexCheck,
+    chunk_size: int,
+    total: int,
+    progress,
 ) -> tuple[CompactRange, bytes, int]:
     sha256 = hashlib.sha256
     tree = CompactRange()
@@ -225,6 +267,7 @@ def _verify_entries(
                     _entry_problem(seq, leaf, stored_leaf, chain, stored_chain, prev)
                 )
             prev = chain
+            subject_map.add(seq, event, leaf)
             key = 2 * seq - seq.bit_count()
             for level, index, node in append(leaf):
                 stored = nodes[position] if position < len(nodes) else None

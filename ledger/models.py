@@ -190,3 +190,90 @@ class SigningFence(models.Model):
 
     def __str__(self) -> str:
         return f"signing fence: {self.database}"
+
+
+class SubjectIndexLeaf(models.Model):
+    """A subject's record in the subject map (ledger/verify/subject_map.py) from index
+    size `version` on. Append-only: a later index size adds a row, so a proof at any
+    committed size reads the newest row at or below it."""
+
+    pk = models.CompositePrimaryKey("subject", "version")
+    subject = models.CharField(max_length=128)
+    version = models.BigIntegerField(help_text="The index size this record holds from.")
+    key = models.BinaryField(help_text="SHA-256 of the subject: its place in the map.")
+    bucket = models.IntegerField(help_text="The first two bytes of the key, 0 to 65,535.")
+    count = models.BigIntegerField(help_text="Entries about the subject before `version`.")
+    chain = models.BinaryField(help_text="The running hash over those entries' leaf hashes.")
+
+    class Meta:
+        ordering = ["subject", "version"]
+        indexes = [models.Index(fields=["bucket", "version"], name="ledger_sileaf_bucket")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(count__gt=0), name="ledger_sileaf_count"),
+            models.CheckConstraint(
+                condition=models.Q(bucket__gte=0, bucket__lt=65536),
+                name="ledger_sileaf_bucket_range",
+            ),
+            hash_size_check("subjectindexleaf", "key"),
+            hash_size_check("subjectindexleaf", "chain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at index size {self.version}: {self.count} entries"
+
+
+class SubjectIndexCurrent(models.Model):
+    """Each subject's newest record: what the next update reads and rewrites.
+
+    A copy of the newest `SubjectIndexLeaf` rows, kept so that an update reads a bucket's
+    records by one index scan instead of picking the newest of every record's versions
+    (which grow with every checkpoint). Proofs never read it: a proof at a committed size
+    reads the versioned rows, which a concurrent update cannot move.
+    """
+
+    subject = models.CharField(max_length=128, primary_key=True)
+    key = models.BinaryField()
+    bucket = models.IntegerField(db_index=True)
+    count = models.BigIntegerField()
+    chain = models.BinaryField()
+
+    class Meta:
+        ordering = ["subject"]
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.count} entries"
+
+
+class SubjectIndexNode(models.Model):
+    """A node of the subject map's bucket tree (level 0: a bucket, 16: the root) from
+    index size `version` on; append-only like the leaves."""
+
+    pk = models.CompositePrimaryKey("level", "position", "version")
+    level = models.SmallIntegerField()
+    position = models.IntegerField()
+    version = models.BigIntegerField()
+    hash = models.BinaryField()
+
+    class Meta:
+        ordering = ["level", "position", "version"]
+        constraints = [hash_size_check("subjectindexnode", "hash")]
+
+    def __str__(self) -> str:
+        return f"map node ({self.level}, {self.position}) at index size {self.version}"
+
+
+class SubjectIndexCommit(models.Model):
+    """The subject map root at index size `size`, committed to the log as entry `size`
+    (`ledger.subject_index_committed`) just before the checkpoint of size `size` + 1."""
+
+    size = models.BigIntegerField(primary_key=True)
+    root = models.BinaryField()
+    subjects = models.BigIntegerField(help_text="Subjects with at least one entry.")
+    committed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-size"]
+        constraints = [hash_size_check("subjectindexcommit", "root")]
+
+    def __str__(self) -> str:
+        return f"subject index at size {self.size}"

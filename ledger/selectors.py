@@ -4,8 +4,10 @@ Every root and proof is assembled from stored complete-subtree hashes fetched in
 query (`storage.fetch_nodes`): O(log n) rows whatever the size of the log.
 """
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -18,6 +20,7 @@ from ledger.errors import (
     TreeSizeExceeded,
     UnknownSubjectKind,
 )
+from ledger.index import subject_map_proof
 from ledger.merkle import (
     EMPTY_ROOT,
     NodeKey,
@@ -29,6 +32,7 @@ from ledger.merkle import (
 )
 from ledger.models import Checkpoint, LedgerEntry, PendingEvent, TreeHead
 from ledger.subjects import subject_kind_known
+from ledger.verify.subject_map import MapProofError, index_commit
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class SubjectHistory:
     entries: list[HistoryEntry]
     partial: bool = False  # more entries follow: ask again with after=next_after
     next_after: int | None = None
+    completeness: dict[str, Any] | None = None
 
 
 def ledger_tree_size() -> int:
@@ -188,8 +193,9 @@ def ledger_subject_history(
     entries = list(rows.order_by("seq")[: limit + 1])
     partial = len(entries) > limit
     entries = entries[:limit]
+    completeness = subject_completeness(keys=[key], size=size)
     if not entries:
-        return SubjectHistory(key=key, checkpoint=checkpoint, entries=[])
+        return SubjectHistory(key=key, checkpoint=checkpoint, entries=[], completeness=completeness)
     ranges = {entry.seq: inclusion_proof_ranges(entry.seq, size) for entry in entries}
     nodes = _fetch(nodes_needed(r for rs in ranges.values() for r in rs), size)
     return SubjectHistory(
@@ -198,7 +204,36 @@ def ledger_subject_history(
         entries=[HistoryEntry(entry, _hashes(ranges[entry.seq], nodes)) for entry in entries],
         partial=partial,
         next_after=entries[-1].seq if partial else None,
+        completeness=completeness,
     )
+
+
+def subject_completeness(*, keys: list[str], size: int) -> dict[str, Any] | None:
+    """The proof that a history of `keys` proven at checkpoint `size` is complete.
+
+    The tree of a checkpoint ends with the entry committing the subject map of every entry
+    before it (ledger/index.py): that entry with its inclusion proof, and for each key the
+    map proof of its count and running hash (or of its absence). None for a checkpoint
+    signed without a map (LEDGER_SUBJECT_INDEX off, or signed before the map existed).
+    """
+    if size == 0:
+        return None
+    entry = LedgerEntry.objects.filter(seq=size - 1).first()
+    try:
+        commit = index_commit(bytes(entry.event)) if entry is not None else None
+    except MapProofError:
+        commit = None
+    if commit is None or commit[0] != size - 1:
+        return None
+    proof = ledger_inclusion_proof(seq=size - 1, size=size)
+    return {
+        "index_entry": {
+            "seq": entry.seq,
+            "event_b64": base64.b64encode(bytes(entry.event)).decode("ascii"),
+            "proof": [base64.b64encode(h).decode("ascii") for h in proof.proof],
+        },
+        "subjects": {key: subject_map_proof(key, commit[0]).as_json() for key in keys},
+    }
 
 
 def ledger_queue_oldest() -> dt.datetime | None:

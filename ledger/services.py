@@ -27,6 +27,7 @@ from ledger import storage
 from ledger.canonical import canonical_bytes
 from ledger.errors import LedgerAppendOutsideTransaction, LedgerCorrupted
 from ledger.fence import fence_check
+from ledger.index import INDEX_ACTOR, INDEX_EVENT, subject_index_event
 from ledger.keys import registry_signer
 from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick_flag
 from ledger.merkle import EMPTY_ROOT, CompactRange, range_hash, subtree_nodes
@@ -258,7 +259,11 @@ def _head() -> tuple[int, bytes]:
 
 @transaction.atomic
 def checkpoint_create() -> tuple[Checkpoint, bool]:
-    """Sign the current tree head if it grew since the last checkpoint.
+    """Commit the subject map and sign the tree head, if it grew since the last checkpoint.
+
+    Under the head's lock (the integrator's), the subject map is brought up to the head and
+    its root appended as the next entry (`ledger.subject_index_committed`); the checkpoint
+    signs the tree ending with that entry, so it commits the map of every entry before it.
 
     Refused with `signing_fenced` (409) on a database the log was not signed from.
 
@@ -270,6 +275,36 @@ def checkpoint_create() -> tuple[Checkpoint, bool]:
     if latest is not None and latest.size >= size:
         return latest, False
     fence_check()  # a restored database signs nothing until reconciled (ledger/fence.py)
+    with connection.cursor() as cursor:
+        if not settings.LEDGER_SUBJECT_INDEX:
+            return _sign(size, root)
+        size, root, chain = storage.tree_head_lock(cursor, empty_root=EMPTY_ROOT)
+        latest = Checkpoint.objects.order_by("-size").first()
+        if latest is not None and latest.size >= size:
+            return latest, False  # a concurrent call committed and signed meanwhile
+        # The map of every entry so far, committed as the tree's last entry (ledger/index.py).
+        tree = _resume_tree(size, root)
+        chain = _append_own(cursor, tree, chain, subject_index_event(size))
+        size, root = tree.size, tree.root()
+        storage.tree_head_update(cursor, size=size, root=root, chain=chain, now=timezone.now())
+    return _sign(size, root)
+
+
+def _append_own(cursor: Any, tree: CompactRange, chain: bytes, event: bytes) -> bytes:
+    """Append the index commitment as the next entry, with the head locked; return the
+    new chain head. It takes a pending id like every entry, and at once gives it back."""
+    now = timezone.now()
+    pending_id = storage.pending_event_insert(
+        kind=INDEX_EVENT, subjects=[], actor=INDEX_ACTOR, event=event, created_at=now
+    )
+    cursor.execute("DELETE FROM ledger_pendingevent WHERE id = %s", [pending_id])
+    pending = [(pending_id, INDEX_EVENT, INDEX_ACTOR, [], event, storage.db_time(now))]
+    entries, subjects, nodes, chain = build_batch(tree, chain, pending, storage.db_time(now))
+    store_batch(entries, subjects, nodes)
+    return chain
+
+
+def _sign(size: int, root: bytes) -> tuple[Checkpoint, bool]:
     nodes = storage.fetch_nodes(subtree_nodes(0, size))
     try:
         stored_root = range_hash(0, size, nodes)

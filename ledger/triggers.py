@@ -11,6 +11,15 @@ LEDGER_TABLES = AppendOnlyTables(
         "ledger_checkpoint",
     ),
 )
-APPEND_ONLY_TABLES = LEDGER_TABLES.tables
+INDEX_TABLES = AppendOnlyTables(
+    app="ledger_index",
+    tables=(
+        "ledger_subjectindexleaf",
+        "ledger_subjectindexnode",
+        "ledger_subjectindexcommit",
+    ),
+)
+"""The subject map's tables (ledger/index.py): versioned, so never updated either."""
+APPEND_ONLY_TABLES = LEDGER_TABLES.tables + INDEX_TABLES.tables
 create_sql = LEDGER_TABLES.create_sql
 drop_sql = LEDGER_TABLES.drop_sql

@@ -371,6 +371,9 @@ CELERY_BEAT_SCHEDULE["idempotency-keys-purge"] = {
 # and worker processes through Redis (LEDGER_KICK_REDIS_URL, by default a Redis broker);
 # without it the flag is per process and the sweep bounds the wait (see ledger/kick.py).
 LEDGER_SWEEP_SECONDS = env_int("LEDGER_SWEEP_SECONDS", 1)
+# Each checkpoint first commits the subject map of every entry before it (ledger/index.py),
+# so histories proven at it are provably complete. Off only for tests that count entries.
+LEDGER_SUBJECT_INDEX = env_bool("LEDGER_SUBJECT_INDEX", True)
 LEDGER_KICK_REDIS_URL = env_str(
     "LEDGER_KICK_REDIS_URL",
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",

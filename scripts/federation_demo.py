@@ -596,6 +596,7 @@ def demo_transfer(a: Registry, b: Registry, workdir: Path) -> bool:
             "A's part of the history, as B holds it",
             [
                 "history",
+                "--inclusion-only",
                 "--key",
                 a.vkey,
                 "--witness-key",

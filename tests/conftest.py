@@ -64,6 +64,13 @@ def _every_html_page_carries_a_content_security_policy(monkeypatch):
     monkeypatch.setattr(ClientHandler, "__call__", checked)
 
 
+@pytest.fixture(autouse=True)
+def _subject_index_only_where_marked(request, settings):
+    """Checkpoints commit the subject map (an extra entry each) only in tests marked
+    `subject_index`: the others were written counting entries without it."""
+    settings.LEDGER_SUBJECT_INDEX = request.node.get_closest_marker("subject_index") is not None
+
+
 AUDITED_KINDS: set[str] = set()
 
 

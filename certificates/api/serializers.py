@@ -13,7 +13,11 @@ from certificates.models import (
     Transfer,
     Withdrawal,
 )
+<<<<<<< HEAD
 from certificates.selectors import bundle_storage_origin
+=======
+from ledger.api.serializers import CompletenessOutputSerializer
+>>>>>>> index
 from registry.api.serializers import CountryField, StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
@@ -374,6 +378,9 @@ class HistoryStepOutputSerializer(serializers.Serializer):
 class VerifyBundleOutputSerializer(serializers.Serializer):
     checkpoint = serializers.CharField(allow_null=True)
     entries = serializers.ListField(child=serializers.DictField())
+    completeness = CompletenessOutputSerializer(
+        allow_null=True, help_text="Proof that no entry of these subjects was left out."
+    )
 
 
 class ExportCreateInputSerializer(StrictInputSerializer):
@@ -483,6 +490,9 @@ class StatementOutputSerializer(serializers.Serializer):
 
     checkpoint = serializers.CharField(allow_null=True)
     entries = serializers.ListField(child=serializers.DictField())
+    completeness = CompletenessOutputSerializer(
+        allow_null=True, help_text="Proof that no entry of these subjects was left out."
+    )
     retirement = RetirementOutputSerializer()
     certificates = BundleOutputSerializer(many=True)
     claim = serializers.DictField(help_text="The claim and salt: SHA-256 of it is the commitment.")

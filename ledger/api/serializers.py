@@ -107,6 +107,40 @@ class SubjectHistoryEntryOutputSerializer(serializers.Serializer):
     )
 
 
+class IndexEntryOutputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="The last entry of the checkpoint's tree.")
+    event_b64 = serializers.CharField(help_text="Its canonical event bytes, base64.")
+    proof = serializers.ListField(
+        child=serializers.CharField(), help_text="Its inclusion path in the checkpoint's tree."
+    )
+
+
+class MapRecordOutputSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="SHA-256 of the subject key, base64.")
+    count = serializers.IntegerField(help_text="Entries about that subject.")
+    chain = serializers.CharField(help_text="Running hash over their leaf hashes, base64.")
+
+
+class MapProofOutputSerializer(serializers.Serializer):
+    map = serializers.CharField(help_text="`gridproof-subject-map/v1`.")
+    bucket = serializers.IntegerField(help_text="The subject's bucket, 0 to 65,535.")
+    records = MapRecordOutputSerializer(many=True, help_text="Every record of the bucket.")
+    siblings = serializers.ListField(
+        child=serializers.CharField(), help_text="16 sibling hashes, bucket to root, base64."
+    )
+
+
+class CompletenessOutputSerializer(serializers.Serializer):
+    index_entry = IndexEntryOutputSerializer(
+        help_text="The `ledger.subject_index_committed` entry that ends the checkpoint's tree."
+    )
+    subjects = serializers.DictField(
+        child=MapProofOutputSerializer(),
+        help_text="Per subject key, the map proof of its entry count and running hash "
+        "(or, when its bucket holds no record of it, of its absence).",
+    )
+
+
 class SubjectHistoryOutputSerializer(serializers.Serializer):
     subject = serializers.CharField(source="key")
     size = serializers.IntegerField(source="checkpoint.size", help_text="The checkpoint's size.")
@@ -117,6 +151,11 @@ class SubjectHistoryOutputSerializer(serializers.Serializer):
     )
     next_after = serializers.IntegerField(
         allow_null=True, help_text="The last seq of this page when it is partial, else null."
+    )
+    completeness = CompletenessOutputSerializer(
+        allow_null=True,
+        help_text="Proof that no entry about the subject was left out (docs/ledger-index.md); "
+        "null for a checkpoint signed without a subject map.",
     )
 
 

@@ -40,6 +40,7 @@ from ledger.verify.checks import (
     check_history,
     check_inclusion,
 )
+from ledger.verify.completeness import check_complete_history
 from ledger.verify.note import (
     verify_checkpoint,
 )
@@ -334,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--file", help="history bundle JSON")
     src.add_argument("--url", help="registry base URL (with --subject)")
     p.add_argument("--subject", type=_parse_subject, help="TYPE:ID (with --url)")
+    p.add_argument(
+        "--inclusion-only",
+        action="store_true",
+        help="check only that each listed entry is in the log, for a history that carries no "
+        "completeness proof (e.g. a partner registry's part of an imported certificate); "
+        "it does NOT show that no entry was left out",
+    )
     return parser
 
 
@@ -390,18 +398,33 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
             bundle = fetch_history_bundle(url, args.subject, net)
         else:
             bundle = _read_json(args.file)
-        result = check_history(bundle, trust, args.subject)
+        if args.inclusion_only:
+            result = check_history(bundle, trust, args.subject)
+            print(_describe(result.checkpoint, trust), file=out)
+            print(
+                f"history OK (inclusion only): {len(result.entries)} entries, each in tree size "
+                f"{result.checkpoint.checkpoint.size}; completeness NOT proven",
+                file=out,
+            )
+            for seq, event in result.entries:
+                print(f"  #{seq}  {_event_summary(event)}", file=out)
+            return
+        complete = check_complete_history(bundle, trust, args.subject)
+        result = complete.history
         print(_describe(result.checkpoint, trust), file=out)
         size = result.checkpoint.checkpoint.size
-        if not result.entries:
-            # Without a non-inclusion proof an empty list proves nothing: the registry may
-            # have left the entries out, or the subject may not exist.
-            about = f"{args.subject[0]}:{args.subject[1]}" if args.subject else "the subject"
-            raise VerificationFailed(
-                f"no entries about {about} in tree size {size}: an empty history cannot be "
-                "verified (the registry sent no proof that nothing was left out)"
-            )
-        print(f"history OK: {len(result.entries)} entries, each in tree size {size}", file=out)
+        for key, count in sorted(complete.counts.items()):
+            if count:
+                print(
+                    f"history OK: complete: {count} entries about {key}, proven at "
+                    f"checkpoint size {size}",
+                    file=out,
+                )
+            else:
+                print(
+                    f"history OK: {key} has no entry: proven absent at checkpoint size {size}",
+                    file=out,
+                )
         for seq, event in result.entries:
             print(f"  #{seq}  {_event_summary(event)}", file=out)
 

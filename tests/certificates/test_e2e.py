@@ -28,6 +28,7 @@ def _ok(response, status=200):
     return response.json()
 
 
+@pytest.mark.subject_index  # checkpoints commit the subject map, as in production
 def test_producer_sells_buyer_retires_anyone_verifies(django_capture_on_commit_callbacks, tmp_path):
     # given an approved co-owned PV plant, its producer, a buyer and the issuing body
     device, (producer_account, _neighbour_account) = device_with_owners(

@@ -92,3 +92,31 @@ def test_a_changed_event_fails_the_browser_proof_check(retired, tmp_path):
     assert results["proof-check"][0] == "bad", results
     seq = bundle_doc["entries"][0]["seq"]
     assert results[f"proof-{seq}"] == ("bad", "✗ FAILED")
+
+
+@pytest.mark.subject_index
+def test_the_pages_prove_the_history_complete_in_the_browser(retired, tmp_path):
+    statement = APIClient().get(f"/statements/{retired.public_id}/").content
+    assert b"Complete history: 3 entries, proven at checkpoint size" in statement
+    results = _run(statement, tmp_path)
+    assert results["completeness-check"][0] == "ok", results
+    assert "checked in your browser" in results["completeness-check"][1]
+    bundle = retired.items.get().bundle_id
+    results = _run(APIClient().get(f"/certificates/{bundle}/").content, tmp_path)
+    assert results["completeness-check"][0] == "ok", results
+
+
+@pytest.mark.subject_index
+def test_a_page_that_leaves_an_entry_out_fails_the_completeness_check(retired, tmp_path):
+    import json
+    import re
+
+    html = APIClient().get(f"/statements/{retired.public_id}/").content.decode()
+    match = re.search(
+        r'(<script id="verify-bundle" type="application/json">)(.*?)(</script>)', html, re.S
+    )
+    doc = json.loads(match.group(2))
+    del doc["entries"][1]  # the transfer: each remaining entry still proves its inclusion
+    results = _run(html.replace(match.group(2), json.dumps(doc)).encode(), tmp_path)
+    assert results["proof-check"][0] == "ok", results
+    assert results["completeness-check"][0] == "bad", results

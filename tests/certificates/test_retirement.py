@@ -1,5 +1,6 @@
 import datetime as dt
 import hashlib
+import io
 import json
 
 import pytest
@@ -114,6 +115,7 @@ def test_cannot_retire_someone_elses_or_from_two_accounts(issued):
     assert snapshot() == before
 
 
+@pytest.mark.subject_index
 def test_statement_verifies_offline(issued, tmp_path):
     # given certificates sold to the buyer, who retires part of them
     from ledger.keys import registry_signer
@@ -143,15 +145,22 @@ def test_statement_verifies_offline(issued, tmp_path):
             {
                 "checkpoint": statement["checkpoint"],
                 "entries": statement["entries"],
+                "completeness": statement["completeness"],
                 "retirement": str(retirement.public_id),
             }
         )
     )
-    assert verify_main(["history", "--file", str(path), "--key", registry_signer().vkey]) == 0
+    out = io.StringIO()
+    assert verify_main(["history", "--file", str(path), "--key", registry_signer().vkey], out) == 0
+    assert f"complete: 1 entries about retirement:{retirement.pk}" in out.getvalue()
+    # and one left out is caught: the statement proves its histories complete
+    left_out = {**statement, "entries": statement["entries"][:1]}
+    path.write_text(json.dumps({k: left_out[k] for k in ("checkpoint", "entries", "completeness")}))
+    assert verify_main(["history", "--file", str(path), "--key", registry_signer().vkey]) == 1
     # and a tampered entry does not verify
     statement["entries"][1]["event_b64"] = statement["entries"][2]["event_b64"]
     path.write_text(
-        json.dumps({"checkpoint": statement["checkpoint"], "entries": statement["entries"]})
+        json.dumps({k: statement[k] for k in ("checkpoint", "entries", "completeness")})
     )
     assert verify_main(["history", "--file", str(path), "--key", registry_signer().vkey]) == 1
 

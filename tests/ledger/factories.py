@@ -53,12 +53,13 @@ def triggers_lifted():
             finally:
                 cursor.execute("SET session_replication_role = origin")
         else:
-            for statement in triggers.drop_sql(connection.vendor):
+            tables = (triggers.LEDGER_TABLES, triggers.INDEX_TABLES)
+            for statement in (s for t in tables for s in t.drop_sql(connection.vendor)):
                 cursor.execute(statement)
             try:
                 yield cursor
             finally:
-                for statement in triggers.create_sql(connection.vendor):
+                for statement in (s for t in tables for s in t.create_sql(connection.vendor)):
                     cursor.execute(statement)
 
 

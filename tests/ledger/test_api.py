@@ -214,8 +214,11 @@ def test_etag_answers_if_none_match_with_304(api_client, leaves):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.subject_index
 def test_the_offline_verifier_checks_a_live_registry(live_server, tmp_path):
-    """`python -m ledger.verify` against a running server: the contract of every endpoint."""
+    """`python -m ledger.verify` against a running server: the contract of every endpoint.
+
+    Each checkpoint ends with its subject-map entry: 6 entries + 1, then 5 more + 1."""
     # given
     ledger_with(6)
     old, _ = checkpoint_create()
@@ -233,13 +236,15 @@ def test_the_offline_verifier_checks_a_live_registry(live_server, tmp_path):
         return out.getvalue()
 
     # when / then
-    assert "size 11" in run("checkpoint", "--url", live_server.url)
+    assert "size 13" in run("checkpoint", "--url", live_server.url)
     assert "inclusion OK: entry 7" in run("inclusion", "--url", live_server.url, "--seq", "7")
-    assert "tree size 11 extends tree size 6" in run(
+    assert "tree size 13 extends tree size 7" in run(
         "consistency", "--old", str(old_note), "--url", live_server.url
     )
     history = run("history", "--url", live_server.url, "--subject", "bundle:1")
-    assert "history OK: 4 entries" in history
+    assert "history OK: complete: 4 entries about bundle:1, proven at checkpoint size 13" in history
+    absent = run("history", "--url", live_server.url, "--subject", "bundle:404")
+    assert "history OK: bundle:404 has no entry: proven absent at checkpoint size 13" in absent
 
     # and a checkpoint signed by another key than the one the auditor trusts fails
     _, impostor = generate_private_key("gridproof.localhost/registry")

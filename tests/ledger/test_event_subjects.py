@@ -22,6 +22,7 @@ def report(audit: SubjectAudit) -> str:
     return "\n".join(str(gap) for gap in audit.gaps)
 
 
+@pytest.mark.subject_index  # the demo's checkpoint commits the subject map, as in production
 def test_demo_data_events_name_what_they_change():
     # given
     audit = SubjectAudit()

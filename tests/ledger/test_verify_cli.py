@@ -36,6 +36,7 @@ from ledger.verify.__main__ import (
     check_inclusion,
     main,
 )
+from ledger.verify.subject_map import INDEX_EVENT, MAP_NAME, SubjectMap, entry_subjects
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGIN = "registry.example/gridproof"
@@ -58,13 +59,36 @@ def event(i: int) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
+INDEX_AT = (OLD_SIZE - 1, SIZE - 1)
+"""Where the log commits its subject map: the last entry of each checkpoint's tree."""
+
+
+def index_event(size: int, smap: SubjectMap) -> bytes:
+    doc = {
+        "type": INDEX_EVENT,
+        "at": "2025-03-01T11:00:00Z",
+        "actor": "system:index",
+        "subject": [],
+        "data": {"map": MAP_NAME, "size": size, "root": b64(smap.root()), "subjects": 8},
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def events_with_index() -> list[bytes]:
+    smap, events = SubjectMap(), []
+    for i in range(SIZE):
+        events.append(index_event(i, smap) if i in INDEX_AT else event(i))
+        smap.add(i, events[-1])
+    return events
+
+
 @dataclass
 class Ledger:
     """A small signed log built with merkle.py and signing.py, as the registry would."""
 
     log: Signer = field(default_factory=lambda: Signer(ORIGIN, bytes(range(32))))
     witness: Signer = field(default_factory=lambda: Signer("witness.example/w1", bytes(32)))
-    events: list[bytes] = field(default_factory=lambda: [event(i) for i in range(SIZE)])
+    events: list[bytes] = field(default_factory=events_with_index)
     nodes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -99,11 +123,27 @@ class Ledger:
         }
 
     def history_bundle(self, subject_id: int, size: int = SIZE) -> dict:
-        seqs = [i for i in range(size) if i % 5 == subject_id]
+        key = f"bundle:{subject_id}"
+        seqs = [i for i in range(size) if key in entry_subjects(self.events[i])]
         entries = [
             {"seq": i, "event_b64": b64(self.events[i]), "proof": self.proof(i, size)} for i in seqs
         ]
-        return {"checkpoint": self.checkpoint(size), "entries": entries}
+        smap = SubjectMap()
+        for i in range(size - 1):
+            smap.add(i, self.events[i])
+        completeness = {
+            "index_entry": {
+                "seq": size - 1,
+                "event_b64": b64(self.events[size - 1]),
+                "proof": self.proof(size - 1, size),
+            },
+            "subjects": {key: smap.proof(key).as_json()},
+        }
+        return {
+            "checkpoint": self.checkpoint(size),
+            "entries": entries,
+            "completeness": completeness,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +234,7 @@ def test_check_inclusion_function(ledger):
     trust = Trust.from_strings(ledger.log.vkey, [ledger.witness.cosignature_vkey], 1)
     for seq in (0, 1, 16, SIZE - 1):
         result = check_inclusion(ledger.inclusion_bundle(seq), trust)
-        assert (result.seq, result.event) == (seq, event(seq))
+        assert (result.seq, result.event) == (seq, ledger.events[seq])
     bundle = ledger.inclusion_bundle(31, size=32)
     assert check_inclusion(bundle, trust).checkpoint.checkpoint.size == 32
 
@@ -281,7 +321,7 @@ def test_history_file(ledger, tmp_path):
     lines = [line.split() for line in out.splitlines() if line.startswith("  #")]
     assert [line[0] for line in lines] == ["#3", "#8", "#13", "#18", "#23", "#28", "#33"]
     assert lines[0][1:] == ["2025-03-01T10:03:00Z", "certificate.issued"]
-    assert "history OK: 7 entries, each in tree size 37" in out
+    assert "history OK: complete: 7 entries about bundle:3, proven at checkpoint size 37" in out
 
 
 def test_history_rejections(ledger):
@@ -379,7 +419,7 @@ def test_http_happy_paths(ledger, registry, tmp_path):
     code, out = run("consistency", *keys(ledger), "--old", old, "--url", base)
     assert code == EXIT_OK and "consistency OK" in out, out
     code, out = run("history", *keys(ledger), "--url", base, "--subject", "bundle:4")
-    assert code == EXIT_OK and "history OK: 7 entries" in out, out
+    assert code == EXIT_OK and "history OK: complete: 6 entries about bundle:4" in out, out
 
 
 def test_http_lying_registry(ledger, registry, tmp_path):
@@ -408,27 +448,32 @@ def test_http_lying_registry(ledger, registry, tmp_path):
     assert code == EXIT_FAILED and "older" in out
 
 
-def test_http_history_of_nothing_is_not_ok(ledger, registry, tmp_path):
+def test_http_history_of_nothing_is_proven_absent_or_refused(ledger, registry, tmp_path):
     # given a registry that knows no entry about bundle 999999, and no kind "nonsense"
     base, routes = registry
     serve_ledger(ledger, routes)
-    empty = {**ledger.history_bundle(0), "entries": []}
-    routes.add("/api/v1/ledger/subjects/bundle/999999/", empty)
+    absent = ledger.history_bundle(999999)
+    routes.add("/api/v1/ledger/subjects/bundle/999999/", absent)
     routes.add(
         "/api/v1/ledger/subjects/nonsense/abc/",
         {"code": "unknown_subject_kind", "detail": "No such kind.", "extra": {}},
         status=404,
     )
 
-    # when / then: neither "verifies"
+    # when / then: the absence is proven, never "OK: 0 entries"
     code, out = run("history", *keys(ledger), "--url", base, "--subject", "bundle:999999")
-    assert code == EXIT_FAILED and "history OK" not in out, out
-    assert "no entries about bundle:999999 in tree size" in out
+    assert code == EXIT_OK, out
+    assert "bundle:999999 has no entry: proven absent at checkpoint size 37" in out
     code, out = run("history", *keys(ledger), "--url", base, "--subject", "nonsense:abc")
     assert code == EXIT_FAILED and "HTTP 404" in out and "unknown_subject_kind" in out, out
-    # nor does an empty history file
+    # an empty history without its proof proves nothing
+    empty = {**absent, "completeness": None}
     code, out = run("history", *keys(ledger), "--file", write(tmp_path, "e.json", empty))
-    assert code == EXIT_FAILED and "no entries about the subject" in out, out
+    assert code == EXIT_FAILED and "without a completeness proof" in out, out
+    # nor does one that hides the entries of a subject that has some
+    hidden = {**ledger.history_bundle(1), "entries": []}
+    code, out = run("history", *keys(ledger), "--file", write(tmp_path, "h.json", hidden))
+    assert code == EXIT_FAILED and "entries were left out" in out, out
 
 
 def test_http_errors_and_limits(ledger, registry):
@@ -469,6 +514,7 @@ import ledger.verify.__main__, ledger.merkle, ledger.signing
 ours = {
     "ledger", "ledger.verify", "ledger.verify.note", "ledger.verify.rfc9162",
     "ledger.verify.checks", "ledger.verify.__main__", "ledger.merkle", "ledger.signing",
+    "ledger.verify.completeness", "ledger.verify.subject_map",
 }
 pynacl = {"nacl", "_sodium", "_cffi_backend"}
 bad = sorted(
@@ -485,3 +531,13 @@ def test_verifier_imports_only_stdlib_and_pynacl():
         [sys.executable, "-c", ISOLATION], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_inclusion_only_checks_a_history_without_its_completeness_proof(ledger, tmp_path):
+    bundle = {**ledger.history_bundle(3), "completeness": None}
+    path = write(tmp_path, "hop.json", bundle)
+    code, out = run("history", *keys(ledger), "--inclusion-only", "--file", path)
+    assert code == EXIT_OK, out
+    assert "history OK (inclusion only): 7 entries, each in tree size 37" in out
+    assert "completeness NOT proven" in out
+    assert run("history", *keys(ledger), "--file", path)[0] == EXIT_FAILED

@@ -87,7 +87,11 @@ def verify(request: HttpRequest) -> HttpResponse:
                 kind="statement",
                 retirement=retirement,
                 timeline=[{"seq": s.seq, "kind": s.kind, "at": s.at} for s in statement["history"]],
-                verify_bundle={"checkpoint": data["checkpoint"], "entries": data["entries"]},
+                verify_bundle={
+                    "checkpoint": data["checkpoint"],
+                    "entries": data["entries"],
+                    "completeness": data["completeness"],
+                },
             )
     return render(request, "web/auditor/verify.html", context)
 

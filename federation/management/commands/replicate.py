@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from federation.index_check import mirror_index_check
 from federation.models import Peer
 from federation.replication import mirror_peer_ids, peer_replicate
 
@@ -37,6 +38,12 @@ class Command(BaseCommand):
             )
             if result.error:
                 line += f": {result.error}"
+            if result.outcome == "replicated":
+                check = mirror_index_check(peer_id=peer_id)
+                line += f"; subject map: {check.commitments} commitments agree"
+                if check.wrong_at is not None:
+                    line += f", entry {check.wrong_at} commits a wrong root (peer flagged)"
+                    failed = True
             failed |= result.outcome in ("failed", "flagged")
             self.stdout.write(line)
         if failed:

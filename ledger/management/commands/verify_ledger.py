@@ -44,6 +44,10 @@ class Command(BaseCommand):
             f"{report.checkpoints} checkpoints verified in {report.seconds:.2f} s "
             f"({rate:,.0f} entries/s)."
         )
+        self.stdout.write(
+            f"Subject map: {report.index_commits} commitments agree with the map recomputed "
+            "from the entries."
+        )
         protection = ledger_protection_summary()
         if protection.startswith("REWRITABLE"):
             self.stderr.write(f"WARNING: {protection}")

@@ -1,0 +1,258 @@
+"""The subject map in the database: kept up to date and committed before each checkpoint.
+
+The map itself (what it holds, how it hashes, its proofs) is ledger/verify/subject_map.py,
+shared with the offline verifier. Here it lives in three append-only tables: leaves and
+bucket-tree nodes are versioned by the index size they hold from, so a proof at any
+committed size reads the newest row at or below that size; `SubjectIndexCommit` records
+each committed root.
+
+`subject_index_commit` runs inside `checkpoint_create`, under the tree head's lock: it
+brings the map up to the head, appends the `ledger.subject_index_committed` entry as the
+next entry of the log, and the checkpoint then signs the tree that ends with it. So every
+checkpoint of size C commits the map of its first C - 1 entries and a history proven at C
+is complete up to C - 1 (the commitment itself is about no subject).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from ledger import storage
+from ledger.canonical import canonical_bytes
+from ledger.models import LedgerEntry, SubjectIndexCommit
+from ledger.verify.subject_map import (
+    BUCKET_BITS,
+    EMPTY,
+    INDEX_EVENT,
+    MAP_NAME,
+    ZERO_CHAIN,
+    MapProof,
+    bucket_hash,
+    bucket_of,
+    chain_next,
+    entry_subjects,
+    key_hash,
+    node_hash,
+    record_bytes,
+)
+
+CHUNK = 2000  # subjects or nodes per query
+ENTRY_BATCH = 20000  # entries read per query
+INDEX_ACTOR = "system:index"
+
+_LEAVES_AT = (
+    "SELECT l.subject, l.key, l.count, l.chain FROM ledger_subjectindexleaf l "
+    "WHERE {where} AND l.version = (SELECT MAX(m.version) FROM ledger_subjectindexleaf m "
+    "WHERE m.subject = l.subject AND m.version <= %s)"
+)
+_NEWEST_NODES = (
+    # One index probe per position (newest version at or below the size asked): an OR of
+    # positions made PostgreSQL scan the table. VALUES columns are column1, column2 on
+    # PostgreSQL and SQLite alike.
+    "SELECT w.column1, w.column2, (SELECT n.hash FROM ledger_subjectindexnode n "
+    "WHERE n.level = w.column1 AND n.position = w.column2 AND n.version <= %s "
+    "ORDER BY n.version DESC LIMIT 1) FROM (VALUES {values}) AS w"
+)
+NEWEST = 1 << 62
+_CURRENT_BY_SUBJECT = (
+    "SELECT subject, count, chain FROM ledger_subjectindexcurrent WHERE subject IN ({marks})"
+)
+_CURRENT_BY_BUCKET = (
+    "SELECT bucket, key, count, chain FROM ledger_subjectindexcurrent WHERE bucket IN ({marks})"
+)
+_CURRENT_DELETE = "DELETE FROM ledger_subjectindexcurrent WHERE subject IN ({marks})"
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _leaves(where: str, params: list[Any], version: int) -> list[tuple[str, bytes, int, bytes]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_LEAVES_AT.format(where=where), [*params, version])
+        return [(s, bytes(k), c, bytes(h)) for s, k, c, h in cursor.fetchall()]
+
+
+def _current_of_subjects(subjects: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+    found: dict[str, tuple[int, bytes]] = {}
+    for chunk in _chunks(subjects):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CURRENT_BY_SUBJECT.format(marks=", ".join(["%s"] * len(chunk))),
+                list(chunk),
+            )
+            found.update({subject: (count, bytes(chain)) for subject, count, chain in cursor})
+    return found
+
+
+def _current_of_buckets(buckets: Sequence[int]) -> dict[int, list[tuple[bytes, int, bytes]]]:
+    records: dict[int, list[tuple[bytes, int, bytes]]] = defaultdict(list)
+    for chunk in _chunks(buckets):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CURRENT_BY_BUCKET.format(marks=", ".join(["%s"] * len(chunk))),
+                list(chunk),
+            )
+            for bucket, key, count, chain in cursor:
+                records[bucket].append((bytes(key), count, bytes(chain)))
+    return records
+
+
+def _current_replace(rows: list[tuple], existing: Sequence[str]) -> None:
+    """Replace the current records of the subjects in `rows` (existing ones first go)."""
+    for chunk in _chunks(existing):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CURRENT_DELETE.format(marks=", ".join(["%s"] * len(chunk))),
+                list(chunk),
+            )
+    storage.bulk_insert(
+        "ledger_subjectindexcurrent",
+        ("subject", "key", "bucket", "count", "chain"),
+        [(subject, key, bucket, count, chain) for subject, _v, key, bucket, count, chain in rows],
+    )
+
+
+def _nodes(positions: Sequence[tuple[int, int]], version: int) -> dict[tuple[int, int], bytes]:
+    found: dict[tuple[int, int], bytes] = {}
+    for chunk in _chunks(positions, 1000):
+        values = ", ".join(["(%s, %s)"] * len(chunk))
+        params = [value for position in chunk for value in position]
+        with connection.cursor() as cursor:
+            cursor.execute(_NEWEST_NODES.format(values=values), [version, *params])
+            found.update({(lv, pos): bytes(h) for lv, pos, h in cursor.fetchall() if h})
+    return found
+
+
+# ---------------------------------------------------------------- keeping it up to date
+
+
+def subject_index_latest() -> SubjectIndexCommit | None:
+    return SubjectIndexCommit.objects.order_by("-size").first()
+
+
+def _touches(start: int, end: int) -> dict[str, list[bytes]]:
+    """For each subject of entries [start, end), the leaf hashes of its entries in order."""
+    touches: dict[str, list[bytes]] = defaultdict(list)
+    for lo in range(start, end, ENTRY_BATCH):
+        rows = LedgerEntry.objects.filter(seq__gte=lo, seq__lt=min(end, lo + ENTRY_BATCH))
+        for event, leaf in rows.order_by("seq").values_list("event", "leaf_hash"):
+            leaf = bytes(leaf)
+            for subject in entry_subjects(bytes(event)):
+                touches[subject].append(leaf)
+    return touches
+
+
+def subject_index_update(size: int) -> tuple[bytes, int]:
+    """Bring the map up to the first `size` entries; return (root, subjects).
+
+    The caller holds the tree head's lock (only `subject_index_commit` calls it), so the
+    map's tables have one writer.
+    """
+    latest = subject_index_latest()
+    start = latest.size if latest is not None else 0
+    if latest is not None and start == size:
+        return bytes(latest.root), latest.subjects
+    if start > size:
+        raise ValueError(f"the subject index is at size {start}, past {size}")
+    touches = _touches(start, size)
+    old = _current_of_subjects(sorted(touches))
+    leaf_rows = []
+    for subject, leaves in touches.items():
+        count, chain = old.get(subject, (0, ZERO_CHAIN))
+        for leaf in leaves:
+            count, chain = count + 1, chain_next(chain, leaf)
+        key = key_hash(subject)
+        leaf_rows.append((subject, size, key, bucket_of(key), count, chain))
+    storage.bulk_insert(
+        "ledger_subjectindexleaf",
+        ("subject", "version", "key", "bucket", "count", "chain"),
+        leaf_rows,
+    )
+    _current_replace(leaf_rows, sorted(old))
+    subjects = (latest.subjects if latest is not None else 0) + sum(
+        1 for subject in touches if subject not in old
+    )
+    changed = sorted({row[3] for row in leaf_rows})
+    if not changed:  # nothing about any subject: the map is unchanged
+        root = bytes(latest.root) if latest is not None else EMPTY[BUCKET_BITS]
+        SubjectIndexCommit.objects.create(size=size, root=root, subjects=subjects)
+        return root, subjects
+    records = _current_of_buckets(changed)
+    new: dict[tuple[int, int], bytes] = {}
+    for bucket in changed:
+        rows = sorted(records[bucket])
+        new[(0, bucket)] = bucket_hash(record_bytes(*row) for row in rows)
+    root = _update_tree(new, changed)
+    storage.bulk_insert(  # text COPY: binary COPY sends every integer as a bigint
+        "ledger_subjectindexnode",
+        ("level", "position", "version", "hash"),
+        [(level, position, size, h) for (level, position), h in new.items()],
+    )
+    SubjectIndexCommit.objects.create(size=size, root=root, subjects=subjects)
+    return root, subjects
+
+
+def _update_tree(new: dict[tuple[int, int], bytes], changed: list[int]) -> bytes:
+    """Rehash the ancestors of the changed buckets into `new`; return the root."""
+    positions = set(changed)
+    needed: list[tuple[int, int]] = []
+    for level in range(BUCKET_BITS):
+        needed += [(level, p ^ 1) for p in positions if (level, p ^ 1) not in new]
+        positions = {p >> 1 for p in positions}
+        new.update({(level + 1, p): b"" for p in positions})  # placeholders, filled below
+    stored = _nodes(needed, NEWEST)
+    positions = set(changed)
+    for level in range(BUCKET_BITS):
+        positions = {p >> 1 for p in positions}
+        for parent in positions:
+            left, right = (
+                new.get(child) or stored.get(child, EMPTY[level])
+                for child in ((level, 2 * parent), (level, 2 * parent + 1))
+            )
+            new[(level + 1, parent)] = node_hash(left, right)
+    return new.get((BUCKET_BITS, 0), EMPTY[BUCKET_BITS])
+
+
+def subject_index_event(size: int) -> bytes:
+    """Update the map to `size`; return the canonical bytes of the entry committing it.
+
+    `checkpoint_create` appends them as entry `size`, under the head's lock.
+    """
+    root, subjects = subject_index_update(size)
+    data = {
+        "map": MAP_NAME,
+        "size": size,
+        "root": base64.b64encode(root).decode("ascii"),
+        "subjects": subjects,
+    }
+    event = {
+        "type": INDEX_EVENT,
+        "at": timezone.now(),
+        "actor": INDEX_ACTOR,
+        "subject": [],
+        "data": data,
+    }
+    return canonical_bytes(event)
+
+
+# ---------------------------------------------------------------- proofs
+
+
+def subject_map_proof(subject: str, size: int) -> MapProof:
+    """The map proof for `subject` in the map committed at index size `size`."""
+    bucket = bucket_of(key_hash(subject))
+    rows = sorted(
+        (key, count, chain) for _s, key, count, chain in _leaves("l.bucket = %s", [bucket], size)
+    )
+    positions = [(level, (bucket >> level) ^ 1) for level in range(BUCKET_BITS)]
+    stored = _nodes(positions, size)
+    siblings = [stored.get(position, EMPTY[position[0]]) for position in positions]
+    return MapProof(bucket, rows, siblings)
