@@ -13,11 +13,8 @@ from certificates.models import (
     Transfer,
     Withdrawal,
 )
-<<<<<<< HEAD
 from certificates.selectors import bundle_storage_origin
-=======
 from ledger.api.serializers import CompletenessOutputSerializer
->>>>>>> index
 from registry.api.serializers import CountryField, StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
