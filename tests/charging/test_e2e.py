@@ -16,7 +16,7 @@ from tests.charging.factories import DAY, TARIFF, ocmf_key, renewable_hours, tx_
 from tests.conftest import client_for
 from tests.factories import OrganisationFactory, member_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.subject_index]  # statements prove completeness
 
 
 def _ok(response, status=200):

@@ -27,7 +27,7 @@ from tests.certificates.factories import DAY, add_readings, device_with_owners
 from tests.consumers.factories import new_metering_point
 from tests.factories import UserFactory, issuing_body_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.subject_index]  # statements prove completeness
 
 HOUR = dt.timedelta(hours=1)
 PERIOD = f"{DAY.year:04d}-{DAY.month:02d}"
