@@ -274,3 +274,33 @@ def test_the_command_writes_into_a_directory(tmp_path, settings, capsys):
     assert files(tmp_path) == expected_files(7)
     with pytest.raises(CommandError, match="LEDGER_TILES_DIR"):
         call_command("ledger_tiles")
+
+
+@pytest.mark.django_db
+def test_the_registry_serves_the_tiles_under_tlog(tmp_path, settings, client):
+    # given
+    settings.LEDGER_TILES_DIR = str(tmp_path)
+    checkpoint = grow_and_sign(300)
+    tiles_write()
+
+    # when
+    note = client.get("/tlog/checkpoint")
+    full = client.get("/tlog/tile/0/000")
+    partial = client.get("/tlog/tile/entries/001.p/44")
+
+    # then
+    assert note.status_code == 200
+    assert note["Content-Type"] == "text/plain; charset=utf-8"
+    assert note["Cache-Control"] == "no-cache"
+    assert b"".join(note.streaming_content).decode() == checkpoint.note
+    assert full["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert full["Content-Type"] == "application/octet-stream"
+    assert b"".join(full.streaming_content) == (tmp_path / "tile/0/000").read_bytes()
+    assert b"".join(partial.streaming_content) == (tmp_path / "tile/entries/001.p/44").read_bytes()
+    for missing in ("tile/0/009", "tile/0/../../etc/passwd", ".writer.lock", "tile/64/000", "tile"):
+        assert client.get(f"/tlog/{missing}").status_code == 404, missing
+    assert client.post("/tlog/checkpoint").status_code == 405
+
+    # when tiles are off
+    settings.LEDGER_TILES_DIR = ""
+    assert client.get("/tlog/checkpoint").status_code == 404

@@ -158,3 +158,20 @@ def test_a_log_fetched_over_http_verifies_and_is_saved_for_offline_use(tiles_dir
     code, out = run("tiles", "--key", vkey, "--dir", str(saved))
     assert code == EXIT_FAILED
     assert "tile/0/000 is missing" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_verifier_reads_the_registrys_own_tlog_urls(live_server, tmp_path, settings):
+    # given
+    settings.LEDGER_TILES_DIR = str(tmp_path / "tiles")
+    append_events(300)
+    integrate_all()
+    checkpoint_create()
+    tiles_write()
+
+    # when
+    code, out = run("tiles", "--key", registry_signer().vkey, "--url", f"{live_server.url}/tlog")
+
+    # then
+    assert code == EXIT_OK, out
+    assert "tiles OK: 300 entries in 2 entry bundles and 3 hash tiles" in out
