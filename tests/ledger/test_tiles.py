@@ -1,13 +1,15 @@
 """The log as C2SP tlog-tiles files (ledger/tiles.py), read back by the independent
 tlog-scales package and by our verifier's tile reader."""
 
+import fcntl
 import os
+import threading
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from tlog_scales import tiles as scales_tiles
 from tlog_scales.backend import LocalBackend
 from tlog_scales.reader import TilesReader
@@ -26,6 +28,7 @@ from ledger.verify.tiles import (
     tile_path,
     tiles_for_size,
 )
+from tests.conftest import requires_postgres
 from tests.ledger.factories import append_events, integrate_all
 
 
@@ -304,3 +307,58 @@ def test_the_registry_serves_the_tiles_under_tlog(tmp_path, settings, client):
     # when tiles are off
     settings.LEDGER_TILES_DIR = ""
     assert client.get("/tlog/checkpoint").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_second_writer_finds_the_directory_locked_and_writes_nothing(tmp_path, settings):
+    # given: another process is writing the directory
+    settings.LEDGER_TILES_DIR = str(tmp_path)
+    grow_and_sign(10)
+    fd = os.open(tmp_path / ".writer.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        # when
+        size = tiles_write()
+    finally:
+        os.close(fd)
+
+    # then
+    assert size is None
+    assert not (tmp_path / "checkpoint").exists()
+    assert tiles_write() == 10
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_writers_racing_on_postgres_leave_one_valid_directory(tmp_path, settings):
+    # given: checkpoints keep coming while four threads write the same directory
+    settings.LEDGER_TILES_DIR = str(tmp_path)
+    grow_and_sign(700)
+    barrier = threading.Barrier(4)
+    sizes, errors = [], []
+
+    def writer():
+        try:
+            barrier.wait()
+            for _ in range(5):
+                sizes.append(tiles_write())
+        except Exception as exc:  # pragma: no cover - the assertion shows it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    checkpoint = grow_and_sign(300, start=700)
+    for thread in threads:
+        thread.join()
+    tiles_write()
+
+    # then
+    assert errors == []
+    assert {s for s in sizes if s is not None} <= {700, 1000}
+    assert files(tmp_path) >= expected_files(1000)
+    result = check_tiles(reader_get(tmp_path), 1000, bytes(checkpoint.root))
+    assert result.size == 1000
