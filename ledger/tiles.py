@@ -27,6 +27,7 @@ returns at once).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import logging
@@ -78,6 +79,7 @@ def tiles_write(*, directory: str | os.PathLike | None = None) -> int | None:
         written = written_size(root)
         if checkpoint is None:
             return written
+        _check_same_log(root, written)
         if checkpoint.size < written:
             raise TilesWriteError(
                 f"{root} serves size {written}, the database's latest checkpoint is "
@@ -115,12 +117,25 @@ def written_size(root: Path) -> int:
     except FileNotFoundError:
         return 0
     lines = text.split("\n")
-    if len(lines) < 2 or not lines[1].isdigit():
+    if len(lines) < 3 or not lines[1].isdigit():
         raise TilesWriteError(f"{root / 'checkpoint'} is not a checkpoint note")
     if lines[0] != settings.REGISTRY_ORIGIN:
         origin = settings.REGISTRY_ORIGIN
         raise TilesWriteError(f"{root / 'checkpoint'} is of the log {lines[0]!r}, not {origin!r}")
     return int(lines[1])
+
+
+def _check_same_log(root: Path, written: int) -> None:
+    """The checkpoint file's root must be the database's at its size."""
+    if not written:
+        return
+    ours = Checkpoint.objects.filter(size=written).values_list("root", flat=True).first()
+    lines = (root / "checkpoint").read_text(encoding="utf-8").split("\n")
+    if ours is None or lines[2] != base64.b64encode(bytes(ours)).decode("ascii"):
+        raise TilesWriteError(
+            f"{root / 'checkpoint'} (size {written}) is not a checkpoint of this database's "
+            "log: a directory of another log, or a database restored behind it"
+        )
 
 
 def write_range(root: Path, old: int, new: int) -> None:

@@ -255,7 +255,9 @@ def tiles_getter(source: str, net: Net, save: str | None = None):
 
     def read_and_save(path: str) -> bytes | None:
         data = read(path)
-        if data is not None:
+        # The checkpoint is saved by run_tiles once everything verified, so a saved copy
+        # without one is an unverified, incomplete one.
+        if data is not None and path != "checkpoint":
             target = Path(save) / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -280,6 +282,8 @@ def run_tiles(source: str, trust: Trust, net: Net, out: TextIO, save: str | None
         checked = check_tiles(get, cp.size, cp.root)
     except TilesError as exc:
         raise VerificationFailed(f"tiles: {exc}") from None
+    if save is not None:
+        Path(save, "checkpoint").write_bytes(data)
     print(_describe(result, trust), file=out)
     print(
         f"tiles OK: {cp.size} entries in {checked.bundles} entry bundles and "

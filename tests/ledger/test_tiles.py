@@ -362,3 +362,20 @@ def test_writers_racing_on_postgres_leave_one_valid_directory(tmp_path, settings
     assert files(tmp_path) >= expected_files(1000)
     result = check_tiles(reader_get(tmp_path), 1000, bytes(checkpoint.root))
     assert result.size == 1000
+
+
+@pytest.mark.django_db
+def test_a_checkpoint_file_of_another_root_is_refused(tmp_path, settings):
+    # given: a directory at size 5 whose checkpoint names another root
+    settings.LEDGER_TILES_DIR = str(tmp_path)
+    grow_and_sign(5)
+    tiles_write()
+    note = (tmp_path / "checkpoint").read_text().split("\n")
+    note[2] = "A" * 43 + "="
+    (tmp_path / "checkpoint").write_text("\n".join(note))
+    grow_and_sign(5, start=5)
+
+    # when / then
+    with pytest.raises(TilesWriteError, match="not a checkpoint of this database's log"):
+        tiles_write()
+    assert not (tmp_path / "tile/0/000.p/10").exists()

@@ -175,3 +175,21 @@ def test_the_verifier_reads_the_registrys_own_tlog_urls(live_server, tmp_path, s
     # then
     assert code == EXIT_OK, out
     assert "tiles OK: 300 entries in 2 entry bundles and 3 hash tiles" in out
+
+
+@pytest.mark.django_db
+def test_a_failed_run_saves_no_checkpoint(tiles_dir, tmp_path):
+    # given
+    flip(tiles_dir / "tile/entries/001", at=100)
+    saved = tmp_path / "saved"
+
+    # when
+    code, _ = run(
+        "tiles", "--key", registry_signer().vkey, "--dir", str(tiles_dir), "--save", str(saved)
+    )
+
+    # then: the copy is visibly unverified (no checkpoint), and no verifier accepts it
+    assert code == EXIT_FAILED
+    assert (saved / "tile/0/000").is_file()
+    assert not (saved / "checkpoint").exists()
+    assert run("tiles", "--key", registry_signer().vkey, "--dir", str(saved))[0] == EXIT_USAGE
