@@ -266,10 +266,21 @@ def tiles_getter(source: str, net: Net, save: str | None = None):
     return read_and_save
 
 
-def run_tiles(source: str, trust: Trust, net: Net, out: TextIO, save: str | None = None) -> None:
-    """Verify a whole log served as tlog-tiles: the checkpoint, every bundle and tile."""
+def run_tiles(
+    source: str,
+    trust: Trust,
+    net: Net,
+    out: TextIO,
+    save: str | None = None,
+    checkpoint: str | None = None,
+) -> None:
+    """Verify a whole log served as tlog-tiles: the checkpoint, every bundle and tile.
+
+    With `checkpoint` (a note file, e.g. the anchored one with its cosignatures), the
+    tiles are checked against that checkpoint instead of the directory's own; its size
+    may be smaller (tiles stay readable at every checkpoint's size)."""
     get = tiles_getter(source, net, save)
-    data = get("checkpoint")
+    data = get("checkpoint") if checkpoint is None else _read_text(checkpoint).encode()
     if data is None:
         raise VerificationFailed(f"{source}: no checkpoint")
     try:
@@ -413,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--dir", help="a tiles directory (checkpoint, tile/...)")
     src.add_argument("--url", help="the tiles' base URL (e.g. https://registry.example/tlog)")
     p.add_argument("--save", help="also keep every file read under this directory")
+    p.add_argument(
+        "--checkpoint",
+        help="verify against this signed note (e.g. the anchored, cosigned one) instead",
+    )
     return parser
 
 
@@ -422,7 +437,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
     url = _check_base_url(args.url) if getattr(args, "url", None) else None
 
     if args.command == "tiles":
-        run_tiles(url or args.dir, trust, net, out, save=args.save)
+        run_tiles(url or args.dir, trust, net, out, save=args.save, checkpoint=args.checkpoint)
 
     elif args.command == "checkpoint":
         note = fetch_text(url + CHECKPOINT_PATH, net) if url else _read_text(args.file)

@@ -193,3 +193,32 @@ def test_a_failed_run_saves_no_checkpoint(tiles_dir, tmp_path):
     assert (saved / "tile/0/000").is_file()
     assert not (saved / "checkpoint").exists()
     assert run("tiles", "--key", registry_signer().vkey, "--dir", str(saved))[0] == EXIT_USAGE
+
+
+@pytest.mark.django_db
+def test_tiles_verify_against_an_older_cosigned_checkpoint(tiles_dir, tmp_path):
+    # given: the checkpoint at 600 cosigned by a witness, then the log and its tiles grow
+    witness = Signer("witness.example/w1", bytes([5]) * 32)
+    note = (tiles_dir / "checkpoint").read_text()
+    cosigned = note + witness.cosign(note[: note.index("\n\n") + 1], 1_760_000_000)
+    anchored = tmp_path / "anchored.note"
+    anchored.write_text(cosigned)
+    append_events(100, start=600)
+    integrate_all()
+    checkpoint_create()
+    tiles_write()
+    assert (tiles_dir / "checkpoint").read_text().split("\n")[1] == "700"
+    trust = ["--key", registry_signer().vkey, "--witness-key", witness.cosignature_vkey]
+
+    # when
+    code, out = run(
+        "tiles", *trust, "--quorum", "1", "--dir", str(tiles_dir), "--checkpoint", str(anchored)
+    )
+
+    # then: the tiles prove the cosigned size 600 (its partial tiles are still served)
+    assert code == EXIT_OK, out
+    assert "cosigned by witness.example/w1 (1 of quorum 1)" in out
+    assert "tiles OK: 600 entries" in out
+    # and the directory's own checkpoint has no cosignature to meet a quorum with
+    code, out = run("tiles", *trust, "--quorum", "1", "--dir", str(tiles_dir))
+    assert code == EXIT_FAILED
