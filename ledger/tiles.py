@@ -4,9 +4,11 @@
 and level-0 tiles of the new entries (leaf hashes recomputed from the event bytes and
 compared with the stored ones), the higher hash tiles from the stored tree nodes (level
 8L of the tree is level L of the tiles), then, once the root rebuilt from the files equals
-the checkpoint's, the `checkpoint` file. The checkpoint file is written last, so whatever
-size it names, every tile it needs is already there; the size it names is also where the
-next run starts.
+the checkpoint's, the `checkpoint` file. Checkpoints signed since the last run get
+their partial tiles too (`write_skipped_partials`): the spec asks for the partial tiles of
+every checkpoint's size, so that a client holding an older checkpoint can read it. The
+checkpoint file is written last, so whatever size it names, every tile it needs is
+already there; the size it names is also where the next run starts.
 
 Why at checkpoints and not after every integrated batch: the spec asks for partial tiles
 at checkpoint sizes only, and tiles past the latest checkpoint prove nothing to anyone.
@@ -34,7 +36,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -49,6 +51,7 @@ from ledger.verify.tiles import (
     TILE_WIDTH,
     encode_bundle,
     leaf_hash,
+    read_bundle,
     root_from_tiles,
     tile_path,
 )
@@ -87,6 +90,8 @@ def tiles_write(*, directory: str | os.PathLike | None = None) -> int | None:
             )
         if checkpoint.size > written:
             write_range(root, written, checkpoint.size)
+            skipped = Checkpoint.objects.filter(size__gt=written, size__lt=checkpoint.size)
+            write_skipped_partials(root, skipped.values_list("size", flat=True), checkpoint.size)
             rebuilt = root_from_tiles(_reader(root), checkpoint.size)
             if rebuilt != bytes(checkpoint.root):
                 raise TilesWriteError(
@@ -154,6 +159,31 @@ def write_range(root: Path, old: int, new: int) -> None:
             if len(nodes) != len(keys):
                 raise LedgerCorrupted(f"tree nodes of tile {level}/{n} are missing")
             _write_tile(root, level, n, b"".join(nodes[key] for key in keys))
+        level += 1
+
+
+def write_skipped_partials(root: Path, sizes: Iterable[int], latest: int) -> None:
+    """The partial tiles of checkpoints signed between two runs (the spec asks for the
+    partial tiles of every checkpoint's size), where the full tile does not exist yet.
+
+    Each is a prefix of the latest size's partial tile of its level, already written, so
+    this reads no database rows; at most 255 files per level, however many checkpoints.
+    """
+    sizes = sorted(set(sizes))
+    level = 0
+    while count := latest >> (8 * level):
+        n, width = divmod(count, TILE_WIDTH)
+        widths = {c % TILE_WIDTH for s in sizes if (c := s >> (8 * level)) // TILE_WIDTH == n}
+        widths -= {0, width}
+        if width and widths:
+            hashes = (root / tile_path(level, n, width)).read_bytes()
+            for w in sorted(widths):
+                _atomic_write(root / tile_path(level, n, w), hashes[: w * HASH_SIZE])
+            if level == 0:
+                entries = read_bundle(_reader(root), n, width)
+                for w in sorted(widths):
+                    bundle_level, data = encode_bundle(entries[:w])
+                    _atomic_write(root / tile_path(bundle_level, n, w), data)
         level += 1
 
 

@@ -379,3 +379,27 @@ def test_a_checkpoint_file_of_another_root_is_refused(tmp_path, settings):
     with pytest.raises(TilesWriteError, match="not a checkpoint of this database's log"):
         tiles_write()
     assert not (tmp_path / "tile/0/000.p/10").exists()
+
+
+@pytest.mark.django_db
+def test_checkpoints_signed_between_two_runs_get_their_partial_tiles(tmp_path, settings):
+    # given: checkpoints at 300, 350 and 400 while the writer last ran at 100
+    settings.LEDGER_TILES_DIR = str(tmp_path)
+    grow_and_sign(100)
+    tiles_write()
+    skipped = [grow_and_sign(200, start=100), grow_and_sign(50, start=300)]
+    latest = grow_and_sign(50, start=350)
+
+    # when
+    tiles_write()
+
+    # then: every checkpoint size's tiles are served; tlog-scales and our reader read them
+    for checkpoint in [*skipped, latest]:
+        size, root = checkpoint.size, bytes(checkpoint.root)
+        assert files(tmp_path) >= expected_files(size) - {"checkpoint"}, size
+        reader = TilesReader(LocalBackend(tmp_path))
+        reader.set_size(size)
+        assert reader.calculate_root_hash() == root
+        assert check_tiles(reader_get(tmp_path), size, root).size == size
+    assert (tmp_path / "tile/entries/001.p/44").is_file()
+    assert (tmp_path / "tile/entries/001.p/94").is_file()
