@@ -278,6 +278,15 @@ def test_the_command_writes_into_a_directory(tmp_path, settings, capsys):
     with pytest.raises(CommandError, match="LEDGER_TILES_DIR"):
         call_command("ledger_tiles")
 
+    # --check reads everything back, and names a tampered tile
+    call_command("ledger_tiles", "--dir", str(tmp_path), "--check")
+    assert "rebuild the root of the checkpoint of size 7" in capsys.readouterr().out
+    flip = bytearray((tmp_path / "tile/0/000.p/7").read_bytes())
+    flip[0] ^= 1
+    (tmp_path / "tile/0/000.p/7").write_bytes(bytes(flip))
+    with pytest.raises(CommandError, match=r"entry 0 does not hash to hash 0 of tile/0/000\.p/7"):
+        call_command("ledger_tiles", "--dir", str(tmp_path), "--check")
+
 
 @pytest.mark.django_db
 def test_the_registry_serves_the_tiles_under_tlog(tmp_path, settings, client):
