@@ -19,7 +19,9 @@ any transaction that writes; a failure is logged and the next run retries from t
 checkpoint file's size. Integration never waits for it.
 
 Files: each written to a temporary name in its directory, fsynced, then renamed over the
-target, readable by a static web server (0644). A full tile or bundle never changes: one
+target, readable by a static web server (0644); the directories renamed into are fsynced
+before the checkpoint file is replaced, so a crash cannot leave a checkpoint whose tiles
+are lost. A full tile or bundle never changes: one
 that exists is left alone when equal and stops the writer when different (a directory of
 another log, or a database restored behind it). A partial tile is kept until the full
 tile of its index exists, then its `.p/` directory is deleted (as the spec allows). One
@@ -100,7 +102,9 @@ def tiles_write(*, directory: str | os.PathLike | None = None) -> int | None:
         path = root / "checkpoint"
         note = checkpoint.note.encode("utf-8")
         if not path.exists() or path.read_bytes() != note:
+            _sync_directories()
             _atomic_write(path, note)
+            _sync_directories()
         return checkpoint.size
 
 
@@ -237,8 +241,29 @@ def _write_tile(root: Path, level: int, n: int, data: bytes, width: int | None =
             shutil.rmtree(partials, ignore_errors=True)
 
 
+_unsynced_directories: set[Path] = set()
+"""Directories renamed into since the last sync (only the lock holder writes it)."""
+
+
+def _sync_directories() -> None:
+    """fsync the directories renamed into, so that the tiles' names are on disk before
+    the checkpoint that needs them is."""
+    while _unsynced_directories:
+        directory = _unsynced_directories.pop()
+        try:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue  # a partial tiles' directory deleted since
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # The file's directory, and its parent, where a new directory (N.p/, xNNN/) was named.
+    _unsynced_directories.update((path.parent, path.parent.parent))
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o644)
