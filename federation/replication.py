@@ -6,7 +6,8 @@ For each mirror peer (`peer_replicate`):
 2. fetch the peer's checkpoint and verify it with the peer's registered log key;
 3. if it is larger than the mirror, check the peer's consistency proof from the mirror's
    size (a fork shows here, before any entry is fetched); then fetch the new entries
-   (GridProof entry bundles when the peer serves them, else the ledger API's JSON pages)
+   (its tlog-tiles when they cover the checkpoint, `federation.tiles_source`; else GridProof
+   entry bundles when the peer serves them, else the ledger API's JSON pages)
    in batches, several requests in flight at once, extend the mirror's CompactRange and
    check every batch against the signed checkpoint: the last batch by its root, the others by
    a consistency proof from the batch's end to the checkpoint. Only a batch that passes
@@ -33,7 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from federation import client, locks
+from federation import client, locks, tiles_source
 from federation.anchoring import backoff_seconds
 from federation.client import Limits, PeerResponseInvalid, PeerUnreachable
 from federation.models import Evidence, MirrorCheckpoint, MirrorHead, Peer
@@ -210,16 +211,22 @@ class _Source:
 
     peer: Peer
     bundles: bool
+    tiles_size: int = 0  # > 0: the peer's tlog-tiles, covering this size
 
     @property
     def page_size(self) -> int:
+        if self.tiles_size:
+            return tiles_source.TILE_WIDTH
         if self.bundles:
             return settings.FEDERATION_REPLICATION_BUNDLE_SIZE
         return settings.FEDERATION_REPLICATION_PAGE_SIZE
 
 
-def _source(peer: Peer) -> _Source:
-    """Entry bundles if the peer serves them (a GridProof registry does), else JSON pages."""
+def _source(peer: Peer, end: int) -> _Source:
+    """The peer's tiles if they reach `end`; entry bundles if it serves them (a GridProof
+    registry does), else JSON pages."""
+    if (tiles := tiles_source.peer_tiles_size(peer, _limits())) >= end:
+        return _Source(peer, bundles=False, tiles_size=tiles)
     url = client.join(peer.base_url, BUNDLE_PATH.format(start=0, limit=1))
     response = client.get(url, limits=_limits(), accept=BUNDLE_CONTENT_TYPE)
     if response.status == 200 and response.content_type == BUNDLE_CONTENT_TYPE:
@@ -231,6 +238,14 @@ def _source(peer: Peer) -> _Source:
 
 def _fetch_page(source: _Source, start: int, limit: int) -> _Page:
     peer = source.peer
+    if source.tiles_size:
+        try:
+            events, raw = tiles_source.tiles_entries(
+                peer, source.tiles_size, start, limit, _limits()
+            )
+        except tiles_source.TilesUnavailable as exc:
+            raise ReplicationFailed(str(exc)) from None
+        return _Page(start=start, events=events, leaf_hashes=[None] * len(events), raw=raw)
     if source.bundles:
         url = client.join(peer.base_url, BUNDLE_PATH.format(start=start, limit=limit))
         body = _get(url, accept=BUNDLE_CONTENT_TYPE).body
@@ -498,7 +513,7 @@ def _replicate(head: _Head, max_entries: int) -> tuple[str, Checkpoint]:
     if not _check_against_mirror(head, note, cp):
         return note, cp
     end = min(cp.size, head.size + max_entries) if max_entries else cp.size
-    source = _source(head.peer)
+    source = _source(head.peer, end)
     with _Writer() as writer:
         for start, batch_end, pages in _batches(source, head.size, end):
             tree, nodes = _check_batch(head, note, cp, start, batch_end, pages)

@@ -387,6 +387,14 @@ CELERY_BEAT_SCHEDULE["ledger-checkpoint"] = {
     "task": "ledger.tasks.checkpoint_create_task",
     "schedule": float(CHECKPOINT_INTERVAL_SECONDS),
 }
+# The log as C2SP tlog-tiles static files, up to the latest checkpoint (empty: off); written
+# after each new checkpoint and swept every CHECKPOINT_INTERVAL_SECONDS (ledger/tiles.py).
+LEDGER_TILES_DIR = env_str("LEDGER_TILES_DIR", "")
+if LEDGER_TILES_DIR:
+    CELERY_BEAT_SCHEDULE["ledger-tiles"] = {
+        "task": "ledger.tasks.ledger_tiles_write_task",
+        "schedule": float(CHECKPOINT_INTERVAL_SECONDS),
+    }
 
 # --- Assets and metering (assets app) ---------------------------------------------------
 # A reading above capacity x duration x this margin holds its batch for issuing-body review.

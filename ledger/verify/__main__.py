@@ -45,6 +45,7 @@ from ledger.verify.note import (
     verify_checkpoint,
 )
 from ledger.verify.rfc9162 import leaf_hash
+from ledger.verify.tiles import TilesError, check_tiles
 
 # The verification steps and their results live in ledger.verify.checks; they are
 # re-exported here, where auditors' scripts and the tests have always imported them.
@@ -121,11 +122,16 @@ def fetch(url: str, net: Net, accept: str = "application/json") -> bytes:
                     raise VerificationFailed(f"{url}: response took too long")
                 chunks.append(chunk)
     except urllib.error.HTTPError as exc:
-        raise VerificationFailed(f"{url}: HTTP {exc.code} {exc.reason}{_error_code(exc)}") from None
+        failure = _NotFound if exc.code == 404 else VerificationFailed
+        raise failure(f"{url}: HTTP {exc.code} {exc.reason}{_error_code(exc)}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise VerificationFailed(f"{url}: {reason}") from None
     return b"".join(chunks)
+
+
+class _NotFound(VerificationFailed):
+    """HTTP 404: for a tile, "not there" (the reader falls back or names it missing)."""
 
 
 def _error_code(exc: urllib.error.HTTPError) -> str:
@@ -220,6 +226,82 @@ def fetch_history_bundle(base: str, subject: tuple[str, str], net: Net) -> Any:
         bundle["entries"] = bundle.get("entries", []) + entries
         bundle["partial"], bundle["next_after"] = page.get("partial"), page.get("next_after")
     return bundle
+
+
+def tiles_getter(source: str, net: Net, save: str | None = None):
+    """A `ledger.verify.tiles.Getter` over a tiles directory or a base URL (a tlog-tiles
+    prefix); with `save`, every file read is also written under that directory."""
+    if source.startswith(("http://", "https://")):
+        base = _check_base_url(source)
+
+        def read(path: str) -> bytes | None:
+            try:
+                return fetch(f"{base}/{path}", net, accept="application/octet-stream")
+            except _NotFound:
+                return None
+
+    else:
+        root = Path(source)
+        if not (root / "checkpoint").is_file():
+            raise UsageError(f"{source} has no checkpoint file: not a tiles directory")
+
+        def read(path: str) -> bytes | None:
+            try:
+                return (root / path).read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+
+    if save is None:
+        return read
+
+    def read_and_save(path: str) -> bytes | None:
+        data = read(path)
+        # The checkpoint is saved by run_tiles once everything verified, so a saved copy
+        # without one is an unverified, incomplete one.
+        if data is not None and path != "checkpoint":
+            target = Path(save) / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return data
+
+    return read_and_save
+
+
+def run_tiles(
+    source: str,
+    trust: Trust,
+    net: Net,
+    out: TextIO,
+    save: str | None = None,
+    checkpoint: str | None = None,
+) -> None:
+    """Verify a whole log served as tlog-tiles: the checkpoint, every bundle and tile.
+
+    With `checkpoint` (a note file, e.g. the anchored one with its cosignatures), the
+    tiles are checked against that checkpoint instead of the directory's own; its size
+    may be smaller (tiles stay readable at every checkpoint's size)."""
+    get = tiles_getter(source, net, save)
+    data = get("checkpoint") if checkpoint is None else _read_text(checkpoint).encode()
+    if data is None:
+        raise VerificationFailed(f"{source}: no checkpoint")
+    try:
+        note = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VerificationFailed(f"{source}: the checkpoint is not UTF-8 text") from None
+    result = check_checkpoint(note, trust)
+    cp = result.checkpoint
+    try:
+        checked = check_tiles(get, cp.size, cp.root)
+    except TilesError as exc:
+        raise VerificationFailed(f"tiles: {exc}") from None
+    if save is not None:
+        Path(save, "checkpoint").write_bytes(data)
+    print(_describe(result, trust), file=out)
+    print(
+        f"tiles OK: {cp.size} entries in {checked.bundles} entry bundles and "
+        f"{checked.tiles} hash tiles rebuild the checkpoint's root",
+        file=out,
+    )
 
 
 # ---------------------------------------------------------------- command line
@@ -342,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
         "completeness proof (e.g. a partner registry's part of an imported certificate); "
         "it does NOT show that no entry was left out",
     )
+
+    p = commands.add_parser(
+        "tiles", parents=[common], help="verify the whole log served as C2SP tlog-tiles"
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dir", help="a tiles directory (checkpoint, tile/...)")
+    src.add_argument("--url", help="the tiles' base URL (e.g. https://registry.example/tlog)")
+    p.add_argument("--save", help="also keep every file read under this directory")
+    p.add_argument(
+        "--checkpoint",
+        help="verify against this signed note (e.g. the anchored, cosigned one) instead",
+    )
     return parser
 
 
@@ -350,7 +444,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
     net = Net(args.timeout, args.max_bytes)
     url = _check_base_url(args.url) if getattr(args, "url", None) else None
 
-    if args.command == "checkpoint":
+    if args.command == "tiles":
+        run_tiles(url or args.dir, trust, net, out, save=args.save, checkpoint=args.checkpoint)
+
+    elif args.command == "checkpoint":
         note = fetch_text(url + CHECKPOINT_PATH, net) if url else _read_text(args.file)
         print(_describe(check_checkpoint(note, trust), trust), file=out)
 

@@ -19,6 +19,8 @@ from ledger.merkle import CompactRange, consistency_proof, leaf_hash
 from ledger.signing import Signer, sign_checkpoint
 from ledger.verify.note import Checkpoint, NoteError, VerifierKey, verify_note
 from ledger.verify.rfc9162 import ProofError, verify_consistency
+from ledger.verify.tiles import TILE_WIDTH, tile_path
+from ledger.verify.tiles import encode_bundle as encode_tile_bundle
 
 
 def b64(data: bytes) -> str:
@@ -146,6 +148,8 @@ class _PeerHandler(_Handler):
             if peer.pad_bytes:
                 raw += (1).to_bytes(4, "big") + b" " * peer.pad_bytes
             return self.send_body(200, raw, BUNDLE_CONTENT_TYPE)
+        if url.path.startswith("/tlog/") and peer.serve_tiles:
+            return self.send_tile(peer, url.path.removeprefix("/tlog/"))
         if url.path == "/api/v1/ledger/proofs/consistency/":
             first, second = int(query["first"]), int(query["second"])
             proof = peer.proof_override or log.consistency(first, second)
@@ -153,15 +157,40 @@ class _PeerHandler(_Handler):
             return self.send_body(200, json.dumps(body).encode(), "application/json")
         return self.send_body(404, b'{"code": "not_found"}', "application/json")
 
+    def send_tile(self, peer: "FakePeerServer", path: str) -> None:
+        """The log's tlog-tiles at its served size: the checkpoint and entry bundles (what
+        replication reads), built from the (possibly forged) events on each request."""
+        size = peer.tiles_size or peer.served_size or peer.log.size
+        if path == "checkpoint":
+            note = peer.checkpoint_note or peer.log.checkpoint(size)
+            return self.send_body(200, note.encode(), "text/plain; charset=utf-8")
+        for n in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
+            width = min(TILE_WIDTH, size - n * TILE_WIDTH)
+            events = [
+                peer.forged.get(seq, peer.log.events[seq])
+                for seq in range(n * TILE_WIDTH, n * TILE_WIDTH + width)
+            ]
+            level, raw = encode_tile_bundle(events)
+            if path == tile_path(level, n, width):
+                if peer.truncate:
+                    half = raw[: len(raw) // 2]
+                    return self.send_body(200, half, "application/octet-stream", len(raw))
+                return self.send_body(200, raw + b" " * peer.pad_bytes, "application/octet-stream")
+        return self.send_body(404, b"", "text/plain")
+
 
 class FakePeerServer(_Server):
     """Serves a FakeLog at the ledger API's paths, with knobs to misbehave."""
 
     handler = _PeerHandler
 
-    def __init__(self, log: FakeLog, *, serve_bundles: bool = False) -> None:
+    def __init__(
+        self, log: FakeLog, *, serve_bundles: bool = False, serve_tiles: bool = False
+    ) -> None:
         self.log = log
         self.serve_bundles = serve_bundles
+        self.serve_tiles = serve_tiles
+        self.tiles_size: int | None = None  # tiles behind the API's checkpoint
         self.requests: list[str] = []
         self.forged: dict[int, bytes] = {}
         self.lie_about_leaf_hashes = False

@@ -43,10 +43,18 @@ def log() -> FakeLog:
     return log
 
 
-@pytest.fixture(params=[False, True], ids=["json-pages", "entry-bundles"])
+@pytest.fixture(
+    params=["json-pages", "entry-bundles", "tlog-tiles"],
+    ids=["json-pages", "entry-bundles", "tlog-tiles"],
+)
 def server(log, request):
-    """The peer serves the ledger API's JSON pages, and GridProof entry bundles or not."""
-    server = FakePeerServer(log, serve_bundles=request.param).start()
+    """The peer serves the ledger API's JSON pages, and GridProof entry bundles or its
+    tlog-tiles or neither."""
+    server = FakePeerServer(
+        log,
+        serve_bundles=request.param == "entry-bundles",
+        serve_tiles=request.param == "tlog-tiles",
+    ).start()
     yield server
     server.stop()
 
@@ -149,7 +157,7 @@ def test_forged_entry_is_detected_and_nothing_stored(log, server, peer):
     assert evidence.kind == Evidence.Kind.FORGED_ENTRIES
     assert evidence.second_note == log.checkpoint()
     assert evidence.data["start"] == 0
-    if server.serve_bundles:
+    if server.serve_bundles or server.serve_tiles:
         # bundles carry no leaf hash field to point at the entry; the raw bytes are kept
         assert evidence.data["suspect_seqs"] == []
         assert forged in bytes(evidence.payload)
@@ -171,9 +179,10 @@ def test_forged_entry_in_a_later_batch_keeps_the_good_batches(log, server, peer)
 
     assert result.outcome == "flagged"
     # batches end on page boundaries: [0, 500) and [500, 1000) verified and stored,
-    # [1000, 1234) refused
-    assert head(peer).size == 1000
-    assert mirrored_events(peer) == log.events[:1000]
+    # [1000, 1234) refused (tiles: pages of 256, so [0, 512), [512, 1024), then refused)
+    stored = 1024 if server.serve_tiles else 1000
+    assert head(peer).size == stored
+    assert mirrored_events(peer) == log.events[:stored]
     assert not MirrorCheckpoint.objects.exists()
 
 
@@ -356,3 +365,40 @@ def test_storing_thread_stops_at_a_forged_batch(log, server, peer, settings):
     assert result.outcome == "flagged"
     assert result.size_after == head(peer).size < 1100
     assert mirrored_events(peer) == log.events[: result.size_after]
+
+
+def test_tiles_are_read_when_they_cover_the_checkpoint(log):
+    # given a peer serving tiles and nothing but the JSON pages besides
+    server = FakePeerServer(log, serve_tiles=True).start()
+    try:
+        peer = peer_for_log(log, base_url=server.url, is_mirror=True)
+
+        # when
+        result = peer_replicate(peer_id=peer.pk)
+    finally:
+        server.stop()
+
+    # then: the entries came from the entry bundles only
+    assert result.outcome == "replicated"
+    assert mirrored_events(peer) == log.events
+    assert any(p.startswith("/tlog/tile/entries/004.p/210") for p in server.requests)
+    assert not any(p.startswith("/api/v1/ledger/entries/") for p in server.requests)
+
+
+def test_tiles_behind_the_checkpoint_are_passed_over_for_the_api(log):
+    # given tiles written at size 1000 while the API's checkpoint is at 1234
+    server = FakePeerServer(log, serve_tiles=True).start()
+    server.tiles_size = 1000
+    try:
+        peer = peer_for_log(log, base_url=server.url, is_mirror=True)
+
+        # when
+        result = peer_replicate(peer_id=peer.pk)
+    finally:
+        server.stop()
+
+    # then
+    assert result.outcome == "replicated"
+    assert mirrored_events(peer) == log.events
+    assert not any(p.startswith("/tlog/tile/") for p in server.requests)
+    assert any(p.startswith("/api/v1/ledger/entries/") for p in server.requests)

@@ -513,8 +513,8 @@ before = set(sys.modules)
 import ledger.verify.__main__, ledger.merkle, ledger.signing
 ours = {
     "ledger", "ledger.verify", "ledger.verify.note", "ledger.verify.rfc9162",
-    "ledger.verify.checks", "ledger.verify.__main__", "ledger.merkle", "ledger.signing",
-    "ledger.verify.completeness", "ledger.verify.subject_map",
+    "ledger.verify.checks", "ledger.verify.tiles", "ledger.verify.__main__", "ledger.merkle",
+    "ledger.signing", "ledger.verify.completeness", "ledger.verify.subject_map",
 }
 pynacl = {"nacl", "_sodium", "_cffi_backend"}
 bad = sorted(
