@@ -133,3 +133,8 @@ class SlotClearingNotFound(NotFound):
 class SlotNotDelivered(Conflict):
     code = "slot_not_delivered"
     default_detail = "The slot has not ended yet: its delivery cannot be settled."
+
+
+class SlotSettlementNotFound(NotFound):
+    code = "slot_settlement_not_found"
+    default_detail = "This slot has not been settled (nor has its settlement started) yet."

@@ -31,11 +31,13 @@ class Slot:
         return self.start + SLOT + MINUTE
 
 
-def cleared_slot(offers, bids, *, sellers=None, **market_kwargs) -> Slot:
+def cleared_slot(
+    offers, bids, *, sellers=None, ahead=dt.timedelta(days=1), **market_kwargs
+) -> Slot:
     """A cleared slot: `offers` and `bids` are (party index, Wh, price); parties are new
     traders (buyers funded with EUR 1,000), or `sellers` given."""
     market = EnergyMarketFactory(**market_kwargs)
-    slot = next_slot(market)
+    slot = next_slot(market, ahead=ahead)
     sellers = sellers or [trader(0) for _ in range(1 + max(i for i, _, _ in offers))]
     buyers = [trader(100_000) for _ in range(1 + max(i for i, _, _ in bids))]
     orders = []
