@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from market import delivery, services
 from market.models import JournalEntry, SettlementAccount, SlotSettlement, SlotSettlementLine
@@ -352,6 +352,7 @@ def test_settle_due_and_the_command_settle_every_ended_slot_and_replay_agrees(ca
     assert "0 slot(s) settled." in capsys.readouterr().out
     report = replay_market()
     assert report.ok, report.problems
+    call_command("replay_ledger")  # raises CommandError on any difference
 
 
 def test_replay_sees_a_settlement_changed_behind_the_services():
@@ -369,3 +370,5 @@ def test_replay_sees_a_settlement_changed_behind_the_services():
     problems = replay_market().problems
     assert any("settled slots differ" in p for p in problems)
     assert any("settlement account" in p for p in problems)
+    with pytest.raises(CommandError):
+        call_command("replay_ledger")
