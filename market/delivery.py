@@ -105,9 +105,11 @@ def settle(
     """Settle one slot: `metered[(side, owner)]` is the party's production (sell) or
     consumption (buy) in the slot, in Wh (a missing party counts 0)."""
     sold: dict[tuple[str, int], int] = {}
+    by_party: dict[tuple[str, int], list[DeliveryOrder]] = {}
     for order in orders:
         key = (order.side, order.owner)
         sold[key] = sold.get(key, 0) + order.cleared
+        by_party.setdefault(key, []).append(order)
     done = {key: min(volume, max(metered.get(key, 0), 0)) for key, volume in sold.items()}
     side_total = {
         side: sum(v for (s, _owner), v in done.items() if s == side) for side in (BUY, SELL)
@@ -121,7 +123,7 @@ def settle(
     results = []
     for key in sold:
         side, owner = key
-        mine = [o for o in orders if (o.side, o.owner) == key]
+        mine = by_party[key]
         weights = {o.id: o.cleared for o in mine}
         took = pro_rata(done[key], weights)
         # Shared by what each order took, so no order gets more through than it took.

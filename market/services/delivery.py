@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from ledger.services import ledger_append
-from market import delivery, errors, events
+from market import delivery, errors, events, storage
 from market.locks import settlement_accounts_lock
 from market.metering import metered_wh
 from market.models import (
@@ -138,7 +138,7 @@ def slot_settle(
     for line in lines:
         line.settlement = settlement
     SlotSettlementLine.objects.bulk_create(lines)
-    Order.objects.bulk_update(orders, ["reserved_minor", "updated_at"])
+    storage.orders_set_settled(orders, now=now)
     journal.write()
     ledger_append(
         kind=events.SLOT_SETTLED,
