@@ -48,6 +48,9 @@ class SlotSettlement(models.Model):
     uncollected_minor = models.BigIntegerField(
         default=0, help_text="Charges and surplus payments the payer's funds did not cover."
     )
+    certificates_pending_wh = models.BigIntegerField(
+        default=0, help_text="Delivered Wh whose certificates the sellers could not deliver."
+    )
     created_at = models.DateTimeField()
     settled_at = models.DateTimeField(null=True, blank=True)
 
@@ -68,6 +71,11 @@ class SlotSettlement(models.Model):
                 & Q(surplus_paid_minor__gte=0)
                 & Q(uncollected_minor__gte=0),
                 name="market_settlement_money_conserved",
+            ),
+            models.CheckConstraint(
+                condition=Q(certificates_pending_wh__gte=0)
+                & Q(certificates_pending_wh__lte=F("delivered_wh")),
+                name="market_settlement_certificates_within_delivered",
             ),
             models.CheckConstraint(
                 condition=(Q(status="waiting") & Q(reason="missing_readings") & Q(delivered_wh=0))
@@ -104,6 +112,9 @@ class SlotSettlementLine(models.Model):
     charge_minor = models.BigIntegerField(default=0, help_text="Seller: shortfall charge paid.")
     surplus_paid_minor = models.BigIntegerField(default=0, help_text="Seller: surplus paid.")
     uncollected_minor = models.BigIntegerField(default=0)
+    certificates_wh = models.BigIntegerField(
+        default=0, help_text="Wh of certificates delivered with the energy (to or from it)."
+    )
 
     class Meta:
         ordering = ["id"]
@@ -112,7 +123,9 @@ class SlotSettlementLine(models.Model):
                 condition=Q(delivered_wh__gte=0)
                 & Q(surplus_wh__gte=0)
                 & Q(shortfall_wh__gte=0)
-                & Q(cleared_wh=F("delivered_wh") + F("surplus_wh") + F("shortfall_wh")),
+                & Q(cleared_wh=F("delivered_wh") + F("surplus_wh") + F("shortfall_wh"))
+                & Q(certificates_wh__gte=0)
+                & Q(certificates_wh__lte=F("delivered_wh")),
                 name="market_settlement_line_wh_conserved",
             ),
             models.CheckConstraint(

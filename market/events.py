@@ -262,6 +262,7 @@ def settlement_data(
             "shortfall_charged_minor": settlement.shortfall_charged_minor,
             "surplus_paid_minor": settlement.surplus_paid_minor,
             "uncollected_minor": settlement.uncollected_minor,
+            "certificates_pending_wh": settlement.certificates_pending_wh,
         },
         "lines": [
             {
@@ -278,6 +279,7 @@ def settlement_data(
                 "charge_minor": line.charge_minor,
                 "surplus_paid_minor": line.surplus_paid_minor,
                 "uncollected_minor": line.uncollected_minor,
+                "certificates_wh": line.certificates_wh,
             }
             for line in lines
         ],

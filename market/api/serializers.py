@@ -275,6 +275,7 @@ class SettlementLineOutputSerializer(serializers.ModelSerializer):
             "charge_minor",
             "surplus_paid_minor",
             "uncollected_minor",
+            "certificates_wh",
         ]
 
 
@@ -305,6 +306,7 @@ class SlotSettlementOutputSerializer(serializers.ModelSerializer):
             "shortfall_charged_minor",
             "surplus_paid_minor",
             "uncollected_minor",
+            "certificates_pending_wh",
             "created_at",
             "settled_at",
             "lines",

@@ -15,13 +15,17 @@ Money (market/services/money.py journal, integers, each entry sums to zero): one
 clearing price), releases the rest, pays the sellers and the grid fee to the operator;
 then one `imbalance` entry per seller order charged for a shortfall (to the operator) or
 paid for a surplus (by the operator), each capped at the payer's available funds (what it
-could not pay is recorded as `uncollected_minor`).
+could not pay is recorded as `uncollected_minor`). The certificates of the delivered
+energy move from the sellers to the buyers in the same transaction
+(`market/services/delivery_certificates.py`; the units go into the event's `units`).
 
 Locking policy (market/locks.py): the `SlotClearing` row FOR UPDATE first (two
 settlements of one slot run one after the other; the second finds it settled and returns
 it; the unique clearing of `SlotSettlement` is the backstop), then the cleared orders,
-then every settlement account at once in pk order. The book is not locked: the slot's
-orders are closed since its clearing.
+the bundles the offers may deliver (FOR UPDATE, pk order: before the accounts, as an
+offer's placement takes its bundle), then every settlement account at once in pk order,
+then the certificates service delivers the units. The book is not locked: the
+slot's orders are closed since its clearing.
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ from market.models import (
     SlotSettlement,
     SlotSettlementLine,
 )
+from market.services.delivery_certificates import candidate_bundles_lock, certificates_deliver
 from market.services.money import AVAILABLE, RESERVED, Journal, settlement_account_ensure
 from market.services.money import _require_market_operator as require_market_operator
+from market.units import UnitsLog
 
 SYSTEM_ACTOR = "system:market-settlement"
 WAITING, SETTLED = SlotSettlement.Status.WAITING, SlotSettlement.Status.SETTLED
@@ -133,7 +139,20 @@ def slot_settle(
     settlement.missing_organisations = missing
     settlement.cleared_wh = clearing.volume_wh
     settlement.settled_at = now
+    offers = [o for o in orders if o.side == Order.Side.SELL]
+    candidate_bundles_lock(market, offers, clearing.slot_start, end)
     journal, accounts, lines = _move_money(market, settlement, orders, result, actor, now)
+    log = UnitsLog()
+    moved = certificates_deliver(
+        log,
+        market=market,
+        slot_start=clearing.slot_start,
+        slot_end=end,
+        orders={o.pk: o for o in orders},
+        lines=lines,
+        now=now,
+    )
+    settlement.certificates_pending_wh = result.delivered - moved
     settlement.save()
     for line in lines:
         line.settlement = settlement
@@ -150,8 +169,12 @@ def slot_settle(
             *orders,
             *[accounts[pk] for pk in sorted(accounts)],
             *journal.entries,
+            *log.subjects(),
         ],
-        data=events.settlement_data(settlement, lines, orders, journal.entries),
+        data={
+            **events.settlement_data(settlement, lines, orders, journal.entries),
+            "units": log.data(),
+        },
     )
     return settlement
 

@@ -32,12 +32,12 @@ class Slot:
 
 
 def cleared_slot(
-    offers, bids, *, sellers=None, ahead=dt.timedelta(days=1), **market_kwargs
+    offers, bids, *, sellers=None, ahead=dt.timedelta(days=1), slot=None, **market_kwargs
 ) -> Slot:
     """A cleared slot: `offers` and `bids` are (party index, Wh, price); parties are new
     traders (buyers funded with EUR 1,000), or `sellers` given."""
     market = EnergyMarketFactory(**market_kwargs)
-    slot = next_slot(market, ahead=ahead)
+    slot = slot or next_slot(market, ahead=ahead)
     sellers = sellers or [trader(0) for _ in range(1 + max(i for i, _, _ in offers))]
     buyers = [trader(100_000) for _ in range(1 + max(i for i, _, _ in bids))]
     orders = []

@@ -362,7 +362,9 @@ def test_replay_sees_a_settlement_changed_behind_the_services():
     services.slot_settle(clearing_id=slot.clearing.pk, now=slot.after)
     assert replay_market().ok
 
-    SlotSettlement.objects.update(status="waiting", reason="missing_readings", delivered_wh=0)
+    SlotSettlement.objects.update(
+        status="waiting", reason="missing_readings", delivered_wh=0, certificates_pending_wh=0
+    )
     SettlementAccount.objects.filter(
         organisation_id=slot.sellers[0].account.organisation_id
     ).update(available=0)
