@@ -10,8 +10,9 @@ consumption meter per party with a reading for the slot (sellers deliver 80%). M
   settlement rows, the orders, the ledger event);
 - raw baseline: the same reads and writes in psycopg2 on a second slot built the same
   way, without checks or the ledger event (lock the clearing and the orders, read the
-  readings, lock the accounts, insert the settlement, its lines, one journal entry and
-  its lines, update the accounts and the bids).
+  readings, look up and lock the sellers' bundles for the slot (none here: the benchmark
+  measures the money path), lock the accounts, insert the settlement, its lines, one
+  journal entry and its lines, update the accounts and the bids).
 The figure is the service's time over the baseline's (median over the rounds).
 --smoke runs tiny sizes (CI). Without CELERY_BROKER_URL the ledger's on-commit kick is
 switched off (as in market_bench.py).
@@ -126,13 +127,18 @@ def make_slot(tag: str, parties: int):
 RAW = {
     "lock_clearing": "SELECT id FROM market_slotclearing WHERE id = %s FOR UPDATE",
     "orders": (
-        "SELECT id, side, organisation_id, filled_wh, reserved_minor, settlement_account_id "
+        "SELECT id, side, organisation_id, filled_wh, reserved_minor, settlement_account_id, "
+        "certificate_account_id "
         "FROM market_order WHERE clearing_id = %s AND filled_wh > 0 ORDER BY id FOR UPDATE"
     ),
     "readings": (
         "SELECT d.organisation_id, r.wh FROM assets_reading r "
         "JOIN assets_meter m ON m.id = r.meter_id JOIN assets_device d ON d.id = m.device_id "
         "WHERE d.organisation_id = ANY(%s) AND r.start < %s AND r.end > %s"
+    ),
+    "bundles": (
+        "SELECT id FROM certificates_bundle WHERE account_id = ANY(%s) AND status = 1 "
+        "AND period_start <= %s AND period_end >= %s ORDER BY id FOR UPDATE"
     ),
     "lock_accounts": (
         "SELECT id FROM market_settlementaccount WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
@@ -152,20 +158,40 @@ def raw_settle(conn, clearing, operator_account_id: int) -> float:
         end = clearing.slot_start + SLOT
         cur.execute(RAW["readings"], [[o[2] for o in orders], end, clearing.slot_start])
         metered = dict(cur.fetchall())
+        cur.execute(
+            RAW["bundles"], [[o[6] for o in orders if o[1] == "sell"], end, clearing.slot_start]
+        )
         accounts = sorted({o[5] for o in orders} | {operator_account_id})
         cur.execute(RAW["lock_accounts"], [accounts])
         cur.execute(
             "INSERT INTO market_slotsettlement (clearing_id, market_id, slot_start, status, "
             "reason, missing_organisations, cleared_wh, delivered_wh, buyers_paid_minor, "
             "sellers_received_minor, grid_fee_minor, released_minor, shortfall_charged_minor, "
-            "surplus_paid_minor, uncollected_minor, created_at, settled_at) VALUES "
-            "(%s, %s, %s, 'settled', '', '[]', %s, 0, 0, 0, 0, 0, 0, 0, 0, now(), now()) "
+            "surplus_paid_minor, uncollected_minor, certificates_pending_wh, created_at, "
+            "settled_at) VALUES "
+            "(%s, %s, %s, 'settled', '', '[]', %s, 0, 0, 0, 0, 0, 0, 0, 0, 0, now(), now()) "
             "RETURNING id",
             [clearing.pk, clearing.market_id, clearing.slot_start, clearing.volume_wh],
         )
         settlement_id = cur.fetchone()[0]
         lines = [
-            (settlement_id, o[0], o[2], o[1], o[3], metered.get(o[2], 0), o[3], 0, 0, 0, 0, 0, 0, 0)
+            (
+                settlement_id,
+                o[0],
+                o[2],
+                o[1],
+                o[3],
+                metered.get(o[2], 0),
+                o[3],
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
             for o in orders
         ]
         execute_values(
@@ -173,7 +199,7 @@ def raw_settle(conn, clearing, operator_account_id: int) -> float:
             "INSERT INTO market_slotsettlementline (settlement_id, order_id, organisation_id, "
             "side, cleared_wh, metered_wh, delivered_wh, surplus_wh, shortfall_wh, "
             "amount_minor, released_minor, charge_minor, surplus_paid_minor, "
-            "uncollected_minor) VALUES %s",
+            "uncollected_minor, certificates_wh) VALUES %s",
             lines,
         )
         cur.execute(

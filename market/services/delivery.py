@@ -140,17 +140,11 @@ def slot_settle(
     settlement.cleared_wh = clearing.volume_wh
     settlement.settled_at = now
     offers = [o for o in orders if o.side == Order.Side.SELL]
-    candidate_bundles_lock(market, offers, clearing.slot_start, end)
+    holdings = candidate_bundles_lock(market, offers, clearing.slot_start, end)
     journal, accounts, lines = _move_money(market, settlement, orders, result, actor, now)
     log = UnitsLog()
     moved = certificates_deliver(
-        log,
-        market=market,
-        slot_start=clearing.slot_start,
-        slot_end=end,
-        orders={o.pk: o for o in orders},
-        lines=lines,
-        now=now,
+        log, holdings=holdings, orders={o.pk: o for o in orders}, lines=lines, now=now
     )
     settlement.certificates_pending_wh = result.delivered - moved
     settlement.save()

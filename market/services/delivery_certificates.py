@@ -24,6 +24,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.db.models import F
 
 from certificates.models import Bundle
 from certificates.services import certificate_units_deliver, certificate_units_reserve
@@ -52,43 +53,41 @@ def pairs(
     return result
 
 
-def _candidates(market: Market, offer: Order, slot_start: dt.datetime, slot_end: dt.datetime):
+Holdings = dict[tuple[int, int], list[Bundle]]
+
+
+def candidate_bundles_lock(
+    market: Market, offers: Sequence[Order], slot_start: dt.datetime, slot_end: dt.datetime
+) -> Holdings:
+    """The bundles each offer may deliver, by (trading account, organisation), oldest first,
+    locked FOR UPDATE in pk order in one query, before the settlement accounts: the order
+    an offer's placement takes them in (market/locks.py, steps 2 and 3), so a settlement
+    and a placement of the same bundle cannot deadlock."""
+    keys = {(o.certificate_account_id, o.organisation_id) for o in offers}
+    if not keys:
+        return {}
     rows = Bundle.objects.filter(
-        account_id=offer.certificate_account_id,
+        account_id__in={account for account, _org in keys},
         status=Bundle.Status.ACTIVE,
-        device__organisation_id=offer.organisation_id,
+        device__organisation_id__in={org for _account, org in keys},
         period_start__lte=slot_start,
         period_end__gte=slot_end,
     )
     if market.grid_area_id is not None:
         rows = rows.filter(device__grid_area_id=market.grid_area_id)
-    return rows
-
-
-def candidate_bundles_lock(
-    market: Market, offers: Sequence[Order], slot_start: dt.datetime, slot_end: dt.datetime
-) -> None:
-    """Lock the bundles the offers may deliver, FOR UPDATE in pk order, before the
-    settlement accounts: the order an offer's placement takes them in (market/locks.py,
-    steps 2 and 3), so a settlement and a placement of the same bundle cannot deadlock."""
-    ids: set[int] = set()
-    for offer in offers:
-        ids.update(_candidates(market, offer, slot_start, slot_end).values_list("pk", flat=True))
-    if ids:
-        list(
-            Bundle.objects.select_for_update(of=("self",))
-            .filter(pk__in=sorted(ids))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+    locked = rows.select_for_update(of=("self",)).annotate(owner=F("device__organisation_id"))
+    holdings: Holdings = {key: [] for key in keys}
+    for bundle in sorted(locked.order_by("pk"), key=lambda b: (b.period_start, b.unit_start, b.pk)):
+        key = (bundle.account_id, bundle.owner)
+        if key in holdings:
+            holdings[key].append(bundle)
+    return holdings
 
 
 def certificates_deliver(
     log: UnitsLog,
     *,
-    market: Market,
-    slot_start: dt.datetime,
-    slot_end: dt.datetime,
+    holdings: Holdings,
     orders: dict[int, Order],
     lines: list[SlotSettlementLine],
     now: dt.datetime,
@@ -100,7 +99,9 @@ def certificates_deliver(
     bids = [(ln.order_id, ln.delivered_wh) for ln in ranked if ln.side == "buy"]
     moved_total = 0
     for offer_id, bid_id, wh in pairs(offers, bids):
-        moved = _move(log, market, orders[offer_id], orders[bid_id], wh, slot_start, slot_end, now)
+        offer = orders[offer_id]
+        held = holdings.get((offer.certificate_account_id, offer.organisation_id), [])
+        moved = _move(log, held, offer, orders[bid_id], wh, now)
         by_order[offer_id].certificates_wh += moved
         by_order[bid_id].certificates_wh += moved
         moved_total += moved
@@ -108,28 +109,20 @@ def certificates_deliver(
 
 
 def _move(
-    log: UnitsLog,
-    market: Market,
-    offer: Order,
-    bid: Order,
-    wh: int,
-    slot_start: dt.datetime,
-    slot_end: dt.datetime,
-    now: dt.datetime,
+    log: UnitsLog, held: list[Bundle], offer: Order, bid: Order, wh: int, now: dt.datetime
 ) -> int:
-    candidates = _candidates(market, offer, slot_start, slot_end)
+    """Deliver up to `wh` from the first of `held` (updated: a split leaves its rest first)."""
     moved = 0
-    for bundle in candidates.order_by("period_start", "unit_start", "pk"):
-        if moved == wh:
-            break
-        take = min(wh - moved, bundle.unit_end - bundle.unit_start)
+    while held and moved < wh:
+        bundle = held[0]
+        volume = bundle.unit_end - bundle.unit_start
+        take = min(wh - moved, volume)
         try:
             with transaction.atomic():
-                whole = take == bundle.unit_end - bundle.unit_start
                 reserved = certificate_units_reserve(
                     actor=offer.placed_by,
                     bundle_id=bundle.pk,
-                    volume_wh=None if whole else take,
+                    volume_wh=None if take == volume else take,
                     now=now,
                 )
                 delivered = certificate_units_deliver(
@@ -140,4 +133,8 @@ def _move(
         log.add(RESERVE, reserved)
         log.add(DELIVER, delivered)
         moved += take
+        if reserved.rest is not None:
+            held[0] = reserved.rest
+        else:
+            held.pop(0)
     return moved
