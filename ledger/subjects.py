@@ -50,6 +50,7 @@ SUBJECT_KINDS = frozenset(
         "settlement_account",
         "journal_entry",
         "slot_clearing",
+        "slot_settlement",
         # consumers
         "household",
         "site",

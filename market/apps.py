@@ -14,7 +14,7 @@ class MarketConfig(AppConfig):
         # (through the public reservation service, which appends no event of its own),
         # and replay_ledger rebuilds the market's balances and orders after it.
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
-        from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED
+        from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED, SLOT_SETTLED
         from market.replay import replay_market
         from market.selectors import energy_cleared_prices
         from market.services.payments import charging_bill_pay, contract_obligation_pay
@@ -22,7 +22,9 @@ class MarketConfig(AppConfig):
         from registry.append_only import APPEND_ONLY_TABLES
         from registry.hooks import HOOKS
 
-        UNIT_EVENT_SOURCES.register(((ORDER_PLACED, ORDER_AMENDED, ORDER_CANCELLED), _units_of))
+        UNIT_EVENT_SOURCES.register(
+            ((ORDER_PLACED, ORDER_AMENDED, ORDER_CANCELLED, SLOT_SETTLED), _units_of)
+        )
         REPLAY_EXTENSIONS.register(replay_market)
         APPEND_ONLY_TABLES.register(MARKET_TABLES)
         # Money moves for contracts and charging. Layer-6 apps do not import each other, so

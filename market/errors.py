@@ -123,3 +123,18 @@ class GateClosed(Conflict):
 class GateOpen(Conflict):
     code = "gate_open"
     default_detail = "The slot's gate has not closed yet; it cannot be cleared."
+
+
+class SlotClearingNotFound(NotFound):
+    code = "slot_clearing_not_found"
+    default_detail = "No such slot clearing."
+
+
+class SlotNotDelivered(Conflict):
+    code = "slot_not_delivered"
+    default_detail = "The slot has not ended yet: its delivery cannot be settled."
+
+
+class SlotSettlementNotFound(NotFound):
+    code = "slot_settlement_not_found"
+    default_detail = "This slot has not been settled (nor has its settlement started) yet."

@@ -12,7 +12,16 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from market.models import JournalEntry, Market, Order, SettlementAccount, SlotClearing, Trade
+    from market.models import (
+        JournalEntry,
+        Market,
+        Order,
+        SettlementAccount,
+        SlotClearing,
+        SlotSettlement,
+        SlotSettlementLine,
+        Trade,
+    )
 
 MARKET_CREATED = "market.created"
 OPERATOR_GRANTED = "market_operator.granted"
@@ -23,6 +32,8 @@ ORDER_AMENDED = "order.amended"
 ORDER_CANCELLED = "order.cancelled"
 PAID = "settlement.paid"
 SLOT_CLEARED = "market.slot_cleared"
+SLOT_SETTLEMENT_WAITING = "market.slot_settlement_waiting"
+SLOT_SETTLED = "market.slot_settled"
 
 KINDS = (
     MARKET_CREATED,
@@ -34,6 +45,8 @@ KINDS = (
     ORDER_CANCELLED,
     PAID,
     SLOT_CLEARED,
+    SLOT_SETTLEMENT_WAITING,
+    SLOT_SETTLED,
 )
 
 
@@ -106,6 +119,10 @@ def market_data(market: Market) -> dict[str, Any]:
             {
                 "slot_minutes": market.slot_minutes,
                 "gate_closure_minutes": market.gate_closure_minutes,
+                "fallback_buy_price": market.fallback_buy_price,
+                "fallback_sell_price": market.fallback_sell_price,
+                "grid_fee_per_mwh": market.grid_fee_per_mwh,
+                "settlement_grace_minutes": market.settlement_grace_minutes,
             }
             if market.matching == "uniform"
             else {}
@@ -215,5 +232,57 @@ def slot_clearing_data(
             }
             for order in orders
         ],
+        "journal": [entry_data(entry) for entry in entries],
+    }
+
+
+def settlement_data(
+    settlement: SlotSettlement,
+    lines: list[SlotSettlementLine],
+    orders: list[Order],
+    entries: list[JournalEntry],
+) -> dict[str, Any]:
+    """A slot's delivery settlement (or its wait for readings): totals, each cleared
+    order's line, the bids' escrow after it (0), and the journal entries."""
+    return {
+        "settlement": {
+            "slot_settlement_id": settlement.pk,
+            "clearing_id": settlement.clearing_id,
+            "market_id": settlement.market_id,
+            "slot_start": settlement.slot_start,
+            "status": settlement.status,
+            "reason": settlement.reason,
+            "missing_organisations": settlement.missing_organisations,
+            "cleared_wh": settlement.cleared_wh,
+            "delivered_wh": settlement.delivered_wh,
+            "buyers_paid_minor": settlement.buyers_paid_minor,
+            "sellers_received_minor": settlement.sellers_received_minor,
+            "grid_fee_minor": settlement.grid_fee_minor,
+            "released_minor": settlement.released_minor,
+            "shortfall_charged_minor": settlement.shortfall_charged_minor,
+            "surplus_paid_minor": settlement.surplus_paid_minor,
+            "uncollected_minor": settlement.uncollected_minor,
+            "certificates_pending_wh": settlement.certificates_pending_wh,
+        },
+        "lines": [
+            {
+                "order_id": line.order_id,
+                "organisation_id": line.organisation_id,
+                "side": line.side,
+                "cleared_wh": line.cleared_wh,
+                "metered_wh": line.metered_wh,
+                "delivered_wh": line.delivered_wh,
+                "surplus_wh": line.surplus_wh,
+                "shortfall_wh": line.shortfall_wh,
+                "amount_minor": line.amount_minor,
+                "released_minor": line.released_minor,
+                "charge_minor": line.charge_minor,
+                "surplus_paid_minor": line.surplus_paid_minor,
+                "uncollected_minor": line.uncollected_minor,
+                "certificates_wh": line.certificates_wh,
+            }
+            for line in lines
+        ],
+        "orders": [maker_data(order) for order in orders],
         "journal": [entry_data(entry) for entry in entries],
     }

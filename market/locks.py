@@ -12,6 +12,11 @@ Lock order inside one market transaction:
 Deposits and withdrawals take only step 3. Clearing an energy slot takes step 1 (so no
 order of the market changes while it clears, and a second clearing of the slot waits
 and then finds the first), then its orders, then step 3 for the bidders' accounts.
+Settling a slot's delivery takes the slot's `SlotClearing` row FOR UPDATE (a second
+settlement waits and then finds the first), then its cleared orders, then the bundles the
+offers may deliver (as step 2, pk order), then step 3 for the parties' and the operator's
+accounts;
+it does not take the book (the slot is closed).
 """
 
 from __future__ import annotations

@@ -105,6 +105,8 @@ class JournalEntry(models.Model):
         TRADE = "trade", "Trade settlement"
         CONTRACT_PAYMENT = "contract_payment", "Contract payment (settlement obligation)"
         BILL_PAYMENT = "bill_payment", "Charging bill payment"
+        DELIVERY = "delivery", "Energy slot delivery settlement"
+        IMBALANCE = "imbalance", "Energy slot shortfall charge or surplus payment"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = models.CharField(max_length=3)
@@ -219,12 +221,38 @@ class Market(models.Model):
         help_text="Energy markets: the grid area whose energy it trades (its cleared prices "
         "price the area's community bills).",
     )
+    fallback_buy_price = models.BigIntegerField(
+        default=0,
+        help_text="Energy markets: the supplier's price (minor units per MWh) charged to a "
+        "seller for each Wh it sold but did not produce.",
+    )
+    fallback_sell_price = models.BigIntegerField(
+        default=0,
+        help_text="Energy markets: the price (minor units per MWh) the operator pays a seller "
+        "for each Wh it delivered that the market's buyers did not consume.",
+    )
+    grid_fee_per_mwh = models.BigIntegerField(
+        default=0,
+        help_text="Energy markets: grid fee (minor units per MWh delivered) taken from the "
+        "buyers' payments for the operator.",
+    )
+    settlement_grace_minutes = models.PositiveIntegerField(
+        default=1440,
+        help_text="Energy markets: how long after a slot ends its settlement waits for "
+        "missing readings before it settles at fallback (missing readings count 0 Wh).",
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(fallback_buy_price__gte=0)
+                & Q(fallback_sell_price__gte=0)
+                & Q(grid_fee_per_mwh__gte=0),
+                name="market_fallback_prices",
+            ),
             models.CheckConstraint(
                 condition=Q(price_min__gte=0) & Q(price_max__gte=F("price_min")),
                 name="market_price_band",
@@ -476,3 +504,20 @@ class SlotClearing(models.Model):
 
     def __str__(self) -> str:
         return f"clearing of market {self.market_id} slot {self.slot_start:%Y-%m-%d %H:%M}"
+
+
+from market.delivery_models import SlotSettlement, SlotSettlementLine  # noqa: E402
+
+__all__ = [
+    "JournalEntry",
+    "JournalLine",
+    "Market",
+    "MarketOperator",
+    "Order",
+    "OrderBook",
+    "SettlementAccount",
+    "SlotClearing",
+    "SlotSettlement",
+    "SlotSettlementLine",
+    "Trade",
+]

@@ -1,5 +1,8 @@
 """Rebuild the market's balances, escrow and orders from its ledger events alone.
 
+Slot clearings and delivery settlements (`market.slot_settled`) move escrow and money
+like any other journal entry; the set of settled slots must equal the table's.
+
 Registered as a `certificates.replay.REPLAY_EXTENSIONS` entry, so `manage.py
 replay_ledger` runs it (the units the market reserved and delivered are replayed by the
 certificates replay, from the same events' `units`). Every journal entry in the events
@@ -15,7 +18,7 @@ from typing import Any
 
 from ledger.replaying import events_of_kinds, replay_snapshot
 from market import events
-from market.models import Order, SettlementAccount, Trade
+from market.models import Order, SettlementAccount, SlotSettlement, Trade
 
 MAX_LISTED = 50
 ORDER_FIELDS = (
@@ -64,6 +67,7 @@ class _State:
         self.external: set[int] = set()
         self.orders: dict[int, dict[str, Any]] = {}
         self.trades: set[int] = set()
+        self.settled: set[int] = set()
         self.where = ""
 
     def fail(self, text: str) -> None:
@@ -99,10 +103,13 @@ class _State:
         if kind == events.PAID:
             self.journal(data["journal"])
             return
-        if kind == events.SLOT_CLEARED:
+        if kind in (events.SLOT_CLEARED, events.SLOT_SETTLED):
+            # A settlement consumes and releases the cleared bids' escrow (to 0).
             self.journal(data["journal"])
             for order in data["orders"]:
                 self.order(order, new=False)
+            if kind == events.SLOT_SETTLED:
+                self.settled.add(data["settlement"]["clearing_id"])
             return
         if kind not in (events.ORDER_PLACED, events.ORDER_AMENDED, events.ORDER_CANCELLED):
             return
@@ -174,6 +181,16 @@ def _compare(state: _State, report: MarketReplayReport) -> None:
         report.problem(
             f"trades differ: only in ledger {sorted(state.trades - trades)[:20]}, "
             f"only in table {sorted(trades - state.trades)[:20]}"
+        )
+    settled = set(
+        SlotSettlement.objects.filter(status=SlotSettlement.Status.SETTLED).values_list(
+            "clearing_id", flat=True
+        )
+    )
+    if settled != state.settled:
+        report.problem(
+            f"settled slots differ: only in ledger {sorted(state.settled - settled)[:20]}, "
+            f"only in table {sorted(settled - state.settled)[:20]}"
         )
     report.balances = dict(sorted(replayed.items()))
     report.orders = len(state.orders)

@@ -12,7 +12,16 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 
 from accounts.models import User
 from accounts.permissions import user_organisation_ids, user_reads_everything
-from market.models import JournalLine, Market, Order, SettlementAccount, SlotClearing, Trade
+from market.models import (
+    JournalLine,
+    Market,
+    Order,
+    SettlementAccount,
+    SlotClearing,
+    SlotSettlement,
+    SlotSettlementLine,
+    Trade,
+)
 
 
 def _scope_ids(user: User | None) -> list[int] | None:
@@ -94,6 +103,17 @@ def slot_clearing_list() -> QuerySet[SlotClearing]:
     """Every cleared slot with its orders (public: prices, volumes, order ids, no parties)."""
     return SlotClearing.objects.prefetch_related(
         Prefetch("orders", queryset=Order.objects.order_by("side", "pk"))
+    )
+
+
+def slot_settlement_get(*, clearing_id: int) -> SlotSettlement | None:
+    """A cleared slot's delivery settlement with its lines (public, like the clearing)."""
+    return (
+        SlotSettlement.objects.filter(clearing_id=clearing_id)
+        .prefetch_related(
+            Prefetch("lines", queryset=SlotSettlementLine.objects.order_by("order_id"))
+        )
+        .first()
     )
 
 

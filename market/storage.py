@@ -4,6 +4,8 @@
 builds one CASE expression per field and row in Python: clearing a 1,000-order slot on
 PostgreSQL took 1.09 s with it (most of it there, by profile) and 0.34 s with one
 parametrised UPDATE per order through `executemany`, which SQLite runs too.
+`orders_set_settled` and `accounts_set_balances` do the same for a slot's delivery
+settlement (the bids' escrow) and for the balances a journal changed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from market.models import Order
+from market.models import Order, SettlementAccount
 
 
 def orders_set_cleared(orders: Iterable[Order], *, clearing_id: int, now: dt.datetime) -> None:
@@ -39,5 +41,31 @@ def orders_set_cleared(orders: Iterable[Order], *, clearing_id: int, now: dt.dat
         cursor.executemany(
             f"UPDATE {table} SET status = %s, filled_wh = %s, reserved_minor = %s, "  # noqa: S608
             "cancel_reason = %s, clearing_id = %s, closed_at = %s, updated_at = %s WHERE id = %s",
+            rows,
+        )
+
+
+def orders_set_settled(orders: Iterable[Order], *, now: dt.datetime) -> None:
+    """Store each order's escrow after its slot's delivery settlement."""
+    rows = [(order.reserved_minor, now, order.pk) for order in orders]
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {Order._meta.db_table} SET reserved_minor = %s, "  # noqa: S608
+            "updated_at = %s WHERE id = %s",
+            rows,
+        )
+
+
+def accounts_set_balances(accounts: Iterable[SettlementAccount]) -> None:
+    """Store the balances of settlement accounts (locked by the caller)."""
+    rows = [(account.available, account.reserved, account.pk) for account in accounts]
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {SettlementAccount._meta.db_table} SET available = %s, "  # noqa: S608
+            "reserved = %s WHERE id = %s",
             rows,
         )

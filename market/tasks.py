@@ -1,4 +1,5 @@
-"""Thin Celery tasks of the market: clear the energy slots whose gate has closed."""
+"""Thin Celery tasks of the market: clear the energy slots whose gate has closed, settle
+the delivery of those that have ended."""
 
 import logging
 
@@ -22,3 +23,19 @@ def market_slots_clear_due_task() -> int:
             record.price,
         )
     return len(cleared)
+
+
+@shared_task(ignore_result=True)
+def market_slots_settle_due_task() -> int:
+    """Settle the delivery of every cleared slot that has ended (periodic)."""
+    settled = services.slot_settle_due()
+    for settlement in settled:
+        log.info(
+            "settled market %s slot %s: %s of %s Wh delivered (%s)",
+            settlement.market_id,
+            settlement.slot_start.isoformat(),
+            settlement.delivered_wh,
+            settlement.cleared_wh,
+            settlement.reason or "metered",
+        )
+    return len(settled)

@@ -515,6 +515,12 @@ CELERY_BEAT_SCHEDULE["market-slots-clear"] = {
     "task": "market.tasks.market_slots_clear_due_task",
     "schedule": float(MARKET_SLOT_CLEAR_SECONDS),
 }
+# Cleared slots that have ended are settled against meter readings (same interval): a slot
+# with missing readings waits until its market's settlement_grace_minutes run out.
+CELERY_BEAT_SCHEDULE["market-slots-settle"] = {
+    "task": "market.tasks.market_slots_settle_due_task",
+    "schedule": float(MARKET_SLOT_CLEAR_SECONDS),
+}
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "BundleStatusEnum": [

@@ -1,6 +1,15 @@
 from rest_framework import serializers
 
-from market.models import JournalLine, Market, Order, SettlementAccount, SlotClearing, Trade
+from market.models import (
+    JournalLine,
+    Market,
+    Order,
+    SettlementAccount,
+    SlotClearing,
+    SlotSettlement,
+    SlotSettlementLine,
+    Trade,
+)
 from registry.api.serializers import StrictInputSerializer
 
 
@@ -24,6 +33,10 @@ class MarketOutputSerializer(serializers.ModelSerializer):
             "slot_minutes",
             "gate_closure_minutes",
             "grid_area",
+            "fallback_buy_price",
+            "fallback_sell_price",
+            "grid_fee_per_mwh",
+            "settlement_grace_minutes",
             "status",
             "created_at",
         ]
@@ -238,4 +251,63 @@ class SlotClearingOutputSerializer(serializers.ModelSerializer):
             "orders_count",
             "cleared_at",
             "allocations",
+        ]
+
+
+class SettlementLineOutputSerializer(serializers.ModelSerializer):
+    """One cleared order's delivery (no party shown): its cleared Wh split into delivered,
+    surplus and shortfall, and the money (minor units) it paid or received."""
+
+    order = serializers.IntegerField(source="order_id")
+
+    class Meta:
+        model = SlotSettlementLine
+        fields = [
+            "order",
+            "side",
+            "cleared_wh",
+            "metered_wh",
+            "delivered_wh",
+            "surplus_wh",
+            "shortfall_wh",
+            "amount_minor",
+            "released_minor",
+            "charge_minor",
+            "surplus_paid_minor",
+            "uncollected_minor",
+            "certificates_wh",
+        ]
+
+
+class SlotSettlementOutputSerializer(serializers.ModelSerializer):
+    """A cleared slot's delivery settlement: `waiting` for readings (with the organisations
+    whose readings are missing) or `settled` (reason `fallback_missing_readings` when it
+    settled after the grace period with missing readings counted 0 Wh)."""
+
+    missing_organisations = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    lines = SettlementLineOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = SlotSettlement
+        fields = [
+            "id",
+            "clearing",
+            "market",
+            "slot_start",
+            "status",
+            "reason",
+            "missing_organisations",
+            "cleared_wh",
+            "delivered_wh",
+            "buyers_paid_minor",
+            "sellers_received_minor",
+            "grid_fee_minor",
+            "released_minor",
+            "shortfall_charged_minor",
+            "surplus_paid_minor",
+            "uncollected_minor",
+            "certificates_pending_wh",
+            "created_at",
+            "settled_at",
+            "lines",
         ]

@@ -5,7 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from market import selectors, services
+from market import errors, selectors, services
 from market.api import serializers
 from market.models import SettlementAccount
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
@@ -117,6 +117,36 @@ class SlotClearingViewSet(
     filterset_fields = ["market", "slot_start"]
     lookup_value_regex = r"\d+"
     queryset = selectors.slot_clearing_list()
+
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: serializers.SlotSettlementOutputSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    @idempotent
+    def settle(self, request: Request, pk: str) -> Response:
+        """The market operator settles the slot's delivery against the meter readings once
+        the slot has ended (the periodic task does it too): `waiting` while readings are
+        missing within the market's grace period, then `settled`. A settled slot is
+        returned as it is."""
+        settlement = services.slot_settle(actor=request.user, clearing_id=int(pk))
+        settlement = selectors.slot_settlement_get(clearing_id=settlement.clearing_id)
+        return Response(serializers.SlotSettlementOutputSerializer(settlement).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: serializers.SlotSettlementOutputSerializer, **error_responses(404)},
+    )
+    @action(detail=True, methods=["get"])
+    def settlement(self, request: Request, pk: str) -> Response:
+        """The slot's delivery settlement (public like the clearing: order ids, no parties);
+        404 until a settlement run has looked at the slot."""
+        clearing = self.get_object()
+        settlement = selectors.slot_settlement_get(clearing_id=clearing.pk)
+        if settlement is None:
+            raise errors.SlotSettlementNotFound(clearing_id=clearing.pk)
+        return Response(serializers.SlotSettlementOutputSerializer(settlement).data)
 
 
 @read_schema(serializers.TradeOutputSerializer)

@@ -1,5 +1,6 @@
 """Every write of the market, re-exported: money, markets, orders, payments, slot clearing."""
 
+from market.services.delivery import slot_settle, slot_settle_due
 from market.services.markets import market_create
 from market.services.money import (
     market_operator_grant,
@@ -24,4 +25,6 @@ __all__ = [
     "settlement_withdraw",
     "slot_clear",
     "slot_clear_due",
+    "slot_settle",
+    "slot_settle_due",
 ]

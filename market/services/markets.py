@@ -38,6 +38,10 @@ def market_create(
     slot_minutes: int = 15,
     gate_closure_minutes: int = 5,
     grid_area_id: int | None = None,
+    fallback_buy_price: int = 0,
+    fallback_sell_price: int = 0,
+    grid_fee_per_mwh: int = 0,
+    settlement_grace_minutes: int = 1440,
 ) -> Market:
     """Open a market with its empty book (energy markets: with slot length and gate closure)."""
     if isinstance(actor, str):
@@ -67,6 +71,15 @@ def market_create(
         raise errors.InvalidOrder(fields={"slot_minutes": ["a whole divisor of a day's 1440"]})
     if not whole(gate_closure_minutes, 1440):
         raise errors.InvalidOrder(fields={"gate_closure_minutes": ["0 to 1440"]})
+    fallback = (fallback_buy_price, fallback_sell_price, grid_fee_per_mwh)
+    if not all(whole(value, MAX_PRICE) for value in fallback):
+        raise errors.InvalidPrice(
+            fallback_buy_price=fallback_buy_price,
+            fallback_sell_price=fallback_sell_price,
+            grid_fee_per_mwh=grid_fee_per_mwh,
+        )
+    if not whole(settlement_grace_minutes, 10 * 1440):
+        raise errors.InvalidOrder(fields={"settlement_grace_minutes": ["0 to 14400"]})
     if grid_area_id is not None and (
         kind != Market.Kind.ENERGY or not GridArea.objects.filter(pk=grid_area_id).exists()
     ):
@@ -85,6 +98,10 @@ def market_create(
         slot_minutes=slot_minutes,
         gate_closure_minutes=gate_closure_minutes,
         grid_area_id=grid_area_id,
+        fallback_buy_price=fallback_buy_price,
+        fallback_sell_price=fallback_sell_price,
+        grid_fee_per_mwh=grid_fee_per_mwh,
+        settlement_grace_minutes=settlement_grace_minutes,
         created_at=timezone.now(),
     )
     OrderBook.objects.create(market=market)

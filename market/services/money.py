@@ -23,7 +23,7 @@ from accounts.errors import AuditorReadOnly, NotIssuingBody, OrganisationNotFoun
 from accounts.models import Membership, Organisation, User
 from accounts.permissions import user_is_auditor, user_is_issuing_body
 from ledger.services import ledger_append
-from market import errors, events
+from market import errors, events, storage
 from market.locks import settlement_accounts_lock
 from market.models import JournalEntry, JournalLine, MarketOperator, SettlementAccount
 
@@ -138,8 +138,7 @@ class Journal:
                 for entry, account, bucket, amount in self._lines
             ]
         )
-        for account in {id(line[1]): line[1] for line in self._lines}.values():
-            account.save(update_fields=["available", "reserved"])
+        storage.accounts_set_balances({id(line[1]): line[1] for line in self._lines}.values())
         self._written, self._lines = len(self.entries), []
 
 

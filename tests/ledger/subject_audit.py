@@ -79,6 +79,8 @@ RULES: dict[str, Rule] = {
     "market.MarketOperator": refs(("organisation", "organisation_id")),
     "market.JournalLine": refs(("journal_entry", "entry_id"), ("settlement_account", "account_id")),
     "market.OrderBook": refs(("market", "market_id")),
+    # A settlement line is written with its settlement, which names the line's order.
+    "market.SlotSettlementLine": refs(("slot_settlement", "settlement_id"), ("order", "order_id")),
     "consumers.SiteMeter": refs(("site", "site_id")),
     "consumers.CommunityDevice": refs(("community", "community_id"), ("device", "device_id")),
     "contracts.ContractParty": refs(

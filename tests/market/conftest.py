@@ -1,9 +1,27 @@
 import pytest
 
-from market.models import JournalEntry, JournalLine, Order, SettlementAccount, SlotClearing, Trade
+from market.models import (
+    JournalEntry,
+    JournalLine,
+    Order,
+    SettlementAccount,
+    SlotClearing,
+    SlotSettlement,
+    SlotSettlementLine,
+    Trade,
+)
 from tests.registry.support import row_counts
 
-MONEY_MODELS = (SettlementAccount, JournalEntry, JournalLine, Order, Trade, SlotClearing)
+MONEY_MODELS = (
+    SettlementAccount,
+    JournalEntry,
+    JournalLine,
+    Order,
+    Trade,
+    SlotClearing,
+    SlotSettlement,
+    SlotSettlementLine,
+)
 
 
 def balances() -> list[tuple]:

@@ -198,6 +198,26 @@ CASES = [
         name="a cleared energy slot (public)",
         args=lambda w: {"pk": _energy_world(w).clearing.pk},
     ),
+    Case(
+        "GET",
+        "/api/v1/market/clearings/{pk}/settlement/",
+        expect(404),
+        name="a cleared slot not settled yet (public: 404 for everyone)",
+        args=lambda w: {"pk": _energy_world(w).clearing.pk},
+        codes={"anonymous": "slot_settlement_not_found"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/clearings/{pk}/settle/",
+        expect(403, anonymous=401, issuing_body=409),
+        name="settle a slot that has not ended (operator: 409)",
+        args=lambda w: {"pk": _energy_world(w).clearing.pk},
+        codes={
+            "producer_admin": "not_market_operator",
+            "auditor": "auditor_read_only",
+            "issuing_body": "slot_not_delivered",
+        },
+    ),
     Case("GET", "/api/v1/market/trades/", expect(200, anonymous=401)),
     Case(
         "GET",
