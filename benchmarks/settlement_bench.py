@@ -35,7 +35,7 @@ def make_slot(tag: str, parties: int):
     from django.utils import timezone
 
     from accounts.models import Account, Membership, User
-    from assets.models import Device, Meter, Reading, ReadingBatch
+    from assets.models import Meter, Reading, ReadingBatch
     from market import services
     from market.models import Market, OrderBook
 
@@ -58,7 +58,7 @@ def make_slot(tag: str, parties: int):
             created_at=now,
         )
         OrderBook.objects.create(market=market)
-        area = support.bench_grid_area()
+        support.bench_grid_area()  # made once per database
         traders = []
         for i, org in enumerate(orgs[:-1]):
             account = Account.objects.create(
@@ -66,18 +66,7 @@ def make_slot(tag: str, parties: int):
             )
             user = User.objects.create(username=f"sbench-{tag}-{i}")
             Membership.objects.create(user=user, organisation=org, role=Membership.Role.OPERATOR)
-            device = Device.objects.create(
-                name=f"Bench {tag} {i}",
-                organisation=org,
-                grid_area=area,
-                technology_code="T010101",
-                energy_source_code="F01040100",
-                capacity_w=10**9,
-                commissioning_date=dt.date(2020, 1, 1),
-                latitude=0,
-                longitude=0,
-                status=Device.Status.APPROVED,
-            )
+            device = support.bench_device(org, f"Bench {tag} {i}")
             selling = i < parties
             meter = Meter.objects.create(
                 serial=f"SB-{tag}-{i}",

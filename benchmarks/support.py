@@ -135,22 +135,16 @@ def bench_organisations(tag: str, names: tuple[str, ...], prefix: str) -> list:
     ]
 
 
-def bench_issued_bundles(organisation, account, tag: str, n_bundles: int, start, hour_of=None):
-    """An approved device of `organisation` with one hourly issuance of `n_bundles` active
-    1 kWh bundles held by `account`; bundle i covers hour `hour_of(i)` after `start`
-    (default i). Rows are written directly: the benchmarks measure what comes after."""
+def bench_device(organisation, name: str):
+    """An approved 1 GW solar device of `organisation` in the benchmarks' grid area."""
     import datetime as dt
 
     from assets.models import Device
-    from certificates.models import Bundle, Issuance
 
-    hour, wh = dt.timedelta(hours=1), 1_000
-    hour_of = hour_of or (lambda i: i)
-    area = bench_grid_area()
-    device = Device.objects.create(
-        name=f"Bench PV {tag}",
+    return Device.objects.create(
+        name=name,
         organisation=organisation,
-        grid_area=area,
+        grid_area=bench_grid_area(),
         technology_code="T010101",
         energy_source_code="F01040100",
         capacity_w=10**9,
@@ -159,6 +153,20 @@ def bench_issued_bundles(organisation, account, tag: str, n_bundles: int, start,
         longitude=0,
         status=Device.Status.APPROVED,
     )
+
+
+def bench_issued_bundles(organisation, account, tag: str, n_bundles: int, start, hour_of=None):
+    """An approved device of `organisation` with one hourly issuance of `n_bundles` active
+    1 kWh bundles held by `account`; bundle i covers hour `hour_of(i)` after `start`
+    (default i). Rows are written directly: the benchmarks measure what comes after."""
+    import datetime as dt
+
+    from certificates.models import Bundle, Issuance
+
+    hour, wh = dt.timedelta(hours=1), 1_000
+    hour_of = hour_of or (lambda i: i)
+    area = bench_grid_area()
+    device = bench_device(organisation, f"Bench PV {tag}")
     issuance = Issuance.objects.create(
         device=device,
         issued_at=start,

@@ -181,6 +181,21 @@ def _support_text(value: Any) -> str:
     return str(value)
 
 
+def device_attributes(device: Any, grid: Any) -> dict[str, Any]:
+    """What an issuance records of its device and grid area, as they are when it issues."""
+    return {
+        "device_name": device.name,
+        "technology_code": device.technology_code,
+        "energy_source_code": device.energy_source_code,
+        "grid_area": grid,
+        "grid_area_code": grid.code,
+        "country": grid.country,
+        "capacity_w": getattr(device, "capacity_w", None),
+        "commissioning_date": getattr(device, "commissioning_date", None),
+        "support": _support_text(getattr(device, "support", None)),
+    }
+
+
 def _issue(
     *,
     actor: Actor,
@@ -240,15 +255,7 @@ def _issue(
         unit_start=unit,
         unit_end=unit + total,
         volume_wh=total,
-        device_name=device.name,
-        technology_code=device.technology_code,
-        energy_source_code=device.energy_source_code,
-        grid_area=grid,
-        grid_area_code=grid.code,
-        country=grid.country,
-        capacity_w=getattr(device, "capacity_w", None),
-        commissioning_date=getattr(device, "commissioning_date", None),
-        support=_support_text(getattr(device, "support", None)),
+        **device_attributes(device, grid),
         emission_factor_g_per_kwh=None if factor is None else factor,
         is_storage=bool(getattr(device, "is_storage", False)),
         expiry_months=months,

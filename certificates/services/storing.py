@@ -30,7 +30,7 @@ from certificates.services.common import Actor, Mandate, _apply_moves, _lock_sou
 from certificates.services.issuance import (
     _device_for_issuance,
     _overlapping_periods,
-    _support_text,
+    device_attributes,
 )
 
 STORE = "store"
@@ -173,15 +173,7 @@ def certificate_storage_issue(
         unit_start=unit,
         unit_end=unit + total,
         volume_wh=total,
-        device_name=device.name,
-        technology_code=device.technology_code,
-        energy_source_code=device.energy_source_code,
-        grid_area=grid,
-        grid_area_code=grid.code,
-        country=grid.country,
-        capacity_w=device.capacity_w,
-        commissioning_date=device.commissioning_date,
-        support=_support_text(device.support),
+        **device_attributes(device, grid),
         emission_factor_g_per_kwh=getattr(grid, "emission_factor_g_per_kwh", None),
         is_storage=True,
         expiry_months=months,
