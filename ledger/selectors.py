@@ -18,6 +18,7 @@ from ledger.errors import (
     TreeSizeExceeded,
     UnknownSubjectKind,
 )
+from ledger.keys import log_key_history
 from ledger.merkle import (
     EMPTY_ROOT,
     NodeKey,
@@ -29,6 +30,7 @@ from ledger.merkle import (
 )
 from ledger.models import Checkpoint, LedgerEntry, PendingEvent, TreeHead
 from ledger.subjects import subject_kind_known
+from ledger.verify.keyhistory import KeyHistoryError
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,61 @@ def ledger_subject_history(
         entries=[HistoryEntry(entry, _hashes(ranges[entry.seq], nodes)) for entry in entries],
         partial=partial,
         next_after=entries[-1].seq if partial else None,
+    )
+
+
+@dataclass(frozen=True)
+class LogKeyRotation:
+    seq: int
+    old_vkey: str
+    new_vkey: str
+    note: str
+    event_b64: bytes
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class LogKeyHistory:
+    origin: str
+    first_vkey: str
+    current_vkey: str
+    size: int | None
+    checkpoint: str | None
+    rotations: list[LogKeyRotation]
+
+
+def log_key_history_proven() -> LogKeyHistory:
+    """The log key's history: the first key and every announcement covered by the latest
+    checkpoint, each with its inclusion proof in that checkpoint's tree."""
+    try:
+        history = log_key_history()
+    except KeyHistoryError as exc:
+        raise LedgerCorrupted(f"the ledger's key history does not verify: {exc}") from None
+    checkpoint = Checkpoint.objects.order_by("-size").first()
+    size = checkpoint.size if checkpoint else 0
+    covered = [r for r in history.rotations if r.seq < size]
+    events = dict(
+        LedgerEntry.objects.filter(seq__in=[r.seq for r in covered]).values_list("seq", "event")
+    )
+    ranges = {r.seq: inclusion_proof_ranges(r.seq, size) for r in covered}
+    nodes = _fetch(nodes_needed(x for rs in ranges.values() for x in rs), size) if covered else {}
+    return LogKeyHistory(
+        origin=history.origin,
+        first_vkey=history.first.encode(),
+        current_vkey=history.key_at(size).encode(),
+        size=checkpoint.size if checkpoint else None,
+        checkpoint=checkpoint.note if checkpoint else None,
+        rotations=[
+            LogKeyRotation(
+                seq=r.seq,
+                old_vkey=r.old.encode(),
+                new_vkey=r.new.encode(),
+                note=r.note,
+                event_b64=bytes(events[r.seq]),
+                proof=_hashes(ranges[r.seq], nodes),
+            )
+            for r in covered
+        ],
     )
 
 

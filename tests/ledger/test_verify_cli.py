@@ -468,7 +468,8 @@ before = set(sys.modules)
 import ledger.verify.__main__, ledger.merkle, ledger.signing
 ours = {
     "ledger", "ledger.verify", "ledger.verify.note", "ledger.verify.rfc9162",
-    "ledger.verify.checks", "ledger.verify.__main__", "ledger.merkle", "ledger.signing",
+    "ledger.verify.checks", "ledger.verify.keyhistory", "ledger.verify.__main__",
+    "ledger.merkle", "ledger.signing",
 }
 pynacl = {"nacl", "_sodium", "_cffi_backend"}
 bad = sorted(
