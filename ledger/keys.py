@@ -28,7 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from ledger.models import LedgerEntry
 from ledger.signing import Signer
 from ledger.verify.keyhistory import ROTATION_KIND, KeyHistory, rotation_from_event
-from ledger.verify.note import NoteError, VerifierKey
+from ledger.verify.note import Checkpoint, Note, NoteError, VerifierKey
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,17 @@ def log_key_history(first: str | None = None) -> KeyHistory:
     for seq, event in rotations:
         history.follow(seq, rotation_from_event(event))
     return history
+
+
+def log_key_for_note(note: object) -> VerifierKey:
+    """The key that must have signed this log's checkpoint `note`: the key current at its
+    size. For a note that does not parse, or a history that does not verify, the current
+    signer's key (the verification that follows then fails with the reason)."""
+    try:
+        size = Checkpoint.parse(Note.parse(note).text).size  # type: ignore[arg-type]
+        return log_key_history().key_at(size)
+    except NoteError:
+        return registry_signer().verifier
 
 
 def log_signer_for(key: VerifierKey) -> Signer | None:

@@ -12,7 +12,12 @@ from django.test import override_settings
 
 from ledger.errors import KeyRotationRefused, LedgerCorrupted, SigningKeyUnavailable
 from ledger.integrity import LedgerTampered, ledger_verify
-from ledger.keys import log_key_history, registry_signer, registry_signer_configured
+from ledger.keys import (
+    log_key_for_note,
+    log_key_history,
+    registry_signer,
+    registry_signer_configured,
+)
 from ledger.models import Checkpoint, LedgerEntry, PendingEvent, TreeHead
 from ledger.rotation import log_key_rotate
 from ledger.selectors import ledger_root
@@ -232,3 +237,15 @@ def test_verify_ledger_from_a_pinned_first_key_rejects_a_history_starting_elsewh
     out = io.StringIO()
     with pytest.raises(CommandError, match="LEDGER VERIFICATION FAILED"):
         call_command("verify_ledger", "--no-progress", "--first-key", stranger.vkey, stdout=out)
+
+
+@pytest.mark.django_db
+def test_our_own_notes_are_checked_with_the_key_of_their_size():
+    # what federation uses for our own receipts' hops and the mirrors' copies of our log
+    old, new, _ = rotated()
+    with override_settings(REGISTRY_NEXT_SIGNING_KEY=new.private_key()):
+        after, _ = checkpoint_create()
+    before = Checkpoint.objects.get(size=3)
+    assert log_key_for_note(before.note) == old.verifier
+    assert log_key_for_note(after.note) == new.verifier
+    assert log_key_for_note("not a note") == registry_signer().verifier
