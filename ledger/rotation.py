@@ -21,7 +21,8 @@ from ledger.errors import KeyRotationRefused, LedgerCorrupted, SigningKeyUnavail
 from ledger.keys import log_key_history, log_signer_for, registry_signers
 from ledger.models import PendingEvent, TreeHead
 from ledger.services import ledger_append
-from ledger.verify.keyhistory import ROTATION_KIND, KeyHistoryError, rotation_statement
+from ledger.verify.keyhistory import ROTATION_KIND, rotation_statement
+from ledger.verify.note import NoteError
 
 
 def _key_label(vkey: str) -> str:
@@ -40,7 +41,7 @@ def log_key_rotate(*, actor: Any) -> PendingEvent:
         )
     try:
         history = log_key_history()
-    except KeyHistoryError as exc:
+    except NoteError as exc:  # a KeyHistoryError, or REGISTRY_FIRST_VKEY unreadable
         raise LedgerCorrupted(f"the ledger's key history does not verify: {exc}") from None
     current = history.current
     old = log_signer_for(current)

@@ -30,7 +30,7 @@ from ledger.merkle import (
 )
 from ledger.models import Checkpoint, LedgerEntry, PendingEvent, TreeHead
 from ledger.subjects import subject_kind_known
-from ledger.verify.keyhistory import KeyHistoryError
+from ledger.verify.note import NoteError
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def log_key_history_proven() -> LogKeyHistory:
     checkpoint, each with its inclusion proof in that checkpoint's tree."""
     try:
         history = log_key_history()
-    except KeyHistoryError as exc:
+    except NoteError as exc:  # a KeyHistoryError, or REGISTRY_FIRST_VKEY unreadable
         raise LedgerCorrupted(f"the ledger's key history does not verify: {exc}") from None
     checkpoint = Checkpoint.objects.order_by("-size").first()
     size = checkpoint.size if checkpoint else 0

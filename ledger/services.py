@@ -31,9 +31,9 @@ from ledger.keys import log_key_history, log_signer_for
 from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick_flag
 from ledger.merkle import EMPTY_ROOT, CompactRange, range_hash, subtree_nodes
 from ledger.models import Checkpoint, PendingEvent, TreeHead
-from ledger.signing import sign_checkpoint
+from ledger.signing import Signer, sign_checkpoint
 from ledger.subjects import Subject, subject_keys
-from ledger.verify.keyhistory import KeyHistoryError
+from ledger.verify.note import NoteError
 
 """The chain value before entry 0."""
 
@@ -294,11 +294,11 @@ def checkpoint_create() -> tuple[Checkpoint, bool]:
     return checkpoint, True
 
 
-def _signer_at(size: int):
+def _signer_at(size: int) -> Signer:
     """The configured signer of the log key current at `size` (ledger.verify.keyhistory)."""
     try:
         key = log_key_history().key_at(size)
-    except KeyHistoryError as exc:
+    except NoteError as exc:  # a KeyHistoryError, or REGISTRY_FIRST_VKEY unreadable
         raise LedgerCorrupted(f"the ledger's key history does not verify: {exc}") from None
     signer = log_signer_for(key)
     if signer is None:

@@ -249,3 +249,26 @@ def test_our_own_notes_are_checked_with_the_key_of_their_size():
     assert log_key_for_note(before.note) == old.verifier
     assert log_key_for_note(after.note) == new.verifier
     assert log_key_for_note("not a note") == registry_signer().verifier
+
+
+@pytest.mark.django_db
+def test_registry_first_vkey_pins_where_the_history_starts():
+    old, new, _ = rotated()
+    # the rotation is complete: the new key is REGISTRY_SIGNING_KEY, the first one pinned
+    done = override_settings(REGISTRY_SIGNING_KEY=new.private_key(), REGISTRY_FIRST_VKEY=old.vkey)
+    with done:
+        append_events(1)
+        integrate_all()
+        checkpoint, created = checkpoint_create()
+        assert created and checkpoint.key_id == new.verifier.key_id.hex()
+        assert ledger_verify().checkpoints == 2
+    with override_settings(REGISTRY_FIRST_VKEY=new_signer(6).vkey):
+        with pytest.raises(LedgerTampered, match="size 3 is not signed by the log key"):
+            ledger_verify()
+        append_events(1)
+        integrate_all()
+        with pytest.raises(LedgerCorrupted, match="key history does not verify"):
+            checkpoint_create()
+    garbage = override_settings(REGISTRY_FIRST_VKEY="garbage")
+    with garbage, pytest.raises(LedgerTampered, match="first log key does not parse"):
+        ledger_verify()
