@@ -272,3 +272,18 @@ def test_registry_first_vkey_pins_where_the_history_starts():
     garbage = override_settings(REGISTRY_FIRST_VKEY="garbage")
     with garbage, pytest.raises(LedgerTampered, match="first log key does not parse"):
         ledger_verify()
+
+
+@pytest.mark.django_db
+def test_a_new_log_rotates_before_its_first_entry():
+    # the subject audit's service test for ledger.key_rotated (it causes no other kind)
+    new = new_signer(4)
+    with override_settings(REGISTRY_NEXT_SIGNING_KEY=new.private_key()):
+        pending = log_key_rotate(actor="system:test")
+        integrate_all()
+        checkpoint, created = checkpoint_create()
+    assert pending.subjects == [
+        f"log_key:{registry_signer_configured().verifier.key_id.hex()}",
+        f"log_key:{new.verifier.key_id.hex()}",
+    ]
+    assert created and (checkpoint.size, checkpoint.key_id) == (1, new.verifier.key_id.hex())
