@@ -22,7 +22,7 @@ from federation import client
 from federation.client import Limits, PeerResponseInvalid, PeerUnreachable
 from federation.models import Peer
 from ledger.fence import fence_lift, fence_state
-from ledger.keys import registry_signer
+from ledger.keys import log_key_for_note
 from ledger.selectors import ledger_root, ledger_tree_size
 from ledger.verify.note import NoteError, verify_checkpoint
 
@@ -69,8 +69,9 @@ def _peer_copy(peer: Peer, size: int) -> PeerCopy:
     if response.status != 200:
         return PeerCopy(peer.origin, "unreachable", detail=f"HTTP {response.status}")
     try:
+        note = response.text()
         checkpoint, _ = verify_checkpoint(
-            response.text(), registry_signer().verifier, origin=settings.REGISTRY_ORIGIN
+            note, log_key_for_note(note), origin=settings.REGISTRY_ORIGIN
         )
     except (NoteError, PeerResponseInvalid, UnicodeDecodeError) as exc:
         return PeerCopy(peer.origin, "invalid", detail=f"not signed by this log's key: {exc}")

@@ -3,7 +3,8 @@
 For each mirror peer (`peer_replicate`):
 
 1. claim its MirrorHead row (as anchoring does: a lock held only to mark the claim);
-2. fetch the peer's checkpoint and verify it with the peer's registered log key;
+2. fetch the peer's checkpoint and verify it with the peer's registered log key (or, once
+   the peer rotated its key, with the key its key history leads to: federation/peer_keys.py);
 3. if it is larger than the mirror, check the peer's consistency proof from the mirror's
    size (a fork shows here, before any entry is fetched); then fetch the new entries
    (its tlog-tiles when they cover the checkpoint, `federation.tiles_source`; else GridProof
@@ -32,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from federation import client, locks
+from federation import client, locks, peer_keys
 from federation.anchoring import backoff_seconds
 from federation.client import PeerResponseInvalid, PeerUnreachable
 from federation.fetching import (  # noqa: F401 (_Source, _source, _fetch_range: benchmarks)
@@ -52,7 +53,7 @@ from federation.selectors import MIRROR_LOWEST_STORED_LEVEL, mirror_root
 from federation.services import evidence_record
 from ledger import storage
 from ledger.merkle import CompactRange
-from ledger.verify.note import Checkpoint, NoteError, VerifierKey, verify_checkpoint
+from ledger.verify.note import Checkpoint, NoteError, VerifierKey
 from ledger.verify.rfc9162 import ProofError, verify_consistency
 from registry.hooks import Hook
 
@@ -96,6 +97,7 @@ class _Head:
     size: int
     root: bytes
     frontier: list[bytes]
+    rotated: tuple[VerifierKey, int] | None = None  # the peer's new key, its announcement
 
 
 def _claim_seconds() -> float:
@@ -136,7 +138,9 @@ def _fetch_checkpoint(head: _Head) -> tuple[str, Checkpoint]:
     url = client.join(head.peer.base_url, CHECKPOINT_PATH)
     note = _get(url, accept="text/plain").text()
     try:
-        checkpoint, _ = verify_checkpoint(note, head.key, origin=head.peer.origin)
+        checkpoint, head.rotated = peer_keys.peer_checkpoint_verify(
+            head.peer, head.key, note, lambda url: _get(url).json()
+        )
     except NoteError as exc:
         # Not evidence: a signature we cannot verify proves nothing about the peer.
         raise ReplicationFailed(f"the peer's checkpoint does not verify: {exc}") from None
@@ -357,11 +361,14 @@ def _replicate(head: _Head, max_entries: int) -> tuple[str, Checkpoint]:
     with _Writer() as writer:
         for start, batch_end, pages in _batches(source, head.size, end):
             tree, nodes = _check_batch(head, note, cp, start, batch_end, pages)
+            peer_keys.retired_key_check(head.key, head.rotated, cp.size, pages)
             head.size, head.root, head.frontier = tree.size, tree.root(), tree.frontier
             reached = (note, cp) if batch_end == cp.size else None
             writer.submit(
                 head.peer.pk, start, pages, nodes, (head.size, head.root, head.frontier), reached
             )
+    if head.rotated is not None and head.size >= cp.size:
+        peer_keys.peer_key_store(head.peer, head.key, head.rotated, cp.size)
     return note, cp
 
 
@@ -442,9 +449,7 @@ def mirror_checkpoint_notified(*, peer: Peer, note: str) -> bool:
 
     Returns whether a replication was scheduled. Clears the back-off: the peer is up.
     """
-    try:
-        verify_checkpoint(note, VerifierKey.parse(peer.log_vkey), origin=peer.origin)
-    except NoteError:
+    if not peer_keys.peer_note_announced(peer, note):
         return False
     if not (peer.is_active and peer.is_mirror):
         return False

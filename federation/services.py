@@ -234,6 +234,35 @@ def peer_update(*, actor: User, peer_id: int, **changes: Any) -> Peer:
     return peer
 
 
+@transaction.atomic
+def peer_log_key_follow(
+    *, peer_id: int, old_vkey: str, new_vkey: str, announced_at: int, checkpoint_size: int
+) -> Peer:
+    """Store the log key a peer rotated to, once replication verified its announcement
+    (federation/peer_keys.py); record peer.log_key_rotated. A no-op if the stored key is no
+    longer `old_vkey` (another run got there first)."""
+    peer = locks.peer_lock(peer_id)
+    if peer.log_vkey != old_vkey or old_vkey == new_vkey:
+        return peer
+    log_key_parse(peer.origin, new_vkey)
+    peer.log_vkey, peer.updated_at = new_vkey, timezone.now()
+    peer.save(update_fields=["log_vkey", "updated_at"])
+    ledger_append(
+        kind="peer.log_key_rotated",
+        actor="system:federation",
+        subject=peer,
+        data={
+            "peer_id": peer.pk,
+            "origin": peer.origin,
+            "old_log_vkey": old_vkey,
+            "log_vkey": new_vkey,
+            "announced_at": announced_at,
+            "checkpoint_size": checkpoint_size,
+        },
+    )
+    return peer
+
+
 def _model_fields(changed: dict[str, Any]) -> list[str]:
     fields = [key for key in changed if key != "roles"]
     if "roles" in changed:

@@ -50,7 +50,7 @@ from federation.errors import (
 )
 from federation.models import Anchor, MirroredEntry, MirrorHead, Peer
 from federation.peer_requests import sign_request
-from ledger.keys import registry_signer, registry_witness
+from ledger.keys import log_key_for_note, registry_signer, registry_witness
 from ledger.verify.note import NoteError, VerifierKey, verify_checkpoint, verify_note
 from ledger.verify.rfc9162 import ProofError, leaf_hash, verify_inclusion
 from registry.jsonlimits import json_loads_limited
@@ -231,7 +231,7 @@ def _prior_hops(prior: Any) -> list[dict[str, Any]]:
             raise TransferPackageInvalid("a prior hop must be an object with an origin")
         origin = hop["origin"]
         if origin == settings.REGISTRY_ORIGIN:
-            key = registry_signer().verifier
+            key = log_key_for_note(hop.get("checkpoint"))  # our key at that size (rotation)
         else:
             known = Peer.objects.filter(origin=origin).exclude(status=Peer.Status.FLAGGED).first()
             if known is None:

@@ -126,8 +126,8 @@ class TreeHeadAdmin(ReadOnlyAdmin):
 
 @admin.register(Checkpoint)
 class CheckpointAdmin(ReadOnlyAdmin):
-    list_display = ["size", "origin", "root_hex", "created_at"]
-    fields = ["size", "origin", "root_hex", "created_at", "note"]
+    list_display = ["size", "origin", "root_hex", "key_id", "created_at"]
+    fields = ["size", "origin", "root_hex", "key_id", "created_at", "note"]
     readonly_fields = fields
     change_list_template = "admin/ledger/checkpoint/change_list.html"
 

@@ -56,3 +56,19 @@ class SigningFenced(LedgerError):
 
     def __init__(self, *, recorded: str, current: str) -> None:
         super().__init__(recorded=recorded, current=current)
+
+
+class SigningKeyUnavailable(LedgerError):
+    code = "signing_key_unavailable"
+    status = 409
+    default_detail = (
+        "The log key current at this tree size is not configured in this process: set "
+        "REGISTRY_SIGNING_KEY or REGISTRY_NEXT_SIGNING_KEY to it (docs/operations.md, "
+        "'Rotating the log key')."
+    )
+
+
+class KeyRotationRefused(LedgerError):
+    code = "key_rotation_refused"
+    status = 409
+    default_detail = "The log key cannot be rotated now."

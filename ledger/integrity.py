@@ -9,6 +9,12 @@ head. Along the way it recomputes the subject map from the entries alone and che
 `ledger.subject_index_committed` entry's root (and the stored commit's) against it. It
 stops at the first disagreement and names it.
 
+Checkpoints are verified under the log key current at their size: starting from the first
+key (`ledger.keys.log_key_first`, or the `first_key` given), each `ledger.key_rotated`
+entry is followed once the rebuilt tree has passed it (its statement must be signed by
+the key it replaces), so a key used before its announcement, or after its successor's,
+is reported.
+
 On PostgreSQL both ranges travel as binary COPY (no hex encoding of bytea), inside one
 REPEATABLE READ snapshot.
 """
@@ -22,10 +28,11 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from ledger.keys import registry_signer
+from ledger.keys import log_key_first, log_key_rotations
 from ledger.merkle import CompactRange
 from ledger.storage import ZERO_CHAIN, node_key
-from ledger.verify.note import NoteError, verify_checkpoint
+from ledger.verify.keyhistory import KeyHistory, KeyHistoryError, rotation_from_event
+from ledger.verify.note import NoteError
 from ledger.verify.subject_map import MapProofError, SubjectMap, index_commit
 
 
@@ -141,19 +148,52 @@ def _entry_problem(seq: int, leaf: bytes, stored_leaf, chain: bytes, stored_chai
 class _Checkpoints:
     """Checkpoints in size order, checked as the rebuilt tree reaches each size."""
 
-    def __init__(self, cursor) -> None:
+    def __init__(self, cursor, first_key: str | None = None) -> None:
         cursor.execute("SELECT size, origin, root, note FROM ledger_checkpoint ORDER BY size")
         self._rows = iter(cursor.fetchall())
         self._next = next(self._rows, None)
-        self._key = registry_signer().verifier
+        # The announcements, found by their kind; each is followed only after the entry
+        # stream has checked its bytes. A rotation hidden by changing its kind leaves the
+        # later checkpoints signed by a key the history does not reach: reported there.
+        self._rotations = log_key_rotations()
+        try:
+            self.history = KeyHistory(first_key or log_key_first(self._rotations))
+        except NoteError as exc:
+            raise LedgerTampered(f"the first log key does not parse ({exc})") from None
+        self._lookahead = self._every_rotation(self.history.first)
         self.checked = 0
+
+    def _every_rotation(self, first) -> KeyHistory:
+        """The history as far as its announcements verify, read ahead of the entry stream:
+        only to name a key used before its announcement in an error."""
+        history = KeyHistory(first)
+        for seq, event in self._rotations:
+            try:
+                history.follow(seq, rotation_from_event(event))
+            except NoteError:
+                break
+        return history
+
+    def _follow(self, size: int) -> None:
+        while self._rotations and self._rotations[0][0] < size:
+            seq, event = self._rotations.pop(0)
+            try:
+                self.history.follow(seq, rotation_from_event(event))
+            except NoteError as exc:
+                raise LedgerTampered(f"entry {seq}: {exc}") from None
 
     def check(self, tree: CompactRange) -> None:
         while self._next is not None and self._next[0] <= tree.size:
             size, origin, root, note = self._next
             where = f"checkpoint at size {size}"
+            self._follow(size)
             try:
-                checkpoint, _cosigners = verify_checkpoint(note, self._key, origin=origin)
+                if origin != self.history.origin:
+                    raise NoteError(f"origin {origin!r} is not the log key's name")
+                checkpoint, _cosigners = self.history.verify_checkpoint(note)
+            except KeyHistoryError:
+                why = self._lookahead.misuse(size, note)
+                raise LedgerTampered(f"{where}: signed note does not verify ({why})") from None
             except NoteError as exc:
                 raise LedgerTampered(f"{where}: signed note does not verify ({exc})") from None
             if checkpoint.size != size or checkpoint.root != bytes(root):
@@ -174,10 +214,14 @@ class _Checkpoints:
 
 
 def ledger_verify(
-    *, chunk_size: int = 50000, progress: Callable[[int, int], None] | None = None
+    *,
+    chunk_size: int = 50000,
+    progress: Callable[[int, int], None] | None = None,
+    first_key: str | None = None,
 ) -> VerifyReport:
     """Verify every entry, node, checkpoint and the head; raise LedgerTampered on the first
-    problem. `progress(done, total)` is called after each chunk of entries."""
+    problem. `progress(done, total)` is called after each chunk of entries; `first_key` is
+    the verifier key the log's key history starts from (default `log_key_first()`)."""
     started = time.perf_counter()
     # One snapshot (REPEATABLE READ on PostgreSQL), so that the head, entries, nodes and
     # checkpoints agree while the integrator keeps appending.
@@ -189,7 +233,7 @@ def ledger_verify(
         head = cursor.fetchone()
         total = head[0] if head else 0
         reader = _Reader(cursor)
-        checkpoints = _Checkpoints(cursor)
+        checkpoints = _Checkpoints(cursor, first_key)
         index = _IndexCheck(cursor)
         tree, prev, event_bytes = _verify_entries(
             reader, checkpoints, index, chunk_size, total, progress

@@ -68,6 +68,15 @@ class LedgerEntry(models.Model):
             hash_size_check("entry", "leaf_hash"),
             hash_size_check("entry", "chain"),
         ]
+        indexes = [
+            # The log key's history (ledger.keys.log_key_rotations): a handful of rows, found
+            # without a scan, and no cost to the integrator for the other entries.
+            models.Index(
+                fields=["seq"],
+                condition=models.Q(kind="ledger.key_rotated"),
+                name="ledger_entry_key_rotations",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind}"
@@ -159,6 +168,13 @@ class Checkpoint(models.Model):
     size = models.BigIntegerField(unique=True)
     root = models.BinaryField()
     note = models.TextField(help_text="The signed note text, as served.")
+    key_id = models.CharField(
+        max_length=8,
+        null=True,
+        blank=True,
+        help_text="Hex key ID of the log key that signed it (the key current at its size); "
+        "empty on checkpoints signed before key rotation existed, whose note names it.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -21,6 +21,7 @@ from ledger.errors import (
     UnknownSubjectKind,
 )
 from ledger.index import subject_map_proof
+from ledger.keys import log_key_history
 from ledger.merkle import (
     EMPTY_ROOT,
     NodeKey,
@@ -32,6 +33,7 @@ from ledger.merkle import (
 )
 from ledger.models import Checkpoint, LedgerEntry, PendingEvent, TreeHead
 from ledger.subjects import subject_kind_known
+from ledger.verify.note import NoteError
 from ledger.verify.subject_map import MapProofError, index_commit
 
 
@@ -234,6 +236,61 @@ def subject_completeness(*, keys: list[str], size: int) -> dict[str, Any] | None
         },
         "subjects": {key: subject_map_proof(key, commit[0]).as_json() for key in keys},
     }
+
+
+@dataclass(frozen=True)
+class LogKeyRotation:
+    seq: int
+    old_vkey: str
+    new_vkey: str
+    note: str
+    event_b64: bytes
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class LogKeyHistory:
+    origin: str
+    first_vkey: str
+    current_vkey: str
+    size: int | None
+    checkpoint: str | None
+    rotations: list[LogKeyRotation]
+
+
+def log_key_history_proven() -> LogKeyHistory:
+    """The log key's history: the first key and every announcement covered by the latest
+    checkpoint, each with its inclusion proof in that checkpoint's tree."""
+    try:
+        history = log_key_history()
+    except NoteError as exc:  # a KeyHistoryError, or REGISTRY_FIRST_VKEY unreadable
+        raise LedgerCorrupted(f"the ledger's key history does not verify: {exc}") from None
+    checkpoint = Checkpoint.objects.order_by("-size").first()
+    size = checkpoint.size if checkpoint else 0
+    covered = [r for r in history.rotations if r.seq < size]
+    events = dict(
+        LedgerEntry.objects.filter(seq__in=[r.seq for r in covered]).values_list("seq", "event")
+    )
+    ranges = {r.seq: inclusion_proof_ranges(r.seq, size) for r in covered}
+    nodes = _fetch(nodes_needed(x for rs in ranges.values() for x in rs), size) if covered else {}
+    return LogKeyHistory(
+        origin=history.origin,
+        first_vkey=history.first.encode(),
+        current_vkey=history.key_at(size).encode(),
+        size=checkpoint.size if checkpoint else None,
+        checkpoint=checkpoint.note if checkpoint else None,
+        rotations=[
+            LogKeyRotation(
+                seq=r.seq,
+                old_vkey=r.old.encode(),
+                new_vkey=r.new.encode(),
+                note=r.note,
+                event_b64=bytes(events[r.seq]),
+                proof=_hashes(ranges[r.seq], nodes),
+            )
+            for r in covered
+        ],
+    )
 
 
 def ledger_queue_oldest() -> dt.datetime | None:

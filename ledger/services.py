@@ -25,15 +25,16 @@ from django.utils import timezone
 from ledger import kick as integrator_kick
 from ledger import storage
 from ledger.canonical import canonical_bytes
-from ledger.errors import LedgerAppendOutsideTransaction, LedgerCorrupted
+from ledger.errors import LedgerAppendOutsideTransaction, LedgerCorrupted, SigningKeyUnavailable
 from ledger.fence import fence_check
 from ledger.index import INDEX_ACTOR, INDEX_EVENT, subject_index_event
-from ledger.keys import registry_signer
+from ledger.keys import log_key_history, log_signer_for
 from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick_flag
 from ledger.merkle import EMPTY_ROOT, CompactRange, range_hash, subtree_nodes
 from ledger.models import Checkpoint, PendingEvent, TreeHead
-from ledger.signing import sign_checkpoint
+from ledger.signing import Signer, sign_checkpoint
 from ledger.subjects import Subject, subject_keys
+from ledger.verify.note import NoteError
 
 """The chain value before entry 0."""
 
@@ -269,6 +270,8 @@ def checkpoint_create() -> tuple[Checkpoint, bool]:
 
     Returns the latest checkpoint and whether it was created now. The root signed is
     recomputed from the stored nodes the proofs are served from, and must equal the head's.
+    It is signed by the log key current at its size (ledger/rotation.py); refused with
+    `signing_key_unavailable` (409) when this process does not hold that key.
     """
     size, root = _head()
     latest = Checkpoint.objects.order_by("-size").first()
@@ -312,14 +315,33 @@ def _sign(size: int, root: bytes) -> tuple[Checkpoint, bool]:
         raise LedgerCorrupted(f"cannot compute the root of size {size}: {exc}") from None
     if stored_root != root:
         raise LedgerCorrupted(f"the stored nodes do not give the head's root (size {size})")
-    signer = registry_signer()
+    signer = _signer_at(size)
     note = sign_checkpoint(signer, settings.REGISTRY_ORIGIN, size, root)
+    key_id = signer.verifier.key_id.hex()
     try:
         with transaction.atomic():
             checkpoint = Checkpoint.objects.create(
-                origin=settings.REGISTRY_ORIGIN, size=size, root=root, note=note
+                origin=settings.REGISTRY_ORIGIN, size=size, root=root, note=note, key_id=key_id
             )
     except IntegrityError:
         # A concurrent call signed the same size first (Ed25519 is deterministic: same note).
         return Checkpoint.objects.get(size=size), False
     return checkpoint, True
+
+
+def _signer_at(size: int) -> Signer:
+    """The configured signer of the log key current at `size` (ledger.verify.keyhistory)."""
+    try:
+        key = log_key_history().key_at(size)
+    except NoteError as exc:  # a KeyHistoryError, or REGISTRY_FIRST_VKEY unreadable
+        raise LedgerCorrupted(f"the ledger's key history does not verify: {exc}") from None
+    signer = log_signer_for(key)
+    if signer is None:
+        raise SigningKeyUnavailable(
+            f"The checkpoint of size {size} must be signed by the log key "
+            f"{key.name}+{key.key_id.hex()}, which this process does not hold: set "
+            "REGISTRY_SIGNING_KEY (or REGISTRY_NEXT_SIGNING_KEY) to it.",
+            size=size,
+            key_id=key.key_id.hex(),
+        )
+    return signer

@@ -23,6 +23,8 @@ Subject = models.Model | tuple[str, Any] | str
 
 SUBJECT_KINDS = frozenset(
     {
+        # ledger: the log's signing keys (by hex key ID), named by ledger.key_rotated
+        "log_key",
         # accounts
         "user",
         "organisation",

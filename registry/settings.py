@@ -28,6 +28,11 @@ REGISTRY_SIGNING_KEY_FILE = env_str(
 )
 if not REGISTRY_SIGNING_KEY and DEVELOPMENT and Path(REGISTRY_SIGNING_KEY_FILE).is_file():
     REGISTRY_SIGNING_KEY = Path(REGISTRY_SIGNING_KEY_FILE).read_text().strip()
+# Log key rotation (ledger/keys.py, docs/operations.md "Rotating the log key"): the key to
+# rotate to, staged before `manage.py rotate_signing_key` announces it; and the verifier key
+# the log was first signed with, where `verify_ledger` starts following the key history.
+REGISTRY_NEXT_SIGNING_KEY = env_str("REGISTRY_NEXT_SIGNING_KEY")
+REGISTRY_FIRST_VKEY = env_str("REGISTRY_FIRST_VKEY")
 # The key this registry cosigns other logs' checkpoints with as their witness (cosignature/v1):
 # a key of its own, so that the log key and the witness key are compromised, rotated and
 # trusted apart (ledger/keys.py).

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ledger.models import Checkpoint, LedgerEntry
+from ledger.verify.note import Note
 from registry.api.fields import Base64Field
 from registry.api.serializers import StrictInputSerializer
 
@@ -49,10 +50,42 @@ class LedgerEntryRangeInputSerializer(StrictInputSerializer):
 class CheckpointOutputSerializer(serializers.ModelSerializer):
     root = Base64Field()
     note = serializers.CharField(help_text="The signed note (C2SP tlog-checkpoint).")
+    key_id = serializers.SerializerMethodField(
+        help_text="Hex key ID of the log key that signed it: the key current at its size "
+        "(`GET /api/v1/ledger/keys/`); the note's signature line starts with the same 4 bytes."
+    )
 
     class Meta:
         model = Checkpoint
-        fields = ["origin", "size", "root", "note", "created_at"]
+        fields = ["origin", "size", "root", "note", "key_id", "created_at"]
+
+    def get_key_id(self, checkpoint: Checkpoint) -> str:
+        if checkpoint.key_id:
+            return checkpoint.key_id
+        # Signed before key IDs were stored: the first signature line is the log's.
+        return Note.parse(checkpoint.note).signatures[0].key_id.hex()
+
+
+class LogKeyRotationOutputSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="The announcing entry: the new key signs sizes > seq.")
+    old_vkey = serializers.CharField()
+    new_vkey = serializers.CharField()
+    note = serializers.CharField(help_text="The statement, signed by the old key (signed note).")
+    event_b64 = Base64Field(help_text="The entry's canonical event bytes.")
+    proof = serializers.ListField(
+        child=Base64Field(), help_text="Inclusion path of the entry in the checkpoint's tree."
+    )
+
+
+class LogKeyHistoryOutputSerializer(serializers.Serializer):
+    origin = serializers.CharField()
+    first_vkey = serializers.CharField(help_text="The key the log was first signed with.")
+    current_vkey = serializers.CharField(help_text="The key that signs the next checkpoints.")
+    size = serializers.IntegerField(
+        allow_null=True, help_text="The checkpoint the proofs are for (null: none yet)."
+    )
+    checkpoint = serializers.CharField(allow_null=True, help_text="Its signed note.")
+    rotations = LogKeyRotationOutputSerializer(many=True)
 
 
 class InclusionProofInputSerializer(StrictInputSerializer):

@@ -32,5 +32,6 @@ urlpatterns = [
         views.SubjectHistoryView.as_view(),
         name="ledger-subject-history",
     ),
+    path("ledger/keys/", views.LogKeyHistoryView.as_view(), name="ledger-key-history"),
     path("ledger/verifier-key/", views.VerifierKeyView.as_view(), name="ledger-verifier-key"),
 ]

@@ -192,6 +192,19 @@ class SubjectHistoryView(LedgerView):
         return cached(request, Response(body), immutable=False)
 
 
+class LogKeyHistoryView(LedgerView):
+    """The log key's history: the first key, then each `ledger.key_rotated` announcement
+    with its inclusion proof in the latest checkpoint (which is included): what an auditor
+    needs to follow a key rotation from the key they trust (`python -m ledger.verify`)."""
+
+    @extend_schema(
+        responses={200: serializers.LogKeyHistoryOutputSerializer, **error_responses(429)}
+    )
+    def get(self, request: Request) -> Response:
+        body = serializers.LogKeyHistoryOutputSerializer(selectors.log_key_history_proven()).data
+        return cached(request, Response(body), immutable=False)
+
+
 def verifier_key_body() -> dict:
     signer = registry_signer()
     return {

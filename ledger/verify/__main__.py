@@ -39,6 +39,8 @@ from ledger.verify.checks import (
     check_consistency_proof_doc,
     check_history,
     check_inclusion,
+    check_key_history,
+    signed_by_trusted_key,
 )
 from ledger.verify.completeness import check_complete_history
 from ledger.verify.note import (
@@ -62,6 +64,7 @@ __all__ = [
     "check_consistency_proof_doc",
     "check_history",
     "check_inclusion",
+    "check_key_history",
     "main",
     "verify_checkpoint",
 ]
@@ -79,6 +82,7 @@ ENTRY_PATH = "/api/v1/ledger/entries/{seq}/"
 INCLUSION_PATH = "/api/v1/ledger/proofs/inclusion/?seq={seq}&size={size}"
 CONSISTENCY_PATH = "/api/v1/ledger/proofs/consistency/?first={first}&second={second}"
 SUBJECT_PATH = "/api/v1/ledger/subjects/{type}/{id}/"
+KEYS_PATH = "/api/v1/ledger/keys/"
 
 
 @dataclass(frozen=True)
@@ -307,10 +311,23 @@ def run_tiles(
 # ---------------------------------------------------------------- command line
 
 
+def follow_key_history(base: str, trust: Trust, net: Net) -> Trust:
+    """`trust` following the registry's key history, when its latest checkpoint is signed by
+    another key than the one the auditor trusts (a rotation); else `trust` unchanged."""
+    base = _check_base_url(base)
+    if signed_by_trusted_key(fetch_text(base + CHECKPOINT_PATH, net), trust):
+        return trust
+    return check_key_history(fetch_json(base + KEYS_PATH, net), trust)
+
+
 def _describe(result: CheckpointResult, trust: Trust) -> str:
     cp = result.checkpoint
     root = base64.b64encode(cp.root).decode("ascii")
-    line = f"checkpoint OK: {cp.origin} size {cp.size} root {root}, signed by {trust.log_key.name}"
+    key = trust.key_at(cp.size)
+    line = (
+        f"checkpoint OK: {cp.origin} size {cp.size} root {root}, signed by "
+        f"{key.name}+{key.key_id.hex()}"
+    )
     if trust.witness_keys:
         names = ", ".join(result.cosigners) or "none"
         line += f"; cosigned by {names} ({len(result.cosigners)} of quorum {trust.quorum})"
@@ -382,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--origin", help="expected checkpoint origin (default: the key's name)")
     common.add_argument(
+        "--keys",
+        help="the log's key history JSON (GET /api/v1/ledger/keys/): follow its key rotations "
+        "from --key (with --url it is fetched when the log signs with another key)",
+    )
+    common.add_argument(
         "--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, help="seconds per request"
     )
     common.add_argument(
@@ -439,10 +461,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_usage(args: argparse.Namespace, url: str | None) -> None:
+    """Refuse option combinations that cannot work, before any network call."""
+    if args.command == "inclusion" and url and args.seq is None:
+        raise UsageError("inclusion --url needs --seq")
+    if args.command == "inclusion" and not url and args.seq is not None:
+        raise UsageError("--seq goes with --url; a bundle file names its own seq")
+    if args.command == "consistency" and url and args.proof:
+        raise UsageError("--proof goes with --new; with --url the proof is fetched")
+    if args.command == "history" and url and args.subject is None:
+        raise UsageError("history --url needs --subject TYPE:ID")
+
+
 def _run(args: argparse.Namespace, out: TextIO) -> None:
     trust = Trust.from_strings(args.key, args.witness_key, args.quorum, args.origin)
     net = Net(args.timeout, args.max_bytes)
     url = _check_base_url(args.url) if getattr(args, "url", None) else None
+    _check_usage(args, url)
+    if args.keys:
+        trust = check_key_history(_read_json(args.keys), trust)
+    elif url:
+        trust = follow_key_history(url, trust, net)
 
     if args.command == "tiles":
         run_tiles(url or args.dir, trust, net, out, save=args.save, checkpoint=args.checkpoint)
@@ -452,14 +491,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         print(_describe(check_checkpoint(note, trust), trust), file=out)
 
     elif args.command == "inclusion":
-        if url:
-            if args.seq is None:
-                raise UsageError("inclusion --url needs --seq")
-            bundle = fetch_inclusion_bundle(url, args.seq, trust, net)
-        else:
-            if args.seq is not None:
-                raise UsageError("--seq goes with --url; a bundle file names its own seq")
-            bundle = _read_json(args.file)
+        bundle = fetch_inclusion_bundle(url, args.seq, trust, net) if url else None
+        bundle = _read_json(args.file) if bundle is None else bundle
         result = check_inclusion(bundle, trust)
         print(_describe(result.checkpoint, trust), file=out)
         print(
@@ -469,8 +502,6 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         )
 
     elif args.command == "consistency":
-        if url and args.proof:
-            raise UsageError("--proof goes with --new; with --url the proof is fetched")
         old_note = _read_text(args.old)
         new_note = fetch_text(url + CHECKPOINT_PATH, net) if url else _read_text(args.new)
         old = check_checkpoint(old_note, trust).checkpoint
@@ -489,12 +520,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         print(f"consistency OK: tree size {b} extends tree size {a}", file=out)
 
     elif args.command == "history":
-        if url:
-            if args.subject is None:
-                raise UsageError("history --url needs --subject TYPE:ID")
-            bundle = fetch_history_bundle(url, args.subject, net)
-        else:
-            bundle = _read_json(args.file)
+        bundle = fetch_history_bundle(url, args.subject, net) if url else None
+        bundle = _read_json(args.file) if bundle is None else bundle
         if args.inclusion_only:
             result = check_history(bundle, trust, args.subject)
             print(_describe(result.checkpoint, trust), file=out)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ledger.verify.keyhistory import KeyHistory, rotation_from_event
 from ledger.verify.note import (
     Checkpoint,
+    Note,
     NoteError,
     VerifierKey,
     b64decode,
@@ -32,12 +34,19 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Trust:
-    """What the auditor trusts: the log key, witness keys and the quorum they must meet."""
+    """What the auditor trusts: the log key, witness keys and the quorum they must meet.
+
+    `history`, once `check_key_history` has followed the log's key rotations from
+    `log_key`, verifies each checkpoint under the key current at its size."""
 
     log_key: VerifierKey
     witness_keys: tuple[VerifierKey, ...] = ()
     quorum: int = 0
     origin: str | None = None
+    history: KeyHistory | None = field(default=None, compare=False)
+
+    def key_at(self, size: int) -> VerifierKey:
+        return self.history.key_at(size) if self.history is not None else self.log_key
 
     @classmethod
     def from_strings(
@@ -92,12 +101,81 @@ def check_checkpoint(note: str, trust: Trust) -> CheckpointResult:
     if not isinstance(note, str):
         raise VerificationFailed("checkpoint must be the signed note text")
     try:
-        checkpoint, cosigners = verify_checkpoint(
-            note, trust.log_key, trust.witness_keys, trust.quorum, origin=trust.origin
-        )
+        if trust.history is not None:
+            checkpoint, cosigners = trust.history.verify_checkpoint(
+                note, trust.witness_keys, trust.quorum
+            )
+        else:
+            checkpoint, cosigners = verify_checkpoint(
+                note, trust.log_key, trust.witness_keys, trust.quorum, origin=trust.origin
+            )
     except NoteError as exc:
-        raise VerificationFailed(f"checkpoint: {exc}") from None
+        raise VerificationFailed(f"checkpoint: {exc}{_rotation_hint(note, trust)}") from None
     return CheckpointResult(checkpoint, cosigners)
+
+
+def _rotation_hint(note: str, trust: Trust) -> str:
+    """A hint when the note is signed under the log's name by a key the auditor does not
+    know: the log may have rotated its key."""
+    if trust.history is not None:
+        return ""
+    try:
+        signatures = Note.parse(note).signatures
+    except NoteError:
+        return ""
+    name = trust.log_key.name
+    others = [s for s in signatures if s.name == name and s.key_id != trust.log_key.key_id]
+    if not others or any(trust.log_key.matches(s) for s in signatures):
+        return ""
+    return (
+        f" (it is signed by key ID {others[0].key_id.hex()} of {name}: if the log rotated its "
+        "key, verify with its key history: --keys FILE, or --url fetches it)"
+    )
+
+
+def signed_by_trusted_key(note: str, trust: Trust) -> bool:
+    """Whether the note carries a signature line of the auditor's first key (no check)."""
+    try:
+        return any(trust.log_key.matches(s) for s in Note.parse(note).signatures)
+    except NoteError:
+        return False
+
+
+def check_key_history(doc: Any, trust: Trust) -> Trust:
+    """Verify a key history {"checkpoint", "rotations": [{"seq", "event_b64", "proof"}]}
+    (`GET /api/v1/ledger/keys/`) and return `trust` following it.
+
+    From `trust.log_key`, each announcement read from its own event bytes must be signed
+    by the key it replaces; the checkpoint must be signed by the key current at its size;
+    and each announcement must be in the checkpoint's tree (RFC 9162 inclusion), so a key
+    is never accepted for a tree that does not contain its announcement."""
+    doc = _mapping(doc, "key history")
+    items = doc.get("rotations")
+    if not isinstance(items, list):
+        raise VerificationFailed("key history rotations must be a list")
+    history = KeyHistory(trust.log_key, origin=trust.origin)
+    proven: list[tuple[int, bytes, list[bytes]]] = []
+    for i, item in enumerate(items):
+        item = _mapping(item, f"rotations[{i}]")
+        seq = _seq(item.get("seq"), f"rotations[{i}].seq")
+        event = _b64(item.get("event_b64"), f"rotations[{i}].event_b64")
+        try:
+            history.follow(seq, rotation_from_event(event))
+        except NoteError as exc:
+            raise VerificationFailed(f"key history: {exc}") from None
+        proven.append((seq, event, _proof(item.get("proof"), f"rotations[{i}].proof")))
+    following = replace(trust, history=history)
+    result = check_checkpoint(doc.get("checkpoint"), following)
+    for seq, event, proof in proven:
+        _verify_entry(result.checkpoint, seq, event, proof)
+    return following
+
+
+def _with_keys(bundle: Mapping[str, Any], trust: Trust) -> Trust:
+    """The bundle's own key history ("keys"), when it carries one and none is followed yet."""
+    if bundle.get("keys") is None or trust.history is not None:
+        return trust
+    return check_key_history(bundle["keys"], trust)
 
 
 def _seq(value: Any, what: str = "seq") -> int:
@@ -156,6 +234,7 @@ def _verify_entry(cp: Checkpoint, seq: int, event: bytes, proof: list[bytes]) ->
 def check_inclusion(bundle: Mapping[str, Any], trust: Trust) -> InclusionResult:
     """Verify {"checkpoint", "seq", "event_b64", "proof"}: the event is entry seq."""
     bundle = _mapping(bundle, "inclusion bundle")
+    trust = _with_keys(bundle, trust)
     result = check_checkpoint(bundle.get("checkpoint"), trust)
     seq = _seq(bundle.get("seq"))
     event = _b64(bundle.get("event_b64"), "event_b64")
@@ -224,6 +303,7 @@ def check_history(
     is in the log, not that no event of the subject was left out.
     """
     bundle = _mapping(bundle, "history bundle")
+    trust = _with_keys(bundle, trust)
     result = check_checkpoint(bundle.get("checkpoint"), trust)
     items = bundle.get("entries")
     if not isinstance(items, list):

@@ -15,8 +15,9 @@ from federation.protocol import (
     encode_bundle,
     parse_add_checkpoint,
 )
-from ledger.merkle import CompactRange, consistency_proof, leaf_hash
+from ledger.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash
 from ledger.signing import Signer, sign_checkpoint
+from ledger.verify.keyhistory import ROTATION_KIND, rotation_statement
 from ledger.verify.note import Checkpoint, NoteError, VerifierKey, verify_note
 from ledger.verify.rfc9162 import ProofError, verify_consistency
 from ledger.verify.tiles import TILE_WIDTH, tile_path
@@ -39,6 +40,7 @@ class FakeLog:
         self.origin = origin
         self.events: list[bytes] = []
         self.leaves: list[bytes] = []
+        self.rotations: list[tuple[int, Signer]] = []  # (seq of the announcement, new signer)
 
     def append(self, count: int, prefix: str = "event") -> None:
         for _ in range(count):
@@ -56,10 +58,51 @@ class FakeLog:
         tree.extend(self.leaves[:size])
         return tree.root()
 
+    def rotate(self, new: Signer, *, signed_by: Signer | None = None) -> int:
+        """Append a ledger.key_rotated announcement of `new` (statement signed by the current
+        key, or by `signed_by` to forge one); return its seq."""
+        old = self.signer_at(self.size + 1)
+        statement = rotation_statement(self.origin, old.vkey, new.vkey)
+        data = {"old_vkey": old.vkey, "new_vkey": new.vkey, "origin": self.origin}
+        data["note"] = (signed_by or old).sign_note(statement)
+        event = json.dumps({"type": ROTATION_KIND, "data": data}).encode()
+        self.events.append(event)
+        self.leaves.append(leaf_hash(event))
+        self.rotations.append((self.size - 1, new))
+        return self.size - 1
+
+    def signer_at(self, size: int) -> Signer:
+        """The key current at `size`: the newest announced by an entry with seq < size."""
+        signer = self.signer
+        for seq, new in self.rotations:
+            if seq < size:
+                signer = new
+        return signer
+
+    def key_history(self, size: int) -> dict:
+        """What GET /api/v1/ledger/keys/ answers, proven at `size`."""
+        return {
+            "origin": self.origin,
+            "first_vkey": self.signer.vkey,
+            "size": size,
+            "checkpoint": self.checkpoint(size),
+            "rotations": [
+                {
+                    "seq": seq,
+                    "old_vkey": json.loads(self.events[seq])["data"]["old_vkey"],
+                    "new_vkey": new.vkey,
+                    "event_b64": b64(self.events[seq]),
+                    "proof": [b64(h) for h in inclusion_proof(seq, size, self.leaves)],
+                }
+                for seq, new in self.rotations
+                if seq < size
+            ],
+        }
+
     def checkpoint(self, size: int | None = None, root: bytes | None = None) -> str:
         size = self.size if size is None else size
         return sign_checkpoint(
-            self.signer, self.origin, size, self.root(size) if root is None else root
+            self.signer_at(size), self.origin, size, self.root(size) if root is None else root
         )
 
     def consistency(self, first: int, second: int) -> list[bytes]:
@@ -150,6 +193,9 @@ class _PeerHandler(_Handler):
             return self.send_body(200, raw, BUNDLE_CONTENT_TYPE)
         if url.path.startswith("/tlog/") and peer.serve_tiles:
             return self.send_tile(peer, url.path.removeprefix("/tlog/"))
+        if url.path == "/api/v1/ledger/keys/":
+            body = json.dumps(log.key_history(peer.served_size or log.size)).encode()
+            return self.send_body(200, body, "application/json")
         if url.path == "/api/v1/ledger/proofs/consistency/":
             first, second = int(query["first"]), int(query["second"])
             proof = peer.proof_override or log.consistency(first, second)

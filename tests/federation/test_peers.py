@@ -296,6 +296,20 @@ def test_identity_without_a_configured_url_reports_the_host_asked(client, settin
     assert body["base_url"] == body["witness_url"] == "http://registry-b.example:8443"
 
 
+@pytest.mark.parametrize("url", IDENTITY_URLS)
+def test_identity_behind_a_tls_proxy_reports_the_public_https_url(client, settings, url):
+    # given no REGISTRY_BASE_URL, a trusted proxy (TRUSTED_PROXY=1) terminating TLS on 443
+    settings.REGISTRY_BASE_URL = ""
+    settings.ALLOWED_HOSTS = ["registry-b.example"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+    # when the proxy forwards to gunicorn on :8000
+    body = client.get(url, HTTP_HOST="registry-b.example", HTTP_X_FORWARDED_PROTO="https").json()
+
+    # then: the URL clients use, not the :8000 the process listens on
+    assert body["base_url"] == body["witness_url"] == "https://registry-b.example"
+
+
 def test_identity_outside_a_request_falls_back_to_the_development_server(settings):
     settings.REGISTRY_BASE_URL = ""
     assert identity_body()["base_url"] == "http://127.0.0.1:8000"

@@ -402,3 +402,81 @@ def test_tiles_behind_the_checkpoint_are_passed_over_for_the_api(log):
     assert mirrored_events(peer) == log.events
     assert not any(p.startswith("/tlog/tile/") for p in server.requests)
     assert any(p.startswith("/api/v1/ledger/entries/") for p in server.requests)
+
+
+# ---------------------------------------------------------------- the peer rotates its log key
+
+
+def test_a_mirror_follows_the_peers_key_rotation_and_stores_the_new_key(log, server, peer):
+    # given: a mirror of the first 1234 entries, then the peer rotates and grows
+    assert peer_replicate(peer_id=peer.pk).outcome == "replicated"
+    new = make_signer(log.origin, 8)
+    seq = log.rotate(new)
+    log.append(10)
+    before = ledger_event_count()
+
+    # when
+    result = peer_replicate(peer_id=peer.pk)
+
+    # then: replicated past the announcement, the new key stored with an event
+    assert result.outcome == "replicated" and head(peer).size == log.size
+    peer.refresh_from_db()
+    assert peer.log_vkey == new.vkey
+    assert ledger_event_count() == before + 1
+    assert ledger_kinds()[-1] == "peer.log_key_rotated"
+    assert MirrorCheckpoint.objects.filter(peer=peer, size=log.size).exists()
+    assert seq == 1234
+    # and the next checkpoint verifies with the stored key directly
+    log.append(3)
+    assert peer_replicate(peer_id=peer.pk).outcome == "replicated"
+
+
+def test_a_forged_rotation_is_refused_and_the_key_kept(log, server, peer):
+    # given: the peer's log "announces" a key signed by that key itself, not the old one
+    old_vkey = peer.log_vkey
+    attacker = make_signer(log.origin, 66)
+    log.rotate(attacker, signed_by=attacker)
+    log.append(5)
+
+    # when
+    result = peer_replicate(peer_id=peer.pk)
+
+    # then
+    assert result.outcome == "failed"
+    assert "not signed by the old key" in result.error
+    peer.refresh_from_db()
+    assert peer.log_vkey == old_vkey
+    assert head(peer).size == 0 and not MirroredEntry.objects.filter(peer=peer).exists()
+
+
+def test_the_new_key_signing_before_its_announcement_is_refused(log, server, peer):
+    # given: the rotated key signs a checkpoint of the tree without its announcement
+    new = make_signer(log.origin, 8)
+    size = log.size
+    log.rotate(new)
+    server.checkpoint_note = sign_checkpoint(new, log.origin, size, log.root(size))
+    server.served_size = size
+
+    # when
+    result = peer_replicate(peer_id=peer.pk)
+
+    # then: the history served at that size holds no announcement of the key
+    assert result.outcome == "failed" and "not signed by the log key" in result.error
+    assert head(peer).size == 0
+
+
+def test_the_old_key_after_the_rotation_is_refused(log, server, peer):
+    old = log.signer
+    log.rotate(make_signer(log.origin, 8))
+    log.append(2)
+    server.checkpoint_note = sign_checkpoint(old, log.origin, log.size, log.root())
+
+    result = peer_replicate(peer_id=peer.pk)
+
+    # then: the note verifies with the key we hold, but the entries it covers retire that
+    # key at seq 1234: refused before the batch holding the announcement is stored
+    assert result.outcome == "failed"
+    assert "signed by its retired key" in result.error and "entry 1234" in result.error
+    peer.refresh_from_db()
+    assert peer.log_vkey == old.vkey
+    assert head(peer).size <= 1234

@@ -59,5 +59,6 @@ CASES = [
         name="a kind no event names",
         args=lambda w: {"subject_type": "matrix", "subject_id": "1"},
     ),
+    Case("GET", "/api/v1/ledger/keys/", expect(200)),
     Case("GET", "/api/v1/ledger/verifier-key/", expect(200)),
 ]

@@ -53,7 +53,8 @@ class TestCheckpoints:
         latest = api_client.get("/api/v1/ledger/checkpoints/latest/")
         assert latest.status_code == 200
         body = latest.json()
-        assert set(body) == {"origin", "size", "root", "note", "created_at"}
+        assert set(body) == {"origin", "size", "root", "note", "key_id", "created_at"}
+        assert body["key_id"] == registry_signer().verifier.key_id.hex()
         assert body["size"] == N and body["root"] == b64(root_from_leaf_hashes(leaves))
         by_size = api_client.get(f"/api/v1/ledger/checkpoints/{N}/")
         assert by_size.json() == body
@@ -250,4 +251,5 @@ def test_the_offline_verifier_checks_a_live_registry(live_server, tmp_path):
     _, impostor = generate_private_key("gridproof.localhost/registry")
     out = io.StringIO()
     status = cli.main(["checkpoint", "--url", live_server.url, "--key", impostor], out=out)
-    assert status == cli.EXIT_FAILED and "not signed by any known key" in out.getvalue()
+    assert status == cli.EXIT_FAILED
+    assert "size 11 is not signed by the log key of that size" in out.getvalue()

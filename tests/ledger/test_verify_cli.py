@@ -515,6 +515,7 @@ ours = {
     "ledger", "ledger.verify", "ledger.verify.note", "ledger.verify.rfc9162",
     "ledger.verify.checks", "ledger.verify.tiles", "ledger.verify.__main__", "ledger.merkle",
     "ledger.signing", "ledger.verify.completeness", "ledger.verify.subject_map",
+    "ledger.verify.keyhistory",
 }
 pynacl = {"nacl", "_sodium", "_cffi_backend"}
 bad = sorted(

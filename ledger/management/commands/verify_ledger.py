@@ -15,8 +15,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--chunk-size", type=int, default=20000)
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--first-key",
+            help="the verifier key the log was first signed with, where the key history "
+            "starts (default: REGISTRY_FIRST_VKEY, else the ledger's first rotation)",
+        )
 
-    def handle(self, *args, chunk_size: int, no_progress: bool, **options) -> None:
+    def handle(
+        self, *args, chunk_size: int, no_progress: bool, first_key: str | None, **options
+    ) -> None:
         started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
@@ -30,7 +37,9 @@ class Command(BaseCommand):
 
         try:
             report = ledger_verify(
-                chunk_size=chunk_size, progress=None if no_progress else progress
+                chunk_size=chunk_size,
+                progress=None if no_progress else progress,
+                first_key=first_key,
             )
         except LedgerTampered as exc:
             if not no_progress:
