@@ -284,3 +284,32 @@ def test_a_stored_commit_that_disagrees_with_the_log_is_caught():
         cursor.execute("UPDATE ledger_subjectindexcommit SET root = %s", [bytes(32)])
     with pytest.raises(LedgerTampered, match="subject index commit 3: stored root differs"):
         ledger_verify()
+
+
+@pytest.mark.django_db
+@pytest.mark.subject_index
+def test_a_key_rotation_and_the_map_commitments_verify_together():
+    from django.conf import settings
+    from django.test import override_settings
+
+    from ledger.keys import registry_signer_configured
+    from ledger.rotation import log_key_rotate
+    from ledger.signing import Signer
+
+    append_events(3)
+    integrate_all()
+    checkpoint_create()  # 3 entries + the map: size 4, by the first key
+    new = Signer(settings.REGISTRY_ORIGIN, bytes([5]) * 32)
+    with override_settings(REGISTRY_NEXT_SIGNING_KEY=new.private_key()):
+        log_key_rotate(actor="system:test")
+        integrate_all()
+        append_events(2, start=3)
+        integrate_all()
+        checkpoint, _ = checkpoint_create()  # announcement, 2 entries, the map: size 8
+        assert checkpoint.size == 8 and checkpoint.key_id == new.verifier.key_id.hex()
+        report = ledger_verify()
+    assert (report.checkpoints, report.index_commits) == (2, 2)
+    old = registry_signer_configured().verifier.key_id.hex()
+    history = ledger_subject_history(key=f"log_key:{old}")
+    assert [item.entry.kind for item in history.entries] == ["ledger.key_rotated"]
+    assert history.completeness is not None
