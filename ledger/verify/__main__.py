@@ -480,7 +480,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
     _check_usage(args, url)
     if args.keys:
         trust = check_key_history(_read_json(args.keys), trust)
-    elif url:
+    elif url and args.command != "tiles":  # a tiles URL is a static folder, not the API
         trust = follow_key_history(url, trust, net)
 
     if args.command == "tiles":

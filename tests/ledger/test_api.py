@@ -252,4 +252,4 @@ def test_the_offline_verifier_checks_a_live_registry(live_server, tmp_path):
     out = io.StringIO()
     status = cli.main(["checkpoint", "--url", live_server.url, "--key", impostor], out=out)
     assert status == cli.EXIT_FAILED
-    assert "size 11 is not signed by the log key of that size" in out.getvalue()
+    assert "size 13 is not signed by the log key of that size" in out.getvalue()
