@@ -20,12 +20,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ledger import storage
 from ledger.canonical import canonical_bytes
-from ledger.models import LedgerEntry, SubjectIndexCommit
+from ledger.models import LedgerEntry, SubjectIndexCommit, TreeHead
 from ledger.verify.subject_map import (
     BUCKET_BITS,
     EMPTY,
@@ -153,8 +153,8 @@ def _touches(start: int, end: int) -> dict[str, list[bytes]]:
 def subject_index_update(size: int) -> tuple[bytes, int]:
     """Bring the map up to the first `size` entries; return (root, subjects).
 
-    The caller holds the tree head's lock (only `subject_index_commit` calls it), so the
-    map's tables have one writer.
+    The caller holds the map's writer lock (`subject_index_lock`), so its tables have one
+    writer: `subject_index_catch_up`, or `checkpoint_create` with the head's lock too.
     """
     latest = subject_index_latest()
     start = latest.size if latest is not None else 0
@@ -219,6 +219,32 @@ def _update_tree(new: dict[tuple[int, int], bytes], changed: list[int]) -> bytes
             )
             new[(level + 1, parent)] = node_hash(left, right)
     return new.get((BUCKET_BITS, 0), EMPTY[BUCKET_BITS])
+
+
+INDEX_LOCK_ID = 0x67705F6D6170  # "gp_map": the advisory lock of the map's one writer
+
+
+def subject_index_lock() -> None:
+    """The map's writer lock, held to the end of the transaction (PostgreSQL; SQLite has
+    one writer anyway). Taken before the tree head's lock whenever both are held."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INDEX_LOCK_ID])
+
+
+def subject_index_catch_up() -> int:
+    """Bring the map up to the head's current size without the head's lock; return the
+    entries indexed. The checkpoint then indexes, under the head's lock, only what came
+    since: after an upgrade the whole log is indexed here, while integration goes on."""
+    with transaction.atomic():
+        subject_index_lock()
+        size = TreeHead.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+        latest = subject_index_latest()
+        start = latest.size if latest is not None else 0
+        if size <= start:
+            return 0
+        subject_index_update(size)
+        return size - start
 
 
 def subject_index_event(size: int) -> bytes:

@@ -27,7 +27,13 @@ from ledger import storage
 from ledger.canonical import canonical_bytes
 from ledger.errors import LedgerAppendOutsideTransaction, LedgerCorrupted, SigningKeyUnavailable
 from ledger.fence import fence_check
-from ledger.index import INDEX_ACTOR, INDEX_EVENT, subject_index_event
+from ledger.index import (
+    INDEX_ACTOR,
+    INDEX_EVENT,
+    subject_index_catch_up,
+    subject_index_event,
+    subject_index_lock,
+)
 from ledger.keys import log_key_history, log_signer_for
 from ledger.kick import FLAG_TTL, POLL_SECONDS, QUIET_SECONDS, kick_flag
 from ledger.merkle import EMPTY_ROOT, CompactRange, range_hash, subtree_nodes
@@ -258,9 +264,12 @@ def _head() -> tuple[int, bytes]:
     return head[0], bytes(head[1])
 
 
-@transaction.atomic
 def checkpoint_create() -> tuple[Checkpoint, bool]:
     """Commit the subject map and sign the tree head, if it grew since the last checkpoint.
+
+    Outside a transaction (the periodic task, `manage.py checkpoint`), the map is first
+    brought up to the head without the head's lock (`subject_index_catch_up`: after an
+    upgrade, the whole log), so the integrator waits only for the entries that came since.
 
     Under the head's lock (the integrator's), the subject map is brought up to the head and
     its root appended as the next entry (`ledger.subject_index_committed`); the checkpoint
@@ -273,6 +282,13 @@ def checkpoint_create() -> tuple[Checkpoint, bool]:
     It is signed by the log key current at its size (ledger/rotation.py); refused with
     `signing_key_unavailable` (409) when this process does not hold that key.
     """
+    if settings.LEDGER_SUBJECT_INDEX and not connection.in_atomic_block:
+        subject_index_catch_up()
+    return _checkpoint_create()
+
+
+@transaction.atomic
+def _checkpoint_create() -> tuple[Checkpoint, bool]:
     size, root = _head()
     latest = Checkpoint.objects.order_by("-size").first()
     if latest is not None and latest.size >= size:
@@ -281,6 +297,7 @@ def checkpoint_create() -> tuple[Checkpoint, bool]:
     with connection.cursor() as cursor:
         if not settings.LEDGER_SUBJECT_INDEX:
             return _sign(size, root)
+        subject_index_lock()  # before the head's lock, as the catch-up takes it alone
         size, root, chain = storage.tree_head_lock(cursor, empty_root=EMPTY_ROOT)
         latest = Checkpoint.objects.order_by("-size").first()
         if latest is not None and latest.size >= size:

@@ -313,3 +313,27 @@ def test_a_key_rotation_and_the_map_commitments_verify_together():
     history = ledger_subject_history(key=f"log_key:{old}")
     assert [item.entry.kind for item in history.entries] == ["ledger.key_rotated"]
     assert history.completeness is not None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.subject_index
+def test_outside_a_transaction_the_map_catches_up_before_the_head_is_locked(monkeypatch):
+    import ledger.index
+
+    append_events(6)
+    integrate_all()
+    caught_up = []
+    catch_up = ledger.index.subject_index_catch_up
+    monkeypatch.setattr(
+        "ledger.services.subject_index_catch_up", lambda: caught_up.append(catch_up())
+    )
+    checkpoint, created = checkpoint_create()  # the periodic task's way: no transaction
+    assert created and checkpoint.size == 7 and caught_up == [6]
+    # the map was already at 6 when the head was locked: the commitment took what it had
+    assert list(SubjectIndexCommit.objects.values_list("size", flat=True)) == [6]
+    assert ledger_verify().index_commits == 1
+    append_events(2, start=6)
+    integrate_all()
+    checkpoint, _ = checkpoint_create()
+    assert checkpoint.size == 10 and caught_up == [6, 3]  # the first commitment and 2 new
+    assert ledger_verify().index_commits == 2
