@@ -50,11 +50,16 @@ def test_the_apps_register_their_hooks_on_startup():
     from federation.triggers import FEDERATION_TABLES
     from ledger.kick import INTEGRATOR_TASK
     from ledger.tasks import ledger_integrate_task
-    from ledger.triggers import LEDGER_TABLES
+    from ledger.triggers import INDEX_TABLES, LEDGER_TABLES
     from market.triggers import MARKET_TABLES
     from registry.append_only import APPEND_ONLY_TABLES
 
     # then
-    assert list(APPEND_ONLY_TABLES) == [LEDGER_TABLES, FEDERATION_TABLES, MARKET_TABLES]
+    assert list(APPEND_ONLY_TABLES) == [
+        LEDGER_TABLES,
+        INDEX_TABLES,
+        FEDERATION_TABLES,
+        MARKET_TABLES,
+    ]
     assert INTEGRATOR_TASK.one() is ledger_integrate_task
     assert EXPORT_DESTINATION_LOOKUPS.one() is peer_partner_find
