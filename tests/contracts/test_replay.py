@@ -2,6 +2,7 @@
 the log alone agrees with the tables, and a row changed behind the services is named."""
 
 import io
+import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,6 +12,8 @@ from contracts.kinds.retirement import STANDING_RETIREMENT
 from contracts.kinds.shares import STANDING_TRANSFER
 from contracts.models import Agreement, Contract, ContractExecution, SettlementObligation
 from contracts.replay_executions import replay_contracts
+from ledger.canonical import canonical_bytes
+from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
 from tests.certificates.factories import DAY
 from tests.contracts.conftest import END, START, issue, make_ppa, ppa_terms
@@ -203,3 +206,34 @@ def test_a_deleted_execution_and_an_extra_agreement_are_caught(world):
     assert report.problem_count == 2, report.problems
     assert any(f"execution {execution.pk}: attempts" in p for p in report.problems)
     assert any(f"agreement ({ppa.pk}, 9," in p and "ledger None" in p for p in report.problems)
+
+
+def test_an_event_whose_obligation_is_not_the_terms_price_is_caught(world):
+    # given: an executed PPA whose event and row both say the buyer owes 999 (a forged
+    # event, as a registry that rewrote its own log before numbering it would hold)
+    ppa = executed_world(world)
+    obligation = SettlementObligation.objects.get(contract=ppa)
+    pending, event = next(
+        (row, json.loads(bytes(row.event)))
+        for row in PendingEvent.objects.filter(kind="contract.executed")
+        if b'"obligation"' in bytes(row.event)
+    )
+    event["data"]["result"]["obligation"]["amount_minor"] = 999
+    PendingEvent.objects.filter(pk=pending.pk).update(event=canonical_bytes(event))
+    ContractExecution.objects.filter(contract=ppa).update(result=event["data"]["result"])
+    SettlementObligation.objects.filter(pk=obligation.pk).update(amount_minor=999)
+
+    # when
+    report = replay_contracts()
+
+    # then: the amount is re-derived from the volume and the price of the terms in force
+    # (4,000 bp of the issuance at 50.00/MWh), and the market's payment no longer matches
+    expected = (obligation.volume_wh * 5_000 + 500_000) // 1_000_000
+    assert expected != 999
+    assert any(
+        f"obligation {obligation.pk}: {obligation.volume_wh} Wh at the terms' price 5000 is"
+        f" {expected}" in p
+        for p in report.problems
+    ), report.problems
+    assert any("is not what is owed" in p for p in report.problems), report.problems
+    assert report.problem_count == 2, report.problems
