@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from nacl.signing import SigningKey
 
 from contracts import services
 from contracts.kinds.retirement import STANDING_RETIREMENT
@@ -26,15 +27,29 @@ PERIOD = f"{DAY.year:04d}-{DAY.month:02d}"
 
 
 def executed_world(world):
-    """A PPA (amended once, its buyer funded) and a standing transfer, both executed on an
-    issuance; a standing retirement executed for the month; a PPA left as a draft."""
+    """A PPA (amended once, the seller signing with its key; its buyer funded) and a
+    standing transfer, both executed on an issuance; a standing retirement executed for the
+    month; a PPA left as a draft; the standing transfer's termination proposed."""
     deposit(world.buyer_account.organisation_id, 10_000)
     ppa = make_ppa(world, share_bp=3_000, price_per_mwh_minor=5_000)
     services.contract_amend(
         actor=world.buyer, contract_id=ppa.pk, terms=ppa_terms(world, share_bp=4_000)
     )
     services.contract_agree(actor=world.buyer, contract_id=ppa.pk)
-    services.contract_agree(actor=world.seller, contract_id=ppa.pk)
+    signing = SigningKey.generate()
+    key = services.organisation_key_register(
+        actor=world.seller,
+        organisation_id=world.seller_account.organisation_id,
+        name="board",
+        public_key=signing.verify_key.encode().hex(),
+    )
+    document = services.contract_document(contract_id=ppa.pk)
+    services.contract_agree(
+        actor=world.seller,
+        contract_id=ppa.pk,
+        key_id=key.pk,
+        signature=signing.sign(document).signature.hex(),
+    )
     own = AccountFactory(organisation=world.seller_account.organisation)
     forward = services.contract_create(
         actor=world.seller,
@@ -67,6 +82,8 @@ def executed_world(world):
     services.contract_agree(actor=world.seller, contract_id=retire.pk)
     services.contract_execute(contract_id=retire.pk, trigger=f"period:{PERIOD}", now=END)
     make_ppa(world, active=False, share_bp=1_000)
+    # a termination proposed and not yet agreed: the proposal waits on the row
+    services.contract_terminate(actor=world.seller, contract_id=forward.pk)
     return ppa
 
 
@@ -76,6 +93,8 @@ def test_the_replay_agrees_after_ppa_and_standing_order_executions(world):
     assert ContractExecution.objects.filter(status="applied").count() == 3
     obligation = SettlementObligation.objects.get(contract=ppa)
     assert obligation.status == "settled"
+    assert Agreement.objects.filter(contract=ppa, version=2).exclude(signature="").count() == 1
+    assert Contract.objects.filter(kind=STANDING_TRANSFER).get().proposal["action"] == "terminate"
 
     # when
     report = replay_contracts()
@@ -87,7 +106,7 @@ def test_the_replay_agrees_after_ppa_and_standing_order_executions(world):
         "agreement": 6,
         "execution": 3,
         "obligation": 1,
-        "contract key": 0,
+        "contract key": 1,
     }
     # and the operator's command agrees, with the contracts' summary
     ledger_integrate()
@@ -157,6 +176,20 @@ def _only_problem(edit) -> str:
             "agreement ({contract}, 1, {buyer}): document_sha256 ledger",
         ),
         (
+            "signature",
+            lambda ppa: (
+                Agreement.objects.filter(contract=ppa, version=2)
+                .exclude(signature="")
+                .update(signature="ab" * 64)
+            ),
+            "agreement ({contract}, 2, {seller}): signature ledger",
+        ),
+        (
+            "proposal",
+            lambda ppa: Contract.objects.filter(kind=STANDING_TRANSFER).update(proposal=None),
+            ": proposal ledger {{",
+        ),
+        (
             "contract share",
             lambda ppa: Contract.objects.filter(pk=ppa.pk).update(share_bp=9_000),
             "contract {contract}: share_bp ledger 4000, table 9000",
@@ -172,6 +205,7 @@ def test_a_row_changed_behind_the_services_is_named(world, name, edit, expected)
         "execution": ContractExecution.objects.get(contract=ppa).pk,
         "obligation": SettlementObligation.objects.get(contract=ppa).pk,
         "buyer": world.buyer_account.organisation_id,
+        "seller": world.seller_account.organisation_id,
     }
 
     # when
