@@ -24,6 +24,7 @@ no event).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,78 +321,94 @@ class _State:
                 self.fail("settled at its execution, but no payment names it")
 
 
-def _table_rows() -> dict[str, dict[Any, Row]]:
-    """The same fields as `_State`, read from the tables."""
+def _table_rows() -> dict[str, Iterator[tuple[Any, Row]]]:
+    """The same fields as `_State`, read from the tables row by row (primary key order)."""
     parties: dict[int, list[tuple[int, str]]] = {}
     for contract_id, org, role in ContractParty.objects.values_list(
         "contract_id", "organisation_id", "role"
     ):
         parties.setdefault(contract_id, []).append((org, role))
+    contracts = Contract.objects.select_related("source_account").order_by("pk")
     return {
-        "contract": {
-            c.pk: {
-                "kind": c.kind,
-                "status": c.status,
-                "version": c.version,
-                "terms": c.terms,
-                "terms_sha256": c.terms_sha256,
-                "start_at": format_time(c.start_at),
-                "end_at": format_time(c.end_at),
-                "on_failure": c.on_failure,
-                "parties": sorted(parties.get(c.pk, [])),
-                "proposal": c.proposal or None,
-                "device_id": c.device_id,
-                "source_account": c.source_account.number if c.source_account_id else None,
-                "share_bp": c.share_bp,
-            }
-            for c in Contract.objects.select_related("source_account")
-        },
-        "agreement": {
-            (a.contract_id, a.version, a.organisation_id): {
-                "action": a.action,
-                "document_sha256": a.document_sha256,
-                "key_id": a.key_id,
-                "signature": a.signature,
-                "agreed_by": f"user:{a.agreed_by_id}",
-            }
-            for a in Agreement.objects.all()
-        },
-        "execution": {
-            e.pk: {
-                "contract_id": e.contract_id,
-                "trigger": e.trigger,
-                "version": e.version,
-                "status": e.status,
-                "attempts": e.attempts,
-                "reason_code": e.reason_code,
-                "reason_detail": e.reason_detail,
-                "result": e.result,
-            }
-            for e in ContractExecution.objects.all()
-        },
-        "obligation": {
-            o.pk: {
-                "contract_id": o.contract_id,
-                "execution_id": o.execution_id,
-                "payer_id": o.payer_id,
-                "payee_id": o.payee_id,
-                "amount_minor": o.amount_minor,
-                "currency": o.currency,
-                "volume_wh": o.volume_wh,
-                "status": o.status,
-                "reference": o.reference,
-            }
-            for o in SettlementObligation.objects.all()
-        },
-        "contract key": {
-            k.pk: {
-                "organisation_id": k.organisation_id,
-                "name": k.name,
-                "public_key": k.public_key,
-                "revoked": k.revoked_at is not None,
-            }
-            for k in OrganisationKey.objects.all()
-        },
+        "contract": (
+            (
+                c.pk,
+                {
+                    "kind": c.kind,
+                    "status": c.status,
+                    "version": c.version,
+                    "terms": c.terms,
+                    "terms_sha256": c.terms_sha256,
+                    "start_at": format_time(c.start_at),
+                    "end_at": format_time(c.end_at),
+                    "on_failure": c.on_failure,
+                    "parties": sorted(parties.get(c.pk, [])),
+                    "proposal": c.proposal or None,
+                    "device_id": c.device_id,
+                    "source_account": c.source_account.number if c.source_account_id else None,
+                    "share_bp": c.share_bp,
+                },
+            )
+            for c in contracts.iterator(chunk_size=2000)
+        ),
+        "agreement": (
+            (
+                (a.contract_id, a.version, a.organisation_id),
+                {
+                    "action": a.action,
+                    "document_sha256": a.document_sha256,
+                    "key_id": a.key_id,
+                    "signature": a.signature,
+                    "agreed_by": f"user:{a.agreed_by_id}",
+                },
+            )
+            for a in Agreement.objects.order_by("pk").iterator(chunk_size=2000)
+        ),
+        "execution": (
+            (
+                e.pk,
+                {
+                    "contract_id": e.contract_id,
+                    "trigger": e.trigger,
+                    "version": e.version,
+                    "status": e.status,
+                    "attempts": e.attempts,
+                    "reason_code": e.reason_code,
+                    "reason_detail": e.reason_detail,
+                    "result": e.result,
+                },
+            )
+            for e in ContractExecution.objects.order_by("pk").iterator(chunk_size=2000)
+        ),
+        "obligation": (
+            (
+                o.pk,
+                {
+                    "contract_id": o.contract_id,
+                    "execution_id": o.execution_id,
+                    "payer_id": o.payer_id,
+                    "payee_id": o.payee_id,
+                    "amount_minor": o.amount_minor,
+                    "currency": o.currency,
+                    "volume_wh": o.volume_wh,
+                    "status": o.status,
+                    "reference": o.reference,
+                },
+            )
+            for o in SettlementObligation.objects.order_by("pk").iterator(chunk_size=2000)
+        ),
+        "contract key": (
+            (
+                k.pk,
+                {
+                    "organisation_id": k.organisation_id,
+                    "name": k.name,
+                    "public_key": k.public_key,
+                    "revoked": k.revoked_at is not None,
+                },
+            )
+            for k in OrganisationKey.objects.order_by("pk")
+        ),
     }
 
 
@@ -422,7 +439,11 @@ def replay_contracts() -> ContractsReplayReport:
         for name, rows in _table_rows().items():
             replayed = state.tables[name]
             report.tables[name] = len(replayed)
-            for key in sorted(set(rows) | set(replayed)):
-                if rows.get(key) != replayed.get(key):
-                    report.problem(_differences(name, key, replayed.get(key), rows.get(key)))
+            seen = set()
+            for key, row in rows:
+                seen.add(key)
+                if replayed.get(key) != row:
+                    report.problem(_differences(name, key, replayed.get(key), row))
+            for key in sorted(set(replayed) - seen):
+                report.problem(_differences(name, key, replayed[key], None))
     return report

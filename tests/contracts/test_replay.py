@@ -217,7 +217,7 @@ def test_a_row_changed_behind_the_services_is_named(world, name, edit, expected)
         call_command("replay_ledger", stdout=io.StringIO(), stderr=io.StringIO())
 
 
-def test_a_deleted_execution_and_an_extra_agreement_are_caught(world):
+def test_an_execution_marked_parked_and_an_agreement_nobody_gave_are_caught(world):
     # given
     ppa = executed_world(world)
     execution = ContractExecution.objects.filter(contract__kind=STANDING_RETIREMENT).get()
