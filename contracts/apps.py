@@ -16,6 +16,8 @@ class ContractsConfig(AppConfig):
 
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from contracts.replay import STORAGE_UNIT_EVENTS, replay_storage
+        from contracts.replay_executions import replay_contracts
 
         UNIT_EVENT_SOURCES.register(STORAGE_UNIT_EVENTS)
         REPLAY_EXTENSIONS.register(replay_storage)
+        REPLAY_EXTENSIONS.register(replay_contracts)

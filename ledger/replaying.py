@@ -17,6 +17,13 @@ from ledger.models import LedgerEntry, PendingEvent
 def events_of_kinds(kinds: Iterable[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(where, kind, data) of every event of these kinds: the numbered entries in log order,
     then those still queued for the integrator, in commit order."""
+    for where, event in log_events(kinds):
+        yield where, event["type"], event["data"]
+
+
+def log_events(kinds: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, event) as `events_of_kinds`, with the whole event (`actor`, `subject`, `at`)
+    for a replay that compares who acted."""
     kinds = list(kinds)
     numbered = (
         LedgerEntry.objects.filter(kind__in=kinds)
@@ -25,8 +32,7 @@ def events_of_kinds(kinds: Iterable[str]) -> Iterator[tuple[str, str, dict[str, 
         .iterator(chunk_size=2000)
     )
     for seq, raw in numbered:
-        event = json.loads(bytes(raw))
-        yield f"entry {seq}", event["type"], event["data"]
+        yield f"entry {seq}", json.loads(bytes(raw))
     queued = (
         PendingEvent.objects.filter(kind__in=kinds)
         .order_by("pk")
@@ -34,8 +40,7 @@ def events_of_kinds(kinds: Iterable[str]) -> Iterator[tuple[str, str, dict[str, 
         .iterator(chunk_size=2000)
     )
     for pk, raw in queued:
-        event = json.loads(bytes(raw))
-        yield f"queued event {pk}", event["type"], event["data"]
+        yield f"queued event {pk}", json.loads(bytes(raw))
 
 
 @contextmanager
