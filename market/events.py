@@ -156,6 +156,13 @@ def order_data(order: Order) -> dict[str, Any]:
         # produced (offer) the energy's certificates; no attributes or criteria.
         data["product"] = order.product
         data["slot_start"] = order.slot_start
+        if order.retire_on_delivery:
+            # The claim's country and purpose; the beneficiary's name stays out (the
+            # retirement's salted claim commitment covers it).
+            data["retire_on_delivery"] = {
+                "beneficiary_country": order.retire_beneficiary_country,
+                "purpose": order.retire_purpose,
+            }
         return data
     if order.side == "sell":
         data["attributes"] = {
@@ -280,6 +287,9 @@ def settlement_data(
                 "surplus_paid_minor": line.surplus_paid_minor,
                 "uncollected_minor": line.uncollected_minor,
                 "certificates_wh": line.certificates_wh,
+                # A bid retiring on delivery: the next event, `certificate.retired`
+                # (mandate {"slot_settlement_id", "order_id"}), retires what it received.
+                **({"retire_on_delivery": True} if line.order.retire_on_delivery else {}),
             }
             for line in lines
         ],
