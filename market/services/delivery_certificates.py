@@ -15,7 +15,9 @@ must still act for the holder) and delivered to the bid's trading account. When 
 seller holds too few such certificates (not issued yet, sold elsewhere, expired) or the
 move is refused (a closed account, a transfer policy), the rest of the pair stays without
 certificates: the line's `certificates_wh` says how many moved and the settlement's
-`certificates_pending_wh` how many did not. This step does not retry later.
+`certificates_pending_wh` how many did not. A later run delivers those once the
+sellers hold them (`market/services/delivery_pending.py`): the same pairing over what
+each line is still owed (`delivered_wh - certificates_wh`).
 
 A bid placed with `retire_on_delivery` has the certificates it received retired in the
 same transaction (`retire_on_delivery`, called after the `market.slot_settled` event
@@ -115,8 +117,13 @@ def certificates_deliver(
     bundles each bid received are added to `received` (bid id: bundle ids)."""
     by_order = {line.order_id: line for line in lines}
     ranked = sorted(lines, key=lambda line: line.order_id)
-    offers = [(ln.order_id, ln.delivered_wh) for ln in ranked if ln.side == "sell"]
-    bids = [(ln.order_id, ln.delivered_wh) for ln in ranked if ln.side == "buy"]
+    # What each line is still owed: all of its delivered Wh at settlement, the rest later.
+    offers = [
+        (ln.order_id, ln.delivered_wh - ln.certificates_wh) for ln in ranked if ln.side == "sell"
+    ]
+    bids = [
+        (ln.order_id, ln.delivered_wh - ln.certificates_wh) for ln in ranked if ln.side == "buy"
+    ]
     moved_total = 0
     for offer_id, bid_id, wh in pairs(offers, bids):
         offer = orders[offer_id]
@@ -177,7 +184,8 @@ def retire_on_delivery(
     slot_end: dt.datetime,
 ) -> list[Retirement]:
     """Retire what each bid asking for it received (one retirement per bid, bid id
-    order); set its line's `retirement`. Returns the retirements made."""
+    order); set its line's `retirement` (the first one, when a later delivery retires
+    more). Returns the retirements made."""
     by_order = {line.order_id: line for line in lines}
     made = []
     for bid_id, bundle_ids in sorted(received.items()):
@@ -202,6 +210,7 @@ def retire_on_delivery(
                 )
         except DomainError:
             continue
-        by_order[bid_id].retirement = retirement
+        if by_order[bid_id].retirement_id is None:
+            by_order[bid_id].retirement = retirement
         made.append(retirement)
     return made
