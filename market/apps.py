@@ -14,7 +14,13 @@ class MarketConfig(AppConfig):
         # (through the public reservation service, which appends no event of its own),
         # and replay_ledger rebuilds the market's balances and orders after it.
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
-        from market.events import ORDER_AMENDED, ORDER_CANCELLED, ORDER_PLACED, SLOT_SETTLED
+        from market.events import (
+            ORDER_AMENDED,
+            ORDER_CANCELLED,
+            ORDER_PLACED,
+            SLOT_CERTIFICATES_DELIVERED,
+            SLOT_SETTLED,
+        )
         from market.replay import replay_market
         from market.selectors import energy_cleared_prices
         from market.services.payments import charging_bill_pay, contract_obligation_pay
@@ -23,7 +29,16 @@ class MarketConfig(AppConfig):
         from registry.hooks import HOOKS
 
         UNIT_EVENT_SOURCES.register(
-            ((ORDER_PLACED, ORDER_AMENDED, ORDER_CANCELLED, SLOT_SETTLED), _units_of)
+            (
+                (
+                    ORDER_PLACED,
+                    ORDER_AMENDED,
+                    ORDER_CANCELLED,
+                    SLOT_SETTLED,
+                    SLOT_CERTIFICATES_DELIVERED,
+                ),
+                _units_of,
+            )
         )
         REPLAY_EXTENSIONS.register(replay_market)
         APPEND_ONLY_TABLES.register(MARKET_TABLES)

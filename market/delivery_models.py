@@ -115,6 +115,14 @@ class SlotSettlementLine(models.Model):
     certificates_wh = models.BigIntegerField(
         default=0, help_text="Wh of certificates delivered with the energy (to or from it)."
     )
+    retirement = models.OneToOneField(
+        "certificates.Retirement",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Bid retiring on delivery: the retirement of the certificates it received.",
+    )
 
     class Meta:
         ordering = ["id"]

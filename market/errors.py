@@ -58,6 +58,11 @@ class InvalidOrder(InvalidInput):
     default_detail = "The order is not valid."
 
 
+class RetireOnDeliveryNotAllowed(InvalidInput):
+    code = "retire_on_delivery_not_allowed"
+    default_detail = "Only a bid in an energy-slot market can retire its certificates on delivery."
+
+
 class InsufficientFunds(Conflict):
     code = "insufficient_funds"
     default_detail = "Not enough available funds."

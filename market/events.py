@@ -34,6 +34,7 @@ PAID = "settlement.paid"
 SLOT_CLEARED = "market.slot_cleared"
 SLOT_SETTLEMENT_WAITING = "market.slot_settlement_waiting"
 SLOT_SETTLED = "market.slot_settled"
+SLOT_CERTIFICATES_DELIVERED = "market.slot_certificates_delivered"
 
 KINDS = (
     MARKET_CREATED,
@@ -47,6 +48,7 @@ KINDS = (
     SLOT_CLEARED,
     SLOT_SETTLEMENT_WAITING,
     SLOT_SETTLED,
+    SLOT_CERTIFICATES_DELIVERED,
 )
 
 
@@ -156,6 +158,13 @@ def order_data(order: Order) -> dict[str, Any]:
         # produced (offer) the energy's certificates; no attributes or criteria.
         data["product"] = order.product
         data["slot_start"] = order.slot_start
+        if order.retire_on_delivery:
+            # The claim's country and purpose; the beneficiary's name stays out (the
+            # retirement's salted claim commitment covers it).
+            data["retire_on_delivery"] = {
+                "beneficiary_country": order.retire_beneficiary_country,
+                "purpose": order.retire_purpose,
+            }
         return data
     if order.side == "sell":
         data["attributes"] = {
@@ -280,9 +289,40 @@ def settlement_data(
                 "surplus_paid_minor": line.surplus_paid_minor,
                 "uncollected_minor": line.uncollected_minor,
                 "certificates_wh": line.certificates_wh,
+                # A bid retiring on delivery: the next event, `certificate.retired`
+                # (mandate {"slot_settlement_id", "order_id"}), retires what it received.
+                **({"retire_on_delivery": True} if line.order.retire_on_delivery else {}),
             }
             for line in lines
         ],
         "orders": [maker_data(order) for order in orders],
         "journal": [entry_data(entry) for entry in entries],
+    }
+
+
+def certificates_delivered_data(
+    settlement: SlotSettlement,
+    lines: list[SlotSettlementLine],
+    before: dict[int, int],
+    moved: int,
+) -> dict[str, Any]:
+    """A later delivery of a settled slot's pending certificates: what moved this run,
+    what is still pending, and each line it changed (its Wh of certificates after)."""
+    return {
+        "slot_settlement_id": settlement.pk,
+        "clearing_id": settlement.clearing_id,
+        "market_id": settlement.market_id,
+        "slot_start": settlement.slot_start,
+        "moved_wh": moved,
+        "certificates_pending_wh": settlement.certificates_pending_wh,
+        "lines": [
+            {
+                "order_id": line.order_id,
+                "side": line.side,
+                "moved_wh": line.certificates_wh - before[line.order_id],
+                "certificates_wh": line.certificates_wh,
+                **({"retire_on_delivery": True} if line.order.retire_on_delivery else {}),
+            }
+            for line in lines
+        ],
     }

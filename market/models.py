@@ -374,6 +374,12 @@ class Order(models.Model):
     accept_period_from = models.DateTimeField(null=True, blank=True)
     accept_period_to = models.DateTimeField(null=True, blank=True)
     max_age_days = models.PositiveIntegerField(null=True, blank=True)
+    # Energy bids: retire the certificates delivered with the energy for the slot's
+    # consumption (market/retire_claim.py; the claim's consumption period is the slot).
+    retire_on_delivery = models.BooleanField(default=False)
+    retire_beneficiary_name = models.CharField(max_length=200, blank=True)
+    retire_beneficiary_country = models.CharField(max_length=2, blank=True)
+    retire_purpose = models.CharField(max_length=32, blank=True)
     placed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -402,6 +408,16 @@ class Order(models.Model):
                 & Q(filled_wh__gte=0)
                 & Q(filled_wh__lte=F("quantity_wh")),
                 name="market_order_fill_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(retire_on_delivery=False)
+                | (
+                    Q(side="buy", slot_start__isnull=False)
+                    & ~Q(retire_beneficiary_name="")
+                    & ~Q(retire_beneficiary_country="")
+                    & ~Q(retire_purpose="")
+                ),
+                name="market_order_retire_on_delivery_energy_bid",
             ),
             models.CheckConstraint(
                 condition=Q(limit_price__gte=0) & Q(reserved_minor__gte=0) & Q(min_fill_wh__gte=0),

@@ -27,7 +27,8 @@ def market_slots_clear_due_task() -> int:
 
 @shared_task(ignore_result=True)
 def market_slots_settle_due_task() -> int:
-    """Settle the delivery of every cleared slot that has ended (periodic)."""
+    """Settle the delivery of every cleared slot that has ended, then deliver the
+    certificates issued since for settled slots with pending Wh (periodic)."""
     settled = services.slot_settle_due()
     for settlement in settled:
         log.info(
@@ -37,5 +38,14 @@ def market_slots_settle_due_task() -> int:
             settlement.delivered_wh,
             settlement.cleared_wh,
             settlement.reason or "metered",
+        )
+    # Certificates issued after earlier settlements: deliver the slots' pending Wh.
+    for settlement, moved in services.slot_certificates_deliver_due():
+        log.info(
+            "market %s slot %s: %s Wh of certificates delivered later, %s Wh pending",
+            settlement.market_id,
+            settlement.slot_start.isoformat(),
+            moved,
+            settlement.certificates_pending_wh,
         )
     return len(settled)

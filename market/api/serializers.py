@@ -1,5 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from certificates.models import Retirement
 from market.models import (
     JournalLine,
     Market,
@@ -11,6 +13,7 @@ from market.models import (
     Trade,
 )
 from registry.api.serializers import StrictInputSerializer
+from registry.countries import COUNTRY_CHOICES
 
 
 class MarketOutputSerializer(serializers.ModelSerializer):
@@ -73,6 +76,21 @@ class CriteriaInputSerializer(StrictInputSerializer):
     max_age_days = serializers.IntegerField(required=False, min_value=0)
 
 
+class RetireOnDeliveryInputSerializer(StrictInputSerializer):
+    """An energy bid's retirement claim: the certificates delivered with its energy are
+    retired for the slot's consumption (the consumption period is the slot)."""
+
+    beneficiary_name = serializers.CharField(max_length=200)
+    beneficiary_country = serializers.ChoiceField(choices=COUNTRY_CHOICES)
+    purpose = serializers.ChoiceField(choices=Retirement.Purpose.choices)
+
+
+class RetireOnDeliveryOutputSerializer(serializers.Serializer):
+    beneficiary_name = serializers.CharField(source="retire_beneficiary_name")
+    beneficiary_country = serializers.CharField(source="retire_beneficiary_country")
+    purpose = serializers.CharField(source="retire_purpose")
+
+
 class OrderCreateInputSerializer(StrictInputSerializer):
     market = serializers.IntegerField()
     side = serializers.ChoiceField(choices=Order.Side.choices)
@@ -93,6 +111,11 @@ class OrderCreateInputSerializer(StrictInputSerializer):
         required=False,
         help_text="Energy markets: the delivery slot's start (a whole slot, before gate closure).",
     )
+    retire_on_delivery = RetireOnDeliveryInputSerializer(
+        required=False,
+        help_text="Energy bids only: retire the certificates delivered with the energy for "
+        "this beneficiary, the slot being the consumption period.",
+    )
 
 
 class OrderAmendInputSerializer(StrictInputSerializer):
@@ -105,6 +128,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
 
     open_wh = serializers.IntegerField(read_only=True)
     criteria = serializers.SerializerMethodField()
+    retire_on_delivery = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
@@ -137,10 +161,17 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "period_start",
             "period_end",
             "criteria",
+            "retire_on_delivery",
             "created_at",
             "updated_at",
             "closed_at",
         ]
+
+    @extend_schema_field(RetireOnDeliveryOutputSerializer(allow_null=True))
+    def get_retire_on_delivery(self, order: Order) -> dict | None:
+        if not order.retire_on_delivery:
+            return None
+        return RetireOnDeliveryOutputSerializer(order).data
 
     def get_criteria(self, order: Order) -> dict | None:
         if order.side != Order.Side.BUY:
@@ -259,6 +290,13 @@ class SettlementLineOutputSerializer(serializers.ModelSerializer):
     surplus and shortfall, and the money (minor units) it paid or received."""
 
     order = serializers.IntegerField(source="order_id")
+    retirement = serializers.UUIDField(
+        source="retirement.public_id",
+        allow_null=True,
+        read_only=True,
+        help_text="A bid retiring on delivery: its retirement's statement id "
+        "(/api/v1/statements/<id>/), null otherwise.",
+    )
 
     class Meta:
         model = SlotSettlementLine
@@ -276,6 +314,7 @@ class SettlementLineOutputSerializer(serializers.ModelSerializer):
             "surplus_paid_minor",
             "uncollected_minor",
             "certificates_wh",
+            "retirement",
         ]
 
 

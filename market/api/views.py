@@ -68,6 +68,7 @@ class OrderViewSet(ScopedReadViewSet):
             min_fill_wh=values["min_fill_wh"],
             criteria=values.get("criteria"),
             slot_start=values.get("slot_start"),
+            retire_on_delivery=values.get("retire_on_delivery"),
         )
         body = serializers.PlacementOutputSerializer(placement).data
         return Response(body, status=status.HTTP_201_CREATED)

@@ -1,6 +1,10 @@
 """Every write of the market, re-exported: money, markets, orders, payments, slot clearing."""
 
 from market.services.delivery import slot_settle, slot_settle_due
+from market.services.delivery_pending import (
+    slot_certificates_deliver,
+    slot_certificates_deliver_due,
+)
 from market.services.markets import market_create
 from market.services.money import (
     market_operator_grant,
@@ -23,6 +27,8 @@ __all__ = [
     "payment_make",
     "settlement_deposit",
     "settlement_withdraw",
+    "slot_certificates_deliver",
+    "slot_certificates_deliver_due",
     "slot_clear",
     "slot_clear_due",
     "slot_settle",

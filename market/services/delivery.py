@@ -17,7 +17,10 @@ then one `imbalance` entry per seller order charged for a shortfall (to the oper
 paid for a surplus (by the operator), each capped at the payer's available funds (what it
 could not pay is recorded as `uncollected_minor`). The certificates of the delivered
 energy move from the sellers to the buyers in the same transaction
-(`market/services/delivery_certificates.py`; the units go into the event's `units`).
+(`market/services/delivery_certificates.py`; the units go into the event's `units`), and
+a bid placed with `retire_on_delivery` has them retired there too, after the settlement
+event (a retirement with its statement and its own `certificate.retired` event, whose
+mandate names the settlement and the order; the order's line names the retirement).
 
 Locking policy (market/locks.py): the `SlotClearing` row FOR UPDATE first (two
 settlements of one slot run one after the other; the second finds it settled and returns
@@ -50,7 +53,11 @@ from market.models import (
     SlotSettlement,
     SlotSettlementLine,
 )
-from market.services.delivery_certificates import candidate_bundles_lock, certificates_deliver
+from market.services.delivery_certificates import (
+    candidate_bundles_lock,
+    certificates_deliver,
+    retire_on_delivery,
+)
 from market.services.money import AVAILABLE, RESERVED, Journal, settlement_account_ensure
 from market.services.money import _require_market_operator as require_market_operator
 from market.units import UnitsLog
@@ -142,15 +149,13 @@ def slot_settle(
     offers = [o for o in orders if o.side == Order.Side.SELL]
     holdings = candidate_bundles_lock(market, offers, clearing.slot_start, end)
     journal, accounts, lines = _move_money(market, settlement, orders, result, actor, now)
-    log = UnitsLog()
+    log, received = UnitsLog(), {}
+    by_pk = {o.pk: o for o in orders}
     moved = certificates_deliver(
-        log, holdings=holdings, orders={o.pk: o for o in orders}, lines=lines, now=now
+        log, holdings=holdings, orders=by_pk, lines=lines, now=now, received=received
     )
     settlement.certificates_pending_wh = result.delivered - moved
     settlement.save()
-    for line in lines:
-        line.settlement = settlement
-    SlotSettlementLine.objects.bulk_create(lines)
     storage.orders_set_settled(orders, now=now)
     journal.write()
     ledger_append(
@@ -170,6 +175,13 @@ def slot_settle(
             "units": log.data(),
         },
     )
+    # After the event that delivered the units: each retirement's own event follows it.
+    retire_on_delivery(
+        settlement=settlement, orders=by_pk, lines=lines, received=received, slot_end=end
+    )
+    for line in lines:
+        line.settlement = settlement
+    SlotSettlementLine.objects.bulk_create(lines)
     return settlement
 
 

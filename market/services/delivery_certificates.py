@@ -15,7 +15,20 @@ must still act for the holder) and delivered to the bid's trading account. When 
 seller holds too few such certificates (not issued yet, sold elsewhere, expired) or the
 move is refused (a closed account, a transfer policy), the rest of the pair stays without
 certificates: the line's `certificates_wh` says how many moved and the settlement's
-`certificates_pending_wh` how many did not. This step does not retry later.
+`certificates_pending_wh` how many did not. A later run delivers those once the
+sellers hold them (`market/services/delivery_pending.py`): the same pairing over what
+each line is still owed (`delivered_wh - certificates_wh`).
+
+A bid placed with `retire_on_delivery` has the certificates it received retired in the
+same transaction (`retire_on_delivery`, called after the `market.slot_settled` event
+that delivered them, so that the ledger replays the delivery before the retirement):
+one retirement per bid through the certificates app's `certificate_retire` under a
+mandate for the bid's account (the organisation agreed when it placed the bid; the
+mandate reference, in the event, names the settlement and the order), with its own
+`certificate.retired` event and statement, for the bid's beneficiary, the slot being
+the consumption period. The line names it (`retirement`). When the retirement is
+refused (more than MAX_BATCH_ITEMS bundles, the account closed), the certificates stay
+delivered, active, and the line names no retirement.
 """
 
 from __future__ import annotations
@@ -26,11 +39,18 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.db.models import F
 
-from certificates.models import Bundle
-from certificates.services import certificate_units_deliver, certificate_units_reserve
-from market.models import Market, Order, SlotSettlementLine
+from certificates.models import Bundle, Retirement
+from certificates.services import (
+    Mandate,
+    certificate_retire,
+    certificate_units_deliver,
+    certificate_units_reserve,
+)
+from market.models import Market, Order, SlotSettlement, SlotSettlementLine
 from market.units import DELIVER, RESERVE, UnitsLog
 from registry.errors import DomainError
+
+SETTLEMENT_ACTOR = "system:market-settlement"
 
 
 def pairs(
@@ -91,17 +111,24 @@ def certificates_deliver(
     orders: dict[int, Order],
     lines: list[SlotSettlementLine],
     now: dt.datetime,
+    received: dict[int, list[int]] | None = None,
 ) -> int:
-    """Move the certificates of the delivered energy; returns the Wh that moved."""
+    """Move the certificates of the delivered energy; returns the Wh that moved. The
+    bundles each bid received are added to `received` (bid id: bundle ids)."""
     by_order = {line.order_id: line for line in lines}
     ranked = sorted(lines, key=lambda line: line.order_id)
-    offers = [(ln.order_id, ln.delivered_wh) for ln in ranked if ln.side == "sell"]
-    bids = [(ln.order_id, ln.delivered_wh) for ln in ranked if ln.side == "buy"]
+    # What each line is still owed: all of its delivered Wh at settlement, the rest later.
+    offers = [
+        (ln.order_id, ln.delivered_wh - ln.certificates_wh) for ln in ranked if ln.side == "sell"
+    ]
+    bids = [
+        (ln.order_id, ln.delivered_wh - ln.certificates_wh) for ln in ranked if ln.side == "buy"
+    ]
     moved_total = 0
     for offer_id, bid_id, wh in pairs(offers, bids):
         offer = orders[offer_id]
         held = holdings.get((offer.certificate_account_id, offer.organisation_id), [])
-        moved = _move(log, held, offer, orders[bid_id], wh, now)
+        moved = _move(log, held, offer, orders[bid_id], wh, now, received)
         by_order[offer_id].certificates_wh += moved
         by_order[bid_id].certificates_wh += moved
         moved_total += moved
@@ -109,7 +136,13 @@ def certificates_deliver(
 
 
 def _move(
-    log: UnitsLog, held: list[Bundle], offer: Order, bid: Order, wh: int, now: dt.datetime
+    log: UnitsLog,
+    held: list[Bundle],
+    offer: Order,
+    bid: Order,
+    wh: int,
+    now: dt.datetime,
+    received: dict[int, list[int]] | None,
 ) -> int:
     """Deliver up to `wh` from the first of `held` (updated: a split leaves its rest first)."""
     moved = 0
@@ -132,9 +165,52 @@ def _move(
             break
         log.add(RESERVE, reserved)
         log.add(DELIVER, delivered)
+        if received is not None:
+            received.setdefault(bid.pk, []).append(delivered.bundle.pk)
         moved += take
         if reserved.rest is not None:
             held[0] = reserved.rest
         else:
             held.pop(0)
     return moved
+
+
+def retire_on_delivery(
+    *,
+    settlement: SlotSettlement,
+    orders: dict[int, Order],
+    lines: list[SlotSettlementLine],
+    received: dict[int, list[int]],
+    slot_end: dt.datetime,
+) -> list[Retirement]:
+    """Retire what each bid asking for it received (one retirement per bid, bid id
+    order); set its line's `retirement` (the first one, when a later delivery retires
+    more). Returns the retirements made."""
+    by_order = {line.order_id: line for line in lines}
+    made = []
+    for bid_id, bundle_ids in sorted(received.items()):
+        bid = orders[bid_id]
+        if not bid.retire_on_delivery or not bundle_ids:
+            continue
+        mandate = Mandate(
+            holder_account_id=bid.certificate_account_id,
+            reference={"slot_settlement_id": settlement.pk, "order_id": bid.pk},
+        )
+        try:
+            with transaction.atomic():
+                retirement = certificate_retire(
+                    actor=bid.placed_by or SETTLEMENT_ACTOR,
+                    items=[(pk, None) for pk in bundle_ids],
+                    beneficiary_name=bid.retire_beneficiary_name,
+                    beneficiary_country=bid.retire_beneficiary_country,
+                    consumption_start=settlement.slot_start,
+                    consumption_end=slot_end,
+                    purpose=bid.retire_purpose,
+                    mandate=mandate,
+                )
+        except DomainError:
+            continue
+        if by_order[bid_id].retirement_id is None:
+            by_order[bid_id].retirement = retirement
+        made.append(retirement)
+    return made

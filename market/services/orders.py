@@ -49,6 +49,7 @@ from market.models import (
     SettlementAccount,
     Trade,
 )
+from market.retire_claim import retire_claim_set
 from market.services.money import AVAILABLE, RESERVED, Journal, settlement_account_ensure
 from market.slots import check_gate_open, is_slot_market, slot_check_aligned
 from market.units import UnitsLog, units_deliver, units_release, units_reserve
@@ -328,6 +329,7 @@ def order_place(
     min_fill_wh: int = 0,
     criteria: Mapping[str, Any] | None = None,
     slot_start: dt.datetime | None = None,
+    retire_on_delivery: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> Placement:
     """Place a bid (funds escrowed) or an offer (units reserved) and match it at once; in
@@ -353,8 +355,11 @@ def order_place(
             min_fill_wh=min_fill_wh,
             criteria=criteria,
             slot_start=slot_start,
+            retire=retire_on_delivery,
             now=now,
         )
+    if retire_on_delivery is not None:
+        raise errors.RetireOnDeliveryNotAllowed(market_id=market.pk)
     if slot_start is not None:
         raise errors.InvalidOrder(fields={"slot_start": ["only energy markets have slots"]})
     price = _check_price(market, limit_price)
@@ -431,6 +436,7 @@ def _place_slot_order(
     min_fill_wh: Any,
     criteria: Mapping[str, Any] | None,
     slot_start: Any,
+    retire: Mapping[str, Any] | None,
     now: dt.datetime,
 ) -> Placement:
     """An energy order: checked, escrowed (bids) and resting until its slot clears."""
@@ -470,6 +476,7 @@ def _place_slot_order(
         created_at=now,
         updated_at=now,
     )
+    retire_claim_set(order, retire, slot_market=True)
     _lock_money(run, account.organisation_id, {})
     order.settlement_account_id = settlement_account_ensure(
         organisation_id=account.organisation_id, currency=market.currency

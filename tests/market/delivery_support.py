@@ -32,10 +32,18 @@ class Slot:
 
 
 def cleared_slot(
-    offers, bids, *, sellers=None, ahead=dt.timedelta(days=1), slot=None, **market_kwargs
+    offers,
+    bids,
+    *,
+    sellers=None,
+    ahead=dt.timedelta(days=1),
+    slot=None,
+    retire=None,
+    **market_kwargs,
 ) -> Slot:
     """A cleared slot: `offers` and `bids` are (party index, Wh, price); parties are new
-    traders (buyers funded with EUR 1,000), or `sellers` given."""
+    traders (buyers funded with EUR 1,000), or `sellers` given. `retire` maps a buyer's
+    index to the `retire_on_delivery` claim of its bids."""
     market = EnergyMarketFactory(**market_kwargs)
     slot = slot or next_slot(market, ahead=ahead)
     sellers = sellers or [trader(0) for _ in range(1 + max(i for i, _, _ in offers))]
@@ -53,6 +61,7 @@ def cleared_slot(
                     quantity_wh=wh,
                     account_id=who.account.pk,
                     slot_start=slot,
+                    retire_on_delivery=(retire or {}).get(index) if side == "buy" else None,
                     now=slot - dt.timedelta(hours=1),
                 ).order
             )

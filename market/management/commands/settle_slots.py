@@ -7,7 +7,8 @@ from registry.errors import DomainError
 class Command(BaseCommand):
     help = (
         "Settle the delivery of every cleared energy slot that has ended against the meter "
-        "readings (the periodic task does it too), or one slot with --clearing."
+        "readings (the periodic task does it too), or one slot with --clearing; then deliver the "
+        "certificates issued since for settled slots with pending Wh."
     )
 
     def add_arguments(self, parser) -> None:
@@ -30,3 +31,10 @@ class Command(BaseCommand):
             )
         done = sum(1 for s in settled if s.status == "settled")
         self.stdout.write(f"{done} slot(s) settled.")
+        if clearing is None:
+            # Certificates issued since earlier settlements: deliver the pending Wh.
+            for settlement, moved in services.slot_certificates_deliver_due():
+                self.stdout.write(
+                    f"settlement {settlement.pk}: {moved} Wh of certificates delivered, "
+                    f"{settlement.certificates_pending_wh} Wh pending"
+                )
