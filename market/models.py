@@ -376,10 +376,11 @@ class Order(models.Model):
     max_age_days = models.PositiveIntegerField(null=True, blank=True)
     # Energy bids: retire the certificates delivered with the energy for the slot's
     # consumption (market/retire_claim.py; the claim's consumption period is the slot).
-    retire_on_delivery = models.BooleanField(default=False)
-    retire_beneficiary_name = models.CharField(max_length=200, blank=True)
-    retire_beneficiary_country = models.CharField(max_length=2, blank=True)
-    retire_purpose = models.CharField(max_length=32, blank=True)
+    # Database defaults too: raw INSERTs (the benchmarks' baselines) need not name them.
+    retire_on_delivery = models.BooleanField(default=False, db_default=False)
+    retire_beneficiary_name = models.CharField(max_length=200, blank=True, db_default="")
+    retire_beneficiary_country = models.CharField(max_length=2, blank=True, db_default="")
+    retire_purpose = models.CharField(max_length=32, blank=True, db_default="")
     placed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )

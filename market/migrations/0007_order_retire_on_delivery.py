@@ -19,22 +19,22 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='order',
             name='retire_beneficiary_country',
-            field=models.CharField(blank=True, max_length=2),
+            field=models.CharField(blank=True, db_default='', max_length=2),
         ),
         migrations.AddField(
             model_name='order',
             name='retire_beneficiary_name',
-            field=models.CharField(blank=True, max_length=200),
+            field=models.CharField(blank=True, db_default='', max_length=200),
         ),
         migrations.AddField(
             model_name='order',
             name='retire_on_delivery',
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
             model_name='order',
             name='retire_purpose',
-            field=models.CharField(blank=True, max_length=32),
+            field=models.CharField(blank=True, db_default='', max_length=32),
         ),
         migrations.AddField(
             model_name='slotsettlementline',
