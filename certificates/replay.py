@@ -16,13 +16,12 @@ from typing import Any
 
 from certificates import events
 from certificates.models import Bundle, WithdrawalItem
-from ledger.replaying import events_of_kinds, replay_snapshot
+from ledger.replaying import ReplayProblems, events_of_kinds, replay_snapshot
 from registry.hooks import Hook
 
 ACTIVE, RESERVED, SPLIT = "active", "reserved", "split"
 RETIRED, EXPIRED, WITHDRAWN, EXPORTED = "retired", "expired", "withdrawn", "exported"
 STORED = "stored"
-MAX_LISTED = 50
 
 UNIT_EVENT_SOURCES = Hook("certificates.replay_unit_event_sources")
 """Events of other apps that carry unit changes made through the public reservation
@@ -61,21 +60,10 @@ class ReplayedBundle:
 
 
 @dataclass
-class ReplayReport:
+class ReplayReport(ReplayProblems):
     events: int = 0
     bundles: int = 0
-    problems: list[str] = field(default_factory=list)
-    problem_count: int = 0
     holdings: dict[int, dict[str, int]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
-
-    def problem(self, text: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(text)
 
 
 class _State:

@@ -28,32 +28,20 @@ from consumers.models import (
     SiteMeter,
 )
 from ledger.canonical import format_time
-from ledger.replaying import events_of_kinds, replay_snapshot
+from ledger.replaying import ReplayProblems, events_of_kinds, replay_snapshot
 
-MAX_LISTED = 50
 Row = dict[str, Any]
 
 
 @dataclass
-class ConsumersReplayReport:
+class ConsumersReplayReport(ReplayProblems):
     events: int = 0
     tables: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    problem_count: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
 
     @property
     def summary(self) -> str:
         counted = ", ".join(f"{n} {name}" for name, n in self.tables.items())
         return f"{self.events} consumers events: {counted or 'nothing'} replayed"
-
-    def problem(self, text: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(text)
 
 
 def _time(value: dt.datetime | None) -> str | None:

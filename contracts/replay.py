@@ -14,16 +14,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Sum
 
 from contracts.events import EXECUTED
 from contracts.models import StorageLayer, StorageState
-from ledger.replaying import events_of_kinds, replay_snapshot
-
-MAX_LISTED = 50
+from ledger.replaying import ReplayProblems, events_of_kinds, replay_snapshot
 
 
 def storage_unit_changes(kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -35,24 +33,13 @@ STORAGE_UNIT_EVENTS = ((EXECUTED,), storage_unit_changes)
 
 
 @dataclass
-class StorageReplayReport:
+class StorageReplayReport(ReplayProblems):
     days: int = 0
     batteries: int = 0
-    problems: list[str] = field(default_factory=list)
-    problem_count: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
 
     @property
     def summary(self) -> str:
         return f"{self.days} storage days: {self.batteries} batteries' state of charge replayed"
-
-    def problem(self, text: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(text)
 
 
 def _day_end(trigger: str) -> dt.datetime:

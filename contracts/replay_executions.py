@@ -39,9 +39,8 @@ from contracts.models import (
     SettlementObligation,
 )
 from ledger.canonical import canonical_bytes, format_time
-from ledger.replaying import log_events, replay_snapshot
+from ledger.replaying import ReplayProblems, log_events, replay_snapshot
 
-MAX_LISTED = 50
 # The market's payment event (`market.events.PAID`): contracts may not import the market.
 SETTLEMENT_PAID = "settlement.paid"
 NOTHING_TO_PAY = "nothing_to_pay"
@@ -72,25 +71,14 @@ TABLES = ("contract", "agreement", "execution", "obligation", "contract key")
 
 
 @dataclass
-class ContractsReplayReport:
+class ContractsReplayReport(ReplayProblems):
     events: int = 0
     tables: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    problem_count: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
 
     @property
     def summary(self) -> str:
         counted = ", ".join(f"{n} {name}s" for name, n in self.tables.items())
         return f"{self.events} contract events: {counted or 'nothing'} replayed"
-
-    def problem(self, text: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(text)
 
 
 def _derived(kind: str, terms: dict[str, Any]) -> Row:

@@ -7,11 +7,33 @@ from the log alone and compare it with their tables; each reads the same way.
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
 
 from ledger.models import LedgerEntry, PendingEvent
+
+MAX_LISTED = 50
+"""Problems a replay report lists; it counts them all."""
+
+
+@dataclass
+class ReplayProblems:
+    """What every replay report shares: the problems it found (the first MAX_LISTED kept)
+    and whether there were none."""
+
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def problem(self, text: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append(text)
 
 
 def events_of_kinds(kinds: Iterable[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:

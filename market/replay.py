@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.replaying import events_of_kinds, replay_snapshot
+from ledger.replaying import ReplayProblems, events_of_kinds, replay_snapshot
 from market import events
 from market.models import Order, SettlementAccount, SlotSettlement, Trade
 
-MAX_LISTED = 50
 ORDER_FIELDS = (
     "status",
     "quantity_wh",
@@ -34,18 +33,12 @@ ORDER_FIELDS = (
 
 
 @dataclass
-class MarketReplayReport:
+class MarketReplayReport(ReplayProblems):
     events: int = 0
     orders: int = 0
     open_orders: int = 0
     trades: int = 0
-    problems: list[str] = field(default_factory=list)
-    problem_count: int = 0
     balances: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.problem_count == 0
 
     @property
     def summary(self) -> str:
@@ -53,11 +46,6 @@ class MarketReplayReport:
             f"{self.events} market events: {len(self.balances)} settlement accounts, "
             f"{self.orders} orders ({self.open_orders} open), {self.trades} trades replayed"
         )
-
-    def problem(self, text: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(text)
 
 
 class _State:
