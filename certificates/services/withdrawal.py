@@ -145,10 +145,13 @@ def certificate_withdraw_for_device(
         period_end=period_end.isoformat(),
         skipped_bundle_ids=[b.pk for b in result.skipped],
     )
-    if not result.withdrawn and not result.flagged:
-        raise nothing
     if dry_run:
+        if not result.withdrawn and not result.flagged:
+            raise nothing
         return result
+    # No refusal from the unlocked plan: a transfer committing between its two reads can
+    # show the root split and none of its pieces yet. `_withdraw_trees` locks, walks the
+    # tree again and refuses with `nothing` only when every leaf is withdrawn already.
     result.withdrawal = _withdraw_trees(
         actor=actor,
         reason=reason,

@@ -64,6 +64,8 @@ SERVICE_TESTS = [
     "tests/market/test_slots.py",
     "tests/market/test_delivery.py",
     "tests/market/test_delivery_certificates.py",
+    "tests/market/test_delivery_pending.py",
+    "tests/market/test_retire_on_delivery.py",
     "tests/market/test_self_trade.py",
     "tests/consumers/test_households_and_sites.py",
     "tests/consumers/test_consents.py",
