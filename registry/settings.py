@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from registry.env import env_bool, env_int, env_list, env_str
+from registry.schema_enums import ENUM_NAME_OVERRIDES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -413,17 +414,6 @@ READINGS_MAX_ERRORS_REPORTED = env_int("READINGS_MAX_ERRORS_REPORTED", 1000)
 # Threads verifying Ed25519 signatures (0: one per CPU).
 READINGS_VERIFY_THREADS = env_int("READINGS_VERIFY_THREADS", 0)
 # OpenAPI enum names for the assets app's choice sets (several models have `kind`/`status`).
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {
-        "AccountKindEnum": "accounts.models.Account.Kind",  # collides with Meter.Kind
-        "CountryEnum": "registry.countries.COUNTRY_CHOICES",
-        "DeviceStatusEnum": "assets.models.Device.Status",
-        "MeterKindEnum": "assets.models.Meter.Kind",
-        "MeterStatusEnum": "assets.models.Meter.Status",
-        "ReadingBatchStatusEnum": "assets.models.ReadingBatch.Status",
-        "ReadingSubmissionStatusEnum": ["accepted", "held", "unchanged"],
-    }
-)
 
 # --- Federation (federation/): peers, witnessing, anchoring, replication ------------------
 # A checkpoint is anchored once ANCHOR_QUORUM witness peers have cosigned it. Anchoring
@@ -472,13 +462,6 @@ CELERY_BEAT_SCHEDULE["federation-replicate"] = {
     "task": "federation.tasks.federation_replicate_task",
     "schedule": FEDERATION_REPLICATION_INTERVAL_SECONDS,
 }
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {
-        "EvidenceKindEnum": "federation.models.Evidence.Kind",
-        "PeerRoleEnum": "federation.models.Peer.Role",
-        "PeerStatusEnum": "federation.models.Peer.Status",
-    }
-)
 
 # --- Certificates (certificates/) ---------------------------------------------------------
 # Bundles past their grid area's expiry date are expired every CERTIFICATE_EXPIRY_SECONDS;
@@ -526,39 +509,9 @@ CELERY_BEAT_SCHEDULE["market-slots-settle"] = {
     "task": "market.tasks.market_slots_settle_due_task",
     "schedule": float(MARKET_SLOT_CLEAR_SECONDS),
 }
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {
-        "BundleStatusEnum": [
-            "active",
-            "reserved",
-            "split",
-            "retired",
-            "expired",
-            "withdrawn",
-            "exported",
-            "stored",
-        ],
-        "TransferStatusEnum": "certificates.models.Transfer.Status",
-        "IssuanceRequestStatusEnum": "certificates.models.IssuanceRequest.Status",
-        "RetirementPurposeEnum": "certificates.models.Retirement.Purpose",
-    }
-)
 
 # OCPI party id (3 characters) of this registry in exported Charge Detail Records.
 CHARGING_OCPI_PARTY_ID = env_str("CHARGING_OCPI_PARTY_ID", "GPR")
-# --- Consumers (consumers/): households, sites, consents, communities ---------------------
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {
-        "SiteMeterRoleEnum": "consumers.models.SiteMeter.Role",
-        "RoleEnum": "accounts.models.Membership.Role",  # the name it had before sites came
-        "ConsentPurposeEnum": "consumers.models.Consent.Purpose",
-        "ConsentResolutionEnum": "consumers.models.Consent.Resolution",
-        "SiteStatusEnum": "consumers.models.Site.Status",
-        "CommunityKeyKindEnum": "consumers.models.Community.KeyKind",
-        "DataAccessOutcomeEnum": "consumers.models.DataAccess.Outcome",
-        "OutcomeEnum": ["imported", "rejected"],  # federation's receipt, its name before
-    }
-)
 
 # The MQTT meter gateway (`manage.py mqtt_gateway`) is off unless MQTT_BROKER_URL is set
 # (mqtt://host:1883). Meters publish signed readings on <MQTT_TOPIC_PREFIX>/<serial>/readings.
@@ -566,15 +519,6 @@ MQTT_BROKER_URL = env_str("MQTT_BROKER_URL")
 MQTT_TOPIC_PREFIX = env_str("MQTT_TOPIC_PREFIX", "gridproof/meters")
 MQTT_CLIENT_ID = env_str("MQTT_CLIENT_ID", "gridproof-gateway")
 MQTT_QUEUE_SIZE = env_int("MQTT_QUEUE_SIZE", 200)
-# --- Market (market/) ------------------------------------------------------------------------
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {
-        "OrderSideEnum": "market.models.Order.Side",  # also a trade's aggressor
-        "OrderStatusEnum": "market.models.Order.Status",
-        "MarketStatusEnum": "market.models.Market.Status",
-        "MarketKindEnum": "market.models.Market.Kind",
-    }
-)
 
 # --- Notifications and webhooks (notifications/) -----------------------------------------
 # Notifications are derived from integrated ledger entries every NOTIFICATIONS_DERIVE_SECONDS;
@@ -609,9 +553,6 @@ CELERY_BEAT_SCHEDULE["webhook-deliveries"] = {
     "task": "notifications.tasks.webhook_deliveries_send_task",
     "schedule": NOTIFICATIONS_DERIVE_SECONDS,
 }
-SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {
-        "NotificationTopicEnum": "notifications.models.Topic",
-        "WebhookDeliveryStatusEnum": "notifications.models.WebhookDelivery.Status",
-    }
-)
+
+# The schema's enum names, for enums that several models' fields share (registry/schema_enums.py).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = ENUM_NAME_OVERRIDES
