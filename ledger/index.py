@@ -16,16 +16,15 @@ is complete up to C - 1 (the commitment itself is about no subject).
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ledger import storage
+from ledger import index_rows
 from ledger.canonical import canonical_bytes
-from ledger.models import LedgerEntry, SubjectIndexCommit, TreeHead
+from ledger.models import SubjectIndexCommit, TreeHead
 from ledger.verify.subject_map import (
     BUCKET_BITS,
     EMPTY,
@@ -33,17 +32,13 @@ from ledger.verify.subject_map import (
     MAP_NAME,
     ZERO_CHAIN,
     MapProof,
-    bucket_hash,
     bucket_of,
     chain_next,
-    entry_subjects,
     key_hash,
     node_hash,
-    record_bytes,
 )
 
-CHUNK = 2000  # subjects or nodes per query
-ENTRY_BATCH = 20000  # entries read per query
+CHUNK = 2000  # leaves or nodes per query
 INDEX_ACTOR = "system:index"
 
 _LEAVES_AT = (
@@ -60,13 +55,6 @@ _NEWEST_NODES = (
     "ORDER BY n.version DESC LIMIT 1) FROM (VALUES {values}) AS w"
 )
 NEWEST = 1 << 62
-_CURRENT_BY_SUBJECT = (
-    "SELECT subject, count, chain FROM ledger_subjectindexcurrent WHERE subject IN ({marks})"
-)
-_CURRENT_BY_BUCKET = (
-    "SELECT bucket, key, count, chain FROM ledger_subjectindexcurrent WHERE bucket IN ({marks})"
-)
-_CURRENT_DELETE = "DELETE FROM ledger_subjectindexcurrent WHERE subject IN ({marks})"
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -78,46 +66,6 @@ def _leaves(where: str, params: list[Any], version: int) -> list[tuple[str, byte
     with connection.cursor() as cursor:
         cursor.execute(_LEAVES_AT.format(where=where), [*params, version])
         return [(s, bytes(k), c, bytes(h)) for s, k, c, h in cursor.fetchall()]
-
-
-def _current_of_subjects(subjects: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    found: dict[str, tuple[int, bytes]] = {}
-    for chunk in _chunks(subjects):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CURRENT_BY_SUBJECT.format(marks=", ".join(["%s"] * len(chunk))),
-                list(chunk),
-            )
-            found.update({subject: (count, bytes(chain)) for subject, count, chain in cursor})
-    return found
-
-
-def _current_of_buckets(buckets: Sequence[int]) -> dict[int, list[tuple[bytes, int, bytes]]]:
-    records: dict[int, list[tuple[bytes, int, bytes]]] = defaultdict(list)
-    for chunk in _chunks(buckets):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CURRENT_BY_BUCKET.format(marks=", ".join(["%s"] * len(chunk))),
-                list(chunk),
-            )
-            for bucket, key, count, chain in cursor:
-                records[bucket].append((bytes(key), count, bytes(chain)))
-    return records
-
-
-def _current_replace(rows: list[tuple], existing: Sequence[str]) -> None:
-    """Replace the current records of the subjects in `rows` (existing ones first go)."""
-    for chunk in _chunks(existing):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CURRENT_DELETE.format(marks=", ".join(["%s"] * len(chunk))),
-                list(chunk),
-            )
-    storage.bulk_insert(
-        "ledger_subjectindexcurrent",
-        ("subject", "key", "bucket", "count", "chain"),
-        [(subject, key, bucket, count, chain) for subject, _v, key, bucket, count, chain in rows],
-    )
 
 
 def _nodes(positions: Sequence[tuple[int, int]], version: int) -> dict[tuple[int, int], bytes]:
@@ -138,18 +86,6 @@ def subject_index_latest() -> SubjectIndexCommit | None:
     return SubjectIndexCommit.objects.order_by("-size").first()
 
 
-def _touches(start: int, end: int) -> dict[str, list[bytes]]:
-    """For each subject of entries [start, end), the leaf hashes of its entries in order."""
-    touches: dict[str, list[bytes]] = defaultdict(list)
-    for lo in range(start, end, ENTRY_BATCH):
-        rows = LedgerEntry.objects.filter(seq__gte=lo, seq__lt=min(end, lo + ENTRY_BATCH))
-        for event, leaf in rows.order_by("seq").values_list("event", "leaf_hash"):
-            leaf = bytes(leaf)
-            for subject in entry_subjects(bytes(event)):
-                touches[subject].append(leaf)
-    return touches
-
-
 def subject_index_update(size: int) -> tuple[bytes, int]:
     """Bring the map up to the first `size` entries; return (root, subjects).
 
@@ -162,8 +98,8 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
         return bytes(latest.root), latest.subjects
     if start > size:
         raise ValueError(f"the subject index is at size {start}, past {size}")
-    touches = _touches(start, size)
-    old = _current_of_subjects(sorted(touches))
+    touches = index_rows.touches(start, size)
+    old = index_rows.current_of_subjects(list(touches))
     leaf_rows = []
     for subject, leaves in touches.items():
         count, chain = old.get(subject, (0, ZERO_CHAIN))
@@ -171,12 +107,7 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
             count, chain = count + 1, chain_next(chain, leaf)
         key = key_hash(subject)
         leaf_rows.append((subject, size, key, bucket_of(key), count, chain))
-    storage.bulk_insert(
-        "ledger_subjectindexleaf",
-        ("subject", "version", "key", "bucket", "count", "chain"),
-        leaf_rows,
-    )
-    _current_replace(leaf_rows, sorted(old))
+    index_rows.store_records(leaf_rows)
     subjects = (latest.subjects if latest is not None else 0) + sum(
         1 for subject in touches if subject not in old
     )
@@ -185,17 +116,9 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
         root = bytes(latest.root) if latest is not None else EMPTY[BUCKET_BITS]
         SubjectIndexCommit.objects.create(size=size, root=root, subjects=subjects)
         return root, subjects
-    records = _current_of_buckets(changed)
-    new: dict[tuple[int, int], bytes] = {}
-    for bucket in changed:
-        rows = sorted(records[bucket])
-        new[(0, bucket)] = bucket_hash(record_bytes(*row) for row in rows)
+    new = {(0, bucket): h for bucket, h in index_rows.bucket_hashes(changed).items()}
     root = _update_tree(new, changed)
-    storage.bulk_insert(  # text COPY: binary COPY sends every integer as a bigint
-        "ledger_subjectindexnode",
-        ("level", "position", "version", "hash"),
-        [(level, position, size, h) for (level, position), h in new.items()],
-    )
+    index_rows.store_nodes([(level, position, size, h) for (level, position), h in new.items()])
     SubjectIndexCommit.objects.create(size=size, root=root, subjects=subjects)
     return root, subjects
 

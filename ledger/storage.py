@@ -135,6 +135,55 @@ def bulk_insert_ints_bytes(
         )
 
 
+_BINARY_INT_FIELDS = {"h": "ih", "i": "ii", "q": "iq"}  # length, then the value
+_BINARY_INT_SIZES = {"h": 2, "i": 4, "q": 8}
+
+
+def bulk_insert_binary(
+    table: str, columns: Sequence[str], formats: str, rows: Sequence[Sequence[object]]
+) -> None:
+    """Insert rows fast, in COPY's binary format on PostgreSQL (`bulk_insert` elsewhere).
+
+    `formats` gives each column's type, one letter each: h smallint, i integer, q bigint,
+    b bytea, t text. Binary needs the exact width of each integer column, which text COPY
+    does not; in return neither side hex-encodes bytes. Each row is one `struct` pack, with
+    one compiled layout per combination of its variable lengths.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        bulk_insert(table, columns, rows)
+        return
+    sizes = [_BINARY_INT_SIZES.get(code) for code in formats]  # None: variable length
+    layouts: dict[tuple[int, ...], Any] = {}
+
+    def layout(lengths: tuple[int, ...]) -> Any:
+        parts, variable = ["!h"], iter(lengths)
+        for code in formats:
+            parts.append(_BINARY_INT_FIELDS[code] if code in "hiq" else f"i{next(variable)}s")
+        return struct.Struct("".join(parts)).pack
+
+    chunks = [_PGCOPY_HEADER]
+    for row in rows:
+        args: list[Any] = [len(columns)]
+        lengths = []
+        for size, code, value in zip(sizes, formats, row, strict=True):
+            if size is None:
+                value = value.encode("utf-8") if code == "t" else bytes(value)
+                size = len(value)
+                lengths.append(size)
+            args += (size, value)
+        key = tuple(lengths)
+        pack = layouts.get(key) or layouts.setdefault(key, layout(key))
+        chunks.append(pack(*args))
+    chunks.append(_PGCOPY_TRAILER)
+    with connection.cursor() as cursor:
+        cursor.copy_expert(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",
+            io.BytesIO(b"".join(chunks)),
+        )
+
+
 # ---------------------------------------------------------------- the write path and the head
 
 

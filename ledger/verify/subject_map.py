@@ -147,11 +147,24 @@ def _derived_v1(event_type: str, data: Mapping[str, Any]) -> list[str]:
     return []
 
 
+_DERIVING_KINDS = frozenset(
+    (
+        *ISSUANCE_KINDS,
+        "certificate.transferred",
+        "certificate.batch_transferred",
+        "certificate.retired",
+        "certificate.withdrawn",
+        "certificate.expired",
+    )
+)
+"""The kinds `_derived_v1` derives subjects for; any other kind's are the ones it lists."""
+
+
 def subjects_v1(event_type: str, data: Mapping[str, Any], listed: Iterable[str]) -> list[str]:
     """The subjects an index (version 1) files an entry under: those it lists, in order,
     then those its data shows it changed that the list left out (old entries)."""
     keys = list(dict.fromkeys(str(key) for key in listed))
-    if not isinstance(data, Mapping):
+    if event_type not in _DERIVING_KINDS or not isinstance(data, Mapping):
         return keys
     seen = set(keys)
     for key in _derived_v1(event_type, data):
@@ -161,6 +174,21 @@ def subjects_v1(event_type: str, data: Mapping[str, Any], listed: Iterable[str])
     return keys
 
 
+_DECODE = json.JSONDecoder().decode
+
+
+def _parse(event: bytes) -> Any:
+    """`json.loads(event)`, without its encoding detection for what can only be UTF-8.
+
+    `json.loads` on bytes guesses UTF-16 or UTF-32 from a BOM or NUL bytes in the first
+    four; bytes starting `{"` have neither, so it would decode them as UTF-8 (surrogates
+    allowed) as this does. Every canonical event starts so; anything else takes the long way.
+    """
+    if event[:2] == b'{"':
+        return _DECODE(event.decode("utf-8", "surrogatepass"))
+    return json.loads(event)
+
+
 def entry_subjects(event: bytes) -> list[str]:
     """The subjects (version 1) of an entry's canonical event bytes.
 
@@ -168,7 +196,7 @@ def entry_subjects(event: bytes) -> list[str]:
     `subject` are about nothing: a peer's log may hold anything, and the map must be
     computable for every log."""
     try:
-        doc = json.loads(event)
+        doc = _parse(event)
     except (ValueError, UnicodeDecodeError):
         return []
     if not isinstance(doc, dict):
@@ -178,6 +206,8 @@ def entry_subjects(event: bytes) -> list[str]:
         return []
     if not all(isinstance(key, str) for key in listed):
         return []
+    if kind not in _DERIVING_KINDS:
+        return list(dict.fromkeys(listed))
     return subjects_v1(kind, doc.get("data"), listed)
 
 
