@@ -43,7 +43,7 @@ from market.slots import is_slot_market, slot_check_aligned
 from registry.errors import DomainError
 
 log = logging.getLogger(__name__)
-MAX_HISTORY_DAYS = 366
+MAX_HISTORY_DAYS = 60  # each day is two metering reads per run
 Action = AgentDecision.Action
 
 
@@ -101,7 +101,11 @@ def agent_delegate(
     now: dt.datetime | None = None,
 ) -> TradingAgent:
     """Delegate trading in an energy market to an agent; record market_agent.delegated."""
-    market = Market.objects.filter(pk=market_id).first() if isinstance(market_id, int) else None
+    market = (
+        Market.objects.filter(pk=market_id).first()
+        if isinstance(market_id, int) and not isinstance(market_id, bool)
+        else None
+    )
     if market is None:
         raise market_errors.MarketNotFound(market_id=market_id)
     if not is_slot_market(market):

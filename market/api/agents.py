@@ -48,7 +48,7 @@ class AgentCreateInputSerializer(StrictInputSerializer):
         required=False, default=0, help_text="Battery charge (Wh) it never sells below."
     )
     history_days = serializers.IntegerField(
-        required=False, default=7, help_text="Days of readings its forecast averages (1-366)."
+        required=False, default=7, help_text="Days of readings its forecast averages (1-60)."
     )
 
 

@@ -86,6 +86,7 @@ def test_a_household_delegates_reads_changes_and_revokes_its_agent():
         ({"max_buy_price": -5}, 400, "invalid_price"),
         ({"reserve_wh": -1}, 400, "invalid_agent_preferences"),
         ({"history_days": 0}, 400, "invalid_agent_preferences"),
+        ({"history_days": 61}, 400, "invalid_agent_preferences"),
         ({"max_buy_price": "lots"}, 400, "invalid"),
         ({"colour": "red"}, 400, "invalid"),
         ({"market": 10**9}, 404, "market_not_found"),
