@@ -3,7 +3,7 @@ an agent wants for a slot never break its owner's preferences."""
 
 import datetime as dt
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market.agents.decision import Band, Preferences, decide
@@ -74,6 +74,8 @@ def test_no_history_below_minimum_and_prices_outside_the_band_trade_nothing():
     )
 
 
+# nine drawn values per example: on a loaded machine their generation trips too_slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     produced=st.none() | wh,
     consumed=st.none() | wh,
