@@ -348,6 +348,25 @@ def test_the_periodic_run_decides_once_per_agent_and_slot():
     assert [d.slot_start for d in forced] == [first[0].slot_start]
 
 
+def test_the_scheduled_task_runs_the_agents_for_the_next_open_slot(settings):
+    from registry.celery import app
+
+    market = EnergyMarketFactory()
+    slot = services.next_open_slot(market, timezone.now())
+    household = trader(100_000)
+    # the next slot too: the task reads the clock again, maybe past this slot's gate
+    for start in (slot, slot + dt.timedelta(minutes=15)):
+        history(household, start, produced=None, consumed=600)
+    agent = delegate(market, household)
+
+    entry = settings.CELERY_BEAT_SCHEDULE["market-agents-run"]
+    app.loader.import_default_modules()
+    assert app.tasks[entry["task"]].apply().get() == 1
+
+    [decision] = AgentDecision.objects.filter(agent=agent)
+    assert (decision.action, decision.quantity_wh, decision.order.status) == ("placed", 600, "open")
+
+
 def test_the_management_command_runs_the_agents(capsys):
     market = EnergyMarketFactory()
     delegate(market, trader())
