@@ -11,8 +11,9 @@ from tests.market.delivery_support import meter_for, read
 HOUR = dt.timedelta(hours=1)
 
 
-def history(who, slot: dt.datetime, *, produced: int | None, consumed: int | None, days=7):
-    """Readings of the same slot on each of the `days` days before `slot`."""
+def history(who, slot: dt.datetime, *, produced: int | None, consumed: int | None, days=7, slots=1):
+    """Readings of the same slot (and the `slots` - 1 after it) on each of the `days` days
+    before `slot`, on a new generation and a new consumption meter."""
     meters = []
     if produced is not None:
         meters.append((meter_for(who, Meter.Kind.GENERATION), produced))
@@ -20,7 +21,8 @@ def history(who, slot: dt.datetime, *, produced: int | None, consumed: int | Non
         meters.append((meter_for(who, Meter.Kind.CONSUMPTION), consumed))
     for meter, wh in meters:
         for n in range(1, days + 1):
-            read(meter, slot - dt.timedelta(days=n), wh)
+            for k in range(slots):
+                read(meter, slot - dt.timedelta(days=n) + k * dt.timedelta(minutes=15), wh)
 
 
 def delegate(market, who, *, min_sell=1_000, max_buy=50_000, **kw) -> TradingAgent:

@@ -355,8 +355,7 @@ def test_the_scheduled_task_runs_the_agents_for_the_next_open_slot(settings):
     slot = services.next_open_slot(market, timezone.now())
     household = trader(100_000)
     # the next slot too: the task reads the clock again, maybe past this slot's gate
-    for start in (slot, slot + dt.timedelta(minutes=15)):
-        history(household, start, produced=None, consumed=600)
+    history(household, slot, produced=None, consumed=600, slots=2)
     agent = delegate(market, household)
 
     entry = settings.CELERY_BEAT_SCHEDULE["market-agents-run"]
