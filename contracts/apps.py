@@ -21,3 +21,10 @@ class ContractsConfig(AppConfig):
         UNIT_EVENT_SOURCES.register(STORAGE_UNIT_EVENTS)
         REPLAY_EXTENSIONS.register(replay_storage)
         REPLAY_EXTENSIONS.register(replay_contracts)
+
+        # The market's trading agents keep a battery reserve: they read the charge here
+        # (market/models.py, imported before any ready(), defined the hook).
+        from contracts.selectors import organisation_storage_charge
+        from registry.hooks import HOOKS
+
+        HOOKS["market.battery_charge_lookups"].register(organisation_storage_charge)

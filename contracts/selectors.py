@@ -7,7 +7,13 @@ from accounts.permissions import user_organisation_ids, user_reads_everything
 from certificates.models import Issuance
 from contracts.kinds import KINDS
 from contracts.kinds.shares import SHARE_KINDS
-from contracts.models import Contract, ContractExecution, OrganisationKey, SettlementObligation
+from contracts.models import (
+    Contract,
+    ContractExecution,
+    OrganisationKey,
+    SettlementObligation,
+    StorageState,
+)
 
 
 def contract_list(*, user: User) -> QuerySet[Contract]:
@@ -95,3 +101,16 @@ def contracts_for_day() -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def organisation_storage_charge(
+    *, organisation_id: int, grid_area_id: int | None = None
+) -> int | None:
+    """The Wh the organisation's batteries can deliver under storage balancing (None when
+    none of its storage devices has a state of charge); the market's trading agents read it
+    through the `market.battery_charge_lookups` hook."""
+    states = StorageState.objects.filter(device__organisation_id=organisation_id)
+    if grid_area_id is not None:
+        states = states.filter(device__grid_area_id=grid_area_id)
+    charges = list(states.values_list("soc_wh", flat=True))
+    return sum(charges) if charges else None

@@ -53,6 +53,8 @@ SUBJECT_KINDS = frozenset(
         "journal_entry",
         "slot_clearing",
         "slot_settlement",
+        "market_agent",
+        "agent_decision",
         # consumers
         "household",
         "site",

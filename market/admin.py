@@ -4,6 +4,7 @@ services (the API, `seed_demo`, and the market_operator_grant service)."""
 from django.contrib import admin
 
 from market.models import (
+    AgentDecision,
     JournalEntry,
     JournalLine,
     Market,
@@ -12,6 +13,7 @@ from market.models import (
     SettlementAccount,
     SlotClearing,
     Trade,
+    TradingAgent,
 )
 from registry.admin import ReadOnlyAdmin
 
@@ -82,3 +84,17 @@ class MarketOperatorAdmin(ReadOnlyAdmin):
 class SlotClearingAdmin(ReadOnlyAdmin):
     list_display = ["id", "market", "slot_start", "price", "volume_wh", "orders_count"]
     list_filter = ["market"]
+
+
+@admin.register(TradingAgent)
+class TradingAgentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "organisation", "market", "status", "min_sell_price", "max_buy_price"]
+    list_filter = ["status"]
+    raw_id_fields = ["organisation", "market", "account", "delegated_by", "revoked_by"]
+
+
+@admin.register(AgentDecision)
+class AgentDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "agent", "slot_start", "action", "side", "quantity_wh", "price"]
+    list_filter = ["action"]
+    raw_id_fields = ["agent", "order", "cancelled_order"]

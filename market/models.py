@@ -523,9 +523,11 @@ class SlotClearing(models.Model):
         return f"clearing of market {self.market_id} slot {self.slot_start:%Y-%m-%d %H:%M}"
 
 
+from market.agent_models import AgentDecision, TradingAgent  # noqa: E402
 from market.delivery_models import SlotSettlement, SlotSettlementLine  # noqa: E402
 
 __all__ = [
+    "AgentDecision",
     "JournalEntry",
     "JournalLine",
     "Market",
@@ -537,4 +539,5 @@ __all__ = [
     "SlotSettlement",
     "SlotSettlementLine",
     "Trade",
+    "TradingAgent",
 ]

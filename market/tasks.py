@@ -1,11 +1,12 @@
 """Thin Celery tasks of the market: clear the energy slots whose gate has closed, settle
-the delivery of those that have ended."""
+the delivery of those that have ended, run the trading agents for the next open slot."""
 
 import logging
 
 from celery import shared_task
 
 from market import services
+from market.agents.services import agents_run_due
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +50,19 @@ def market_slots_settle_due_task() -> int:
             settlement.certificates_pending_wh,
         )
     return len(settled)
+
+
+@shared_task(ignore_result=True)
+def market_agents_run_due_task() -> int:
+    """Run every active trading agent for its market's next open slot (periodic; an agent
+    runs once per slot)."""
+    decided = agents_run_due()
+    for decision in decided:
+        log.info(
+            "agent %s slot %s: %s (%s)",
+            decision.agent_id,
+            decision.slot_start.isoformat(),
+            decision.action,
+            decision.reason,
+        )
+    return len(decided)

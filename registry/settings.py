@@ -509,6 +509,12 @@ CELERY_BEAT_SCHEDULE["market-slots-settle"] = {
     "task": "market.tasks.market_slots_settle_due_task",
     "schedule": float(MARKET_SLOT_CLEAR_SECONDS),
 }
+# Active trading agents decide for their market's next open slot (same interval; once per
+# agent and slot, so this only picks up each new slot before its gate closes).
+CELERY_BEAT_SCHEDULE["market-agents-run"] = {
+    "task": "market.tasks.market_agents_run_due_task",
+    "schedule": float(MARKET_SLOT_CLEAR_SECONDS),
+}
 
 # OCPI party id (3 characters) of this registry in exported Charge Detail Records.
 CHARGING_OCPI_PARTY_ID = env_str("CHARGING_OCPI_PARTY_ID", "GPR")

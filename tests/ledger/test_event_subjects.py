@@ -67,6 +67,7 @@ SERVICE_TESTS = [
     "tests/market/test_delivery_pending.py",
     "tests/market/test_retire_on_delivery.py",
     "tests/market/test_self_trade.py",
+    "tests/market/test_agents.py",
     "tests/consumers/test_households_and_sites.py",
     "tests/consumers/test_consents.py",
     "tests/consumers/test_communities.py",

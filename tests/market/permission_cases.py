@@ -3,6 +3,7 @@
 import datetime as dt
 
 from market import services
+from market.agents import services as agent_services
 from tests.factories import AccountFactory
 from tests.market.factories import (
     EnergyMarketFactory,
@@ -137,6 +138,35 @@ def _money(world, role):
     }
 
 
+def _agent_world(world):
+    """The producer's trading agent in the energy market, delegated by its operator."""
+    _energy_world(world)
+    if not hasattr(world, "agent"):
+        world.agent = agent_services.agent_delegate(
+            actor=world.users["producer_operator"],
+            market_id=world.energy_market.pk,
+            account_id=world.market_account.pk,
+            min_sell_price=3_000,
+            max_buy_price=9_000,
+        )
+    return world
+
+
+def _delegation(world, role):
+    _energy_world(world)
+    return {
+        "market": world.energy_market.pk,
+        "account": world.market_account.pk,
+        "min_sell_price": 3_000,
+        "max_buy_price": 9_000,
+    }
+
+
+AGENT_ACTS = expect(
+    404, anonymous=401, producer_viewer=403, issuing_body=403, auditor=403, **PRODUCER_ACTS
+)
+AGENT_NOT_YOURS = {**NOT_YOURS, "other_admin": "market_agent_not_found"}
+_agent = lambda w: {"pk": _agent_world(w).agent.pk}  # noqa: E731
 _order = lambda w: {"pk": _market_world(w).order.pk}  # noqa: E731
 _market = lambda w: {"pk": _market_world(w).market.pk}  # noqa: E731
 _account = lambda w: {"pk": _market_world(w).settlement_account.pk}  # noqa: E731
@@ -254,5 +284,45 @@ CASES = [
         expect(403, anonymous=401, issuing_body=201),
         body=_money,
         codes={"other_admin": "not_market_operator", "auditor": "auditor_read_only"},
+    ),
+    Case("GET", "/api/v1/market/agents/", expect(200, anonymous=401)),
+    Case(
+        "GET",
+        "/api/v1/market/agents/{pk}/",
+        expect(404, anonymous=401, **EVERYONE_READS),
+        name="the producer's trading agent",
+        args=_agent,
+    ),
+    Case(
+        "GET",
+        "/api/v1/market/agents/{pk}/decisions/",
+        expect(404, anonymous=401, **EVERYONE_READS),
+        name="the producer's trading agent",
+        args=_agent,
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/agents/",
+        ORDER_ENTRY,
+        name="an agent for the producer's account",
+        body=_delegation,
+        codes={**NOT_YOURS, "other_admin": "account_not_found"},
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/market/agents/{pk}/",
+        AGENT_ACTS,
+        name="the producer's trading agent",
+        args=_agent,
+        body=lambda w, role: {"max_buy_price": 8_000},
+        codes=AGENT_NOT_YOURS,
+    ),
+    Case(
+        "POST",
+        "/api/v1/market/agents/{pk}/revoke/",
+        AGENT_ACTS,
+        name="the producer's trading agent (no open orders)",
+        args=_agent,
+        codes=AGENT_NOT_YOURS,
     ),
 ]
