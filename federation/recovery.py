@@ -22,10 +22,10 @@ from federation.fetching import _parse_page
 from federation.models import Peer
 from federation.reconcile import MIRROR_CHECKPOINT_PATH
 from ledger.errors import TailRecoveryRefused
-from ledger.keys import log_key_for_note
+from ledger.keys import log_key_for_note, registry_signers
 from ledger.recovery import RecoveredTail, ledger_tail_recover
 from ledger.selectors import ledger_tree_size
-from ledger.verify.note import NoteError, verify_checkpoint
+from ledger.verify.note import Checkpoint, NoteError, VerifierKey, verify_checkpoint
 
 MIRROR_ENTRIES_PATH = "/mirrors/{origin}/api/v1/ledger/entries/?start={start}&limit={limit}"
 PAGE = 1000  # the ledger API's largest page
@@ -72,17 +72,34 @@ def peer_find(name: str) -> Peer:
     return found
 
 
+def _verified(note: str, origin: str) -> tuple[Checkpoint, VerifierKey]:
+    """The checkpoint, and which of this log's keys signed it: the key our history says is
+    current at its size, or another key this process holds (the lost tail may announce a
+    rotation our history has not seen; `ledger_tail_recover` then checks the recovered
+    history names that key at that size)."""
+    keys = [log_key_for_note(note), *(signer.verifier for signer in registry_signers())]
+    error: Exception | None = None
+    for key in dict.fromkeys(keys):
+        try:
+            checkpoint, _ = verify_checkpoint(note, key, origin=origin)
+        except NoteError as exc:
+            error = error or exc
+            continue
+        return checkpoint, key
+    raise TailRecoveryRefused(
+        f"The peer's checkpoint of this log is not signed by this log's key: {error}"
+    )
+
+
 def ledger_tail_recover_from(peer: Peer) -> TailRecovery:
     """Recover the entries this log lacks from `peer`'s mirror of it; rebuild the tables."""
     origin = settings.REGISTRY_ORIGIN
     url = client.join(peer.base_url, MIRROR_CHECKPOINT_PATH.format(origin=origin))
     try:
         note = _get(url, "text/plain").text()
-        checkpoint, _ = verify_checkpoint(note, log_key_for_note(note), origin=origin)
-    except (NoteError, PeerResponseInvalid, UnicodeDecodeError) as exc:
-        raise TailRecoveryRefused(
-            f"The peer's checkpoint of this log is not signed by this log's key: {exc}"
-        ) from None
+    except (PeerResponseInvalid, UnicodeDecodeError) as exc:
+        raise TailRecoveryRefused(f"The peer's checkpoint is unreadable: {exc}") from None
+    checkpoint, key = _verified(note, origin)
     local = ledger_tree_size()
     if checkpoint.size <= local:
         return TailRecovery(peer.origin, local, checkpoint.size, None)
@@ -104,5 +121,5 @@ def ledger_tail_recover_from(peer: Peer) -> TailRecovery:
             )
         events.extend(page.events)
         start += len(page.events)
-    recovered = ledger_tail_recover(start=local, events=events, root=checkpoint.root)
+    recovered = ledger_tail_recover(start=local, events=events, root=checkpoint.root, signed_by=key)
     return TailRecovery(peer.origin, local, checkpoint.size, recovered)

@@ -35,10 +35,12 @@ from django.utils.dateparse import parse_datetime
 from ledger import storage
 from ledger.errors import TailRecoveryRefused
 from ledger.index import INDEX_EVENT, subject_index_lock, subject_index_update
+from ledger.keys import log_key_history
 from ledger.merkle import EMPTY_ROOT
 from ledger.models import PendingEvent
 from ledger.services import _resume_tree, store_batch
 from ledger.verify.keyhistory import ROTATION_KIND
+from ledger.verify.note import NoteError, VerifierKey
 from registry.hooks import Hook
 
 TAIL_REBUILDERS = Hook("ledger.tail_rebuilders")
@@ -96,9 +98,13 @@ def _decode(start: int, events: Sequence[bytes]) -> list[dict[str, Any]]:
 
 
 @transaction.atomic
-def ledger_tail_recover(*, start: int, events: Sequence[bytes], root: bytes) -> RecoveredTail:
+def ledger_tail_recover(
+    *, start: int, events: Sequence[bytes], root: bytes, signed_by: VerifierKey
+) -> RecoveredTail:
     """Append `events` as entries `start`… and rebuild the tables they change, if the log
-    they then make has the root `root` (of a checkpoint this log signed); all or nothing."""
+    they then make has the root `root` of a checkpoint `signed_by` signed, and `signed_by`
+    is this log's key at that size by the key history the entries then give; all or
+    nothing."""
     decoded = _decode(start, events)
     subject_index_lock()
     with connection.cursor() as cursor:
@@ -142,6 +148,15 @@ def ledger_tail_recover(*, start: int, events: Sequence[bytes], root: bytes) -> 
         store_batch(entries, subjects, nodes)
         storage.tree_head_update(
             cursor, size=tree.size, root=tree.root(), chain=chain, now=timezone.now()
+        )
+    try:
+        current = log_key_history().key_at(start + len(events))
+    except NoteError as exc:
+        raise TailRecoveryRefused(f"The recovered key history does not verify: {exc}") from None
+    if current != signed_by:
+        raise TailRecoveryRefused(
+            f"The checkpoint of size {start + len(events)} is signed by {signed_by.name}+"
+            f"{signed_by.key_id.hex()}, not by the key this log's history names at that size.",
         )
     kinds: dict[str, int] = {}
     for seq, event in enumerate(decoded, start):

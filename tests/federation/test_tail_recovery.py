@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test import override_settings
 
 from certificates import services
 from certificates.models import Bundle, Transfer
@@ -19,11 +20,12 @@ from federation.reconcile import ledger_reconcile
 from federation.recovery import ledger_tail_recover_from
 from ledger.errors import TailRecoveryRefused
 from ledger.fence import fence_state
-from ledger.keys import registry_signer
+from ledger.keys import log_key_history, registry_signer
 from ledger.models import Checkpoint, LedgerEntry
+from ledger.rotation import log_key_rotate
 from ledger.selectors import ledger_root, ledger_tree_size
 from ledger.services import checkpoint_create, ledger_integrate_pending
-from ledger.signing import sign_checkpoint
+from ledger.signing import Signer, sign_checkpoint
 from tests.certificates.conftest import ib_user, issued, plant, snapshot  # noqa: F401
 from tests.certificates.test_retirement import CLAIM
 from tests.conftest import requires_postgres
@@ -32,6 +34,9 @@ from tests.federation.fakes import FakeMirror, make_signer
 from tests.ledger.test_fence import _pg, on_database
 
 pytestmark = [requires_postgres, pytest.mark.subject_index]
+
+
+NEXT_KEY = Signer(settings.REGISTRY_ORIGIN, bytes([42]) * 32)
 
 
 def _tables() -> dict:
@@ -100,11 +105,21 @@ def lost(request, issued, tmp_path):  # noqa: F811 (the certificates' fixture)
         to_account_id=issued.buyer_account.pk,
         require_acceptance=True,
     )
-    if getattr(request, "param", False):
-        services.certificate_retire(
-            actor=issued.producer, items=[(issued.bundles[9].pk, 5)], **CLAIM
-        )
-    mirrored = _checkpoint()
+    variant = getattr(request, "param", None)
+    if variant == "retire":
+        items = [(issued.bundles[9].pk, 5)]
+        services.certificate_retire(actor=issued.producer, items=items, **CLAIM)
+    if variant == "rotate":
+        with override_settings(REGISTRY_NEXT_SIGNING_KEY=NEXT_KEY.private_key()):
+            log_key_rotate(actor="system:test")
+            services.certificate_transfer(
+                actor=issued.producer,
+                bundle_id=issued.bundles[9].pk,
+                to_account_id=issued.buyer_account.pk,
+            )
+            mirrored = _checkpoint()
+    else:
+        mirrored = _checkpoint()
     state = SimpleNamespace(
         plant=issued,
         dumped=dumped,
@@ -200,11 +215,19 @@ def test_recovery_refuses_what_our_signature_does_not_cover(lost):
             _refused(peer, match)
         finally:
             mirror.stop()
+    # a key this process holds, which the log never announced
+    unannounced = sign_checkpoint(NEXT_KEY, settings.REGISTRY_ORIGIN, size, lost.mirrored.root)
+    mirror, peer = _peer(unannounced, lost.entries)
+    try:
+        with override_settings(REGISTRY_NEXT_SIGNING_KEY=NEXT_KEY.private_key()):
+            _refused(peer, "not by the key this log's history names")
+    finally:
+        mirror.stop()
     assert fence_state()["fenced"]
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("lost", [True], indirect=True)
+@pytest.mark.parametrize("lost", ["retire"], indirect=True)
 def test_a_tail_with_a_retirement_is_refused_naming_it(lost):
     # given: the tail retires certificates; the ledger holds only the claim's commitment,
     # so the retirement's names cannot be rebuilt from it
@@ -219,5 +242,26 @@ def test_a_tail_with_a_retirement_is_refused_naming_it(lost):
         with pytest.raises(CommandError, match=rf"Entry {retired} is a certificate.retired"):
             call_command("recover_tail", "--peer", peer.base_url, stdout=io.StringIO())
         assert (snapshot(), ledger_tree_size()) == before
+    finally:
+        mirror.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("lost", ["rotate"], indirect=True)
+def test_a_tail_that_rotates_the_log_key_is_recovered_under_the_new_key(lost):
+    # given: the tail announces a new log key; the mirrored checkpoint is signed by it,
+    # which the restored log's own history does not know yet
+    assert log_key_history().key_at(lost.mirrored.size) != NEXT_KEY.verifier
+    mirror, peer = _peer(lost.mirrored.note, lost.entries)
+    try:
+        with override_settings(REGISTRY_NEXT_SIGNING_KEY=NEXT_KEY.private_key()):
+            # when
+            recovery = ledger_tail_recover_from(peer)
+            # then
+            assert recovery.recovered.kinds["ledger.key_rotated"] == 1
+            assert log_key_history().key_at(lost.mirrored.size) == NEXT_KEY.verifier
+            _assert_tables(_tables(), lost.tables)
+            assert ledger_reconcile().lifted
+            assert _checkpoint().key_id == NEXT_KEY.verifier.key_id.hex()
     finally:
         mirror.stop()
