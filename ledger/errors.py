@@ -72,3 +72,11 @@ class KeyRotationRefused(LedgerError):
     code = "key_rotation_refused"
     status = 409
     default_detail = "The log key cannot be rotated now."
+
+
+class TailRecoveryRefused(LedgerError):
+    code = "tail_recovery_refused"
+    status = 409
+    default_detail = (
+        "The lost tail of the log cannot be recovered from this copy; nothing was changed."
+    )

@@ -11,6 +11,7 @@ transactions never touch it. The integrator relies on READ COMMITTED (PostgreSQL
 default): every statement after the head lock sees what earlier integrators committed.
 """
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -63,13 +64,17 @@ def ledger_append(
     actor: Any,
     subject: Subject | Iterable[Subject] | None,
     data: Mapping[str, Any],
+    at: dt.datetime | None = None,
 ) -> PendingEvent:
-    """Queue one canonical event in the caller's transaction; the integrator numbers it."""
+    """Queue one canonical event in the caller's transaction; the integrator numbers it.
+
+    `at`: the event's time, when the service stamped its rows with one (so a recovery that
+    rebuilds the rows from the event gives them the same time, ledger/recovery.py)."""
     if not connection.in_atomic_block:
         raise LedgerAppendOutsideTransaction(kind=kind)
     subjects = subject_keys(subject)
     actor_name = actor_key(actor)
-    now = timezone.now()
+    now = at or timezone.now()
     event = {
         "type": kind,
         "at": now,

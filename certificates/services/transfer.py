@@ -123,6 +123,7 @@ def certificate_transfer(
         actor=actor,
         subject=_subjects(moves, transfer, move.from_account, to_account),
         data=events.transfer_data(transfer, move),
+        at=now,
     )
     return transfer
 
@@ -171,6 +172,7 @@ def certificate_transfer_batch(
             ],
         }
         | ({} if mandate is None else {"mandate": mandate.reference}),
+        at=now,
     )
     return transfers
 
@@ -207,6 +209,7 @@ def _decide(*, actor: Actor, transfer_id: int, side: str, outcome: str, kind: st
         actor=actor,
         subject=[*change.subjects(), transfer, transfer.from_account, transfer.to_account],
         data=events.transfer_decision_data(transfer, change.bundle),
+        at=now,
     )
     return transfer
 

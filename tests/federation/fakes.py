@@ -306,16 +306,30 @@ class FakeWitness(_Server):
 class _MirrorHandler(_Handler):
     def do_GET(self) -> None:
         mirror: FakeMirror = self.owner
+        url = urllib.parse.urlsplit(self.path)
         if mirror.note is not None and self.path == mirror.checkpoint_path:
             return self.send_body(200, mirror.note.encode(), "text/plain; charset=utf-8")
+        if mirror.note is not None and url.path == mirror.entries_path:
+            query = dict(urllib.parse.parse_qsl(url.query))
+            start, limit = int(query.get("start", 0)), int(query.get("limit", 100))
+            page = [
+                {"seq": seq, "event_b64": b64(mirror.entries[seq]),
+                 "leaf_hash": b64(leaf_hash(mirror.entries[seq]))}
+                for seq in range(start, min(start + limit, len(mirror.entries)))
+            ]  # fmt: skip
+            body = json.dumps({"start": start, "limit": limit, "entries": page}).encode()
+            return self.send_body(200, body, "application/json")
         return self.send_body(404, b'{"code": "mirror_not_found"}', "application/json")
 
 
 class FakeMirror(_Server):
-    """A peer mirroring our log: serves the checkpoint of ours it holds (`note`), or 404."""
+    """A peer mirroring our log: serves the checkpoint of ours it holds (`note`), or 404,
+    and the entries it copied (`entries`, event bytes by seq) as the ledger API's pages."""
 
     handler = _MirrorHandler
 
-    def __init__(self, origin: str, note: str | None) -> None:
+    def __init__(self, origin: str, note: str | None, entries: list[bytes] = ()) -> None:
         self.checkpoint_path = f"/mirrors/{origin}/api/v1/ledger/checkpoint"
+        self.entries_path = f"/mirrors/{origin}/api/v1/ledger/entries/"
         self.note = note
+        self.entries = list(entries)
