@@ -15,10 +15,13 @@ An obligation is settled by the market's `settlement.paid` event naming it (appe
 the execution's transaction, or later by a payment or the calendar tick), or at once when
 there is nothing to pay (`nothing_to_pay`).
 
+An open obligation's `reason_code` is the one its execution recorded, then the one of
+each `contract.obligation_retried` (the tick's retry, when the reason changed), and empty
+once paid.
+
 Not in the events, so not compared: the times the services stamp (`created_at`,
-`activated_at`, `ended_at`, `agreed_at`, `updated_at`, `settled_at`), a contract's
-`max_attempts`, and an open obligation's `reason_code` (the tick's retry rewrites it with
-no event).
+`activated_at`, `ended_at`, `agreed_at`, `updated_at`, `settled_at`) and a contract's
+`max_attempts`.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ CONTRACT_KINDS = (
     events.EXECUTED,
     events.EXECUTION_FAILED,
     events.KEY_REGISTERED,
+    events.OBLIGATION_RETRIED,
 )
 # The account a kind takes from (the contract's `source_account`), by its terms' field.
 SOURCE_FIELDS = ("seller_account", "from_account", "account", "charge_account")
@@ -133,6 +137,8 @@ class _State:
             }
         elif kind in (events.EXECUTED, events.EXECUTION_FAILED):
             self._executed(kind, d)
+        elif kind == events.OBLIGATION_RETRIED:
+            self._retried(d)
         else:
             self._contract(kind, d, event["actor"])
 
@@ -263,7 +269,25 @@ class _State:
             "volume_wh": owed["volume_wh"],
             "status": owed["status"],
             "reference": "",
+            "reason_code": owed.get("reason_code") or "",
         }
+
+    def _retried(self, d: dict[str, Any]) -> None:
+        obligation_id = d["obligation_id"]
+        row = self.tables["obligation"].get(obligation_id)
+        if row is None:
+            self.fail(f"obligation {obligation_id} retried, but no execution created it")
+            return
+        if row["contract_id"] != d["contract_id"] or row["execution_id"] != d["execution_id"]:
+            self.fail(f"obligation {obligation_id} retried under another contract or execution")
+        if obligation_id in self.payments or row["status"] != SettlementObligation.Status.OPEN:
+            self.fail(f"obligation {obligation_id} retried after it was settled")
+        if (d["previous_reason_code"] or "") != row["reason_code"]:
+            self.fail(
+                f"obligation {obligation_id} retried from reason {d['previous_reason_code']!r},"
+                f" the log had {row['reason_code']!r}"
+            )
+        row["reason_code"] = d["reason_code"] or ""
 
     def _paid(self, d: dict[str, Any]) -> None:
         paid_for = d.get("paid_for") or ""
@@ -296,6 +320,7 @@ class _State:
                 self.fail(f"the payment {paid} is not what is owed {owed}")
             row["status"] = SettlementObligation.Status.SETTLED.value
             row["reference"] = paid["reference"]
+            row["reason_code"] = ""
         for obligation_id, row in sorted(obligations.items()):
             if (
                 obligation_id in self.payments
@@ -381,6 +406,7 @@ def _table_rows() -> dict[str, Iterator[tuple[Any, Row]]]:
                     "volume_wh": o.volume_wh,
                     "status": o.status,
                     "reference": o.reference,
+                    "reason_code": o.reason_code,
                 },
             )
             for o in SettlementObligation.objects.order_by("pk").iterator(chunk_size=2000)

@@ -255,9 +255,10 @@ def _obligation(contract: Contract, execution: ContractExecution, owed: dict) ->
 
 
 def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
-    """Try to pay an open obligation through the settlement handlers, inside the caller's
-    transaction; record the reference, or the refusal's code as the reason it stays open.
-    The payment's own ledger event (the market's) names the obligation."""
+    """Try to pay a new obligation through the settlement handlers, inside its execution's
+    transaction (whose `contract.executed` event carries the status and reason); record
+    the reference, or the refusal's code as the reason it stays open. The payment's own
+    ledger event (the market's) names the obligation. Later attempts: `obligation_retry`."""
     if obligation.status == SettlementObligation.Status.SETTLED:
         return obligation
     reference, reason = pay_through(SETTLEMENT_HANDLERS, obligation)
@@ -294,11 +295,7 @@ def obligation_pay(*, actor: User, obligation_id: int) -> SettlementObligation:
     reference = pay_now(SETTLEMENT_HANDLERS, obligation)
     if not reference:
         raise errors.SettlementUnavailable(obligation_id=obligation.pk)
-    obligation.status = SettlementObligation.Status.SETTLED
-    obligation.reference = reference[:100]
-    obligation.reason_code = ""
-    obligation.settled_at = timezone.now()
-    obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
+    _mark_settled(obligation, reference)
     return obligation
 
 
@@ -312,13 +309,44 @@ def settlement_obligations_settle_open(*, limit: int = 500) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     for obligation_id in list(open_ids):
-        with transaction.atomic():
-            obligation = locks.obligation_lock(obligation_id)
-            if obligation is None or obligation.status != SettlementObligation.Status.OPEN:
-                continue
-            if obligation_settle(obligation).status == SettlementObligation.Status.SETTLED:
-                settled += 1
+        if obligation_retry(obligation_id=obligation_id) == SettlementObligation.Status.SETTLED:
+            settled += 1
     return settled
+
+
+@transaction.atomic
+def obligation_retry(*, obligation_id: int) -> str:
+    """One settlement retry of an open obligation under its row lock; its status after.
+
+    Paid: the market's `settlement.paid` event names the obligation. Still open with
+    another reason than before: the new reason is written with one
+    `contract.obligation_retried` event. Still open for the same reason: nothing is
+    written (an hourly tick over long-open debts must not grow the log)."""
+    obligation = locks.obligation_lock(obligation_id)
+    if obligation is None or obligation.status != SettlementObligation.Status.OPEN:
+        return "" if obligation is None else obligation.status
+    previous = obligation.reason_code
+    reference, reason = pay_through(SETTLEMENT_HANDLERS, obligation)
+    if reference:
+        _mark_settled(obligation, reference)
+    elif reason != previous:
+        obligation.reason_code = reason
+        obligation.save(update_fields=["reason_code"])
+        ledger_append(
+            kind=events.OBLIGATION_RETRIED,
+            actor=SYSTEM,
+            subject=events.subjects(obligation.contract, obligation),
+            data=events.obligation_retried_data(obligation, previous),
+        )
+    return obligation.status
+
+
+def _mark_settled(obligation: SettlementObligation, reference: str) -> None:
+    obligation.status = SettlementObligation.Status.SETTLED
+    obligation.reference = reference[:100]
+    obligation.reason_code = ""
+    obligation.settled_at = timezone.now()
+    obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
 
 
 def _run(contract: Contract, execution: ContractExecution, actor: Any) -> ContractExecution:
