@@ -14,6 +14,7 @@ class ConsumersConfig(AppConfig):
         import consumers.tasks  # noqa: F401  (the periodic distribution of certificates)
         from assets.selectors import READING_VISIBILITY_HOOKS
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
+        from consumers.contract_sharing import PROVIDER
         from consumers.events import COMMUNITY_CERTIFICATES_DISTRIBUTED
         from consumers.replay import replay_consumers
         from consumers.reports import account_hourly_consumption
@@ -31,3 +32,5 @@ class ConsumersConfig(AppConfig):
         # by name; contracts comes before consumers in INSTALLED_APPS, so its ready() has
         # defined it (a KeyError here says otherwise).
         HOOKS["contracts.consumption_lookups"].register(account_hourly_consumption)
+        # A community_sharing contract distributes through this app's own service.
+        HOOKS["contracts.community_sharing"].register(PROVIDER)

@@ -95,3 +95,27 @@ def contracts_for_day() -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def contracts_for_community() -> list[int]:
+    """Active community sharing contracts, in order."""
+    sharing = [name for name, kind in KINDS.items() if kind.trigger == "community"]
+    return list(
+        Contract.objects.filter(kind__in=sharing, status=Contract.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def community_sharing_halted(*, contract_id: int) -> bool:
+    """True when the contract's latest period is parked for a changed membership or key."""
+    latest = (
+        ContractExecution.objects.filter(contract_id=contract_id)
+        .order_by("-trigger")
+        .values_list("status", "reason_code")
+        .first()
+    )
+    halting = ("membership_changed", "allocation_key_changed")
+    return (
+        latest is not None and latest[0] == ContractExecution.Status.PARKED and latest[1] in halting
+    )

@@ -14,6 +14,7 @@ from contracts.services.agreements import (
 from contracts.services.execution import (
     SETTLEMENT_HANDLERS,
     SYSTEM,
+    community_next_trigger,
     contract_dry_run,
     contract_execute,
     contract_execution_retry,
@@ -29,6 +30,7 @@ __all__ = [
     "SETTLEMENT_HANDLERS",
     "SYSTEM",
     "agreement_document",
+    "community_next_trigger",
     "contract_agree",
     "contract_amend",
     "contract_create",

@@ -24,7 +24,7 @@ from accounts.permissions import user_can_act_for
 from certificates import services as certificates
 from certificates.models import Issuance
 from contracts import errors, events, locks, selectors
-from contracts.kinds import KINDS, retirement, shares, storage
+from contracts.kinds import KINDS, community, retirement, shares, storage
 from contracts.kinds.base import Plan, month_bounds
 from contracts.models import Contract, ContractExecution, SettlementObligation, StorageState
 from contracts.services.storage import storage_apply
@@ -60,6 +60,8 @@ def _parse_trigger(contract: Contract, trigger: str) -> tuple[str, Any]:
     if kind.trigger == "daily" and prefix == "day":
         storage.day_bounds(value)
         return prefix, value
+    if kind.trigger == "community":
+        return "community", community.period_bounds(contract, prefix, value)
     raise errors.TriggerNotApplicable(contract_id=contract.pk, trigger=trigger)
 
 
@@ -70,6 +72,8 @@ def contract_plan(*, contract: Contract, trigger: str) -> Plan:
         return shares.plan_issuance(contract, value)
     if prefix == "day":
         return storage.plan_day(contract, value)
+    if prefix == "community":
+        return community.plan_period(contract, trigger)
     return retirement.plan_month(contract, value)
 
 
@@ -82,6 +86,8 @@ def contract_dry_run(
     contract = Contract.objects.filter(pk=contract_id).first()
     if contract is None:
         raise errors.ContractNotFound(contract_id=contract_id)
+    if issuance_id is None and period is None and contract.kind == community.COMMUNITY_SHARING:
+        period = community.next_trigger(contract).partition(":")[2]
     if issuance_id is None and period is None:
         period = (
             _storage_next_day(contract)
@@ -99,6 +105,9 @@ def contract_dry_run(
         plan = shares.plan_period(contract, start, end)
     elif contract.kind == storage.STORAGE_BALANCING:
         plan = contract_plan(contract=contract, trigger=f"day:{period}")
+    elif contract.kind == community.COMMUNITY_SHARING:
+        prefix = community.TRIGGER_PREFIX[contract.terms["granularity"]]
+        plan = contract_plan(contract=contract, trigger=f"{prefix}:{period}")
     else:
         plan = contract_plan(contract=contract, trigger=f"period:{period}")
     executed = ContractExecution.objects.filter(contract=contract, trigger=plan.trigger).first()
@@ -120,6 +129,14 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
             contract.activated_at is not None
             and contract.activated_at <= moment
             and (contract.ended_at is None or contract.ended_at > moment)
+        )
+    if isinstance(trigger_value, tuple):  # a community sharing period: (start, end)
+        start, end = trigger_value
+        return (
+            contract.status == Contract.Status.ACTIVE
+            and contract.start_at <= start
+            and end <= contract.end_at
+            and end <= now
         )
     if isinstance(trigger_value, str) and len(trigger_value) == 10:  # a day, YYYY-MM-DD
         start, end = storage.day_bounds(trigger_value)
@@ -144,6 +161,8 @@ def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict
         raise plan.refusal
     if plan.shortfall:
         raise errors.ExecutionShortfall(**to_event_value(plan.shortfall))
+    if plan.community is not None:
+        return community.apply(plan)
     mandate = certificates.Mandate(
         holder_account_id=contract.source_account_id,
         reference={
@@ -422,6 +441,14 @@ def storage_next_day(*, contract_id: int) -> str:
     if contract is None:
         raise errors.ContractNotFound(contract_id=contract_id)
     return _storage_next_day(contract)
+
+
+def community_next_trigger(*, contract_id: int) -> str:
+    """The period a community sharing contract executes next (the calendar tick)."""
+    contract = Contract.objects.filter(pk=contract_id).first()
+    if contract is None:
+        raise errors.ContractNotFound(contract_id=contract_id)
+    return community.next_trigger(contract)
 
 
 def _storage_next_day(contract: Contract) -> str:

@@ -1,0 +1,398 @@
+"""Community sharing: a community's allocation key as a contract every member agreed to,
+executed per period through the consumers app's distribution."""
+
+import datetime as dt
+from fractions import Fraction
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from assets.models import Reading, ReadingBatch
+from certificates import services as certificate_services
+from certificates.models import Bundle
+from consumers import allocation
+from consumers import services as consumers
+from consumers.models import CommunityDistribution
+from contracts import errors, services
+from contracts.kinds.community import COMMUNITY_SHARING
+from contracts.models import Contract, ContractExecution
+from contracts.replay_executions import replay_contracts
+from tests.assets.factories import DeviceFactory, MeterFactory
+from tests.certificates.factories import DAY, device_with_owners
+from tests.consumers.factories import CommunityFactory, member
+from tests.contracts.conftest import END, START
+from tests.factories import OrganisationFactory, member_of
+from tests.registry.support import events_since, last_event_id
+
+pytestmark = pytest.mark.django_db
+
+QUARTER = dt.timedelta(minutes=15)
+HOURS = 3
+PRODUCTION = [900, 700, 1300, 50, 0, 400, 401, 999, 1000, 1000, 3, 7]
+CONSUMPTION = [
+    [100, 650, 200, 25, 10, 333, 100, 0, 700, 200, 1, 1],
+    [300, 100, 900, 30, 20, 1, 300, 999, 100, 600, 1, 0],
+]
+SHARES = ("1/4", "3/4")
+
+
+def _readings(meter, values, start=DAY):
+    batch = ReadingBatch.objects.create(
+        organisation=meter.device.organisation, status="accepted", size=len(values),
+        merkle_root="0" * 64,
+    )  # fmt: skip
+    Reading.objects.bulk_create(
+        Reading(
+            device=meter.device,
+            meter=meter,
+            batch=batch,
+            wh=wh,
+            index_in_batch=i,
+            start=start + QUARTER * i,
+            end=start + QUARTER * (i + 1),
+        )
+        for i, wh in enumerate(values)
+    )
+
+
+@pytest.fixture
+def world():
+    """A community whose operator owns a plant metered per quarter hour (three hours
+    issued), two member organisations metered per quarter hour, a static key 1/4 : 3/4."""
+    community = CommunityFactory()
+    operator = member_of(community.organisation)
+    plant, (operator_account,) = device_with_owners(
+        [Fraction(1)], producer=community.organisation, grid_area=community.grid_area,
+        interval_minutes=15,
+    )  # fmt: skip
+    production = plant.meters.create(serial=f"PLANT-{plant.pk}", kind="generation")
+    consumers.community_device_add(actor=operator, community_id=community.pk, device_id=plant.pk)
+    members, admins = [], []
+    for values in CONSUMPTION:
+        org = OrganisationFactory(is_producer=False)
+        device = DeviceFactory(organisation=org, grid_area=community.grid_area, interval_minutes=15)
+        meter = MeterFactory(device=device, kind="consumption")
+        members.append(member(community, org, meter))
+        admins.append(member_of(org))
+        _readings(meter, values)
+    _readings(production, PRODUCTION)
+    consumers.community_key_set(
+        actor=operator,
+        community_id=community.pk,
+        key_kind="static",
+        shares={m.pk: share for m, share in zip(members, SHARES, strict=True)},
+    )
+    certificate_services.certificate_issue(
+        actor="system:test",
+        device_id=plant.pk,
+        period_start=DAY,
+        period_end=DAY + dt.timedelta(hours=HOURS),
+    )
+    return SimpleNamespace(
+        community=community,
+        operator=operator,
+        operator_account=operator_account,
+        members=members,
+        admins=admins,
+    )
+
+
+def terms(world, **overrides) -> dict:
+    return {"community_id": world.community.pk, "granularity": "hour"} | overrides
+
+
+def draft(world, **overrides) -> Contract:
+    return services.contract_create(
+        actor=world.operator,
+        kind=COMMUNITY_SHARING,
+        terms=terms(world, **overrides),
+        start_at=START,
+        end_at=END,
+    )
+
+
+def active(world, **overrides) -> Contract:
+    contract = draft(world, **overrides)
+    for actor in (world.operator, *world.admins):
+        services.contract_agree(actor=actor, contract_id=contract.pk)
+    contract.refresh_from_db()
+    return contract
+
+
+def hour_trigger(h: int) -> str:
+    return f"hour:{DAY + dt.timedelta(hours=h):%Y-%m-%dT%H}:00"
+
+
+def held(account_id, hour=None) -> int:
+    rows = Bundle.objects.filter(account_id=account_id, status=Bundle.Status.ACTIVE)
+    if hour is not None:
+        rows = rows.filter(period_start=hour)
+    return sum(b.volume_wh for b in rows)
+
+
+def expected_hour(h: int) -> list[int]:
+    """The allocation module's Wh per member for hour h (static key 1 : 3, capped at each
+    member's consumption), summed over the hour's quarter hours."""
+    result = allocation.allocate(
+        production=np.array(PRODUCTION),
+        consumption=np.array(CONSUMPTION).T,
+        active=np.ones((len(PRODUCTION), 2), dtype=bool),
+        key="static",
+        static_weights=np.array([1, 3]),
+    )
+    return [int(x) for x in result.allocated.reshape(HOURS, 4, 2).sum(axis=1)[h]]
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+def test_terms_pin_the_members_and_the_key_and_every_member_is_a_party(world):
+    # when
+    contract = draft(world)
+
+    # then
+    assert contract.terms == {
+        "community_id": world.community.pk,
+        "granularity": "hour",
+        "key_kind": "static",
+        "members": [
+            {
+                "member_id": m.pk,
+                "organisation_id": m.organisation_id,
+                "account": m.account.number,
+                "share": share,
+            }
+            for m, share in zip(world.members, SHARES, strict=True)
+        ],
+    }
+    assert sorted(contract.parties.values_list("organisation_id", "role")) == sorted(
+        [(world.community.organisation_id, "operator")]
+        + [(m.organisation_id, "member") for m in world.members]
+    )
+    assert contract.source_account_id is None
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"community_id": 10**9}, "community_id"),
+        ({"granularity": "week"}, "granularity"),
+        ({"members": []}, "members"),
+        ({"key_kind": "dynamic"}, "key_kind"),
+        ({"share_bp": 100}, "share_bp"),
+    ],
+)
+def test_bad_terms_are_refused_and_nothing_is_drafted(world, overrides, field):
+    # when
+    with pytest.raises(errors.InvalidTerms) as refused:
+        draft(world, **overrides)
+
+    # then
+    assert field in refused.value.extra["fields"]
+    assert not Contract.objects.exists()
+
+
+def test_a_static_key_that_does_not_add_up_to_100_percent_is_refused(world):
+    # given: a third member joins and the key is not set again (1/4 + 3/4 + nothing)
+    org = OrganisationFactory(is_producer=False)
+    meter = MeterFactory(
+        device=DeviceFactory(organisation=org, grid_area=world.community.grid_area)
+    )
+    member(world.community, org, meter)
+
+    # when
+    with pytest.raises(errors.InvalidTerms) as refused:
+        draft(world)
+
+    # then
+    assert refused.value.extra["fields"] == {"community_id": ["key shares do not add up to 100%"]}
+
+
+def test_an_organisation_outside_the_community_may_not_draft_it(world):
+    # given
+    outsider = member_of(OrganisationFactory())
+
+    # when / then
+    with pytest.raises(errors.NotContractParty):
+        services.contract_create(
+            actor=outsider, kind=COMMUNITY_SHARING, terms=terms(world), start_at=START, end_at=END
+        )
+    assert not Contract.objects.exists()
+
+
+def test_it_activates_only_when_the_operator_and_every_member_agreed(world):
+    # given
+    contract = draft(world)
+
+    # when all but the last member agree
+    services.contract_agree(actor=world.operator, contract_id=contract.pk)
+    services.contract_agree(actor=world.admins[0], contract_id=contract.pk)
+    contract.refresh_from_db()
+
+    # then it is still a draft, and a draft executes nothing
+    assert contract.status == "draft"
+    assert services.contract_execute(contract_id=contract.pk, trigger=hour_trigger(0)) is None
+
+    # when the last member agrees
+    services.contract_agree(actor=world.admins[1], contract_id=contract.pk)
+    contract.refresh_from_db()
+
+    # then
+    assert contract.status == "active"
+
+
+def test_one_sharing_contract_at_a_time_per_community(world):
+    # given
+    active(world)
+
+    # when / then
+    with pytest.raises(errors.OverlappingClaims) as refused:
+        draft(world, granularity="day")
+    assert refused.value.extra["scope"] == "community"
+
+
+# ------------------------------------------------------------------------------- execution
+
+
+def test_an_hour_is_distributed_by_the_key_and_every_wh_is_accounted_for(world):
+    # given
+    contract = active(world)
+    hour = DAY
+    issued = sum(PRODUCTION[0:4])
+    assert held(world.operator_account.pk, hour) == issued
+    before = last_event_id()
+
+    # when
+    execution = services.contract_execute(contract_id=contract.pk, trigger=hour_trigger(0))
+
+    # then: each member holds exactly the allocation module's Wh of the hour
+    assert execution.status == "applied"
+    expected = expected_hour(0)
+    moved = [held(m.account_id, hour) for m in world.members]
+    assert moved == expected
+    # conservation: moved + kept by the operator == issued, and the result says the same
+    kept = held(world.operator_account.pk, hour)
+    assert sum(moved) + kept == issued
+    result = execution.result
+    assert (result["issued_wh"], result["distributed_wh"], result["kept_wh"]) == (
+        issued,
+        sum(moved),
+        kept,
+    )
+    assert result["members"] == [
+        {"member_id": m.pk, "distributed_wh": wh}
+        for m, wh in zip(world.members, expected, strict=True)
+        if wh
+    ]
+    (distribution,) = CommunityDistribution.objects.all()
+    assert result["hours"][0]["distribution_id"] == distribution.pk
+    # the other hours were not touched
+    assert held(world.operator_account.pk, DAY + dt.timedelta(hours=1)) == sum(PRODUCTION[4:8])
+    # two events: the consumers app's distribution and the contract's execution
+    kinds = [e["type"] for e in events_since(before)]
+    assert kinds == ["community.certificates_distributed", "contract.executed"]
+    executed = events_since(before)[-1]
+    assert f"contract:{contract.pk}" in executed["subject"]
+    assert f"community:{world.community.pk}" in executed["subject"]
+    assert f"community_distribution:{distribution.pk}" in executed["subject"]
+    for m in world.members:
+        assert f"organisation:{m.organisation_id}" in executed["subject"]
+    assert replay_contracts().ok
+
+
+def test_a_period_runs_once_and_the_periodic_distribution_does_not_repeat_it(world):
+    # given
+    contract = active(world, granularity="day")
+    trigger = f"day:{DAY:%Y-%m-%d}"
+    first = services.contract_execute(contract_id=contract.pk, trigger=trigger)
+    assert first.status == "applied"
+    assert [dt.datetime.fromisoformat(row["hour"]) for row in first.result["hours"]] == [
+        DAY + dt.timedelta(hours=h) for h in range(HOURS)
+    ]
+    holdings = [held(m.account_id) for m in world.members]
+    before = last_event_id()
+
+    # when the same day runs again, and the consumers' periodic run passes
+    again = services.contract_execute(contract_id=contract.pk, trigger=trigger)
+    consumers.community_certificates_distribute_due()
+
+    # then nothing moved and nothing was written
+    assert again is None
+    assert [held(m.account_id) for m in world.members] == holdings
+    assert ContractExecution.objects.count() == 1
+    assert CommunityDistribution.objects.count() == HOURS
+    assert events_since(before) == []
+
+
+def test_the_dry_run_shows_the_period_without_writing(world):
+    # given
+    contract = active(world)
+    before = last_event_id()
+
+    # when
+    out = services.contract_dry_run(contract_id=contract.pk)
+
+    # then: the next period is the contract's first whole hour; nothing written
+    assert out["trigger"] == f"hour:{START:%Y-%m-%dT%H}:00"
+    out = services.contract_dry_run(contract_id=contract.pk, period=f"{DAY:%Y-%m-%dT%H}:00")
+    assert out["trigger"] == hour_trigger(0)
+    assert out["would_do"]["held_wh"] == sum(PRODUCTION[0:4])
+    assert out["would_do"]["already_distributed"] == []
+    assert (out["would_fail"], out["executed"]) == (None, None)
+    assert events_since(before) == []
+    assert not CommunityDistribution.objects.exists()
+    with pytest.raises(errors.InvalidTerms):
+        services.contract_dry_run(contract_id=contract.pk, period=f"{DAY:%Y-%m-%d}")
+
+
+def test_a_membership_changed_after_agreement_parks_the_period_and_moves_nothing(world):
+    # given: a member leaves inside the hour after everyone agreed
+    contract = active(world)
+    consumers.community_member_leave(
+        actor=world.admins[0], member_id=world.members[0].pk, left_at=DAY + QUARTER * 2
+    )
+
+    # when
+    out = services.contract_dry_run(contract_id=contract.pk, period=f"{DAY:%Y-%m-%dT%H}:00")
+    execution = services.contract_execute(contract_id=contract.pk, trigger=hour_trigger(0))
+
+    # then
+    assert out["would_fail"]["code"] == "membership_changed"
+    assert (execution.status, execution.reason_code) == ("parked", "membership_changed")
+    assert held(world.operator_account.pk) == sum(PRODUCTION)
+    assert not CommunityDistribution.objects.exists()
+    assert replay_contracts().ok
+
+
+def test_a_changed_key_parks_the_period(world):
+    # given
+    contract = active(world)
+    consumers.community_key_set(
+        actor=world.operator,
+        community_id=world.community.pk,
+        key_kind="static",
+        shares={world.members[0].pk: "1/2", world.members[1].pk: "1/2"},
+    )
+
+    # when
+    execution = services.contract_execute(contract_id=contract.pk, trigger=hour_trigger(0))
+
+    # then
+    assert (execution.status, execution.reason_code) == ("parked", "allocation_key_changed")
+    assert not CommunityDistribution.objects.exists()
+
+
+def test_a_period_without_certificates_is_refused_with_its_reason(world):
+    # given: hour 5 has neither readings nor certificates
+    contract = active(world, granularity="hour")
+    contract.on_failure = "retry"
+    contract.save(update_fields=["on_failure"])
+
+    # when
+    execution = services.contract_execute(contract_id=contract.pk, trigger=hour_trigger(5))
+
+    # then
+    assert (execution.status, execution.reason_code) == ("failed", "no_certificates")
+    assert "readings_incomplete" in execution.reason_detail
+    assert held(world.operator_account.pk) == sum(PRODUCTION)
