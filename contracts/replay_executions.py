@@ -9,7 +9,8 @@ checks what the events must agree on among themselves: a contract changes only a
 was created, an agreement is by a party for the version pending, an activation or an
 amendment follows every party's agreement, a trigger executes once per contract, and a
 pay-as-produced PPA's obligation is the execution's volume at the price of the terms then
-in force (half-up to the minor unit).
+in force (half-up to the minor unit), and a community sharing period is exactly the
+consumers app's distributions it names (`contracts.replay_sharing`).
 
 An obligation is settled by the market's `settlement.paid` event naming it (appended in
 the execution's transaction, or later by a payment or the calendar tick), or at once when
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import events
+from contracts.kinds.community import COMMUNITY_SHARING
 from contracts.kinds.shares import PPA, WH_PER_MWH
 from contracts.models import (
     Agreement,
@@ -41,6 +43,7 @@ from contracts.models import (
     OrganisationKey,
     SettlementObligation,
 )
+from contracts.replay_sharing import DISTRIBUTED, SharingReplay
 from ledger.canonical import canonical_bytes, format_time
 from ledger.replaying import ReplayProblems, log_events, replay_snapshot
 
@@ -116,6 +119,7 @@ class _State:
     def __init__(self, report: ContractsReplayReport) -> None:
         self.report = report
         self.where = ""
+        self.sharing = SharingReplay(report.problem)
         self.tables: dict[str, dict[Any, Row]] = {name: {} for name in TABLES}
         self.payments: dict[int, Row] = {}
         self.triggers: set[tuple[int, str]] = set()
@@ -128,6 +132,8 @@ class _State:
         d = event["data"]
         if kind == SETTLEMENT_PAID:
             self._paid(d)
+        elif kind == DISTRIBUTED:
+            self.sharing.distributed(d)
         elif kind == events.KEY_REGISTERED:
             self.tables["contract key"][d["key_id"]] = {
                 "organisation_id": d["organisation_id"],
@@ -236,6 +242,8 @@ class _State:
             "reason_detail": d.get("reason_detail") or "",
             "result": d["result"],
         }
+        if contract is not None and contract["kind"] == COMMUNITY_SHARING and d["result"]:
+            self.sharing.executed(self.where, execution_id, contract["terms"], d["result"])
         owed = (d["result"] or {}).get("obligation")
         if owed is not None and "obligation_id" in owed:
             self._obligation(contract, contract_id, execution_id, owed)
@@ -440,16 +448,17 @@ def replay_contracts() -> ContractsReplayReport:
     report = ContractsReplayReport()
     state = _State(report)
     with replay_snapshot():
-        for where, event in log_events((*CONTRACT_KINDS, SETTLEMENT_PAID)):
+        for where, event in log_events((*CONTRACT_KINDS, SETTLEMENT_PAID, DISTRIBUTED)):
             kind = event["type"]
             state.where = f"{where} ({kind})"
-            if kind != SETTLEMENT_PAID:
+            if kind not in (SETTLEMENT_PAID, DISTRIBUTED):
                 report.events += 1
             try:
                 state.apply(kind, event)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 state.fail(f"malformed event data: {exc!r}")
         state.settle()
+        state.sharing.settle()
         for name, rows in _table_rows().items():
             replayed = state.tables[name]
             report.tables[name] = len(replayed)

@@ -2,6 +2,7 @@
 executed per period through the consumers app's distribution."""
 
 import datetime as dt
+import json
 from fractions import Fraction
 from types import SimpleNamespace
 
@@ -18,6 +19,9 @@ from contracts import errors, services
 from contracts.kinds.community import COMMUNITY_SHARING
 from contracts.models import Contract, ContractExecution
 from contracts.replay_executions import replay_contracts
+from contracts.tasks import contracts_calendar_tick_task
+from ledger.canonical import canonical_bytes
+from ledger.models import PendingEvent
 from tests.assets.factories import DeviceFactory, MeterFactory
 from tests.certificates.factories import DAY, device_with_owners
 from tests.consumers.factories import CommunityFactory, member
@@ -396,3 +400,52 @@ def test_a_period_without_certificates_is_refused_with_its_reason(world):
     assert (execution.status, execution.reason_code) == ("failed", "no_certificates")
     assert "readings_incomplete" in execution.reason_detail
     assert held(world.operator_account.pk) == sum(PRODUCTION)
+
+
+def test_the_calendar_tick_runs_each_finished_period_once(world):
+    # given a daily contract from the day before the issued hours
+    contract = active(world, granularity="day")
+
+    # when the tick runs twice
+    contracts_calendar_tick_task()
+    count = ContractExecution.objects.filter(contract=contract).count()
+    contracts_calendar_tick_task()
+
+    # then every finished day has one execution: the issued day applied, the others
+    # refused for want of certificates; the second tick added nothing
+    executions = {e.trigger: e for e in ContractExecution.objects.filter(contract=contract)}
+    assert len(executions) == count
+    first = dt.datetime.combine(START.date(), dt.time(0), tzinfo=dt.UTC)
+    assert f"day:{first:%Y-%m-%d}" in executions
+    applied = executions.pop(f"day:{DAY:%Y-%m-%d}")
+    assert applied.status == "applied"
+    assert {(e.status, e.reason_code) for e in executions.values()} == {
+        ("parked", "no_certificates")
+    }
+    assert CommunityDistribution.objects.count() == HOURS
+
+
+# ----------------------------------------------------------------------------------- replay
+
+
+def test_a_period_whose_result_is_not_the_distribution_is_caught_by_the_replay(world):
+    # given an applied hour, whose event and row are then both rewritten to give the
+    # second member one Wh more than the distribution did
+    contract = active(world)
+    execution = services.contract_execute(contract_id=contract.pk, trigger=hour_trigger(0))
+    assert replay_contracts().ok
+    pending, event = next(
+        (row, json.loads(bytes(row.event)))
+        for row in PendingEvent.objects.filter(kind="contract.executed")
+    )
+    key = str(world.members[1].pk)
+    event["data"]["result"]["hours"][0]["members"][key] += 1
+    PendingEvent.objects.filter(pk=pending.pk).update(event=canonical_bytes(event))
+    ContractExecution.objects.filter(pk=execution.pk).update(result=event["data"]["result"])
+
+    # when
+    report = replay_contracts()
+
+    # then: the hour no longer adds up, and it is not the distribution its event names
+    assert any("does not add up" in p for p in report.problems), report.problems
+    assert any("the distribution's event says" in p for p in report.problems), report.problems
