@@ -86,27 +86,28 @@ def settlement_obligations_settle_open(*, limit: int = 500) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     for obligation_id in list(open_ids):
-        if obligation_retry(obligation_id=obligation_id) == SettlementObligation.Status.SETTLED:
-            settled += 1
+        settled += obligation_retry(obligation_id=obligation_id)
     return settled
 
 
 @transaction.atomic
-def obligation_retry(*, obligation_id: int) -> str:
-    """One settlement retry of an open obligation under its row lock; its status after.
+def obligation_retry(*, obligation_id: int) -> bool:
+    """One settlement retry of an open obligation under its row lock; True when it paid.
 
     Paid: the market's `settlement.paid` event names the obligation. Still open with
     another reason than before: the new reason is written with one
-    `contract.obligation_retried` event. Still open for the same reason: nothing is
-    written (an hourly tick over long-open debts must not grow the log)."""
+    `contract.obligation_retried` event. Still open for the same reason, or settled
+    meanwhile by another retry: nothing is written (an hourly tick over long-open debts
+    must not grow the log)."""
     obligation = locks.obligation_lock(obligation_id)
     if obligation is None or obligation.status != SettlementObligation.Status.OPEN:
-        return "" if obligation is None else obligation.status
+        return False
     previous = obligation.reason_code
     reference, reason = pay_through(SETTLEMENT_HANDLERS, obligation)
     if reference:
         _mark_settled(obligation, reference)
-    elif reason != previous:
+        return True
+    if reason != previous:
         obligation.reason_code = reason
         obligation.save(update_fields=["reason_code"])
         ledger_append(
@@ -115,7 +116,7 @@ def obligation_retry(*, obligation_id: int) -> str:
             subject=events.subjects(obligation.contract, obligation),
             data=events.obligation_retried_data(obligation, previous),
         )
-    return obligation.status
+    return False
 
 
 def _mark_settled(obligation: SettlementObligation, reference: str) -> None:
