@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# Defined on import (before any ready()): the contracts app registers into it by name.
+import consumers.owners  # noqa: F401
+
 
 def _units_of(kind: str, data: dict) -> list[dict]:
     return data.get("units", [])

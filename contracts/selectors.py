@@ -119,3 +119,13 @@ def community_sharing_halted(*, contract_id: int) -> bool:
     return (
         latest is not None and latest[0] == ContractExecution.Status.PARKED and latest[1] in halting
     )
+
+
+def communities_under_contract() -> list[int]:
+    """Communities an active community sharing contract distributes (the consumers app's
+    periodic distribution leaves them to it: its `consumers.distribution_owners` hook)."""
+    sharing = [name for name, kind in KINDS.items() if kind.trigger == "community"]
+    terms = Contract.objects.filter(kind__in=sharing, status=Contract.Status.ACTIVE).values_list(
+        "terms", flat=True
+    )
+    return sorted({t["community_id"] for t in terms})

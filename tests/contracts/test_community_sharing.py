@@ -344,3 +344,27 @@ def test_a_period_whose_result_is_not_the_distribution_is_caught_by_the_replay(w
     # then: the hour no longer adds up, and it is not the distribution its event names
     assert any("does not add up" in p for p in report.problems), report.problems
     assert any("the distribution's event says" in p for p in report.problems), report.problems
+
+
+def test_the_consumers_periodic_run_leaves_a_community_under_contract_to_it(world):
+    # given an active sharing contract
+    contract = active(world, granularity="day")
+
+    # when the consumers' periodic distribution runs
+    runs = consumers.community_certificates_distribute_due()
+
+    # then it left the community alone
+    assert [(run.community_id, run.refused) for run in runs] == [
+        (world.community.pk, "distributed_by_contract")
+    ]
+    assert not CommunityDistribution.objects.exists()
+
+    # when the contract has expired, it distributes the community again
+    services.contract_expire_due(now=END)
+    contract.refresh_from_db()
+    assert contract.status == "expired"
+    runs = consumers.community_certificates_distribute_due(days=8)
+
+    # then
+    assert {run.refused for run in runs} == {""}
+    assert CommunityDistribution.objects.count() == HOURS

@@ -1,5 +1,5 @@
-"""Races on PostgreSQL: a community sharing period and the consumers' periodic
-distribution of the same hours at once; one period executed from several workers."""
+"""Races on PostgreSQL: a community sharing period and the operator's own distribution
+of the same hours at once; one period executed from several workers."""
 
 import datetime as dt
 
@@ -14,8 +14,6 @@ from tests.certificates.conftest import run_together
 from tests.certificates.factories import DAY
 from tests.conftest import requires_postgres
 from tests.contracts.community_world import HOURS, PRODUCTION, active, held, make_world
-
-NOW = DAY + dt.timedelta(days=1)
 
 
 def _conserved(world) -> None:
@@ -49,7 +47,7 @@ def test_one_period_executed_by_several_workers_applies_once():
 
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_period_and_the_periodic_distribution_at_once_distribute_each_hour_once():
+def test_a_period_and_the_operators_own_distribution_at_once_distribute_each_hour_once():
     # given
     world = make_world()
     contract = active(world, granularity="day")
@@ -57,8 +55,11 @@ def test_a_period_and_the_periodic_distribution_at_once_distribute_each_hour_onc
 
     def work(i: int):
         if i % 2:
-            return consumers.community_certificates_distribute_due(
-                community_id=world.community.pk, days=2, now=NOW
+            return consumers.community_certificates_distribute(
+                actor=world.operator,
+                community_id=world.community.pk,
+                start=DAY,
+                end=DAY + dt.timedelta(hours=HOURS),
             )
         return services.contract_execute(contract_id=contract.pk, trigger=trigger)
 
