@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# Defined on import (before any ready()): the contracts app registers into it by name.
+import consumers.owners  # noqa: F401
+
 
 def _units_of(kind: str, data: dict) -> list[dict]:
     return data.get("units", [])
@@ -14,6 +17,7 @@ class ConsumersConfig(AppConfig):
         import consumers.tasks  # noqa: F401  (the periodic distribution of certificates)
         from assets.selectors import READING_VISIBILITY_HOOKS
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
+        from consumers.contract_sharing import PROVIDER
         from consumers.events import COMMUNITY_CERTIFICATES_DISTRIBUTED
         from consumers.replay import replay_consumers
         from consumers.reports import account_hourly_consumption
@@ -31,3 +35,5 @@ class ConsumersConfig(AppConfig):
         # by name; contracts comes before consumers in INSTALLED_APPS, so its ready() has
         # defined it (a KeyError here says otherwise).
         HOOKS["contracts.consumption_lookups"].register(account_hourly_consumption)
+        # A community_sharing contract distributes through this app's own service.
+        HOOKS["contracts.community_sharing"].register(PROVIDER)

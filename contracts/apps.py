@@ -17,6 +17,14 @@ class ContractsConfig(AppConfig):
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from contracts.replay import STORAGE_UNIT_EVENTS, replay_storage
         from contracts.replay_executions import replay_contracts
+        from contracts.selectors import communities_under_contract
+        from registry.hooks import HOOKS
+
+        # The consumers app (defined on import, before any ready()) leaves communities
+        # under a sharing contract to the contract; by name, as layer-6 apps do not import
+        # each other.
+        if "consumers.distribution_owners" in HOOKS:
+            HOOKS["consumers.distribution_owners"].register(communities_under_contract)
 
         UNIT_EVENT_SOURCES.register(STORAGE_UNIT_EVENTS)
         REPLAY_EXTENSIONS.register(replay_storage)

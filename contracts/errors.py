@@ -114,3 +114,18 @@ class StorageCapacityExceeded(Conflict):
 class StorageDischargeExceedsCharge(Conflict):
     code = "storage_discharge_exceeds_charge"
     default_detail = "The metered discharge is more than the battery's state of charge."
+
+
+class MembershipChanged(Conflict):
+    code = "membership_changed"
+    default_detail = "The community's members for this period are not the ones who agreed."
+
+
+class AllocationKeyChanged(Conflict):
+    code = "allocation_key_changed"
+    default_detail = "The community's allocation key is not the one its members agreed to."
+
+
+class NoCertificates(Conflict):
+    code = "no_certificates"
+    default_detail = "No certificates of the community's devices to distribute in this period."

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from contracts.models import Agreement, Contract, ContractExecution
+from contracts.models import Agreement, Contract, ContractExecution, SettlementObligation
 
 CREATED = "contract.created"
 AGREED = "contract.agreed"
@@ -15,6 +15,7 @@ EXPIRED = "contract.expired"
 EXECUTED = "contract.executed"
 EXECUTION_FAILED = "contract.execution_failed"
 KEY_REGISTERED = "contract.key_registered"
+OBLIGATION_RETRIED = "contract.obligation_retried"
 
 
 def subjects(contract: Contract, *extra: Any) -> list[Any]:
@@ -66,4 +67,17 @@ def execution_data(execution: ContractExecution) -> dict[str, Any]:
         "attempts": execution.attempts,
         "reason_code": execution.reason_code or None,
         "result": execution.result,
+    }
+
+
+def obligation_retried_data(
+    obligation: SettlementObligation, previous_reason: str
+) -> dict[str, Any]:
+    return {
+        "contract_id": obligation.contract_id,
+        "obligation_id": obligation.pk,
+        "execution_id": obligation.execution_id,
+        "status": obligation.status,
+        "previous_reason_code": previous_reason or None,
+        "reason_code": obligation.reason_code or None,
     }

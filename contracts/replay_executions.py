@@ -9,16 +9,20 @@ checks what the events must agree on among themselves: a contract changes only a
 was created, an agreement is by a party for the version pending, an activation or an
 amendment follows every party's agreement, a trigger executes once per contract, and a
 pay-as-produced PPA's obligation is the execution's volume at the price of the terms then
-in force (half-up to the minor unit).
+in force (half-up to the minor unit), and a community sharing period is exactly the
+consumers app's distributions it names (`contracts.replay_sharing`).
 
 An obligation is settled by the market's `settlement.paid` event naming it (appended in
 the execution's transaction, or later by a payment or the calendar tick), or at once when
 there is nothing to pay (`nothing_to_pay`).
 
+An open obligation's `reason_code` is the one its execution recorded, then the one of
+each `contract.obligation_retried` (the tick's retry, when the reason changed), and empty
+once paid.
+
 Not in the events, so not compared: the times the services stamp (`created_at`,
-`activated_at`, `ended_at`, `agreed_at`, `updated_at`, `settled_at`), a contract's
-`max_attempts`, and an open obligation's `reason_code` (the tick's retry rewrites it with
-no event).
+`activated_at`, `ended_at`, `agreed_at`, `updated_at`, `settled_at`) and a contract's
+`max_attempts`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import events
+from contracts.kinds.community import COMMUNITY_SHARING
 from contracts.kinds.shares import PPA, WH_PER_MWH
 from contracts.models import (
     Agreement,
@@ -38,6 +43,7 @@ from contracts.models import (
     OrganisationKey,
     SettlementObligation,
 )
+from contracts.replay_sharing import DISTRIBUTED, SharingReplay
 from ledger.canonical import canonical_bytes, format_time
 from ledger.replaying import ReplayProblems, log_events, replay_snapshot
 
@@ -59,6 +65,7 @@ CONTRACT_KINDS = (
     events.EXECUTED,
     events.EXECUTION_FAILED,
     events.KEY_REGISTERED,
+    events.OBLIGATION_RETRIED,
 )
 # The account a kind takes from (the contract's `source_account`), by its terms' field.
 SOURCE_FIELDS = ("seller_account", "from_account", "account", "charge_account")
@@ -112,6 +119,7 @@ class _State:
     def __init__(self, report: ContractsReplayReport) -> None:
         self.report = report
         self.where = ""
+        self.sharing = SharingReplay(report.problem)
         self.tables: dict[str, dict[Any, Row]] = {name: {} for name in TABLES}
         self.payments: dict[int, Row] = {}
         self.triggers: set[tuple[int, str]] = set()
@@ -124,6 +132,8 @@ class _State:
         d = event["data"]
         if kind == SETTLEMENT_PAID:
             self._paid(d)
+        elif kind == DISTRIBUTED:
+            self.sharing.distributed(d)
         elif kind == events.KEY_REGISTERED:
             self.tables["contract key"][d["key_id"]] = {
                 "organisation_id": d["organisation_id"],
@@ -133,6 +143,8 @@ class _State:
             }
         elif kind in (events.EXECUTED, events.EXECUTION_FAILED):
             self._executed(kind, d)
+        elif kind == events.OBLIGATION_RETRIED:
+            self._retried(d)
         else:
             self._contract(kind, d, event["actor"])
 
@@ -230,6 +242,8 @@ class _State:
             "reason_detail": d.get("reason_detail") or "",
             "result": d["result"],
         }
+        if contract is not None and contract["kind"] == COMMUNITY_SHARING and d["result"]:
+            self.sharing.executed(self.where, execution_id, contract["terms"], d["result"])
         owed = (d["result"] or {}).get("obligation")
         if owed is not None and "obligation_id" in owed:
             self._obligation(contract, contract_id, execution_id, owed)
@@ -263,7 +277,25 @@ class _State:
             "volume_wh": owed["volume_wh"],
             "status": owed["status"],
             "reference": "",
+            "reason_code": owed.get("reason_code") or "",
         }
+
+    def _retried(self, d: dict[str, Any]) -> None:
+        obligation_id = d["obligation_id"]
+        row = self.tables["obligation"].get(obligation_id)
+        if row is None:
+            self.fail(f"obligation {obligation_id} retried, but no execution created it")
+            return
+        if row["contract_id"] != d["contract_id"] or row["execution_id"] != d["execution_id"]:
+            self.fail(f"obligation {obligation_id} retried under another contract or execution")
+        if obligation_id in self.payments or row["status"] != SettlementObligation.Status.OPEN:
+            self.fail(f"obligation {obligation_id} retried after it was settled")
+        if (d["previous_reason_code"] or "") != row["reason_code"]:
+            self.fail(
+                f"obligation {obligation_id} retried from reason {d['previous_reason_code']!r},"
+                f" the log had {row['reason_code']!r}"
+            )
+        row["reason_code"] = d["reason_code"] or ""
 
     def _paid(self, d: dict[str, Any]) -> None:
         paid_for = d.get("paid_for") or ""
@@ -296,6 +328,7 @@ class _State:
                 self.fail(f"the payment {paid} is not what is owed {owed}")
             row["status"] = SettlementObligation.Status.SETTLED.value
             row["reference"] = paid["reference"]
+            row["reason_code"] = ""
         for obligation_id, row in sorted(obligations.items()):
             if (
                 obligation_id in self.payments
@@ -381,6 +414,7 @@ def _table_rows() -> dict[str, Iterator[tuple[Any, Row]]]:
                     "volume_wh": o.volume_wh,
                     "status": o.status,
                     "reference": o.reference,
+                    "reason_code": o.reason_code,
                 },
             )
             for o in SettlementObligation.objects.order_by("pk").iterator(chunk_size=2000)
@@ -414,16 +448,17 @@ def replay_contracts() -> ContractsReplayReport:
     report = ContractsReplayReport()
     state = _State(report)
     with replay_snapshot():
-        for where, event in log_events((*CONTRACT_KINDS, SETTLEMENT_PAID)):
+        for where, event in log_events((*CONTRACT_KINDS, SETTLEMENT_PAID, DISTRIBUTED)):
             kind = event["type"]
             state.where = f"{where} ({kind})"
-            if kind != SETTLEMENT_PAID:
+            if kind not in (SETTLEMENT_PAID, DISTRIBUTED):
                 report.events += 1
             try:
                 state.apply(kind, event)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 state.fail(f"malformed event data: {exc!r}")
         state.settle()
+        state.sharing.settle()
         for name, rows in _table_rows().items():
             replayed = state.tables[name]
             report.tables[name] = len(replayed)

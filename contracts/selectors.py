@@ -114,3 +114,37 @@ def organisation_storage_charge(
         states = states.filter(device__grid_area_id=grid_area_id)
     charges = list(states.values_list("soc_wh", flat=True))
     return sum(charges) if charges else None
+
+
+def contracts_for_community() -> list[int]:
+    """Active community sharing contracts, in order."""
+    sharing = [name for name, kind in KINDS.items() if kind.trigger == "community"]
+    return list(
+        Contract.objects.filter(kind__in=sharing, status=Contract.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def community_sharing_halted(*, contract_id: int) -> bool:
+    """True when the contract's latest period is parked for a changed membership or key."""
+    latest = (
+        ContractExecution.objects.filter(contract_id=contract_id)
+        .order_by("-trigger")
+        .values_list("status", "reason_code")
+        .first()
+    )
+    halting = ("membership_changed", "allocation_key_changed")
+    return (
+        latest is not None and latest[0] == ContractExecution.Status.PARKED and latest[1] in halting
+    )
+
+
+def communities_under_contract() -> list[int]:
+    """Communities an active community sharing contract distributes (the consumers app's
+    periodic distribution leaves them to it: its `consumers.distribution_owners` hook)."""
+    sharing = [name for name, kind in KINDS.items() if kind.trigger == "community"]
+    terms = Contract.objects.filter(kind__in=sharing, status=Contract.Status.ACTIVE).values_list(
+        "terms", flat=True
+    )
+    return sorted({t["community_id"] for t in terms})

@@ -40,6 +40,7 @@ from consumers.intervals import (
 )
 from consumers.locks import community_lock
 from consumers.models import Community, CommunityDistribution, CommunityMember, SiteMeter
+from consumers.owners import communities_distributed_elsewhere
 from consumers.selectors import AccessRequest, consent_check_for_organisation
 from ledger.services import ledger_append
 from registry.errors import DomainError
@@ -54,6 +55,9 @@ DUE_LOOKBACK_DAYS = 7
 ALREADY_DISTRIBUTED = "already_distributed"
 READINGS_INCOMPLETE = "readings_incomplete"
 CERTIFICATES_NOT_ISSUED = "certificates_not_issued"
+# Why the periodic run left a community alone: an active community_sharing contract
+# distributes it (consumers.owners).
+DISTRIBUTED_ELSEWHERE = "distributed_by_contract"
 
 
 @dataclass
@@ -194,14 +198,19 @@ def community_certificates_distribute_due(
     last `days` days up to the current hour, at most a month per call, each call its own
     transaction. Hours already distributed are skipped, so a run again is harmless; a
     refusal (no consent, an account that cannot receive) stops that community's run and
-    is reported, the other communities go on."""
+    is reported, the other communities go on. A community another app distributes (an
+    active community sharing contract) is left to it (`distributed_by_contract`)."""
     end = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
     first = end - dt.timedelta(days=days)
     communities = Community.objects.filter(devices__isnull=False).distinct().order_by("pk")
     if community_id is not None:
         communities = communities.filter(pk=community_id)
     runs: list[DueRun] = []
+    elsewhere = communities_distributed_elsewhere()
     for community in communities:
+        if community.pk in elsewhere:
+            runs.append(DueRun(community.pk, first, end, refused=DISTRIBUTED_ELSEWHERE))
+            continue
         actor = _operator_user(community)
         if actor is None:
             runs.append(DueRun(community.pk, first, end, refused="no_operator_user"))

@@ -151,7 +151,9 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 str,
                 description=(
                     "A month, YYYY-MM; for storage balancing a day, YYYY-MM-DD (by default the"
-                    " battery's next day to execute)."
+                    " battery's next day to execute); for community sharing a day, YYYY-MM-DD,"
+                    " or an hour, YYYY-MM-DDTHH:00, per the terms' granularity (by default the"
+                    " contract's next period)."
                 ),
             ),
         ],
@@ -159,8 +161,8 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     @action(detail=True, methods=["get"], url_path="dry-run", filter_backends=[])
     def dry_run(self, request: Request, pk: str) -> Response:
-        """What the contract would do for an issuance, a month or (storage balancing) a day;
-        writes nothing."""
+        """What the contract would do for an issuance, a month, (storage balancing) a day or
+        (community sharing) its period; writes nothing."""
         contract = _contract(self, pk)
         issuance = request.query_params.get("issuance")
         if issuance is not None and not issuance.isdigit():

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.kinds import retirement, shares, storage
+from contracts.kinds import community, retirement, shares, storage
 from contracts.kinds.base import Validated
 
 
@@ -12,7 +12,7 @@ from contracts.kinds.base import Validated
 class Kind:
     name: str
     validate: Callable[[Any], Validated]
-    trigger: str  # "issuance", "monthly" or "daily"
+    trigger: str  # "issuance", "monthly", "daily" or "community" (its terms' granularity)
 
 
 KINDS: dict[str, Kind] = {
@@ -24,4 +24,5 @@ KINDS: dict[str, Kind] = {
         retirement.STANDING_RETIREMENT, retirement.validate, "monthly"
     ),
     storage.STORAGE_BALANCING: Kind(storage.STORAGE_BALANCING, storage.validate, "daily"),
+    community.COMMUNITY_SHARING: Kind(community.COMMUNITY_SHARING, community.validate, "community"),
 }

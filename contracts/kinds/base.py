@@ -45,6 +45,7 @@ class Plan:
     shortfall: dict[str, Any] | None = None  # set when the sources do not cover the plan
     refusal: Any = None  # a DomainError the execution fails with (storage balancing)
     storage: Any = None  # a storage.StoragePlan (storage balancing)
+    community: Any = None  # (community id, start, end) to distribute (community sharing)
     # What the application changed, for the execution's one event (filled by apply).
     subjects: list[Any] = field(default_factory=list)
 

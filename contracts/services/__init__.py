@@ -1,4 +1,5 @@
-"""Every write of the contracts app (agreements: lifecycle and keys; execution)."""
+"""Every write of the contracts app (agreements: lifecycle and keys; execution;
+settlement obligations)."""
 
 from contracts.services.agreements import (
     agreement_document,
@@ -12,22 +13,27 @@ from contracts.services.agreements import (
     terms_sha256,
 )
 from contracts.services.execution import (
-    SETTLEMENT_HANDLERS,
     SYSTEM,
+    community_next_trigger,
     contract_dry_run,
     contract_execute,
     contract_execution_retry,
     contract_plan,
+    storage_next_day,
+)
+from contracts.services.obligations import (
+    SETTLEMENT_HANDLERS,
     obligation_pay,
+    obligation_retry,
     obligation_settle,
     settlement_obligations_settle_open,
-    storage_next_day,
 )
 
 __all__ = [
     "SETTLEMENT_HANDLERS",
     "SYSTEM",
     "agreement_document",
+    "community_next_trigger",
     "contract_agree",
     "contract_amend",
     "contract_create",
@@ -39,6 +45,7 @@ __all__ = [
     "contract_plan",
     "contract_terminate",
     "obligation_pay",
+    "obligation_retry",
     "obligation_settle",
     "organisation_key_register",
     "settlement_obligations_settle_open",

@@ -23,6 +23,7 @@ from accounts.permissions import user_can_act_for
 from contracts import errors, events, locks
 from contracts.kinds import KINDS
 from contracts.kinds.base import MAX_SHARE_BP, Validated
+from contracts.kinds.community import COMMUNITY_SHARING
 from contracts.kinds.shares import PPA, SHARE_KINDS
 from contracts.kinds.storage import STORAGE_BALANCING
 from contracts.models import Agreement, Contract, ContractParty, OrganisationKey
@@ -109,7 +110,8 @@ def _check_overlap(
     *, kind: str, validated: Validated, start_at, end_at, exclude: int | None
 ) -> None:
     """Share contracts in force on one output must not claim more than 100% of it; one
-    storage balancing contract at a time balances a battery."""
+    storage balancing contract at a time balances a battery, one community sharing
+    contract at a time shares a community's devices."""
     if kind == STORAGE_BALANCING:
         clash = (
             Contract.objects.filter(
@@ -125,6 +127,22 @@ def _check_overlap(
         )
         if clash is not None:
             raise errors.OverlappingClaims(scope="battery", contract_id=clash)
+        return
+    if kind == COMMUNITY_SHARING:
+        clash = (
+            Contract.objects.filter(
+                status=Contract.Status.ACTIVE,
+                kind=COMMUNITY_SHARING,
+                terms__community_id=validated.terms["community_id"],
+                start_at__lt=end_at,
+                end_at__gt=start_at,
+            )
+            .exclude(pk=exclude)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if clash is not None:
+            raise errors.OverlappingClaims(scope="community", contract_id=clash)
         return
     if kind not in SHARE_KINDS:
         return

@@ -23,28 +23,17 @@ from accounts.models import Membership, User
 from accounts.permissions import user_can_act_for
 from certificates import services as certificates
 from certificates.models import Issuance
-from contracts import errors, events, locks, selectors
-from contracts.kinds import KINDS, retirement, shares, storage
+from contracts import errors, events, locks
+from contracts.kinds import KINDS, community, retirement, shares, storage
 from contracts.kinds.base import Plan, month_bounds
 from contracts.models import Contract, ContractExecution, SettlementObligation, StorageState
+from contracts.services.obligations import SYSTEM, obligation_settle
 from contracts.services.storage import storage_apply
 from ledger.canonical import to_event_value
 from ledger.services import ledger_append
 from registry.errors import DomainError
-from registry.hooks import Hook, pay_now, pay_through
 
-SYSTEM = "system:contracts"
 CHUNK = certificates.MAX_BATCH_ITEMS
-
-# Callable[[SettlementObligation], str | None]: pays an obligation inside the caller's
-# transaction and returns its reference (then the obligation is settled), None to leave it
-# to the next handler, or raises a DomainError (insufficient funds): the obligation stays
-# open with that code as its reason, the handler's writes are rolled back, and the
-# execution still applies (certificates delivered, the debt recorded);
-# `settlement_obligations_settle_open` tries again. The market app registers its
-# settlement accounts here, by name through registry.hooks.HOOKS (it may not import
-# contracts).
-SETTLEMENT_HANDLERS = Hook("contracts.settlement_handlers")
 
 
 def _parse_trigger(contract: Contract, trigger: str) -> tuple[str, Any]:
@@ -60,6 +49,8 @@ def _parse_trigger(contract: Contract, trigger: str) -> tuple[str, Any]:
     if kind.trigger == "daily" and prefix == "day":
         storage.day_bounds(value)
         return prefix, value
+    if kind.trigger == "community":
+        return "community", community.period_bounds(contract, prefix, value)
     raise errors.TriggerNotApplicable(contract_id=contract.pk, trigger=trigger)
 
 
@@ -70,6 +61,8 @@ def contract_plan(*, contract: Contract, trigger: str) -> Plan:
         return shares.plan_issuance(contract, value)
     if prefix == "day":
         return storage.plan_day(contract, value)
+    if prefix == "community":
+        return community.plan_period(contract, trigger)
     return retirement.plan_month(contract, value)
 
 
@@ -82,6 +75,8 @@ def contract_dry_run(
     contract = Contract.objects.filter(pk=contract_id).first()
     if contract is None:
         raise errors.ContractNotFound(contract_id=contract_id)
+    if issuance_id is None and period is None and contract.kind == community.COMMUNITY_SHARING:
+        period = community.next_trigger(contract).partition(":")[2]
     if issuance_id is None and period is None:
         period = (
             _storage_next_day(contract)
@@ -99,6 +94,9 @@ def contract_dry_run(
         plan = shares.plan_period(contract, start, end)
     elif contract.kind == storage.STORAGE_BALANCING:
         plan = contract_plan(contract=contract, trigger=f"day:{period}")
+    elif contract.kind == community.COMMUNITY_SHARING:
+        prefix = community.TRIGGER_PREFIX[contract.terms["granularity"]]
+        plan = contract_plan(contract=contract, trigger=f"{prefix}:{period}")
     else:
         plan = contract_plan(contract=contract, trigger=f"period:{period}")
     executed = ContractExecution.objects.filter(contract=contract, trigger=plan.trigger).first()
@@ -120,6 +118,14 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
             contract.activated_at is not None
             and contract.activated_at <= moment
             and (contract.ended_at is None or contract.ended_at > moment)
+        )
+    if isinstance(trigger_value, tuple):  # a community sharing period: (start, end)
+        start, end = trigger_value
+        return (
+            contract.status == Contract.Status.ACTIVE
+            and contract.start_at <= start
+            and end <= contract.end_at
+            and end <= now
         )
     if isinstance(trigger_value, str) and len(trigger_value) == 10:  # a day, YYYY-MM-DD
         start, end = storage.day_bounds(trigger_value)
@@ -144,6 +150,8 @@ def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict
         raise plan.refusal
     if plan.shortfall:
         raise errors.ExecutionShortfall(**to_event_value(plan.shortfall))
+    if plan.community is not None:
+        return community.apply(plan)
     mandate = certificates.Mandate(
         holder_account_id=contract.source_account_id,
         reference={
@@ -254,73 +262,6 @@ def _obligation(contract: Contract, execution: ContractExecution, owed: dict) ->
     )
 
 
-def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
-    """Try to pay an open obligation through the settlement handlers, inside the caller's
-    transaction; record the reference, or the refusal's code as the reason it stays open.
-    The payment's own ledger event (the market's) names the obligation."""
-    if obligation.status == SettlementObligation.Status.SETTLED:
-        return obligation
-    reference, reason = pay_through(SETTLEMENT_HANDLERS, obligation)
-    if reference:
-        obligation.status = SettlementObligation.Status.SETTLED
-        obligation.reference = reference[:100]
-        obligation.settled_at = timezone.now()
-    obligation.reason_code = reason
-    obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
-    return obligation
-
-
-@transaction.atomic
-def obligation_pay(*, actor: User, obligation_id: int) -> SettlementObligation:
-    """Pay an open obligation now, on the request of an admin or operator of the paying
-    organisation, through the same settlement handlers as the execution and the tick.
-
-    Nothing is written on refusal: the handler's own error (`insufficient_funds`, 409)
-    propagates and rolls the transaction back, so the obligation keeps its earlier reason.
-    On success the market's `settlement.paid` event names the obligation (the one event).
-    """
-    visible = SettlementObligation.objects.filter(
-        pk=obligation_id, contract__in=selectors.contract_list(user=actor)
-    )
-    if not visible.exists():
-        raise errors.ObligationNotFound(obligation_id=obligation_id)
-    obligation = locks.obligation_lock(obligation_id)
-    if obligation is None:
-        raise errors.ObligationNotFound(obligation_id=obligation_id)
-    if not user_can_act_for(actor, obligation.payer, role=Membership.Role.OPERATOR):
-        raise errors.NotPayer(obligation_id=obligation.pk)
-    if obligation.status == SettlementObligation.Status.SETTLED:
-        raise errors.AlreadySettled(obligation_id=obligation.pk, reference=obligation.reference)
-    reference = pay_now(SETTLEMENT_HANDLERS, obligation)
-    if not reference:
-        raise errors.SettlementUnavailable(obligation_id=obligation.pk)
-    obligation.status = SettlementObligation.Status.SETTLED
-    obligation.reference = reference[:100]
-    obligation.reason_code = ""
-    obligation.settled_at = timezone.now()
-    obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
-    return obligation
-
-
-def settlement_obligations_settle_open(*, limit: int = 500) -> int:
-    """Periodic retry (the calendar tick): try every open obligation again, oldest first,
-    each in its own transaction under its row lock; return how many were settled now."""
-    settled = 0
-    open_ids = (
-        SettlementObligation.objects.filter(status=SettlementObligation.Status.OPEN)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for obligation_id in list(open_ids):
-        with transaction.atomic():
-            obligation = locks.obligation_lock(obligation_id)
-            if obligation is None or obligation.status != SettlementObligation.Status.OPEN:
-                continue
-            if obligation_settle(obligation).status == SettlementObligation.Status.SETTLED:
-                settled += 1
-    return settled
-
-
 def _run(contract: Contract, execution: ContractExecution, actor: Any) -> ContractExecution:
     """Plan and apply inside a savepoint; record the outcome and its one event."""
     now = timezone.now()
@@ -394,6 +335,14 @@ def storage_next_day(*, contract_id: int) -> str:
     if contract is None:
         raise errors.ContractNotFound(contract_id=contract_id)
     return _storage_next_day(contract)
+
+
+def community_next_trigger(*, contract_id: int) -> str:
+    """The period a community sharing contract executes next (the calendar tick)."""
+    contract = Contract.objects.filter(pk=contract_id).first()
+    if contract is None:
+        raise errors.ContractNotFound(contract_id=contract_id)
+    return community.next_trigger(contract)
 
 
 def _storage_next_day(contract: Contract) -> str:

@@ -1,6 +1,7 @@
 """Executions: on issuance the buyer's share moves, once, exactly, with its obligation."""
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -12,6 +13,7 @@ from contracts.kinds.shares import STANDING_TRANSFER
 from contracts.models import ContractExecution, SettlementObligation
 from contracts.tasks import contracts_execute_issuance_task
 from ledger.models import PendingEvent
+from registry.errors import Conflict
 from tests.certificates.factories import DAY
 from tests.contracts.conftest import END, START, issue, make_ppa
 from tests.factories import AccountFactory
@@ -215,6 +217,61 @@ def test_a_settlement_handler_refusal_leaves_the_obligation_open_with_its_reason
     assert execution.result["obligation"]["reason_code"] == "insufficient_funds"
     world.buyer_account.refresh_from_db()
     assert world.buyer_account.name != "written by handler"
+
+
+def test_the_ticks_retry_records_a_changed_reason_with_one_event_and_an_unchanged_one_not_at_all(
+    world,
+):
+    # given an obligation left open for lack of funds (no deposit)
+    contract = make_ppa(world)
+    execution = services.contract_execute(
+        contract_id=contract.pk, trigger=f"issuance:{issue(world).pk}"
+    )
+    obligation = SettlementObligation.objects.get(execution=execution)
+    assert obligation.reason_code == "insufficient_funds"
+
+    class AccountFrozen(Conflict):
+        code = "settlement_account_frozen"
+
+    def frozen(obligation):
+        raise AccountFrozen()
+
+    def retried() -> list[dict]:
+        return [
+            json.loads(bytes(row.event))
+            for row in PendingEvent.objects.filter(kind="contract.obligation_retried")
+        ]
+
+    # when the tick retries it twice, still short of funds
+    assert services.settlement_obligations_settle_open() == 0
+    assert services.settlement_obligations_settle_open() == 0
+
+    # then the unchanged reason wrote nothing and appended nothing
+    assert retried() == []
+
+    # when the retry is refused for another reason (and again)
+    handlers = services.SETTLEMENT_HANDLERS[:]
+    services.SETTLEMENT_HANDLERS[:] = [frozen]
+    try:
+        assert services.settlement_obligations_settle_open() == 0
+        assert services.settlement_obligations_settle_open() == 0
+    finally:
+        services.SETTLEMENT_HANDLERS[:] = handlers
+
+    # then the new reason is on the row and in exactly one event naming both
+    obligation.refresh_from_db()
+    assert (obligation.status, obligation.reason_code) == ("open", "settlement_account_frozen")
+    (event,) = retried()
+    assert event["data"] == {
+        "contract_id": contract.pk,
+        "obligation_id": obligation.pk,
+        "execution_id": execution.pk,
+        "status": "open",
+        "previous_reason_code": "insufficient_funds",
+        "reason_code": "settlement_account_frozen",
+    }
+    assert f"contract:{contract.pk}" in event["subject"]
+    assert f"settlement_obligation:{obligation.pk}" in event["subject"]
 
 
 def test_standing_retirement_retires_the_months_certificates_up_to_its_cap(world):

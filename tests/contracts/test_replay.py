@@ -16,6 +16,7 @@ from contracts.replay_executions import replay_contracts
 from ledger.canonical import canonical_bytes
 from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
+from registry.errors import Conflict
 from tests.certificates.factories import DAY
 from tests.contracts.conftest import END, START, issue, make_ppa, ppa_terms
 from tests.factories import AccountFactory
@@ -271,3 +272,39 @@ def test_an_event_whose_obligation_is_not_the_terms_price_is_caught(world):
     ), report.problems
     assert any("is not what is owed" in p for p in report.problems), report.problems
     assert report.problem_count == 2, report.problems
+
+
+def test_an_open_obligations_reason_is_replayed_and_a_hand_edit_of_it_is_caught(world):
+    # given an obligation left open (no funds), retried by the tick for another reason
+    ppa = make_ppa(world)
+    issuance = issue(world)
+    services.contract_execute(contract_id=ppa.pk, trigger=f"issuance:{issuance.pk}")
+    obligation = SettlementObligation.objects.get(contract=ppa)
+
+    class AccountFrozen(Conflict):
+        code = "settlement_account_frozen"
+
+    def frozen(obligation):
+        raise AccountFrozen()
+
+    handlers = services.SETTLEMENT_HANDLERS[:]
+    services.SETTLEMENT_HANDLERS[:] = [frozen]
+    try:
+        services.settlement_obligations_settle_open()
+    finally:
+        services.SETTLEMENT_HANDLERS[:] = handlers
+    obligation.refresh_from_db()
+    assert obligation.reason_code == "settlement_account_frozen"
+    report = replay_contracts()
+    assert report.ok, report.problems
+
+    # when the reason is edited behind the services
+    SettlementObligation.objects.filter(pk=obligation.pk).update(reason_code="insufficient_funds")
+
+    # then the replay names the row and the field
+    report = replay_contracts()
+    assert report.problem_count == 1, report.problems
+    assert (
+        f"obligation {obligation.pk}: reason_code ledger 'settlement_account_frozen',"
+        " table 'insufficient_funds'" in report.problems[0]
+    )

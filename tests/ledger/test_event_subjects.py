@@ -76,6 +76,7 @@ SERVICE_TESTS = [
     "tests/contracts/test_agreements.py",
     "tests/contracts/test_execution.py",
     "tests/contracts/test_storage.py",
+    "tests/contracts/test_community_sharing.py",
     "tests/charging/test_tariffs.py",
     "tests/charging/test_sessions.py",
     "tests/charging/test_receipts.py",
