@@ -8,7 +8,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account, Membership, Organisation
-from assets.models import Meter
+from assets.models import Meter, Reading, ReadingBatch
 from consumers.metering_point import metering_point_with_check
 from consumers.models import Community, CommunityMember, Consent, Household, Site, SiteMeter
 from tests.assets.factories import DeviceFactory, GridAreaFactory, MeterFactory
@@ -110,4 +110,36 @@ def member(community: Community, organisation: Organisation, meter: Meter, **kwa
         account=kwargs.pop("account", None) or AccountFactory(organisation=organisation),
         joined_at=kwargs.pop("joined_at", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)),
         **kwargs,
+    )
+
+
+QUARTER = dt.timedelta(minutes=15)
+# A plant's production and two households' consumption per quarter hour over three hours:
+# a dynamic key's shares change in every interval, and in some the plant produces more
+# than both consume.
+PRODUCTION = [900, 700, 1300, 50, 0, 400, 401, 999, 1000, 1000, 3, 7]
+CONSUMPTION = [
+    [100, 650, 200, 25, 10, 333, 100, 0, 700, 200, 1, 1],
+    [300, 100, 900, 30, 20, 1, 300, 999, 100, 600, 1, 0],
+]
+
+
+def quarter_readings(meter: Meter, values, start: dt.datetime, skip=()) -> None:
+    """Accepted quarter-hour readings of `meter` from `start`, one per value (but `skip`)."""
+    batch = ReadingBatch.objects.create(
+        organisation=meter.device.organisation, status="accepted", size=len(values),
+        merkle_root="0" * 64,
+    )  # fmt: skip
+    Reading.objects.bulk_create(
+        Reading(
+            device=meter.device,
+            meter=meter,
+            batch=batch,
+            wh=wh,
+            index_in_batch=i,
+            start=start + QUARTER * i,
+            end=start + QUARTER * (i + 1),
+        )
+        for i, wh in enumerate(values)
+        if i not in skip
     )

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from assets.models import Reading, ReadingBatch
+from assets.models import Reading
 from certificates import services as certificate_services
 from certificates.models import Bundle
 from certificates.replay import replay_ledger
@@ -14,39 +14,25 @@ from consumers import allocation, services
 from consumers.models import CommunityDistribution, DataAccess
 from registry.errors import DomainError
 from tests.certificates.factories import DAY, device_with_owners
-from tests.consumers.factories import CommunityFactory, SiteFactory, consent, member, site_meter
+from tests.consumers.factories import (
+    CONSUMPTION,
+    PRODUCTION,
+    QUARTER,
+    CommunityFactory,
+    SiteFactory,
+    consent,
+    member,
+    quarter_readings,
+    site_meter,
+)
 from tests.factories import member_of
 from tests.registry.support import events_since, last_event_id, row_counts
 
-QUARTER = dt.timedelta(minutes=15)
 HOURS = 3
-# Production and two households' consumption per quarter hour: the dynamic key's shares
-# change in every interval, and in some the plant produces more than both consume.
-PRODUCTION = [900, 700, 1300, 50, 0, 400, 401, 999, 1000, 1000, 3, 7]
-CONSUMPTION = [
-    [100, 650, 200, 25, 10, 333, 100, 0, 700, 200, 1, 1],
-    [300, 100, 900, 30, 20, 1, 300, 999, 100, 600, 1, 0],
-]
 
 
 def _readings(meter, values, start=DAY, skip=()):
-    batch = ReadingBatch.objects.create(
-        organisation=meter.device.organisation, status="accepted", size=len(values),
-        merkle_root="0" * 64,
-    )  # fmt: skip
-    Reading.objects.bulk_create(
-        Reading(
-            device=meter.device,
-            meter=meter,
-            batch=batch,
-            wh=wh,
-            index_in_batch=i,
-            start=start + QUARTER * i,
-            end=start + QUARTER * (i + 1),
-        )
-        for i, wh in enumerate(values)
-        if i not in skip
-    )
+    quarter_readings(meter, values, start, skip)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from assets.models import Reading, ReadingBatch
 from certificates import services as certificate_services
 from certificates.models import Bundle
 from consumers import allocation
@@ -18,37 +17,22 @@ from contracts.kinds.community import COMMUNITY_SHARING
 from contracts.models import Contract
 from tests.assets.factories import DeviceFactory, MeterFactory
 from tests.certificates.factories import DAY, device_with_owners
-from tests.consumers.factories import CommunityFactory, member
+from tests.consumers.factories import (
+    CONSUMPTION,
+    PRODUCTION,
+    CommunityFactory,
+    member,
+    quarter_readings,
+)
 from tests.contracts.conftest import END, START
 from tests.factories import OrganisationFactory, member_of
 
-QUARTER = dt.timedelta(minutes=15)
 HOURS = 3
-PRODUCTION = [900, 700, 1300, 50, 0, 400, 401, 999, 1000, 1000, 3, 7]
-CONSUMPTION = [
-    [100, 650, 200, 25, 10, 333, 100, 0, 700, 200, 1, 1],
-    [300, 100, 900, 30, 20, 1, 300, 999, 100, 600, 1, 0],
-]
 SHARES = ("1/4", "3/4")
 
 
 def _readings(meter, values, start=DAY):
-    batch = ReadingBatch.objects.create(
-        organisation=meter.device.organisation, status="accepted", size=len(values),
-        merkle_root="0" * 64,
-    )  # fmt: skip
-    Reading.objects.bulk_create(
-        Reading(
-            device=meter.device,
-            meter=meter,
-            batch=batch,
-            wh=wh,
-            index_in_batch=i,
-            start=start + QUARTER * i,
-            end=start + QUARTER * (i + 1),
-        )
-        for i, wh in enumerate(values)
-    )
+    quarter_readings(meter, values, start)
 
 
 def make_world():

@@ -17,11 +17,10 @@ from ledger.canonical import canonical_bytes
 from ledger.models import PendingEvent
 from tests.assets.factories import DeviceFactory, MeterFactory
 from tests.certificates.factories import DAY
-from tests.consumers.factories import member
+from tests.consumers.factories import QUARTER, member
 from tests.contracts.community_world import (
     HOURS,
     PRODUCTION,
-    QUARTER,
     SHARES,
     active,
     draft,
