@@ -79,3 +79,18 @@ def test_refuses_today_and_bad_options():
         run("--history-days", "0")
     with pytest.raises(CommandError, match="issuing body"):
         run("--slots", "1")
+
+
+def test_exits_non_zero_when_the_ledger_does_not_verify(monkeypatch):
+    from ledger.integrity import LedgerTampered
+    from market.simulation import run as simulation_run
+
+    def tampered(**kwargs):
+        raise LedgerTampered("entry 3: leaf hash differs")
+
+    monkeypatch.setattr(simulation_run, "ledger_verify", tampered)
+    issuing_body_user()
+    with pytest.raises(CommandError, match="checks failed"):
+        run(
+            "--day", DAY.isoformat(), "--first-slot", "12:00", "--slots", "1", "--history-days", "1"
+        )
