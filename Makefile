@@ -15,7 +15,7 @@ MO_FILES := $(patsubst %.po,%.mo,$(wildcard */locale/*/LC_MESSAGES/django.po))
 # Only root may install Debian packages here; elsewhere the targets say what is missing.
 APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,@echo "missing; as root run: apt-get")
 
-.PHONY: run test federation-demo lint schema clean demo-logins browser pdf gettext nodejs messages
+.PHONY: run simulate test federation-demo lint schema clean demo-logins browser pdf gettext nodejs messages
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt $(VENDOR)/.installed $(MO_FILES) | pdf
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ run: $(VENV)/.installed
 	$(PY) manage.py seed_demo
 	@$(PY) manage.py demo_logins
 	DEBUG=1 $(PY) manage.py runregistry 127.0.0.1:$(PORT)
+
+## A simulated energy community trades yesterday's slots over the HTTP API (after `make run`
+## has seeded the demo; ARGS="--first-slot 11:00 --slots 8" for part of the day).
+simulate: $(VENV)/.installed
+	$(PY) manage.py simulate_community $(ARGS)
 
 ## Show the demo logins again (`ARGS=--reset` gives the demo users new passwords).
 demo-logins: $(VENV)/.installed

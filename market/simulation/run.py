@@ -1,0 +1,262 @@
+"""Play a simulated day of the community: per slot, each member's agent decides and
+orders, the slot clears, the members' meters send their signed readings, and the
+operator settles the slot against them; then a bill per member and the checks.
+
+Over HTTP (a real server, `clock.local_server`): delegating the agents
+(POST /market/agents/), the readings (POST /readings/), the settlements
+(POST /market/clearings/{id}/settle/) and the money (GET /market/settlement-accounts/).
+The agents' runs (`agent_run_slot`) and the clearing (`slot_clear`) have no HTTP path (the
+periodic tasks run them), so the simulation calls those services at the simulated time.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass, field
+
+from assets.canonical import reading_bytes
+from ledger.integrity import LedgerTampered, ledger_verify
+from ledger.services import ledger_integrate_pending
+from market.agents.services import agent_run_slot
+from market.models import SlotClearing
+from market.services import slot_clear
+from market.simulation import profiles
+from market.simulation.clock import Api, ApiError, SimulatedClock, local_server
+from market.simulation.community import (
+    Community,
+    Member,
+    community_get_or_create,
+    tokens_create,
+    tokens_revoke,
+)
+from market.slots import slot_gate_closure
+
+MINUTE = dt.timedelta(minutes=1)
+
+
+@dataclass
+class Bill:
+    """One member's day: Wh sold and bought through the market (delivered), the money it
+    received (+) or paid (-), and the Wh of certificates it received."""
+
+    name: str
+    sold_wh: int = 0
+    bought_wh: int = 0
+    money_minor: int = 0
+    certificates_wh: int = 0
+
+
+@dataclass
+class Report:
+    day: dt.date
+    slots: int
+    replayed: int = 0  # slots an earlier run cleared, left as they are
+    orders: int = 0
+    cleared_wh: int = 0
+    settled: int = 0
+    waiting: int = 0
+    readings: int = 0
+    operator_minor: int = 0
+    bills: list[Bill] = field(default_factory=list)
+    ledger_ok: bool = False
+    ledger_problem: str = ""
+
+    @property
+    def money_total(self) -> int:
+        """The members' and the operator's money moves: 0 when money is conserved."""
+        return sum(bill.money_minor for bill in self.bills) + self.operator_minor
+
+    @property
+    def ok(self) -> bool:
+        return self.money_total == 0 and self.ledger_ok
+
+
+class Simulation:
+    def __init__(
+        self,
+        *,
+        day: dt.date,
+        slots: int | None,
+        seed: int,
+        history_days: int,
+        first_slot: dt.time = dt.time(),
+    ):
+        self.day_start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        self.first = dt.datetime.combine(day, first_slot, tzinfo=dt.UTC)
+        self.seed = seed
+        self.history_days = history_days
+        self.clock = SimulatedClock(self.day_start - dt.timedelta(days=history_days + 1))
+        self.report = Report(day=day, slots=0)
+        self.slots = slots
+        self.sent: dict[int, dt.datetime] = {}  # meter id -> readings sent until
+        self.orders: dict[int, Member] = {}  # order id -> member
+
+    def run(self) -> Report:
+        with self.clock.installed():
+            community = community_get_or_create(now=self.clock.now)
+            operator_token, operator_plain = tokens_create(community)
+            try:
+                with local_server() as url:
+                    self._play(community, url, operator_plain)
+            finally:
+                tokens_revoke(community, operator_token.pk)
+        ledger_integrate_pending()
+        try:
+            ledger_verify()
+            self.report.ledger_ok = True
+        except LedgerTampered as exc:
+            self.report.ledger_problem = str(exc)
+        return self.report
+
+    def _play(self, community: Community, url: str, operator_token: str) -> None:
+        market = community.market
+        length = dt.timedelta(minutes=market.slot_minutes)
+        rest = (self.day_start + dt.timedelta(days=1) - self.first) // length
+        count = rest if self.slots is None else min(self.slots, rest)
+        operator = Api(url, operator_token)
+        apis = {m.organisation.pk: Api(url, m.token) for m in community.members}
+        for member in community.members:
+            member.agent_id = self._delegate(apis[member.organisation.pk], member, market.pk)
+            self.sent.update(
+                {
+                    m.meter.pk: self.day_start - dt.timedelta(days=self.history_days)
+                    for m in member.meters
+                }
+            )
+        before = {m.organisation.pk: _money(apis[m.organisation.pk]) for m in community.members}
+        operator_before = _money(operator, market.operator_id)
+        settlements = []
+        for index in range(count):
+            slot = self.first + index * length
+            gate = slot_gate_closure(market, slot)
+            if SlotClearing.objects.filter(market=market, slot_start=slot).exists():
+                self.report.replayed += 1  # a rerun: an earlier run played this slot
+                continue
+            self.clock.set(gate - 10 * MINUTE)
+            self._send_readings(community, apis, until=self.clock.now)
+            for member in community.members:
+                decision = agent_run_slot(agent_id=member.agent_id, slot_start=slot)
+                if decision.order_id:
+                    self.orders[decision.order_id] = member
+            self.clock.set(gate + MINUTE)
+            clearing = slot_clear(market_id=market.pk, slot_start=slot)
+            self.report.slots += 1
+            self.report.orders += clearing.orders_count
+            self.report.cleared_wh += clearing.volume_wh
+            self.clock.set(slot + length + MINUTE)
+            self._send_readings(community, apis, until=slot + length)
+            if clearing.volume_wh:
+                settlements.append(operator.post(f"/market/clearings/{clearing.pk}/settle/"))
+        bills = {m.organisation.pk: Bill(m.spec.legal_name) for m in community.members}
+        for settlement in settlements:
+            if settlement["status"] == "settled":
+                self.report.settled += 1
+            else:
+                self.report.waiting += 1
+            for line in settlement["lines"]:
+                bill = bills[self.orders[line["order"]].organisation.pk]
+                if line["side"] == "sell":
+                    bill.sold_wh += line["delivered_wh"]
+                else:
+                    bill.bought_wh += line["delivered_wh"]
+                    bill.certificates_wh += line.get("certificates_wh") or 0
+        for member in community.members:
+            bill = bills[member.organisation.pk]
+            bill.money_minor = _money(apis[member.organisation.pk]) - before[member.organisation.pk]
+            self.report.bills.append(bill)
+        self.report.operator_minor = _money(operator, market.operator_id) - operator_before
+
+    def _delegate(self, api: Api, member: Member, market_id: int) -> int:
+        try:
+            agent = api.post(
+                "/market/agents/",
+                {
+                    "market": market_id,
+                    "account": member.account.pk,
+                    "min_sell_price": member.spec.min_sell_price,
+                    "max_buy_price": member.spec.max_buy_price,
+                    "history_days": self.history_days,
+                },
+            )
+        except ApiError as exc:
+            if exc.body.get("code") != "market_agent_exists":
+                raise
+            found = api.get(f"/market/agents/?market={market_id}&status=active")
+            agent = found["results"][0]
+        return agent["id"]
+
+    def _send_readings(self, community: Community, apis: dict[int, Api], *, until) -> None:
+        """Each meter signs and sends its readings from where it stopped up to `until`."""
+        step = dt.timedelta(minutes=15)
+        for member in community.members:
+            api = apis[member.organisation.pk]
+            for sim in member.meters:
+                rows = []
+                start = self.sent[sim.meter.pk]
+                while start + step <= until:
+                    rows.append(self._row(member, sim, start, step))
+                    start += step
+                if rows:
+                    result = api.post(f"/readings/?device={member.device.pk}", rows)
+                    if result.get("status") not in ("accepted", "unchanged"):  # unchanged: a rerun
+                        raise ApiError("POST", "/readings/", 200, result)
+                    self.report.readings += int(result.get("stored") or 0)
+                self.sent[sim.meter.pk] = start
+
+    def _row(self, member: Member, sim, start: dt.datetime, step: dt.timedelta) -> dict:
+        minutes = int(step.total_seconds() // 60)
+        name = sim.meter.serial
+        if sim.profile == "pv":
+            wh = profiles.pv_wh(
+                seed=self.seed,
+                name=name,
+                capacity_w=member.spec.pv_w,
+                start=start,
+                minutes=minutes,
+            )
+        else:
+            wh = profiles.load_wh(
+                seed=self.seed,
+                name=name,
+                base_w=member.spec.base_w,
+                peak_w=member.spec.peak_w,
+                start=start,
+                minutes=minutes,
+            )
+        end = start + step
+        signature = sim.key.sign(reading_bytes(name, start, end, wh)).signature
+        return {
+            "meter": name,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "wh": wh,
+            "signature": base64.b64encode(signature).decode(),
+        }
+
+
+def _money(api: Api, organisation_id: int | None = None) -> int:
+    """The organisation's EUR money (available + reserved), read over HTTP."""
+    query = "?currency=EUR" + (f"&organisation={organisation_id}" if organisation_id else "")
+    found = api.get(f"/market/settlement-accounts/{query}")
+    rows = found["results"] if isinstance(found, dict) else found
+    return sum(
+        row["available"] + row["reserved"]
+        for row in rows
+        if row["currency"] == "EUR"
+        and (organisation_id is None or row["organisation"] == organisation_id)
+    )
+
+
+def simulate(
+    *,
+    day: dt.date,
+    slots: int | None = None,
+    seed: int = 1,
+    history_days: int = 7,
+    first_slot: dt.time = dt.time(),
+) -> Report:
+    """Play `slots` slots of `day` (UTC) from `first_slot` on (default: the whole day)."""
+    return Simulation(
+        day=day, slots=slots, seed=seed, history_days=history_days, first_slot=first_slot
+    ).run()
