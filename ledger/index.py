@@ -16,7 +16,7 @@ is complete up to C - 1 (the commitment itself is about no subject).
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, transaction
@@ -38,7 +38,6 @@ from ledger.verify.subject_map import (
     node_hash,
 )
 
-CHUNK = 2000  # leaves or nodes per query
 INDEX_ACTOR = "system:index"
 
 _LEAVES_AT = (
@@ -57,11 +56,6 @@ _NEWEST_NODES = (
 NEWEST = 1 << 62
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def _leaves(where: str, params: list[Any], version: int) -> list[tuple[str, bytes, int, bytes]]:
     with connection.cursor() as cursor:
         cursor.execute(_LEAVES_AT.format(where=where), [*params, version])
@@ -70,7 +64,7 @@ def _leaves(where: str, params: list[Any], version: int) -> list[tuple[str, byte
 
 def _nodes(positions: Sequence[tuple[int, int]], version: int) -> dict[tuple[int, int], bytes]:
     found: dict[tuple[int, int], bytes] = {}
-    for chunk in _chunks(positions, 1000):
+    for chunk in index_rows.chunks(positions, 1000):
         values = ", ".join(["(%s, %s)"] * len(chunk))
         params = [value for position in chunk for value in position]
         with connection.cursor() as cursor:

@@ -52,7 +52,7 @@ _STAGE_TO_CURRENT = (
 _STAGE_EMPTY = "TRUNCATE ledger_index_stage"
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -83,7 +83,7 @@ def current_of_subjects(subjects: Sequence[str]) -> dict[str, tuple[int, bytes]]
     found: dict[str, tuple[int, bytes]] = {}
     with connection.cursor() as cursor:
         if _postgres():
-            for chunk in _chunks(subjects, PG_CHUNK):
+            for chunk in chunks(subjects, PG_CHUNK):
                 cursor.execute(
                     "SELECT subject, count, chain FROM ledger_subjectindexcurrent "
                     "WHERE subject = ANY(%s)",
@@ -91,7 +91,7 @@ def current_of_subjects(subjects: Sequence[str]) -> dict[str, tuple[int, bytes]]
                 )
                 found.update({s: (count, bytes(chain)) for s, count, chain in cursor.fetchall()})
             return found
-        for chunk in _chunks(subjects, CHUNK):
+        for chunk in chunks(subjects, CHUNK):
             cursor.execute(
                 "SELECT subject, count, chain FROM ledger_subjectindexcurrent "
                 "WHERE subject IN (SELECT value FROM json_each(%s))",
@@ -140,7 +140,7 @@ def bucket_hashes(buckets: Sequence[int]) -> dict[int, bytes]:
             cursor.execute(_PG_BUCKET_HASHES, [list(buckets)])
             return {bucket: bytes(h) for bucket, h in cursor.fetchall()}
         records: dict[int, list[tuple[bytes, int, bytes]]] = defaultdict(list)
-        for chunk in _chunks(buckets, CHUNK):
+        for chunk in chunks(buckets, CHUNK):
             cursor.execute(
                 "SELECT bucket, key, count, chain FROM ledger_subjectindexcurrent "
                 "WHERE bucket IN (SELECT value FROM json_each(%s))",
