@@ -33,6 +33,8 @@ COPY --from=assets /src/web/locale web/locale
 # Static files are collected into the image (WhiteNoise serves them). Development mode
 # only so that the build needs no secrets; it touches no database and no key.
 RUN DJANGO_ENV=development python manage.py collectstatic --noinput
+# LEDGER_TILES_DIR in docker-compose.yml: a volume mounted here starts with this owner.
+RUN mkdir -p /srv/gridproof/tlog && chown gridproof /srv/gridproof/tlog
 
 USER gridproof
 EXPOSE 8000

@@ -8,7 +8,10 @@
    subjects (its bundle, one of 1,000 accounts, one of entries/100 devices), so the map
    ends with about entries + entries/100 + 1,000 subjects.
 2. The subject map is brought up to date in steps of `--commit-every` entries, as each
-   checkpoint does: entries/s indexed, and that rate over the integrator's.
+   checkpoint does: entries/s indexed, and that rate over the integrator's. Then again,
+   from nothing, in the steps the periodic checkpoint takes when the integrator runs flat
+   out: what it integrates in CHECKPOINT_INTERVAL_SECONDS (the step that decides whether
+   the map keeps up; a step's cost grows with the buckets it changes, up to all of them).
 3. The completeness proof of one subject as served (`subject_completeness`: the
    commitment entry, its inclusion proof, the map proof), p50/p99, against a bare
    psycopg2 one-row read by primary key in the same run; and its size in bytes.
@@ -32,17 +35,17 @@ LOAD_CHUNK = 20_000
 ACCOUNTS = 1000
 
 
-def event(i: int, devices: int) -> bytes:
+def event(i: int, devices: int, bundles: int) -> bytes:
     """A transfer-sized canonical event naming three subjects, keys in RFC 8785 order."""
     return (
         f'{{"actor":"user:{i % 997}","at":"2026-01-01T00:00:00.{i % 1_000_000:06d}Z",'
-        f'"data":{{"bundle_id":{i},"volume_wh":1000}},'
-        f'"subject":["bundle:{i}","account:{i % ACCOUNTS}","device:{i % devices}"],'
+        f'"data":{{"bundle_id":{i % bundles},"volume_wh":1000}},'
+        f'"subject":["bundle:{i % bundles}","account:{i % ACCOUNTS}","device:{i % devices}"],'
         f'"type":"test.transferred"}}'
     ).encode()
 
 
-def load(entries: int, devices: int) -> float:
+def load(entries: int, devices: int, bundles: int) -> float:
     """The integrator's batch code over `entries` events; returns seconds."""
     from django.db import connection, transaction
     from django.utils import timezone
@@ -63,8 +66,8 @@ def load(entries: int, devices: int) -> float:
                 -1 - i,
                 "test.transferred",
                 f"user:{i % 997}",
-                [f"bundle:{i}", f"account:{i % ACCOUNTS}", f"device:{i % devices}"],
-                event(i, devices),
+                [f"bundle:{i % bundles}", f"account:{i % ACCOUNTS}", f"device:{i % devices}"],
+                event(i, devices, bundles),
                 now,
             )
             for i in range(tree.size, tree.size + count)
@@ -77,10 +80,16 @@ def load(entries: int, devices: int) -> float:
 
 
 def index(entries: int, step: int) -> float:
-    from django.db import transaction
+    """Index the log from nothing in steps of `step` entries; returns seconds."""
+    from django.db import connection, transaction
 
     from ledger.index import subject_index_update
 
+    with connection.cursor() as cursor:  # the map's tables, emptied (the bench's own database)
+        cursor.execute(
+            "TRUNCATE ledger_subjectindexrecord, ledger_subjectindexlatest, "
+            "ledger_subjectindexnode, ledger_subjectindexcommit"
+        )
     started = time.perf_counter()
     for size in range(step, entries + step, step):
         with transaction.atomic():
@@ -93,7 +102,7 @@ def p50_p99(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def proofs(samples: int, entries: int, devices: int, cfg: dict) -> None:
+def proofs(samples: int, entries: int, devices: int, bundles: int, cfg: dict) -> None:
     import psycopg2
 
     from ledger.selectors import checkpoint_latest, subject_completeness
@@ -101,7 +110,7 @@ def proofs(samples: int, entries: int, devices: int, cfg: dict) -> None:
     size = checkpoint_latest().size
     rng = random.Random(6962)
     keys = [
-        rng.choice([f"bundle:{rng.randrange(entries)}", f"device:{rng.randrange(devices)}"])
+        rng.choice([f"bundle:{rng.randrange(bundles)}", f"device:{rng.randrange(devices)}"])
         for _ in range(samples)
     ]
     served, sizes = [], []
@@ -172,7 +181,19 @@ def offline(history: int, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--commit-every", type=int, default=50_000)
+    parser.add_argument(
+        "--commit-every",
+        type=int,
+        default=50_000,
+        help="a fixed step, measured first (0: only the checkpoint cadence's step)",
+    )
+    parser.add_argument(
+        "--subjects",
+        type=int,
+        default=0,
+        help="about this many subjects in the map (bundles repeat); default: one bundle per "
+        "entry, so entries + entries/100 + 1,000",
+    )
     parser.add_argument("--proof-samples", type=int, default=1000)
     parser.add_argument("--history", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=20)
@@ -180,10 +201,12 @@ def main() -> None:
     args = parser.parse_args()
     apply_smoke(args, entries=2000, commit_every=700, proof_samples=20, history=10, rounds=2)
     devices = max(1, args.entries // args.history)
+    bundles = max(1, args.subjects - devices - ACCOUNTS) if args.subjects else args.entries
 
     cfg = ensure_database()
     recreate_database(cfg)
     setup_django()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
@@ -193,23 +216,29 @@ def main() -> None:
     load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPUs, load average {load_avg}; {args.entries:,} entries")
 
-    seconds = load(args.entries, devices)
+    seconds = load(args.entries, devices, bundles)
     integrator = args.entries / seconds
     print(f"  integrator alone: {seconds:.1f} s, {integrator:,.0f} entries/s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    seconds = index(args.entries, args.commit_every)
-    indexed = args.entries / seconds
-    print(
-        f"  subject map, commits every {args.commit_every:,}: {seconds:.1f} s, "
-        f"{indexed:,.0f} entries/s = {indexed / integrator:.2f}x the integrator's rate"
+    cadence = max(args.commit_every, round(integrator * settings.CHECKPOINT_INTERVAL_SECONDS))
+    steps = [(args.commit_every, "")] if args.commit_every else []
+    steps.append(
+        (cadence, f" (what {settings.CHECKPOINT_INTERVAL_SECONDS} s of the integrator make)")
     )
+    for step, why in steps:
+        seconds = index(args.entries, step)
+        indexed = args.entries / seconds
+        print(
+            f"  subject map, commits every {step:,}{why}: {seconds:.1f} s, "
+            f"{indexed:,.0f} entries/s = {indexed / integrator:.2f}x the integrator's rate"
+        )
     checkpoint_create()  # the map is current: commits it and signs
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
         cursor.execute("SELECT subjects FROM ledger_subjectindexcommit ORDER BY size DESC LIMIT 1")
         print(f"  subjects in the map: {cursor.fetchone()[0]:,}")
-    proofs(args.proof_samples, args.entries, devices, cfg)
+    proofs(args.proof_samples, args.entries, devices, bundles, cfg)
     offline(args.history, args.rounds)
 
 

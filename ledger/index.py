@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -40,10 +39,20 @@ from ledger.verify.subject_map import (
 
 INDEX_ACTOR = "system:index"
 
-_LEAVES_AT = (
-    "SELECT l.subject, l.key, l.count, l.chain FROM ledger_subjectindexleaf l "
-    "WHERE {where} AND l.version = (SELECT MAX(m.version) FROM ledger_subjectindexleaf m "
-    "WHERE m.subject = l.subject AND m.version <= %s)"
+# A bucket's records at index size %s: each key in the bucket's key range (one index
+# probe each, walking the keys in order rather than every version of every record), then
+# its newest version at or below the size, if it had one by then.
+_RECORDS_AT = (
+    "WITH RECURSIVE keys(key) AS ("
+    " SELECT (SELECT key FROM ledger_subjectindexrecord WHERE key >= %s AND key <= %s"
+    "  ORDER BY key LIMIT 1)"
+    " UNION ALL"
+    " SELECT (SELECT r.key FROM ledger_subjectindexrecord r"
+    "  WHERE r.key > keys.key AND r.key <= %s ORDER BY r.key LIMIT 1)"
+    " FROM keys WHERE keys.key IS NOT NULL)"
+    " SELECT r.key, r.count, r.chain FROM keys JOIN ledger_subjectindexrecord r"
+    " ON r.key = keys.key AND r.version = (SELECT MAX(m.version)"
+    " FROM ledger_subjectindexrecord m WHERE m.key = keys.key AND m.version <= %s)"
 )
 _NEWEST_NODES = (
     # One index probe per position (newest version at or below the size asked): an OR of
@@ -56,10 +65,12 @@ _NEWEST_NODES = (
 NEWEST = 1 << 62
 
 
-def _leaves(where: str, params: list[Any], version: int) -> list[tuple[str, bytes, int, bytes]]:
+def _records(bucket: int, version: int) -> list[tuple[bytes, int, bytes]]:
+    """The records of `bucket` in the map at index size `version`, in key order."""
+    low, high = index_rows.bucket_range(bucket)
     with connection.cursor() as cursor:
-        cursor.execute(_LEAVES_AT.format(where=where), [*params, version])
-        return [(s, bytes(k), c, bytes(h)) for s, k, c, h in cursor.fetchall()]
+        cursor.execute(_RECORDS_AT, [low, high, high, version])
+        return sorted((bytes(k), c, bytes(h)) for k, c, h in cursor.fetchall())
 
 
 def _nodes(positions: Sequence[tuple[int, int]], version: int) -> dict[tuple[int, int], bytes]:
@@ -93,26 +104,27 @@ def subject_index_update(size: int) -> tuple[bytes, int]:
     if start > size:
         raise ValueError(f"the subject index is at size {start}, past {size}")
     touches = index_rows.touches(start, size)
-    old = index_rows.current_of_subjects(list(touches))
-    leaf_rows = []
+    keys = {subject: key_hash(subject) for subject in touches}
+    old = index_rows.latest_of_keys(list(keys.values()))
+    records = []
     for subject, leaves in touches.items():
-        count, chain = old.get(subject, (0, ZERO_CHAIN))
+        key = keys[subject]
+        count, chain = old.get(key, (0, ZERO_CHAIN))
         for leaf in leaves:
             count, chain = count + 1, chain_next(chain, leaf)
-        key = key_hash(subject)
-        leaf_rows.append((subject, size, key, bucket_of(key), count, chain))
-    index_rows.store_records(leaf_rows)
-    subjects = (latest.subjects if latest is not None else 0) + sum(
-        1 for subject in touches if subject not in old
-    )
-    changed = sorted({row[3] for row in leaf_rows})
+        records.append((key, size, subject, count, chain))
+    index_rows.store_records(records)
+    subjects = (latest.subjects if latest is not None else 0) + len(touches) - len(old)
+    changed = sorted({bucket_of(record[0]) for record in records})
     if not changed:  # nothing about any subject: the map is unchanged
         root = bytes(latest.root) if latest is not None else EMPTY[BUCKET_BITS]
         SubjectIndexCommit.objects.create(size=size, root=root, subjects=subjects)
         return root, subjects
     new = {(0, bucket): h for bucket, h in index_rows.bucket_hashes(changed).items()}
     root = _update_tree(new, changed)
-    index_rows.store_nodes([(level, position, size, h) for (level, position), h in new.items()])
+    index_rows.store_nodes(
+        sorted((level, position, size, h) for (level, position), h in new.items())
+    )
     SubjectIndexCommit.objects.create(size=size, root=root, subjects=subjects)
     return root, subjects
 
@@ -192,9 +204,7 @@ def subject_index_event(size: int) -> bytes:
 def subject_map_proof(subject: str, size: int) -> MapProof:
     """The map proof for `subject` in the map committed at index size `size`."""
     bucket = bucket_of(key_hash(subject))
-    rows = sorted(
-        (key, count, chain) for _s, key, count, chain in _leaves("l.bucket = %s", [bucket], size)
-    )
+    rows = _records(bucket, size)
     positions = [(level, (bucket >> level) ^ 1) for level in range(BUCKET_BITS)]
     stored = _nodes(positions, size)
     siblings = [stored.get(position, EMPTY[position[0]]) for position in positions]

@@ -4,10 +4,11 @@ An update at 10^6 entries touches most of the 65,536 buckets, so what it costs i
 records between Python and the database. On PostgreSQL:
 
 - the new records go over once, in binary COPY, into a temporary table, and the server
-  copies them into the versioned leaves and upserts them into the current records;
+  copies them into the versioned records and upserts them into the latest ones (both
+  keyed by the subject's key alone, so one index each; the latest are updated in place);
 - the server hashes each changed bucket itself (`sha256` over the bucket's records in key
   order, `string_agg`), so the buckets' other records never come to Python;
-- the subjects' previous records are read with one array parameter per chunk.
+- the subjects' previous records are read by key, with one array parameter per chunk.
 
 Elsewhere (SQLite) the same steps run as plain statements and the buckets hash in Python.
 Both give the same bytes: ledger/verify/subject_map.py defines them, and the tests compare
@@ -16,7 +17,6 @@ the database's map with the one recomputed in memory.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -26,30 +26,37 @@ from django.db import connection, transaction
 from ledger import storage
 from ledger.verify.subject_map import bucket_hash, entry_subjects, record_bytes
 
-CHUNK = 2000  # subjects or buckets per query off PostgreSQL (SQLite's variable limit)
-PG_CHUNK = 50_000  # subjects per array parameter on PostgreSQL
+CHUNK = 2000  # keys or buckets per query off PostgreSQL (SQLite's variable limit)
+PG_CHUNK = 50_000  # keys per array parameter on PostgreSQL
 ENTRY_BATCH = 20_000  # entries read per query
 
-# (subject, version, key, bucket, count, chain): a record as of index size `version`
-Record = tuple[str, int, bytes, int, int, bytes]
-_RECORD_COLUMNS = ("subject", "version", "key", "bucket", "count", "chain")
-_RECORD_FORMATS = "tqbiqb"
+# (key, version, subject, count, chain): a subject's record as of index size `version`
+Record = tuple[bytes, int, str, int, bytes]
+_RECORD_COLUMNS = ("key", "version", "subject", "count", "chain")
+_RECORD_FORMATS = "bqtqb"
 _STAGE = "ledger_index_stage"
 _STAGE_CREATE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS ledger_index_stage (subject varchar(128), "
-    "version bigint, key bytea, bucket integer, count bigint, chain bytea) "
-    "ON COMMIT DELETE ROWS"
+    "CREATE TEMPORARY TABLE IF NOT EXISTS ledger_index_stage (key bytea, version bigint, "
+    "subject varchar(128), count bigint, chain bytea) ON COMMIT DELETE ROWS"
 )
-_STAGE_TO_LEAVES = (
-    "INSERT INTO ledger_subjectindexleaf (subject, version, key, bucket, count, chain) "
-    "SELECT subject, version, key, bucket, count, chain FROM ledger_index_stage"
+# In key order: both tables are keyed by key, so each index page is visited once, in
+# order, instead of at random (half the time at 10^6 subjects, measured).
+_STAGE_TO_RECORDS = (
+    "INSERT INTO ledger_subjectindexrecord (key, version, subject, count, chain) "
+    "SELECT key, version, subject, count, chain FROM ledger_index_stage ORDER BY key"
 )
-_STAGE_TO_CURRENT = (
-    "INSERT INTO ledger_subjectindexcurrent (subject, key, bucket, count, chain) "
-    "SELECT subject, key, bucket, count, chain FROM ledger_index_stage "
-    "ON CONFLICT (subject) DO UPDATE SET count = EXCLUDED.count, chain = EXCLUDED.chain"
+_STAGE_TO_LATEST = (
+    "INSERT INTO ledger_subjectindexlatest (key, count, chain) "
+    "SELECT key, count, chain FROM ledger_index_stage ORDER BY key "
+    "ON CONFLICT (key) DO UPDATE SET count = EXCLUDED.count, chain = EXCLUDED.chain"
 )
 _STAGE_EMPTY = "TRUNCATE ledger_index_stage"
+
+
+def bucket_range(bucket: int) -> tuple[bytes, bytes]:
+    """The lowest and highest 32-byte key in `bucket` (its first two bytes)."""
+    prefix = bucket.to_bytes(2, "big")
+    return prefix + bytes(30), prefix + b"\xff" * 30
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -78,84 +85,87 @@ def touches(start: int, end: int) -> dict[str, list[bytes]]:
     return found
 
 
-def current_of_subjects(subjects: Sequence[str]) -> dict[str, tuple[int, bytes]]:
-    """The newest (count, chain) of each of `subjects` that has one."""
-    found: dict[str, tuple[int, bytes]] = {}
+def latest_of_keys(keys: Sequence[bytes]) -> dict[bytes, tuple[int, bytes]]:
+    """The newest (count, chain) of each of the subject `keys` that has one."""
+    found: dict[bytes, tuple[int, bytes]] = {}
     with connection.cursor() as cursor:
         if _postgres():
-            for chunk in chunks(subjects, PG_CHUNK):
+            for chunk in chunks(keys, PG_CHUNK):
                 cursor.execute(
-                    "SELECT subject, count, chain FROM ledger_subjectindexcurrent "
-                    "WHERE subject = ANY(%s)",
+                    "SELECT key, count, chain FROM ledger_subjectindexlatest "
+                    "WHERE key = ANY(%s::bytea[])",
                     [list(chunk)],
                 )
-                found.update({s: (count, bytes(chain)) for s, count, chain in cursor.fetchall()})
+                found.update({bytes(k): (c, bytes(h)) for k, c, h in cursor.fetchall()})
             return found
-        for chunk in chunks(subjects, CHUNK):
+        for chunk in chunks(keys, CHUNK):
+            marks = ", ".join(["%s"] * len(chunk))  # placeholders only: the keys are params
             cursor.execute(
-                "SELECT subject, count, chain FROM ledger_subjectindexcurrent "
-                "WHERE subject IN (SELECT value FROM json_each(%s))",
-                [json.dumps(list(chunk))],
+                f"SELECT key, count, chain FROM ledger_subjectindexlatest WHERE key IN ({marks})",  # noqa: S608
+                list(chunk),
             )
-            found.update({s: (count, bytes(chain)) for s, count, chain in cursor.fetchall()})
+            found.update({bytes(k): (c, bytes(h)) for k, c, h in cursor.fetchall()})
     return found
 
 
 def store_records(records: Sequence[Record]) -> None:
-    """Append `records` to the versioned leaves and make them the subjects' current ones."""
+    """Append `records` to the versioned records and make them the subjects' latest ones."""
     if not records:
         return
     if not _postgres():
-        storage.bulk_insert("ledger_subjectindexleaf", _RECORD_COLUMNS, records)
+        storage.bulk_insert("ledger_subjectindexrecord", _RECORD_COLUMNS, records)
         with connection.cursor() as cursor:
             cursor.executemany(
-                "INSERT INTO ledger_subjectindexcurrent (subject, key, bucket, count, chain) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (subject) DO UPDATE "
-                "SET count = excluded.count, chain = excluded.chain",
-                [(s, key, bucket, count, chain) for s, _v, key, bucket, count, chain in records],
+                "INSERT INTO ledger_subjectindexlatest (key, count, chain) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET count = excluded.count, chain = excluded.chain",
+                [(key, count, chain) for key, _v, _s, count, chain in records],
             )
         return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_STAGE_CREATE)
         cursor.execute(_STAGE_EMPTY)
         storage.bulk_insert_binary(_STAGE, _RECORD_COLUMNS, _RECORD_FORMATS, records)
-        cursor.execute(_STAGE_TO_LEAVES)
-        cursor.execute(_STAGE_TO_CURRENT)
+        cursor.execute(_STAGE_TO_RECORDS)
+        cursor.execute(_STAGE_TO_LATEST)
         cursor.execute(_STAGE_EMPTY)
 
 
 # The bucket hash of ledger/verify/subject_map.py, by the server: 0x02, then each record
 # (key, count as 8 bytes big-endian, chain) in key order; bytea orders bytewise, as Python.
+# A bucket is a key range of the primary key (keys are 32 bytes; the range's ends are the
+# bucket's two bytes followed by 30 zero or 30 0xff bytes), so each bucket is one short
+# index range scan and the map is never sorted whole.
 _PG_BUCKET_HASHES = (
-    "SELECT bucket, sha256(decode('02', 'hex') || "
+    "SELECT b, (SELECT sha256(decode('02', 'hex') || "
     "string_agg(key || int8send(count) || chain, ''::bytea ORDER BY key)) "
-    "FROM ledger_subjectindexcurrent WHERE bucket = ANY(%s) GROUP BY bucket"
+    "FROM ledger_subjectindexlatest WHERE key >= substring(int4send(b) from 3) "
+    "AND key <= substring(int4send(b) from 3) || decode(repeat('ff', 30), 'hex')) "
+    "FROM unnest(%s::integer[]) AS b"
 )
 
 
 def bucket_hashes(buckets: Sequence[int]) -> dict[int, bytes]:
-    """The hash of each of `buckets` over its current records."""
+    """The hash of each of `buckets` over its latest records (buckets with none are left out)."""
     with connection.cursor() as cursor:
         if _postgres():
             cursor.execute(_PG_BUCKET_HASHES, [list(buckets)])
-            return {bucket: bytes(h) for bucket, h in cursor.fetchall()}
-        records: dict[int, list[tuple[bytes, int, bytes]]] = defaultdict(list)
-        for chunk in chunks(buckets, CHUNK):
+            return {bucket: bytes(h) for bucket, h in cursor.fetchall() if h is not None}
+        found: dict[int, bytes] = {}
+        for bucket in buckets:
             cursor.execute(
-                "SELECT bucket, key, count, chain FROM ledger_subjectindexcurrent "
-                "WHERE bucket IN (SELECT value FROM json_each(%s))",
-                [json.dumps(list(chunk))],
+                "SELECT key, count, chain FROM ledger_subjectindexlatest "
+                "WHERE key >= %s AND key <= %s ORDER BY key",
+                list(bucket_range(bucket)),
             )
-            for bucket, key, count, chain in cursor.fetchall():
-                records[bucket].append((bytes(key), count, bytes(chain)))
-    return {
-        bucket: bucket_hash(record_bytes(*row) for row in sorted(records[bucket]))
-        for bucket in buckets
-    }
+            rows = [(bytes(k), c, bytes(h)) for k, c, h in cursor.fetchall()]
+            if rows:
+                found[bucket] = bucket_hash(record_bytes(*row) for row in rows)
+    return found
 
 
 def store_nodes(rows: Sequence[tuple[int, int, int, bytes]]) -> None:
-    """Append bucket-tree nodes (level, position, version, hash)."""
+    """Append bucket-tree nodes (level, position, version, hash), best in key order: the
+    rows then reach the primary key's pages in order rather than at random."""
     storage.bulk_insert_binary(
         "ledger_subjectindexnode", ("level", "position", "version", "hash"), "hiqb", rows
     )

@@ -208,66 +208,61 @@ class SigningFence(models.Model):
         return f"signing fence: {self.database}"
 
 
-class SubjectIndexLeaf(models.Model):
+class SubjectIndexRecord(models.Model):
     """A subject's record in the subject map (ledger/verify/subject_map.py) from index
     size `version` on. Append-only: a later index size adds a row, so a proof at any
-    committed size reads the newest row at or below it."""
+    committed size reads the newest row at or below it.
 
-    pk = models.CompositePrimaryKey("subject", "version")
-    subject = models.CharField(max_length=128)
-    version = models.BigIntegerField(help_text="The index size this record holds from.")
+    Keyed by (key, version) alone: a key's first two bytes are its bucket, so one index
+    serves uniqueness, a bucket's records in key order (a key range) and the newest
+    version of each. A second index (by subject, or by bucket) would double what every
+    checkpoint writes at random places (docs/ledger-index.md, "Storage").
+    """
+
+    pk = models.CompositePrimaryKey("key", "version")
     key = models.BinaryField(help_text="SHA-256 of the subject: its place in the map.")
-    bucket = models.IntegerField(help_text="The first two bytes of the key, 0 to 65,535.")
+    version = models.BigIntegerField(help_text="The index size this record holds from.")
+    subject = models.CharField(max_length=128, help_text="The subject, for people reading.")
     count = models.BigIntegerField(help_text="Entries about the subject before `version`.")
     chain = models.BinaryField(help_text="The running hash over those entries' leaf hashes.")
 
     class Meta:
-        ordering = ["subject", "version"]
-        indexes = [models.Index(fields=["bucket", "version"], name="ledger_sileaf_bucket")]
+        ordering = ["key", "version"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(count__gt=0), name="ledger_sileaf_count"),
-            models.CheckConstraint(
-                condition=models.Q(bucket__gte=0, bucket__lt=65536),
-                name="ledger_sileaf_bucket_range",
-            ),
-            hash_size_check("subjectindexleaf", "key"),
-            hash_size_check("subjectindexleaf", "chain"),
+            models.CheckConstraint(condition=models.Q(count__gt=0), name="ledger_sirecord_count"),
+            hash_size_check("subjectindexrecord", "key"),
+            hash_size_check("subjectindexrecord", "chain"),
         ]
 
     def __str__(self) -> str:
         return f"{self.subject} at index size {self.version}: {self.count} entries"
 
 
-class SubjectIndexCurrent(models.Model):
+class SubjectIndexLatest(models.Model):
     """Each subject's newest record: what the next update reads and rewrites.
 
-    A copy of the newest `SubjectIndexLeaf` rows, kept so that an update reads a bucket's
-    records by one index scan instead of picking the newest of every record's versions
-    (which grow with every checkpoint). Proofs never read it: a proof at a committed size
-    reads the versioned rows, which a concurrent update cannot move.
+    A copy of the newest `SubjectIndexRecord` rows, kept so that an update reads a
+    bucket's records (a key range of the primary key, in key order) without picking the
+    newest of every record's versions, which grow with every checkpoint. Proofs never
+    read it: a proof at a committed size reads the versioned rows, which a concurrent
+    update cannot move. Only `count` and `chain` change, and no index holds them, so on
+    PostgreSQL an update stays on its page (a HOT update; the table's fillfactor leaves
+    the room, migration 0007) and touches no index.
     """
 
-    subject = models.CharField(max_length=128, primary_key=True)
-    key = models.BinaryField()
-    bucket = models.IntegerField()
+    key = models.BinaryField(primary_key=True)
     count = models.BigIntegerField()
     chain = models.BinaryField()
 
     class Meta:
-        ordering = ["subject"]
-        indexes = [
-            # A bucket's records in key order, read from the index alone where pages are
-            # all-visible: the order the bucket hash takes them in (ledger/index_rows.py),
-            # without a sort of the whole map on every update.
-            models.Index(
-                fields=["bucket", "key"],
-                include=["count", "chain"],
-                name="ledger_sicurrent_bucket_key",
-            )
+        ordering = ["key"]
+        constraints = [
+            hash_size_check("subjectindexlatest", "key"),
+            hash_size_check("subjectindexlatest", "chain"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.subject}: {self.count} entries"
+        return f"{bytes(self.key).hex()[:16]}…: {self.count} entries"
 
 
 class SubjectIndexNode(models.Model):

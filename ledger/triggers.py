@@ -14,7 +14,7 @@ LEDGER_TABLES = AppendOnlyTables(
 INDEX_TABLES = AppendOnlyTables(
     app="ledger_index",
     tables=(
-        "ledger_subjectindexleaf",
+        "ledger_subjectindexrecord",
         "ledger_subjectindexnode",
         "ledger_subjectindexcommit",
     ),

@@ -5,16 +5,23 @@ import django.db.models.lookups
 import django.utils.timezone
 from django.db import migrations, models
 
-from ledger import triggers
+from registry.append_only import AppendOnlyTables
+
+# The index tables as this migration made them (0007 replaced the leaves' table), frozen
+# here so that the migration does the same on every database whatever the code says now.
+INDEX_TABLES_0004 = AppendOnlyTables(
+    app="ledger_index",
+    tables=("ledger_subjectindexleaf", "ledger_subjectindexnode", "ledger_subjectindexcommit"),
+)
 
 
 def create_triggers(apps, schema_editor) -> None:
-    for statement in triggers.INDEX_TABLES.create_sql(schema_editor.connection.vendor):
+    for statement in INDEX_TABLES_0004.create_sql(schema_editor.connection.vendor):
         schema_editor.execute(statement, params=None)
 
 
 def drop_triggers(apps, schema_editor) -> None:
-    for statement in triggers.INDEX_TABLES.drop_sql(schema_editor.connection.vendor):
+    for statement in INDEX_TABLES_0004.drop_sql(schema_editor.connection.vendor):
         schema_editor.execute(statement, params=None)
 
 

@@ -219,6 +219,26 @@ def test_every_variable_the_processes_get_is_read_by_the_settings(compose, regis
             assert required_variable(environment[secret]) == secret + registry.suffix, secret
 
 
+@registries
+def test_the_worker_writes_the_tiles_the_web_process_serves(compose, registry):
+    services = compose["services"]
+    tiles = _environment(compose, registry.web)["LEDGER_TILES_DIR"]
+    assert _environment(compose, registry.worker)["LEDGER_TILES_DIR"] == tiles
+
+    def mounted(service: str) -> list[str]:
+        return [v for v in services[service].get("volumes", []) if v.split(":")[1] == tiles]
+
+    (written,) = mounted(registry.worker)
+    (served,) = mounted(registry.web)
+    volume = written.split(":")[0]
+    assert served == f"{volume}:{tiles}:ro", "the web process only reads them"
+    assert volume in compose["volumes"], "a named volume: kept across restarts"
+    other = mounted(OTHER[registry].worker)[0].split(":")[0]
+    assert other != volume, "each registry its own log"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert f"mkdir -p {tiles} && chown gridproof {tiles}" in dockerfile
+
+
 def test_the_two_registries_share_nothing_of_their_own(compose):
     a, b = (_environment(compose, registry.web) for registry in REGISTRIES)
     assert set(a) == set(b)
