@@ -136,6 +136,13 @@ def _market(operator: User, area: GridArea) -> Market:
     )
 
 
+def _policy(spec: Spec) -> str:
+    """A prosumer's PV is certified hourly, as its readings arrive (the readings hook)."""
+    if spec.pv_w:
+        return Device.IssuancePolicy.AUTOMATIC_HOURLY
+    return Device.IssuancePolicy.MANUAL
+
+
 def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Member:
     organisation = Organisation.objects.filter(legal_name=spec.legal_name).first()
     if organisation is not None:
@@ -147,6 +154,13 @@ def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Mem
             account=Account.objects.get(organisation=organisation, kind=Account.Kind.TRADING),
             device=device,
         )
+        if spec.pv_w and device.issuance_policy != _policy(spec):  # made before PV issued
+            assets.device_policy_set(
+                actor=operator,
+                device_id=device.pk,
+                reason="Simulated community: PV certificates issued hourly.",
+                issuance_policy=_policy(spec),
+            )
     else:
         user = accounts.user_register(
             username=f"sim-{spec.slug}", password=hashlib.sha256(spec.slug.encode()).hexdigest()
@@ -175,6 +189,7 @@ def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Mem
             longitude=Decimal("13.400000"),
             interval_minutes=SLOT_MINUTES,
             require_signed_readings=True,
+            issuance_policy=_policy(spec),
             owners=[{"organisation_id": organisation.pk, "account_id": account.pk, "share": "1"}],
         )
         kinds = [("LOAD", Meter.Kind.CONSUMPTION)]

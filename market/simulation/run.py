@@ -5,8 +5,11 @@ operator settles the slot against them; then a bill per member and the checks.
 Over HTTP (a real server, `clock.local_server`): delegating the agents
 (POST /market/agents/), the readings (POST /readings/), the settlements
 (POST /market/clearings/{id}/settle/) and the money (GET /market/settlement-accounts/).
-The agents' runs (`agent_run_slot`) and the clearing (`slot_clear`) have no HTTP path (the
-periodic tasks run them), so the simulation calls those services at the simulated time.
+The agents' runs (`agent_run_slot`), the clearing (`slot_clear`), the automatic hourly
+issuance of the prosumers' PV (`certificate_auto_issue`) and the later delivery of the
+certificates issued after a slot settled (`slot_certificates_deliver`) have no HTTP path
+(the periodic tasks and the readings hook run them), so the simulation calls those
+services at the simulated time.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ import base64
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.db.models import F, Sum
+
 from assets.canonical import reading_bytes
+from certificates.allocation import floor_hour
+from certificates.models import IssuedPeriod
+from certificates.services import certificate_auto_issue
 from ledger.integrity import LedgerTampered, ledger_verify
 from ledger.services import ledger_integrate_pending
 from market.agents.services import agent_run_slot
-from market.models import SlotClearing
-from market.services import slot_clear
+from market.models import SlotClearing, SlotSettlement
+from market.services import slot_certificates_deliver, slot_clear
 from market.simulation import profiles
 from market.simulation.clock import Api, ApiError, SimulatedClock, local_server
 from market.simulation.community import (
@@ -38,13 +46,18 @@ MINUTE = dt.timedelta(minutes=1)
 @dataclass
 class Bill:
     """One member's day: Wh sold and bought through the market (delivered), the money it
-    received (+) or paid (-), and the Wh of certificates it received."""
+    received (+) or paid (-), the Wh of certificates it received for the energy it bought
+    (`certificates_wh`), and for a prosumer the Wh of certificates issued for its PV in the
+    played hours (`issued_wh`) and how many of them went to its buyers
+    (`certificates_sold_wh`)."""
 
     name: str
     sold_wh: int = 0
     bought_wh: int = 0
     money_minor: int = 0
     certificates_wh: int = 0
+    certificates_sold_wh: int = 0
+    issued_wh: int = 0
 
 
 @dataclass
@@ -58,6 +71,8 @@ class Report:
     waiting: int = 0
     readings: int = 0
     operator_minor: int = 0
+    certificates_later_wh: int = 0  # delivered after their slot settled, once issued
+    certificates_pending_wh: int = 0  # still owed at the end (their hour is not over)
     bills: list[Bill] = field(default_factory=list)
     ledger_ok: bool = False
     ledger_problem: str = ""
@@ -126,7 +141,7 @@ class Simulation:
             )
         before = {m.organisation.pk: _money(apis[m.organisation.pk]) for m in community.members}
         operator_before = _money(operator, market.operator_id)
-        settlements = []
+        settled: list[int] = []  # clearing ids
         for index in range(count):
             slot = self.first + index * length
             gate = slot_gate_closure(market, slot)
@@ -146,10 +161,27 @@ class Simulation:
             self.report.cleared_wh += clearing.volume_wh
             self.clock.set(slot + length + MINUTE)
             self._send_readings(community, apis, until=slot + length)
+            hour_over = (slot + length) == floor_hour(slot + length)
+            if hour_over:
+                self._issue(community)
             if clearing.volume_wh:
-                settlements.append(operator.post(f"/market/clearings/{clearing.pk}/settle/"))
+                operator.post(f"/market/clearings/{clearing.pk}/settle/")
+                settled.append(clearing.pk)
+            if hour_over:
+                self._deliver_pending(market.pk)
+        end = self.first + count * length
+        hours = (floor_hour(self.first), _ceil_hour(end))
+        self._bill(community, apis, operator, settled, before, operator_before, hours)
+
+    def _bill(self, community, apis, operator, settled, before, operator_before, hours) -> None:
+        """Each member's bill from the slots' final settlements (read over HTTP: the
+        certificates delivered later are in the lines) and its settlement account;
+        `hours` bound the played hours, whose issued certificates the bill counts."""
+        market = community.market
         bills = {m.organisation.pk: Bill(m.spec.legal_name) for m in community.members}
-        for settlement in settlements:
+        for clearing_id in settled:
+            settlement = operator.get(f"/market/clearings/{clearing_id}/settlement/")
+            self.report.certificates_pending_wh += settlement["certificates_pending_wh"]
             if settlement["status"] == "settled":
                 self.report.settled += 1
             else:
@@ -158,14 +190,42 @@ class Simulation:
                 bill = bills[self.orders[line["order"]].organisation.pk]
                 if line["side"] == "sell":
                     bill.sold_wh += line["delivered_wh"]
+                    bill.certificates_sold_wh += line.get("certificates_wh") or 0
                 else:
                     bill.bought_wh += line["delivered_wh"]
                     bill.certificates_wh += line.get("certificates_wh") or 0
         for member in community.members:
             bill = bills[member.organisation.pk]
             bill.money_minor = _money(apis[member.organisation.pk]) - before[member.organisation.pk]
+            bill.issued_wh = _issued_wh(member.device.pk, *hours)
             self.report.bills.append(bill)
         self.report.operator_minor = _money(operator, market.operator_id) - operator_before
+
+    def _issue(self, community: Community) -> None:
+        """The prosumers' automatic hourly issuance, as the periodic sweep runs it: every
+        complete hour not issued yet. The readings hook usually did it already when the
+        hour's last readings were accepted (with no Celery broker, as their request
+        committed); running it here keeps the day independent of a worker."""
+        for member in community.members:
+            if member.spec.pv_w:
+                certificate_auto_issue(device_id=member.device.pk)
+
+    def _deliver_pending(self, market_id: int) -> None:
+        """The certificates issued since a slot settled go to its buyers, as the periodic
+        `market-slots-settle` task delivers them after settling."""
+        pending = (
+            SlotSettlement.objects.filter(
+                market_id=market_id,
+                status=SlotSettlement.Status.SETTLED,
+                certificates_pending_wh__gt=0,
+            )
+            .order_by("slot_start", "pk")
+            .values_list("pk", flat=True)
+        )
+        for settlement_id in list(pending):
+            self.report.certificates_later_wh += slot_certificates_deliver(
+                settlement_id=settlement_id
+            )
 
     def _delegate(self, api: Api, member: Member, market_id: int) -> int:
         try:
@@ -233,6 +293,22 @@ class Simulation:
             "wh": wh,
             "signature": base64.b64encode(signature).decode(),
         }
+
+
+def _ceil_hour(moment: dt.datetime) -> dt.datetime:
+    floor = floor_hour(moment)
+    return floor if floor == moment else floor + dt.timedelta(hours=1)
+
+
+def _issued_wh(device_id: int, start: dt.datetime, end: dt.datetime) -> int:
+    """Wh of certificates issued (not withdrawn) for the device's production in [start, end)."""
+    found = IssuedPeriod.objects.filter(
+        device_id=device_id,
+        withdrawn_at__isnull=True,
+        period_start__gte=start,
+        period_end__lte=end,
+    ).aggregate(wh=Sum(F("unit_end") - F("unit_start")))
+    return found["wh"] or 0
 
 
 def _money(api: Api, organisation_id: int | None = None) -> int:
