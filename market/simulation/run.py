@@ -29,7 +29,13 @@ from ledger.services import ledger_integrate_pending
 from market.agents.services import agent_run_slot
 from market.models import SlotClearing, SlotSettlement
 from market.services import slot_certificates_deliver, slot_clear
-from market.simulation import profiles
+from market.simulation.battery import (
+    Batteries,
+    contracts_tick,
+    site_wh,
+    storage_contract,
+    storage_days,
+)
 from market.simulation.clock import Api, ApiError, SimulatedClock, local_server
 from market.simulation.community import (
     Community,
@@ -47,9 +53,9 @@ MINUTE = dt.timedelta(minutes=1)
 class Bill:
     """One member's day: Wh sold and bought through the market (delivered), the money it
     received (+) or paid (-), the Wh of certificates it received for the energy it bought
-    (`certificates_wh`), and for a prosumer the Wh of certificates issued for its PV in the
-    played hours (`issued_wh`) and how many of them went to its buyers
-    (`certificates_sold_wh`)."""
+    (`certificates_wh`), and for a prosumer the Wh of certificates issued for its PV (and
+    its battery's discharge) in the played hours (`issued_wh`) and how many of them went
+    to its buyers (`certificates_sold_wh`)."""
 
     name: str
     sold_wh: int = 0
@@ -58,6 +64,20 @@ class Bill:
     certificates_wh: int = 0
     certificates_sold_wh: int = 0
     issued_wh: int = 0
+
+
+@dataclass
+class Battery:
+    """The battery's days its storage balancing contract ran (the whole history and the
+    played day, if it was played to its end) and what the agent read of its charge."""
+
+    name: str
+    days_applied: int = 0
+    days_failed: list[str] = field(default_factory=list)  # "day:…: reason"
+    charged_wh: int = 0
+    discharged_wh: int = 0
+    certified_wh: int = 0  # storage certificates issued for the discharge
+    charge_read_wh: list[int] = field(default_factory=list)  # by the agent, per slot
 
 
 @dataclass
@@ -73,6 +93,7 @@ class Report:
     operator_minor: int = 0
     certificates_later_wh: int = 0  # delivered after their slot settled, once issued
     certificates_pending_wh: int = 0  # still owed at the end (their hour is not over)
+    battery: Battery | None = None
     bills: list[Bill] = field(default_factory=list)
     ledger_ok: bool = False
     ledger_problem: str = ""
@@ -106,6 +127,11 @@ class Simulation:
         self.slots = slots
         self.sent: dict[int, dt.datetime] = {}  # meter id -> readings sent until
         self.orders: dict[int, Member] = {}  # order id -> member
+        self.batteries = Batteries(seed)
+        self.charge_read: list[int] = []  # the battery charge its agent read, per slot
+        self.contracts: dict[int, int] = {}  # organisation id -> storage contract id
+        # Days before this midnight have had the contracts' tick (or have no readings yet).
+        self.ticked = self.day_start - dt.timedelta(days=history_days)
 
     def run(self) -> Report:
         with self.clock.installed():
@@ -139,6 +165,10 @@ class Simulation:
                     for m in member.meters
                 }
             )
+            if member.battery is not None:
+                self.contracts[member.organisation.pk] = storage_contract(
+                    apis[member.organisation.pk], member, self.ticked
+                )
         before = {m.organisation.pk: _money(apis[m.organisation.pk]) for m in community.members}
         operator_before = _money(operator, market.operator_id)
         settled: list[int] = []  # clearing ids
@@ -150,10 +180,14 @@ class Simulation:
                 continue
             self.clock.set(gate - 10 * MINUTE)
             self._send_readings(community, apis, until=self.clock.now)
+            if self._tick(self.clock.now):
+                self._deliver_pending(market.pk)
             for member in community.members:
                 decision = agent_run_slot(agent_id=member.agent_id, slot_start=slot)
                 if decision.order_id:
                     self.orders[decision.order_id] = member
+                if member.battery is not None and decision.battery_charge_wh is not None:
+                    self.charge_read.append(decision.battery_charge_wh)
             self.clock.set(gate + MINUTE)
             clearing = slot_clear(market_id=market.pk, slot_start=slot)
             self.report.slots += 1
@@ -168,6 +202,8 @@ class Simulation:
                 operator.post(f"/market/clearings/{clearing.pk}/settle/")
                 settled.append(clearing.pk)
             if hour_over:
+                self._deliver_pending(market.pk)
+            if self._tick(slot + length):  # the day is over: the battery's day runs
                 self._deliver_pending(market.pk)
         end = self.first + count * length
         hours = (floor_hour(self.first), _ceil_hour(end))
@@ -197,9 +233,41 @@ class Simulation:
         for member in community.members:
             bill = bills[member.organisation.pk]
             bill.money_minor = _money(apis[member.organisation.pk]) - before[member.organisation.pk]
-            bill.issued_wh = _issued_wh(member.device.pk, *hours)
+            devices = [member.device.pk] + ([member.battery.pk] if member.battery else [])
+            bill.issued_wh = _issued_wh(devices, *hours)
             self.report.bills.append(bill)
         self.report.operator_minor = _money(operator, market.operator_id) - operator_before
+        for member in community.members:
+            if member.battery is not None:
+                self.report.battery = self._battery(apis[member.organisation.pk], member)
+
+    def _battery(self, api: Api, member: Member) -> Battery:
+        """The battery's contract days from the first day of readings to the played day."""
+        battery = Battery(f"{member.spec.legal_name} battery", charge_read_wh=self.charge_read)
+        first = (self.day_start - dt.timedelta(days=self.history_days)).date().isoformat()
+        last = self.day_start.date().isoformat()
+        for day in storage_days(api, self.contracts[member.organisation.pk]):
+            if not first <= day["trigger"].removeprefix("day:") <= last:
+                continue
+            if day["status"] != "applied":
+                battery.days_failed.append(f"{day['trigger']}: {day['reason_code']}")
+                continue
+            battery.days_applied += 1
+            battery.charged_wh += day["result"]["charged_wh"]
+            battery.discharged_wh += day["result"]["discharged_wh"]
+            battery.certified_wh += day["result"]["certified_wh"]
+        return battery
+
+    def _tick(self, until: dt.datetime) -> bool:
+        """Once the readings cover a new whole UTC day, the contracts' calendar tick runs
+        the storage contracts' complete days (up to 31 a tick); True when it ran."""
+        midnight = dt.datetime.combine(until.date(), dt.time(), tzinfo=dt.UTC)
+        if not self.contracts or midnight <= self.ticked:
+            return False
+        for _ in range(1 + (midnight - self.ticked).days // 31):
+            contracts_tick()
+        self.ticked = midnight
+        return True
 
     def _issue(self, community: Community) -> None:
         """The prosumers' automatic hourly issuance, as the periodic sweep runs it: every
@@ -258,7 +326,7 @@ class Simulation:
                     rows.append(self._row(member, sim, start, step))
                     start += step
                 if rows:
-                    result = api.post(f"/readings/?device={member.device.pk}", rows)
+                    result = api.post(f"/readings/?device={sim.meter.device_id}", rows)
                     if result.get("status") not in ("accepted", "unchanged"):  # unchanged: a rerun
                         raise ApiError("POST", "/readings/", 200, result)
                     self.report.readings += int(result.get("stored") or 0)
@@ -267,23 +335,10 @@ class Simulation:
     def _row(self, member: Member, sim, start: dt.datetime, step: dt.timedelta) -> dict:
         minutes = int(step.total_seconds() // 60)
         name = sim.meter.serial
-        if sim.profile == "pv":
-            wh = profiles.pv_wh(
-                seed=self.seed,
-                name=name,
-                capacity_w=member.spec.pv_w,
-                start=start,
-                minutes=minutes,
-            )
+        if sim.profile in ("charge", "discharge"):
+            wh = self.batteries.wh(member, sim.profile, start, minutes)
         else:
-            wh = profiles.load_wh(
-                seed=self.seed,
-                name=name,
-                base_w=member.spec.base_w,
-                peak_w=member.spec.peak_w,
-                start=start,
-                minutes=minutes,
-            )
+            wh = site_wh(self.seed, member, sim.profile, start, minutes)
         end = start + step
         signature = sim.key.sign(reading_bytes(name, start, end, wh)).signature
         return {
@@ -300,10 +355,11 @@ def _ceil_hour(moment: dt.datetime) -> dt.datetime:
     return floor if floor == moment else floor + dt.timedelta(hours=1)
 
 
-def _issued_wh(device_id: int, start: dt.datetime, end: dt.datetime) -> int:
-    """Wh of certificates issued (not withdrawn) for the device's production in [start, end)."""
+def _issued_wh(device_ids: list[int], start: dt.datetime, end: dt.datetime) -> int:
+    """Wh of certificates issued (not withdrawn) for the devices' production in [start, end):
+    a PV's, and a battery's storage certificates for its discharge."""
     found = IssuedPeriod.objects.filter(
-        device_id=device_id,
+        device_id__in=device_ids,
         withdrawn_at__isnull=True,
         period_start__gte=start,
         period_end__lte=end,

@@ -41,7 +41,7 @@ def test_four_midday_slots_trade_settle_and_conserve_money():
     assert {s.reason for s in settlements} == {""}  # against readings, not the fallback
     assert all(s.delivered_wh > 0 for s in settlements)
     # Every slot's readings were signed and accepted: 2 history days plus 11:00-12:00.
-    meters = sum(2 if spec.pv_w else 1 for spec in COMMUNITY)
+    meters = sum(1 + bool(spec.pv_w) + 2 * bool(spec.battery_wh) for spec in COMMUNITY)
     assert Reading.objects.filter(meter__serial__startswith="SIM-").count() == meters * (
         2 * 96 + 11 * 4 + 4
     )
@@ -54,6 +54,24 @@ def test_four_midday_slots_trade_settle_and_conserve_money():
     assert paid > 0 and received > 0
     assert paid == received + report.operator_minor
     assert sum(b.sold_wh for b in report.bills) == sum(b.bought_wh for b in report.bills)
+
+    # The battery charged from the midday PV surplus and discharged in the evening and
+    # night; its storage balancing contract ran each history day (the played day is not
+    # over): the PV certificates of the charge were cancelled into it and its discharge
+    # issued as storage certificates, all of it certified (lossless, all charge from PV).
+    battery = report.battery
+    assert battery.days_applied == 2 and battery.days_failed == []
+    assert battery.charged_wh == battery.discharged_wh == battery.certified_wh > 0
+    charged = Reading.objects.filter(meter__serial="SIM-BATIN-EICHE", wh__gt=0)
+    assert charged and all(6 <= r.start.hour < 18 for r in charged)
+    discharged = Reading.objects.filter(meter__serial="SIM-BATOUT-EICHE", start__hour__gte=17)
+    assert sum(r.wh for r in discharged) > 0
+    storage = Bundle.objects.filter(
+        issuance__is_storage=True, account__organisation__legal_name="Sim Prosumer Eiche"
+    )
+    assert sum(b.unit_end - b.unit_start for b in storage) == battery.certified_wh
+    # Its agent read the charge through the hook: the contract's state, empty at midnight.
+    assert battery.charge_read_wh == [0, 0, 0, 0]
 
 
 def test_buyers_receive_the_certificates_of_the_pv_they_bought():

@@ -83,10 +83,22 @@ class Command(BaseCommand):
         out.write(f"{'market operator (fees)':<24}{'':>20}{_eur(report.operator_minor):>10}")
         out.write(
             "Certificates (Wh): 'cert. in' received with the energy bought, 'issued' for the "
-            "member's PV in the played hours, 'cert. out' of those delivered to its buyers; "
+            "member's PV and battery in the played hours, 'cert. out' of those delivered to "
+            "its buyers; "
             f"{report.certificates_later_wh} delivered after their slot settled (once its hour "
             f"was issued), {report.certificates_pending_wh} still pending (hour not over)."
         )
+        battery = report.battery
+        if battery is not None:
+            reads = sorted(set(battery.charge_read_wh))
+            out.write(
+                f"{battery.name}: storage balancing ran {battery.days_applied} days "
+                f"(charged {battery.charged_wh} Wh from the PV surplus, discharged "
+                f"{battery.discharged_wh} Wh, {battery.certified_wh} Wh issued as storage "
+                f"certificates); its agent read a charge of {reads or 'nothing'} Wh."
+            )
+            for failed in battery.days_failed:
+                out.write(f"  battery day not applied: {failed}")
         out.write(f"Money moved in total: {report.money_total} minor units (0 = conserved).")
         out.write("Ledger OK." if report.ledger_ok else f"LEDGER: {report.ledger_problem}")
         if not report.ok:
