@@ -40,12 +40,14 @@ class Spec:
     peak_w: int
     min_sell_price: int  # minor units per MWh
     max_buy_price: int
+    battery_wh: int = 0  # a home battery under a storage balancing contract
+    battery_w: int = 0
 
 
 COMMUNITY = (
     Spec("ahorn", "Sim Prosumer Ahorn", 8_000, 250, 900, 12_000, 30_000),
     Spec("birke", "Sim Prosumer Birke", 6_000, 300, 1_200, 14_000, 32_000),
-    Spec("eiche", "Sim Prosumer Eiche", 10_000, 350, 1_500, 16_000, 28_000),
+    Spec("eiche", "Sim Prosumer Eiche", 10_000, 350, 1_500, 16_000, 28_000, 5_000, 2_500),
     Spec("linde", "Sim Household Linde", 0, 1_200, 2_000, 0, 35_000),
     Spec("ulme", "Sim Household Ulme", 0, 1_500, 2_500, 0, 40_000),
     Spec("weide", "Sim Household Weide", 0, 1_000, 1_800, 0, 30_000),
@@ -56,7 +58,7 @@ COMMUNITY = (
 class SimMeter:
     meter: Meter
     key: nacl.signing.SigningKey
-    profile: str  # "pv" or "load"
+    profile: str  # "pv", "load", or the battery's "charge" and "discharge"
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Member:
     account: Account
     device: Device
     meters: list[SimMeter] = field(default_factory=list)
+    battery: Device | None = None
     token: str = ""
     token_id: int = 0
     agent_id: int = 0
@@ -136,6 +139,13 @@ def _market(operator: User, area: GridArea) -> Market:
     )
 
 
+def _policy(spec: Spec) -> str:
+    """A prosumer's PV is certified hourly, as its readings arrive (the readings hook)."""
+    if spec.pv_w:
+        return Device.IssuancePolicy.AUTOMATIC_HOURLY
+    return Device.IssuancePolicy.MANUAL
+
+
 def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Member:
     organisation = Organisation.objects.filter(legal_name=spec.legal_name).first()
     if organisation is not None:
@@ -147,6 +157,13 @@ def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Mem
             account=Account.objects.get(organisation=organisation, kind=Account.Kind.TRADING),
             device=device,
         )
+        if spec.pv_w and device.issuance_policy != _policy(spec):  # made before PV issued
+            assets.device_policy_set(
+                actor=operator,
+                device_id=device.pk,
+                reason="Simulated community: PV certificates issued hourly.",
+                issuance_policy=_policy(spec),
+            )
     else:
         user = accounts.user_register(
             username=f"sim-{spec.slug}", password=hashlib.sha256(spec.slug.encode()).hexdigest()
@@ -175,6 +192,7 @@ def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Mem
             longitude=Decimal("13.400000"),
             interval_minutes=SLOT_MINUTES,
             require_signed_readings=True,
+            issuance_policy=_policy(spec),
             owners=[{"organisation_id": organisation.pk, "account_id": account.pk, "share": "1"}],
         )
         kinds = [("LOAD", Meter.Kind.CONSUMPTION)]
@@ -202,10 +220,64 @@ def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Mem
             reference="simulated community funding",
         )
         member = Member(spec, user, organisation, account, device)
+    if spec.battery_wh:
+        member.battery = Device.objects.filter(
+            organisation=member.organisation, name=f"{spec.legal_name} battery"
+        ).first() or _battery(spec, operator, member, area, now)
+    profiles = {
+        Meter.Kind.GENERATION: "pv",
+        Meter.Kind.STORAGE: "discharge",
+        Meter.Kind.CONSUMPTION: "load",
+    }
     for meter in Meter.objects.filter(device=member.device).order_by("pk"):
-        profile = "pv" if meter.kind == Meter.Kind.GENERATION else "load"
-        member.meters.append(SimMeter(meter, meter_key(meter.serial), profile))
+        member.meters.append(SimMeter(meter, meter_key(meter.serial), profiles[meter.kind]))
+    if member.battery is not None:
+        for meter in Meter.objects.filter(device=member.battery).order_by("pk"):
+            profile = "charge" if meter.kind == Meter.Kind.CONSUMPTION else "discharge"
+            member.meters.append(SimMeter(meter, meter_key(meter.serial), profile))
     return member
+
+
+def _battery(spec: Spec, operator: User, member: Member, area: GridArea, now) -> Device:
+    """The prosumer's home battery: a storage device with a charge (consumption) and a
+    discharge (storage) meter, issued only by its storage balancing contract (manual
+    policy), its output in the prosumer's trading account."""
+    user, organisation = member.user, member.organisation
+    battery = assets.device_register(
+        actor=user,
+        organisation_id=organisation.pk,
+        name=f"{spec.legal_name} battery",
+        grid_area_id=area.pk,
+        technology_code="T070000",
+        energy_source_code="F00000000",
+        capacity_w=spec.battery_w,
+        commissioning_date=dt.date(2022, 1, 1),
+        latitude=Decimal("52.520000"),
+        longitude=Decimal("13.400000"),
+        interval_minutes=SLOT_MINUTES,
+        require_signed_readings=True,
+        is_storage=True,
+        storage_capacity_wh=spec.battery_wh,
+        round_trip_efficiency=Decimal("1"),  # lossless: see profiles.battery_day
+        owners=[
+            {"organisation_id": organisation.pk, "account_id": member.account.pk, "share": "1"}
+        ],
+    )
+    for tag, kind in (("BATIN", Meter.Kind.CONSUMPTION), ("BATOUT", Meter.Kind.STORAGE)):
+        serial = f"SIM-{tag}-{spec.slug.upper()}"
+        assets.meter_register(
+            actor=user,
+            device_id=battery.pk,
+            serial=serial,
+            kind=kind,
+            public_key=bytes(meter_key(serial).verify_key),
+            key_valid_from=now - INSTALLED_BEFORE,
+            installed_at=now - INSTALLED_BEFORE,
+        )
+    assets.device_submit(actor=user, device_id=battery.pk)
+    assets.device_approve(actor=operator, device_id=battery.pk, reason="Simulated community.")
+    assets.device_activate(actor=user, device_id=battery.pk)
+    return battery
 
 
 @transaction.atomic

@@ -42,3 +42,39 @@ def load_wh(
     peaks = math.exp(-(((hours - 7.5) / 1.2) ** 2)) + math.exp(-(((hours - 19) / 1.8) ** 2))
     noise = _rng(seed, f"{name}@{start.isoformat()}", start.date()).gauss(1.0, 0.1)
     return max(0, round((base_w + peak_w * peaks) * noise * minutes / 60))
+
+
+def battery_day(
+    *, pv: list[int], load: list[int], capacity_wh: int, power_w: int, minutes: int
+) -> list[tuple[int, int]]:
+    """A home battery's (charge Wh, discharge Wh) per interval of one UTC day, from the
+    day's PV and load of its site: it charges from the surplus and discharges into the
+    deficit, at most `power_w`, lossless, between empty and `capacity_wh`.
+
+    It starts the day empty and ends it empty (what is left in the last interval goes to
+    the grid), so each day's readings depend on that day alone (a rerun sends the same).
+    Within a UTC hour it never charges after it discharged beyond what it held at the
+    hour's start: the storage balancing contract nets an hour charge-first, and its
+    capacity check (charge on top of the hour's starting charge) must pass too.
+    """
+    step = power_w * minutes // 60
+    per_hour = max(1, 60 // minutes)
+    soc = hour_start = hour_charged = 0
+    rows: list[tuple[int, int]] = []
+    for index, (produced, consumed) in enumerate(zip(pv, load, strict=True)):
+        if index % per_hour == 0:
+            hour_start, hour_charged = soc, 0
+        net = produced - consumed
+        charge = discharge = 0
+        if net > 0:
+            charge = max(0, min(net, step, capacity_wh - hour_start - hour_charged))
+            hour_charged += charge
+            soc += charge
+        elif net < 0:
+            discharge = min(-net, step, soc)
+            soc -= discharge
+        rows.append((charge, discharge))
+    if rows and soc:
+        charge, discharge = rows[-1]
+        rows[-1] = (charge, discharge + soc)
+    return rows

@@ -3,12 +3,15 @@ slots settle against the signed readings its meters sent, and money is conserved
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.models import Organisation
 from assets.models import Reading
+from certificates.models import Bundle
 from market.models import Market, Order, SlotSettlement
 from market.simulation.community import COMMUNITY, MARKET_CODE
 from market.simulation.run import simulate
@@ -27,9 +30,7 @@ def run(*args: str) -> str:
 
 def test_four_midday_slots_trade_settle_and_conserve_money():
     issuing_body_user()
-    output = run(
-        "--day", DAY.isoformat(), "--first-slot", "11:00", "--slots", "4", "--history-days", "2"
-    )
+    report = simulate(day=DAY, slots=4, first_slot=dt.time(11), history_days=2)
 
     market = Market.objects.get(code=MARKET_CODE)
     cleared = Order.objects.filter(market=market, filled_wh__gt=0)
@@ -40,24 +41,75 @@ def test_four_midday_slots_trade_settle_and_conserve_money():
     assert {s.reason for s in settlements} == {""}  # against readings, not the fallback
     assert all(s.delivered_wh > 0 for s in settlements)
     # Every slot's readings were signed and accepted: 2 history days plus 11:00-12:00.
-    meters = sum(2 if spec.pv_w else 1 for spec in COMMUNITY)
+    meters = sum(1 + bool(spec.pv_w) + 2 * bool(spec.battery_wh) for spec in COMMUNITY)
     assert Reading.objects.filter(meter__serial__startswith="SIM-").count() == meters * (
         2 * 96 + 11 * 4 + 4
     )
-    for spec in COMMUNITY:
-        assert spec.legal_name in output
-    assert "Money moved in total: 0 minor units" in output
-    assert "Ledger OK." in output
 
     # The bill agrees with the settlements: buyers paid what the sellers and the fee got.
-    report = simulate(day=DAY, slots=2, first_slot=dt.time(12), history_days=2)
-    assert report.slots == 2 and report.settled == 2
+    assert report.slots == 4 and report.settled == 4
     assert report.money_total == 0 and report.ok
     paid = -sum(b.money_minor for b in report.bills if b.bought_wh)
     received = sum(b.money_minor for b in report.bills if b.sold_wh)
     assert paid > 0 and received > 0
     assert paid == received + report.operator_minor
     assert sum(b.sold_wh for b in report.bills) == sum(b.bought_wh for b in report.bills)
+
+    # The battery charged from the midday PV surplus and discharged in the evening and
+    # night; its storage balancing contract ran each history day (the played day is not
+    # over): the PV certificates of the charge were cancelled into it and its discharge
+    # issued as storage certificates, all of it certified (lossless, all charge from PV).
+    battery = report.battery
+    assert battery.days_applied == 2 and battery.days_failed == []
+    assert battery.charged_wh == battery.discharged_wh == battery.certified_wh > 0
+    charged = Reading.objects.filter(meter__serial="SIM-BATIN-EICHE", wh__gt=0)
+    assert charged and all(6 <= r.start.hour < 18 for r in charged)
+    discharged = Reading.objects.filter(meter__serial="SIM-BATOUT-EICHE", start__hour__gte=17)
+    assert sum(r.wh for r in discharged) > 0
+    storage = Bundle.objects.filter(
+        issuance__is_storage=True, account__organisation__legal_name="Sim Prosumer Eiche"
+    )
+    assert sum(b.unit_end - b.unit_start for b in storage) == battery.certified_wh
+    # Its agent read the charge through the hook: the contract's state, empty at midnight.
+    assert battery.charge_read_wh == [0, 0, 0, 0]
+
+
+def test_buyers_receive_the_certificates_of_the_pv_they_bought():
+    issuing_body_user()
+    report = simulate(day=DAY, slots=4, first_slot=dt.time(11), history_days=1)
+
+    # The hour 11:00-12:00 is over when its last slot settles: its PV is issued hourly and
+    # every delivered Wh came with its certificate, the first three slots' afterwards.
+    assert report.ok and report.certificates_pending_wh == 0
+    assert report.certificates_later_wh > 0
+    buyers = [b for b in report.bills if b.bought_wh]
+    sellers = [b for b in report.bills if b.sold_wh]
+    assert buyers and sellers
+    for bill in buyers:
+        assert bill.certificates_wh == bill.bought_wh > 0
+        # ... and they are in the buyer's trading account: units of others' devices.
+        organisation = Organisation.objects.get(legal_name=bill.name)
+        credited = Bundle.objects.filter(
+            account__organisation=organisation, status=Bundle.Status.ACTIVE
+        ).exclude(device__organisation=organisation)
+        assert bill.certificates_wh == sum(b.unit_end - b.unit_start for b in credited)
+    # Conserved: what the sellers' certificates delivered is what the buyers received, and
+    # never more than a seller sold or its PV was issued.
+    assert sum(b.certificates_wh for b in buyers) == sum(b.certificates_sold_wh for b in sellers)
+    for bill in sellers:
+        assert 0 < bill.certificates_sold_wh <= bill.sold_wh
+        assert bill.certificates_sold_wh <= bill.issued_wh
+    assert all(b.issued_wh == 0 for b in report.bills if not b.sold_wh and b.bought_wh)
+
+    # A slot whose hour is not over settles its energy; its certificates wait for the hour.
+    output = run(
+        "--day", DAY.isoformat(), "--first-slot", "12:00", "--slots", "2", "--history-days", "1"
+    )
+    for spec in COMMUNITY:
+        assert spec.legal_name in output
+    assert "Money moved in total: 0 minor units" in output
+    assert "Ledger OK." in output
+    assert re.search(r"0 delivered after their slot settled .*, [1-9]\d* still pending", output)
 
 
 def test_a_rerun_reuses_the_community():

@@ -70,13 +70,35 @@ class Command(BaseCommand):
         )
         if report.replayed:
             out.write(f"{report.replayed} slots were played by an earlier run; left as they are.")
-        out.write(f"{'member':<24}{'sold Wh':>9}{'bought Wh':>11}{'EUR':>10}{'cert. Wh':>10}")
+        out.write(
+            f"{'member':<24}{'sold Wh':>9}{'bought Wh':>11}{'EUR':>10}"
+            f"{'cert. in':>10}{'issued':>9}{'cert. out':>11}"
+        )
         for bill in report.bills:
             out.write(
                 f"{bill.name:<24}{bill.sold_wh:>9}{bill.bought_wh:>11}"
                 f"{_eur(bill.money_minor):>10}{bill.certificates_wh:>10}"
+                f"{bill.issued_wh:>9}{bill.certificates_sold_wh:>11}"
             )
         out.write(f"{'market operator (fees)':<24}{'':>20}{_eur(report.operator_minor):>10}")
+        out.write(
+            "Certificates (Wh): 'cert. in' received with the energy bought, 'issued' for the "
+            "member's PV and battery in the played hours, 'cert. out' of those delivered to "
+            "its buyers; "
+            f"{report.certificates_later_wh} delivered after their slot settled (once its hour "
+            f"was issued), {report.certificates_pending_wh} still pending (hour not over)."
+        )
+        battery = report.battery
+        if battery is not None:
+            reads = sorted(set(battery.charge_read_wh))
+            out.write(
+                f"{battery.name}: storage balancing ran {battery.days_applied} days "
+                f"(charged {battery.charged_wh} Wh from the PV surplus, discharged "
+                f"{battery.discharged_wh} Wh, {battery.certified_wh} Wh issued as storage "
+                f"certificates); its agent read a charge of {reads or 'nothing'} Wh."
+            )
+            for failed in battery.days_failed:
+                out.write(f"  battery day not applied: {failed}")
         out.write(f"Money moved in total: {report.money_total} minor units (0 = conserved).")
         out.write("Ledger OK." if report.ledger_ok else f"LEDGER: {report.ledger_problem}")
         if not report.ok:
