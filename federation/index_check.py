@@ -6,68 +6,173 @@ a pure function of the entries (ledger/verify/subject_map.py), so a mirror holdi
 recomputes it and compares. A root the peer's own entries contradict is evidence signed
 by the peer (the entry is in a tree its checkpoint signs): it is kept and flags the peer.
 
-The check reads the whole mirror each time (the map of a log is only known from its first
-entry); it runs as its own task after a replication that stored new entries, not inside
-the replication.
+The check is incremental: the map of the entries checked so far is stored per peer (its
+records and bucket hashes, `MirrorIndexState`), so each check reads only the entries
+mirrored since, and the records of the buckets they touch. It runs as its own task after
+a replication that stored new entries, not inside the replication.
 """
 
 import base64
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from federation.models import Evidence, MirrorCheckpoint, MirroredEntry
+from django.db import connection, transaction
+from django.utils import timezone
+
+from federation.models import (
+    Evidence,
+    MirrorCheckpoint,
+    MirroredEntry,
+    MirrorIndexBucket,
+    MirrorIndexRecord,
+    MirrorIndexState,
+)
 from federation.services import evidence_record
-from ledger.verify.subject_map import MapProofError, SubjectMap, index_commit
+from ledger.merkle import leaf_hash
+from ledger.verify.subject_map import (
+    MapProofError,
+    SubjectMap,
+    bucket_of,
+    entry_subjects,
+    index_commit,
+    key_hash,
+)
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 5000
+CHUNK = 5000  # entries read per query
+_UPSERT_RECORDS = (
+    "INSERT INTO federation_mirrorindexrecord (peer_id, key, bucket, count, chain) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (peer_id, key) DO UPDATE "
+    "SET count = excluded.count, chain = excluded.chain"
+)
+_UPSERT_BUCKETS = (
+    "INSERT INTO federation_mirrorindexbucket (peer_id, bucket, hash) VALUES (%s, %s, %s) "
+    "ON CONFLICT (peer_id, bucket) DO UPDATE SET hash = excluded.hash"
+)
 
 
 @dataclass(frozen=True)
 class IndexCheckResult:
-    entries: int
-    commitments: int
+    entries: int  # the peer's entries the stored map now covers
+    commitments: int  # commitments found right in this check
     wrong_at: int | None = None  # the seq of the first commitment that did not match
+    read: int = 0  # entries read in this check
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+class _StoredMap:
+    """The peer's stored map, loaded bucket by bucket as new entries touch them."""
+
+    def __init__(self, peer_id: int, state: MirrorIndexState) -> None:
+        self.peer_id = peer_id
+        hashes = dict(
+            MirrorIndexBucket.objects.filter(peer_id=peer_id).values_list("bucket", "hash")
+        )
+        self.smap = SubjectMap.resumed(state.size, {b: bytes(h) for b, h in hashes.items()})
+        self.loaded: set[int] = set()
+        self.touched: set[bytes] = set()
+
+    def prepare(self, events: Iterable[bytes]) -> None:
+        """Load the records of every bucket these entries touch and are not loaded yet."""
+        keys = {key_hash(subject) for event in events for subject in entry_subjects(event)}
+        self.touched |= keys
+        buckets = {bucket_of(key) for key in keys} - self.loaded
+        self.loaded |= buckets
+        rows = MirrorIndexRecord.objects.filter(peer_id=self.peer_id, bucket__in=buckets)
+        by_bucket: dict[int, list[tuple[bytes, int, bytes]]] = {}
+        for key, bucket, count, chain in rows.values_list("key", "bucket", "count", "chain"):
+            by_bucket.setdefault(bucket, []).append((bytes(key), count, bytes(chain)))
+        for bucket, records in by_bucket.items():
+            self.smap.load_bucket(bucket, records)
+
+    def save(self, state: MirrorIndexState, last_leaf: bytes) -> None:
+        """Store the records and buckets that changed, and the size they hold for."""
+        touched = [key for key in self.touched if key in self.smap.values]
+        hashes = self.smap.bucket_hashes({bucket_of(key) for key in touched})
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                _UPSERT_RECORDS,
+                [(self.peer_id, k, bucket_of(k), *self.smap.values[k]) for k in touched],
+            )
+            cursor.executemany(_UPSERT_BUCKETS, [(self.peer_id, *item) for item in hashes.items()])
+        state.size, state.last_leaf, state.checked_at = self.smap.size, last_leaf, timezone.now()
+        state.save()
+
+
+def _state(peer_id: int) -> MirrorIndexState:
+    """The peer's state, locked; reset when the mirrored entries no longer match it."""
+    MirrorIndexState.objects.get_or_create(peer_id=peer_id)
+    state = MirrorIndexState.objects.select_for_update().get(peer_id=peer_id)
+    if state.size == 0:
+        return state
+    last = MirroredEntry.objects.filter(peer_id=peer_id, seq=state.size - 1).first()
+    if last is None or leaf_hash(bytes(last.event)) != bytes(state.last_leaf):
+        logger.warning("mirror index check of peer %s: stored map stale, rebuilding", peer_id)
+        MirrorIndexRecord.objects.filter(peer_id=peer_id).delete()
+        MirrorIndexBucket.objects.filter(peer_id=peer_id).delete()
+        state.size, state.last_leaf = 0, b""
+    return state
+
+
 def mirror_index_check(*, peer_id: int) -> IndexCheckResult:
-    """Recompute the peer's subject map from its mirrored entries; check each commitment."""
-    smap = SubjectMap()
-    commitments = 0
-    rows = (
-        MirroredEntry.objects.filter(peer_id=peer_id)
-        .order_by("seq")
-        .values_list("seq", "event")
-        .iterator(chunk_size=CHUNK)
-    )
-    for seq, event in rows:
-        event = bytes(event)
-        if seq != smap.size:
-            break  # a gap: the mirror is incomplete below here (replication fills it)
-        try:
-            commit = index_commit(event)
-            problem = None
-        except MapProofError as exc:
-            commit, problem = None, str(exc)
-        if commit is not None:
-            size, root = commit
-            recomputed = smap.root()
-            if size != seq:
-                problem = f"commits the map of {size} entries, not of the {seq} before it"
-            elif root != recomputed:
-                problem = "its map root differs from the one recomputed from the entries"
-            else:
-                commitments += 1
-        if problem is not None:
-            _record(peer_id, seq, event, problem, smap)
-            return IndexCheckResult(smap.size, commitments, wrong_at=seq)
-        smap.add(seq, event)
-    return IndexCheckResult(smap.size, commitments)
+    """Extend the peer's stored map over the entries mirrored since; check each commitment."""
+    with transaction.atomic():
+        state = _state(peer_id)
+        stored = _StoredMap(peer_id, state)
+        smap, start = stored.smap, state.size
+        commitments, wrong_at, last_leaf = 0, None, bytes(state.last_leaf)
+        rows = MirroredEntry.objects.filter(peer_id=peer_id).order_by("seq")
+        ended = False
+        while not ended:
+            chunk = [
+                (seq, bytes(event))
+                for seq, event in rows.filter(seq__gte=smap.size).values_list("seq", "event")[
+                    :CHUNK
+                ]
+            ]
+            ended = len(chunk) < CHUNK
+            stored.prepare(event for _seq, event in chunk)
+            for seq, event in chunk:
+                if seq != smap.size:
+                    ended = True  # a gap: the mirror is incomplete here (replication fills it)
+                    break
+                problem = _commitment_problem(seq, event, smap)
+                if problem is not None:
+                    _record(peer_id, seq, event, problem, smap)
+                    wrong_at, ended = seq, True
+                    break
+                commitments += _is_commitment(event)
+                last_leaf = leaf_hash(event)
+                smap.add(seq, event, last_leaf)
+        stored.save(state, last_leaf)
+    return IndexCheckResult(smap.size, commitments, wrong_at, smap.size - start)
+
+
+def _is_commitment(event: bytes) -> int:
+    try:
+        return int(index_commit(event) is not None)
+    except MapProofError:
+        return 0
+
+
+def _commitment_problem(seq: int, event: bytes, smap: SubjectMap) -> str | None:
+    try:
+        commit = index_commit(event)
+    except MapProofError as exc:
+        return str(exc)
+    if commit is None:
+        return None
+    size, root = commit
+    if size != seq:
+        return f"commits the map of {size} entries, not of the {seq} before it"
+    if root != smap.root():
+        return "its map root differs from the one recomputed from the entries"
+    return None
 
 
 def _record(peer_id: int, seq: int, event: bytes, problem: str, smap: SubjectMap) -> None:

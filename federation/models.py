@@ -309,3 +309,60 @@ class PeerRequestNonce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.peer_id} {self.nonce}"
+
+
+class MirrorIndexState(models.Model):
+    """How far a mirror has checked a peer's subject-map commitments (federation/index_check.py).
+
+    With `MirrorIndexRecord` and `MirrorIndexBucket` it is the peer's map after its first
+    `size` entries, so the next check reads only the entries mirrored since. `last_leaf`
+    (the leaf hash of entry `size` - 1) ties it to the mirrored entries it was built from:
+    if they no longer match, the map is rebuilt from the first entry.
+    """
+
+    peer = models.OneToOneField(
+        Peer, on_delete=models.PROTECT, primary_key=True, related_name="index_state"
+    )
+    size = models.BigIntegerField(default=0)
+    last_leaf = models.BinaryField(default=b"", blank=True)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.peer_id}: subject map checked to {self.size}"
+
+
+class MirrorIndexRecord(models.Model):
+    """A subject's record (count, chain) in a mirrored peer's subject map, as of the state."""
+
+    pk = models.CompositePrimaryKey("peer_id", "key")
+    peer = models.ForeignKey(
+        Peer, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+"
+    )
+    key = models.BinaryField()
+    bucket = models.IntegerField()
+    count = models.BigIntegerField()
+    chain = models.BinaryField()
+
+    class Meta:
+        ordering = ["peer", "key"]
+        indexes = [models.Index(fields=["peer", "bucket"], name="fed_mirror_index_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.peer_id} {bytes(self.key).hex()[:16]}…: {self.count}"
+
+
+class MirrorIndexBucket(models.Model):
+    """A bucket's hash in a mirrored peer's subject map, as of the state."""
+
+    pk = models.CompositePrimaryKey("peer_id", "bucket")
+    peer = models.ForeignKey(
+        Peer, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+"
+    )
+    bucket = models.IntegerField()
+    hash = models.BinaryField()
+
+    class Meta:
+        ordering = ["peer", "bucket"]
+
+    def __str__(self) -> str:
+        return f"{self.peer_id} bucket {self.bucket}"

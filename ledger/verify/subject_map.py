@@ -228,6 +228,32 @@ class SubjectMap:
         self._levels: list[dict[int, bytes]] = [{} for _ in range(BUCKET_BITS + 1)]
         self._dirty: set[int] = set()
 
+    @classmethod
+    def resumed(cls, size: int, bucket_hashes: dict[int, bytes]) -> SubjectMap:
+        """The map of a log's first `size` entries from its stored bucket hashes alone.
+
+        The records are not loaded: `load_bucket` each bucket before an entry touches it
+        (a mirror's stored map, federation/index_check.py)."""
+        smap = cls()
+        smap.size = size
+        smap._levels[0] = dict(bucket_hashes)
+        changed = set(bucket_hashes)
+        for level in range(1, BUCKET_BITS + 1):
+            below, here, empty = smap._levels[level - 1], smap._levels[level], EMPTY[level - 1]
+            changed = {index >> 1 for index in changed}
+            for index in changed:
+                here[index] = node_hash(
+                    below.get(2 * index, empty), below.get(2 * index + 1, empty)
+                )
+        return smap
+
+    def load_bucket(self, bucket: int, records: Iterable[tuple[bytes, int, bytes]]) -> None:
+        """Put a bucket's stored records (key, count, chain) back; its hash is unchanged."""
+        keys = self._buckets.setdefault(bucket, set())
+        for key, count, chain in records:
+            keys.add(key)
+            self.values[key] = (count, chain)
+
     def add(self, seq: int, event: bytes, leaf_hash: bytes | None = None) -> list[str]:
         """File entry `seq` (the next one) under its subjects; returns them."""
         if seq != self.size:
@@ -246,6 +272,11 @@ class SubjectMap:
             self._buckets.setdefault(bucket_of(key), set()).add(key)
         self.values[key] = (count + 1, chain_next(chain, leaf_hash))
         self._dirty.add(bucket_of(key))
+
+    def bucket_hashes(self, buckets: Iterable[int]) -> dict[int, bytes]:
+        """The current hash of each of `buckets` that holds a record."""
+        self.root()
+        return {bucket: self._levels[0][bucket] for bucket in buckets if bucket in self._levels[0]}
 
     def bucket_records(self, bucket: int) -> list[tuple[bytes, int, bytes]]:
         return [(key, *self.values[key]) for key in sorted(self._buckets.get(bucket, ()))]
