@@ -1,7 +1,8 @@
 """Share kinds: on each issuance, a share of the units the source account received moves on.
 
 - `ppa_pay_as_produced`: the buyer takes `share_bp` of the seller's output of one device at
-  a fixed price per MWh (integer minor units); the money owed becomes an obligation.
+  a fixed price per MWh (integer minor units) or a price indexed to an energy market
+  (`contracts.kinds.pricing`); the money owed becomes an obligation.
 - `standing_transfer`: the holder forwards `share_bp` of its new certificates (of one
   device, or of all) to another account.
 
@@ -23,10 +24,10 @@ from django.db.models import Q
 from assets.models import Device, DeviceOwner
 from certificates.allocation import hour_number, split_by_shares
 from certificates.models import Bundle, Issuance
-from contracts.errors import InvalidTerms
+from contracts.errors import IndexPriceUnavailable, InvalidTerms
+from contracts.kinds import pricing
 from contracts.kinds.base import (
     CURRENCY,
-    MAX_PRICE_PER_MWH_MINOR,
     MAX_SHARE_BP,
     Plan,
     TermsReader,
@@ -49,6 +50,7 @@ def validate_ppa(terms: Any) -> Validated:
             "buyer_account",
             "share_bp",
             "price_per_mwh_minor",
+            "price_index",
             "currency",
         },
     )
@@ -62,13 +64,14 @@ def validate_ppa(terms: Any) -> Validated:
     if seller.organisation_id == buyer.organisation_id:
         raise InvalidTerms(fields={"buyer_account": ["the buyer is another organisation"]})
     share = read.integer("share_bp", 1, MAX_SHARE_BP)
+    currency = read.text("currency", CURRENCY)
     clean = {
         "device_id": device_id,
         "seller_account": seller.number,
         "buyer_account": buyer.number,
         "share_bp": share,
-        "price_per_mwh_minor": read.integer("price_per_mwh_minor", 0, MAX_PRICE_PER_MWH_MINOR),
-        "currency": read.text("currency", CURRENCY),
+        **pricing.validate_price(read, currency),
+        "currency": currency,
     }
     return Validated(
         terms=clean,
@@ -202,15 +205,21 @@ def _plan(contract, trigger, issuance, allocations, live) -> Plan:
     if items:
         plan.transfers.append((_target_number(contract), items))
     if contract.kind == PPA and total:
-        price = contract.terms["price_per_mwh_minor"]
         # Half-up to the minor unit, per execution: deterministic and within 0.5 of exact.
-        amount = (total * price + WH_PER_MWH // 2) // WH_PER_MWH
+        try:
+            priced = pricing.price_periods(contract.terms, summary["periods"])
+        except IndexPriceUnavailable as exc:
+            plan.refusal = exc
+            return plan
+        if "index_prices" in priced:
+            summary["index_market_id"] = priced["market_id"]
+            summary["index_prices"] = priced["index_prices"]
         plan.obligation = {
             "payer_role": "buyer",
             "payee_role": "seller",
             "volume_wh": total,
-            "price_per_mwh_minor": price,
-            "amount_minor": amount,
+            "price_per_mwh_minor": contract.terms.get("price_per_mwh_minor"),
+            "amount_minor": priced["amount_minor"],
             "currency": contract.terms["currency"],
         }
         summary["obligation"] = plan.obligation
@@ -237,15 +246,19 @@ def plan_period(contract: Contract, start, end) -> Plan:
         .distinct()
     )
     periods: list[list[Any]] = []
-    total = amount = 0
+    total = 0
     for issuance in Issuance.objects.filter(pk__in=list(issuance_ids)).order_by("pk"):
         plan = plan_issuance(contract, issuance)
         inside = [p for p in plan.summary["periods"] if start <= p[0] < end]
         periods += inside
         total += sum(p[2] for p in inside)
+    priced: dict[str, Any] = {}
+    refusal = None
     if contract.kind == PPA:
-        price = contract.terms["price_per_mwh_minor"]
-        amount = (total * price + WH_PER_MWH // 2) // WH_PER_MWH
+        try:
+            priced = pricing.price_periods(contract.terms, periods)
+        except IndexPriceUnavailable as exc:
+            refusal = exc
     summary = {
         "kind": contract.kind,
         "from_account": _source_number(contract),
@@ -254,6 +267,11 @@ def plan_period(contract: Contract, start, end) -> Plan:
         "periods": periods,
     }
     if contract.kind == PPA:
-        summary["amount_minor_estimate"] = amount
+        summary["amount_minor_estimate"] = priced.get("amount_minor")
         summary["currency"] = contract.terms["currency"]
-    return Plan(trigger=f"dry-run:{start.isoformat()}/{end.isoformat()}", summary=summary)
+        if "index_prices" in priced:
+            summary["index_market_id"] = priced["market_id"]
+            summary["index_prices"] = priced["index_prices"]
+    plan = Plan(trigger=f"dry-run:{start.isoformat()}/{end.isoformat()}", summary=summary)
+    plan.refusal = refusal
+    return plan
