@@ -36,7 +36,7 @@ from typing import Any
 
 from contracts import events
 from contracts.kinds.community import COMMUNITY_SHARING
-from contracts.kinds.shares import PPA
+from contracts.kinds.shares import PPA_KINDS, PPA_SHAPED
 from contracts.models import (
     Agreement,
     Contract,
@@ -250,6 +250,8 @@ class _State:
         }
         if contract is not None and contract["kind"] == COMMUNITY_SHARING and d["result"]:
             self.sharing.executed(self.where, execution_id, contract["terms"], d["result"])
+        if contract is not None and contract["kind"] == PPA_SHAPED and d["result"]:
+            self.pricing.shape(self.where, contract["terms"]["shape"], d["result"])
         owed = (d["result"] or {}).get("obligation")
         if owed is not None and "obligation_id" in owed:
             self._obligation(contract, contract_id, execution_id, owed, d["result"])
@@ -263,7 +265,7 @@ class _State:
         result: dict[str, Any],
     ) -> None:
         obligation_id = owed["obligation_id"]
-        if contract is not None and contract["kind"] == PPA:
+        if contract is not None and contract["kind"] in PPA_KINDS:
             where = f"{self.where}: obligation {obligation_id}"
             amount, price = self.pricing.expected(where, contract["terms"], result)
             if sum(p[2] for p in result["periods"]) != owed["volume_wh"]:

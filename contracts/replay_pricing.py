@@ -11,10 +11,12 @@ is read, `settle`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from contracts.kinds import pricing
+from contracts.kinds.shape import wanted_wh
 
 # The market's clearing event (`market.events.SLOT_CLEARED`): contracts may not import it.
 SLOT_CLEARED = "market.slot_cleared"
@@ -57,6 +59,22 @@ class PricingReplay:
                 self.used.append((where, clearing_id, result["index_market_id"], c_price, volume))
             priced.append((period[2], price))
         return pricing.amount_minor(priced), None
+
+    def shape(self, where: str, shape_terms: dict[str, Any], result: dict[str, Any]) -> None:
+        """A shaped PPA's periods: each wants the shape's Wh, takes at most that, and the
+        periods taken are exactly the rows with Wh taken; the shortfall is their sum."""
+        rows = result.get("shape") or []
+        taken = [[start, end, take] for start, end, _want, take in rows if take]
+        if taken != result["periods"]:
+            self.problem(f"{where}: the shape's rows are not the periods taken")
+        for start, end, want, take in rows:
+            expected = wanted_wh(
+                shape_terms, dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
+            )
+            if want != expected or not 0 <= take <= want:
+                self.problem(f"{where}: period {start} wants {want} takes {take}, shape {expected}")
+        if result.get("shortfall_wh") != sum(want - take for _s, _e, want, take in rows):
+            self.problem(f"{where}: shortfall_wh {result.get('shortfall_wh')} is not the rows'")
 
     def settle(self) -> None:
         for where, clearing_id, market_id, price, volume in self.used:
