@@ -87,6 +87,13 @@ def test_each_hour_is_priced_at_the_index_plus_spread_within_floor_and_cap(world
     month = services.contract_dry_run(contract_id=contract.pk, period=DAY.strftime("%Y-%m"))
     assert month["would_do"]["amount_minor_estimate"] == amount
     assert month["would_fail"] is None
+    # and through the API, as the buyer reads it
+    response = client_for(world.buyer).get(
+        f"/api/v1/contracts/{contract.pk}/dry-run/", {"issuance": issuance.pk}
+    )
+    assert response.status_code == 200, response.content
+    assert [r[3] for r in response.json()["would_do"]["index_prices"]] == [7_500, 12_000, 7_000]
+    assert response.json()["executed"] == "applied"
 
 
 def test_an_hour_without_a_cleared_price_and_no_fallback_parks_the_execution(world):
