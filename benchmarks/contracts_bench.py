@@ -7,7 +7,9 @@ executions (plan, split transfers, obligation and its payment through the market
 settlement accounts, events) in their own transactions, as the `certificates.issued`
 hook starts them on commit. Prints both times and their ratio (aim: at most 2x).
 `--unfunded` leaves the buyer without money (obligations stay open), to see what the
-payments cost.
+payments cost. `--indexed` prices the PPAs at an energy market's cleared price instead of
+a fixed one (four 15-minute clearings an hour, loaded as setup), to see what the price
+lookup and its recorded inputs cost.
 
     DATABASE_URL=postgres://…/gp_bench python benchmarks/contracts_bench.py [--smoke]
 """
@@ -35,6 +37,9 @@ def main() -> None:
         "--unfunded",
         action="store_true",
         help="no deposit for the buyer: obligations stay open (short funds), no money moves",
+    )
+    parser.add_argument(
+        "--indexed", action="store_true", help="PPAs at the energy market's cleared price"
     )
     args = parser.parse_args()
     if args.smoke:
@@ -72,6 +77,33 @@ def main() -> None:
             amount_minor=10**12,
             reference="bench-funding",
         )
+    pricing = {"price_per_mwh_minor": 5_000}
+    if args.indexed:
+        from django.utils import timezone
+
+        from market.models import SlotClearing
+        from tests.market.factories import EnergyMarketFactory
+
+        energy = EnergyMarketFactory(currency="EUR")
+        SlotClearing.objects.bulk_create(
+            SlotClearing(
+                market=energy,
+                slot_start=day + dt.timedelta(minutes=15 * q),
+                price=4_000 + (q % 96) * 50,
+                volume_wh=10_000 + q % 7,
+                orders_count=2,
+                cleared_at=timezone.now(),
+            )
+            for q in range(4 * args.hours)
+        )
+        pricing = {
+            "price_index": {
+                "market": energy.code,
+                "spread_per_mwh_minor": -300,
+                "cap_per_mwh_minor": 8_000,
+                "fallback_per_mwh_minor": 5_000,
+            }
+        }
     plain, with_contracts = [], []
     for i in range(2 * args.devices):
         device, (account,) = device_with_owners([Fraction(1)])
@@ -90,7 +122,7 @@ def main() -> None:
                 "seller_account": account.number,
                 "buyer_account": buyer_account.number,
                 "share_bp": 3_000,
-                "price_per_mwh_minor": 5_000,
+                **pricing,
                 "currency": "EUR",
             },
             **window,
@@ -129,6 +161,7 @@ def main() -> None:
     print(
         f"PostgreSQL {cfg['NAME']}; {args.devices} devices per fleet x {args.hours} hours; "
         f"{2 * args.devices} active contracts"
+        f"{'; PPAs indexed to the market' if args.indexed else ''}"
     )
     for name, seconds in spent.items():
         print(f"{name:22s} {seconds:8.2f} s  {issuances / seconds:8.1f} issuances/s")
@@ -143,6 +176,13 @@ def main() -> None:
     print(f"ratio (with contracts / issuance alone): {ratio:.2f}x  (aim <= 2x)")
     if executions != expected:
         raise SystemExit("not every execution applied")
+    if (
+        args.indexed
+        and ContractExecution.objects.filter(
+            contract__kind="ppa_pay_as_produced", result__index_prices__isnull=True
+        ).exists()
+    ):
+        raise SystemExit("a PPA execution without its index prices")
     if paid != (0 if args.unfunded else owed):
         raise SystemExit("obligations paid do not match the funding")
 

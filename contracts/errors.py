@@ -129,3 +129,11 @@ class AllocationKeyChanged(Conflict):
 class NoCertificates(Conflict):
     code = "no_certificates"
     default_detail = "No certificates of the community's devices to distribute in this period."
+
+
+class IndexPriceUnavailable(Conflict):
+    code = "index_price_unavailable"
+    default_detail = (
+        "The energy market cleared no price for a period the contract takes, and its index"
+        " has no fallback price."
+    )

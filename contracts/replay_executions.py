@@ -9,7 +9,9 @@ checks what the events must agree on among themselves: a contract changes only a
 was created, an agreement is by a party for the version pending, an activation or an
 amendment follows every party's agreement, a trigger executes once per contract, and a
 pay-as-produced PPA's obligation is the execution's volume at the price of the terms then
-in force (half-up to the minor unit), and a community sharing period is exactly the
+in force (half-up to the minor unit; an indexed price re-derived from the clearings
+the execution recorded and the market's `market.slot_cleared` events:
+`contracts.replay_pricing`), and a community sharing period is exactly the
 consumers app's distributions it names (`contracts.replay_sharing`).
 
 An obligation is settled by the market's `settlement.paid` event naming it (appended in
@@ -34,7 +36,7 @@ from typing import Any
 
 from contracts import events
 from contracts.kinds.community import COMMUNITY_SHARING
-from contracts.kinds.shares import PPA, WH_PER_MWH
+from contracts.kinds.shares import PPA_KINDS, PPA_SHAPED
 from contracts.models import (
     Agreement,
     Contract,
@@ -43,6 +45,7 @@ from contracts.models import (
     OrganisationKey,
     SettlementObligation,
 )
+from contracts.replay_pricing import SLOT_CLEARED, PricingReplay
 from contracts.replay_sharing import DISTRIBUTED, SharingReplay
 from ledger.canonical import canonical_bytes, format_time
 from ledger.replaying import ReplayProblems, log_events, replay_snapshot
@@ -120,6 +123,7 @@ class _State:
         self.report = report
         self.where = ""
         self.sharing = SharingReplay(report.problem)
+        self.pricing = PricingReplay(report.problem)
         self.tables: dict[str, dict[Any, Row]] = {name: {} for name in TABLES}
         self.payments: dict[int, Row] = {}
         self.triggers: set[tuple[int, str]] = set()
@@ -132,6 +136,8 @@ class _State:
         d = event["data"]
         if kind == SETTLEMENT_PAID:
             self._paid(d)
+        elif kind == SLOT_CLEARED:
+            self.pricing.slot_cleared(d)
         elif kind == DISTRIBUTED:
             self.sharing.distributed(d)
         elif kind == events.KEY_REGISTERED:
@@ -244,17 +250,26 @@ class _State:
         }
         if contract is not None and contract["kind"] == COMMUNITY_SHARING and d["result"]:
             self.sharing.executed(self.where, execution_id, contract["terms"], d["result"])
+        if contract is not None and contract["kind"] == PPA_SHAPED and d["result"]:
+            self.pricing.shape(self.where, contract["terms"]["shape"], d["result"])
         owed = (d["result"] or {}).get("obligation")
         if owed is not None and "obligation_id" in owed:
-            self._obligation(contract, contract_id, execution_id, owed)
+            self._obligation(contract, contract_id, execution_id, owed, d["result"])
 
     def _obligation(
-        self, contract: Row | None, contract_id: int, execution_id: int, owed: dict[str, Any]
+        self,
+        contract: Row | None,
+        contract_id: int,
+        execution_id: int,
+        owed: dict[str, Any],
+        result: dict[str, Any],
     ) -> None:
         obligation_id = owed["obligation_id"]
-        if contract is not None and contract["kind"] == PPA:
-            price = contract["terms"]["price_per_mwh_minor"]
-            amount = (owed["volume_wh"] * price + WH_PER_MWH // 2) // WH_PER_MWH
+        if contract is not None and contract["kind"] in PPA_KINDS:
+            where = f"{self.where}: obligation {obligation_id}"
+            amount, price = self.pricing.expected(where, contract["terms"], result)
+            if sum(p[2] for p in result["periods"]) != owed["volume_wh"]:
+                self.fail(f"obligation {obligation_id}: volume is not the periods' Wh")
             roles = {role: org for org, role in contract["parties"]}
             expected = (amount, price, roles.get("buyer"), roles.get("seller"))
             got = (owed["amount_minor"], owed["price_per_mwh_minor"])
@@ -448,10 +463,11 @@ def replay_contracts() -> ContractsReplayReport:
     report = ContractsReplayReport()
     state = _State(report)
     with replay_snapshot():
-        for where, event in log_events((*CONTRACT_KINDS, SETTLEMENT_PAID, DISTRIBUTED)):
+        others = (SETTLEMENT_PAID, DISTRIBUTED, SLOT_CLEARED)
+        for where, event in log_events((*CONTRACT_KINDS, *others)):
             kind = event["type"]
             state.where = f"{where} ({kind})"
-            if kind not in (SETTLEMENT_PAID, DISTRIBUTED):
+            if kind not in others:
                 report.events += 1
             try:
                 state.apply(kind, event)
@@ -459,6 +475,7 @@ def replay_contracts() -> ContractsReplayReport:
                 state.fail(f"malformed event data: {exc!r}")
         state.settle()
         state.sharing.settle()
+        state.pricing.settle()
         for name, rows in _table_rows().items():
             replayed = state.tables[name]
             report.tables[name] = len(replayed)

@@ -22,7 +22,7 @@ class MarketConfig(AppConfig):
             SLOT_SETTLED,
         )
         from market.replay import replay_market
-        from market.selectors import energy_cleared_prices
+        from market.selectors import energy_cleared_prices, energy_index_clearings
         from market.services.payments import charging_bill_pay, contract_obligation_pay
         from market.triggers import MARKET_TABLES
         from registry.append_only import APPEND_ONLY_TABLES
@@ -51,3 +51,6 @@ class MarketConfig(AppConfig):
         # INSTALLED_APPS, so its price hook is defined (by consumers.pricing, imported by
         # its ready()) before this runs.
         HOOKS["consumers.price_lookups"].register(energy_cleared_prices)
+        # Indexed PPAs: the contracts app defines the hook (contracts.kinds.pricing, imported
+        # by its ready(), before this one runs).
+        HOOKS["contracts.index_prices"].register(energy_index_clearings)

@@ -3,6 +3,7 @@ trades, balances and journal (its members; the issuing body and auditors read al
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -180,3 +181,46 @@ def _interval_prices(
     return [
         (2 * num + w) // (2 * w) if w else None for num, w in zip(numerator, weight, strict=True)
     ]
+
+
+def energy_index_clearings(
+    *, market: str, periods: Sequence[tuple[dt.datetime, dt.datetime]]
+) -> dict[str, Any] | None:
+    """An indexed PPA's market prices (the `contracts.index_prices` hook, apps.py): for the
+    energy market of code `market`, its id, currency and, for each period [start, end), the
+    clearings with a price that overlap it as [clearing_id, price, volume_wh,
+    overlap_seconds], in slot order; None when there is no energy market of that code.
+    One query for the clearings whatever the number of periods; writes nothing."""
+    found = (
+        Market.objects.filter(code=market, kind=Market.Kind.ENERGY)
+        .values("pk", "currency", "slot_minutes")
+        .first()
+    )
+    if found is None:
+        return None
+    out: dict[str, Any] = {"market_id": found["pk"], "currency": found["currency"]}
+    if not periods:
+        return out | {"clearings": []}
+    slot = dt.timedelta(minutes=found["slot_minutes"])
+    rows = list(
+        SlotClearing.objects.filter(
+            market_id=found["pk"],
+            price__isnull=False,
+            volume_wh__gt=0,
+            slot_start__gt=min(start for start, _end in periods) - slot,
+            slot_start__lt=max(end for _start, end in periods),
+        )
+        .order_by("slot_start")
+        .values_list("pk", "slot_start", "price", "volume_wh")
+    )
+    starts = [row[1] for row in rows]
+    clearings = []
+    for start, end in periods:
+        inside = []
+        first = bisect.bisect_right(starts, start - slot)
+        for pk, slot_start, price, volume_wh in rows[first : bisect.bisect_left(starts, end)]:
+            overlap = (min(end, slot_start + slot) - max(start, slot_start)).total_seconds()
+            if overlap > 0:
+                inside.append([pk, price, volume_wh, int(overlap)])
+        clearings.append(inside)
+    return out | {"clearings": clearings}

@@ -17,6 +17,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     shares.PPA: Kind(shares.PPA, shares.validate_ppa, "issuance"),
+    shares.PPA_SHAPED: Kind(shares.PPA_SHAPED, shares.validate_ppa_shaped, "issuance"),
     shares.STANDING_TRANSFER: Kind(
         shares.STANDING_TRANSFER, shares.validate_standing_transfer, "issuance"
     ),

@@ -1,7 +1,8 @@
 """Share kinds: on each issuance, a share of the units the source account received moves on.
 
 - `ppa_pay_as_produced`: the buyer takes `share_bp` of the seller's output of one device at
-  a fixed price per MWh (integer minor units); the money owed becomes an obligation.
+  a fixed price per MWh (integer minor units) or a price indexed to an energy market
+  (`contracts.kinds.pricing`); the money owed becomes an obligation.
 - `standing_transfer`: the holder forwards `share_bp` of its new certificates (of one
   device, or of all) to another account.
 
@@ -23,10 +24,10 @@ from django.db.models import Q
 from assets.models import Device, DeviceOwner
 from certificates.allocation import hour_number, split_by_shares
 from certificates.models import Bundle, Issuance
-from contracts.errors import InvalidTerms
+from contracts.errors import IndexPriceUnavailable, InvalidTerms
+from contracts.kinds import pricing, shape
 from contracts.kinds.base import (
     CURRENCY,
-    MAX_PRICE_PER_MWH_MINOR,
     MAX_SHARE_BP,
     Plan,
     TermsReader,
@@ -35,23 +36,27 @@ from contracts.kinds.base import (
 from contracts.models import Contract
 
 PPA = "ppa_pay_as_produced"
+PPA_SHAPED = "ppa_shaped"
 STANDING_TRANSFER = "standing_transfer"
-SHARE_KINDS = (PPA, STANDING_TRANSFER)
+PPA_KINDS = (PPA, PPA_SHAPED)
+# Every kind that takes from a source account on each issuance (a shaped PPA takes a
+# volume, contracts.kinds.shape, the others a share).
+SHARE_KINDS = (PPA, STANDING_TRANSFER, PPA_SHAPED)
 WH_PER_MWH = 1_000_000
 
 
 def validate_ppa(terms: Any) -> Validated:
-    read = TermsReader(
-        terms,
-        {
-            "device_id",
-            "seller_account",
-            "buyer_account",
-            "share_bp",
-            "price_per_mwh_minor",
-            "currency",
-        },
-    )
+    return _validate_ppa(terms, shaped=False)
+
+
+def validate_ppa_shaped(terms: Any) -> Validated:
+    return _validate_ppa(terms, shaped=True)
+
+
+def _validate_ppa(terms: Any, *, shaped: bool) -> Validated:
+    fields = {"device_id", "seller_account", "buyer_account", "price_per_mwh_minor"}
+    fields |= {"price_index", "currency", "shape" if shaped else "share_bp"}
+    read = TermsReader(terms, fields)
     device_id = read.integer("device_id", 1, 2**53)
     if not Device.objects.filter(pk=device_id).exists():
         raise InvalidTerms(fields={"device_id": ["no such device"]})
@@ -61,14 +66,20 @@ def validate_ppa(terms: Any) -> Validated:
         raise InvalidTerms(fields={"seller_account": ["receives none of the device's output"]})
     if seller.organisation_id == buyer.organisation_id:
         raise InvalidTerms(fields={"buyer_account": ["the buyer is another organisation"]})
-    share = read.integer("share_bp", 1, MAX_SHARE_BP)
+    if shaped:
+        share = None
+        volume: dict[str, Any] = {"shape": shape.validate_shape(read.terms.get("shape"))}
+    else:
+        share = read.integer("share_bp", 1, MAX_SHARE_BP)
+        volume = {"share_bp": share}
+    currency = read.text("currency", CURRENCY)
     clean = {
         "device_id": device_id,
         "seller_account": seller.number,
         "buyer_account": buyer.number,
-        "share_bp": share,
-        "price_per_mwh_minor": read.integer("price_per_mwh_minor", 0, MAX_PRICE_PER_MWH_MINOR),
-        "currency": read.text("currency", CURRENCY),
+        **volume,
+        **pricing.validate_price(read, currency),
+        "currency": currency,
     }
     return Validated(
         terms=clean,
@@ -103,7 +114,7 @@ def validate_standing_transfer(terms: Any) -> Validated:
 
 def _target_number(contract: Contract) -> str:
     terms = contract.terms
-    return terms["buyer_account"] if contract.kind == PPA else terms["to_account"]
+    return terms["buyer_account"] if contract.kind in PPA_KINDS else terms["to_account"]
 
 
 def in_force_at(queryset, moment):
@@ -128,7 +139,9 @@ def allocate(contract: Contract, base: list[tuple], group: list[Contract]) -> li
     """(period_start, period_end, wh) this contract takes of each base period."""
     out = []
     for period_start, period_end, volume in base:
-        covering = [c for c in group if c.start_at <= period_start < c.end_at]
+        covering = [
+            c for c in group if c.share_bp is not None and c.start_at <= period_start < c.end_at
+        ]
         if contract not in covering:
             continue
         shares = [Fraction(c.share_bp, MAX_SHARE_BP) for c in covering]
@@ -146,7 +159,9 @@ def plan_issuance(contract: Contract, issuance: Issuance) -> Plan:
     """What the contract takes of one issuance, and the live bundles it takes them from."""
     trigger = f"issuance:{issuance.pk}"
     if contract.device_id is not None and contract.device_id != issuance.device_id:
-        return _plan(contract, trigger, issuance, [], [])
+        return _plan(
+            contract, trigger, issuance, [], [], [] if contract.kind == PPA_SHAPED else None
+        )
     base = list(
         Bundle.objects.filter(
             issuance_id=issuance.pk, account_id=contract.source_account_id, parent__isnull=True
@@ -156,7 +171,10 @@ def plan_issuance(contract: Contract, issuance: Issuance) -> Plan:
     )
     base = [(start, end, u_end - u_start) for start, end, u_start, u_end in base]
     group = share_group(contract, issuance.device_id, issuance.issued_at)
-    allocations = allocate(contract, base, group)
+    if contract.kind == PPA_SHAPED:
+        allocations, shape_rows = shape.allocate_shaped(contract, base, group)
+    else:
+        allocations, shape_rows = allocate(contract, base, group), None
     live: dict[Any, list[tuple[int, int]]] = defaultdict(list)
     rows = (
         Bundle.objects.filter(
@@ -169,10 +187,10 @@ def plan_issuance(contract: Contract, issuance: Issuance) -> Plan:
     )
     for pk, period_start, unit_start, unit_end in rows:
         live[period_start].append((pk, unit_end - unit_start))
-    return _plan(contract, trigger, issuance, allocations, live)
+    return _plan(contract, trigger, issuance, allocations, live, shape_rows)
 
 
-def _plan(contract, trigger, issuance, allocations, live) -> Plan:
+def _plan(contract, trigger, issuance, allocations, live, shape_rows=None) -> Plan:
     items: list[tuple[int, int]] = []
     short: list[dict[str, Any]] = []
     for period_start, _end, wanted in allocations:
@@ -196,21 +214,30 @@ def _plan(contract, trigger, issuance, allocations, live) -> Plan:
         "volume_wh": total,
         "periods": [[s, e, wh] for s, e, wh in allocations],
     }
+    if shape_rows is not None:
+        summary["shape"] = [[s, e, want, take] for s, e, want, take in shape_rows]
+        summary["shortfall_wh"] = sum(want - take for _s, _e, want, take in shape_rows)
     plan = Plan(trigger=trigger, summary=summary)
     if short:
         plan.shortfall = {"periods": short[:10], "count": len(short)}
     if items:
         plan.transfers.append((_target_number(contract), items))
-    if contract.kind == PPA and total:
-        price = contract.terms["price_per_mwh_minor"]
+    if contract.kind in PPA_KINDS and total:
         # Half-up to the minor unit, per execution: deterministic and within 0.5 of exact.
-        amount = (total * price + WH_PER_MWH // 2) // WH_PER_MWH
+        try:
+            priced = pricing.price_periods(contract.terms, summary["periods"])
+        except IndexPriceUnavailable as exc:
+            plan.refusal = exc
+            return plan
+        if "index_prices" in priced:
+            summary["index_market_id"] = priced["market_id"]
+            summary["index_prices"] = priced["index_prices"]
         plan.obligation = {
             "payer_role": "buyer",
             "payee_role": "seller",
             "volume_wh": total,
-            "price_per_mwh_minor": price,
-            "amount_minor": amount,
+            "price_per_mwh_minor": contract.terms.get("price_per_mwh_minor"),
+            "amount_minor": priced["amount_minor"],
             "currency": contract.terms["currency"],
         }
         summary["obligation"] = plan.obligation
@@ -219,7 +246,7 @@ def _plan(contract, trigger, issuance, allocations, live) -> Plan:
 
 def _source_number(contract: Contract) -> str:
     terms = contract.terms
-    return terms["seller_account"] if contract.kind == PPA else terms["from_account"]
+    return terms["seller_account"] if contract.kind in PPA_KINDS else terms["from_account"]
 
 
 def plan_period(contract: Contract, start, end) -> Plan:
@@ -237,15 +264,20 @@ def plan_period(contract: Contract, start, end) -> Plan:
         .distinct()
     )
     periods: list[list[Any]] = []
-    total = amount = 0
+    total = shortfall = 0
     for issuance in Issuance.objects.filter(pk__in=list(issuance_ids)).order_by("pk"):
         plan = plan_issuance(contract, issuance)
         inside = [p for p in plan.summary["periods"] if start <= p[0] < end]
         periods += inside
         total += sum(p[2] for p in inside)
-    if contract.kind == PPA:
-        price = contract.terms["price_per_mwh_minor"]
-        amount = (total * price + WH_PER_MWH // 2) // WH_PER_MWH
+        shortfall += sum(r[2] - r[3] for r in plan.summary.get("shape", []) if start <= r[0] < end)
+    priced: dict[str, Any] = {}
+    refusal = None
+    if contract.kind in PPA_KINDS:
+        try:
+            priced = pricing.price_periods(contract.terms, periods)
+        except IndexPriceUnavailable as exc:
+            refusal = exc
     summary = {
         "kind": contract.kind,
         "from_account": _source_number(contract),
@@ -253,7 +285,14 @@ def plan_period(contract: Contract, start, end) -> Plan:
         "volume_wh": total,
         "periods": periods,
     }
-    if contract.kind == PPA:
-        summary["amount_minor_estimate"] = amount
+    if contract.kind == PPA_SHAPED:
+        summary["shortfall_wh"] = shortfall
+    if contract.kind in PPA_KINDS:
+        summary["amount_minor_estimate"] = priced.get("amount_minor")
         summary["currency"] = contract.terms["currency"]
-    return Plan(trigger=f"dry-run:{start.isoformat()}/{end.isoformat()}", summary=summary)
+        if "index_prices" in priced:
+            summary["index_market_id"] = priced["market_id"]
+            summary["index_prices"] = priced["index_prices"]
+    plan = Plan(trigger=f"dry-run:{start.isoformat()}/{end.isoformat()}", summary=summary)
+    plan.refusal = refusal
+    return plan

@@ -24,7 +24,7 @@ from contracts import errors, events, locks
 from contracts.kinds import KINDS
 from contracts.kinds.base import MAX_SHARE_BP, Validated
 from contracts.kinds.community import COMMUNITY_SHARING
-from contracts.kinds.shares import PPA, SHARE_KINDS
+from contracts.kinds.shares import PPA, PPA_SHAPED, SHARE_KINDS
 from contracts.kinds.storage import STORAGE_BALANCING
 from contracts.models import Agreement, Contract, ContractParty, OrganisationKey
 from ledger.canonical import canonical_bytes
@@ -109,7 +109,8 @@ def _check_window(start_at: Any, end_at: Any) -> None:
 def _check_overlap(
     *, kind: str, validated: Validated, start_at, end_at, exclude: int | None
 ) -> None:
-    """Share contracts in force on one output must not claim more than 100% of it; one
+    """Share contracts in force on one output must not claim more than 100% of it, nor
+    share it with a shaped PPA (shaped PPAs on one output take in contract order); one
     storage balancing contract at a time balances a battery, one community sharing
     contract at a time shares a community's devices."""
     if kind == STORAGE_BALANCING:
@@ -155,6 +156,15 @@ def _check_overlap(
     same_source = live.filter(source_account_id=validated.source_account_id)
     if validated.device_id is not None:
         same_source = same_source.filter(Q(device__isnull=True) | Q(device_id=validated.device_id))
+    # A shape takes a volume, a share a part: never both of one output at once.
+    shaped = same_source.filter(kind=PPA_SHAPED)
+    if kind == PPA_SHAPED:
+        shaped = same_source.exclude(kind=PPA_SHAPED)
+    clash = shaped.values_list("pk", flat=True).first()
+    if clash is not None:
+        raise errors.OverlappingClaims(scope="shape", contract_id=clash)
+    if kind == PPA_SHAPED:
+        return
     checks = [("source_account", same_source)]
     if kind == PPA:
         checks.append(("device", live.filter(kind=PPA, device_id=validated.device_id)))

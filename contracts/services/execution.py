@@ -159,7 +159,7 @@ def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict
             "execution_id": execution.pk,
             "trigger": plan.trigger,
         },
-        receiver_agreed=contract.kind == shares.PPA,
+        receiver_agreed=contract.kind in shares.PPA_KINDS,
     )
     if plan.storage is not None:
         state = locks.storage_state_lock(
@@ -273,6 +273,14 @@ def _run(contract: Contract, execution: ContractExecution, actor: Any) -> Contra
                 # on the battery waits here and plans on the first one's result.
                 locks.storage_state_lock(
                     device_id=contract.device_id, capacity_wh=contract.terms["capacity_wh"]
+                )
+            elif contract.kind in shares.SHARE_KINDS:
+                # The source account before the plan reads its live bundles: executions of
+                # two contracts on one output (two shapes, a PPA and a standing transfer)
+                # queue here instead of splitting the same bundle at once, and the second
+                # plans on what the first left.
+                locks.claim_targets_lock(
+                    source_account_id=contract.source_account_id, device_id=None
                 )
             plan = contract_plan(contract=contract, trigger=execution.trigger)
             result = _apply(contract, plan, execution)
