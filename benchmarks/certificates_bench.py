@@ -38,17 +38,15 @@ import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
+import http_support
 import support
-from support import REPO, SMOKE_HELP, apply_smoke, dsn, ensure_database, setup_django
+from support import SMOKE_HELP, apply_smoke, dsn, ensure_database, setup_django
 
 HOUR = dt.timedelta(hours=1)
 BUNDLE_WH = 1_000
@@ -266,12 +264,6 @@ def bench_transfers(cfg: dict, n: int, rounds: int) -> dict:
 # ---------------------------------------------------------------- HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 WRK_TRANSFER = """
 local ids = {%(ids)s}
 local nthreads = %(threads)d
@@ -304,30 +296,6 @@ def _wrk(args: list[str]) -> tuple[float, int, int, str]:
     return rate, total, int(bad.group(1)) if bad else 0, out
 
 
-def _gunicorn(port: int) -> subprocess.Popen:
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "benchmarks.certificates_settings",
-        "THROTTLE_USER": "100000000/minute",
-        "THROTTLE_ANON": "100000000/minute",
-        "LOG_LEVEL": "ERROR",  # refused requests are counted, not logged
-        "PYTHONWARNINGS": "ignore",
-    }
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "registry.wsgi:application",
-        *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread"),
-        *("--threads", "4", "--log-level", "warning", "--no-control-socket"),
-    ]
-    server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    return server
-
-
 def bench_http(cfg: dict, seconds: int, rounds: int) -> dict | None:
     print(f"\n== Transfers through HTTP (gunicorn + wrk, {rounds} x {seconds} s, interleaved) ==")
     if shutil.which("wrk") is None:
@@ -344,12 +312,10 @@ def bench_http(cfg: dict, seconds: int, rounds: int) -> dict | None:
 
     user, accounts, ids = make_world(1500 * seconds * rounds, f"h{int(time.time())}")
     _token, plaintext = api_token_create(user=user, name="bench")
-    port = _free_port()
-    server = _gunicorn(port)
-    base = f"http://127.0.0.1:{port}"
     bare_rates, rates, failed, sent = [], [], 0, 0
     before = Transfer.objects.count()
-    try:
+    with http_support.gunicorn() as port:
+        base = f"http://127.0.0.1:{port}"
         auth = ["-H", f"Authorization: Bearer {plaintext}"]
         common = ["-t2", "-c8", f"-d{seconds}s", "--latency"]
         _wrk(["-t1", "-c2", "-d2s", *auth, f"{base}/bench/read/"])  # warm up both workers
@@ -380,12 +346,6 @@ def bench_http(cfg: dict, seconds: int, rounds: int) -> dict | None:
                 f"  round {_round + 1}: bare {bare:6.0f} req/s, transfer {rate:6.0f} req/s "
                 f"(p50 {latency.group(1)}, p99 {latency.group(2)}; {bad} non-2xx)"
             )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        from registry.celery import app
-
-        app.control.purge()  # the integrator tasks the kicks queued: no worker runs here
     bare, rate = statistics.median(bare_rates), statistics.median(rates)
     print(f"bare DRF endpoint (one read):  {bare:7.0f} req/s (median)")
     print(f"POST transfer (split 1 Wh):    {rate:7.0f} req/s (median; {sent} transfers stored)")

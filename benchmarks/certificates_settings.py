@@ -1,4 +1,4 @@
-"""Settings for the HTTP part of certificates_bench.py: the registry plus a bare endpoint."""
+"""Settings for the HTTP benchmarks (http_support.py): the registry plus a bare endpoint."""
 
 from registry.settings import *  # noqa: F403
 

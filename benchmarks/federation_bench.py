@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from http_support import free_port  # noqa: E402
 from support import SMOKE_HELP, apply_smoke  # noqa: E402
 
 LOAD_CHUNK = 100_000
@@ -148,12 +148,6 @@ class Server:
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(timeout=30)
         self.log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def admin_sql(server: dict, *statements: str) -> None:

@@ -1,0 +1,161 @@
+"""The HTTP benchmarks' server and client: the app under gunicorn on loopback, driven by
+closed-loop clients (certificates_bench.py, market_http_bench.py, bundle_read_bench.py).
+
+The server runs `benchmarks.certificates_settings`: the registry plus `bench/read/`, a bare
+DRF endpoint (same authentication and throttling, one primary-key read) as the baseline.
+"""
+
+import contextlib
+import http.client
+import itertools
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from support import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(port: int = 0, workers: int = 2, threads: int = 4) -> Iterator[int]:
+    """Serve the app on 127.0.0.1:`port` (0: a free one) with `workers` gthread workers of
+    `threads` threads, throttles lifted; yields the port. On exit the server is stopped and,
+    with a broker, the ledger integrator tasks its commits queued are purged (no worker
+    runs here to take them)."""
+    port = port or free_port()
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "benchmarks.certificates_settings",
+        "THROTTLE_USER": "100000000/minute",
+        "THROTTLE_ANON": "100000000/minute",
+        "LOG_LEVEL": "ERROR",  # refused requests are counted, not logged
+        "PYTHONWARNINGS": "ignore",
+    }
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "registry.wsgi:application",
+        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread"),
+        *("--threads", str(threads), "--log-level", "warning", "--no-control-socket"),
+    ]
+    server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        if os.environ.get("CELERY_BROKER_URL"):
+            from registry.celery import app
+
+            app.control.purge()
+
+
+@dataclass
+class Run:
+    """What a closed-loop run measured: completed requests, their rate and latencies."""
+
+    concurrency: int
+    seconds: float
+    latencies: list[float]
+    failed: int
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def quantile(self, q: float) -> float:
+        """Latency quantile in ms (q in 0..1), from the completed requests."""
+        if len(self.latencies) < 2:
+            return self.latencies[0] * 1000 if self.latencies else float("nan")
+        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return cuts[round(q * 100) - 1] * 1000
+
+    @property
+    def p50(self) -> float:
+        return self.quantile(0.50)
+
+    @property
+    def p99(self) -> float:
+        return self.quantile(0.99)
+
+    def __str__(self) -> str:
+        bad = f"; {self.failed} FAILED" if self.failed else ""
+        return (
+            f"{self.rate:7.1f} req/s  p50 {self.p50:7.2f} ms  p99 {self.p99:7.2f} ms  "
+            f"({len(self.latencies)} requests{bad})"
+        )
+
+
+Request = tuple[str, str, bytes | None, dict[str, str]]
+"""method, path, body, headers"""
+
+
+def ok(status: int, _body: bytes) -> bool:
+    """closed_loop's default check: any 2xx."""
+    return 200 <= status < 300
+
+
+def closed_loop(
+    port: int,
+    request: Callable[[int], Request],
+    concurrency: int,
+    seconds: float,
+    check: Callable[[int, bytes], bool] = ok,
+) -> Run:
+    """`concurrency` clients (threads, one keep-alive connection each), each sending its
+    next request as soon as the last one is answered, for `seconds`. `request(n)` builds
+    the n-th request of the run (n unique across clients); a response is counted as
+    completed only if `check(status, body)`; the others are counted as failed."""
+    numbers = itertools.count()
+    go = threading.Event()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failed = [0]
+    deadline = [0.0]
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, bad = [], 0
+        go.wait()
+        while time.perf_counter() < deadline[0]:
+            method, path, body, headers = request(next(numbers))
+            started = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - started
+            if check(response.status, payload):
+                mine.append(elapsed)
+            else:
+                bad += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            failed[0] += bad
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    deadline[0] = started + seconds
+    go.set()
+    for thread in threads:
+        thread.join()
+    return Run(concurrency, time.perf_counter() - started, latencies, failed[0])
