@@ -88,6 +88,11 @@ class CommunityNotFound(NotFound):
     default_detail = "No such community, or not visible to you."
 
 
+class CommunityMemberNotFound(NotFound):
+    code = "community_member_not_found"
+    default_detail = "No such community membership."
+
+
 class NotCommunityAdmin(PermissionDenied):
     code = "not_community_admin"
     default_detail = "Only an admin of the community's organisation may do this."
@@ -126,3 +131,13 @@ class NotCommunityOperator(PermissionDenied):
 class DistributionNotPossible(Conflict):
     code = "distribution_not_possible"
     default_detail = "The community's certificates cannot be distributed over this period."
+
+
+class MeteringPointInvalid(InvalidInput):
+    code = "metering_point_invalid"
+    default_detail = "Not a metering-point id: 18 digits ending in their GS1 check digit."
+
+
+class GridAreaUnknown(InvalidInput):
+    code = "grid_area_unknown"
+    default_detail = "No such grid area."

@@ -1,5 +1,4 @@
 from django.contrib.auth import authenticate
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -13,6 +12,7 @@ from accounts.api import serializers
 from accounts.errors import InvalidCredentials, TokenNotFound
 from accounts.models import Account, ApiToken, Organisation
 from accounts.permissions import user_is_auditor, user_is_issuing_body
+from registry.api.filters import RegistryFilterSet
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.idempotency import idempotent
 
@@ -111,7 +111,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class OrganisationFilter(filters.FilterSet):
+class OrganisationFilter(RegistryFilterSet):
     class Meta:
         model = Organisation
         fields = ["status", "country", "is_producer", "is_trader", "is_issuing_body", "is_auditor"]
@@ -215,7 +215,7 @@ class OrganisationViewSet(
         return Response(serializers.MembershipOutputSerializer(membership).data, status=201)
 
 
-class AccountFilter(filters.FilterSet):
+class AccountFilter(RegistryFilterSet):
     class Meta:
         model = Account
         fields = ["organisation", "kind", "status", "number"]

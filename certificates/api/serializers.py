@@ -14,6 +14,7 @@ from certificates.models import (
     Withdrawal,
 )
 from certificates.selectors import bundle_storage_origin
+from certificates.services.common import MAX_BATCH_ITEMS, MAX_SAFE_WH
 from ledger.api.serializers import CompletenessOutputSerializer
 from registry.api.serializers import CountryField, StrictInputSerializer
 
@@ -132,6 +133,8 @@ class TransferCreateInputSerializer(StrictInputSerializer):
         required=False,
         allow_null=True,
         default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
         help_text="Wh to move (a positive integer); leave out to move the whole bundle.",
     )
     require_acceptance = serializers.BooleanField(
@@ -142,12 +145,24 @@ class TransferCreateInputSerializer(StrictInputSerializer):
 
 class BatchItemInputSerializer(StrictInputSerializer):
     bundle = serializers.IntegerField()
-    volume_wh = serializers.IntegerField(required=False, allow_null=True, default=None)
+    volume_wh = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
+        help_text="Wh to move (a positive integer); leave out for the whole bundle.",
+    )
 
 
 class TransferBatchInputSerializer(StrictInputSerializer):
     to_account = serializers.CharField(max_length=32, help_text="The receiving account number.")
-    items = BatchItemInputSerializer(many=True, help_text="Bundles (and volumes) to move.")
+    items = BatchItemInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=MAX_BATCH_ITEMS,
+        help_text="Bundles (and volumes) to move.",
+    )
     require_acceptance = serializers.BooleanField(default=False)
 
 
@@ -172,10 +187,9 @@ class TransferOutputSerializer(serializers.Serializer):
 
 
 class ClaimInputMixin(serializers.Serializer):
-    beneficiary_name = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default=""
-    )
-    beneficiary_country = CountryField(required=False, allow_blank=True, default="")
+    # Every retirement names its beneficiary (the service refuses one without).
+    beneficiary_name = serializers.CharField(max_length=200)
+    beneficiary_country = CountryField()
     consumption_start = serializers.DateTimeField()
     consumption_end = serializers.DateTimeField()
     location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -187,12 +201,14 @@ class RetireBundleInputSerializer(ClaimInputMixin, StrictInputSerializer):
         required=False,
         allow_null=True,
         default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
         help_text="Wh to retire (a positive integer); leave out to retire the whole bundle.",
     )
 
 
 class RetireBatchInputSerializer(ClaimInputMixin, StrictInputSerializer):
-    items = BatchItemInputSerializer(many=True)
+    items = BatchItemInputSerializer(many=True, allow_empty=False, max_length=MAX_BATCH_ITEMS)
 
 
 class RetirementOutputSerializer(serializers.ModelSerializer):
@@ -391,6 +407,8 @@ class ExportCreateInputSerializer(StrictInputSerializer):
         required=False,
         allow_null=True,
         default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
         help_text="Wh to export (a positive integer); leave out to export the whole bundle.",
     )
 

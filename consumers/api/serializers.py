@@ -11,7 +11,7 @@ from consumers.models import (
     Site,
     SiteMeter,
 )
-from registry.api.serializers import InputSerializer
+from registry.api.serializers import CountryField, InputSerializer
 
 
 class HouseholdRegisterInputSerializer(InputSerializer):
@@ -19,7 +19,7 @@ class HouseholdRegisterInputSerializer(InputSerializer):
     street = serializers.CharField(max_length=200)
     postcode = serializers.CharField(max_length=16)
     city = serializers.CharField(max_length=100)
-    country = serializers.CharField(max_length=2)
+    country = CountryField()
 
 
 class HouseholdOutputSerializer(serializers.ModelSerializer):
@@ -53,7 +53,12 @@ class SiteMeterOutputSerializer(serializers.ModelSerializer):
 
 class SiteCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=100)
-    metering_point_id = serializers.CharField(max_length=32)
+    # The shape here; the GS1 check digit in the service (metering_point_invalid).
+    metering_point_id = serializers.RegexField(
+        r"^[0-9]{18}$",
+        error_messages={"invalid": "18 digits (EAN-18 / GSRN)."},
+        help_text="EAN-18 / GSRN: 18 digits, the last a GS1 check digit.",
+    )
     grid_area_id = serializers.IntegerField()
     street = serializers.CharField(max_length=200)
     postcode = serializers.CharField(max_length=16)
@@ -86,6 +91,10 @@ class SiteOutputSerializer(serializers.ModelSerializer):
 
 class SiteDecisionInputSerializer(InputSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SiteRejectInputSerializer(InputSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Required: why it is rejected.")
 
 
 class SiteMeterLinkInputSerializer(InputSerializer):

@@ -182,7 +182,7 @@ def community_member_leave(
         CommunityMember.objects.filter(pk=member_id).values_list("community_id", flat=True).first()
     )
     if community_id is None:
-        raise errors.MembershipInvalid(fields={"member_id": ["unknown member"]})
+        raise errors.CommunityMemberNotFound(member_id=member_id)
     community = community_lock(community_id)
     (member,) = members_lock([member_id])
     if not (

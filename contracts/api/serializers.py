@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contracts.kinds import KINDS
@@ -12,9 +13,14 @@ from contracts.models import (
 from registry.api.serializers import InputSerializer
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class TermsField(serializers.JSONField):
+    """A kind's terms: a JSON object, checked by the kind (invalid_terms otherwise)."""
+
+
 class ContractCreateInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=sorted(KINDS))
-    terms = serializers.JSONField(help_text="The kind's terms (see docs/contracts.md).")
+    terms = TermsField(help_text="The kind's terms (see docs/contracts.md).")
     start_at = serializers.DateTimeField()
     end_at = serializers.DateTimeField()
     on_failure = serializers.ChoiceField(
@@ -36,7 +42,7 @@ class ContractAgreeInputSerializer(InputSerializer):
 
 
 class ContractAmendInputSerializer(InputSerializer):
-    terms = serializers.JSONField()
+    terms = TermsField()
     end_at = serializers.DateTimeField(required=False)
 
 

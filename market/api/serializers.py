@@ -119,6 +119,7 @@ class OrderCreateInputSerializer(StrictInputSerializer):
 
 
 class OrderAmendInputSerializer(StrictInputSerializer):
+    min_properties = 1  # the service refuses an amendment that changes nothing
     limit_price = serializers.IntegerField(required=False)
     quantity_wh = serializers.IntegerField(required=False, help_text="The new total quantity.")
 

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import serializers
 
 INVALID_CHOICE = "invalid_choice"
@@ -49,6 +50,14 @@ class InputSerializer(serializers.Serializer):
     exception handler puts in `extra.choices` (field path -> valid values).
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        # The API parses JSON only, but DRF hands an empty body sent as a form over as an
+        # empty QueryDict, and a QueryDict has HTML-form semantics: a missing boolean is a
+        # false checkbox instead of a missing field. Read it as the empty object it is.
+        if isinstance(kwargs.get("data"), QueryDict):
+            kwargs["data"] = kwargs["data"].dict()
+        super().__init__(*args, **kwargs)
+
     def is_valid(self, *, raise_exception: bool = False) -> bool:
         valid = super().is_valid(raise_exception=False)
         if not valid and raise_exception:
@@ -57,7 +66,12 @@ class InputSerializer(serializers.Serializer):
 
 
 class StrictInputSerializer(InputSerializer):
-    """An input serializer that rejects fields it does not declare."""
+    """An input serializer that rejects fields it does not declare.
+
+    `min_properties = 1` on a subclass whose fields are all optional says (in the schema)
+    that an empty body is refused: an amendment must change something."""
+
+    min_properties: int | None = None
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
