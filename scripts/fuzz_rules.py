@@ -76,6 +76,15 @@ RULES: dict[str, dict[str, str]] = {
         "transaction_event_energy_invalid": "an energy sample in whole Wh once its unit and "
         "multiplier apply: arithmetic across three fields"
     },
+    "POST /api/v1/contracts/": {
+        "terms_unmet": "terms of the kind's shape naming accounts, devices or a community "
+        "the registry does not have or that do not fit; end_at after start_at: data and a "
+        "comparison of two fields"
+    },
+    "POST /api/v1/contracts/{id}/amend/": {
+        "invalid_terms": "which kind's terms apply depends on the contract the path names",
+        "terms_unmet": "as for POST /api/v1/contracts/",
+    },
     "POST /api/v1/meters/": {
         "meter_key_required": "the device's policy requires a key: data, not shape"
     },

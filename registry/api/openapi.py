@@ -16,7 +16,7 @@ never misses a status the server sends:
 from django.conf import settings
 from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from registry.api.exceptions import ErrorSerializer
@@ -143,6 +143,8 @@ class RegistryAutoSchema(AutoSchema):
             schema["minItems"] = max(1, serializer.min_length or 0)
         if getattr(serializer, "min_properties", None):
             required = True
+        if isinstance(serializer, PolymorphicProxySerializer):
+            required = True  # one of several bodies, each with required fields
         if isinstance(serializer, dict) and (
             serializer.get("required") or serializer.get("minLength")
         ):

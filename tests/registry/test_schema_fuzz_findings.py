@@ -274,3 +274,32 @@ def test_every_rule_of_the_fuzzer_names_a_documented_operation(schema):
     for key in rules.RULES:
         method, path = key.split(" [")[0].split(" ", 1)
         assert method.lower() in schema["paths"].get(path, {}), key
+
+
+# -- contracts: one body per kind; the registry's data refuses with its own code ----------
+
+
+def test_each_contract_kind_has_its_terms_shape(schema):
+    create = schema["components"]["schemas"]["ContractCreateInputRequest"]
+    assert create["discriminator"]["propertyName"] == "kind"
+    community = {"$ref": create["discriminator"]["mapping"]["community_sharing"]}
+    body = {"kind": "community_sharing", "start_at": "2026-01-01T00:00:00Z"}
+    body["end_at"] = "2027-01-01T00:00:00Z"
+    assert not schema_allows(schema, community, body | {"terms": {}})
+    assert schema_allows(schema, community, body | {"terms": {"community_id": 10**9}})
+
+
+def test_terms_of_the_right_shape_for_no_community_are_terms_unmet(producer):
+    # when: the schema allows it; only the registry's data refuses it
+    response = client_for(producer).post(
+        "/api/v1/contracts/",
+        {
+            "kind": "community_sharing",
+            "terms": {"community_id": 10**9},
+            "start_at": "2026-01-01T00:00:00Z",
+            "end_at": "2027-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+    # then
+    assert (response.status_code, response.json()["code"]) == (400, "terms_unmet")
