@@ -145,3 +145,8 @@ class MeterTimeInvalid(InvalidInput):
 
     code = "meter_time_invalid"
     default_detail = "The time does not fit the device's interval or the meter's history."
+
+
+class EicCheckInvalid(InvalidInput):
+    code = "eic_check_invalid"
+    default_detail = "The EIC code's check character is wrong."

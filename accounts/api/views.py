@@ -150,9 +150,9 @@ class OrganisationViewSet(
             status=status.HTTP_201_CREATED,
         )
 
-    def _status_change(self, request: Request, pk: str, service) -> Response:
+    def _status_change(self, request: Request, pk: str, service, serializer=None) -> Response:
         self.get_object()
-        data = serializers.ReasonInputSerializer(data=request.data)
+        data = (serializer or serializers.ReasonInputSerializer)(data=request.data)
         data.is_valid(raise_exception=True)
         organisation = service(actor=request.user, organisation_id=int(pk), **data.validated_data)
         return Response(serializers.OrganisationOutputSerializer(organisation).data)
@@ -170,7 +170,7 @@ class OrganisationViewSet(
         return self._status_change(request, pk, services.organisation_approve)
 
     @extend_schema(
-        request=serializers.ReasonInputSerializer,
+        request=serializers.SuspendInputSerializer,
         responses={
             200: serializers.OrganisationOutputSerializer,
             **error_responses(400, 401, 403, 404, 409),
@@ -179,7 +179,9 @@ class OrganisationViewSet(
     @action(detail=True, methods=["post"])
     def suspend(self, request: Request, pk: str) -> Response:
         """Issuing body: suspend an organisation (a reason is required)."""
-        return self._status_change(request, pk, services.organisation_suspend)
+        return self._status_change(
+            request, pk, services.organisation_suspend, serializers.SuspendInputSerializer
+        )
 
     @extend_schema(
         request=serializers.ReasonInputSerializer,

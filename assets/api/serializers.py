@@ -1,3 +1,4 @@
+import zoneinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
@@ -6,7 +7,7 @@ from rest_framework import serializers
 from assets import codes
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
 from assets.services.common import MAX_SAFE_INTEGER
-from assets.validation import SERIAL_FORMAT, SHARE_FORMAT, b64
+from assets.validation import EIC_FORMAT, SERIAL_FORMAT, SHARE_FORMAT, b64
 from registry.api.serializers import CountryField, InputSerializer, StrictInputSerializer
 
 # -- grid areas ----------------------------------------------------------------------------
@@ -28,20 +29,33 @@ class GridAreaOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+def _time_zone(**kwargs) -> serializers.ChoiceField:
+    """An IANA time zone the server knows (an enum in the schema)."""
+    return serializers.ChoiceField(
+        choices=sorted(zoneinfo.available_timezones()),
+        help_text="IANA, e.g. Europe/Berlin.",
+        **kwargs,
+    )
+
+
 class GridAreaCreateInputSerializer(StrictInputSerializer):
-    code = serializers.CharField(max_length=16, help_text="EIC code (check character verified).")
+    code = serializers.RegexField(
+        EIC_FORMAT.pattern, help_text="EIC code (check character verified: eic_check_invalid)."
+    )
     name = serializers.CharField(max_length=200)
     country = CountryField()
-    time_zone = serializers.CharField(max_length=64, help_text="IANA, e.g. Europe/Berlin.")
-    emission_factor_g_per_kwh = serializers.DecimalField(max_digits=9, decimal_places=3)
+    time_zone = _time_zone()
+    emission_factor_g_per_kwh = serializers.DecimalField(
+        max_digits=9, decimal_places=3, min_value=0
+    )
     expiry_months = serializers.IntegerField(min_value=1, max_value=600, default=12)
 
 
 class GridAreaUpdateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200, required=False)
-    time_zone = serializers.CharField(max_length=64, required=False)
+    time_zone = _time_zone(required=False)
     emission_factor_g_per_kwh = serializers.DecimalField(
-        max_digits=9, decimal_places=3, required=False
+        max_digits=9, decimal_places=3, min_value=0, required=False
     )
     expiry_months = serializers.IntegerField(min_value=1, max_value=600, required=False)
 
@@ -327,6 +341,11 @@ ENERGY_MAX = MAX_SAFE_INTEGER - 1
 PUBLIC_KEY_PATTERN = r"^\s*(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{43}=)\s*$"
 
 
+@extend_schema_field({"type": "string", "pattern": SERIAL_FORMAT.pattern})
+class MeterSerialField(serializers.CharField):
+    """A meter serial (assets.validation.SERIAL_FORMAT)."""
+
+
 @extend_schema_field({"type": "string", "pattern": PUBLIC_KEY_PATTERN})
 class PublicKeyField(serializers.CharField):
     """An Ed25519 public key, base64 or hex."""
@@ -334,7 +353,7 @@ class PublicKeyField(serializers.CharField):
 
 class MeterRegisterInputSerializer(StrictInputSerializer):
     device = serializers.IntegerField(min_value=1)
-    serial = serializers.CharField(max_length=64)
+    serial = MeterSerialField(max_length=64)
     kind = serializers.ChoiceField(choices=Meter.Kind.choices, default="generation")
     public_key = PublicKeyField(
         max_length=100, required=False, help_text="Ed25519 public key, base64 or hex."
@@ -356,7 +375,7 @@ class MeterCounterResetInputSerializer(StrictInputSerializer):
 
 class MeterReplaceInputSerializer(StrictInputSerializer):
     time = serializers.DateTimeField(help_text="When the old meter stopped and the new started.")
-    new_serial = serializers.CharField(max_length=64)
+    new_serial = MeterSerialField(max_length=64)
     public_key = PublicKeyField(max_length=100, required=False)
     counter_wh = serializers.IntegerField(
         min_value=0,
@@ -377,11 +396,6 @@ class MeterRemoveInputSerializer(StrictInputSerializer):
 
 # assets.validation.decode_signature: 64 bytes as 128 hex digits or as padded base64.
 SIGNATURE_PATTERN = r"^\s*(?:[0-9A-Fa-f]{128}|[A-Za-z0-9+/]{86}==)\s*$"
-
-
-@extend_schema_field({"type": "string", "pattern": SERIAL_FORMAT.pattern})
-class MeterSerialField(serializers.CharField):
-    """A meter serial (assets.validation.SERIAL_FORMAT)."""
 
 
 @extend_schema_field({"type": "string", "pattern": SIGNATURE_PATTERN})

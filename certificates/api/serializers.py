@@ -3,6 +3,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from certificates.crossregistry.common import ACCOUNT_NUMBER
 from certificates.models import (
     Bundle,
     CertificateExport,
@@ -302,11 +303,11 @@ class IssuanceRequestOutputSerializer(serializers.ModelSerializer):
 
 
 class RejectInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, help_text="Required: why.")
 
 
 class WithdrawalInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, help_text="Required: why.")
     bundles = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     device = serializers.IntegerField(required=False, allow_null=True, default=None)
     period_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -330,7 +331,7 @@ class DeviceWithdrawalInputSerializer(StrictInputSerializer):
     device = serializers.IntegerField(help_text="The device whose certificates are withdrawn.")
     period_start = serializers.DateTimeField(help_text="Production from (inclusive).")
     period_end = serializers.DateTimeField(help_text="Production until (exclusive).")
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, help_text="Required: why.")
     dry_run = serializers.BooleanField(
         required=False,
         default=False,
@@ -400,8 +401,10 @@ class ExportCreateInputSerializer(StrictInputSerializer):
     destination = serializers.CharField(
         max_length=255, help_text="The partner registry's origin (see /api/v1/federation/peers/)."
     )
-    destination_account = serializers.CharField(
-        max_length=64, help_text="The receiving account's number at that registry."
+    destination_account = serializers.RegexField(
+        ACCOUNT_NUMBER.pattern,
+        max_length=64,
+        help_text="The receiving account's number at that registry.",
     )
     volume_wh = serializers.IntegerField(
         required=False,

@@ -11,7 +11,8 @@ from consumers.models import (
     Site,
     SiteMeter,
 )
-from registry.api.serializers import CountryField, InputSerializer
+from consumers.services.communities import PRICE_MAX
+from registry.api.serializers import CountryField, CurrencyField, InputSerializer
 
 
 class HouseholdRegisterInputSerializer(InputSerializer):
@@ -194,8 +195,9 @@ class CommunityCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     grid_area_id = serializers.IntegerField()
     key_kind = serializers.ChoiceField(choices=Community.KeyKind.choices)
-    internal_price_minor_per_kwh = serializers.IntegerField(min_value=0)
-    currency = serializers.CharField(max_length=3, default="EUR")
+    # The column is a PositiveIntegerField (32 bits on PostgreSQL): above it was a 500.
+    internal_price_minor_per_kwh = serializers.IntegerField(min_value=0, max_value=PRICE_MAX)
+    currency = CurrencyField(default="EUR")
 
 
 class CommunityOutputSerializer(serializers.ModelSerializer):

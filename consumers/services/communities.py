@@ -23,6 +23,9 @@ from consumers.models import Community, CommunityDevice, CommunityMember, Site, 
 from ledger.services import ledger_append
 from registry.errors import InvalidInput
 
+# Community.internal_price_minor_per_kwh is a PositiveIntegerField: 32 bits on PostgreSQL.
+PRICE_MAX = 2**31 - 1
+
 QUARTER_HOUR = 15 * 60
 
 
@@ -62,7 +65,10 @@ def community_create(
         problems["name"] = ["required"]
     if key_kind not in Community.KeyKind.values:
         problems["key_kind"] = [f"One of {', '.join(Community.KeyKind.values)}."]
-    if not isinstance(internal_price_minor_per_kwh, int) or internal_price_minor_per_kwh < 0:
+    if (
+        not isinstance(internal_price_minor_per_kwh, int)
+        or not 0 <= internal_price_minor_per_kwh <= PRICE_MAX
+    ):
         problems["internal_price_minor_per_kwh"] = ["A non-negative integer (minor units)."]
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
         problems["currency"] = ["ISO 4217 code, such as EUR."]

@@ -42,16 +42,17 @@ JSON_TYPES = ("object", "array", "string", "number", "boolean")
 def _decimal_pattern(field: serializers.DecimalField) -> str:
     """A decimal string DRF accepts: a sign, up to the whole and fraction digits the field
     allows, and at least one digit (drf-spectacular's own pattern also matches "" and ".")."""
+    sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
     places = field.decimal_places
     whole = None if field.max_digits is None else field.max_digits - (places or 0)
     w = "\\d+" if whole is None else f"\\d{{1,{whole}}}"
     f = "\\d*" if places is None else f"\\d{{0,{places}}}"
     f1 = "\\d+" if places is None else f"\\d{{1,{places}}}"
     if places == 0:
-        return f"^-?{w}$"
+        return f"^{sign}{w}$"
     if whole == 0:
-        return f"^-?0?\\.{f1}$"
-    return f"^-?(?:{w}(?:\\.{f})?|\\.{f1})$"
+        return f"^{sign}0?\\.{f1}$"
+    return f"^{sign}(?:{w}(?:\\.{f})?|\\.{f1})$"
 
 
 _EXTRA_DESCRIPTIONS = {

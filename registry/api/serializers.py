@@ -83,6 +83,16 @@ class StrictInputSerializer(InputSerializer):
         return super().to_internal_value(data)
 
 
+class CurrencyField(serializers.ChoiceField):
+    """An ISO 4217 alphabetic code from the maintained list (an enum in the schema)."""
+
+    def __init__(self, **kwargs) -> None:
+        from registry.countries import CURRENCY_CHOICES
+
+        kwargs.setdefault("help_text", "ISO 4217 currency code, e.g. EUR.")
+        super().__init__(choices=CURRENCY_CHOICES, **kwargs)
+
+
 class CountryField(serializers.ChoiceField):
     """An ISO 3166-1 alpha-2 code from the maintained list (an enum in the schema)."""
 
