@@ -303,3 +303,71 @@ def test_terms_of_the_right_shape_for_no_community_are_terms_unmet(producer):
     )
     # then
     assert (response.status_code, response.json()["code"]) == (400, "terms_unmet")
+
+
+# -- the issuing body's operations --------------------------------------------------------
+
+
+def test_a_community_price_beyond_its_column_is_400_not_500(schema, producer):
+    # given
+    create = schema["components"]["schemas"]["CommunityCreateInputRequest"]["properties"]
+    assert create["internal_price_minor_per_kwh"]["maximum"] == 2**31 - 1
+    organisation = producer.memberships.first().organisation
+    # when: 6535556762250745 overflowed the 32-bit column (a 500 on PostgreSQL)
+    response = client_for(producer).post(
+        "/api/v1/communities/",
+        {
+            "organisation_id": organisation.pk,
+            "name": "Sonnenweg",
+            "grid_area_id": 1,
+            "key_kind": "static",
+            "internal_price_minor_per_kwh": 6535556762250745,
+        },
+        format="json",
+    )
+    # then
+    assert response.status_code == 400, response.content
+    assert "internal_price_minor_per_kwh" in response.json()["extra"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("component", "field", "bad", "good"),
+    [
+        ("MoneyMovementInputRequest", "currency", "0", "EUR"),
+        ("MoneyMovementInputRequest", "amount_minor", 0, 1),
+        ("GridAreaCreateInputRequest", "code", "0", "10YDE-VE-------2"),
+        ("GridAreaCreateInputRequest", "time_zone", "0", "Europe/Berlin"),
+        ("GridAreaCreateInputRequest", "emission_factor_g_per_kwh", "-1", "0.5"),
+        ("MeterReplaceInputRequest", "new_serial", "é", "MTR-2"),
+        ("ExportCreateInputRequest", "destination_account", "a b", "GP-1"),
+    ],
+)
+def test_issuing_body_field_constraints_are_in_the_schema(schema, component, field, bad, good):
+    documented = schema["components"]["schemas"][component]["properties"][field]
+    assert not schema_allows(schema, documented, bad)
+    assert schema_allows(schema, documented, good)
+
+
+@pytest.mark.parametrize(
+    ("path", "component"),
+    [
+        ("/api/v1/organisations/{id}/suspend/", "SuspendInputRequest"),
+        ("/api/v1/issuance-requests/{id}/reject/", "RejectInputRequest"),
+        ("/api/v1/withdrawals/", "WithdrawalInputRequest"),
+        ("/api/v1/withdrawals/by-device/", "DeviceWithdrawalInputRequest"),
+    ],
+)
+def test_the_issuing_body_gives_a_reason_where_one_is_required(schema, path, component):
+    assert body_schema(schema, path, "post")["$ref"].endswith(component)
+    assert "reason" in schema["components"]["schemas"][component]["required"]
+
+
+def test_a_suspension_without_reason_is_refused_by_the_serializer(producer):
+    # when
+    organisation = producer.memberships.first().organisation
+    response = client_for(issuing_body_user()).post(
+        f"/api/v1/organisations/{organisation.pk}/suspend/", {}, format="json"
+    )
+    # then
+    assert response.status_code == 400, response.content
+    assert "reason" in response.json()["extra"]["fields"]
