@@ -141,3 +141,19 @@ class MeteringPointInvalid(InvalidInput):
 class GridAreaUnknown(InvalidInput):
     code = "grid_area_unknown"
     default_detail = "No such grid area."
+
+
+class MembershipUnmet(MembershipInvalid):
+    """A membership the registry's data refuses: a meter, site or account that is not the
+    member's (or not in the community's grid area), or a leaving time not after joining."""
+
+    code = "community_membership_unmet"
+    default_detail = "The meter, site or account does not fit this membership."
+
+
+class AllocationKeyUnmet(AllocationKeyInvalid):
+    """A static key whose shares do not name exactly the current members or do not add up
+    to 1 (a sum over the community's current members: data, not shape)."""
+
+    code = "allocation_key_unmet"
+    default_detail = "The shares must name every current member and add up to exactly 1."

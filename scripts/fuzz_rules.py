@@ -95,6 +95,18 @@ RULES: dict[str, dict[str, str]] = {
         "invalid_terms": "which kind's terms apply depends on the contract the path names",
         "terms_unmet": "as for POST /api/v1/contracts/",
     },
+    "POST /api/v1/communities/{id}/key/": {
+        "allocation_key_unmet": "shares for exactly the current members, adding up to 1: "
+        "data and a sum over items"
+    },
+    "POST /api/v1/communities/{id}/members/": {
+        "community_membership_unmet": "a meter, site or account "
+        + REFERENCE
+        + " or that is not the member's"
+    },
+    "POST /api/v1/community-members/{id}/leave/": {
+        "community_membership_unmet": "left_at after the membership's joined_at: data"
+    },
     "POST /api/v1/grid-areas/": {"eic_check_invalid": "the EIC code's check character: a checksum"},
     "POST /api/v1/meters/": {
         "meter_key_required": "the device's policy requires a key: data, not shape"
