@@ -114,6 +114,9 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/v1/meters/{serial}/counter-resets/": {
         "meter_time_invalid": "on the device's reading interval, not in the future: data"
     },
+    "POST /api/v1/meters/{serial}/remove/": {
+        "meter_time_invalid": "not in the future, within the meter's key history: data"
+    },
     "POST /api/v1/meters/{serial}/replacements/": {
         "meter_time_invalid": "on the device's reading interval, after the old meter's "
         "installation, not in the future: data"

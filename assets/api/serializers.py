@@ -181,9 +181,19 @@ class DeviceOutputSerializer(serializers.ModelSerializer):
         return DeviceOwnerOutputSerializer(device.owners.all(), many=True).data
 
 
-@extend_schema_field({"type": "string", "pattern": SHARE_FORMAT.pattern, "maxLength": 32})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": SHARE_FORMAT.pattern, "maxLength": 32},
+            {"type": "integer", "minimum": 1, "maximum": 1},
+        ]
+    }
+)
 class ShareField(serializers.CharField):
-    """A co-owner's share as the service parses it (assets.validation.parse_share)."""
+    """A co-owner's share as the service parses it (assets.validation.parse_share): a text
+    such as "1/3" or "0.25", or the integer 1."""
+
+    accepts_integers = True
 
 
 class DeviceOwnerInputSerializer(StrictInputSerializer):

@@ -1,3 +1,4 @@
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import QueryDict
@@ -49,6 +50,22 @@ class InputSerializer(serializers.Serializer):
     `is_valid(raise_exception=True)` raises a ValidationError whose `choices` the API's
     exception handler puts in `extra.choices` (field path -> valid values).
     """
+
+    def to_internal_value(self, data):
+        # DRF's CharField turns a number into its text; the schema says a string, and a
+        # request it calls invalid must not be accepted (the fuzzer's ST201).
+        if isinstance(data, Mapping):
+            wrong = {
+                name: ["Not a valid string."]
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField)
+                and not field.read_only
+                and not getattr(field, "accepts_integers", False)
+                and isinstance(data.get(name), int | float)
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong, code="invalid")
+        return super().to_internal_value(data)
 
     def __init__(self, *args, **kwargs) -> None:
         # The API parses JSON only, but DRF hands an empty body sent as a form over as an

@@ -371,3 +371,16 @@ def test_a_suspension_without_reason_is_refused_by_the_serializer(producer):
     # then
     assert response.status_code == 400, response.content
     assert "reason" in response.json()["extra"]["fields"]
+
+
+def test_a_number_where_the_schema_says_text_is_400(producer):
+    # when: DRF's CharField used to store 5270272549782211.0 as the reason's text
+    organisation = producer.memberships.first().organisation
+    response = client_for(issuing_body_user()).post(
+        f"/api/v1/organisations/{organisation.pk}/suspend/",
+        {"reason": 5270272549782211.0},
+        format="json",
+    )
+    # then
+    assert response.status_code == 400, response.content
+    assert response.json()["extra"]["fields"]["reason"] == ["Not a valid string."]
