@@ -59,3 +59,8 @@ class InvalidCredentials(InvalidInput):
 class TokenNotFound(NotFound):
     code = "token_not_found"
     default_detail = "No such token."
+
+
+class UserUnknown(InvalidInput):
+    code = "user_unknown"
+    default_detail = "No such user."

@@ -243,7 +243,7 @@ def membership_add(
         raise InvalidInput("Unknown membership role.", fields={"role": [role]})
     user = User.objects.filter(pk=user_id).first()
     if user is None:
-        raise InvalidInput("No such user.", fields={"user": [user_id]})
+        raise errors.UserUnknown(fields={"user": [user_id]})
     try:
         with transaction.atomic():
             membership = Membership.objects.create(user=user, organisation=organisation, role=role)

@@ -138,3 +138,15 @@ class BatchRootMismatch(DomainError):
 class OnboardingRejected(InvalidInput):
     code = "onboarding_rejected"
     default_detail = "Some rows of the onboarding file are refused; nothing was registered."
+
+
+class MeterTimeInvalid(InvalidInput):
+    """A meter event's time that does not fit the device or the meter's history."""
+
+    code = "meter_time_invalid"
+    default_detail = "The time does not fit the device's interval or the meter's history."
+
+
+class EicCheckInvalid(InvalidInput):
+    code = "eic_check_invalid"
+    default_detail = "The EIC code's check character is wrong."

@@ -8,6 +8,14 @@ class InvalidTransactionEvent(InvalidInput):
     default_detail = "The TransactionEvent does not match the OCPP 2.0.1 schema."
 
 
+class TransactionEventEnergyInvalid(InvalidInput):
+    """An energy register sample that is not a whole, non-negative number of Wh once its
+    unit and multiplier are applied (a rule across fields the OCPP schema does not state)."""
+
+    code = "transaction_event_energy_invalid"
+    default_detail = "An energy sample is not a whole, non-negative number of Wh."
+
+
 class InvalidTariff(InvalidInput):
     code = "invalid_tariff"
     default_detail = "The tariff is not a valid OCPI 2.2.1 tariff this registry can price."

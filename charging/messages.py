@@ -27,10 +27,44 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 UNIT_SCALE = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 
 
+def _transaction_event_json_schema() -> dict[str, Any]:
+    text = resources.files("ocpp.v201.schemas").joinpath("TransactionEventRequest.json")
+    return json.loads(text.read_text(encoding="utf-8"))
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft6Validator:
-    text = resources.files("ocpp.v201.schemas").joinpath("TransactionEventRequest.json")
-    return jsonschema.Draft6Validator(json.loads(text.read_text(encoding="utf-8")))
+    return jsonschema.Draft6Validator(_transaction_event_json_schema())
+
+
+# JSON Schema keywords of the OCA file that OpenAPI 3.0 does not have (or that say nothing).
+_NOT_OPENAPI = {"$schema", "comment", "javaType", "additionalItems", "definitions"}
+
+
+@functools.cache
+def transaction_event_openapi_schema() -> dict[str, Any]:
+    """The OCA TransactionEventRequest schema as an OpenAPI 3.0 schema: definitions inlined
+    (the file has no recursion), and keywords OpenAPI lacks left out. The units this
+    registry reads energy in are narrowed to Wh and kWh, as transaction_event_parse
+    requires."""
+    document = _transaction_event_json_schema()
+    definitions = document["definitions"]
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return convert(definitions[node["$ref"].removeprefix("#/definitions/")])
+        return {key: convert(value) for key, value in node.items() if key not in _NOT_OPENAPI}
+
+    schema = convert(document)
+    unit = schema["properties"]["meterValue"]["items"]["properties"]["sampledValue"]["items"][
+        "properties"
+    ]["unitOfMeasure"]["properties"]["unit"]
+    unit["enum"] = sorted(UNIT_SCALE)
+    return schema
 
 
 @dataclass(frozen=True)
@@ -62,7 +96,9 @@ def _energy_wh(sampled: dict[str, Any], path: str) -> int | None:
         raise errors.InvalidTransactionEvent(fields={path: ["energy in Wh or kWh"]})
     value = Decimal(str(sampled["value"])) * UNIT_SCALE[unit] * Decimal(10) ** multiplier
     if value < 0 or value != value.to_integral_value():
-        raise errors.InvalidTransactionEvent(fields={path: ["a whole, non-negative Wh value"]})
+        raise errors.TransactionEventEnergyInvalid(
+            fields={path: ["a whole, non-negative Wh value"]}
+        )
     return int(value)
 
 

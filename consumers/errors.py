@@ -88,6 +88,11 @@ class CommunityNotFound(NotFound):
     default_detail = "No such community, or not visible to you."
 
 
+class CommunityMemberNotFound(NotFound):
+    code = "community_member_not_found"
+    default_detail = "No such community membership."
+
+
 class NotCommunityAdmin(PermissionDenied):
     code = "not_community_admin"
     default_detail = "Only an admin of the community's organisation may do this."
@@ -126,3 +131,29 @@ class NotCommunityOperator(PermissionDenied):
 class DistributionNotPossible(Conflict):
     code = "distribution_not_possible"
     default_detail = "The community's certificates cannot be distributed over this period."
+
+
+class MeteringPointInvalid(InvalidInput):
+    code = "metering_point_invalid"
+    default_detail = "Not a metering-point id: 18 digits ending in their GS1 check digit."
+
+
+class GridAreaUnknown(InvalidInput):
+    code = "grid_area_unknown"
+    default_detail = "No such grid area."
+
+
+class MembershipUnmet(MembershipInvalid):
+    """A membership the registry's data refuses: a meter, site or account that is not the
+    member's (or not in the community's grid area), or a leaving time not after joining."""
+
+    code = "community_membership_unmet"
+    default_detail = "The meter, site or account does not fit this membership."
+
+
+class AllocationKeyUnmet(AllocationKeyInvalid):
+    """A static key whose shares do not name exactly the current members or do not add up
+    to 1 (a sum over the community's current members: data, not shape)."""
+
+    code = "allocation_key_unmet"
+    default_detail = "The shares must name every current member and add up to exactly 1."

@@ -18,6 +18,15 @@ class InvalidTerms(InvalidInput):
     default_detail = "The contract terms are not valid."
 
 
+class TermsUnmet(InvalidTerms):
+    """Terms of the kind's shape that the registry's data or a comparison of two fields
+    refuses: an account, device or community that does not exist or does not fit the
+    contract, an end not after the start (what the schema cannot state)."""
+
+    code = "terms_unmet"
+    default_detail = "The contract terms do not fit the registry's accounts, devices or dates."
+
+
 class NotContractParty(PermissionDenied):
     code = "not_contract_party"
     default_detail = "Only an admin or operator of a party organisation may do this."

@@ -18,3 +18,5 @@ def country_code_valid(code: object) -> bool:
 
 # The codes in order: the API's country fields are this enum (CountryEnum in the schema).
 COUNTRY_CHOICES: list[str] = sorted(country_codes())
+# ISO 4217 alphabetic currency codes, from the same maintained source.
+CURRENCY_CHOICES: list[str] = sorted(currency.alpha_3 for currency in pycountry.currencies)

@@ -89,6 +89,10 @@ class ReasonInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+class SuspendInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Required: why.")
+
+
 class MembershipAddInputSerializer(StrictInputSerializer):
     user = serializers.IntegerField(min_value=1)
     role = serializers.ChoiceField(choices=Membership.Role.choices, default="operator")

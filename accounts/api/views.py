@@ -1,5 +1,4 @@
 from django.contrib.auth import authenticate
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -13,6 +12,7 @@ from accounts.api import serializers
 from accounts.errors import InvalidCredentials, TokenNotFound
 from accounts.models import Account, ApiToken, Organisation
 from accounts.permissions import user_is_auditor, user_is_issuing_body
+from registry.api.filters import RegistryFilterSet
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.idempotency import idempotent
 
@@ -111,7 +111,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class OrganisationFilter(filters.FilterSet):
+class OrganisationFilter(RegistryFilterSet):
     class Meta:
         model = Organisation
         fields = ["status", "country", "is_producer", "is_trader", "is_issuing_body", "is_auditor"]
@@ -150,9 +150,9 @@ class OrganisationViewSet(
             status=status.HTTP_201_CREATED,
         )
 
-    def _status_change(self, request: Request, pk: str, service) -> Response:
+    def _status_change(self, request: Request, pk: str, service, serializer=None) -> Response:
         self.get_object()
-        data = serializers.ReasonInputSerializer(data=request.data)
+        data = (serializer or serializers.ReasonInputSerializer)(data=request.data)
         data.is_valid(raise_exception=True)
         organisation = service(actor=request.user, organisation_id=int(pk), **data.validated_data)
         return Response(serializers.OrganisationOutputSerializer(organisation).data)
@@ -170,7 +170,7 @@ class OrganisationViewSet(
         return self._status_change(request, pk, services.organisation_approve)
 
     @extend_schema(
-        request=serializers.ReasonInputSerializer,
+        request=serializers.SuspendInputSerializer,
         responses={
             200: serializers.OrganisationOutputSerializer,
             **error_responses(400, 401, 403, 404, 409),
@@ -179,7 +179,9 @@ class OrganisationViewSet(
     @action(detail=True, methods=["post"])
     def suspend(self, request: Request, pk: str) -> Response:
         """Issuing body: suspend an organisation (a reason is required)."""
-        return self._status_change(request, pk, services.organisation_suspend)
+        return self._status_change(
+            request, pk, services.organisation_suspend, serializers.SuspendInputSerializer
+        )
 
     @extend_schema(
         request=serializers.ReasonInputSerializer,
@@ -215,7 +217,7 @@ class OrganisationViewSet(
         return Response(serializers.MembershipOutputSerializer(membership).data, status=201)
 
 
-class AccountFilter(filters.FilterSet):
+class AccountFilter(RegistryFilterSet):
     class Meta:
         model = Account
         fields = ["organisation", "kind", "status", "number"]

@@ -1,11 +1,13 @@
+import zoneinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from assets import codes
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey, Reading, ReadingBatch
-from assets.validation import b64
+from assets.services.common import MAX_SAFE_INTEGER
+from assets.validation import EIC_FORMAT, SERIAL_FORMAT, SHARE_FORMAT, b64
 from registry.api.serializers import CountryField, InputSerializer, StrictInputSerializer
 
 # -- grid areas ----------------------------------------------------------------------------
@@ -27,20 +29,33 @@ class GridAreaOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+def _time_zone(**kwargs) -> serializers.ChoiceField:
+    """An IANA time zone the server knows (an enum in the schema)."""
+    return serializers.ChoiceField(
+        choices=sorted(zoneinfo.available_timezones()),
+        help_text="IANA, e.g. Europe/Berlin.",
+        **kwargs,
+    )
+
+
 class GridAreaCreateInputSerializer(StrictInputSerializer):
-    code = serializers.CharField(max_length=16, help_text="EIC code (check character verified).")
+    code = serializers.RegexField(
+        EIC_FORMAT.pattern, help_text="EIC code (check character verified: eic_check_invalid)."
+    )
     name = serializers.CharField(max_length=200)
     country = CountryField()
-    time_zone = serializers.CharField(max_length=64, help_text="IANA, e.g. Europe/Berlin.")
-    emission_factor_g_per_kwh = serializers.DecimalField(max_digits=9, decimal_places=3)
+    time_zone = _time_zone()
+    emission_factor_g_per_kwh = serializers.DecimalField(
+        max_digits=9, decimal_places=3, min_value=0
+    )
     expiry_months = serializers.IntegerField(min_value=1, max_value=600, default=12)
 
 
 class GridAreaUpdateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200, required=False)
-    time_zone = serializers.CharField(max_length=64, required=False)
+    time_zone = _time_zone(required=False)
     emission_factor_g_per_kwh = serializers.DecimalField(
-        max_digits=9, decimal_places=3, required=False
+        max_digits=9, decimal_places=3, min_value=0, required=False
     )
     expiry_months = serializers.IntegerField(min_value=1, max_value=600, required=False)
 
@@ -166,12 +181,27 @@ class DeviceOutputSerializer(serializers.ModelSerializer):
         return DeviceOwnerOutputSerializer(device.owners.all(), many=True).data
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "pattern": SHARE_FORMAT.pattern, "maxLength": 32},
+            {"type": "integer", "minimum": 1, "maximum": 1},
+        ]
+    }
+)
+class ShareField(serializers.CharField):
+    """A co-owner's share as the service parses it (assets.validation.parse_share): a text
+    such as "1/3" or "0.25", or the integer 1."""
+
+    accepts_integers = True
+
+
 class DeviceOwnerInputSerializer(StrictInputSerializer):
     organisation = serializers.IntegerField(min_value=1)
     account = serializers.IntegerField(
         min_value=1, help_text="An open account of that organisation; receives its certificates."
     )
-    share = serializers.CharField(
+    share = ShareField(
         max_length=32, help_text='Exact share as a string: "1/3", "0.25" or "1". Shares sum to 1.'
     )
 
@@ -235,6 +265,12 @@ class DevicePolicyInputSerializer(StrictInputSerializer):
 
 class DeviceReasonInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class DeviceReasonRequiredInputSerializer(StrictInputSerializer):
+    """Reject, suspend, reinstate, decommission: the reason is recorded and required."""
+
+    reason = serializers.CharField(max_length=2000)
 
 
 class DeviceOnboardInputSerializer(StrictInputSerializer):
@@ -308,11 +344,28 @@ class MeterOutputSerializer(serializers.ModelSerializer):
         return current[-1].public_key if current else None
 
 
+# Energy and counters are below 2**53 (exact in JSON numbers everywhere).
+ENERGY_MAX = MAX_SAFE_INTEGER - 1
+# What assets.validation.decode_public_key takes: 32 bytes as 64 hex digits or as padded
+# base64 (the service answers meter_key_invalid otherwise; the schema says so up front).
+PUBLIC_KEY_PATTERN = r"^\s*(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{43}=)\s*$"
+
+
+@extend_schema_field({"type": "string", "pattern": SERIAL_FORMAT.pattern})
+class MeterSerialField(serializers.CharField):
+    """A meter serial (assets.validation.SERIAL_FORMAT)."""
+
+
+@extend_schema_field({"type": "string", "pattern": PUBLIC_KEY_PATTERN})
+class PublicKeyField(serializers.CharField):
+    """An Ed25519 public key, base64 or hex."""
+
+
 class MeterRegisterInputSerializer(StrictInputSerializer):
     device = serializers.IntegerField(min_value=1)
-    serial = serializers.CharField(max_length=64)
+    serial = MeterSerialField(max_length=64)
     kind = serializers.ChoiceField(choices=Meter.Kind.choices, default="generation")
-    public_key = serializers.CharField(
+    public_key = PublicKeyField(
         max_length=100, required=False, help_text="Ed25519 public key, base64 or hex."
     )
     key_valid_from = serializers.DateTimeField(required=False)
@@ -320,22 +373,25 @@ class MeterRegisterInputSerializer(StrictInputSerializer):
 
 
 class MeterKeyRotateInputSerializer(StrictInputSerializer):
-    public_key = serializers.CharField(max_length=100, help_text="Base64 or hex, 32 bytes.")
+    public_key = PublicKeyField(max_length=100, help_text="Base64 or hex, 32 bytes.")
     valid_from = serializers.DateTimeField(required=False, help_text="Default: now.")
 
 
 class MeterCounterResetInputSerializer(StrictInputSerializer):
     time = serializers.DateTimeField(help_text="The new baseline's time (interval-aligned).")
-    counter_wh = serializers.IntegerField(min_value=0)
+    counter_wh = serializers.IntegerField(min_value=0, max_value=ENERGY_MAX)
     reason = serializers.CharField(max_length=2000)
 
 
 class MeterReplaceInputSerializer(StrictInputSerializer):
     time = serializers.DateTimeField(help_text="When the old meter stopped and the new started.")
-    new_serial = serializers.CharField(max_length=64)
-    public_key = serializers.CharField(max_length=100, required=False)
+    new_serial = MeterSerialField(max_length=64)
+    public_key = PublicKeyField(max_length=100, required=False)
     counter_wh = serializers.IntegerField(
-        min_value=0, required=False, help_text="The new meter's counter at `time`."
+        min_value=0,
+        max_value=ENERGY_MAX,
+        required=False,
+        help_text="The new meter's counter at `time`.",
     )
     reason = serializers.CharField(max_length=2000)
 
@@ -348,18 +404,73 @@ class MeterRemoveInputSerializer(StrictInputSerializer):
 # -- readings ------------------------------------------------------------------------------
 
 
-class ReadingInputSerializer(InputSerializer):
-    """One row of a JSON upload: an interval reading, or a cumulative counter reading."""
+# assets.validation.decode_signature: 64 bytes as 128 hex digits or as padded base64.
+SIGNATURE_PATTERN = r"^\s*(?:[0-9A-Fa-f]{128}|[A-Za-z0-9+/]{86}==)\s*$"
 
-    meter = serializers.CharField(help_text="Meter serial.")
-    start = serializers.DateTimeField(required=False, help_text="Interval start (with offset).")
-    end = serializers.DateTimeField(required=False, help_text="Interval end = start + interval.")
-    wh = serializers.IntegerField(required=False, min_value=0, help_text="Energy in Wh.")
-    time = serializers.DateTimeField(required=False, help_text="Counter reading time.")
-    counter_wh = serializers.IntegerField(required=False, min_value=0, help_text="Counter in Wh.")
-    signature = serializers.CharField(
+
+@extend_schema_field({"type": "string", "pattern": SIGNATURE_PATTERN})
+class SignatureField(serializers.CharField):
+    """An Ed25519 signature, base64 or hex."""
+
+
+class ReadingIntervalInputSerializer(StrictInputSerializer):
+    """One row of a JSON upload (the streaming parser's rules, assets.readings_io): the
+    energy of one interval."""
+
+    meter = MeterSerialField(help_text="Meter serial.")
+    start = serializers.DateTimeField(help_text="Interval start (with offset).")
+    end = serializers.DateTimeField(help_text="Interval end = start + interval.")
+    wh = serializers.IntegerField(min_value=0, max_value=ENERGY_MAX, help_text="Energy in Wh.")
+    signature = SignatureField(
         required=False, help_text="Ed25519 over the canonical bytes, base64 or hex."
     )
+
+
+class ReadingCounterInputSerializer(StrictInputSerializer):
+    """One row of a JSON upload: a cumulative counter reading."""
+
+    meter = MeterSerialField(help_text="Meter serial.")
+    time = serializers.DateTimeField(help_text="Counter reading time (with offset).")
+    counter_wh = serializers.IntegerField(
+        min_value=0, max_value=ENERGY_MAX, help_text="Counter in Wh."
+    )
+    signature = SignatureField(
+        required=False, help_text="Ed25519 over the canonical bytes, base64 or hex."
+    )
+
+
+def _csv_pattern() -> str:
+    """A CSV upload (assets.readings_io): a header, then at least one row of that shape.
+
+    Narrower than the parser (which also takes quoting, blank lines, a byte-order mark and
+    a last line without its newline): every text matching it has a well-formed shape."""
+    serial = SERIAL_FORMAT.pattern.strip("^$")
+    time = (
+        r"[12]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])"
+        r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)"
+    )
+    wh = r"(?:0|[1-9]\d{0,14})"
+    signature = SIGNATURE_PATTERN.removeprefix(r"^\s*").removesuffix(r"\s*$")
+    shapes = []
+    for header, row in (
+        ("meter,start,end,wh", f"{serial},{time},{time},{wh}"),
+        ("meter,time,counter_wh", f"{serial},{time},{wh}"),
+    ):
+        shapes.append(f"{header}\\r?\\n(?:{row}\\r?\\n)+")
+        shapes.append(f"{header},signature\\r?\\n(?:{row},{signature}\\r?\\n)+")
+    return "^(?:" + "|".join(shapes) + ")$"
+
+
+READINGS_CSV_SCHEMA = {"type": "string", "minLength": 20, "pattern": _csv_pattern()}
+
+# A JSON upload is a list of rows, each an interval reading or a counter reading.
+ReadingInputSerializer = PolymorphicProxySerializer(
+    component_name="ReadingInput",
+    serializers=[ReadingIntervalInputSerializer, ReadingCounterInputSerializer],
+    resource_type_field_name=None,
+    many=True,
+    allow_empty=False,
+)
 
 
 class ReadingUploadInputSerializer(InputSerializer):
@@ -463,6 +574,10 @@ class ReadingProofOutputSerializer(serializers.Serializer):
 
 class BatchReviewInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class BatchRejectInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Required: why it is rejected.")
 
 
 class EecsCodeSerializer(serializers.Serializer):

@@ -32,6 +32,8 @@ from assets.validation import (
 from ledger.services import ledger_append
 from registry.errors import InvalidInput
 
+NOT_ALIGNED = "Must be aligned to the device's reading interval (UTC)."
+
 
 def _aligned(moment: dt.datetime, device: Device) -> bool:
     return not moment.microsecond and int(moment.timestamp()) % (device.interval_minutes * 60) == 0
@@ -195,9 +197,9 @@ def meter_counter_reset(
     if not _is_int(counter_wh) or not 0 <= counter_wh < MAX_SAFE_INTEGER:
         raise _invalid({"counter_wh": ["A non-negative whole number of Wh."]})
     if not _aligned(at, device):
-        raise _invalid({"at": ["Must be aligned to the device's reading interval (UTC)."]})
+        raise errors.MeterTimeInvalid(fields={"at": [NOT_ALIGNED]})
     if at > timezone.now():
-        raise _invalid({"at": ["Cannot be in the future."]})
+        raise errors.MeterTimeInvalid(fields={"at": ["Cannot be in the future."]})
     if meter.counter_at is not None and at < meter.counter_at:
         raise errors.CounterResetConflict(counter_at=meter.counter_at.isoformat())
     previous = {"time": meter.counter_at, "counter_wh": meter.counter_wh}
@@ -257,11 +259,11 @@ def meter_replace(
         raise errors.MeterStatusConflict(status=meter.status)
     _check_aware("at", at)
     if not _aligned(at, device):
-        raise _invalid({"at": ["Must be aligned to the device's reading interval (UTC)."]})
+        raise errors.MeterTimeInvalid(fields={"at": [NOT_ALIGNED]})
     if at > timezone.now():
-        raise _invalid({"at": ["Cannot be in the future."]})
+        raise errors.MeterTimeInvalid(fields={"at": ["Cannot be in the future."]})
     if meter.installed_at is not None and at <= meter.installed_at:
-        raise _invalid({"at": ["Must be after the old meter was installed."]})
+        raise errors.MeterTimeInvalid(fields={"at": ["Must be after the old meter was installed."]})
     if not isinstance(new_serial, str) or not SERIAL_FORMAT.match(new_serial):
         raise _invalid({"new_serial": ["1-64 characters of A-Z a-z 0-9 . _ : -."]})
     if counter_wh is not None and (not _is_int(counter_wh) or counter_wh < 0):
@@ -321,7 +323,7 @@ def meter_remove(*, actor: User, meter_id: int, at: dt.datetime, reason: str) ->
         raise errors.MeterStatusConflict(status=meter.status)
     _check_aware("at", at)
     if at > timezone.now():
-        raise _invalid({"at": ["Cannot be in the future."]})
+        raise errors.MeterTimeInvalid(fields={"at": ["Cannot be in the future."]})
     if any(
         model.objects.filter(meter=meter, end__gt=at).exists()
         for model in (Reading, PendingReading)

@@ -3,6 +3,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from certificates.crossregistry.common import ACCOUNT_NUMBER
 from certificates.models import (
     Bundle,
     CertificateExport,
@@ -14,6 +15,7 @@ from certificates.models import (
     Withdrawal,
 )
 from certificates.selectors import bundle_storage_origin
+from certificates.services.common import MAX_BATCH_ITEMS, MAX_SAFE_WH
 from ledger.api.serializers import CompletenessOutputSerializer
 from registry.api.serializers import CountryField, StrictInputSerializer
 
@@ -132,6 +134,8 @@ class TransferCreateInputSerializer(StrictInputSerializer):
         required=False,
         allow_null=True,
         default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
         help_text="Wh to move (a positive integer); leave out to move the whole bundle.",
     )
     require_acceptance = serializers.BooleanField(
@@ -142,12 +146,24 @@ class TransferCreateInputSerializer(StrictInputSerializer):
 
 class BatchItemInputSerializer(StrictInputSerializer):
     bundle = serializers.IntegerField()
-    volume_wh = serializers.IntegerField(required=False, allow_null=True, default=None)
+    volume_wh = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
+        help_text="Wh to move (a positive integer); leave out for the whole bundle.",
+    )
 
 
 class TransferBatchInputSerializer(StrictInputSerializer):
     to_account = serializers.CharField(max_length=32, help_text="The receiving account number.")
-    items = BatchItemInputSerializer(many=True, help_text="Bundles (and volumes) to move.")
+    items = BatchItemInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=MAX_BATCH_ITEMS,
+        help_text="Bundles (and volumes) to move.",
+    )
     require_acceptance = serializers.BooleanField(default=False)
 
 
@@ -172,10 +188,9 @@ class TransferOutputSerializer(serializers.Serializer):
 
 
 class ClaimInputMixin(serializers.Serializer):
-    beneficiary_name = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default=""
-    )
-    beneficiary_country = CountryField(required=False, allow_blank=True, default="")
+    # Every retirement names its beneficiary (the service refuses one without).
+    beneficiary_name = serializers.CharField(max_length=200)
+    beneficiary_country = CountryField()
     consumption_start = serializers.DateTimeField()
     consumption_end = serializers.DateTimeField()
     location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -187,12 +202,14 @@ class RetireBundleInputSerializer(ClaimInputMixin, StrictInputSerializer):
         required=False,
         allow_null=True,
         default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
         help_text="Wh to retire (a positive integer); leave out to retire the whole bundle.",
     )
 
 
 class RetireBatchInputSerializer(ClaimInputMixin, StrictInputSerializer):
-    items = BatchItemInputSerializer(many=True)
+    items = BatchItemInputSerializer(many=True, allow_empty=False, max_length=MAX_BATCH_ITEMS)
 
 
 class RetirementOutputSerializer(serializers.ModelSerializer):
@@ -286,11 +303,11 @@ class IssuanceRequestOutputSerializer(serializers.ModelSerializer):
 
 
 class RejectInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, help_text="Required: why.")
 
 
 class WithdrawalInputSerializer(StrictInputSerializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, help_text="Required: why.")
     bundles = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     device = serializers.IntegerField(required=False, allow_null=True, default=None)
     period_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -314,7 +331,7 @@ class DeviceWithdrawalInputSerializer(StrictInputSerializer):
     device = serializers.IntegerField(help_text="The device whose certificates are withdrawn.")
     period_start = serializers.DateTimeField(help_text="Production from (inclusive).")
     period_end = serializers.DateTimeField(help_text="Production until (exclusive).")
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, help_text="Required: why.")
     dry_run = serializers.BooleanField(
         required=False,
         default=False,
@@ -384,13 +401,17 @@ class ExportCreateInputSerializer(StrictInputSerializer):
     destination = serializers.CharField(
         max_length=255, help_text="The partner registry's origin (see /api/v1/federation/peers/)."
     )
-    destination_account = serializers.CharField(
-        max_length=64, help_text="The receiving account's number at that registry."
+    destination_account = serializers.RegexField(
+        ACCOUNT_NUMBER.pattern,
+        max_length=64,
+        help_text="The receiving account's number at that registry.",
     )
     volume_wh = serializers.IntegerField(
         required=False,
         allow_null=True,
         default=None,
+        min_value=1,
+        max_value=MAX_SAFE_WH,
         help_text="Wh to export (a positive integer); leave out to export the whole bundle.",
     )
 

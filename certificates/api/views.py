@@ -13,6 +13,7 @@ from certificates import crossregistry, errors, selectors, services
 from certificates.api import serializers
 from certificates.models import Bundle
 from certificates.views import statement_pdf_response
+from registry.api.filters import IntegerFilter, RegistryFilterSet
 from registry.api.renderers import JSONErrorsMixin, PDFRenderer
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.api.viewsets import ScopedReadViewSet
@@ -29,16 +30,16 @@ def _user(request: Request):
     return request.user if request.user.is_authenticated else None
 
 
-class BundleFilter(filters.FilterSet):
+class BundleFilter(RegistryFilterSet):
     technology = filters.CharFilter(field_name="issuance__technology_code")
     energy_source = filters.CharFilter(field_name="issuance__energy_source_code")
     grid_area = filters.CharFilter(field_name="issuance__grid_area_code")
     country = filters.CharFilter(field_name="issuance__country")
-    device = filters.NumberFilter(field_name="device_id")
-    account = filters.NumberFilter(field_name="account_id")
+    device = IntegerFilter(field_name="device_id")
+    account = IntegerFilter(field_name="account_id")
     account_number = filters.CharFilter(field_name="account__number")
-    organisation = filters.NumberFilter(field_name="account__organisation_id")
-    issuance = filters.NumberFilter(field_name="issuance_id")
+    organisation = IntegerFilter(field_name="account__organisation_id")
+    issuance = IntegerFilter(field_name="issuance_id")
     status = filters.MultipleChoiceFilter(
         choices=[(name, name) for name in serializers.STATUS_NAMES], method="filter_status"
     )
@@ -54,7 +55,7 @@ class BundleFilter(filters.FilterSet):
         model = Bundle
         fields: list[str] = []
 
-    def filter_status(self, queryset, name, value):
+    def filter_status(self, queryset, name, value: list[str]):
         if not value:
             return queryset
         by_name = {label: number for number, label in Bundle.Status.choices}

@@ -13,7 +13,7 @@ from charging.models import (
     ReceiptHour,
     Tariff,
 )
-from registry.api.serializers import InputSerializer, StrictInputSerializer
+from registry.api.serializers import StrictInputSerializer
 
 
 class ChargingTariffInputSerializer(StrictInputSerializer):
@@ -64,16 +64,6 @@ class ChargingTokenOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = DriverToken
         fields = ["id", "organisation", "id_token", "type", "created_at"]
-
-
-class TransactionEventInputSerializer(InputSerializer):
-    """An OCPP 2.0.1 TransactionEventRequest; validated against the OCA JSON schema."""
-
-    def to_internal_value(self, data):
-        return data
-
-    class Meta:
-        ref_name = None
 
 
 class OcmfUploadInputSerializer(StrictInputSerializer):

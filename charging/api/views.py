@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from charging import cdr, selectors, services
 from charging.api import serializers
 from charging.errors import SessionNotBilled
+from charging.messages import transaction_event_openapi_schema
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
@@ -104,7 +105,7 @@ class ChargingStationViewSet(ScopedReadViewSet):
         return _created(serializers.ChargingStationOutputSerializer(station).data)
 
     @extend_schema(
-        request=serializers.TransactionEventInputSerializer,
+        request={"application/json": transaction_event_openapi_schema()},
         parameters=[IDEMPOTENCY_KEY],
         responses={200: serializers.ChargingSessionOutputSerializer, **_WRITE_ERRORS},
         description="An OCPP 2.0.1 TransactionEventRequest (Started, Updated, Ended) of this "

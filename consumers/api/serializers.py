@@ -11,7 +11,8 @@ from consumers.models import (
     Site,
     SiteMeter,
 )
-from registry.api.serializers import InputSerializer
+from consumers.services.communities import PRICE_MAX
+from registry.api.serializers import CountryField, CurrencyField, InputSerializer
 
 
 class HouseholdRegisterInputSerializer(InputSerializer):
@@ -19,7 +20,7 @@ class HouseholdRegisterInputSerializer(InputSerializer):
     street = serializers.CharField(max_length=200)
     postcode = serializers.CharField(max_length=16)
     city = serializers.CharField(max_length=100)
-    country = serializers.CharField(max_length=2)
+    country = CountryField()
 
 
 class HouseholdOutputSerializer(serializers.ModelSerializer):
@@ -53,7 +54,12 @@ class SiteMeterOutputSerializer(serializers.ModelSerializer):
 
 class SiteCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=100)
-    metering_point_id = serializers.CharField(max_length=32)
+    # The shape here; the GS1 check digit in the service (metering_point_invalid).
+    metering_point_id = serializers.RegexField(
+        r"^[0-9]{18}$",
+        error_messages={"invalid": "18 digits (EAN-18 / GSRN)."},
+        help_text="EAN-18 / GSRN: 18 digits, the last a GS1 check digit.",
+    )
     grid_area_id = serializers.IntegerField()
     street = serializers.CharField(max_length=200)
     postcode = serializers.CharField(max_length=16)
@@ -86,6 +92,10 @@ class SiteOutputSerializer(serializers.ModelSerializer):
 
 class SiteDecisionInputSerializer(InputSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SiteRejectInputSerializer(InputSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Required: why it is rejected.")
 
 
 class SiteMeterLinkInputSerializer(InputSerializer):
@@ -185,8 +195,9 @@ class CommunityCreateInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     grid_area_id = serializers.IntegerField()
     key_kind = serializers.ChoiceField(choices=Community.KeyKind.choices)
-    internal_price_minor_per_kwh = serializers.IntegerField(min_value=0)
-    currency = serializers.CharField(max_length=3, default="EUR")
+    # The column is a PositiveIntegerField (32 bits on PostgreSQL): above it was a 500.
+    internal_price_minor_per_kwh = serializers.IntegerField(min_value=0, max_value=PRICE_MAX)
+    currency = CurrencyField(default="EUR")
 
 
 class CommunityOutputSerializer(serializers.ModelSerializer):

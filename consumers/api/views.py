@@ -170,8 +170,8 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         responses={200: s.SiteOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
     )
 
-    def _decide(self, request: Request, pk: str, service) -> Response:
-        data = s.SiteDecisionInputSerializer(data=request.data)
+    def _decide(self, request: Request, pk: str, service, serializer=None) -> Response:
+        data = (serializer or s.SiteDecisionInputSerializer)(data=request.data)
         data.is_valid(raise_exception=True)
         site = service(actor=request.user, site_id=int(pk), **data.validated_data)
         return Response(s.SiteOutputSerializer(site).data)
@@ -182,11 +182,14 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         """The issuing body or an admin of the household's community confirms the site."""
         return self._decide(request, pk, services.site_confirm)
 
-    @_SITE_DECISION
+    @extend_schema(
+        request=s.SiteRejectInputSerializer,
+        responses={200: s.SiteOutputSerializer, **error_responses(400, 401, 403, 404, 409)},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         """The site is not the household's; a reason is required."""
-        return self._decide(request, pk, services.site_reject)
+        return self._decide(request, pk, services.site_reject, s.SiteRejectInputSerializer)
 
     @extend_schema(
         request=s.SiteMeterLinkInputSerializer,
@@ -414,7 +417,7 @@ class CommunityMemberLeaveView(APIView):
         request=s.CommunityLeaveInputSerializer,
         responses={
             200: s.CommunityMemberOutputSerializer,
-            **error_responses(400, 401, 403, 409),
+            **error_responses(400, 401, 403, 404, 409),
         },
     )
     def post(self, request: Request, pk: int) -> Response:

@@ -23,6 +23,9 @@ from consumers.models import Community, CommunityDevice, CommunityMember, Site, 
 from ledger.services import ledger_append
 from registry.errors import InvalidInput
 
+# Community.internal_price_minor_per_kwh is a PositiveIntegerField: 32 bits on PostgreSQL.
+PRICE_MAX = 2**31 - 1
+
 QUARTER_HOUR = 15 * 60
 
 
@@ -62,7 +65,10 @@ def community_create(
         problems["name"] = ["required"]
     if key_kind not in Community.KeyKind.values:
         problems["key_kind"] = [f"One of {', '.join(Community.KeyKind.values)}."]
-    if not isinstance(internal_price_minor_per_kwh, int) or internal_price_minor_per_kwh < 0:
+    if (
+        not isinstance(internal_price_minor_per_kwh, int)
+        or not 0 <= internal_price_minor_per_kwh <= PRICE_MAX
+    ):
         problems["internal_price_minor_per_kwh"] = ["A non-negative integer (minor units)."]
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
         problems["currency"] = ["ISO 4217 code, such as EUR."]
@@ -98,11 +104,11 @@ def community_create(
 def _member_meter(organisation: Organisation, meter_id: int, site: Site | None) -> Meter:
     meter = Meter.objects.select_related("device").filter(pk=meter_id).first()
     if meter is None or meter.device.organisation_id != organisation.pk:
-        raise errors.MembershipInvalid(fields={"consumption_meter_id": ["one of your meters"]})
+        raise errors.MembershipUnmet(fields={"consumption_meter_id": ["one of your meters"]})
     if site is not None:
         link = SiteMeter.objects.filter(meter=meter, site=site).first()
         if link is None or link.role != SiteMeter.Role.IMPORT:
-            raise errors.MembershipInvalid(
+            raise errors.MembershipUnmet(
                 fields={"consumption_meter_id": ["the import meter of the site"]}
             )
     return meter
@@ -135,13 +141,13 @@ def community_member_join(
     if site_id is not None:
         site = Site.objects.filter(pk=site_id, household__organisation=organisation).first()
         if site is None:
-            raise errors.MembershipInvalid(fields={"site_id": ["one of your sites"]})
+            raise errors.MembershipUnmet(fields={"site_id": ["one of your sites"]})
         if site.grid_area_id != community.grid_area_id:
-            raise errors.MembershipInvalid(fields={"site_id": ["in the community's grid area"]})
+            raise errors.MembershipUnmet(fields={"site_id": ["in the community's grid area"]})
     meter = _member_meter(organisation, consumption_meter_id, site)
     account = Account.objects.filter(pk=account_id, organisation=organisation).first()
     if account is None or not account.is_open:
-        raise errors.MembershipInvalid(fields={"account_id": ["an open account of yours"]})
+        raise errors.MembershipUnmet(fields={"account_id": ["an open account of yours"]})
     members_lock(community.members.values_list("pk", flat=True))
     clash = community.members.filter(organisation=organisation).filter(
         Q(left_at__isnull=True) | Q(left_at__gt=joined_at)
@@ -182,7 +188,7 @@ def community_member_leave(
         CommunityMember.objects.filter(pk=member_id).values_list("community_id", flat=True).first()
     )
     if community_id is None:
-        raise errors.MembershipInvalid(fields={"member_id": ["unknown member"]})
+        raise errors.CommunityMemberNotFound(member_id=member_id)
     community = community_lock(community_id)
     (member,) = members_lock([member_id])
     if not (
@@ -196,7 +202,7 @@ def community_member_leave(
     left_at = left_at or now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
     _check_moment("left_at", left_at)
     if left_at <= member.joined_at:
-        raise errors.MembershipInvalid(fields={"left_at": ["after joined_at"]})
+        raise errors.MembershipUnmet(fields={"left_at": ["after joined_at"]})
     member.left_at = left_at
     member.save(update_fields=["left_at"])
     ledger_append(
@@ -237,14 +243,14 @@ def community_key_set(
         shares = {int(k): v for k, v in (shares or {}).items()}
         wanted = {member.pk for member in current}
         if set(shares) != wanted:
-            raise errors.AllocationKeyInvalid(
+            raise errors.AllocationKeyUnmet(
                 "Give a share for every current member and no one else.",
                 members=sorted(wanted),
             )
         parsed = {pk: _parse_share(value) for pk, value in shares.items()}
         total = sum(parsed.values(), Fraction(0))
         if total != 1:
-            raise errors.AllocationKeyInvalid(total=str(total))
+            raise errors.AllocationKeyUnmet(total=str(total))
         for member in current:
             share = parsed[member.pk]
             member.share_numerator, member.share_denominator = share.numerator, share.denominator

@@ -138,10 +138,10 @@ def site_register(
         raise errors.NotSiteHousehold()
     _require_text({"name": name, "street": street, "postcode": postcode, "city": city})
     if problem := metering_point_problem(metering_point_id):
-        raise InvalidInput(fields={"metering_point_id": [problem]})
+        raise errors.MeteringPointInvalid(fields={"metering_point_id": [problem]})
     area = GridArea.objects.filter(pk=grid_area_id).first()
     if area is None:
-        raise InvalidInput(fields={"grid_area_id": ["unknown grid area"]})
+        raise errors.GridAreaUnknown(fields={"grid_area_id": ["unknown grid area"]})
     if Site.objects.filter(metering_point_id=metering_point_id).exists():
         raise errors.SiteExists(metering_point_id=metering_point_id)
     try:

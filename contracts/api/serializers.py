@@ -1,5 +1,7 @@
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from contracts.api.terms_schema import TERMS_SCHEMAS
 from contracts.kinds import KINDS
 from contracts.models import (
     Agreement,
@@ -12,15 +14,44 @@ from contracts.models import (
 from registry.api.serializers import InputSerializer
 
 
+@extend_schema_field({"anyOf": [TERMS_SCHEMAS[kind] for kind in sorted(TERMS_SCHEMAS)]})
+class TermsField(serializers.JSONField):
+    """A kind's terms (contracts.api.terms_schema), checked by the kind: invalid_terms for
+    their shape, terms_unmet for the registry's data."""
+
+
 class ContractCreateInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=sorted(KINDS))
-    terms = serializers.JSONField(help_text="The kind's terms (see docs/contracts.md).")
+    terms = TermsField(help_text="The kind's terms (see docs/contracts.md).")
     start_at = serializers.DateTimeField()
-    end_at = serializers.DateTimeField()
+    end_at = serializers.DateTimeField(help_text="After start_at.")
     on_failure = serializers.ChoiceField(
         choices=Contract.OnFailure.choices, default=Contract.OnFailure.PARK
     )
     max_attempts = serializers.IntegerField(min_value=1, max_value=20, default=3)
+
+
+def _create_input_of(kind: str) -> type[ContractCreateInputSerializer]:
+    """The create body of one kind (for the schema): its `kind` and its terms."""
+    terms = extend_schema_field(TERMS_SCHEMAS[kind])(type("Terms", (serializers.JSONField,), {}))
+    name = "".join(part.title() for part in kind.split("_"))
+    return type(
+        f"ContractCreate{name}InputSerializer",
+        (ContractCreateInputSerializer,),
+        {
+            "kind": serializers.ChoiceField(choices=[kind]),
+            "terms": terms(help_text="The kind's terms (see docs/contracts.md)."),
+            "__module__": __name__,
+        },
+    )
+
+
+# The create body as the schema shows it: one shape per kind, told apart by `kind`.
+CONTRACT_CREATE_SCHEMA = PolymorphicProxySerializer(
+    component_name="ContractCreateInput",
+    serializers={kind: _create_input_of(kind) for kind in sorted(KINDS)},
+    resource_type_field_name="kind",
+)
 
 
 class ContractAgreeInputSerializer(InputSerializer):
@@ -36,7 +67,7 @@ class ContractAgreeInputSerializer(InputSerializer):
 
 
 class ContractAmendInputSerializer(InputSerializer):
-    terms = serializers.JSONField()
+    terms = TermsField()
     end_at = serializers.DateTimeField(required=False)
 
 

@@ -40,7 +40,7 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response(serializers.ContractOutputSerializer(fresh or contract).data, status=code)
 
     @extend_schema(
-        request=serializers.ContractCreateInputSerializer,
+        request=serializers.CONTRACT_CREATE_SCHEMA,
         parameters=[IDEMPOTENCY_KEY],
         responses={201: serializers.ContractOutputSerializer, **WRITE_ERRORS},
         description="Draft a contract (a member of one party). It becomes active when "

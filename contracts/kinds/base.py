@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import Account
-from contracts.errors import InvalidTerms
+from contracts.errors import InvalidTerms, TermsUnmet
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -83,9 +83,9 @@ class TermsReader:
         number = self.text(name)
         account = Account.objects.filter(number=number).select_related("organisation").first()
         if account is None:
-            raise InvalidTerms(fields={name: ["no such account"]})
+            raise TermsUnmet(fields={name: ["no such account"]})
         if not account.is_open:
-            raise InvalidTerms(fields={name: ["the account is closed"]})
+            raise TermsUnmet(fields={name: ["the account is closed"]})
         return account
 
 

@@ -28,6 +28,7 @@ from contracts.errors import (
     InvalidTerms,
     MembershipChanged,
     NoCertificates,
+    TermsUnmet,
 )
 from contracts.kinds.base import Plan, TermsReader, Validated
 from contracts.models import Contract, ContractExecution
@@ -85,14 +86,14 @@ def validate(terms: Any) -> Validated:
         raise InvalidTerms(fields={"granularity": sorted(GRANULARITIES)})
     snapshot = provider().snapshot(community_id=community_id)
     if snapshot is None:
-        raise InvalidTerms(fields={"community_id": ["no such community"]})
+        raise TermsUnmet(fields={"community_id": ["no such community"]})
     members = _pinned(snapshot)
     if not members:
-        raise InvalidTerms(fields={"community_id": ["the community has no current members"]})
+        raise TermsUnmet(fields={"community_id": ["the community has no current members"]})
     if snapshot["key_kind"] == "static":
         shares = [m["share"] for m in members]
         if None in shares or sum((Fraction(s) for s in shares), Fraction(0)) != 1:
-            raise InvalidTerms(
+            raise TermsUnmet(
                 "The community's static key must give its current members shares adding up"
                 " to 100%: set the key first.",
                 fields={"community_id": ["key shares do not add up to 100%"]},
@@ -101,7 +102,7 @@ def validate(terms: Any) -> Validated:
     # Given back (an amendment, a re-validation), the pinned fields must still be true.
     for name, now in (("key_kind", snapshot["key_kind"]), ("members", members)):
         if name in terms and terms[name] != now:
-            raise InvalidTerms(fields={name: ["not the community's current members and key"]})
+            raise TermsUnmet(fields={name: ["not the community's current members and key"]})
     clean = {
         "community_id": community_id,
         "granularity": granularity,

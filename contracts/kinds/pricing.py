@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from contracts.errors import IndexPriceUnavailable, InvalidTerms
+from contracts.errors import IndexPriceUnavailable, InvalidTerms, TermsUnmet
 from contracts.kinds.base import MAX_PRICE_PER_MWH_MINOR, TermsReader
 from registry.hooks import Hook
 
@@ -58,14 +58,14 @@ def index_lookup(market: str, periods: Sequence[tuple[dt.datetime, dt.datetime]]
 
 def validate_price(read: TermsReader, currency: str) -> dict[str, Any]:
     """The pricing part of a PPA's terms: `price_per_mwh_minor` or `price_index`."""
-    fixed = read.terms.get("price_per_mwh_minor")
+    fixed = "price_per_mwh_minor" in read.terms  # present, even as null: given
     index = read.terms.get("price_index")
-    if (fixed is None) == (index is None):
+    if fixed == ("price_index" in read.terms):
         raise InvalidTerms(
             "A PPA has a fixed price or an index, exactly one.",
             fields={"price_per_mwh_minor": ["or price_index, exactly one"]},
         )
-    if fixed is not None:
+    if fixed:
         return {
             "price_per_mwh_minor": read.integer("price_per_mwh_minor", 0, MAX_PRICE_PER_MWH_MINOR)
         }
@@ -75,7 +75,7 @@ def validate_price(read: TermsReader, currency: str) -> dict[str, Any]:
         return {"price_index": _validate_index(index, currency)}
     except InvalidTerms as exc:  # name the fields inside the index as price_index.<name>
         fields = exc.extra.get("fields") or {}
-        raise InvalidTerms(
+        raise type(exc)(
             exc.detail, fields={f"price_index.{name}": why for name, why in fields.items()}
         ) from exc
 
@@ -93,16 +93,16 @@ def _validate_index(index: dict[str, Any], currency: str) -> dict[str, Any]:
     cap = read.integer("cap_per_mwh_minor", 0, high, required=False)
     if cap is not None:
         if cap < clean["floor_per_mwh_minor"]:
-            raise InvalidTerms(fields={"cap_per_mwh_minor": ["at least the floor"]})
+            raise TermsUnmet(fields={"cap_per_mwh_minor": ["at least the floor"]})
         clean["cap_per_mwh_minor"] = cap
     fallback = read.integer("fallback_per_mwh_minor", 0, high, required=False)
     if fallback is not None:
         clean["fallback_per_mwh_minor"] = fallback
     market = index_lookup(code, [])
     if market is None:
-        raise InvalidTerms(fields={"market": ["no energy market of this code"]})
+        raise TermsUnmet(fields={"market": ["no energy market of this code"]})
     if market["currency"] != currency:
-        raise InvalidTerms(fields={"market": [f"trades in {market['currency']}, not {currency}"]})
+        raise TermsUnmet(fields={"market": [f"trades in {market['currency']}, not {currency}"]})
     return clean
 
 

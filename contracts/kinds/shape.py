@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from contracts.errors import InvalidTerms
+from contracts.errors import InvalidTerms, TermsUnmet
 
 MAX_HOURLY_WH = 10_000_000_000  # 10 GWh in one hour
 HOUR_SECONDS = 3_600
@@ -36,13 +36,10 @@ def validate_shape(shape: Any) -> dict[str, Any]:
             return {"baseload_wh": value}
         raise InvalidTerms(fields={"shape.baseload_wh": [f"a whole number 1 to {MAX_HOURLY_WH}"]})
     if name == "hourly_wh":
-        if (
-            isinstance(value, list)
-            and len(value) == 24
-            and all(_whole(v, 0) for v in value)
-            and any(value)
-        ):
-            return {"hourly_wh": list(value)}
+        if isinstance(value, list) and len(value) == 24 and all(_whole(v, 0) for v in value):
+            if any(value):
+                return {"hourly_wh": list(value)}
+            raise TermsUnmet(fields={"shape.hourly_wh": ["not all 0"]})  # beyond the schema
         raise InvalidTerms(
             fields={"shape.hourly_wh": [f"24 whole numbers 0 to {MAX_HOURLY_WH}, not all 0"]}
         )

@@ -24,7 +24,7 @@ from django.db.models import Q
 from assets.models import Device, DeviceOwner
 from certificates.allocation import hour_number, split_by_shares
 from certificates.models import Bundle, Issuance
-from contracts.errors import IndexPriceUnavailable, InvalidTerms
+from contracts.errors import IndexPriceUnavailable, InvalidTerms, TermsUnmet
 from contracts.kinds import pricing, shape
 from contracts.kinds.base import (
     CURRENCY,
@@ -59,13 +59,13 @@ def _validate_ppa(terms: Any, *, shaped: bool) -> Validated:
     read = TermsReader(terms, fields)
     device_id = read.integer("device_id", 1, 2**53)
     if not Device.objects.filter(pk=device_id).exists():
-        raise InvalidTerms(fields={"device_id": ["no such device"]})
+        raise TermsUnmet(fields={"device_id": ["no such device"]})
     seller = read.account("seller_account")
     buyer = read.account("buyer_account")
     if not DeviceOwner.objects.filter(device_id=device_id, account_id=seller.pk).exists():
-        raise InvalidTerms(fields={"seller_account": ["receives none of the device's output"]})
+        raise TermsUnmet(fields={"seller_account": ["receives none of the device's output"]})
     if seller.organisation_id == buyer.organisation_id:
-        raise InvalidTerms(fields={"buyer_account": ["the buyer is another organisation"]})
+        raise TermsUnmet(fields={"buyer_account": ["the buyer is another organisation"]})
     if shaped:
         share = None
         volume: dict[str, Any] = {"shape": shape.validate_shape(read.terms.get("shape"))}
@@ -95,10 +95,10 @@ def validate_standing_transfer(terms: Any) -> Validated:
     source = read.account("from_account")
     target = read.account("to_account")
     if source.pk == target.pk:
-        raise InvalidTerms(fields={"to_account": ["another account than from_account"]})
+        raise TermsUnmet(fields={"to_account": ["another account than from_account"]})
     device_id = read.integer("device_id", 1, 2**53, required=False)
     if device_id is not None and not Device.objects.filter(pk=device_id).exists():
-        raise InvalidTerms(fields={"device_id": ["no such device"]})
+        raise TermsUnmet(fields={"device_id": ["no such device"]})
     share = read.integer("share_bp", 1, MAX_SHARE_BP)
     clean = {"from_account": source.number, "to_account": target.number, "share_bp": share}
     if device_id is not None:

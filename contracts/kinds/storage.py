@@ -34,7 +34,7 @@ from assets.models import Device, DeviceOwner, Meter, Reading
 from certificates.allocation import HOUR, floor_hour
 from certificates.models import Bundle
 from contracts import errors
-from contracts.errors import InvalidTerms
+from contracts.errors import InvalidTerms, TermsUnmet
 from contracts.kinds.base import Plan, TermsReader, Validated
 from contracts.models import Contract, StorageLayer, StorageState
 from registry.errors import DomainError
@@ -54,19 +54,21 @@ def validate(terms: Any) -> Validated:
     device_id = read.integer("device_id", 1, MAX_WH)
     device = Device.objects.filter(pk=device_id).first()
     if device is None:
-        raise InvalidTerms(fields={"device_id": ["no such device"]})
+        raise TermsUnmet(fields={"device_id": ["no such device"]})
     if not device.is_storage:
-        raise InvalidTerms(fields={"device_id": ["not a storage device"]})
+        raise TermsUnmet(fields={"device_id": ["not a storage device"]})
     if device.issuance_policy != Device.IssuancePolicy.MANUAL:
         # The contract certifies the discharge; an hourly issuance would certify it again
         # without its origin (and the day would then fail with double_issuance).
-        raise InvalidTerms(fields={"device_id": ["the battery's issuance policy must be manual"]})
+        raise TermsUnmet(fields={"device_id": ["the battery's issuance policy must be manual"]})
     charge = read.account("charge_account")
     store = read.account("storage_account")
     if not DeviceOwner.objects.filter(device_id=device_id, account_id=store.pk).exists():
-        raise InvalidTerms(fields={"storage_account": ["receives none of the battery's output"]})
+        raise TermsUnmet(fields={"storage_account": ["receives none of the battery's output"]})
     efficiency = read.integer("efficiency_ppm", 1, PPM)
-    capacity = read.integer("capacity_wh", 1, device.storage_capacity_wh or 1)
+    capacity = read.integer("capacity_wh", 1, MAX_WH)
+    if capacity > (device.storage_capacity_wh or 1):
+        raise TermsUnmet(fields={"capacity_wh": ["at most the battery's storage capacity"]})
     clean = {
         "device_id": device_id,
         "charge_account": charge.number,

@@ -101,9 +101,9 @@ def _check_window(start_at: Any, end_at: Any) -> None:
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
             raise errors.InvalidTerms(fields={name: ["a time with a time zone"]})
     if end_at <= start_at:
-        raise errors.InvalidTerms(fields={"end_at": ["after start_at"]})
+        raise errors.TermsUnmet(fields={"end_at": ["after start_at"]})
     if end_at - start_at > dt.timedelta(days=366 * MAX_YEARS):
-        raise errors.InvalidTerms(fields={"end_at": [f"at most {MAX_YEARS} years"]})
+        raise errors.TermsUnmet(fields={"end_at": [f"at most {MAX_YEARS} years"]})
 
 
 def _check_overlap(

@@ -53,6 +53,7 @@ class AgentCreateInputSerializer(StrictInputSerializer):
 
 
 class AgentUpdateInputSerializer(StrictInputSerializer):
+    min_properties = 1  # the service refuses an update that changes nothing
     min_sell_price = serializers.IntegerField(required=False, help_text=PRICE_HELP)
     max_buy_price = serializers.IntegerField(required=False, help_text=PRICE_HELP)
     reserve_wh = serializers.IntegerField(required=False)

@@ -12,7 +12,8 @@ from market.models import (
     SlotSettlementLine,
     Trade,
 )
-from registry.api.serializers import StrictInputSerializer
+from market.services.money import MAX_AMOUNT
+from registry.api.serializers import CurrencyField, StrictInputSerializer
 from registry.countries import COUNTRY_CHOICES
 
 
@@ -119,6 +120,7 @@ class OrderCreateInputSerializer(StrictInputSerializer):
 
 
 class OrderAmendInputSerializer(StrictInputSerializer):
+    min_properties = 1  # the service refuses an amendment that changes nothing
     limit_price = serializers.IntegerField(required=False)
     quantity_wh = serializers.IntegerField(required=False, help_text="The new total quantity.")
 
@@ -239,8 +241,10 @@ class JournalLineOutputSerializer(serializers.ModelSerializer):
 
 class MoneyMovementInputSerializer(StrictInputSerializer):
     organisation = serializers.IntegerField()
-    currency = serializers.CharField(max_length=3)
-    amount_minor = serializers.IntegerField(help_text="Positive, minor units (cents).")
+    currency = CurrencyField()
+    amount_minor = serializers.IntegerField(
+        min_value=1, max_value=MAX_AMOUNT, help_text="Positive, minor units (cents)."
+    )
     reference = serializers.CharField(
         max_length=200, help_text="The bank transfer's reference (kept here, hashed in the ledger)."
     )

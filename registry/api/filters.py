@@ -1,5 +1,11 @@
 """The API's filter backend: django-filter, plus checks no database should have to make.
 
+Every filter set derives from `RegistryFilterSet` (the backend builds `filterset_fields`
+on it too), whose filters take exactly what the schema says: a foreign key or an integer
+column is an integer (an id nobody has matches nothing, like any other value, instead of
+django-filter's 400 "Select a valid choice"), and a boolean is `true` or `false` (not any
+word, silently ignored).
+
 Aware datetimes are turned into UTC before they reach a query, and an offset PostgreSQL
 cannot store (beyond ±15:59; Python accepts up to ±23:59) is a 400 on that parameter
 instead of a DataError. Numbers outside the signed 64-bit range are refused the same way.
@@ -8,8 +14,14 @@ instead of a DataError. Numbers outside the signed 64-bit range are refused the 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django_filters import utils
-from django_filters.rest_framework import DjangoFilterBackend
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django_filters import filters, utils
+from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
@@ -21,11 +33,63 @@ def _check_value(value):
         offset = value.utcoffset()
         if offset is not None and abs(offset) > MAX_UTC_OFFSET:
             return value, "The time-zone offset must be between -15:59 and +15:59."
-        return value.astimezone(UTC), None
+        try:
+            return value.astimezone(UTC), None
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+            return value, "Out of range."
     number = isinstance(value, int | Decimal) and not isinstance(value, bool)
     if number and not BIGINT_MIN <= value <= BIGINT_MAX:
         return value, "Out of range."
     return value, None
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(filters.NumberFilter):
+    """An integer (an id, a count): `1.5` or `1e3` is a 400, a 64-bit value that matches
+    nothing an empty page."""
+
+    field_class = forms.IntegerField
+
+
+class StrictBooleanField(forms.Field):
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValidationError("Give true or false.", code="invalid")
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class BooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+_INTEGER_COLUMNS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.SmallAutoField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
+    models.PositiveSmallIntegerField,
+)
+
+
+class RegistryFilterSet(FilterSet):
+    """django-filter's rest-framework filter set with the API's integer and boolean filters."""
+
+    FILTER_DEFAULTS = {
+        **FILTER_FOR_DBFIELD_DEFAULTS,
+        **{column: {"filter_class": IntegerFilter} for column in _INTEGER_COLUMNS},
+        models.ForeignKey: {"filter_class": IntegerFilter},
+        models.OneToOneField: {"filter_class": IntegerFilter},
+        models.BooleanField: {"filter_class": BooleanFilter},
+    }
 
 
 def _detail_route(view) -> bool:
@@ -35,6 +99,8 @@ def _detail_route(view) -> bool:
 
 
 class RegistryFilterBackend(DjangoFilterBackend):
+    filterset_base = RegistryFilterSet
+
     def filter_queryset(self, request, queryset, view):
         # The filters are a list's search parameters (the schema documents them on lists
         # only): a route naming one object by its key does not build the filter set, which

@@ -13,9 +13,10 @@ never misses a status the server sends:
 - 429: throttling; 503: the database is unreachable (`database_unavailable`).
 """
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from registry.api.exceptions import ErrorSerializer
@@ -23,6 +24,36 @@ from registry.api.schema import error_responses
 from registry.api.serializers import StrictInputSerializer
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+# DRF's CharField refuses NUL anywhere (ProhibitNullCharactersValidator) and, trimming
+# spaces, refuses a blank text unless allow_blank.
+TEXT = "^[^\\x00]*$"
+NON_BLANK_TEXT = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+# A date-time in a query: RFC 3339 with a UTC offset PostgreSQL can store (±15:59; the
+# filters refuse larger ones, registry/api/filters.py). Days up to 28 and years 1000-8999
+# keep every date real, also once moved to UTC.
+FILTER_DATE_TIME = (
+    r"^[1-8]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)$"
+)
+# Every JSON type but null (OpenAPI 3.0 has no way to say "anything but null" otherwise).
+JSON_TYPES = ("object", "array", "string", "number", "boolean")
+
+
+def _decimal_pattern(field: serializers.DecimalField) -> str:
+    """A decimal string DRF accepts: a sign, up to the whole and fraction digits the field
+    allows, and at least one digit (drf-spectacular's own pattern also matches "" and ".")."""
+    sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+    places = field.decimal_places
+    whole = None if field.max_digits is None else field.max_digits - (places or 0)
+    w = "\\d+" if whole is None else f"\\d{{1,{whole}}}"
+    f = "\\d*" if places is None else f"\\d{{0,{places}}}"
+    f1 = "\\d+" if places is None else f"\\d{{1,{places}}}"
+    if places == 0:
+        return f"^{sign}{w}$"
+    if whole == 0:
+        return f"^{sign}0?\\.{f1}$"
+    return f"^{sign}(?:{w}(?:\\.{f})?|\\.{f1})$"
+
 
 _EXTRA_DESCRIPTIONS = {
     415: "Unsupported media type.",
@@ -50,37 +81,76 @@ class RegistryAutoSchema(AutoSchema):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         if direction == "request" and isinstance(serializer, StrictInputSerializer):
             schema["additionalProperties"] = False
+        if direction == "request" and getattr(serializer, "min_properties", None):
+            schema["minProperties"] = serializer.min_properties
         return schema
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        """What DRF checks and the plain mapping leaves out: a trimmed text that may not be
-        blank needs a non-space character; an integer without bounds fits 64 bits (the
-        database's, and what the API's filters and parsers accept); a list that may not be
-        empty has an item; a text checked by a regular expression shows it."""
+        """What DRF checks and the plain mapping leaves out: a text checked by a regular
+        expression shows it; a text never holds NUL (DRF refuses it), and a trimmed one
+        that may not be blank needs another character than a space; a decimal given as a
+        string has a digit; an integer without bounds fits 64 bits (the database's, and what
+        the API's filters and parsers accept); a list that may not be empty, or has a
+        minimum or maximum length, says so; a JSON value that may not be null says which
+        types it can be."""
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if direction != "request" or not isinstance(schema, dict):
             return schema
-        if (
-            isinstance(field, serializers.CharField)
-            and not field.allow_blank
-            and field.trim_whitespace
-            and schema.get("type") == "string"
-            and "pattern" not in schema
-            and "enum" not in schema
-            and "format" not in schema
-        ):
-            schema["pattern"] = "\\S"
-        if schema.get("type") == "integer":
-            schema.setdefault("minimum", BIGINT_MIN)
-            schema.setdefault("maximum", BIGINT_MAX)
-        if schema.get("type") == "array" and getattr(field, "allow_empty", True) is False:
-            schema["minItems"] = max(schema.get("minItems", 0), 1)
         if schema.get("type") == "string" and "pattern" not in schema:
             for validator in getattr(field, "validators", []):
                 if isinstance(validator, RegexValidator) and not validator.inverse_match:
                     schema["pattern"] = validator.regex.pattern
                     break
+        if (
+            isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+            and "enum" not in schema
+            and "format" not in schema
+        ):
+            if not field.allow_blank and field.trim_whitespace:
+                schema["pattern"] = NON_BLANK_TEXT
+            else:
+                schema["pattern"] = TEXT
+        if isinstance(field, serializers.DecimalField) and schema.get("type") == "string":
+            schema["pattern"] = _decimal_pattern(field)
+        if schema.get("type") == "integer":
+            schema.setdefault("minimum", BIGINT_MIN)
+            schema.setdefault("maximum", BIGINT_MAX)
+        if schema.get("type") == "array":
+            if getattr(field, "allow_empty", True) is False:
+                schema["minItems"] = max(schema.get("minItems", 0), 1)
+            if getattr(field, "min_length", None) is not None:
+                schema["minItems"] = max(schema.get("minItems", 0), field.min_length)
+            if getattr(field, "max_length", None) is not None:
+                schema.setdefault("maxItems", field.max_length)
+        if (
+            isinstance(field, serializers.JSONField)
+            and not field.allow_null
+            and not any(k in schema for k in ("type", "$ref", "oneOf", "anyOf", "allOf"))
+        ):
+            schema["anyOf"] = [{"type": t} for t in JSON_TYPES]
         return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        """A list body that may not be empty has an item; a body that must name at least
+        one field (`min_properties`) is required even though each field is optional."""
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if (
+            isinstance(serializer, serializers.ListSerializer)
+            and isinstance(schema, dict)
+            and (serializer.allow_empty is False or serializer.min_length)
+        ):
+            schema["minItems"] = max(1, serializer.min_length or 0)
+        if getattr(serializer, "min_properties", None):
+            required = True
+        if isinstance(serializer, PolymorphicProxySerializer):
+            required = True  # one of several bodies, each with required fields
+        if isinstance(serializer, dict) and (
+            serializer.get("required") or serializer.get("minLength")
+        ):
+            required = True  # a raw schema that an empty body does not satisfy
+        return schema, required
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -92,16 +162,29 @@ class RegistryAutoSchema(AutoSchema):
         return dict(sorted(responses.items()))
 
 
-def bound_integer_parameters(result, generator, request, public):
-    """Postprocessing hook: every integer path and query parameter without bounds is a
-    64-bit integer (the API's filters refuse larger ones with 400 "Out of range.")."""
+def bound_parameters(result, generator, request, public):
+    """Postprocessing hook: what the input-limits middleware (registry/middleware.py)
+    refuses with a 400 before any view, the schema says of every path and query parameter:
+    an integer without bounds is a 64-bit integer (the API's filters refuse larger ones
+    with "Out of range."); a text is at most API_PARAMETER_MAX_LENGTH characters and holds
+    no NUL."""
+    limit = settings.API_PARAMETER_MAX_LENGTH
     for path in result.get("paths", {}).values():
         for operation in path.values():
             if not isinstance(operation, dict):
                 continue
             for parameter in operation.get("parameters", []):
+                if parameter.get("in") not in {"path", "query"}:
+                    continue
                 schema = parameter.get("schema", {})
+                if schema.get("type") == "array":
+                    schema = schema.get("items", {})
                 if schema.get("type") == "integer":
                     schema.setdefault("minimum", BIGINT_MIN)
                     schema.setdefault("maximum", BIGINT_MAX)
+                if schema.get("type") == "string" and not {"enum", "format"} & set(schema):
+                    schema["maxLength"] = min(schema.get("maxLength", limit), limit)
+                    schema.setdefault("pattern", TEXT)
+                if schema.get("format") == "date-time":
+                    schema.setdefault("pattern", FILTER_DATE_TIME)
     return result

@@ -365,7 +365,7 @@ def test_membership_add_in_a_suspended_organisation_is_refused():
     ("user_id", "role", "code", "status"),
     [
         (None, "owner", "invalid", 400),
-        (999_999, "viewer", "invalid", 400),
+        (999_999, "viewer", "user_unknown", 400),
         ("existing", "viewer", "membership_exists", 409),
     ],
     ids=["unknown role", "unknown user", "already a member"],

@@ -60,12 +60,16 @@ def test_static_key_must_add_up_to_one(community_world):
     counts = row_counts(CommunityMember)
 
     # when / then
-    for shares in ({a.pk: "1/2", b.pk: "1/3"}, {a.pk: "1/2"}, {a.pk: "0", b.pk: "1"}):
+    for shares, code in (
+        ({a.pk: "1/2", b.pk: "1/3"}, "allocation_key_unmet"),  # a sum: data, not shape
+        ({a.pk: "1/2"}, "allocation_key_unmet"),  # not every current member
+        ({a.pk: "0", b.pk: "1"}, "allocation_key_invalid"),
+    ):
         with pytest.raises(DomainError) as exc:
             services.community_key_set(
                 actor=admin, community_id=community.pk, key_kind="static", shares=shares
             )
-        assert exc.value.code == "allocation_key_invalid"
+        assert exc.value.code == code
     assert row_counts(CommunityMember) == counts
     before = last_event_id()
     services.community_key_set(

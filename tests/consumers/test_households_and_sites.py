@@ -99,7 +99,7 @@ def test_site_register_checks_the_metering_point_and_waits_for_confirmation():
             postcode="p",
             city="c",
         )
-    assert exc.value.code == "invalid" and events_since(before) == []
+    assert exc.value.code == "metering_point_invalid" and events_since(before) == []
     site = services.site_register(
         actor=household.person,
         household_id=household.pk,

@@ -31,7 +31,7 @@ def test_a_community_signs_its_key_and_the_days_certificates_reach_the_members()
         format="json",
     )
     assert bad.status_code == 400, bad.content
-    assert bad.json()["code"] == "invalid_terms"
+    assert bad.json()["code"] == "terms_unmet"  # no such community
 
     # the operator drafts it for the community: the members and the key are pinned
     draft = operator.post(

@@ -126,18 +126,19 @@ def test_a_shape_and_a_share_never_claim_one_output_together(world):
 
 
 @pytest.mark.parametrize(
-    "shape, field",
+    "shape, field, code",
     [
-        (None, "shape"),
-        ({"baseload_wh": 0}, "shape.baseload_wh"),
-        ({"baseload_wh": 1, "hourly_wh": [1] * 24}, "shape"),
-        ({"hourly_wh": [1] * 23}, "shape.hourly_wh"),
-        ({"hourly_wh": [0] * 24}, "shape.hourly_wh"),
-        ({"hourly_wh": [-1] + [1] * 23}, "shape.hourly_wh"),
-        ({"flat": 5}, "shape.flat"),
+        (None, "shape", "invalid_terms"),
+        ({"baseload_wh": 0}, "shape.baseload_wh", "invalid_terms"),
+        ({"baseload_wh": 1, "hourly_wh": [1] * 24}, "shape", "invalid_terms"),
+        ({"hourly_wh": [1] * 23}, "shape.hourly_wh", "invalid_terms"),
+        # the schema allows 24 zeros; "not all 0" is beyond it
+        ({"hourly_wh": [0] * 24}, "shape.hourly_wh", "terms_unmet"),
+        ({"hourly_wh": [-1] + [1] * 23}, "shape.hourly_wh", "invalid_terms"),
+        ({"flat": 5}, "shape.flat", "invalid_terms"),
     ],
 )
-def test_bad_shapes_are_refused_up_front_with_the_field(world, shape, field):
+def test_bad_shapes_are_refused_up_front_with_the_field(world, shape, field, code):
     # when
     terms = shaped_terms(world, shape)
     response = client_for(world.seller).post(
@@ -153,7 +154,7 @@ def test_bad_shapes_are_refused_up_front_with_the_field(world, shape, field):
 
     # then
     assert response.status_code == 400, response.content
-    assert response.json()["code"] == "invalid_terms"
+    assert response.json()["code"] == code
     assert field in response.json()["extra"]["fields"]
 
 

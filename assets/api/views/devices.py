@@ -11,17 +11,18 @@ from rest_framework.response import Response
 from assets import selectors, services
 from assets.api import serializers
 from assets.models import Device, DeviceOwner
+from registry.api.filters import IntegerFilter, RegistryFilterSet
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
 from registry.idempotency import idempotent
 
 
-class DeviceFilter(filters.FilterSet):
+class DeviceFilter(RegistryFilterSet):
     grid_area_code = filters.CharFilter(field_name="grid_area__code")
     country = filters.CharFilter(field_name="grid_area__country")
     technology = filters.CharFilter(
         field_name="technology_code", lookup_expr="startswith", label="Technology code prefix"
     )
-    owner = filters.NumberFilter(method="filter_owner", label="Registrant or co-owner organisation")
+    owner = IntegerFilter(method="filter_owner", label="Registrant or co-owner organisation")
 
     class Meta:
         model = Device
@@ -189,7 +190,12 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     def _transition(self, request: Request, pk: str, name: str) -> Response:
         self.get_object()
-        data = serializers.DeviceReasonInputSerializer(data=request.data)
+        reasoned = services.DEVICE_TRANSITIONS[name].reason_required
+        data = (
+            serializers.DeviceReasonRequiredInputSerializer
+            if reasoned
+            else serializers.DeviceReasonInputSerializer
+        )(data=request.data)
         data.is_valid(raise_exception=True)
         services.device_transition(
             actor=request.user, device_id=int(pk), action=name, reason=data.validated_data["reason"]
@@ -198,6 +204,10 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     _transition_schema = extend_schema(
         request=serializers.DeviceReasonInputSerializer,
+        responses={200: serializers.DeviceOutputSerializer, **_DEVICE_ERRORS},
+    )
+    _reasoned_transition_schema = extend_schema(
+        request=serializers.DeviceReasonRequiredInputSerializer,
         responses={200: serializers.DeviceOutputSerializer, **_DEVICE_ERRORS},
     )
 
@@ -213,7 +223,7 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         """Issuing body: approve a submitted device."""
         return self._transition(request, pk, "approve")
 
-    @_transition_schema
+    @_reasoned_transition_schema
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         """Issuing body: reject a submitted device (reason required)."""
@@ -225,19 +235,19 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         """Producer or issuing body: put an approved device into operation."""
         return self._transition(request, pk, "activate")
 
-    @_transition_schema
+    @_reasoned_transition_schema
     @action(detail=True, methods=["post"])
     def suspend(self, request: Request, pk: str) -> Response:
         """Issuing body: suspend an approved or active device (reason required)."""
         return self._transition(request, pk, "suspend")
 
-    @_transition_schema
+    @_reasoned_transition_schema
     @action(detail=True, methods=["post"])
     def reinstate(self, request: Request, pk: str) -> Response:
         """Issuing body: lift a suspension (reason required)."""
         return self._transition(request, pk, "reinstate")
 
-    @_transition_schema
+    @_reasoned_transition_schema
     @action(detail=True, methods=["post"])
     def decommission(self, request: Request, pk: str) -> Response:
         """Producer or issuing body: take the device out of service for good (reason required)."""

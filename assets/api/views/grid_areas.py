@@ -1,6 +1,5 @@
 """Grid areas (bidding zones) and the EECS codes devices may use."""
 
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.request import Request
@@ -10,11 +9,12 @@ from rest_framework.views import APIView
 from assets import codes, selectors, services
 from assets.api import serializers
 from assets.models import GridArea
+from registry.api.filters import RegistryFilterSet
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
 from registry.idempotency import idempotent
 
 
-class GridAreaFilter(filters.FilterSet):
+class GridAreaFilter(RegistryFilterSet):
     class Meta:
         model = GridArea
         fields = ["code", "country"]

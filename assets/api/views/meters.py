@@ -1,7 +1,6 @@
 """Meters, looked up by serial: registration, keys, counter resets, replacement."""
 
 from django.db.models import Prefetch
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -11,11 +10,12 @@ from rest_framework.response import Response
 from assets import selectors, services
 from assets.api import serializers
 from assets.models import Meter, MeterKey
+from registry.api.filters import RegistryFilterSet
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
 from registry.idempotency import idempotent
 
 
-class MeterFilter(filters.FilterSet):
+class MeterFilter(RegistryFilterSet):
     class Meta:
         model = Meter
         fields = ["device", "kind", "status"]
@@ -76,7 +76,9 @@ class MeterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={201: serializers.MeterKeyOutputSerializer, **_METER_ERRORS},
         description="Rotate the key: the new key starts at valid_from, the old one ends there.",
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    # One meter's keys: the meter list's filters and ordering do not apply (and are not
+    # documented here).
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
     def keys(self, request: Request, serial: str) -> Response:
         meter = self.get_object()
         if request.method == "GET":

@@ -19,10 +19,11 @@ from assets.api.parsers import (
 )
 from assets.errors import ReadingsMalformed
 from assets.models import Reading, ReadingBatch
+from registry.api.filters import BooleanFilter, RegistryFilterSet
 from registry.api.schema import error_responses, read_schema
 
 
-class ReadingFilter(filters.FilterSet):
+class ReadingFilter(RegistryFilterSet):
     meter = filters.CharFilter(field_name="meter__serial", label="Meter serial")
     period_start = filters.IsoDateTimeFilter(
         field_name="start", lookup_expr="gte", label="Readings starting at or after"
@@ -30,7 +31,7 @@ class ReadingFilter(filters.FilterSet):
     period_end = filters.IsoDateTimeFilter(
         field_name="end", lookup_expr="lte", label="Readings ending at or before"
     )
-    issued = filters.BooleanFilter(field_name="issued_at", lookup_expr="isnull", exclude=True)
+    issued = BooleanFilter(field_name="issued_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = Reading
@@ -60,8 +61,8 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         request={
-            "application/json": serializers.ReadingInputSerializer(many=True),
-            "text/csv": OpenApiTypes.STR,
+            "application/json": serializers.ReadingInputSerializer,
+            "text/csv": serializers.READINGS_CSV_SCHEMA,
             "multipart/form-data": serializers.ReadingUploadInputSerializer,
         },
         parameters=[
@@ -136,7 +137,7 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(selectors.reading_proof(reading=reading))
 
 
-class ReadingBatchFilter(filters.FilterSet):
+class ReadingBatchFilter(RegistryFilterSet):
     class Meta:
         model = ReadingBatch
         fields = ["status", "device", "meter", "organisation"]
@@ -174,7 +175,7 @@ class ReadingBatchViewSet(
         return Response(serializers.ReadingBatchOutputSerializer(batch).data)
 
     @extend_schema(
-        request=serializers.BatchReviewInputSerializer,
+        request=serializers.BatchRejectInputSerializer,
         responses={
             200: serializers.ReadingBatchOutputSerializer,
             **error_responses(400, 401, 403, 404, 409),
@@ -184,7 +185,7 @@ class ReadingBatchViewSet(
     def reject(self, request: Request, pk: str) -> Response:
         """Issuing body: reject a held batch (reason required); its readings are discarded."""
         self.get_object()
-        data = serializers.BatchReviewInputSerializer(data=request.data)
+        data = serializers.BatchRejectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         batch = services.reading_batch_reject(
             actor=request.user, batch_id=int(pk), reason=data.validated_data["reason"]

@@ -1,0 +1,197 @@
+"""Rules of the API that its OpenAPI schema cannot state, for the schema fuzzer.
+
+scripts/fuzz_api.py loads this file into schemathesis (SCHEMATHESIS_HOOKS) and runs
+`positive_data_acceptance_beyond_schema` in place of schemathesis's own
+`positive_data_acceptance` (ST202, "a schema-valid request rejected"). It is that check,
+unchanged, except for one case: a 400 whose error `code` is listed below for that very
+operation. Each listed code is a refusal that no JSON Schema can express, because it
+depends on
+
+- another parameter of the same request (an end after its start, a proof's index below
+  its tree size): OpenAPI 3.0 has no cross-field comparison;
+- the registry's data (an id in the body that names no device, user or partner registry;
+  a tree size beyond the current ledger; a time on the device's reading interval; a
+  device whose policy requires signed readings): a schema describes requests, not state;
+- a checksum (the GS1 check digit of a metering-point id).
+
+The code is specific to that rule, so any other refusal of the same operation (a generic
+`invalid` from a serializer, a shape the schema should have described) still fails the
+run. Keep the list short: before adding a code, check whether the schema can say it
+(required, minItems, pattern, enum, minimum, minProperties) and say it there instead.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+ORDER = "the period must end after it starts: a comparison of two fields"
+REFERENCE = "names an object the registry does not have: data, not shape"
+
+# error code -> why, for every operation: an Idempotency-Key the caller already used for
+# another request (the fuzzer's stateful phase reuses keys across operations): state.
+EVERYWHERE: dict[str, str] = {
+    "idempotency_key_reused": "the key's earlier use with another request: state, not shape"
+}
+
+# operation label -> {error code -> why the schema cannot express it}
+RULES: dict[str, dict[str, str]] = {
+    "POST /api/v1/auth/tokens/": {
+        "invalid_credentials": "a username and password that match no account, or none "
+        "when the caller is not logged in: data and the caller's session, not shape"
+    },
+    "GET /api/v1/ledger/proofs/inclusion/": {
+        "invalid_proof_request": "seq must be below size: a comparison of two parameters",
+        "tree_size_exceeded": "size at most the ledger's current size: data, not shape",
+    },
+    "GET /api/v1/ledger/proofs/consistency/": {
+        "invalid_proof_request": "first at most second: a comparison of two parameters",
+        "tree_size_exceeded": "second at most the ledger's current size: data, not shape",
+    },
+    "GET /api/v1/sites/{id}/hourly-matching/": {
+        "period_invalid": "start before end, at most 366 days apart: two parameters"
+    },
+    "GET /api/v1/sites/{id}/hourly-matching/csv/": {
+        "period_invalid": "start before end, at most 366 days apart: two parameters"
+    },
+    "GET /api/v1/communities/{id}/allocation/": {
+        "period_invalid": "start before end, at most 366 days apart: two parameters"
+    },
+    "GET /api/v1/sites/{id}/data/": {
+        "period_invalid": "start before end, at most 366 days apart: two parameters"
+    },
+    "POST /api/v1/bundles/{id}/retirements/": {"invalid_period": ORDER},
+    "POST /api/v1/retirements/": {"invalid_period": ORDER},
+    "POST /api/v1/withdrawals/": {
+        "invalid_period": "a device needs a period that ends after it starts: two fields"
+    },
+    "POST /api/v1/withdrawals/by-device/": {"invalid_period": ORDER},
+    "POST /api/v1/bundles/{id}/exports/": {
+        "export_destination_unknown": "the destination " + REFERENCE
+    },
+    "POST /api/v1/charging/stations/": {
+        "invalid_station": "the device, tariff or charger meter " + REFERENCE
+    },
+    "POST /api/v1/organisations/{id}/members/": {"user_unknown": "the user " + REFERENCE},
+    "POST /api/v1/devices/": {
+        "owner_invalid": "a co-owner's organisation or account " + REFERENCE,
+        "shares_invalid": "the co-owners' shares must add up to 1: a sum over items",
+    },
+    "PUT /api/v1/devices/{id}/owners/": {
+        "owner_invalid": "a co-owner's organisation or account " + REFERENCE,
+        "shares_invalid": "the co-owners' shares must add up to 1: a sum over items",
+    },
+    "POST /api/v1/charging/stations/{id}/transaction-events/": {
+        "transaction_event_energy_invalid": "an energy sample in whole Wh once its unit and "
+        "multiplier apply: arithmetic across three fields"
+    },
+    "POST /api/v1/contracts/": {
+        "terms_unmet": "terms of the kind's shape naming accounts, devices or a community "
+        "the registry does not have or that do not fit; end_at after start_at: data and a "
+        "comparison of two fields"
+    },
+    "POST /api/v1/contracts/{id}/amend/": {
+        "invalid_terms": "which kind's terms apply depends on the contract the path names",
+        "terms_unmet": "as for POST /api/v1/contracts/",
+    },
+    "POST /api/v1/communities/{id}/key/": {
+        "allocation_key_unmet": "shares for exactly the current members, adding up to 1: "
+        "data and a sum over items"
+    },
+    "POST /api/v1/communities/{id}/members/": {
+        "community_membership_unmet": "a meter, site or account "
+        + REFERENCE
+        + " or that is not the member's"
+    },
+    "POST /api/v1/community-members/{id}/leave/": {
+        "community_membership_unmet": "left_at after the membership's joined_at: data"
+    },
+    "POST /api/v1/grid-areas/": {"eic_check_invalid": "the EIC code's check character: a checksum"},
+    "POST /api/v1/meters/": {
+        "meter_key_required": "the device's policy requires a key: data, not shape"
+    },
+    "POST /api/v1/meters/{serial}/counter-resets/": {
+        "meter_time_invalid": "on the device's reading interval, not in the future: data"
+    },
+    "POST /api/v1/meters/{serial}/remove/": {
+        "meter_time_invalid": "not in the future, within the meter's key history: data"
+    },
+    "POST /api/v1/meters/{serial}/replacements/": {
+        "meter_time_invalid": "on the device's reading interval, after the old meter's "
+        "installation, not in the future: data"
+    },
+    "POST /api/v1/readings/": {
+        "readings_rejected": "rows refused for the registry's data only (DATA_ROW_CODES)"
+    },
+    # A key with a media type in brackets holds for request bodies of that type only.
+    "POST /api/v1/readings/ [multipart/form-data]": {
+        "readings_malformed": "the uploaded file's contents: OpenAPI 3.0 gives a file part "
+        "no schema (the JSON and CSV bodies have theirs)"
+    },
+    "POST /api/v1/sites/": {
+        "metering_point_invalid": "the GS1 check digit of the metering-point id: a checksum",
+        "grid_area_unknown": "the grid area " + REFERENCE,
+    },
+}
+
+
+# The row errors of a readings upload (extra.errors[].code) that come from the registry's
+# data or from comparing fields, never from a row's shape: an unknown or foreign meter, a
+# device that is not active, a time outside the meter's life, in the future or off the
+# device's interval, an end not after its start, a key or signature the device's policy
+# requires or that does not verify, a reading that repeats or overlaps another, too many
+# meters in one batch. A shape error (required, unknown_field, negative, too_large,
+# invalid_serial, signature_malformed, naive_time ...) still fails the run.
+DATA_ROW_CODES = {
+    "unknown_meter",
+    "meter_not_of_device",
+    "device_not_active",
+    "before_meter_installed",
+    "after_meter_removed",
+    "in_future",
+    "not_aligned",
+    "end_not_after_start",
+    "no_key",
+    "signature_required",
+    "signature_invalid",
+    "duplicate_in_batch",
+    "overlap_in_batch",
+    "reading_conflict",
+    "held_reading_conflict",
+    "too_many_meters",
+}
+
+
+def _body(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _explained(case, response) -> bool:
+    """Whether a 400 is one of RULES' refusals for this operation (and body type)."""
+    label = case.operation.label
+    allowed = RULES.get(label, {}) | RULES.get(f"{label} [{case.media_type}]", {})
+    body = _body(response)
+    if response.status_code == 422 and body.get("code") in EVERYWHERE:
+        return True
+    if response.status_code != 400 or body.get("code") not in allowed:
+        return False
+    if body["code"] == "readings_rejected":
+        rows = (body.get("extra") or {}).get("errors") or []
+        return bool(rows) and all(row.get("code") in DATA_ROW_CODES for row in rows)
+    return True
+
+
+@schemathesis.check
+def positive_data_acceptance_beyond_schema(ctx, response, case):
+    """schemathesis's positive_data_acceptance, with RULES' 400s accepted."""
+    try:
+        return positive_data_acceptance(ctx, response, case)
+    except RejectedPositiveData:
+        if _explained(case, response):
+            return None
+        raise
