@@ -135,6 +135,13 @@ class BatchRootMismatch(DomainError):
     default_detail = "The batch's stored readings do not match its recorded Merkle root."
 
 
+class OnboardingFileInvalid(InvalidInput):
+    """The CSV document inside the request's `csv` text: its columns, its number of rows."""
+
+    code = "onboarding_file_invalid"
+    default_detail = "The onboarding file's columns or rows are not as documented."
+
+
 class OnboardingRejected(InvalidInput):
     code = "onboarding_rejected"
     default_detail = "Some rows of the onboarding file are refused; nothing was registered."

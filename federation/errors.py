@@ -16,6 +16,20 @@ class PeerInvalid(InvalidInput):
     default_detail = "The peer's origin, keys or URLs are not valid."
 
 
+class PeerKeyNameMismatch(PeerInvalid):
+    """A checkpoint key must be named after the origin it signs for (another field)."""
+
+    code = "peer_key_name_mismatch"
+    default_detail = "The peer's log key is not named after its origin."
+
+
+class PeerKeyIdMismatch(PeerInvalid):
+    """A verifier key whose key id is not the hash of its name, type and key (a checksum)."""
+
+    code = "peer_key_id_mismatch"
+    default_detail = "The key id of the peer's verifier key does not match the key."
+
+
 class PeerStatusConflict(Conflict):
     code = "peer_status_conflict"
     default_detail = "The peer is not in a state that allows this."

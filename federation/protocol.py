@@ -21,6 +21,20 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 
+# The shapes of a peer's registration fields, as the API's schema states them. Spaces
+# around a value are trimmed (Python's, which include \x1c-\x1f and \x85). A note key
+# name has no '+' and no space. A C2SP note verifier key is the name, the key id, and the
+# base64 of the type byte and a 32-byte Ed25519 key (33 bytes: 44 characters, no
+# padding); the type byte fixes the first two characters: 0x01 (Ed25519) "A" then Q-f,
+# 0x04 (cosignature/v1) "B" then A-P. A URL is http(s), a host, a port, a path, and no
+# query or fragment.
+_SPACE = r"[\s\x1c-\x1f\x85]*"
+_NAME = r"[^+\s\x1c-\x1f\x85]+"
+KEY_NAME = rf"^{_SPACE}{_NAME}{_SPACE}$"
+LOG_VKEY = rf"^{_SPACE}{_NAME}\+[0-9a-fA-F]{{8}}\+A[Q-Za-f][A-Za-z0-9+/]{{42}}{_SPACE}$"
+WITNESS_VKEY = rf"^{_SPACE}{_NAME}\+[0-9a-fA-F]{{8}}\+B[A-P][A-Za-z0-9+/]{{42}}{_SPACE}$"
+PEER_URL = rf"^{_SPACE}https?://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[^\s?#]*)?{_SPACE}$"
+
 
 class ProtocolError(ValueError):
     """A witness request or response does not follow the tlog-witness format."""

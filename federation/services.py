@@ -16,6 +16,7 @@ checkpoints could grow our log. That state is either signed data of its own
 import datetime as dt
 import hashlib
 import json
+import re
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
@@ -30,6 +31,7 @@ from accounts.permissions import user_is_issuing_body
 from federation import errors, locks
 from federation.models import Evidence, MirrorHead, Peer, PeerRequestNonce, WitnessProgress
 from federation.peer_requests import PeerRequestError, read_headers, verify_request
+from federation.protocol import LOG_VKEY, WITNESS_VKEY
 from ledger.services import ledger_append
 from ledger.verify.note import (
     KEY_TYPE_COSIGNATURE_V1,
@@ -67,16 +69,23 @@ def _check_url(value: str, field: str, *, required: bool) -> str:
     return value.rstrip("/")
 
 
+def _key_parse(field: str, value: str, shape: str) -> VerifierKey:
+    """A verifier key; one of the documented shape whose key id is not its checksum is
+    `peer_key_id_mismatch` (what no schema can state), anything else `peer_invalid`."""
+    try:
+        return VerifierKey.parse(value)
+    except NoteError as exc:
+        error = errors.PeerKeyIdMismatch if re.match(shape, value) else errors.PeerInvalid
+        raise error(f"{field}: {exc}", fields={field: [str(exc)]}) from None
+
+
 def log_key_parse(origin: str, log_vkey: str) -> VerifierKey:
     """The peer's checkpoint key: Ed25519, named after its origin (as checkpoints require)."""
-    try:
-        key = VerifierKey.parse(log_vkey)
-    except NoteError as exc:
-        raise errors.PeerInvalid(f"log_vkey: {exc}", fields={"log_vkey": [str(exc)]}) from None
+    key = _key_parse("log_vkey", log_vkey, LOG_VKEY)
     if key.key_type != KEY_TYPE_ED25519:
         raise errors.PeerInvalid("log_vkey must be an Ed25519 note key (type 0x01).")
     if key.name != origin:
-        raise errors.PeerInvalid(
+        raise errors.PeerKeyNameMismatch(
             f"log_vkey is named {key.name!r}; a checkpoint key is named after its origin "
             f"{origin!r}.",
             fields={"log_vkey": ["name does not match origin"]},
@@ -90,12 +99,7 @@ def witness_key_parse(witness_vkey: str, log_key: VerifierKey) -> VerifierKey:
         return VerifierKey.from_public_key(
             log_key.name, KEY_TYPE_COSIGNATURE_V1, log_key.public_key
         )
-    try:
-        key = VerifierKey.parse(witness_vkey)
-    except NoteError as exc:
-        raise errors.PeerInvalid(
-            f"witness_vkey: {exc}", fields={"witness_vkey": [str(exc)]}
-        ) from None
+    key = _key_parse("witness_vkey", witness_vkey, WITNESS_VKEY)
     if key.key_type != KEY_TYPE_COSIGNATURE_V1:
         raise errors.PeerInvalid("witness_vkey must be a cosignature/v1 key (type 0x04).")
     return key

@@ -37,6 +37,18 @@ EVERYWHERE: dict[str, str] = {
 
 # operation label -> {error code -> why the schema cannot express it}
 RULES: dict[str, dict[str, str]] = {
+    "POST /api/v1/devices/onboard/": {
+        "onboarding_file_invalid": "the header and rows of the CSV document inside the `csv` "
+        "text: OpenAPI describes the JSON body, not a document inside one of its strings",
+        "onboarding_rejected": "a row naming an organisation, account or grid area the "
+        "registry does not have, or a duplicate: data, inside the CSV document",
+    },
+    "POST /api/v1/federation/peers/": {
+        "peer_key_name_mismatch": "the log key's name must equal the `origin` field: a "
+        "comparison of two fields",
+        "peer_key_id_mismatch": "a verifier key's id is the first bytes of a hash of its "
+        "name, type and key: a checksum",
+    },
     "POST /api/v1/auth/tokens/": {
         "invalid_credentials": "a username and password that match no account, or none "
         "when the caller is not logged in: data and the caller's session, not shape"

@@ -85,7 +85,11 @@ def _parse(text: str) -> list[tuple[int, dict[str, str]]]:
             problems["columns"] = [f"Missing: {', '.join(missing)}."]
         if unknown:
             problems.setdefault("columns", []).append(f"Unknown: {', '.join(unknown)}.")
-        raise _invalid(problems, choices={"columns": list(COLUMNS)})
+        raise errors.OnboardingFileInvalid(
+            "The file's header is not the documented columns.",
+            fields=problems,
+            choices={"columns": list(COLUMNS)},
+        )
     reader.fieldnames = header
     rows = []
     for record in reader:
@@ -96,9 +100,11 @@ def _parse(text: str) -> list[tuple[int, dict[str, str]]]:
         if any(values.values()):
             rows.append((reader.line_num, values))
         if len(rows) > MAX_ROWS:
-            raise InvalidInput(f"At most {MAX_ROWS} rows in one file.", fields={"file": []})
+            raise errors.OnboardingFileInvalid(
+                f"At most {MAX_ROWS} rows in one file.", fields={"file": []}
+            )
     if not rows:
-        raise InvalidInput("The file has no rows.", fields={"file": ["No rows."]})
+        raise errors.OnboardingFileInvalid("The file has no rows.", fields={"file": ["No rows."]})
     return rows
 
 

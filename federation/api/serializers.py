@@ -1,11 +1,12 @@
 import base64
 
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from federation.models import Evidence, Peer
-from federation.protocol import BUNDLE_MAX_ENTRIES
+from federation.protocol import BUNDLE_MAX_ENTRIES, KEY_NAME, LOG_VKEY, PEER_URL, WITNESS_VKEY
 from ledger.merkle import leaf_hash
 from registry.api.fields import Base64Field
 from registry.api.serializers import StrictInputSerializer
@@ -33,23 +34,37 @@ class PeerOutputSerializer(serializers.ModelSerializer):
 
 
 class PeerRegisterInputSerializer(StrictInputSerializer):
-    origin = serializers.CharField(max_length=255, help_text="The peer's checkpoint origin.")
-    base_url = serializers.CharField(max_length=500, help_text="Root of the peer's public API.")
+    origin = serializers.CharField(
+        max_length=255,
+        validators=[RegexValidator(KEY_NAME)],
+        help_text="The peer's checkpoint origin (a note key name: no '+', no spaces).",
+    )
+    base_url = serializers.CharField(
+        max_length=500,
+        validators=[RegexValidator(PEER_URL)],
+        help_text="Root of the peer's public API (http or https, no query or fragment).",
+    )
     log_vkey = serializers.CharField(
-        max_length=300, help_text="Note verifier key of its checkpoints (named after its origin)."
+        max_length=300,
+        validators=[RegexValidator(LOG_VKEY)],
+        help_text="Note verifier key of its checkpoints (named after its origin): "
+        "`<name>+<key id, 8 hex digits>+<base64 of 0x01 and the 32-byte Ed25519 key>`.",
     )
     witness_vkey = serializers.CharField(
         max_length=300,
         required=False,
         allow_blank=True,
         default="",
-        help_text="Its cosignature/v1 key; empty: the log key's public key as type 0x04.",
+        validators=[RegexValidator(WITNESS_VKEY)],
+        help_text="Its cosignature/v1 key (base64 of 0x04 and the key); empty: the log key's "
+        "public key as type 0x04.",
     )
     witness_url = serializers.CharField(
         max_length=500,
         required=False,
         allow_blank=True,
         default="",
+        validators=[RegexValidator(PEER_URL)],
         help_text="tlog-witness submission prefix; empty: the base URL.",
     )
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -59,10 +74,18 @@ class PeerRegisterInputSerializer(StrictInputSerializer):
 
 
 class PeerUpdateInputSerializer(StrictInputSerializer):
-    base_url = serializers.CharField(max_length=500, required=False)
-    log_vkey = serializers.CharField(max_length=300, required=False)
-    witness_vkey = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    witness_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    base_url = serializers.CharField(
+        max_length=500, required=False, validators=[RegexValidator(PEER_URL)]
+    )
+    log_vkey = serializers.CharField(
+        max_length=300, required=False, validators=[RegexValidator(LOG_VKEY)]
+    )
+    witness_vkey = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, validators=[RegexValidator(WITNESS_VKEY)]
+    )
+    witness_url = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, validators=[RegexValidator(PEER_URL)]
+    )
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     roles = serializers.ListField(
         child=serializers.ChoiceField(choices=Peer.Role.choices), allow_empty=True, required=False
