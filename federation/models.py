@@ -254,15 +254,20 @@ class MirrorCheckpoint(models.Model):
         return f"{self.peer} checkpoint {self.size}"
 
 
+def _bulk_peer() -> models.ForeignKey:
+    """The peer of a bulk table's row. No database foreign key: the per-row check doubles
+    the time of a COPY (measured), and peers are never deleted (PROTECT everywhere else,
+    no service)."""
+    return models.ForeignKey(
+        Peer, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+"
+    )
+
+
 class MirroredEntry(models.Model):
     """One entry of a peer's log, stored once its range verified against a signed checkpoint."""
 
     pk = models.CompositePrimaryKey("peer_id", "seq")
-    # No database foreign key on the bulk tables: the per-row check doubles the time of a
-    # COPY (measured), and peers are never deleted (PROTECT everywhere else, no service).
-    peer = models.ForeignKey(
-        Peer, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+"
-    )
+    peer = _bulk_peer()
     seq = models.BigIntegerField()
     event = models.BinaryField(help_text="The entry's bytes (the leaf data).")
 
@@ -282,9 +287,7 @@ class MirrorNode(models.Model):
     """
 
     pk = models.CompositePrimaryKey("peer_id", "node")
-    peer = models.ForeignKey(
-        Peer, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+"
-    )
+    peer = _bulk_peer()
     node = models.BigIntegerField(help_text="ledger.storage.node_id(level, index).")
     hash = models.BinaryField()
 
@@ -335,9 +338,7 @@ class MirrorIndexRecord(models.Model):
     """A subject's record (count, chain) in a mirrored peer's subject map, as of the state."""
 
     pk = models.CompositePrimaryKey("peer_id", "key")
-    peer = models.ForeignKey(
-        Peer, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+"
-    )
+    peer = _bulk_peer()
     key = models.BinaryField()
     bucket = models.IntegerField()
     count = models.BigIntegerField()
@@ -355,9 +356,7 @@ class MirrorIndexBucket(models.Model):
     """A bucket's hash in a mirrored peer's subject map, as of the state."""
 
     pk = models.CompositePrimaryKey("peer_id", "bucket")
-    peer = models.ForeignKey(
-        Peer, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="+"
-    )
+    peer = _bulk_peer()
     bucket = models.IntegerField()
     hash = models.BinaryField()
 

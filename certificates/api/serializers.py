@@ -128,16 +128,21 @@ class BundleOutputSerializer(serializers.ModelSerializer):
         return None if origin is None else StorageOriginOutputSerializer(origin).data
 
 
-class TransferCreateInputSerializer(StrictInputSerializer):
-    to_account = serializers.CharField(max_length=32, help_text="The receiving account number.")
-    volume_wh = serializers.IntegerField(
+def _volume_wh(help_text: str) -> serializers.IntegerField:
+    """An optional positive volume; none (or null) means the whole bundle."""
+    return serializers.IntegerField(
         required=False,
         allow_null=True,
         default=None,
         min_value=1,
         max_value=MAX_SAFE_WH,
-        help_text="Wh to move (a positive integer); leave out to move the whole bundle.",
+        help_text=help_text,
     )
+
+
+class TransferCreateInputSerializer(StrictInputSerializer):
+    to_account = serializers.CharField(max_length=32, help_text="The receiving account number.")
+    volume_wh = _volume_wh("Wh to move (a positive integer); leave out to move the whole bundle.")
     require_acceptance = serializers.BooleanField(
         default=False,
         help_text="Across organisations: wait for the receiver to accept (units are reserved).",
@@ -146,14 +151,7 @@ class TransferCreateInputSerializer(StrictInputSerializer):
 
 class BatchItemInputSerializer(StrictInputSerializer):
     bundle = serializers.IntegerField()
-    volume_wh = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        max_value=MAX_SAFE_WH,
-        help_text="Wh to move (a positive integer); leave out for the whole bundle.",
-    )
+    volume_wh = _volume_wh("Wh to move (a positive integer); leave out for the whole bundle.")
 
 
 class TransferBatchInputSerializer(StrictInputSerializer):
@@ -198,13 +196,8 @@ class ClaimInputMixin(serializers.Serializer):
 
 
 class RetireBundleInputSerializer(ClaimInputMixin, StrictInputSerializer):
-    volume_wh = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        max_value=MAX_SAFE_WH,
-        help_text="Wh to retire (a positive integer); leave out to retire the whole bundle.",
+    volume_wh = _volume_wh(
+        "Wh to retire (a positive integer); leave out to retire the whole bundle."
     )
 
 

@@ -198,20 +198,7 @@ def _member(spec: Spec, operator: User, area: GridArea, now: dt.datetime) -> Mem
         kinds = [("LOAD", Meter.Kind.CONSUMPTION)]
         if spec.pv_w:
             kinds.insert(0, ("PV", Meter.Kind.GENERATION))
-        for tag, kind in kinds:
-            serial = f"SIM-{tag}-{spec.slug.upper()}"
-            assets.meter_register(
-                actor=user,
-                device_id=device.pk,
-                serial=serial,
-                kind=kind,
-                public_key=bytes(meter_key(serial).verify_key),
-                key_valid_from=now - INSTALLED_BEFORE,
-                installed_at=now - INSTALLED_BEFORE,
-            )
-        assets.device_submit(actor=user, device_id=device.pk)
-        assets.device_approve(actor=operator, device_id=device.pk, reason="Simulated community.")
-        assets.device_activate(actor=user, device_id=device.pk)
+        _meter_and_activate(spec, user, operator, device, kinds, now)
         market_services.settlement_deposit(
             actor=operator,
             organisation_id=organisation.pk,
@@ -263,21 +250,29 @@ def _battery(spec: Spec, operator: User, member: Member, area: GridArea, now) ->
             {"organisation_id": organisation.pk, "account_id": member.account.pk, "share": "1"}
         ],
     )
-    for tag, kind in (("BATIN", Meter.Kind.CONSUMPTION), ("BATOUT", Meter.Kind.STORAGE)):
+    kinds = [("BATIN", Meter.Kind.CONSUMPTION), ("BATOUT", Meter.Kind.STORAGE)]
+    _meter_and_activate(spec, user, operator, battery, kinds, now)
+    return battery
+
+
+def _meter_and_activate(
+    spec: Spec, user: User, operator: User, device: Device, kinds: list, now: dt.datetime
+) -> None:
+    """Register the device's signing meters (tag, kind), then submit, approve, activate."""
+    for tag, kind in kinds:
         serial = f"SIM-{tag}-{spec.slug.upper()}"
         assets.meter_register(
             actor=user,
-            device_id=battery.pk,
+            device_id=device.pk,
             serial=serial,
             kind=kind,
             public_key=bytes(meter_key(serial).verify_key),
             key_valid_from=now - INSTALLED_BEFORE,
             installed_at=now - INSTALLED_BEFORE,
         )
-    assets.device_submit(actor=user, device_id=battery.pk)
-    assets.device_approve(actor=operator, device_id=battery.pk, reason="Simulated community.")
-    assets.device_activate(actor=user, device_id=battery.pk)
-    return battery
+    assets.device_submit(actor=user, device_id=device.pk)
+    assets.device_approve(actor=operator, device_id=device.pk, reason="Simulated community.")
+    assets.device_activate(actor=user, device_id=device.pk)
 
 
 @transaction.atomic
