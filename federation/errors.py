@@ -30,6 +30,20 @@ class PeerKeyIdMismatch(PeerInvalid):
     default_detail = "The key id of the peer's verifier key does not match the key."
 
 
+class PeerIsSelf(PeerInvalid):
+    """The peer's origin or witness key name is this registry's own (our settings)."""
+
+    code = "peer_is_self"
+    default_detail = "That is this registry itself."
+
+
+class PeerWitnessNameTaken(PeerInvalid):
+    """Cosignatures count once per witness name, so two peers must not share one."""
+
+    code = "peer_witness_name_taken"
+    default_detail = "Another peer's witness key has this name."
+
+
 class PeerStatusConflict(Conflict):
     code = "peer_status_conflict"
     default_detail = "The peer is not in a state that allows this."

@@ -136,15 +136,17 @@ def peer_validate(
             "origin must be a note key name: no spaces, no '+'.", fields={"origin": [origin]}
         )
     if origin == settings.REGISTRY_ORIGIN:
-        raise errors.PeerInvalid("That is this registry's own origin.")
+        raise errors.PeerIsSelf("That is this registry's own origin.")
     log_key = log_key_parse(origin, log_vkey)
     witness_key = witness_key_parse(witness_vkey, log_key)
     if witness_key.name == settings.REGISTRY_ORIGIN:
-        raise errors.PeerInvalid("The witness key is named after this registry.")
+        raise errors.PeerIsSelf("The witness key is named after this registry.")
     # Cosignatures count once per witness name, so two peers must not share one.
     others = Peer.objects.exclude(pk=peer_id).values_list("witness_vkey", flat=True)
     if any(VerifierKey.parse(other).name == witness_key.name for other in others):
-        raise errors.PeerInvalid(f"Another peer's witness key is named {witness_key.name!r}.")
+        raise errors.PeerWitnessNameTaken(
+            f"Another peer's witness key is named {witness_key.name!r}."
+        )
     return {
         "origin": origin,
         "name": name.strip(),

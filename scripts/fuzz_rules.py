@@ -48,6 +48,9 @@ RULES: dict[str, dict[str, str]] = {
         "comparison of two fields",
         "peer_key_id_mismatch": "a verifier key's id is the first bytes of a hash of its "
         "name, type and key: a checksum",
+        "peer_is_self": "an origin or witness name that is this registry's own: the "
+        "registry's settings, not shape",
+        "peer_witness_name_taken": "a witness name another registered peer has: data",
     },
     "POST /api/v1/auth/tokens/": {
         "invalid_credentials": "a username and password that match no account, or none "

@@ -80,3 +80,37 @@ def test_an_onboarding_file_without_the_columns_is_refused_with_its_code(schema)
     assert response.status_code == 400
     assert response.json()["code"] == "onboarding_file_invalid"
     assert "Missing: organisation_id" in response.json()["extra"]["fields"]["columns"][0]
+
+
+def _vkey(name: str, key_type: int, seed: int) -> str:
+    from nacl.signing import SigningKey
+
+    from ledger.verify.note import VerifierKey
+
+    public = bytes(SigningKey(bytes([seed]) * 32).verify_key)
+    return VerifierKey.from_public_key(name, key_type, public).encode()
+
+
+def test_registering_this_registry_itself_is_refused_with_its_code(settings):
+    origin = settings.REGISTRY_ORIGIN
+    body = _peer(_vkey(origin, 0x01, 3), origin=origin)
+
+    response = client_for(issuing_body_user()).post(
+        "/api/v1/federation/peers/", body, format="json"
+    )
+
+    assert response.status_code == 400 and response.json()["code"] == "peer_is_self"
+
+
+def test_a_witness_name_another_peer_has_is_refused_with_its_code():
+    admin = client_for(issuing_body_user())
+    first = {**_peer(_vkey("a.example/log", 0x01, 4), origin="a.example/log")}
+    first["witness_vkey"] = _vkey("shared.example/witness", 0x04, 5)
+    assert admin.post("/api/v1/federation/peers/", first, format="json").status_code == 201
+    second = {**_peer(_vkey("b.example/log", 0x01, 6), origin="b.example/log")}
+    second["witness_vkey"] = _vkey("shared.example/witness", 0x04, 7)
+
+    response = admin.post("/api/v1/federation/peers/", second, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "peer_witness_name_taken"
