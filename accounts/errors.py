@@ -36,6 +36,13 @@ class OrganisationAlreadyRegistered(Conflict):
     default_detail = "An organisation with this country and registration id already exists."
 
 
+class UsernameTaken(Conflict):
+    """Another login has this username (compared without case): the registry's data."""
+
+    code = "username_taken"
+    default_detail = "This username is taken."
+
+
 class AccountClosed(Conflict):
     code = "account_closed"
     default_detail = "The account is closed."

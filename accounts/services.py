@@ -62,7 +62,7 @@ def _organisation_create(**fields) -> Organisation:
 def user_register(*, username: str, password: str, email: str = "") -> User:
     """Create a login; it acts for nobody until it registers or joins an organisation."""
     if User.objects.filter(username__iexact=username).exists():
-        raise InvalidInput("This username is taken.", fields={"username": ["taken"]})
+        raise errors.UsernameTaken(fields={"username": ["taken"]})
     user = User(username=username, email=email)
     try:
         validate_password(password, user)
@@ -73,7 +73,7 @@ def user_register(*, username: str, password: str, email: str = "") -> User:
         with transaction.atomic():
             user.save()
     except IntegrityError:
-        raise InvalidInput("This username is taken.", fields={"username": ["taken"]}) from None
+        raise errors.UsernameTaken(fields={"username": ["taken"]}) from None
     ledger_append(kind="user.registered", actor=user, subject=user, data={"user_id": user.pk})
     return user
 

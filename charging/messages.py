@@ -81,10 +81,13 @@ class TransactionEvent:
 
 
 def _when(value: str, path: str) -> dt.datetime:
-    parsed = parse_datetime(value)
-    if parsed is None or parsed.tzinfo is None:
-        raise errors.InvalidTransactionEvent(fields={path: ["an RFC 3339 time with offset"]})
-    return parsed.astimezone(dt.UTC)
+    try:  # parse_datetime raises on a well-formed but impossible time (12:99)
+        parsed = parse_datetime(value)
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise errors.InvalidTransactionEvent(fields={path: ["an RFC 3339 time with offset"]})
 
 
 def _energy_wh(sampled: dict[str, Any], path: str) -> int | None:

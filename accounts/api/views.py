@@ -26,7 +26,7 @@ class UserRegisterView(APIView):
 
     @extend_schema(
         request=serializers.UserRegisterInputSerializer,
-        responses={201: serializers.UserOutputSerializer, **error_responses(400, 429)},
+        responses={201: serializers.UserOutputSerializer, **error_responses(400, 409, 429)},
     )
     def post(self, request: Request) -> Response:
         data = serializers.UserRegisterInputSerializer(data=request.data)

@@ -38,8 +38,8 @@ def test_user_register_refuses_a_taken_username_whatever_its_case():
     UserFactory(username="ada")
     error = refused(
         lambda: services.user_register(username="ADA", password="a long enough passphrase"),
-        "invalid",
-        400,
+        "username_taken",
+        409,
     )
     assert error.extra == {"fields": {"username": ["taken"]}}
     assert User.objects.filter(username__iexact="ada").count() == 1

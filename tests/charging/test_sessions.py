@@ -131,3 +131,17 @@ def test_an_event_after_the_session_was_billed_is_refused(refused):
         "session_ended",
         409,
     )
+
+
+@pytest.mark.parametrize("timestamp", ["2024-01-01T12:99:00Z", "2024-02-30T10:00:00Z", "soon"])
+def test_an_impossible_or_unreadable_timestamp_is_refused(refused, timestamp):
+    # given: the schema fuzzer's "12:99" (well formed, no such minute), and others
+    world = charging_world()
+    message = tx_event("Started", 0, START, 5000)
+    message["timestamp"] = timestamp
+
+    # when
+    error = refused(lambda: _record(world, message), "invalid_transaction_event", 400)
+
+    # then
+    assert "timestamp" in error.extra["fields"]
