@@ -20,6 +20,7 @@ NAVIGATION: list[tuple[str, str, Callable[[Roles], bool]]] = [
     ("web:producer", _("My devices"), lambda r: bool(r.producer)),
     ("web:holdings", _("Holdings"), lambda r: bool(r.trader)),
     ("web:market", _("Market"), lambda r: bool(r.producer or r.trader)),
+    ("web:market-agents", _("Trading agents"), lambda r: bool(r.producer or r.trader)),
     ("web:audit", _("Audit"), lambda r: bool(r.auditor or r.issuing_body)),
     ("web:issuing", _("Issuing body"), lambda r: bool(r.issuing_body)),
 ]

@@ -394,3 +394,49 @@ class SlotOrderForm(forms.Form):
             "account_id": data["account"],
             "slot_start": data["slot"],
         }
+
+
+class AgentDelegateForm(forms.Form):
+    """Delegate trading in an energy market to an agent (the service checks the band, the
+    account and that the organisation has no active agent there already)."""
+
+    market = forms.TypedChoiceField(label=_("Energy market"), coerce=int)
+    account = forms.TypedChoiceField(label=_("Trading account (its orders name it)"), coerce=int)
+    min_sell_price = forms.IntegerField(
+        label=_("Minimum sell price per MWh (minor units of the market's currency)"),
+        help_text=_("It never offers below this price."),
+        min_value=0,
+    )
+    max_buy_price = forms.IntegerField(
+        label=_("Maximum buy price per MWh (minor units of the market's currency)"),
+        help_text=_("It never bids above this price."),
+        min_value=0,
+    )
+    reserve_wh = forms.IntegerField(
+        label=_("Battery reserve (Wh)"),
+        help_text=_("The battery charge it never sells below."),
+        min_value=0,
+        initial=0,
+    )
+    history_days = forms.IntegerField(
+        label=_("Days of readings its forecast averages"),
+        min_value=1,
+        max_value=60,
+        initial=7,
+    )
+
+    def __init__(self, *args, markets, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["market"].choices = [(m.pk, f"{m.code} — {m.name}") for m in markets]
+        self.fields["account"].choices = [(a.pk, f"{a.number} — {a.name}") for a in accounts]
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "market_id": data["market"],
+            "account_id": data["account"],
+            "min_sell_price": data["min_sell_price"],
+            "max_buy_price": data["max_buy_price"],
+            "reserve_wh": data["reserve_wh"],
+            "history_days": data["history_days"],
+        }

@@ -5,6 +5,7 @@ from django.urls import path, reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from web.views import (
+    agents,
     auditor,
     buyer,
     household,
@@ -119,6 +120,10 @@ urlpatterns = [
     path("market/order/", trading.order_place, name="market-order"),
     path("market/slot-order/", trading.slot_order_place, name="market-slot-order"),
     path("market/orders/<int:order_id>/cancel/", trading.order_cancel, name="market-order-cancel"),
+    path("market/agents/", agents.page, name="market-agents"),
+    path("market/agents/delegate/", agents.delegate, name="market-agent-delegate"),
+    path("market/agents/<int:agent_id>/", agents.decisions, name="market-agent-decisions"),
+    path("market/agents/<int:agent_id>/revoke/", agents.revoke, name="market-agent-revoke"),
     # Household (consumers app).
     path("household/", household.dashboard, name="household"),
     path("household/energy/", household.energy, name="household-energy"),

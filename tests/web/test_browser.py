@@ -41,7 +41,7 @@ pytestmark = [
 PAGES = {
     "anonymous": ["/", "/devices/", "/login/", "/password-reset/", "/certificates/"],
     "producer": ["/producer/", "/producer/devices/new/", "/holdings/"],
-    "buyer": ["/holdings/", "/market/", "/notifications/"],
+    "buyer": ["/holdings/", "/market/", "/market/agents/", "/notifications/"],
     "auditor": ["/audit/", "/audit/verify/?subject={bundle}", "/audit/verify/?subject={statement}"],
     "issuing_body": ["/issuing/", "/issuing/onboarding/", "/issuing/registry/", "/audit/"],
     "household": ["/household/", "/household/consents/", "/household/sites/"],
@@ -485,6 +485,49 @@ def test_trader_orders_energy_for_a_delivery_slot_and_cancels_it(watched):
     watched.screenshot("journey-trader-energy-slots")
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED
+
+
+def test_trader_delegates_an_agent_reads_its_decisions_and_revokes_it(watched):
+    from market.agent_models import TradingAgent
+    from market.agents import services as agent_services
+    from tests.market.factories import EnergyMarketFactory, next_slot
+
+    world = build_web_world()
+    market = EnergyMarketFactory(code="energy-agents-browser")
+    log_in(watched, "buyer")
+    watched.open("/market/agents/")
+    page = watched.page
+    assert "No agent trades for you yet." in page.inner_text("#agents")
+    # delegate: the form calls agent_delegate, as the API does
+    page.select_option("#id_market", str(market.pk))
+    page.fill("#id_min_sell_price", "3000")
+    page.fill("#id_max_buy_price", "9000")
+    page.fill("#id_reserve_wh", "500")
+    page.click("#delegate-heading ~ form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    agent = TradingAgent.objects.get(organisation_id=world.buyer_account.organisation_id)
+    assert f"Agent {agent.pk} now trades for you" in page.inner_text("#messages")
+    assert "energy-agents-browser" in page.inner_text("#agents")
+    assert (agent.min_sell_price, agent.max_buy_price, agent.reserve_wh) == (3_000, 9_000, 500)
+    assert watched.axe_violations() == []
+    # the periodic task runs it for a slot; its decision is explained on its page
+    decision = agent_services.agent_run_slot(agent_id=agent.pk, slot_start=next_slot(market))
+    page.click(f"a:has-text('Decisions of agent {agent.pk}')")
+    page.wait_for_selector("#decisions table")
+    assert decision.explanation.split(".")[0] in page.inner_text("#decisions")
+    assert watched.axe_violations() == []
+    watched.screenshot("journey-trader-agent-decisions")
+    # revoke, after confirming; the list is swapped in place (htmx)
+    page.click("a:has-text('Back to my trading agents')")
+    page.wait_for_load_state("networkidle")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"button:has-text('Revoke agent {agent.pk}')")
+    page.wait_for_selector("#agents >> text=revoked")
+    assert f"Agent {agent.pk} revoked" in page.inner_text("#messages")
+    assert page.locator(f"button:has-text('Revoke agent {agent.pk}')").count() == 0
+    watched.screenshot("journey-trader-agents")
+    agent.refresh_from_db()
+    assert agent.status == TradingAgent.Status.REVOKED
 
 
 def test_issuing_body_suspends_a_device_and_an_organisation_after_confirming(watched):
