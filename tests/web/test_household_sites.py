@@ -65,7 +65,7 @@ def test_a_wrong_check_digit_is_refused_with_its_code_and_changes_nothing(login,
     )
     body = response.content.decode()
     assert response.status_code == 200
-    assert "(invalid)" in body and "The check digit should be" in body
+    assert "(metering_point_invalid)" in body and "The check digit should be" in body
     assert not Site.objects.filter(metering_point_id=wrong).exists()
     assert events_since(before) == []
 

@@ -18,7 +18,7 @@ from market.agents import services as agent_services
 from market.slots import is_slot_market
 from registry.errors import DomainError
 from web.forms import AgentDelegateForm
-from web.views.common import role_required
+from web.views.common import form_refused, role_required
 from web.views.trading import ORDER_SIDE, _market_person, _organisation_ids, _trading_accounts
 
 DECISIONS_SHOWN = 50
@@ -78,14 +78,8 @@ def page(request: HttpRequest, form=None) -> HttpResponse:
     return render(request, "web/market/agents.html", context)
 
 
-def _refused(request: HttpRequest, form: AgentDelegateForm, error: DomainError) -> None:
-    """The service's refusal as a message, and its field reasons on the form."""
-    messages.error(request, f"{error.detail} ({error.code})")
-    for name, problems in (error.extra.get("fields") or {}).items():
-        target = FORM_FIELDS.get(name, name)
-        if target in form.fields and isinstance(problems, list):
-            for problem in problems:
-                form.add_error(target, str(problem))
+def _refused(request: HttpRequest, form, error: DomainError) -> None:
+    form_refused(request, form, error, FORM_FIELDS)
 
 
 @require_POST

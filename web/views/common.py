@@ -41,6 +41,19 @@ def call_service(request: HttpRequest, service: Callable, success: str, **kwargs
     return True
 
 
+def form_refused(
+    request: HttpRequest, form, error: DomainError, field_names: dict[str, str]
+) -> None:
+    """A service's refusal as a message (detail and code), and its field reasons on the
+    form's fields; `field_names` maps the service's argument names to the form's."""
+    messages.error(request, f"{error.detail} ({error.code})")
+    for name, problems in (error.extra.get("fields") or {}).items():
+        target = field_names.get(name, name)
+        if target in form.fields and isinstance(problems, list):
+            for problem in problems:
+                form.add_error(target, str(problem))
+
+
 def month_start(now: dt.datetime | None = None) -> dt.datetime:
     now = now or timezone.now()
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)

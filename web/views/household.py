@@ -29,7 +29,7 @@ from registry.errors import DomainError
 from web.forms import ConsentGrantForm
 from web.roles import request_roles
 from web.views import payments
-from web.views.common import call_service, energy_scale, role_required
+from web.views.common import call_service, energy_scale, form_refused, role_required
 
 # The model's choice labels are English only; the pages show these (translated) ones.
 ROLES = {
@@ -275,13 +275,7 @@ FORM_FIELDS = {
 
 
 def _refused(request: HttpRequest, form, error: DomainError) -> None:
-    """The service's refusal as a message, and its field reasons on the form."""
-    messages.error(request, f"{error.detail} ({error.code})")
-    for name, problems in (error.extra.get("fields") or {}).items():
-        target = FORM_FIELDS.get(name, name)
-        if target in form.fields and isinstance(problems, list):
-            for problem in problems:
-                form.add_error(target, str(problem))
+    form_refused(request, form, error, FORM_FIELDS)
 
 
 def _consents_context(request: HttpRequest, household: Household, form=None) -> dict:

@@ -19,7 +19,7 @@ from consumers.models import Household, Site
 from registry.errors import DomainError
 from web.forms import SiteMeterLinkForm, SiteRegisterForm
 from web.roles import request_roles
-from web.views.common import role_required
+from web.views.common import form_refused, role_required
 from web.views.household import ROLES, _household, _sites, _the_household
 
 FORM_FIELDS = {"grid_area_id": "grid_area", "site_id": "site", "meter_id": "meter"}
@@ -48,12 +48,7 @@ def _link_form(household: Household, sites: list[Site], data=None) -> SiteMeterL
 
 
 def _refused(request: HttpRequest, form, error: DomainError) -> None:
-    messages.error(request, f"{error.detail} ({error.code})")
-    for name, problems in (error.extra.get("fields") or {}).items():
-        target = FORM_FIELDS.get(name, name)
-        if target in form.fields and isinstance(problems, list):
-            for problem in problems:
-                form.add_error(target, str(problem))
+    form_refused(request, form, error, FORM_FIELDS)
 
 
 def _page(request: HttpRequest, household: Household, **forms) -> HttpResponse:
