@@ -86,7 +86,7 @@ def _parse(text: str) -> list[tuple[int, dict[str, str]]]:
         if unknown:
             problems.setdefault("columns", []).append(f"Unknown: {', '.join(unknown)}.")
         raise errors.OnboardingFileInvalid(
-            "The file's header is not the documented columns.",
+            f"columns: {' '.join(problems['columns'])}",
             fields=problems,
             choices={"columns": list(COLUMNS)},
         )
