@@ -77,9 +77,11 @@ class _StoredMap:
         self.loaded: set[int] = set()
         self.touched: set[bytes] = set()
 
-    def prepare(self, events: Iterable[bytes]) -> None:
-        """Load the records of every bucket these entries touch and are not loaded yet."""
-        keys = {key_hash(subject) for event in events for subject in entry_subjects(event)}
+    def prepare(self, events: Iterable[bytes]) -> list[list[str]]:
+        """Load the records of every bucket these entries touch and are not loaded yet;
+        return each entry's subjects (parsed once, here)."""
+        subjects = [entry_subjects(event) for event in events]
+        keys = {key_hash(subject) for listed in subjects for subject in listed}
         self.touched |= keys
         buckets = {bucket_of(key) for key in keys} - self.loaded
         self.loaded |= buckets
@@ -89,6 +91,7 @@ class _StoredMap:
             by_bucket.setdefault(bucket, []).append((bytes(key), count, bytes(chain)))
         for bucket, records in by_bucket.items():
             self.smap.load_bucket(bucket, records)
+        return subjects
 
     def save(self, state: MirrorIndexState, last_leaf: bytes) -> None:
         """Store the records and buckets that changed, and the size they hold for."""
@@ -136,43 +139,37 @@ def mirror_index_check(*, peer_id: int) -> IndexCheckResult:
                 ]
             ]
             ended = len(chunk) < CHUNK
-            stored.prepare(event for _seq, event in chunk)
-            for seq, event in chunk:
+            subjects = stored.prepare(event for _seq, event in chunk)
+            for (seq, event), listed in zip(chunk, subjects, strict=True):
                 if seq != smap.size:
                     ended = True  # a gap: the mirror is incomplete here (replication fills it)
                     break
-                problem = _commitment_problem(seq, event, smap)
+                problem, committed = _commitment_check(seq, event, smap)
                 if problem is not None:
                     _record(peer_id, seq, event, problem, smap)
                     wrong_at, ended = seq, True
                     break
-                commitments += _is_commitment(event)
+                commitments += committed
                 last_leaf = leaf_hash(event)
-                smap.add(seq, event, last_leaf)
+                smap.add(seq, event, last_leaf, subjects=listed)
         stored.save(state, last_leaf)
     return IndexCheckResult(smap.size, commitments, wrong_at, smap.size - start)
 
 
-def _is_commitment(event: bytes) -> int:
-    try:
-        return int(index_commit(event) is not None)
-    except MapProofError:
-        return 0
-
-
-def _commitment_problem(seq: int, event: bytes, smap: SubjectMap) -> str | None:
+def _commitment_check(seq: int, event: bytes, smap: SubjectMap) -> tuple[str | None, bool]:
+    """(what is wrong with the entry as a commitment or None, whether it is one)."""
     try:
         commit = index_commit(event)
     except MapProofError as exc:
-        return str(exc)
+        return str(exc), False
     if commit is None:
-        return None
+        return None, False
     size, root = commit
     if size != seq:
-        return f"commits the map of {size} entries, not of the {seq} before it"
+        return f"commits the map of {size} entries, not of the {seq} before it", False
     if root != smap.root():
-        return "its map root differs from the one recomputed from the entries"
-    return None
+        return "its map root differs from the one recomputed from the entries", False
+    return None, True
 
 
 def _record(peer_id: int, seq: int, event: bytes, problem: str, smap: SubjectMap) -> None:

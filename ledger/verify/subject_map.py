@@ -254,13 +254,21 @@ class SubjectMap:
             keys.add(key)
             self.values[key] = (count, chain)
 
-    def add(self, seq: int, event: bytes, leaf_hash: bytes | None = None) -> list[str]:
-        """File entry `seq` (the next one) under its subjects; returns them."""
+    def add(
+        self,
+        seq: int,
+        event: bytes,
+        leaf_hash: bytes | None = None,
+        subjects: list[str] | None = None,
+    ) -> list[str]:
+        """File entry `seq` (the next one) under its subjects; returns them. A caller that
+        already has `entry_subjects(event)` passes them, so the event is not parsed again."""
         if seq != self.size:
             raise ValueError(f"entry {seq} added to a map of size {self.size}")
         if leaf_hash is None:
             leaf_hash = _sha256(b"\x00" + event).digest()
-        subjects = entry_subjects(event)
+        if subjects is None:
+            subjects = entry_subjects(event)
         for subject in subjects:
             self.add_subject_leaf(key_hash(subject), leaf_hash)
         self.size += 1
