@@ -10,7 +10,8 @@ Every share contract that takes from the same source account (and device) in for
 issuance is split in one largest-remainder split per period, in contract order, with the
 rest staying with the source: together they never take more than was issued and no Wh
 is lost to rounding. The split reads the issuance's original bundles (facts that never
-change), so the same issuance always gives the same allocation.
+change: `issued_into` finds them even after one moved whole), so the same issuance always
+gives the same allocation.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from collections import defaultdict
 from fractions import Fraction
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from assets.models import Device, DeviceOwner
 from certificates.allocation import hour_number, split_by_shares
-from certificates.models import Bundle, Issuance
+from certificates.models import Bundle, Issuance, Transfer
 from contracts.errors import IndexPriceUnavailable, InvalidTerms, TermsUnmet
 from contracts.kinds import pricing, shape
 from contracts.kinds.base import (
@@ -117,6 +119,31 @@ def _target_number(contract: Contract) -> str:
     return terms["buyer_account"] if contract.kind in PPA_KINDS else terms["to_account"]
 
 
+def issued_into(account_id: int) -> QuerySet[Bundle]:
+    """The root bundles an issuance credited to `account_id`, wherever they are now.
+
+    A bundle moved whole keeps its row but takes the receiver's account, so its first
+    transfer's `from_account` is where it was issued; without this a dry run after an
+    execution that moved whole bundles showed less than the contract took.
+    """
+    moved_away = Transfer.objects.filter(
+        from_account_id=account_id, source_id=F("bundle_id")
+    ).values("bundle_id")
+    first_holder = (
+        Transfer.objects.filter(bundle_id=OuterRef("pk")).order_by("pk").values("from_account_id")
+    )
+    return (
+        Bundle.objects.filter(parent__isnull=True)
+        .filter(Q(account_id=account_id) | Q(pk__in=moved_away))
+        .annotate(
+            issued_to=Coalesce(
+                Subquery(first_holder[:1]), F("account_id"), output_field=BigIntegerField()
+            )
+        )
+        .filter(issued_to=account_id)
+    )
+
+
 def in_force_at(queryset, moment):
     """Contracts that were active at `moment` (activated before, not ended before)."""
     return queryset.filter(activated_at__lte=moment).filter(
@@ -163,9 +190,8 @@ def plan_issuance(contract: Contract, issuance: Issuance) -> Plan:
             contract, trigger, issuance, [], [], [] if contract.kind == PPA_SHAPED else None
         )
     base = list(
-        Bundle.objects.filter(
-            issuance_id=issuance.pk, account_id=contract.source_account_id, parent__isnull=True
-        )
+        issued_into(contract.source_account_id)
+        .filter(issuance_id=issuance.pk)
         .order_by("period_start")
         .values_list("period_start", "period_end", "unit_start", "unit_end")
     )
@@ -253,12 +279,8 @@ def plan_period(contract: Contract, start, end) -> Plan:
     """Dry run over [start, end): what the contract takes of every issuance in it, as if
     each were executed now against the original bundles (no sources, no writes)."""
     issuance_ids = (
-        Bundle.objects.filter(
-            account_id=contract.source_account_id,
-            parent__isnull=True,
-            period_start__gte=start,
-            period_start__lt=end,
-        )
+        issued_into(contract.source_account_id)
+        .filter(period_start__gte=start, period_start__lt=end)
         .order_by("issuance_id")
         .values_list("issuance_id", flat=True)
         .distinct()

@@ -12,6 +12,7 @@ from contracts.kinds.retirement import STANDING_RETIREMENT
 from contracts.kinds.shares import STANDING_TRANSFER
 from contracts.models import ContractExecution, SettlementObligation
 from contracts.tasks import contracts_execute_issuance_task
+from ledger.canonical import to_event_value
 from ledger.models import PendingEvent
 from registry.errors import Conflict
 from tests.certificates.factories import DAY
@@ -124,6 +125,40 @@ def test_the_same_inputs_give_the_same_result_and_the_dry_run_shows_it(world):
     assert dry["would_do"]["periods"] == execution.result["periods"]
     assert planned["periods"] == replanned["periods"]
     assert planned["obligation"] == replanned["obligation"]
+
+
+def test_a_months_dry_run_after_whole_bundles_moved_still_shows_what_was_taken(world):
+    # given: the seller forwards all of its new certificates, so each hour's bundle moves
+    # whole (the row stays, its account changes) rather than being split
+    own = AccountFactory(organisation=world.seller_account.organisation)
+    forward = services.contract_create(
+        actor=world.seller,
+        kind=STANDING_TRANSFER,
+        terms={
+            "from_account": world.seller_account.number,
+            "to_account": own.number,
+            "share_bp": 10_000,
+        },
+        start_at=START,
+        end_at=END,
+    )
+    services.contract_agree(actor=world.seller, contract_id=forward.pk)
+    issuance = issue(world, hours=4)
+    month = DAY.strftime("%Y-%m")
+    before = services.contract_dry_run(contract_id=forward.pk, period=month)["would_do"]
+
+    # when
+    contracts_execute_issuance_task(issuance.pk)
+    after = services.contract_dry_run(contract_id=forward.pk, period=month)["would_do"]
+    replanned = services.contract_plan(contract=forward, trigger=f"issuance:{issuance.pk}")
+
+    # then: every Wh moved whole, and the month still shows what the contract took
+    assert held(own) == issuance.volume_wh and held(world.seller_account) == 0
+    assert Bundle.objects.filter(account=own, parent__isnull=True).count() == 4
+    assert after["volume_wh"] == before["volume_wh"] == issuance.volume_wh
+    assert after["periods"] == before["periods"]
+    executed = ContractExecution.objects.get().result["periods"]
+    assert to_event_value(replanned.summary["periods"]) == executed
 
 
 def test_a_closed_buyer_account_parks_the_execution_with_its_reason_and_nothing_moves(world):
