@@ -11,6 +11,13 @@ payments cost. `--indexed` prices the PPAs at an energy market's cleared price i
 a fixed one (four 15-minute clearings an hour, loaded as setup), to see what the price
 lookup and its recorded inputs cost.
 
+`--period-hours N` issues N hours per `certificate_issue` (24: a day of hourly
+certificates at once, as the periodic sweep does after a gap) instead of one, and
+`--contracts-per-device K` gives each device K share contracts instead of the PPA and the
+standing transfer (alternately PPAs to K/2 buyers and standing transfers to K/2 accounts,
+10000 / (K + 1) bp each), so `--devices 100 --contracts-per-device 10` has the issue's
+1,000 active contracts.
+
     DATABASE_URL=postgres://…/gp_bench python benchmarks/contracts_bench.py [--smoke]
 """
 
@@ -41,7 +48,13 @@ def main() -> None:
     parser.add_argument(
         "--indexed", action="store_true", help="PPAs at the energy market's cleared price"
     )
+    parser.add_argument("--period-hours", type=int, default=1, help="hours per issuance")
+    parser.add_argument(
+        "--contracts-per-device", type=int, default=2, help="share contracts per device"
+    )
     args = parser.parse_args()
+    if args.hours % args.period_hours:
+        parser.error("--hours must be a multiple of --period-hours")
     if args.smoke:
         args.devices, args.hours = 2, 3
     os.environ.pop("CELERY_BROKER_URL", None)
@@ -66,17 +79,19 @@ def main() -> None:
 
     day = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
     ib = issuing_body_user()
-    buyer_org = OrganisationFactory(is_producer=False)
-    buyer_account = AccountFactory(organisation=buyer_org)
-    buyer = holder(buyer_account, Membership.Role.ADMIN)
-    if not args.unfunded:  # every PPA execution then pays the seller through the market
-        settlement_deposit(
-            actor="system:bench",
-            organisation_id=buyer_org.pk,
-            currency="EUR",
-            amount_minor=10**12,
-            reference="bench-funding",
-        )
+    buyers = []
+    for n in range(max(1, (args.contracts_per_device + 1) // 2)):
+        buyer_org = OrganisationFactory(is_producer=False)
+        buyer_account = AccountFactory(organisation=buyer_org)
+        buyers.append((buyer_account, holder(buyer_account, Membership.Role.ADMIN)))
+        if not args.unfunded:  # every PPA execution then pays the seller through the market
+            settlement_deposit(
+                actor="system:bench",
+                organisation_id=buyer_org.pk,
+                currency="EUR",
+                amount_minor=10**12,
+                reference=f"bench-funding-{n}",
+            )
     pricing = {"price_per_mwh_minor": 5_000}
     if args.indexed:
         from django.utils import timezone
@@ -112,38 +127,45 @@ def main() -> None:
             plain.append(device)
             continue
         seller = holder(account, Membership.Role.ADMIN)
-        forward_to = AccountFactory(organisation=account.organisation)
         window = {"start_at": day - dt.timedelta(days=1), "end_at": day + dt.timedelta(days=400)}
-        ppa = services.contract_create(
-            actor=seller,
-            kind="ppa_pay_as_produced",
-            terms={
-                "device_id": device.pk,
-                "seller_account": account.number,
-                "buyer_account": buyer_account.number,
-                "share_bp": 3_000,
-                **pricing,
-                "currency": "EUR",
-            },
-            **window,
-        )
-        services.contract_agree(actor=seller, contract_id=ppa.pk)
-        services.contract_agree(actor=buyer, contract_id=ppa.pk)
-        standing = services.contract_create(
-            actor=seller,
-            kind="standing_transfer",
-            terms={
-                "from_account": account.number,
-                "to_account": forward_to.number,
-                "share_bp": 2_000,
-            },
-            **window,
-        )
-        services.contract_agree(actor=seller, contract_id=standing.pk)
+        k = args.contracts_per_device
+        share_bp = 3_000 if k == 2 else 10_000 // (k + 1)
+        for n in range(k):
+            if n % 2 == 0:  # a PPA to the next buyer
+                buyer_account, buyer = buyers[n // 2]
+                ppa = services.contract_create(
+                    actor=seller,
+                    kind="ppa_pay_as_produced",
+                    terms={
+                        "device_id": device.pk,
+                        "seller_account": account.number,
+                        "buyer_account": buyer_account.number,
+                        "share_bp": share_bp,
+                        **pricing,
+                        "currency": "EUR",
+                    },
+                    **window,
+                )
+                services.contract_agree(actor=seller, contract_id=ppa.pk)
+                services.contract_agree(actor=buyer, contract_id=ppa.pk)
+                continue
+            forward_to = AccountFactory(organisation=account.organisation)
+            standing = services.contract_create(
+                actor=seller,
+                kind="standing_transfer",
+                terms={
+                    "from_account": account.number,
+                    "to_account": forward_to.number,
+                    "share_bp": 2_000 if k == 2 else share_bp,
+                },
+                **window,
+            )
+            services.contract_agree(actor=seller, contract_id=standing.pk)
         with_contracts.append(device)
 
     spent = {"issuance alone": 0.0, "issuance + contracts": 0.0}
-    for hour in range(args.hours):
+    step = args.period_hours
+    for hour in range(0, args.hours, step):
         start = day + dt.timedelta(hours=hour)
         for name, fleet in (("issuance alone", plain), ("issuance + contracts", with_contracts)):
             began = time.perf_counter()
@@ -152,15 +174,15 @@ def main() -> None:
                     actor=ib,
                     device_id=device.pk,
                     period_start=start,
-                    period_end=start + dt.timedelta(hours=1),
+                    period_end=start + dt.timedelta(hours=step),
                 )
             spent[name] += time.perf_counter() - began
-    issuances = args.devices * args.hours
+    issuances = args.devices * (args.hours // step)
     executions = ContractExecution.objects.filter(status="applied").count()
-    expected = 2 * issuances
+    expected = args.contracts_per_device * issuances
     print(
-        f"PostgreSQL {cfg['NAME']}; {args.devices} devices per fleet x {args.hours} hours; "
-        f"{2 * args.devices} active contracts"
+        f"PostgreSQL {cfg['NAME']}; {args.devices} devices per fleet x {args.hours} hours, "
+        f"{step} h per issuance; {args.contracts_per_device * args.devices} active contracts"
         f"{'; PPAs indexed to the market' if args.indexed else ''}"
     )
     for name, seconds in spent.items():

@@ -32,6 +32,28 @@ def split_by_shares(volume_wh: int, shares: Sequence[Fraction], *, first_tie: in
     return parts
 
 
+def split_by_weights(volume_wh: int, weights: Sequence[int], *, first_tie: int = 0) -> list[int]:
+    """`split_by_shares` for integer weights (shares weight / sum): the same parts, in
+    integer arithmetic (contract shares in basis points split every issued hour)."""
+    total = sum(weights)
+    if volume_wh < 0 or total <= 0 or any(w < 0 for w in weights):
+        raise ValueError("volume must not be negative, weights non-negative with a positive sum")
+    n = len(weights)
+    if n == 1:
+        return [volume_wh]
+    parts = []
+    remainders = []
+    for weight in weights:
+        whole, rest = divmod(volume_wh * weight, total)
+        parts.append(whole)
+        remainders.append(rest)
+    left = volume_wh - sum(parts)
+    order = sorted(range(n), key=lambda i: (-remainders[i], (i - first_tie) % n))
+    for i in order[:left]:
+        parts[i] += 1
+    return parts
+
+
 def hour_number(moment: dt.datetime) -> int:
     """Hours since the Unix epoch (UTC) of an aligned hour: a stable period index."""
     return int(moment.timestamp()) // 3600

@@ -17,14 +17,13 @@ gives the same allocation.
 from __future__ import annotations
 
 from collections import defaultdict
-from fractions import Fraction
 from typing import Any
 
 from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from assets.models import Device, DeviceOwner
-from certificates.allocation import hour_number, split_by_shares
+from certificates.allocation import hour_number, split_by_weights
 from certificates.models import Bundle, Issuance, Transfer
 from contracts.errors import IndexPriceUnavailable, InvalidTerms, TermsUnmet
 from contracts.kinds import pricing, shape
@@ -171,11 +170,13 @@ def allocate(contract: Contract, base: list[tuple], group: list[Contract]) -> li
         ]
         if contract not in covering:
             continue
-        shares = [Fraction(c.share_bp, MAX_SHARE_BP) for c in covering]
-        shares.append(1 - sum(shares, Fraction(0)))
-        if shares[-1] < 0:  # never after the overlap rule; refuse rather than over-take
+        weights = [c.share_bp for c in covering]
+        weights.append(MAX_SHARE_BP - sum(weights))
+        if weights[-1] < 0:  # never after the overlap rule; refuse rather than over-take
             raise InvalidTerms("Share contracts on this output add up to more than 100%.")
-        parts = split_by_shares(volume, shares, first_tie=hour_number(period_start) % len(shares))
+        parts = split_by_weights(
+            volume, weights, first_tie=hour_number(period_start) % len(weights)
+        )
         part = parts[covering.index(contract)]
         if part:
             out.append((period_start, period_end, part))

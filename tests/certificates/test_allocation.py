@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certificates.allocation import add_months, expiry_date, split_by_shares
+from certificates.allocation import add_months, expiry_date, split_by_shares, split_by_weights
 
 
 def test_split_largest_remainder_gives_leftover_to_largest_fractions():
@@ -54,3 +54,24 @@ def test_expiry_counts_from_the_day_production_ends():
     assert expiry_date(midnight, 12) == dt.date(2025, 1, 1)
     assert expiry_date(midnight + dt.timedelta(hours=1), 12) == dt.date(2025, 1, 2)
     assert expiry_date(midnight, None) is None
+
+
+@given(
+    volume=st.integers(min_value=0, max_value=10**12),
+    weights=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=12).filter(
+        lambda w: sum(w) > 0
+    ),
+    first_tie=st.integers(min_value=0, max_value=20),
+)
+def test_integer_weights_split_exactly_as_the_same_fractions_do(volume, weights, first_tie):
+    # given the same shares as integer weights and as fractions of their sum
+    total = sum(weights)
+    shares = [Fraction(w, total) for w in weights]
+    tie = first_tie % len(weights)
+
+    # when
+    parts = split_by_weights(volume, weights, first_tie=tie)
+
+    # then: the same parts, every Wh placed
+    assert parts == split_by_shares(volume, shares, first_tie=tie)
+    assert sum(parts) == volume
