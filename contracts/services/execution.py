@@ -56,7 +56,11 @@ def _parse_trigger(contract: Contract, trigger: str) -> tuple[str, Any]:
 
 def contract_plan(*, contract: Contract, trigger: str) -> Plan:
     """What the contract does for `trigger`, read from the database; writes nothing."""
-    prefix, value = _parse_trigger(contract, trigger)
+    return _plan_parsed(contract, trigger, _parse_trigger(contract, trigger))
+
+
+def _plan_parsed(contract: Contract, trigger: str, parsed: tuple[str, Any]) -> Plan:
+    prefix, value = parsed
     if prefix == "issuance":
         return shares.plan_issuance(contract, value)
     if prefix == "day":
@@ -262,8 +266,14 @@ def _obligation(contract: Contract, execution: ContractExecution, owed: dict) ->
     )
 
 
-def _run(contract: Contract, execution: ContractExecution, actor: Any) -> ContractExecution:
-    """Plan and apply inside a savepoint; record the outcome and its one event."""
+def _run(
+    contract: Contract,
+    execution: ContractExecution,
+    actor: Any,
+    parsed: tuple[str, Any] | None = None,
+) -> ContractExecution:
+    """Plan and apply inside a savepoint; record the outcome and its one event. `parsed`
+    is the trigger as `_parse_trigger` read it, when the caller already did."""
     now = timezone.now()
     changed: list[Any] = []
     try:
@@ -282,7 +292,8 @@ def _run(contract: Contract, execution: ContractExecution, actor: Any) -> Contra
                 locks.claim_targets_lock(
                     source_account_id=contract.source_account_id, device_id=None
                 )
-            plan = contract_plan(contract=contract, trigger=execution.trigger)
+            trigger = execution.trigger
+            plan = _plan_parsed(contract, trigger, parsed or _parse_trigger(contract, trigger))
             result = _apply(contract, plan, execution)
             changed = plan.subjects
     except DomainError as exc:
@@ -374,8 +385,8 @@ def contract_execute(
     contract = Contract.objects.filter(pk=contract_id).first()
     if contract is None:
         raise errors.ContractNotFound(contract_id=contract_id)
-    _prefix, value = _parse_trigger(contract, trigger)
-    if not _in_force(contract, value, now):
+    parsed = _parse_trigger(contract, trigger)
+    if not _in_force(contract, parsed[1], now):
         return None
     try:
         with transaction.atomic():
@@ -389,7 +400,7 @@ def contract_execute(
             )
     except IntegrityError:
         return None
-    return _run(contract, execution, SYSTEM)
+    return _run(contract, execution, SYSTEM, parsed)
 
 
 @transaction.atomic
