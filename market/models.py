@@ -526,6 +526,10 @@ class SlotClearing(models.Model):
 from market.agent_models import AgentDecision, TradingAgent  # noqa: E402
 from market.delivery_models import SlotSettlement, SlotSettlementLine  # noqa: E402
 
+# Defines the site consumption hook while the models load: the consumers app's ready(),
+# which runs before the market's, registers into it by name.
+import market.metering  # noqa: E402, F401
+
 __all__ = [
     "AgentDecision",
     "JournalEntry",
