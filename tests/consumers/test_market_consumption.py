@@ -100,9 +100,10 @@ def test_sites_that_do_not_count_leave_the_household_to_the_fallback_rule():
 
     # then the lookup does not know it, and the market counts its consumption meters
     # (the pending site's import meter is a consumption meter of the household too)
-    assert households_consumed_wh(
-        organisation_ids=[org], grid_area_id=None, start=slot.start, end=end
-    ) == {}
+    assert (
+        households_consumed_wh(organisation_ids=[org], grid_area_id=None, start=slot.start, end=end)
+        == {}
+    )
     assert metered_wh(
         organisation_ids=[org], production=False, grid_area_id=None, start=slot.start, end=end
     ) == {org: 8_000}
@@ -115,9 +116,10 @@ def test_sites_that_do_not_count_leave_the_household_to_the_fallback_rule():
     assert households_consumed_wh(
         organisation_ids=[org], grid_area_id=None, start=slot.start, end=end
     ) == {org: 500}
-    assert households_consumed_wh(
-        organisation_ids=[org], grid_area_id=area, start=slot.start, end=end
-    ) == {}
+    assert (
+        households_consumed_wh(organisation_ids=[org], grid_area_id=area, start=slot.start, end=end)
+        == {}
+    )
 
 
 def test_a_meter_removed_before_the_slot_ended_is_not_in_place_so_the_site_is_incomplete():
