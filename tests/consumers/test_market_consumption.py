@@ -10,6 +10,7 @@ from consumers.models import DataAccess, Site, SiteMeter
 from market import services
 from market.metering import metered_wh
 from tests.consumers.factories import HouseholdFactory, SiteFactory, site_meter
+from tests.market.agent_support import delegate, history, run
 from tests.market.delivery_support import (
     MINUTE,
     SLOT,
@@ -19,6 +20,7 @@ from tests.market.delivery_support import (
     produced,
     read,
 )
+from tests.market.factories import EnergyMarketFactory, next_slot, trader
 
 pytestmark = pytest.mark.django_db
 
@@ -163,3 +165,21 @@ def test_a_buyer_without_sites_is_measured_by_its_consumption_meters_as_before()
         company.account.organisation_id: 7_000,
     }
     assert settlement.delivered_wh == 13_000
+
+
+def test_a_household_agent_forecasts_its_consumption_from_its_site_meter():
+    # given a household whose site's import meter read 300 Wh in the slot on each of the
+    # last 2 days, and an unrelated consumption meter of its devices 5,000 Wh
+    market = EnergyMarketFactory()
+    slot = next_slot(market)
+    buyer = trader(100_000)
+    site_import = site_meter(household_site(buyer)).meter
+    for days in (1, 2):
+        read(site_import, slot - dt.timedelta(days=days), 300)
+    history(buyer, slot, produced=None, consumed=5_000, days=2)
+
+    # when its agent runs
+    decision = run(delegate(market, buyer, history_days=2), slot)
+
+    # then it bids for what the site consumed
+    assert (decision.consumption_wh, decision.side, decision.quantity_wh) == (300, "buy", 300)
