@@ -19,6 +19,7 @@ class ConsumersConfig(AppConfig):
         from certificates.replay import REPLAY_EXTENSIONS, UNIT_EVENT_SOURCES
         from consumers.contract_sharing import PROVIDER
         from consumers.events import COMMUNITY_CERTIFICATES_DISTRIBUTED
+        from consumers.market_consumption import households_consumed_wh
         from consumers.replay import replay_consumers
         from consumers.reports import account_hourly_consumption
         from consumers.selectors import readings_hide_household_meters
@@ -37,3 +38,7 @@ class ConsumersConfig(AppConfig):
         HOOKS["contracts.consumption_lookups"].register(account_hourly_consumption)
         # A community_sharing contract distributes through this app's own service.
         HOOKS["contracts.community_sharing"].register(PROVIDER)
+        # A household buyer's slot is settled against its sites' import meters. The market
+        # comes after consumers in INSTALLED_APPS, but its models, which define the hook
+        # (market.metering), are loaded before any ready().
+        HOOKS["market.site_consumption_lookups"].register(households_consumed_wh)

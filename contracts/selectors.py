@@ -1,11 +1,12 @@
 """Reads of the contracts app: what a user may see, and what a trigger concerns."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, When
 
 from accounts.models import Account, User
 from accounts.permissions import user_organisation_ids, user_reads_everything
+from assets.models import Reading
 from certificates.models import Issuance
-from contracts.kinds import KINDS
+from contracts.kinds import KINDS, storage
 from contracts.kinds.shares import SHARE_KINDS
 from contracts.models import (
     Contract,
@@ -106,14 +107,59 @@ def contracts_for_day() -> list[int]:
 def organisation_storage_charge(
     *, organisation_id: int, grid_area_id: int | None = None
 ) -> int | None:
-    """The Wh the organisation's batteries can deliver under storage balancing (None when
-    none of its storage devices has a state of charge); the market's trading agents read it
-    through the `market.battery_charge_lookups` hook."""
+    """The Wh the organisation's batteries can deliver now (None when none of its storage
+    devices has a storage balancing state); the market's trading agents read it through the
+    `market.battery_charge_lookups` hook. Each battery's is `storage_intraday_charge`."""
     states = StorageState.objects.filter(device__organisation_id=organisation_id)
     if grid_area_id is not None:
         states = states.filter(device__grid_area_id=grid_area_id)
-    charges = list(states.values_list("soc_wh", flat=True))
-    return sum(charges) if charges else None
+    states = list(states.order_by("device_id"))
+    if not states:
+        return None
+    return sum(storage_intraday_charge(state=state) for state in states)
+
+
+def storage_intraday_charge(*, state: StorageState) -> int:
+    """A battery's state of charge now, within the day its contract has not run yet.
+
+    The contract moves `soc_wh` once a day is over (contracts.kinds.storage); until then
+    this adds what the battery's accepted readings since `through` (the end of the last
+    day run; the device's storage contract's first day when none has run) say: each charge
+    reading (`consumption` meters) stores `wh * efficiency_ppm // 1_000_000` (the round-trip
+    efficiency of its storage balancing contract, losses taken at charge as the day's plan
+    takes them), each discharge reading (`storage` meters) takes its Wh. Applied in reading
+    order, the charge never goes below 0 nor above the state's capacity (where the day's
+    plan would refuse, an estimate stops at the bound). A reading not wholly after
+    `through` is the executed day's and is not counted.
+    """
+    contract = (
+        Contract.objects.filter(device_id=state.device_id, kind=storage.STORAGE_BALANCING)
+        .exclude(status=Contract.Status.DRAFT)
+        .order_by(Case(When(status=Contract.Status.ACTIVE, then=0), default=1), "-pk")
+        .first()
+    )
+    since = state.through
+    if since is None and contract is not None:
+        since = storage.next_day_start(contract, None)
+    soc = state.soc_wh
+    if since is None:
+        return soc
+    ppm = contract.terms["efficiency_ppm"] if contract is not None else storage.PPM
+    rows = (
+        Reading.objects.filter(
+            device_id=state.device_id,
+            meter__kind__in=(*storage.CHARGE_METERS, *storage.DISCHARGE_METERS),
+            start__gte=since,
+        )
+        .order_by("start", "meter_id")
+        .values_list("meter__kind", "wh")
+    )
+    for kind, wh in rows:
+        if kind in storage.CHARGE_METERS:
+            soc = min(state.capacity_wh, soc + wh * ppm // storage.PPM)
+        else:
+            soc = max(0, soc - wh)
+    return soc
 
 
 def contracts_for_community() -> list[int]:

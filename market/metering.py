@@ -1,15 +1,21 @@
-"""What the parties of a slot metered (reads the assets app's accepted readings; no writes).
+"""What the parties of a slot metered (reads accepted readings; no writes).
 
 A seller's production is what the generation and storage meters of its organisation's
-devices read in the slot; a buyer's consumption what its consumption meters read (until
-the consumers app offers a site's meter through a hook, a buyer's consumption meter is
-any consumption meter on a device its organisation registered). When the market has a
-grid area, only devices in that area count.
+devices read in the slot. A buyer's consumption is first asked of the
+`market.site_consumption_lookups` hook: the consumers app answers for the households whose
+confirmed sites have an import meter (the grid connection's consumption register, docs/
+market.md "Delivery settlement"). For an organisation no lookup knows, it is what its
+consumption meters read: any consumption meter on a device it registered. When the market
+has a grid area, only devices (and sites) in that area count.
 
 A reading that covers only part of the slot counts for that part, pro rata to time and
 rounded down (an hourly meter in a 15-minute slot counts a quarter of its hour). A party
 is complete when every meter it had installed over the slot has readings covering the
-whole slot; a party with no such meter is not complete.
+whole slot; a party with no such meter is not complete (`assets.selectors.meters_metered_wh`).
+
+`SITE_CONSUMPTION_LOOKUPS` is defined while market/models.py loads (it imports this
+module), before any app's `ready()`, so the consumers app, which comes before the market in
+INSTALLED_APPS, registers into it by name.
 """
 
 from __future__ import annotations
@@ -17,12 +23,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import Q
-
-from assets.models import Meter, Reading
+from assets.models import Meter
+from assets.selectors import meters_in_place, meters_metered_wh
+from registry.hooks import Hook
 
 PRODUCTION_KINDS = (Meter.Kind.GENERATION, Meter.Kind.STORAGE)
 CONSUMPTION_KINDS = (Meter.Kind.CONSUMPTION,)
+
+SITE_CONSUMPTION_LOOKUPS = Hook("market.site_consumption_lookups")
+"""Each lookup takes keywords `organisation_ids`, `grid_area_id`, `start`, `end` and returns
+{organisation id: Wh consumed at its sites in [start, end), None while incomplete} for the
+organisations it knows; an organisation it leaves out is measured by the fallback rule."""
 
 
 def metered_wh(
@@ -35,28 +46,24 @@ def metered_wh(
 ) -> dict[int, int | None]:
     """Each organisation's metered Wh in [start, end): None when its readings are missing."""
     wanted = sorted(set(organisation_ids))
+    result: dict[int, int | None] = {}
+    if not production:
+        for lookup in SITE_CONSUMPTION_LOOKUPS:
+            rest = [org for org in wanted if org not in result]
+            if not rest:
+                break
+            known = lookup(organisation_ids=rest, grid_area_id=grid_area_id, start=start, end=end)
+            result.update({org: wh for org, wh in known.items() if org in rest})
+        wanted = [org for org in wanted if org not in result]
+    if not wanted:
+        return result
     meters = Meter.objects.filter(
         device__organisation_id__in=wanted,
         kind__in=PRODUCTION_KINDS if production else CONSUMPTION_KINDS,
-    ).filter(Q(installed_at__isnull=True) | Q(installed_at__lte=start))
-    meters = meters.filter(Q(removed_at__isnull=True) | Q(removed_at__gte=end))
+    )
+    meters = meters_in_place(meters, start, end)
     if grid_area_id is not None:
         meters = meters.filter(device__grid_area_id=grid_area_id)
     owner_of = dict(meters.values_list("pk", "device__organisation_id"))
-    covered = dict.fromkeys(owner_of, 0)
-    wh = dict.fromkeys(owner_of, 0)
-    readings = Reading.objects.filter(meter_id__in=owner_of, start__lt=end, end__gt=start)
-    for meter_id, r_start, r_end, r_wh in readings.values_list("meter_id", "start", "end", "wh"):
-        overlap = int((min(r_end, end) - max(r_start, start)).total_seconds())
-        length = int((r_end - r_start).total_seconds())
-        covered[meter_id] += overlap
-        wh[meter_id] += r_wh * overlap // length
-    seconds = int((end - start).total_seconds())
-    result: dict[int, int | None] = {}
-    for organisation_id in wanted:
-        mine = [pk for pk, owner in owner_of.items() if owner == organisation_id]
-        if not mine or any(covered[pk] < seconds for pk in mine):
-            result[organisation_id] = None
-        else:
-            result[organisation_id] = sum(wh[pk] for pk in mine)
+    result.update(meters_metered_wh(owner_of=owner_of, owners=wanted, start=start, end=end))
     return result

@@ -523,6 +523,9 @@ class SlotClearing(models.Model):
         return f"clearing of market {self.market_id} slot {self.slot_start:%Y-%m-%d %H:%M}"
 
 
+# market.metering defines the site consumption hook while the models load: the consumers
+# app's ready(), which runs before the market's, registers into it by name.
+import market.metering  # noqa: E402, F401
 from market.agent_models import AgentDecision, TradingAgent  # noqa: E402
 from market.delivery_models import SlotSettlement, SlotSettlementLine  # noqa: E402
 

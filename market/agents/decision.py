@@ -1,16 +1,24 @@
 """What an agent trades in one slot (pure): its net position, side, quantity and price.
 
 position = forecast production - forecast consumption, and when the organisation has
-storage whose charge is known: plus the charge above the reserve (which covers a deficit,
-its excess offered), or, below the reserve, a surplus refills the battery first (no buying
-to refill it). A positive position is
-offered, a negative one bid for, in whole Wh; less than the market's minimum quantity is
-not traded. A slot market clears at one price (market/clearing.py), so the agent states
-its limits as they are: it offers at its minimum sell price and bids at its maximum buy
-price, each brought inside the market's price band (an offer never below the minimum
-sell price, a bid never above the maximum buy price; when the band leaves no such price
-it does not trade). Selling never takes the battery below the reserve: after the slot
-charge + production - consumption - sold >= reserve whenever anything is sold.
+storage whose charge is known, the battery's part:
+- above the reserve, the spare charge (charge - reserve) first covers this slot's forecast
+  deficit; what is left is planned over the slots left in the day (this one included):
+  an even share, spare // slots_left, is offered in this slot. Each run reads the charge
+  again (the contracts app's intraday state of charge), so the next slot shares what is
+  left: the day's sales from the battery never add up to more than the charge above the
+  reserve (plus what a surplus put back), where offering the whole spare in every slot
+  would offer it many times over. An even spread keeps charge for the evening, when the
+  forecast deficits of the later slots are covered first in their own runs;
+- below the reserve, a surplus refills the battery first (no buying to refill it).
+A positive position is offered, a negative one bid for, in whole Wh; less than the
+market's minimum quantity is not traded. A slot market clears at one price
+(market/clearing.py), so the agent states its limits as they are: it offers at its
+minimum sell price and bids at its maximum buy price, each brought inside the market's
+price band (an offer never below the minimum sell price, a bid never above the maximum buy
+price; when the band leaves no such price it does not trade). Selling never takes the
+battery below the reserve: after the slot charge + production - consumption - sold >=
+reserve whenever anything is sold.
 """
 
 from __future__ import annotations
@@ -50,29 +58,39 @@ class Intent:
     position_wh: int | None
 
 
-def _position(net: int, charge_wh: int | None, reserve_wh: int) -> int:
+def _position(net: int, charge_wh: int | None, reserve_wh: int, slots_left: int) -> int:
     """The Wh to trade: surplus refills a battery below its reserve first; a battery above
-    it covers a deficit and its excess is offered; a battery below it is not refilled by
+    it covers this slot's deficit, and this slot's even share of the rest (over the
+    `slots_left` slots left in the day) is offered; a battery below it is not refilled by
     buying."""
     if charge_wh is None:
         return net
     spare = charge_wh - reserve_wh
     if spare >= 0:
-        return net + spare
+        cover = min(spare, max(0, -net))
+        return net + cover + (spare - cover) // slots_left
     return max(0, net + spare) if net > 0 else net
 
 
 def decide(
-    forecast: Forecast, *, preferences: Preferences, band: Band, battery_charge_wh: int | None
+    forecast: Forecast,
+    *,
+    preferences: Preferences,
+    band: Band,
+    battery_charge_wh: int | None,
+    slots_left: int = 1,
 ) -> Intent:
-    """The order the agent wants for the slot, with a reason code and an explanation."""
+    """The order the agent wants for the slot, with a reason code and an explanation;
+    `slots_left` is how many slots are left in the day, this one included (at least 1)."""
+    slots_left = max(1, slots_left)
     produced, consumed = forecast.production_wh, forecast.consumption_wh
     if produced is None and consumed is None:
         return Intent(
             "", 0, None, "no_history", "No readings history for this slot: no order.", None
         )
     produced, consumed = produced or 0, consumed or 0
-    position = _position(produced - consumed, battery_charge_wh, preferences.reserve_wh)
+    net = produced - consumed
+    position = _position(net, battery_charge_wh, preferences.reserve_wh, slots_left)
     seen = (
         f"Forecast for this slot: {produced} Wh produced, {consumed} Wh consumed "
         f"(average of the same slot on {max(forecast.production_days, forecast.consumption_days)}"
@@ -83,6 +101,17 @@ def decide(
             f"; the battery holds {battery_charge_wh} Wh against a reserve of "
             f"{preferences.reserve_wh} Wh"
         )
+        spare = battery_charge_wh - preferences.reserve_wh
+        cover = min(max(spare, 0), max(0, -net))
+        if spare > cover:
+            covered = f"{cover} Wh of it cover this slot's deficit, " if cover else ""
+            left = "left " if cover else ""
+            slots = f"{slots_left} slot{'s' if slots_left != 1 else ''}"
+            seen += (
+                f" ({covered}the {spare - cover} Wh {left}above the reserve are spread over "
+                f"the {slots} left in the day: {(spare - cover) // slots_left} Wh offered "
+                f"in this one)"
+            )
     seen += f": net position {position:+d} Wh."
     if position == 0:
         return Intent("", 0, None, "balanced", f"{seen} Nothing to trade.", 0)

@@ -278,6 +278,7 @@ def agent_run_slot(
         preferences=rules.Preferences(agent.min_sell_price, agent.max_buy_price, agent.reserve_wh),
         band=rules.Band(market.price_min, market.price_max, market.min_quantity_wh),
         battery_charge_wh=charge,
+        slots_left=slots_left_in_day(market, slot),
     )
     [current] = _open_orders(agent, slot)[-1:] or [None]
     reason, explanation = intent.reason, intent.explanation
@@ -312,6 +313,14 @@ def agent_run_slot(
         data={"decision": events.decision_data(decision)},
     )
     return decision
+
+
+def slots_left_in_day(market: Market, slot_start: dt.datetime) -> int:
+    """The market's slots from `slot_start` to the end of its UTC day, this one included
+    (a battery's day is a UTC day: its storage balancing contract runs day by day)."""
+    start = slot_start.astimezone(dt.UTC)
+    midnight = dt.datetime.combine(start.date(), dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=1)
+    return max(1, -(-(midnight - start) // dt.timedelta(minutes=market.slot_minutes)))
 
 
 def next_open_slot(market: Market, now: dt.datetime) -> dt.datetime:

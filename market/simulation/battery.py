@@ -6,8 +6,9 @@ into the household's deficit (`profiles.battery_day`). Its storage balancing con
 (docs/contracts.md) is drafted and agreed over HTTP by the prosumer; each whole UTC day,
 once its readings are in, the contracts app's calendar tick runs it: the PV certificates
 of the charge hours left in the prosumer's account are cancelled into the battery, the
-discharge is issued as storage certificates with their origin, and the battery's state of
-charge is what the trading agent reads through the `market.battery_charge_lookups` hook.
+discharge is issued as storage certificates with their origin. The trading agent reads
+the battery's intraday charge through the `market.battery_charge_lookups` hook: that
+state of charge plus the battery's readings since (contracts.selectors).
 
 The market may not import the contracts app (they are sibling layers), so the tick is run
 as `manage.py runregistry`'s scheduler runs it: the Celery beat entry's task, by name.

@@ -269,13 +269,25 @@ def test_the_battery_above_its_reserve_is_offered_and_never_below_it():
     # when
     decision = run(agent, slot)
 
-    # then 500 + 1,000 Wh offered
+    # then the 500 Wh surplus and this slot's even share of the 1,000 Wh above the reserve
+    # over the slots left in the day are offered (never the whole 1,000 in every slot)
+    left = services.slots_left_in_day(market, slot)
+    assert 1 <= left <= 96
     assert (decision.side, decision.quantity_wh, decision.battery_charge_wh) == (
         "sell",
-        1_500,
+        500 + 1_000 // left,
         3_000,
     )
     assert "reserve of 2000 Wh" in decision.explanation
+    assert f"spread over the {left} slot" in decision.explanation
+
+
+def test_the_slots_left_in_the_day_count_the_slot_itself_to_utc_midnight():
+    market = EnergyMarketFactory.build(slot_minutes=15)
+    day = dt.datetime(2026, 3, 5, tzinfo=dt.UTC)
+    assert services.slots_left_in_day(market, day) == 96
+    assert services.slots_left_in_day(market, day + dt.timedelta(hours=23, minutes=45)) == 1
+    assert services.slots_left_in_day(market, day + dt.timedelta(hours=11)) == 52
 
 
 # ---------------------------------------------------------------- revocation

@@ -18,6 +18,7 @@ from market.simulation.run import simulate
 from tests.factories import issuing_body_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
+SLOT = dt.timedelta(minutes=15)
 
 DAY = timezone.now().date() - dt.timedelta(days=2)
 
@@ -70,8 +71,27 @@ def test_four_midday_slots_trade_settle_and_conserve_money():
         issuance__is_storage=True, account__organisation__legal_name="Sim Prosumer Eiche"
     )
     assert sum(b.unit_end - b.unit_start for b in storage) == battery.certified_wh
-    # Its agent read the charge through the hook: the contract's state, empty at midnight.
-    assert battery.charge_read_wh == [0, 0, 0, 0]
+    # Its agent read the intraday charge through the hook: the contract's state (empty at
+    # midnight: the played day is not over) plus the battery's readings sent before each
+    # run (10 minutes before the slot's gate), lossless, within its capacity: full by 11:00.
+    capacity = next(spec.battery_wh for spec in COMMUNITY if spec.battery_wh)
+    gate = dt.timedelta(minutes=market.gate_closure_minutes + 10)
+    midnight = dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
+    expected = []
+    for index in range(4):
+        run_at = dt.datetime.combine(DAY, dt.time(11), tzinfo=dt.UTC) + index * SLOT - gate
+        charge = 0
+        rows = Reading.objects.filter(
+            meter__serial__in=("SIM-BATIN-EICHE", "SIM-BATOUT-EICHE"),
+            start__gte=midnight,
+            end__lte=run_at,
+        ).order_by("start", "meter_id")
+        for serial, wh in rows.values_list("meter__serial", "wh"):
+            charge = min(capacity, charge + wh) if serial == "SIM-BATIN-EICHE" else charge - wh
+            charge = max(0, charge)
+        expected.append(charge)
+    assert battery.charge_read_wh == expected
+    assert all(0 < wh <= capacity for wh in expected)
 
 
 def test_buyers_receive_the_certificates_of_the_pv_they_bought():

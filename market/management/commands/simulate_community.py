@@ -90,12 +90,13 @@ class Command(BaseCommand):
         )
         battery = report.battery
         if battery is not None:
-            reads = sorted(set(battery.charge_read_wh))
+            seen = battery.charge_read_wh  # intraday: one value per slot, so a range
+            reads = f"{min(seen)} to {max(seen)}" if seen else "nothing"
             out.write(
                 f"{battery.name}: storage balancing ran {battery.days_applied} days "
                 f"(charged {battery.charged_wh} Wh from the PV surplus, discharged "
                 f"{battery.discharged_wh} Wh, {battery.certified_wh} Wh issued as storage "
-                f"certificates); its agent read a charge of {reads or 'nothing'} Wh."
+                f"certificates); its agent read an intraday charge of {reads} Wh."
             )
             for failed in battery.days_failed:
                 out.write(f"  battery day not applied: {failed}")
