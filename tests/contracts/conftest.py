@@ -7,7 +7,7 @@ import pytest
 from accounts.models import Membership
 from certificates import services as certificates
 from contracts import services
-from contracts.kinds.shares import PPA
+from contracts.kinds.shares import PPA, STANDING_TRANSFER
 from tests.certificates.factories import DAY, add_readings, device_with_owners, holder
 from tests.factories import AccountFactory, OrganisationFactory, issuing_body_user
 
@@ -38,6 +38,23 @@ def make_ppa(world, *, active: bool = True, **overrides):
         services.contract_agree(actor=world.seller, contract_id=contract.pk)
         services.contract_agree(actor=world.buyer, contract_id=contract.pk)
         contract.refresh_from_db()
+    return contract
+
+
+def make_forward(world, to_account, share_bp: int):
+    """An active standing transfer of `share_bp` of the seller's new certificates."""
+    contract = services.contract_create(
+        actor=world.seller,
+        kind=STANDING_TRANSFER,
+        terms={
+            "from_account": world.seller_account.number,
+            "to_account": to_account.number,
+            "share_bp": share_bp,
+        },
+        start_at=START,
+        end_at=END,
+    )
+    services.contract_agree(actor=world.seller, contract_id=contract.pk)
     return contract
 
 

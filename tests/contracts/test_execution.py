@@ -9,14 +9,13 @@ from accounts.models import Account
 from certificates.models import Bundle
 from contracts import services
 from contracts.kinds.retirement import STANDING_RETIREMENT
-from contracts.kinds.shares import STANDING_TRANSFER
 from contracts.models import ContractExecution, SettlementObligation
 from contracts.tasks import contracts_execute_issuance_task
 from ledger.canonical import to_event_value
 from ledger.models import PendingEvent
 from registry.errors import Conflict
 from tests.certificates.factories import DAY
-from tests.contracts.conftest import END, START, issue, make_ppa
+from tests.contracts.conftest import END, START, issue, make_forward, make_ppa
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,18 +56,7 @@ def test_two_ppas_and_a_standing_transfer_share_each_hour_without_losing_a_wh(wo
     own = AccountFactory(organisation=world.seller_account.organisation)
     first = make_ppa(world, share_bp=5_000)
     second = make_ppa(world, share_bp=2_500, buyer_account=other.number)
-    forward = services.contract_create(
-        actor=world.seller,
-        kind=STANDING_TRANSFER,
-        terms={
-            "from_account": world.seller_account.number,
-            "to_account": own.number,
-            "share_bp": 2_500,
-        },
-        start_at=START,
-        end_at=END,
-    )
-    services.contract_agree(actor=world.seller, contract_id=forward.pk)
+    forward = make_forward(world, own, 2_500)
     issuance = issue(world, hours=5)
 
     # when
@@ -131,18 +119,7 @@ def test_a_months_dry_run_after_whole_bundles_moved_still_shows_what_was_taken(w
     # given: the seller forwards all of its new certificates, so each hour's bundle moves
     # whole (the row stays, its account changes) rather than being split
     own = AccountFactory(organisation=world.seller_account.organisation)
-    forward = services.contract_create(
-        actor=world.seller,
-        kind=STANDING_TRANSFER,
-        terms={
-            "from_account": world.seller_account.number,
-            "to_account": own.number,
-            "share_bp": 10_000,
-        },
-        start_at=START,
-        end_at=END,
-    )
-    services.contract_agree(actor=world.seller, contract_id=forward.pk)
+    forward = make_forward(world, own, 10_000)
     issuance = issue(world, hours=4)
     month = DAY.strftime("%Y-%m")
     before = services.contract_dry_run(contract_id=forward.pk, period=month)["would_do"]

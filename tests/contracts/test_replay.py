@@ -18,7 +18,7 @@ from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
 from registry.errors import Conflict
 from tests.certificates.factories import DAY
-from tests.contracts.conftest import END, START, issue, make_ppa, ppa_terms
+from tests.contracts.conftest import END, START, issue, make_forward, make_ppa, ppa_terms
 from tests.factories import AccountFactory
 from tests.market.factories import deposit
 
@@ -52,18 +52,7 @@ def executed_world(world):
         signature=signing.sign(document).signature.hex(),
     )
     own = AccountFactory(organisation=world.seller_account.organisation)
-    forward = services.contract_create(
-        actor=world.seller,
-        kind=STANDING_TRANSFER,
-        terms={
-            "from_account": world.seller_account.number,
-            "to_account": own.number,
-            "share_bp": 2_500,
-        },
-        start_at=START,
-        end_at=END,
-    )
-    services.contract_agree(actor=world.seller, contract_id=forward.pk)
+    forward = make_forward(world, own, 2_500)
     issuance = issue(world, hours=4)
     for contract in (ppa, forward):
         services.contract_execute(contract_id=contract.pk, trigger=f"issuance:{issuance.pk}")
