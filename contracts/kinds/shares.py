@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q
 
 from assets.models import Device, DeviceOwner
 from certificates.allocation import hour_number, split_by_weights
@@ -118,29 +117,53 @@ def _target_number(contract: Contract) -> str:
     return terms["buyer_account"] if contract.kind in PPA_KINDS else terms["to_account"]
 
 
-def issued_into(account_id: int) -> QuerySet[Bundle]:
-    """The root bundles an issuance credited to `account_id`, wherever they are now.
+def issued_into(account_id: int, issuance_id: int) -> list[tuple]:
+    """(period_start, period_end, wh) of the root bundles the issuance credited to
+    `account_id`, in period order, wherever they are now.
 
     A bundle moved whole keeps its row but takes the receiver's account, so its first
     transfer's `from_account` is where it was issued; without this a dry run after an
-    execution that moved whole bundles showed less than the contract took.
+    execution that moved whole bundles showed less than the contract took. Two indexed
+    reads bounded by the issuance's size (its roots, then their transfers), never a scan
+    of the account's transfer history.
     """
+    roots = list(
+        Bundle.objects.filter(issuance_id=issuance_id, parent__isnull=True)
+        .order_by("period_start", "pk")
+        .values_list("pk", "account_id", "period_start", "period_end", "unit_start", "unit_end")
+    )
+    first_holder: dict[int, int] = {}
+    moves = (
+        Transfer.objects.filter(bundle_id__in=[root[0] for root in roots])
+        .order_by("bundle_id", "pk")
+        .values_list("bundle_id", "from_account_id")
+    )
+    for bundle_id, from_account_id in moves:
+        first_holder.setdefault(bundle_id, from_account_id)
+    return [
+        (start, end, u_end - u_start)
+        for pk, holder, start, end, u_start, u_end in roots
+        if first_holder.get(pk, holder) == account_id
+    ]
+
+
+def issuances_into(account_id: int, start, end) -> list[int]:
+    """The issuances that credited `account_id` root bundles produced in [start, end):
+    those still there, and those moved away whole (their first transfer left from it)."""
+    held = Bundle.objects.filter(
+        account_id=account_id,
+        parent__isnull=True,
+        period_start__gte=start,
+        period_start__lt=end,
+    ).values_list("issuance_id", flat=True)
     moved_away = Transfer.objects.filter(
-        from_account_id=account_id, source_id=F("bundle_id")
-    ).values("bundle_id")
-    first_holder = (
-        Transfer.objects.filter(bundle_id=OuterRef("pk")).order_by("pk").values("from_account_id")
-    )
-    return (
-        Bundle.objects.filter(parent__isnull=True)
-        .filter(Q(account_id=account_id) | Q(pk__in=moved_away))
-        .annotate(
-            issued_to=Coalesce(
-                Subquery(first_holder[:1]), F("account_id"), output_field=BigIntegerField()
-            )
-        )
-        .filter(issued_to=account_id)
-    )
+        from_account_id=account_id,
+        source_id=F("bundle_id"),
+        bundle__parent__isnull=True,
+        bundle__period_start__gte=start,
+        bundle__period_start__lt=end,
+    ).values_list("bundle__issuance_id", flat=True)
+    return sorted(set(held) | set(moved_away))
 
 
 def in_force_at(queryset, moment):
@@ -190,13 +213,7 @@ def plan_issuance(contract: Contract, issuance: Issuance) -> Plan:
         return _plan(
             contract, trigger, issuance, [], [], [] if contract.kind == PPA_SHAPED else None
         )
-    base = list(
-        issued_into(contract.source_account_id)
-        .filter(issuance_id=issuance.pk)
-        .order_by("period_start")
-        .values_list("period_start", "period_end", "unit_start", "unit_end")
-    )
-    base = [(start, end, u_end - u_start) for start, end, u_start, u_end in base]
+    base = issued_into(contract.source_account_id, issuance.pk)
     group = share_group(contract, issuance.device_id, issuance.issued_at)
     if contract.kind == PPA_SHAPED:
         allocations, shape_rows = shape.allocate_shaped(contract, base, group)
@@ -279,16 +296,10 @@ def _source_number(contract: Contract) -> str:
 def plan_period(contract: Contract, start, end) -> Plan:
     """Dry run over [start, end): what the contract takes of every issuance in it, as if
     each were executed now against the original bundles (no sources, no writes)."""
-    issuance_ids = (
-        issued_into(contract.source_account_id)
-        .filter(period_start__gte=start, period_start__lt=end)
-        .order_by("issuance_id")
-        .values_list("issuance_id", flat=True)
-        .distinct()
-    )
+    issuance_ids = issuances_into(contract.source_account_id, start, end)
     periods: list[list[Any]] = []
     total = shortfall = 0
-    for issuance in Issuance.objects.filter(pk__in=list(issuance_ids)).order_by("pk"):
+    for issuance in Issuance.objects.filter(pk__in=issuance_ids).order_by("pk"):
         plan = plan_issuance(contract, issuance)
         inside = [p for p in plan.summary["periods"] if start <= p[0] < end]
         periods += inside
