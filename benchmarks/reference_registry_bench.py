@@ -4,7 +4,8 @@
         DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_reference \\
         .venv/bin/python benchmarks/reference_registry_bench.py \\
         --reference-url 1=http://127.0.0.1:8101 --reference-url 2=http://127.0.0.1:8102 \\
-        --reference-user 1 [--workers 1 2] [--seconds 5] [--rounds 3] [--clients 4] [--smoke]
+        --reference-user 1 [--workers 1 2] [--seconds 5] [--rounds 3] [--clients 4] \
+        [--worker-class sync|gthread] [--kinds gp_read ...] [--smoke]
 
 The reference registry (the FEA Granular Certificate Demonstration Registry, FastAPI) runs
 outside this repository: start it under uvicorn with 1 and 2 workers and give each base URL
@@ -14,11 +15,13 @@ everything else (two accounts, the source whitelisted by the target, a device, i
 metadata and the bundles) is created here through its API before the clock starts.
 
 GridProof runs under gunicorn on loopback with the production worker model of
-docs/operations.md (sync workers, one request at a time each), 1 then 2 workers. Each
+docs/operations.md (sync workers, one request at a time each; `--worker-class gthread`
+for 4 threads a worker), 1 then 2 workers. Each
 round sends, one kind after the other for `--seconds` each, from `--clients` closed-loop
 clients, every request on a new connection:
 
-- GridProof `GET /api/v1/bundles/{id}/` (a random bundle, Bearer token);
+- GridProof `GET /api/v1/bundles/{id}/` (a random bundle), with a Bearer token and
+  anonymously (bundles are public; the reference authenticates nothing);
 - the reference's one-bundle read: it has no GET for a bundle, so `POST /certificate/query`
   narrowed to one bundle (account, device, its hour), the way its README reads bundles;
 - the bare DRF endpoint (`/bench/read/`: same authentication and throttling, one
@@ -34,6 +37,7 @@ Printed per worker count: req/s (median of the rounds), p50/p99 (all rounds), th
 the issue aims at and the load average. Afterwards the stored transfers and retirements
 of both registries are counted against the 2xx answers. Without --reference-url only
 GridProof's side runs; --smoke runs that with tiny sizes (CI; the figures mean nothing).
+`--kinds` keeps only some kinds, e.g. one to profile a gunicorn worker with py-spy.
 """
 
 import argparse
@@ -53,7 +57,8 @@ from support import SMOKE_HELP, apply_smoke, ensure_database, setup_django
 HOUR = dt.timedelta(hours=1)
 JSON = {"Content-Type": "application/json"}
 KINDS = (
-    ("gp_read", "GridProof GET /bundles/{id}/"),
+    ("gp_read", "GridProof GET /bundles/{id}/ (token)"),
+    ("gp_read_anon", "GridProof GET /bundles/{id}/ (anonymous)"),
     ("ref_read", "reference POST /certificate/query (1 bundle)"),
     ("bare", "bare DRF read (baseline)"),
     ("ref_bare", "reference GET /account/{id}"),
@@ -64,6 +69,7 @@ KINDS = (
 )
 RATIOS = (
     ("gp_read", "ref_read", "one-bundle read, GridProof / reference", 2.0),
+    ("gp_read_anon", "ref_read", "anonymous read (no auth, as the reference)", 2.0),
     ("gp_read", "bare", "one-bundle read / bare DRF read", 0.6),
     ("gp_transfer", "ref_transfer", "transfer, GridProof / reference", 10.0),
     ("gp_retire", "ref_retire", "retirement, GridProof / reference", None),
@@ -80,6 +86,10 @@ class Pool:
 
     def left(self) -> int:
         return len(self.ids) - self.used
+
+    def id(self, i: int) -> int:
+        """The i-th fresh bundle; past the end 0, which no registry has (a failed request)."""
+        return self.ids[i] if i < len(self.ids) else 0
 
 
 # ---------------------------------------------------------------- GridProof's side
@@ -133,7 +143,14 @@ class GridProof:
 
     def request(self, kind: str, rng: random.Random):
         if kind == "gp_read":
-            return lambda n: ("GET", f"/api/v1/bundles/{rng.choice(self.read_ids)}/", None, self.auth)
+            return lambda n: (
+                "GET",
+                f"/api/v1/bundles/{rng.choice(self.read_ids)}/",
+                None,
+                self.auth,
+            )
+        if kind == "gp_read_anon":  # the bundle page is public; the reference has no auth
+            return lambda n: ("GET", f"/api/v1/bundles/{rng.choice(self.read_ids)}/", None, {})
         if kind == "bare":
             return lambda n: ("GET", "/bench/read/", None, self.auth)
         pool, first = self.pools[kind], self.pools[kind].used
@@ -141,11 +158,14 @@ class GridProof:
         if kind == "gp_transfer":
             body = json.dumps({"to_account": self.accounts[1].number, "volume_wh": 1}).encode()
             return lambda n: (
-                "POST", f"/api/v1/bundles/{pool.ids[first + n]}/transfers/", body, headers
+                "POST",
+                f"/api/v1/bundles/{pool.id(first + n)}/transfers/",
+                body,
+                headers,
             )
 
         def retire(n: int):
-            hour = pool.hours[first + n]
+            hour = pool.hours[min(first + n, len(pool.hours) - 1)]
             claim = {
                 "beneficiary_name": "Bench beneficiary",
                 "beneficiary_country": "DE",
@@ -153,7 +173,7 @@ class GridProof:
                 "consumption_end": (hour + HOUR).isoformat(),
                 "purpose": "disclosure",
             }
-            path = f"/api/v1/bundles/{pool.ids[first + n]}/retirements/"
+            path = f"/api/v1/bundles/{pool.id(first + n)}/retirements/"
             return ("POST", path, json.dumps(claim).encode(), headers)
 
         return retire
@@ -179,8 +199,9 @@ class Reference:
         self.host, self.port = parsed.hostname, parsed.port or 80
         self.prefix = parsed.path.rstrip("/")
         self.user = user_id
-        self.source = self._post("/account/create", {"account_name": f"src {tag}", "user_ids": [user_id]})["id"]
-        target = {"account_name": f"dst {tag}", "user_ids": [user_id], "account_whitelist": [self.source]}
+        source = {"account_name": f"src {tag}", "user_ids": [user_id]}
+        self.source = self._post("/account/create", source)["id"]
+        target = source | {"account_name": f"dst {tag}", "account_whitelist": [self.source]}
         self.target = self._post("/account/create", target)["id"]
         device = {
             "device_name": f"Bench PV {tag}", "meter_data_id": f"B-{tag}", "grid": "Bench",
@@ -267,16 +288,19 @@ class Reference:
         else:
             action |= {"beneficiary": "Bench beneficiary"}
             path = f"{p}/certificate/cancel"
-        return lambda n: (
-            "POST", path, json.dumps(action | {"granular_certificate_bundle_ids": [pool.ids[first + n]]}).encode(), JSON
-        )  # fmt: skip
+
+        def write(n: int):
+            body = action | {"granular_certificate_bundle_ids": [pool.id(first + n)]}
+            return ("POST", path, json.dumps(body).encode(), JSON)
+
+        return write
 
     def check_read(self) -> None:
         """The narrowed query answers exactly one bundle (else the read is not comparable)."""
-        method, path, body, _ = self.request("ref_read", random.Random(0))(0)
+        _method, path, body, _ = self.request("ref_read", random.Random(0))(0)
         found = self._post(path.removeprefix(self.prefix), json.loads(body))
-        if len(found["granular_certificate_bundles"]) != 1:
-            raise SystemExit(f"reference query found {len(found['granular_certificate_bundles'])} bundles")
+        if (n := len(found["granular_certificate_bundles"])) != 1:
+            raise SystemExit(f"the reference's one-bundle query found {n} bundles")
 
     def stored(self) -> dict[str, int]:
         """Bundles that reached the target account; cancelled bundles of the source."""
@@ -302,14 +326,15 @@ class Reference:
 
 
 def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_support.Run]]:
-    """Alternate the kinds for `args.rounds` rounds on GridProof with `workers` sync workers
+    """Alternate the kinds for `args.rounds` rounds on GridProof with `workers` workers
     and, when given, the reference at refs[workers]."""
     ref = refs.get(workers)
     kinds = [k for k, _ in KINDS if ref is not None or not k.startswith("ref_")]
+    kinds = [k for k in kinds if not args.kinds or k in args.kinds]
     runs: dict[str, list[http_support.Run]] = {k: [] for k in kinds}
     rates: dict[str, float] = {}
     rng = random.Random(workers)
-    with http_support.gunicorn(workers=workers, worker_class="sync") as gp_port:
+    with http_support.gunicorn(workers=workers, worker_class=args.worker_class) as gp_port:
         for side in (gp, ref):  # warm every worker (imports, connections) before the clock
             if side is None:
                 continue
@@ -326,7 +351,8 @@ def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_suppor
             for kind in kinds:
                 side = ref if kind.startswith("ref_") else gp
                 if kind in side.pools:  # fresh bundles: twice what the last round used
-                    side.top_up(kind, max(args.min_pool, int(2 * rates.get(kind, 0) * args.seconds)))
+                    need = 2 * rates.get(kind, args.min_rate) * args.seconds
+                    side.top_up(kind, max(args.min_pool, int(need)))
                 port, host = (gp_port, "127.0.0.1") if side is gp else (ref.port, ref.host)
                 run = http_support.closed_loop(
                     port, side.request(kind, rng), args.clients, args.seconds,
@@ -337,7 +363,8 @@ def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_suppor
                     time.sleep(0.5)  # requests in flight when the clock stopped finish
                 runs[kind].append(run)
                 rates[kind] = run.rate
-                line.append(f"{kind} {run.rate:.0f}" + (f" ({run.failed} failed)" if run.failed else ""))
+                bad = f" ({run.failed} failed)" if run.failed else ""
+                line.append(f"{kind} {run.rate:.0f}{bad}")
             print(f"  round {round_ + 1}: " + ", ".join(line) + " req/s", flush=True)
         print(f"  load average after: {load()}")
     return runs
@@ -362,8 +389,10 @@ def report(workers: int, runs: dict[str, list[http_support.Run]]) -> None:
         )
     for top, bottom, label, aim in RATIOS:
         if top in rate and bottom in rate:
-            goal = f" (aim >= {aim:g}x: {'met' if rate[top] / rate[bottom] >= aim else 'MISSED'})"
-            print(f"  {label:46}{rate[top] / rate[bottom]:8.2f}x" + (goal if aim else ""))
+            ratio = rate[top] / rate[bottom]
+            met = "met" if aim is not None and ratio >= aim else "MISSED"
+            goal = "" if aim is None else f" (aim >= {aim:g}x: {met})"
+            print(f"  {label:46}{ratio:8.2f}x{goal}")
 
 
 def parse_urls(values: list[str]) -> dict[int | None, str]:
@@ -388,11 +417,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per kind and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4, help="closed-loop clients")
+    parser.add_argument(
+        "--worker-class",
+        choices=["sync", "gthread"],
+        default="sync",
+        help="GridProof's gunicorn workers: sync (production) or gthread (4 threads each)",
+    )
     parser.add_argument("--bundles", type=int, default=1000, help="bundles read, per registry")
     parser.add_argument("--min-pool", type=int, default=300, help="fresh bundles per write run")
+    parser.add_argument(
+        "--min-rate", type=float, default=100, help="writes/s to make bundles for, first round"
+    )
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=[k for k, _ in KINDS],
+        help="only these kinds (e.g. one, to profile the server with py-spy)",
+    )
     parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
-    apply_smoke(args, workers=[1], seconds=0.5, rounds=1, clients=2, bundles=20, min_pool=40)
+    apply_smoke(
+        args, workers=[1], seconds=0.5, rounds=1, clients=2, bundles=20, min_pool=40, min_rate=40
+    )
     urls = parse_urls(args.reference_url)
     if args.smoke and urls:
         parser.error("--smoke runs GridProof's side only: leave out --reference-url")
@@ -418,7 +464,10 @@ def main() -> None:
         if url:
             refs[workers] = Reference(url, args.reference_user, args.bundles, f"{gp.tag}-{workers}")
             refs[workers].check_read()
-    print(f"{os.cpu_count()} CPUs; {args.clients} clients, a new connection per request")
+    print(
+        f"{os.cpu_count()} CPUs; {args.clients} clients, a new connection per request; "
+        f"GridProof on gunicorn {args.worker_class} workers"
+    )
     results = {w: run_rounds(gp, refs, w, args) for w in args.workers}
     for workers, runs in results.items():
         report(workers, runs)
@@ -430,7 +479,8 @@ def main() -> None:
     for ref in refs.values():
         for kind, n in ref.stored().items():
             stored[kind] = stored.get(kind, 0) + n
-    print("\nstored against 2xx answers: " + ", ".join(f"{k} {stored[k]}/{answered[k]}" for k in stored))
+    counts = ", ".join(f"{kind} {stored[kind]}/{answered[kind]}" for kind in stored)
+    print(f"\nstored against 2xx answers: {counts}")
     if any(stored[k] < answered[k] for k in stored):
         raise SystemExit("a registry answered 2xx for writes it did not store")
 
