@@ -1,5 +1,6 @@
 """The HTTP benchmarks' server and client: the app under gunicorn on loopback, driven by
-closed-loop clients (certificates_bench.py, market_http_bench.py, bundle_read_bench.py).
+closed-loop clients (certificates_bench.py, market_http_bench.py,
+reference_registry_bench.py).
 
 The server runs `benchmarks.certificates_settings`: the registry plus `bench/read/`, a bare
 DRF endpoint (same authentication and throttling, one primary-key read) as the baseline.
