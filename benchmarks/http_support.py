@@ -1,5 +1,6 @@
 """The HTTP benchmarks' server and client: the app under gunicorn on loopback, driven by
-closed-loop clients (certificates_bench.py, market_http_bench.py, bundle_read_bench.py).
+closed-loop clients (certificates_bench.py, market_http_bench.py,
+reference_registry_bench.py).
 
 The server runs `benchmarks.certificates_settings`: the registry plus `bench/read/`, a bare
 DRF endpoint (same authentication and throttling, one primary-key read) as the baseline.
@@ -30,9 +31,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(port: int = 0, workers: int = 2, threads: int = 4) -> Iterator[int]:
+def gunicorn(
+    port: int = 0, workers: int = 2, threads: int = 4, worker_class: str = "gthread"
+) -> Iterator[int]:
     """Serve the app on 127.0.0.1:`port` (0: a free one) with `workers` gthread workers of
-    `threads` threads, throttles lifted; yields the port. On exit the server is stopped and,
+    `threads` threads (or, with worker_class="sync", the production model of
+    docs/operations.md: one request at a time per worker process), throttles lifted; yields
+    the port. On exit the server is stopped and,
     with a broker, the ledger integrator tasks its commits queued are purged (no worker
     runs here to take them)."""
     port = port or free_port()
@@ -46,8 +51,10 @@ def gunicorn(port: int = 0, workers: int = 2, threads: int = 4) -> Iterator[int]
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         "registry.wsgi:application",
-        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread"),
-        *("--threads", str(threads), "--log-level", "warning", "--no-control-socket"),
+        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+        *("--worker-class", worker_class, "--log-level", "warning", "--no-control-socket"),
+        # gunicorn turns a sync worker with threads > 1 into gthread
+        *(("--threads", str(threads)) if worker_class == "gthread" else ()),
     ]
     server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     try:
@@ -118,11 +125,17 @@ def closed_loop(
     concurrency: int,
     seconds: float,
     check: Callable[[int, bytes], bool] = ok,
+    fresh_connections: bool = False,
+    host: str = "127.0.0.1",
 ) -> Run:
     """`concurrency` clients (threads, one keep-alive connection each), each sending its
     next request as soon as the last one is answered, for `seconds`. `request(n)` builds
     the n-th request of the run (n unique across clients); a response is counted as
-    completed only if `check(status, body)`; the others are counted as failed."""
+    completed only if `check(status, body)`; the others are counted as failed.
+
+    With `fresh_connections` every request opens its own connection (and says
+    `Connection: close`); its latency then includes the TCP connect. `host`: another
+    loopback server (another registry on this machine)."""
     numbers = itertools.count()
     go = threading.Event()
     lock = threading.Lock()
@@ -131,15 +144,21 @@ def closed_loop(
     deadline = [0.0]
 
     def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = http.client.HTTPConnection(host, port, timeout=30)
         mine, bad = [], 0
         go.wait()
         while time.perf_counter() < deadline[0]:
             method, path, body, headers = request(next(numbers))
+            if fresh_connections:
+                headers = headers | {"Connection": "close"}
             started = time.perf_counter()
+            if fresh_connections:
+                conn = http.client.HTTPConnection(host, port, timeout=30)
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             payload = response.read()
+            if fresh_connections:
+                conn.close()
             elapsed = time.perf_counter() - started
             if check(response.status, payload):
                 mine.append(elapsed)
