@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from django.db import connection
 
 from accounts.models import Account, Organisation
-from market import rows
 from market.models import Order, SettlementAccount
+from market.rows import attnames, converter, load, select_list
 
 
 def orders_set_cleared(orders: Iterable[Order], *, clearing_id: int, now: dt.datetime) -> None:
@@ -69,16 +69,55 @@ def accounts_set_balances(accounts: Iterable[SettlementAccount]) -> None:
     rows = [(account.available, account.reserved, account.pk) for account in accounts]
     if not rows:
         return
+    table = SettlementAccount._meta.db_table
+    if connection.vendor == "postgresql":
+        _update_from_values(table, ["available::bigint", "reserved::bigint", "id::bigint"], rows)
+        return
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {SettlementAccount._meta.db_table} SET available = %s, "  # noqa: S608
-            "reserved = %s WHERE id = %s",
+            f"UPDATE {table} SET available = %s, reserved = %s WHERE id = %s",  # noqa: S608
             rows,
         )
 
 
+def _update_from_values(table: str, columns: list[str], rows: list[tuple]) -> None:
+    """PostgreSQL: one UPDATE for many rows where `executemany` sends one statement per
+    row. `columns` are `name::type`, in the rows' order, the last one `id`."""
+    names = [column.split("::")[0] for column in columns]
+    if len(rows) == 1:
+        sets = ", ".join(f"{name} = %s" for name in names[:-1])
+        sql = f"UPDATE {table} SET {sets} WHERE id = %s"  # noqa: S608
+    else:
+        sets = ", ".join(
+            f"{name} = v.{column}" for name, column in zip(names[:-1], columns[:-1], strict=True)
+        )
+        one = f"({', '.join(['%s'] * len(columns))})"
+        sql = (
+            f"UPDATE {table} AS t SET {sets} "  # noqa: S608
+            f"FROM (VALUES {', '.join([one] * len(rows))}) AS v({', '.join(names)}) "
+            "WHERE t.id = v.id::bigint"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+
+
 def _db_time(value: dt.datetime | None) -> object:
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
+
+
+_MATCHED = [
+    "status::varchar",
+    "limit_price::bigint",
+    "quantity_wh::bigint",
+    "filled_wh::bigint",
+    "seq::bigint",
+    "bundle_id::bigint",
+    "reserved_minor::bigint",
+    "cancel_reason::varchar",
+    "closed_at::timestamptz",
+    "updated_at::timestamptz",
+    "id::bigint",
+]
 
 
 def orders_set_matched(orders: Iterable[Order]) -> None:
@@ -102,6 +141,9 @@ def orders_set_matched(orders: Iterable[Order]) -> None:
     ]
     if not rows:
         return
+    if connection.vendor == "postgresql":
+        _update_from_values(Order._meta.db_table, _MATCHED, rows)
+        return
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {Order._meta.db_table} SET status = %s, limit_price = %s, "  # noqa: S608
@@ -115,8 +157,8 @@ def account_with_role(account_id: int, user_id: int | None) -> tuple[Account, st
     """An account with its organisation, and the user's membership role in that
     organisation (None: no membership), in one statement."""
     sql = (
-        f"SELECT {rows.select_list(Account, 'a')}, "  # noqa: S608
-        f"{rows.select_list(Organisation, 'o')}, m.role "
+        f"SELECT {select_list(Account, 'a')}, "  # noqa: S608
+        f"{select_list(Organisation, 'o')}, m.role "
         "FROM accounts_account a JOIN accounts_organisation o ON o.id = a.organisation_id "
         "LEFT JOIN accounts_membership m ON m.organisation_id = a.organisation_id "
         "AND m.user_id = %s WHERE a.id = %s ORDER BY m.id LIMIT 1"
@@ -126,7 +168,7 @@ def account_with_role(account_id: int, user_id: int | None) -> tuple[Account, st
         row = cursor.fetchone()
     if row is None:
         return None
-    account = rows.load(Account, rows.converter(Account)(row))
-    width = len(rows.attnames(Account))
-    account.organisation = rows.load(Organisation, rows.converter(Organisation, width)(row))
+    account = load(Account, converter(Account)(row))
+    width = len(attnames(Account))
+    account.organisation = load(Organisation, converter(Organisation, width)(row))
     return account, row[-1]
