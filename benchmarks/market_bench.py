@@ -24,7 +24,8 @@ processes' orders over the time from the first start to the last finish:
   --depth-large resting orders that do not cross (bids below and offers above the
   traded price, bulk-loaded), and their ratio.
 
---smoke runs tiny sizes (CI: it checks the benchmark still runs, the figures mean nothing).
+--smoke runs tiny sizes, placement in 2 processes (CI: it checks the benchmark still runs,
+the figures mean nothing).
 Without CELERY_BROKER_URL the ledger's on-commit kick is switched off (as in
 certificates_bench.py).
 """
@@ -433,6 +434,7 @@ def main() -> None:
     if args.smoke:
         args.orders, args.rounds = 20, 1
         args.depth_small, args.depth_large, args.depth_samples = 10, 1_000, 10
+        args.processes = max(args.processes, 2)  # the parallel path too (depth: in process)
     cfg = ensure_database()
     setup_django()
     from django.core.management import call_command
