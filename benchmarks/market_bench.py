@@ -2,10 +2,14 @@
 
     DJANGO_ENV=development DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_market \
         .venv/bin/python benchmarks/market_bench.py [--orders 1000] [--rounds 3] \
-        [--depth-small 100] [--depth-large 100000] [--depth-samples 200] [--smoke]
+        [--depth-small 100] [--depth-large 100000] [--depth-samples 200] [--processes 1] \
+        [--smoke]
 
-Creates and migrates the database if needed and adds a fresh market each run. Measured in
-one process, one order after the other, each in its own transaction:
+Creates and migrates the database if needed and adds a fresh market each run. Measured
+one order after the other, each in its own transaction, in one process, or with
+--processes N in N processes at once (each with its own connection, its own market, book,
+seller and buyer: see benchmarks/README.md for why not one book), the rate being all the
+processes' orders over the time from the first start to the last finish:
 
 - placement through `market.services.order_place`: a bid for 1,000 Wh that crosses the
   best resting offer (a whole 1 kWh bundle): the book row lock, the bid's escrow, the
@@ -20,7 +24,8 @@ one process, one order after the other, each in its own transaction:
   --depth-large resting orders that do not cross (bids below and offers above the
   traded price, bulk-loaded), and their ratio.
 
---smoke runs tiny sizes (CI: it checks the benchmark still runs, the figures mean nothing).
+--smoke runs tiny sizes, placement in 2 processes (CI: it checks the benchmark still runs,
+the figures mean nothing).
 Without CELERY_BROKER_URL the ledger's on-commit kick is switched off (as in
 certificates_bench.py).
 """
@@ -277,16 +282,75 @@ def raw_run(dsn_: str, market, buyer, buyer_account_id: int, n: int) -> float:
     return elapsed
 
 
-def bench_placement(cfg: dict, n: int, rounds: int) -> dict:
-    print(f"\n== Matching order placement ({n} orders per round, median of {rounds}) ==")
-    market, (seller, buyer), accounts, ids = make_world(2 * n * rounds, f"p{int(time.time())}")
-    rest_offers(market, seller, ids)
+def _run(kind: str, dsn_: str, world: tuple[int, int, int], n: int) -> tuple[float, float]:
+    """`n` orders of one kind on one world (market, buyer, account ids): (start, end)."""
+    from accounts.models import User
+    from market.models import Market
+
+    market = Market.objects.get(pk=world[0])
+    buyer = User.objects.get(pk=world[1])
+    started = time.time()
+    if kind == "raw":
+        raw_run(dsn_, market, buyer, world[2], n)
+    else:
+        service_run(market, buyer, world[2], n)
+    return started, time.time()
+
+
+def _worker(kind: str, dsn_: str, world: tuple, n: int, barrier, results) -> None:
+    """One process of a --processes run: its own Django, connection and world."""
+    setup_django()
+    from django.db import connection
+
+    connection.ensure_connection()
+    barrier.wait()
+    results.put(_run(kind, dsn_, world, n))
+    connection.close()
+
+
+def _run_all(kind: str, dsn_: str, worlds: list[tuple], n: int) -> float:
+    """Orders/s of all worlds at once, one process each (in this one when there is one)."""
+    if len(worlds) == 1:
+        started, ended = _run(kind, dsn_, worlds[0], n)
+        return n / (ended - started)
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(len(worlds)), ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(kind, dsn_, world, n, barrier, results))
+        for world in worlds
+    ]
+    for proc in procs:
+        proc.start()
+    spans = [results.get(timeout=3600) for _ in procs]
+    for proc in procs:
+        proc.join()
+        if proc.exitcode:
+            raise SystemExit(f"a {kind} process failed ({proc.exitcode})")
+    return len(worlds) * n / (max(e for _, e in spans) - min(s for s, _ in spans))
+
+
+def bench_placement(cfg: dict, n: int, rounds: int, processes: int = 1) -> dict:
+    print(
+        f"\n== Matching order placement ({n} orders per round and process, {processes} "
+        f"process(es), median of {rounds}) =="
+    )
+    worlds = []
+    for i in range(processes):
+        market, (seller, buyer), accounts, ids = make_world(
+            2 * n * rounds, f"p{int(time.time())}x{i}"
+        )
+        rest_offers(market, seller, ids)
+        worlds.append((market.pk, buyer.pk, accounts[1].pk))
+    if processes > 1:
+        from django.db import connection
+
+        connection.close()  # the children connect on their own
     rates = {"raw": [], "service": []}
     for _ in range(rounds):
-        raw = raw_run(dsn(cfg), market, buyer, accounts[1].pk, n)
-        service = service_run(market, buyer, accounts[1].pk, n)
-        rates["raw"].append(n / raw)
-        rates["service"].append(n / service)
+        rates["raw"].append(_run_all("raw", dsn(cfg), worlds, n))
+        rates["service"].append(_run_all("service", dsn(cfg), worlds, n))
     raw, service = statistics.median(rates["raw"]), statistics.median(rates["service"])
     print(f"raw psycopg2 (same statements)   {raw:10,.0f} orders/s")
     print(
@@ -362,17 +426,21 @@ def main() -> None:
     parser.add_argument("--depth-small", type=int, default=100)
     parser.add_argument("--depth-large", type=int, default=100_000)
     parser.add_argument("--depth-samples", type=int, default=200)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="placement in N processes at once (N markets)"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
     args = parser.parse_args()
     if args.smoke:
         args.orders, args.rounds = 20, 1
         args.depth_small, args.depth_large, args.depth_samples = 10, 1_000, 10
+        args.processes = max(args.processes, 2)  # the parallel path too (depth: in process)
     cfg = ensure_database()
     setup_django()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    bench_placement(cfg, args.orders, args.rounds)
+    bench_placement(cfg, args.orders, args.rounds, args.processes)
     bench_depth(args.depth_small, args.depth_large, args.depth_samples)
 
 

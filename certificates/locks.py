@@ -39,8 +39,7 @@ from certificates.models import (
 def bundles_lock(bundle_ids: Iterable[int]) -> dict[int, Bundle]:
     """Lock bundles FOR UPDATE in primary-key order; every id must exist."""
     ids = sorted(set(bundle_ids))
-    rows = Bundle.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-    found = {bundle.pk: bundle for bundle in rows}
+    found = storage.bundles_lock_rows(ids)
     missing = [pk for pk in ids if pk not in found]
     if missing:
         raise errors.BundleNotFound(bundle_ids=missing)

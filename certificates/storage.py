@@ -99,6 +99,19 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
     return held
 
 
+def bundles_lock_rows(bundle_ids: Sequence[int]) -> dict[int, Bundle]:
+    """Lock bundles FOR UPDATE in primary-key order (the ones that exist)."""
+    ids = sorted(set(bundle_ids))
+    if not ids:
+        return {}
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"SELECT {', '.join(_BUNDLE_FIELDS)} FROM certificates_bundle "  # noqa: S608
+        f"WHERE id IN ({_marks(ids)}) ORDER BY id{lock}"
+    )
+    return {bundle.pk: bundle for bundle in Bundle.objects.raw(sql, ids)}
+
+
 def account_lock_for_receiving(
     *, account_id: int | None = None, number: str | None = None
 ) -> tuple[Account, bool] | None:

@@ -9,16 +9,19 @@ out by the query itself, so placement costs the same with 10^2 or 10^5 resting o
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import Q
+from django.db import connection
 
 from certificates.models import Bundle
-from market import errors, matching
+from market import errors, matching, rows
 from market.models import Market, Order
 
+FIRST_CHUNK = 16  # most orders trade with the first few makers
 CHUNK = 64
+_Row = namedtuple("_Row", rows.attnames(Order))
 _CRITERIA = (
     "technology_code",
     "energy_source_code",
@@ -57,7 +60,7 @@ def engine_order(
 ) -> matching.Order:
     buy = order.side == Order.Side.BUY
     return matching.Order(
-        id=order.pk if order_id is None else order_id,
+        id=order.id if order_id is None else order_id,
         side=order.side,
         price=order.limit_price,
         quantity=order.quantity_wh - order.filled_wh,
@@ -127,46 +130,78 @@ def _aware(value: Any) -> bool:
     return isinstance(value, dt.datetime) and value.tzinfo is not None
 
 
-def _candidates(market: Market, incoming: matching.Order, now: dt.datetime):
-    rows = Order.objects.filter(market=market, status=Order.Status.OPEN)
+def _candidates(
+    market: Market, incoming: matching.Order, now: dt.datetime
+) -> tuple[str, list[Any]]:
+    """The WHERE (after market, status and side) and ORDER BY of the orders `incoming`
+    can reach, with their parameters."""
     if incoming.side == Order.Side.BUY:
-        rows = rows.filter(side=Order.Side.SELL, limit_price__lte=incoming.price)
+        where, params = ["o.side = %s", "o.limit_price <= %s"], [Order.Side.SELL, incoming.price]
         c = incoming.criteria
-        for name in _CRITERIA:
-            if getattr(c, name) is not None:
-                rows = rows.filter(**{name: getattr(c, name)})
-        if c.device_id is not None:
-            rows = rows.filter(device_id=c.device_id)
+        wanted = [(f"o.{name}", getattr(c, name)) for name in _CRITERIA]
+        wanted += [("o.device_id", c.device_id)]
+        for column, value in wanted:
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
         if c.period_from is not None:
-            rows = rows.filter(period_start__gte=c.period_from)
+            where.append("o.period_start >= %s")
+            params.append(c.period_from)
         if c.period_to is not None:
-            rows = rows.filter(period_end__lte=c.period_to)
+            where.append("o.period_end <= %s")
+            params.append(c.period_to)
         if c.max_age_days is not None:
-            rows = rows.filter(period_end__gte=now - dt.timedelta(days=c.max_age_days))
-        return rows.order_by("limit_price", "seq", "id")
+            where.append("o.period_end >= %s")
+            params.append(now - dt.timedelta(days=c.max_age_days))
+        return " AND ".join(where) + " ORDER BY o.limit_price, o.seq, o.id", params
     a = incoming.attributes
-    rows = rows.filter(side=Order.Side.BUY, limit_price__gte=incoming.price)
+    where, params = ["o.side = %s", "o.limit_price >= %s"], [Order.Side.BUY, incoming.price]
     for name in _CRITERIA:
-        rows = rows.filter(Q(**{f"accept_{name}": ""}) | Q(**{f"accept_{name}": getattr(a, name)}))
-    rows = rows.filter(Q(accept_device__isnull=True) | Q(accept_device_id=a.device_id))
-    rows = rows.filter(
-        Q(accept_period_from__isnull=True) | Q(accept_period_from__lte=a.period_start)
-    )
-    rows = rows.filter(Q(accept_period_to__isnull=True) | Q(accept_period_to__gte=a.period_end))
-    return rows.order_by("-limit_price", "seq", "id")
+        where.append(f"(o.accept_{name} = '' OR o.accept_{name} = %s)")
+        params.append(getattr(a, name))
+    where.append("(o.accept_device_id IS NULL OR o.accept_device_id = %s)")
+    where.append("(o.accept_period_from IS NULL OR o.accept_period_from <= %s)")
+    where.append("(o.accept_period_to IS NULL OR o.accept_period_to >= %s)")
+    params += [a.device_id, a.period_start, a.period_end]
+    return " AND ".join(where) + " ORDER BY o.limit_price DESC, o.seq, o.id", params
 
 
-def makers_for(market: Market, incoming: matching.Order, *, now: dt.datetime) -> dict[int, Order]:
+def makers_for(market: Market, incoming: matching.Order, *, now: dt.datetime) -> dict[int, Any]:
     """Resting orders `incoming` could trade with, in priority order, read until they
-    cover its quantity (or the crossing part of the book ends)."""
-    query = _candidates(market, incoming, now)
-    found: dict[int, Order] = {}
-    offset = 0
-    while True:
-        chunk = list(query[offset : offset + CHUNK])
-        for row in chunk:
-            found[row.pk] = row
-        offset += len(chunk)
-        loaded = [engine_order(row) for row in found.values()]
-        if len(chunk) < CHUNK or matching.enough_loaded(incoming, loaded, now=now):
-            return found
+    cover its quantity (or the crossing part of the book ends).
+
+    One hand-written statement per chunk, rows as light tuples with the Order's field
+    names (`engine_order` reads them as it reads an Order); `as_order` makes a model
+    instance of the few that trade."""
+    where, params = _candidates(market, incoming, now)
+    sql = (
+        f"SELECT {rows.select_list(Order, 'o')} FROM market_order o "  # noqa: S608
+        f"WHERE o.market_id = %s AND o.status = %s AND {where} LIMIT %s OFFSET %s"
+    )
+    params = [market.pk, Order.Status.OPEN, *(_db_value(v) for v in params)]
+    convert = rows.converter(Order)
+    found: dict[int, Any] = {}
+    loaded: list[matching.Order] = []
+    size = FIRST_CHUNK
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [*params, size, len(found)])
+            chunk = cursor.fetchall()
+            for row in chunk:
+                resting = _Row(*convert(row))
+                found[resting.id] = resting
+                loaded.append(engine_order(resting))
+            if len(chunk) < size or matching.enough_loaded(incoming, loaded, now=now):
+                return found
+            size = CHUNK
+
+
+def as_order(row: Any) -> Order:
+    """The model instance of a row `makers_for` returned."""
+    return rows.load(Order, row)
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value

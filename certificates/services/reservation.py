@@ -38,7 +38,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from certificates import errors, locks
+from certificates import errors, locks, storage
 from certificates.events import Move
 from certificates.models import Bundle
 from certificates.services.common import Actor, _apply_moves, _lock_sources, _today
@@ -130,7 +130,7 @@ def certificate_units_release(*, bundle_id: int) -> UnitsChange:
     _require_transaction("release")
     bundle = _lock_reserved(bundle_id)
     bundle.status = Bundle.Status.ACTIVE
-    bundle.save(update_fields=["account", "status"])
+    storage.bundles_update([bundle.pk], status=bundle.status, account_id=bundle.account_id)
     return UnitsChange(bundle=bundle)
 
 
@@ -148,5 +148,5 @@ def certificate_units_deliver(
     from_account_id = bundle.account_id
     bundle.account_id = to_account.pk
     bundle.status = Bundle.Status.ACTIVE
-    bundle.save(update_fields=["account", "status"])
+    storage.bundles_update([bundle.pk], status=bundle.status, account_id=bundle.account_id)
     return UnitsChange(bundle=bundle, from_account_id=from_account_id)

@@ -70,7 +70,7 @@ class OrderViewSet(ScopedReadViewSet):
             slot_start=values.get("slot_start"),
             retire_on_delivery=values.get("retire_on_delivery"),
         )
-        body = serializers.PlacementOutputSerializer(placement).data
+        body = serializers.placement_data(placement)
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -103,7 +103,7 @@ class OrderViewSet(ScopedReadViewSet):
             limit_price=data.validated_data.get("limit_price"),
             quantity_wh=data.validated_data.get("quantity_wh"),
         )
-        return Response(serializers.PlacementOutputSerializer(placement).data)
+        return Response(serializers.placement_data(placement))
 
 
 @read_schema(serializers.SlotClearingOutputSerializer, list_errors=(400,), retrieve_errors=(404,))

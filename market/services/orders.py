@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.errors import AccountNotFound, AuditorReadOnly, NotOrganisationMember
-from accounts.models import Account, User
+from accounts.models import Account, Membership, Organisation, User
 from accounts.permissions import (
     user_can_act_for,
     user_is_auditor,
@@ -39,8 +39,8 @@ from accounts.permissions import (
 )
 from certificates.models import Bundle
 from ledger.services import ledger_append
-from market import engine_io, errors, events, matching
-from market.locks import book_lock, settlement_accounts_lock
+from market import engine_io, errors, events, matching, rows, storage
+from market.locks import book_lock, book_seq_take, member_accounts_lock, settlement_accounts_lock
 from market.models import (
     JournalEntry,
     Market,
@@ -58,6 +58,7 @@ from registry.errors import OrganisationNotApproved
 MAX_QUANTITY_WH = 10**12  # 1 TWh in one order
 MAX_PRICE = 10**9  # minor units per MWh
 OPEN = Order.Status.OPEN
+_ACTING_ROLES = (Membership.Role.OPERATOR, Membership.Role.ADMIN)
 
 
 @dataclass
@@ -108,10 +109,7 @@ def _open_market(market_id: int) -> tuple[OrderBook, Market]:
 
 
 def _next_seq(book: OrderBook) -> int:
-    seq = book.next_seq
-    book.next_seq = seq + 1
-    book.save(update_fields=["next_seq"])
-    return seq
+    return book_seq_take(book)
 
 
 # ---------------------------------------------------------------- who acts
@@ -136,14 +134,17 @@ def _require_acts_for(actor: User, organisation, not_found: Exception) -> None:
 def _trading_account(actor: User, account_id: Any) -> Account:
     """An open trading account of an organisation the actor acts for (a bid's receiving
     account; either side's account in an energy market)."""
-    account = (
-        Account.objects.select_related("organisation").filter(pk=account_id).first()
+    found = (
+        storage.account_with_role(account_id, actor.pk)
         if isinstance(account_id, int) and not isinstance(account_id, bool)
         else None
     )
-    if account is None:
+    if found is None:
         raise AccountNotFound(account_id=account_id)
-    _require_acts_for(actor, account.organisation, AccountNotFound(account_id=account_id))
+    account, role = found
+    approved = account.organisation.status == Organisation.Status.APPROVED
+    if not (role in _ACTING_ROLES and approved):  # accounts.permissions.user_can_act_for
+        _require_acts_for(actor, account.organisation, AccountNotFound(account_id=account_id))
     if not account.is_open or account.kind != Account.Kind.TRADING:
         raise errors.AccountNotUsable(account_id=account.pk)
     return account
@@ -179,19 +180,26 @@ def _match(run: _Run, incoming: matching.Order) -> tuple[matching.Outcome, dict[
         incoming, [engine_io.engine_order(row) for row in makers.values()], now=run.now
     )
     used = {fill.maker_id for fill in outcome.fills}
-    return outcome, {pk: row for pk, row in makers.items() if pk in used}
+    return outcome, {pk: engine_io.as_order(row) for pk, row in makers.items() if pk in used}
 
 
-def _lock_money(run: _Run, organisation_id: int, makers: dict[int, Order]) -> None:
-    """Every settlement account of the operation, at once, in pk order."""
-    ids = {settlement_account_ensure(organisation_id=organisation_id, currency=run.market.currency)}
-    ids |= {row.settlement_account_id for row in makers.values()}
+def _lock_money(run: _Run, organisation_id: int, makers: dict[int, Order]) -> int:
+    """Every settlement account of the operation, at once, in pk order (one statement that
+    also finds the placer's and the fee account); returns the placer's account id."""
+    currency = run.market.currency
+    ids = {row.settlement_account_id for row in makers.values()}
+    orgs = {organisation_id}
     if makers and run.market.fee_bps:
-        run.fee_account_id = settlement_account_ensure(
-            organisation_id=run.market.operator_id, currency=run.market.currency
-        )
-        ids.add(run.fee_account_id)
-    run.accounts = settlement_accounts_lock(ids)
+        orgs.add(run.market.operator_id)
+    run.accounts, own = member_accounts_lock(ids, orgs, currency)
+    if orgs - set(own):
+        # First trade in this currency: create the missing accounts, lock them all again.
+        for org in orgs - set(own):
+            settlement_account_ensure(organisation_id=org, currency=currency)
+        run.accounts, own = member_accounts_lock(ids, orgs, currency)
+    if run.market.operator_id in own and makers and run.market.fee_bps:
+        run.fee_account_id = own[run.market.operator_id]
+    return own[organisation_id]
 
 
 def _escrow_to(run: _Run, order: Order, needed: int) -> None:
@@ -215,16 +223,18 @@ def _settle(run: _Run, taker: Order, maker: Order, fill: matching.Fill) -> None:
     quantity = fill.quantity
     amount = matching.amount_for(fill.price, quantity)
     fee = amount * run.market.fee_bps // 10_000
+    held = sell.quantity_wh - sell.filled_wh
     delivered, rest_id = units_deliver(
         run.log,
         bundle_id=sell.bundle_id,
-        held_wh=sell.quantity_wh - sell.filled_wh,
+        held_wh=held,
         volume_wh=quantity,
         to_account_id=buy.certificate_account_id,
-        seller=sell.placed_by,
+        # Only a partial fill reserves the rest again in the seller's name (a query).
+        seller=sell.placed_by if quantity < held else None,
         now=run.now,
     )
-    trade = Trade.objects.create(
+    trade = Trade(
         market=run.market,
         buy_order=buy,
         sell_order=sell,
@@ -236,6 +246,7 @@ def _settle(run: _Run, taker: Order, maker: Order, fill: matching.Fill) -> None:
         bundle=delivered,
         created_at=run.now,
     )
+    rows.insert([trade])
     run.trades.append(trade)
     lines = [
         (run.accounts[buy.settlement_account_id], RESERVED, -amount),
@@ -274,14 +285,9 @@ def _execute(run: _Run, taker: Order, outcome: matching.Outcome, makers: dict[in
         _settle(run, taker, makers[fill.maker_id], fill)
     _finish_taker(run, taker, outcome)
     taker.updated_at = run.now
-    taker.save()
-    if run.makers:
-        for maker in run.makers.values():
-            maker.updated_at = run.now
-        Order.objects.bulk_update(
-            run.makers.values(),
-            ["status", "filled_wh", "bundle", "reserved_minor", "closed_at", "updated_at"],
-        )
+    for maker in run.makers.values():
+        maker.updated_at = run.now
+    storage.orders_set_matched([taker, *run.makers.values()])
 
 
 def _event(run: _Run, kind: str, order: Order, **extra: Any) -> None:
@@ -410,11 +416,8 @@ def order_place(
     order.certificate_account = account
     order.seq = _next_seq(book)
     outcome, makers = _match(run, engine_io.engine_order(order, order_id=0))
-    _lock_money(run, account.organisation_id, makers)
-    order.settlement_account_id = settlement_account_ensure(
-        organisation_id=account.organisation_id, currency=market.currency
-    )
-    order.save()
+    order.settlement_account_id = _lock_money(run, account.organisation_id, makers)
+    rows.insert([order])
     if side == Order.Side.BUY:
         _escrow_to(run, order, matching.escrow_for(price, order.quantity_wh))
     _execute(run, order, _retarget(outcome, order.pk), makers)
@@ -477,10 +480,7 @@ def _place_slot_order(
         updated_at=now,
     )
     retire_claim_set(order, retire, slot_market=True)
-    _lock_money(run, account.organisation_id, {})
-    order.settlement_account_id = settlement_account_ensure(
-        organisation_id=account.organisation_id, currency=market.currency
-    )
+    order.settlement_account_id = _lock_money(run, account.organisation_id, {})
     order.seq = _next_seq(book)
     order.save()
     if side == Order.Side.BUY:

@@ -203,3 +203,34 @@ def test_orders_on_another_organisations_account_or_bundle_are_refused():
     assert (their_bundle.status_code, their_bundle.json()["code"]) == (403, "not_bundle_holder")
     assert snapshot() == before
     assert Order.objects.count() == 0
+
+
+def test_the_placement_response_is_the_serializers_output_for_each_placement():
+    # given two placements: a resting offer, then a bid with criteria that fills part of it
+    from market import services
+    from market.api.serializers import PlacementOutputSerializer, placement_data
+
+    market = MarketFactory(fee_bps=100)
+    seller, buyer = seller_with_bundles(wh=2_000), buyer_with_funds(100_000)
+    offer = services.order_place(
+        actor=seller.user,
+        market_id=market.pk,
+        side="sell",
+        limit_price=10_000,
+        bundle_id=seller.bundles[0].pk,
+    )
+    bid = services.order_place(
+        actor=buyer.user,
+        market_id=market.pk,
+        side="buy",
+        limit_price=12_000,
+        quantity_wh=1_500,
+        account_id=buyer.account.pk,
+        criteria={"max_age_days": 30},
+    )
+
+    # when / then: the fields built once give each placement its own serializer output
+    for placement in (offer, bid, offer):
+        assert placement_data(placement) == PlacementOutputSerializer(placement).data
+    assert placement_data(bid)["trades"][0]["buy_order"] == bid.order.pk
+    assert placement_data(offer)["trades"] == []
