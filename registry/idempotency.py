@@ -32,7 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 from rest_framework.request import Request
@@ -100,25 +100,68 @@ def _replay(record: IdempotencyRecord) -> Response:
     )
 
 
+_INSERT_KEY = (
+    "INSERT INTO {table} (user_id, key, request_method, request_path, request_hash,"
+    " created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
+)
+
+
+def _insert_key(
+    *, user: Any, key: str, fingerprint: str, request: Request, now: datetime
+) -> IdempotencyRecord | None:
+    """The new key row, or None when the key is taken by a committed row.
+
+    `ON CONFLICT DO NOTHING` waits, like a plain INSERT, for a concurrent transaction that
+    inserted the same key, and then inserts (it rolled back) or returns nothing (it
+    committed): one statement, where a savepoint around an INSERT that may fail took three.
+    """
+    record = IdempotencyRecord(
+        user=user,
+        key=key,
+        request_method=request.method,
+        request_path=request.get_full_path(),
+        request_hash=fingerprint,
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_KEY.format(table=connection.ops.quote_name(IdempotencyRecord._meta.db_table)),
+            [
+                record.user_id,
+                record.key,
+                record.request_method,
+                record.request_path,
+                record.request_hash,
+                connection.ops.adapt_datetimefield_value(record.created_at),
+                connection.ops.adapt_datetimefield_value(record.expires_at),
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record.pk = row[0]
+    record._state.adding = False
+    return record
+
+
 def _claim(
     *, user: Any, key: str, fingerprint: str, request: Request, now: datetime
 ) -> tuple[IdempotencyRecord | None, Response | None]:
-    """Insert the key row, or find the committed one: (new record, None) or (None, replay)."""
-    IdempotencyRecord.objects.filter(user=user, key=key, expires_at__lte=now).delete()
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                user=user,
-                key=key,
-                request_method=request.method,
-                request_path=request.get_full_path(),
-                request_hash=fingerprint,
-                expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
-            )
+    """Insert the key row, or find the committed one: (new record, None) or (None, replay).
+    An expired row is deleted only when the key clashes with it (the periodic purge takes
+    the rest), and the insert is tried again."""
+    claim = {"user": user, "key": key, "fingerprint": fingerprint, "request": request, "now": now}
+    record = _insert_key(**claim)
+    if (
+        record is None
+        and IdempotencyRecord.objects.filter(user=user, key=key, expires_at__lte=now).delete()[0]
+    ):
+        record = _insert_key(**claim)
+    if record is not None:
         return record, None
-    except IntegrityError:
-        # Another transaction holds this key and has committed (the INSERT waited for it).
-        pass
+    # Another transaction holds this key and has committed (the INSERT waited for it).
     existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
     if existing is None or existing.response_status is None:
         raise IdempotencyKeyInProgress(key=key)
