@@ -17,13 +17,15 @@ process), at each `--workers` count, from each number of closed-loop `--clients`
 - a transfer of 1 Wh split off a fresh bundle (one transaction with its ledger event; with
   CELERY_BROKER_URL the commit kicks the integrator as in production).
 
-Each round starts every (workers, model) server in turn and runs every client count and
-kind on it, so the models alternate within one window of the shared machine's load.
+Every model's server runs at once (one worker count at a time); each cell (clients, kind)
+runs on one model after the other, seconds apart, the first model rotating each round,
+so the models see the same moment of the shared machine's load.
 Printed per cell: req/s (median of the rounds), p50/p99 in ms (all rounds) and the mean
 one-minute load average sampled after each of its runs.
 """
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -82,25 +84,32 @@ def main() -> None:
     cells: dict[tuple, list[http_support.Run]] = defaultdict(list)
     loads: dict[tuple, list[float]] = defaultdict(list)
     rng = random.Random(1)
-    for round_ in range(args.rounds):
-        for workers in args.workers:
-            for worker_class, threads in args.models:
-                model = model_name(worker_class, threads)
-                with http_support.gunicorn(
-                    workers=workers, threads=threads, worker_class=worker_class
-                ) as port:
-                    for kind in ("gp_read", "bare"):  # warm every worker and thread
-                        http_support.closed_loop(
-                            port, gp.request(kind, rng), workers * threads * 2,
-                            min(args.seconds, 1), fresh_connections=True,
-                        )  # fmt: skip
-                    line = []
-                    for clients in args.clients:
-                        for kind in args.kinds:
+    models = [model_name(*m) for m in args.models]
+    for workers in args.workers:
+        with contextlib.ExitStack() as servers:
+            ports = {}
+            for (worker_class, threads), model in zip(args.models, models, strict=True):
+                ports[model] = servers.enter_context(
+                    http_support.gunicorn(
+                        workers=workers, threads=threads, worker_class=worker_class
+                    )
+                )
+                threads_total = workers * threads
+                for kind in ("gp_read", "bare"):  # warm every worker and thread
+                    http_support.closed_loop(
+                        ports[model], gp.request(kind, rng), threads_total * 2,
+                        min(args.seconds, 1), fresh_connections=True,
+                    )  # fmt: skip
+            for round_ in range(args.rounds):
+                order = models[round_ % len(models) :] + models[: round_ % len(models)]
+                for clients in args.clients:
+                    for kind in args.kinds:
+                        line = []
+                        for model in order:  # the models one after another, seconds apart
                             if kind in gp.pools:  # fresh bundles: plenty for this run
                                 gp.top_up(kind, int(max(300, 400 * args.seconds)))
                             run = http_support.closed_loop(
-                                port, gp.request(kind, rng), clients, args.seconds,
+                                ports[model], gp.request(kind, rng), clients, args.seconds,
                                 fresh_connections=True,
                             )  # fmt: skip
                             if kind in gp.pools:
@@ -109,8 +118,11 @@ def main() -> None:
                             key = (workers, model, clients, kind)
                             cells[key].append(run)
                             loads[key].append(os.getloadavg()[0])
-                            line.append(f"{clients}c {kind} {run.rate:.0f}")
-                print(f"round {round_ + 1} {workers}w {model}: " + ", ".join(line), flush=True)
+                            line.append(f"{model} {run.rate:.0f}")
+                        print(
+                            f"round {round_ + 1} {workers}w {clients}c {kind}: " + ", ".join(line),
+                            flush=True,
+                        )
     report(args, cells, loads)
     answered = sum(len(r.latencies) for k, runs in cells.items() if k[3] in gp.pools for r in runs)
     stored = gp.stored()["gp_transfer"]
@@ -124,16 +136,18 @@ def model_name(worker_class: str, threads: int) -> str:
 
 
 def report(args, cells: dict, loads: dict) -> None:
-    """One Markdown table: a row per cell."""
+    """One Markdown table: a row per cell, the models of a cell together."""
     print(f"\n{args.rounds} rounds x {args.seconds:g} s; req/s median of the rounds")
     print("| workers | model | clients | request | req/s | p50 ms | p99 ms | load |")
     print("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |")
-    for (workers, model, clients, kind), runs in cells.items():
+    for key in sorted(cells, key=lambda k: (k[0], k[2], list(KINDS).index(k[3]))):
+        workers, model, clients, kind = key
+        runs = cells[key]
         rate = statistics.median(r.rate for r in runs)
         every = http_support.Run(0, 1, [x for r in runs for x in r.latencies], 0)
         failed = sum(r.failed for r in runs)
         bad = f" ({failed} failed)" if failed else ""
-        load_ = statistics.mean(loads[(workers, model, clients, kind)])
+        load_ = statistics.mean(loads[key])
         print(
             f"| {workers} | {model} | {clients} | {KINDS[kind]} | {rate:.1f}{bad} | "
             f"{every.p50:.1f} | {every.p99:.1f} | {load_:.1f} |"
