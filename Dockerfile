@@ -40,4 +40,4 @@ USER gridproof
 EXPOSE 8000
 # 0.0.0.0 inside the container's own network namespace; publish the port on a loopback or
 # private address only (docker-compose.yml: 127.0.0.1:8000). No gunicorn control socket.
-CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--no-control-socket", "--access-logfile", "-"]
+CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--no-control-socket", "--access-logfile", "-"]

@@ -35,8 +35,8 @@ def gunicorn(
     port: int = 0, workers: int = 2, threads: int = 4, worker_class: str = "gthread"
 ) -> Iterator[int]:
     """Serve the app on 127.0.0.1:`port` (0: a free one) with `workers` gthread workers of
-    `threads` threads (or, with worker_class="sync", the production model of
-    docs/operations.md: one request at a time per worker process), throttles lifted; yields
+    `threads` threads (the production model of docs/operations.md; or, with
+    worker_class="sync", one request at a time per worker process), throttles lifted; yields
     the port. On exit the server is stopped and,
     with a broker, the ledger integrator tasks its commits queued are purged (no worker
     runs here to take them)."""

@@ -14,9 +14,9 @@ set it up. Its user API answers 500 after creating a user, so the user id is an 
 everything else (two accounts, the source whitelisted by the target, a device, issuance
 metadata and the bundles) is created here through its API before the clock starts.
 
-GridProof runs under gunicorn on loopback with the production worker model of
-docs/operations.md (sync workers, one request at a time each; `--worker-class gthread`
-for 4 threads a worker), 1 then 2 workers. Each
+GridProof runs under gunicorn on loopback with sync workers (one request at a time each,
+as benchmarks/README.md's figures were measured; `--worker-class gthread` for 4 threads a
+worker, the production model of docs/operations.md), 1 then 2 workers. Each
 round sends, one kind after the other for `--seconds` each, from `--clients` closed-loop
 clients, every request on a new connection:
 
@@ -421,7 +421,7 @@ def main() -> None:
         "--worker-class",
         choices=["sync", "gthread"],
         default="sync",
-        help="GridProof's gunicorn workers: sync (production) or gthread (4 threads each)",
+        help="GridProof's gunicorn workers: sync or gthread (4 threads each, production)",
     )
     parser.add_argument("--bundles", type=int, default=1000, help="bundles read, per registry")
     parser.add_argument("--min-pool", type=int, default=300, help="fresh bundles per write run")

@@ -78,14 +78,22 @@ INTEGRATOR_TASK = Hook("ledger.integrator_task")
 """The Celery task `kick()` enqueues (ledger.tasks.ledger_integrate_task)."""
 
 _flags: dict[str, _LocalFlag | _RedisFlag] = {}
+_flags_lock = threading.Lock()
 _quiet_until = 0.0
+"""Per process, shared by a gthread worker's threads: a stale read only costs one more look
+at the flag, so it is not locked."""
 
 
 def kick_flag() -> _LocalFlag | _RedisFlag:
+    """The process's one flag per URL: its threads must share it, or two of them could each
+    set a flag of their own and both enqueue the task."""
     url = settings.LEDGER_KICK_REDIS_URL
     flag = _flags.get(url)
     if flag is None:
-        flag = _flags[url] = _RedisFlag(url) if url else _LocalFlag()
+        with _flags_lock:
+            flag = _flags.get(url)
+            if flag is None:
+                flag = _flags[url] = _RedisFlag(url) if url else _LocalFlag()
     return flag
 
 

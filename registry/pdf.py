@@ -9,6 +9,7 @@ WeasyPrint needs Pango and a font with Cyrillic (Debian `libpango-1.0-0`,
 """
 
 import mimetypes
+import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -20,6 +21,11 @@ from django.http import HttpResponse
 PDF_MEDIA_TYPE = "application/pdf"
 # The origin the HTML is laid out under; never fetched (see _static_only).
 _BASE_URL = "https://registry.invalid/"
+_render_lock = threading.Lock()
+"""One layout at a time per process. Pango and fontconfig under WeasyPrint are not
+documented as thread-safe and the gthread web workers (docs/operations.md, "Worker model")
+serve several requests per process; the layout is CPU-bound Python, which the GIL runs one
+thread at a time anyway, so the lock costs the process no throughput."""
 
 
 class PDFFetchRefused(ValueError):
@@ -61,8 +67,9 @@ def html_to_pdf(html: str) -> bytes:
     # Imported here: WeasyPrint loads Pango and its fonts, which only PDF requests need.
     import weasyprint
 
-    document = weasyprint.HTML(string=html, base_url=_BASE_URL, url_fetcher=_fetcher())
-    return document.write_pdf()
+    with _render_lock:
+        document = weasyprint.HTML(string=html, base_url=_BASE_URL, url_fetcher=_fetcher())
+        return document.write_pdf()
 
 
 def pdf_response(html: str, *, filename: str) -> HttpResponse:

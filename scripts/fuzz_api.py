@@ -1,13 +1,14 @@
 """Fuzz the running API against its own OpenAPI schema with schemathesis, once per role.
 
     .venv/bin/python scripts/fuzz_api.py [--database-url postgres://…/gridproof_fuzz]
-        [--port 8719] [--max-examples 5] [--seed 1] [--roles anonymous,auditor,…]
+        [--port 8719] [--max-examples 5] [--seed 1] [--roles anonymous,auditor,…] [--threads 4]
 
 A throw-away registry: the database (PostgreSQL when --database-url is given, else a
 temporary SQLite file) is created, migrated and seeded with the demo data, and dropped at
 the end, because fuzzing as a producer or as the issuing body really decommissions
-devices, closes accounts and rejects batches. The app runs under gunicorn with throttling
-lifted; each role gets an API token from `manage.py api_token_create`.
+devices, closes accounts and rejects batches. The app runs under gunicorn (2 gthread workers
+of `--threads` threads, the production worker model) with throttling lifted; each role
+gets an API token from `manage.py api_token_create`.
 
 Fails (exit 1) on any server error (5xx), any response that violates the schema, any
 status code the schema does not document, any response of an undocumented content type,
@@ -171,7 +172,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8719)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-examples", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="schemathesis's concurrent clients")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gunicorn worker (production: 4)"
+    )
     # The coverage phase (every boundary value of every parameter) is thorough but takes
     # ~85% of a run; add it with --phases examples,coverage,fuzzing,stateful.
     parser.add_argument("--phases", default="examples,fuzzing,stateful")
@@ -255,6 +259,9 @@ def main() -> int:
                 f"127.0.0.1:{args.port}",
                 "--workers",
                 "2",
+                # the production worker model (docs/operations.md, "Worker model"), so that
+                # the fuzzer's concurrent requests share a process's threads as they will there
+                *("--worker-class", "gthread", "--threads", str(args.threads)),
                 "--timeout",
                 "60",
                 "--no-control-socket",  # one per instance or none: several may run at once

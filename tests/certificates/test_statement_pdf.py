@@ -126,3 +126,30 @@ def test_the_api_refuses_an_unknown_statement_in_json_even_when_pdf_is_asked(cli
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"] == "retirement_not_found"
+
+
+def test_a_process_lays_out_one_pdf_at_a_time(monkeypatch):
+    # given: WeasyPrint's layout replaced by one that looks at the process's render lock
+    import weasyprint
+
+    from registry import pdf
+
+    held = []
+
+    class Layout:
+        def __init__(self, **_kwargs) -> None:
+            held.append(pdf._render_lock.locked())
+
+        def write_pdf(self) -> bytes:
+            held.append(pdf._render_lock.locked())
+            return b"%PDF-"
+
+    monkeypatch.setattr(weasyprint, "HTML", Layout)
+
+    # when: a gthread worker's request thread renders a statement
+    body = html_to_pdf("<p>statement</p>")
+
+    # then: the layout ran under the lock, and the lock is free again for the next thread
+    assert body == b"%PDF-"
+    assert held == [True, True]
+    assert not pdf._render_lock.locked()

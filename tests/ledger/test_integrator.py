@@ -218,6 +218,38 @@ class TestKickDebounce:
         assert broker_mode.call_count == 0
 
 
+def test_the_threads_of_a_worker_share_one_kick_flag(settings):
+    # given: a URL no thread has used yet, and a flag that takes a moment to make (a Redis
+    # client), so that every thread asks for it before any has one
+    settings.LEDGER_KICK_REDIS_URL = ""
+    kick_module._flags.pop("", None)
+    original = kick_module._LocalFlag
+
+    class SlowFlag(original):
+        def __init__(self) -> None:
+            time.sleep(0.05)
+            super().__init__()
+
+    barrier = threading.Barrier(8)
+    flags = []
+
+    def ask() -> None:
+        barrier.wait()
+        flags.append(kick_flag())
+
+    # when
+    with mock.patch.object(kick_module, "_LocalFlag", SlowFlag):
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    kick_module._flags.pop("", None)
+
+    # then
+    assert len({id(flag) for flag in flags}) == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_entry_exists_right_after_a_real_commit():
     # when

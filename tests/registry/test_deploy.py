@@ -188,6 +188,21 @@ def test_celery_runs_the_documented_commands(compose, documented, registry, name
     assert documented[name][:4] == ["celery", "-A", "registry", name]
 
 
+def test_the_web_process_runs_the_measured_worker_model(documented):
+    # gthread workers of 4 threads, chosen against sync workers by measurement
+    # (docs/operations.md, "Worker model"); the image, Compose and the README's commands
+    # run the documented web command (the tests around this one), so this pins them all.
+    web = documented["web"]
+    assert web[web.index("--workers") + 1] == "3"
+    assert web[web.index("--worker-class") + 1] == "gthread"
+    assert web[web.index("--threads") + 1] == "4"
+    readme = (REPO / "README.md").read_text()
+    shown = re.findall(r"gunicorn registry\.wsgi:application .+?(?=`|$)", readme, re.MULTILINE)
+    assert shown, "the README shows the web command"
+    for command in shown:
+        assert "--worker-class gthread --threads 4" in command, command
+
+
 def test_the_image_serves_the_web_process_by_default(documented):
     dockerfile = (REPO / "Dockerfile").read_text()
     cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1)

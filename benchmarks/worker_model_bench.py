@@ -1,0 +1,162 @@
+"""Which gunicorn worker model the web process runs in production, measured (issue 16).
+
+    DJANGO_ENV=development CELERY_BROKER_URL=redis://127.0.0.1:6379/4 \\
+        DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_workers \\
+        .venv/bin/python benchmarks/worker_model_bench.py [--workers 2 3] \\
+        [--models sync gthread:2 gthread:4] [--clients 1 4 8] [--seconds 3] [--rounds 2] \\
+        [--kinds gp_read gp_read_anon bare gp_transfer] [--smoke]
+
+GridProof's side of benchmarks/reference_registry_bench.py (the same world, the same
+requests, every request on a new connection), served by gunicorn on loopback in each
+worker model: `sync` (one request at a time per process) or `gthread:N` (N threads per
+process), at each `--workers` count, from each number of closed-loop `--clients`:
+
+- `GET /api/v1/bundles/{id}/` of a random bundle, with a Bearer token and anonymously;
+- the bare DRF read (`/bench/read/`: same authentication and throttling, one primary-key
+  read);
+- a transfer of 1 Wh split off a fresh bundle (one transaction with its ledger event; with
+  CELERY_BROKER_URL the commit kicks the integrator as in production).
+
+Every model's server runs at once (one worker count at a time); each cell (clients, kind)
+runs on one model after the other, seconds apart, the first model rotating each round,
+so the models see the same moment of the shared machine's load.
+Printed per cell: req/s (median of the rounds), p50/p99 in ms (all rounds) and the mean
+one-minute load average sampled after each of its runs.
+"""
+
+import argparse
+import contextlib
+import os
+import random
+import statistics
+import time
+from collections import defaultdict
+
+import http_support
+from reference_registry_bench import GridProof
+from support import SMOKE_HELP, apply_smoke, ensure_database, setup_django
+
+KINDS = {
+    "gp_read": "bundle read (token)",
+    "gp_read_anon": "bundle read (anonymous)",
+    "bare": "bare DRF read",
+    "gp_transfer": "transfer (split 1 Wh)",
+}
+
+
+def parse_model(value: str) -> tuple[str, int]:
+    """`sync` or `gthread:N` -> (worker class, threads)."""
+    worker_class, _, threads = value.partition(":")
+    if worker_class == "sync" and not threads:
+        return "sync", 1
+    if worker_class == "gthread" and threads.isdigit() and int(threads) > 0:
+        return "gthread", int(threads)
+    raise argparse.ArgumentTypeError(f"{value}: sync or gthread:N")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 3])
+    parser.add_argument(
+        "--models", type=parse_model, nargs="+", default=["sync", "gthread:2", "gthread:4"]
+    )
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per cell and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
+    parser.add_argument("--bundles", type=int, default=1000, help="bundles read")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+    args = parser.parse_args()
+    args.models = [parse_model(m) if isinstance(m, str) else m for m in args.models]
+    apply_smoke(args, workers=[1], clients=[2], seconds=0.5, rounds=1, bundles=20)
+
+    ensure_database()
+    for scope in ("ANON", "USER", "LOGIN", "LEDGER"):  # throttled as in production, never hit
+        os.environ[f"THROTTLE_{scope}"] = "100000000/minute"
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if not os.environ.get("CELERY_BROKER_URL"):
+        print("no CELERY_BROKER_URL: each write integrates the ledger in the request")
+    gp = GridProof(args.bundles)
+    print(f"{os.cpu_count()} CPUs; a new connection per request; load before: {load()}")
+    cells: dict[tuple, list[http_support.Run]] = defaultdict(list)
+    loads: dict[tuple, list[float]] = defaultdict(list)
+    rng = random.Random(1)
+    models = [model_name(*m) for m in args.models]
+    for workers in args.workers:
+        with contextlib.ExitStack() as servers:
+            ports = {}
+            for (worker_class, threads), model in zip(args.models, models, strict=True):
+                ports[model] = servers.enter_context(
+                    http_support.gunicorn(
+                        workers=workers, threads=threads, worker_class=worker_class
+                    )
+                )
+                threads_total = workers * threads
+                for kind in ("gp_read", "bare"):  # warm every worker and thread
+                    http_support.closed_loop(
+                        ports[model], gp.request(kind, rng), threads_total * 2,
+                        min(args.seconds, 1), fresh_connections=True,
+                    )  # fmt: skip
+            for round_ in range(args.rounds):
+                order = models[round_ % len(models) :] + models[: round_ % len(models)]
+                for clients in args.clients:
+                    for kind in args.kinds:
+                        line = []
+                        for model in order:  # the models one after another, seconds apart
+                            if kind in gp.pools:  # fresh bundles: plenty for this run
+                                gp.top_up(kind, int(max(300, 400 * args.seconds)))
+                            run = http_support.closed_loop(
+                                ports[model], gp.request(kind, rng), clients, args.seconds,
+                                fresh_connections=True,
+                            )  # fmt: skip
+                            if kind in gp.pools:
+                                gp.pools[kind].used += len(run.latencies) + run.failed
+                                time.sleep(0.3)  # in-flight requests finish
+                            key = (workers, model, clients, kind)
+                            cells[key].append(run)
+                            loads[key].append(os.getloadavg()[0])
+                            line.append(f"{model} {run.rate:.0f}")
+                        print(
+                            f"round {round_ + 1} {workers}w {clients}c {kind}: " + ", ".join(line),
+                            flush=True,
+                        )
+    report(args, cells, loads)
+    answered = sum(len(r.latencies) for k, runs in cells.items() if k[3] in gp.pools for r in runs)
+    stored = gp.stored()["gp_transfer"]
+    print(f"\ntransfers stored against 2xx answers: {stored}/{answered}")
+    if stored < answered:
+        raise SystemExit("the registry answered 2xx for transfers it did not store")
+
+
+def model_name(worker_class: str, threads: int) -> str:
+    return "sync" if worker_class == "sync" else f"gthread x{threads}"
+
+
+def report(args, cells: dict, loads: dict) -> None:
+    """One Markdown table: a row per cell, the models of a cell together."""
+    print(f"\n{args.rounds} rounds x {args.seconds:g} s; req/s median of the rounds")
+    print("| workers | model | clients | request | req/s | p50 ms | p99 ms | load |")
+    print("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |")
+    for key in sorted(cells, key=lambda k: (k[0], k[2], list(KINDS).index(k[3]))):
+        workers, model, clients, kind = key
+        runs = cells[key]
+        rate = statistics.median(r.rate for r in runs)
+        every = http_support.Run(0, 1, [x for r in runs for x in r.latencies], 0)
+        failed = sum(r.failed for r in runs)
+        bad = f" ({failed} failed)" if failed else ""
+        load_ = statistics.mean(loads[key])
+        print(
+            f"| {workers} | {model} | {clients} | {KINDS[kind]} | {rate:.1f}{bad} | "
+            f"{every.p50:.1f} | {every.p99:.1f} | {load_:.1f} |"
+        )
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
