@@ -92,10 +92,26 @@ class Pool:
         return self.ids[i] if i < len(self.ids) else 0
 
 
+class Registry:
+    """A side of the comparison: `pools` of fresh bundles per write kind, made by `_bundles`."""
+
+    pools: dict[str, Pool]
+
+    def _bundles(self, n: int) -> Pool:
+        raise NotImplementedError
+
+    def top_up(self, kind: str, need: int) -> None:
+        pool = self.pools[kind]
+        if pool.left() < need:
+            more = self._bundles(need)
+            pool.ids += more.ids
+            pool.hours += more.hours
+
+
 # ---------------------------------------------------------------- GridProof's side
 
 
-class GridProof:
+class GridProof(Registry):
     """A world in the benchmark's database: a producer with read bundles and fresh ones to
     transfer and retire, a buyer's account, an API token of the producer's operator."""
 
@@ -133,13 +149,6 @@ class GridProof:
                 self.org, self.accounts[0], f"{self.tag}-{self.batches}", n, start
             )
         return Pool([b.pk for b in bundles], [b.period_start for b in bundles])
-
-    def top_up(self, kind: str, need: int) -> None:
-        pool = self.pools[kind]
-        if pool.left() < need:
-            more = self._bundles(need)
-            pool.ids += more.ids
-            pool.hours += more.hours
 
     def request(self, kind: str, rng: random.Random):
         if kind == "gp_read":
@@ -190,7 +199,7 @@ class GridProof:
 # ---------------------------------------------------------------- the reference's side
 
 
-class Reference:
+class Reference(Registry):
     """A world made through the reference registry's own API at `url`: two accounts (the
     source whitelisted by the target), a device, issuance metadata and bundles."""
 
@@ -257,13 +266,6 @@ class Reference:
         with ThreadPoolExecutor(4) as executor:
             return Pool(list(executor.map(create, hours)), hours)
 
-    def top_up(self, kind: str, need: int) -> None:
-        pool = self.pools[kind]
-        if pool.left() < need:
-            more = self._bundles(need)
-            pool.ids += more.ids
-            pool.hours += more.hours
-
     def request(self, kind: str, rng: random.Random):
         p = self.prefix
         if kind == "ref_read":
@@ -323,6 +325,19 @@ class Reference:
 
 
 # ---------------------------------------------------------------- rounds
+
+
+def gridproof_django() -> None:
+    """Django on the benchmark's database, migrated, throttles out of the way."""
+    ensure_database()
+    for scope in ("ANON", "USER", "LOGIN", "LEDGER"):  # throttled as in production, never hit
+        os.environ[f"THROTTLE_{scope}"] = "100000000/minute"
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if not os.environ.get("CELERY_BROKER_URL"):
+        print("no CELERY_BROKER_URL: each GridProof write integrates the ledger in the request")
 
 
 def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_support.Run]]:
@@ -448,15 +463,7 @@ def main() -> None:
         if urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
             parser.error(f"{url}: the benchmark sends load to loopback addresses only")
 
-    ensure_database()
-    for scope in ("ANON", "USER", "LOGIN", "LEDGER"):  # throttled as in production, never hit
-        os.environ[f"THROTTLE_{scope}"] = "100000000/minute"
-    setup_django()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    if not os.environ.get("CELERY_BROKER_URL"):
-        print("no CELERY_BROKER_URL: each GridProof write integrates the ledger in the request")
+    gridproof_django()
     gp = GridProof(args.bundles)
     refs = {}
     for workers in args.workers:

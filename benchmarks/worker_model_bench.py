@@ -33,8 +33,8 @@ import time
 from collections import defaultdict
 
 import http_support
-from reference_registry_bench import GridProof
-from support import SMOKE_HELP, apply_smoke, ensure_database, setup_django
+from reference_registry_bench import GridProof, gridproof_django
+from support import SMOKE_HELP, apply_smoke
 
 KINDS = {
     "gp_read": "bundle read (token)",
@@ -70,15 +70,7 @@ def main() -> None:
     args.models = [parse_model(m) if isinstance(m, str) else m for m in args.models]
     apply_smoke(args, workers=[1], clients=[2], seconds=0.5, rounds=1, bundles=20)
 
-    ensure_database()
-    for scope in ("ANON", "USER", "LOGIN", "LEDGER"):  # throttled as in production, never hit
-        os.environ[f"THROTTLE_{scope}"] = "100000000/minute"
-    setup_django()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    if not os.environ.get("CELERY_BROKER_URL"):
-        print("no CELERY_BROKER_URL: each write integrates the ledger in the request")
+    gridproof_django()
     gp = GridProof(args.bundles)
     print(f"{os.cpu_count()} CPUs; a new connection per request; load before: {load()}")
     cells: dict[tuple, list[http_support.Run]] = defaultdict(list)
