@@ -37,9 +37,8 @@ def gunicorn(
     """Serve the app on 127.0.0.1:`port` (0: a free one) with `workers` gthread workers of
     `threads` threads (the production model of docs/operations.md; or, with
     worker_class="sync", one request at a time per worker process), throttles lifted; yields
-    the port. On exit the server is stopped and,
-    with a broker, the ledger integrator tasks its commits queued are purged (no worker
-    runs here to take them)."""
+    the port. On exit the server is stopped and, with a broker, the ledger integrator tasks
+    its commits queued are purged (no worker runs here to take them)."""
     port = port or free_port()
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "benchmarks.certificates_settings",
