@@ -21,6 +21,7 @@ from django.db import connection
 
 from accounts.models import Account, Membership, Organisation
 from certificates.models import Bundle, Transfer
+from registry.deferred_writes import execute_or_defer
 
 _BUNDLE_FIELDS = [
     "id",
@@ -146,12 +147,11 @@ def bundles_update(
     if account_id is not None:
         sets.append("account_id = %s")
         params.append(account_id)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE certificates_bundle SET {', '.join(sets)} "  # noqa: S608
-            f"WHERE id IN ({_marks(bundle_ids)})",
-            [*params, *bundle_ids],
-        )
+    execute_or_defer(
+        f"UPDATE certificates_bundle SET {', '.join(sets)} "  # noqa: S608
+        f"WHERE id IN ({_marks(bundle_ids)})",
+        [*params, *bundle_ids],
+    )
 
 
 def _insert_returning_ids(table: str, columns: list[str], rows: list[list]) -> list[int]:

@@ -27,6 +27,7 @@ from django.db import connection
 
 from market import errors, rows
 from market.models import Market, OrderBook, SettlementAccount
+from registry.deferred_writes import execute_or_defer
 
 # Hand-written statements (market/rows.py says why); the row-lock clauses are
 # PostgreSQL's, SQLite serialises writers instead.
@@ -61,11 +62,10 @@ def book_seq_take(book: OrderBook) -> int:
     """The next sequence number of the (locked) book, which moves on by one."""
     seq = book.next_seq
     book.next_seq = seq + 1
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE market_orderbook SET next_seq = %s WHERE market_id = %s",
-            [book.next_seq, book.market_id],
-        )
+    execute_or_defer(
+        "UPDATE market_orderbook SET next_seq = %s WHERE market_id = %s",
+        [book.next_seq, book.market_id],
+    )
     return seq
 
 

@@ -19,6 +19,8 @@ from django.db import connection, models
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.sql import Query
 
+from registry.deferred_writes import execute_or_defer
+
 M = TypeVar("M", bound=models.Model)
 
 
@@ -82,9 +84,10 @@ def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
 
 
-def insert(instances: Iterable[models.Model]) -> None:
+def insert(instances: Iterable[models.Model], *, ids: bool = True) -> None:
     """INSERT the new instances of one model (auto primary key) in one statement; each gets
-    its id, in order, as `bulk_create` does."""
+    its id, in order, as `bulk_create` does. `ids=False`: the caller never reads the new
+    rows' ids, so the statement may travel with the next one (registry.deferred_writes)."""
     instances = list(instances)
     if not instances:
         return
@@ -104,12 +107,15 @@ def insert(instances: Iterable[models.Model]) -> None:
     sql = (
         f"INSERT INTO {model._meta.db_table} "  # noqa: S608
         f"({', '.join(f.column for f in fields)}) "
-        f"VALUES {', '.join([one] * len(instances))} RETURNING id"
+        f"VALUES {', '.join([one] * len(instances))}"
     )
+    if not ids:
+        execute_or_defer(sql, params)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
-    for instance, pk in zip(instances, ids, strict=True):
+        cursor.execute(sql + " RETURNING id", params)
+        new_ids = [row[0] for row in cursor.fetchall()]
+    for instance, pk in zip(instances, new_ids, strict=True):
         instance.pk = pk
         instance._state.adding = False
         instance._state.db = connection.alias

@@ -22,6 +22,7 @@ from django.db import connection
 from accounts.models import Account, Organisation
 from market.models import Order, SettlementAccount
 from market.rows import attnames, converter, load, select_list
+from registry.deferred_writes import execute_or_defer
 
 
 def orders_set_cleared(orders: Iterable[Order], *, clearing_id: int, now: dt.datetime) -> None:
@@ -97,8 +98,7 @@ def _update_from_values(table: str, columns: list[str], rows: list[tuple]) -> No
             f"FROM (VALUES {', '.join([one] * len(rows))}) AS v({', '.join(names)}) "
             "WHERE t.id = v.id::bigint"
         )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in rows for value in row])
+    execute_or_defer(sql, [value for row in rows for value in row])
 
 
 def _db_time(value: dt.datetime | None) -> object:

@@ -136,7 +136,8 @@ class Journal:
             [
                 JournalLine(entry=entry, account=account, bucket=bucket, amount=amount)
                 for entry, account, bucket, amount in self._lines
-            ]
+            ],
+            ids=False,  # nothing reads a line's id: it may travel with the next statement
         )
         storage.accounts_set_balances({id(line[1]): line[1] for line in self._lines}.values())
         self._written, self._lines = len(self.entries), []

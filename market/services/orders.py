@@ -53,6 +53,7 @@ from market.retire_claim import retire_claim_set
 from market.services.money import AVAILABLE, RESERVED, Journal, settlement_account_ensure
 from market.slots import check_gate_open, is_slot_market, slot_check_aligned
 from market.units import UnitsLog, units_deliver, units_release, units_reserve
+from registry.deferred_writes import deferred_writes
 from registry.errors import OrganisationNotApproved
 
 MAX_QUANTITY_WH = 10**12  # 1 TWh in one order
@@ -322,6 +323,7 @@ def _event(run: _Run, kind: str, order: Order, **extra: Any) -> None:
 
 
 @transaction.atomic
+@deferred_writes()  # inside the transaction: see registry/deferred_writes.py
 def order_place(
     *,
     actor: User,
