@@ -1,11 +1,23 @@
 """Canonical event bytes: RFC 8785 (JSON Canonicalization Scheme).
 
 Energy is an integer number of Wh; decimals, fractions and times travel as
-strings; floats are refused, and so is any integer beyond 2**53 (JSON numbers
-above it do not round-trip through every parser).
+strings; floats are refused, and so is any integer of magnitude 2**53 or more (JSON
+numbers from there on do not round-trip through every parser; RFC 8785 refuses them).
+
+Within that subset (null, booleans, strings, safe integers, arrays, objects) RFC 8785 is
+what the standard library's C encoder writes with no spaces and no ASCII escaping, once
+every object's members are in RFC 8785's order (by UTF-16 code units, which is code-point
+order unless a key mixes characters above U+FFFF with ones from U+E000): the escapes are
+the same (quote, backslash, b f n r t, other controls as lowercase u00xx) and so
+are the integers. `to_event_value` puts members in that order and `canonical_bytes` writes
+with `json`, about 6x faster than the pure-Python `rfc8785` package, which stays the
+reference: tests/ledger/test_canonical.py checks both give the same bytes on generated
+values, and a string `json` cannot write as UTF-8 (a lone surrogate) goes to `rfc8785`,
+which refuses it with its own error, as before.
 """
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -33,8 +45,8 @@ def to_event_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise EventEncodingError(f"integer {value} is beyond 2**53")
+        if abs(value) >= MAX_SAFE_INTEGER:
+            raise EventEncodingError(f"integer {value} is not below 2**53 in magnitude")
         return value
     if isinstance(value, float):
         raise EventEncodingError("floats are not allowed in ledger events; use Decimal or str")
@@ -51,17 +63,26 @@ def to_event_value(value: Any) -> Any:
     if isinstance(value, bytes):
         raise EventEncodingError("bytes must be encoded (base64 or hex) before going in an event")
     if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
+        keys = list(value)
+        for key in keys:
             if not isinstance(key, str):
                 raise EventEncodingError(f"event keys must be strings, got {key!r}")
-            out[key] = to_event_value(item)
-        return out
+        keys.sort(key=None if all(key.isascii() for key in keys) else _utf16)
+        return {key: to_event_value(value[key]) for key in keys}
     if isinstance(value, Sequence):
         return [to_event_value(item) for item in value]
     raise EventEncodingError(f"cannot put {type(value).__name__} in a ledger event")
 
 
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
 def canonical_bytes(event: Mapping[str, Any]) -> bytes:
     """RFC 8785 bytes of an event (after `to_event_value`)."""
-    return rfc8785.dumps(to_event_value(event))
+    value = to_event_value(event)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return rfc8785.dumps(value)  # refuses what is not UTF-8, with its own error

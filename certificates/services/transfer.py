@@ -32,6 +32,7 @@ from certificates.services.common import (
 )
 from certificates.services.reservation import certificate_units_deliver, certificate_units_release
 from ledger.services import ledger_append
+from registry.deferred_writes import deferred_writes
 
 
 def _plan_transfers(
@@ -95,6 +96,7 @@ def _record_transfers(
 
 
 @transaction.atomic
+@deferred_writes()  # the bundles' UPDATE travels with the next INSERT
 def certificate_transfer(
     *,
     actor: Actor,
@@ -129,6 +131,7 @@ def certificate_transfer(
 
 
 @transaction.atomic
+@deferred_writes()  # the bundles' UPDATE travels with the next INSERT
 def certificate_transfer_batch(
     *,
     actor: Actor,
