@@ -43,8 +43,8 @@ def bundle_list(*, user: User | None) -> QuerySet[Bundle]:
     return qs if orgs is None else qs.filter(account__organisation_id__in=orgs)
 
 
-# What BundleOutputSerializer reads, and nothing more: the one-bundle read loads and decodes
-# these columns only (benchmarks/bundle_read_bench.py).
+# What BundleOutputSerializer reads, and nothing more: the ORM form of the one-bundle read
+# (the API reads the same through `bundle_detail`'s hand-written statement).
 BUNDLE_OUTPUT_FIELDS = (
     "id",
     "device_id",
