@@ -19,6 +19,7 @@ from accounts.permissions import (
     user_is_issuing_body,
     user_role_in,
 )
+from accounts.selectors import api_token_live_by_prefix
 from ledger.services import ledger_append
 from registry.countries import country_code_valid
 from registry.errors import InvalidInput, OrganisationNotApproved
@@ -376,11 +377,7 @@ def api_token_authenticate(plaintext: str) -> User | None:
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     prefix = plaintext[len(TOKEN_PREFIX) :].split("_", 1)[0]
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(prefix=prefix, revoked_at__isnull=True)
-        .first()
-    )
+    token = api_token_live_by_prefix(prefix)
     if token is None or not secrets.compare_digest(token.key_hash, _token_hash(plaintext)):
         return None
     if not token.user.is_active:

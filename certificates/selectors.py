@@ -23,7 +23,7 @@ from certificates.models import (
     TransferPolicy,
     Withdrawal,
 )
-from certificates.storage import bundle_ancestor_ids
+from certificates.storage import bundle_ancestor_ids, bundle_with_face
 from ledger.selectors import subject_completeness
 
 BUNDLE_RELATED = ("issuance", "account__organisation")
@@ -43,8 +43,8 @@ def bundle_list(*, user: User | None) -> QuerySet[Bundle]:
     return qs if orgs is None else qs.filter(account__organisation_id__in=orgs)
 
 
-# What BundleOutputSerializer reads, and nothing more: the one-bundle read loads and decodes
-# these columns only (benchmarks/bundle_read_bench.py).
+# What BundleOutputSerializer reads, and nothing more: the ORM form of the one-bundle read
+# (the API reads the same through `bundle_detail`'s hand-written statement).
 BUNDLE_OUTPUT_FIELDS = (
     "id",
     "device_id",
@@ -76,6 +76,15 @@ BUNDLE_OUTPUT_FIELDS = (
 def bundle_detail_queryset() -> QuerySet[Bundle]:
     """Any bundle, with what its public face shows (the API's one-bundle read)."""
     return Bundle.objects.select_related(*BUNDLE_RELATED).only(*BUNDLE_OUTPUT_FIELDS)
+
+
+def bundle_detail(*, bundle_id: int) -> Bundle | None:
+    """Any bundle with what its public face shows (the API's one-bundle read), or None.
+
+    One hand-written statement (certificates/storage.py); `bundle_detail_queryset` is the
+    same read through the ORM.
+    """
+    return bundle_with_face(bundle_id)
 
 
 def bundle_public(*, bundle_id: int) -> Bundle | None:

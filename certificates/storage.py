@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from django.db import connection
 
 from accounts.models import Account, Membership, Organisation
-from certificates.models import Bundle, Transfer
+from certificates.models import Bundle, Issuance, Transfer
 from registry.deferred_writes import execute_or_defer
+from registry.joined_rows import JoinedSelect, part
 
 _BUNDLE_FIELDS = [
     "id",
@@ -39,6 +40,35 @@ _BUNDLE_FIELDS = [
 # In the model's field order: Model.from_db pairs names with values in that order.
 _ACCOUNT_FIELDS = ["id", "organisation_id", "number", "kind", "status"]
 _MOVING_ROLES = (Membership.Role.OPERATOR.value, Membership.Role.ADMIN.value)
+
+# The one-bundle read (GET /api/v1/bundles/{id}/): the bundle and what BundleOutputSerializer
+# shows of its issuance, account and organisation, in one statement. Compiling the ORM's
+# three-join query cost more than running it (benchmarks/README.md, "One-bundle read").
+_BUNDLE_FACE = JoinedSelect(
+    part(Bundle, "b", _BUNDLE_FIELDS),
+    part(
+        Issuance,
+        "i",
+        (
+            "id",
+            "device_name",
+            "technology_code",
+            "energy_source_code",
+            "grid_area_code",
+            "country",
+            "capacity_w",
+            "commissioning_date",
+            "support",
+            "emission_factor_g_per_kwh",
+            "is_storage",
+            "issued_at",
+            "issuing_body_id",
+        ),
+    ),
+    part(Account, "a", ("id", "organisation_id", "number")),
+    part(Organisation, "o", ("id", "legal_name")),
+)
+_BIGINT_MAX = 2**63 - 1
 
 
 def holder_may_move(role: str | None, organisation_status: str) -> bool:
@@ -98,6 +128,28 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
         may_move = holder_may_move(bundle.actor_role, bundle.holder_organisation_status)
         held[bundle.pk] = Held(bundle, account, may_move)
     return held
+
+
+def bundle_with_face(bundle_id: int) -> Bundle | None:
+    """The bundle with its issuance, account and the account's organisation loaded (the
+    fields the public read shows; the rest deferred), or None."""
+    if not 0 < bundle_id <= _BIGINT_MAX:
+        return None
+    found = _BUNDLE_FACE.one(
+        "FROM certificates_bundle b "
+        "JOIN certificates_issuance i ON i.id = b.issuance_id "
+        "JOIN accounts_account a ON a.id = b.account_id "
+        "JOIN accounts_organisation o ON o.id = a.organisation_id "
+        "WHERE b.id = %s",
+        [bundle_id],
+    )
+    if found is None:
+        return None
+    bundle, issuance, account, organisation = found
+    account.organisation = organisation
+    bundle.account = account
+    bundle.issuance = issuance
+    return bundle
 
 
 def bundles_lock_rows(bundle_ids: Sequence[int]) -> dict[int, Bundle]:

@@ -149,7 +149,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend without the per-request health check of a connection that worked
+    # in the last second (registry/postgresql/base.py; docs/operations.md).
+    DATABASES["default"]["ENGINE"] = "registry.postgresql"
+USING_POSTGRES = DATABASES["default"]["ENGINE"] == "registry.postgresql"
 # The role the web, worker and beat processes connect as; `migrate`, run as the tables'
 # owner, grants it what it needs and nothing that could rewrite the ledger
 # (registry/db_roles.py, docs/operations.md "Database roles").
