@@ -148,8 +148,11 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
     )
 
 
-def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict[str, Any]:
-    """Carry out a plan through the certificates services; raises to refuse."""
+def _apply(
+    contract: Contract, plan: Plan, execution: ContractExecution, *, settle: bool = True
+) -> dict[str, Any]:
+    """Carry out a plan through the certificates services; raises to refuse. Without
+    `settle` the obligation is left to the caller (`_settle`: a group pays last)."""
     if plan.refusal is not None:
         raise plan.refusal
     if plan.shortfall:
@@ -222,7 +225,7 @@ def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict
             )
             retired += [str(item.public_id) for item in retirements]
         result["retirements"] = retired
-    if plan.obligation:
+    if plan.obligation and settle:
         result["obligation"] = _obligation(contract, execution, plan.obligation)
     return result
 
@@ -242,8 +245,15 @@ def _hour_chunks(hourly: list[tuple[dt.datetime, list[tuple[int, int]]]]):
 
 
 def _obligation(contract: Contract, execution: ContractExecution, owed: dict) -> dict:
+    return _settled(obligation_new(contract, execution, owed), owed)
+
+
+def obligation_new(
+    contract: Contract, execution: ContractExecution, owed: dict
+) -> SettlementObligation:
+    """The obligation row of an applied execution, not yet offered for payment."""
     roles = dict(contract.parties.values_list("role", "organisation_id"))
-    obligation = SettlementObligation.objects.create(
+    return SettlementObligation.objects.create(
         contract=contract,
         execution=execution,
         payer_id=roles[owed["payer_role"]],
@@ -253,6 +263,10 @@ def _obligation(contract: Contract, execution: ContractExecution, owed: dict) ->
         volume_wh=owed["volume_wh"],
         created_at=timezone.now(),
     )
+
+
+def _settled(obligation: SettlementObligation, owed: dict) -> dict:
+    """Offer the obligation for payment; what the execution's result says of it."""
     obligation_settle(obligation)
     return (
         owed
@@ -297,6 +311,23 @@ def _run(
             result = _apply(contract, plan, execution)
             changed = plan.subjects
     except DomainError as exc:
+        return record(contract, execution, actor, now, exc=exc)
+    return record(contract, execution, actor, now, result=result, changed=changed)
+
+
+def record(
+    contract: Contract,
+    execution: ContractExecution,
+    actor: Any,
+    now: dt.datetime,
+    *,
+    exc: DomainError | None = None,
+    result: dict[str, Any] | None = None,
+    changed: list[Any] | tuple = (),
+) -> ContractExecution:
+    """Write an execution's outcome (applied with `result`, or refused with `exc`: failed,
+    or parked) and its one `contract.executed` or `contract.execution_failed` event."""
+    if exc is not None:
         park = (
             contract.on_failure == Contract.OnFailure.PARK
             or execution.attempts >= contract.max_attempts

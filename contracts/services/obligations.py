@@ -30,6 +30,13 @@ SYSTEM = "system:contracts"
 # contracts).
 SETTLEMENT_HANDLERS = Hook("contracts.settlement_handlers")
 
+# Callable[[list[SettlementObligation]], None]: before a group of executions
+# (`contracts.services.group`) pays its obligations one by one, lock every settlement
+# account those payments will lock, all at once in primary-key order, so that two groups
+# paying the same organisations cannot deadlock (each payment then re-locks rows it
+# holds). Registered by the market, by name.
+SETTLEMENT_LOCKS = Hook("contracts.settlement_locks")
+
 
 def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
     """Try to pay a new obligation through the settlement handlers, inside its execution's
