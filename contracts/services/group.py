@@ -34,17 +34,29 @@ accounts (the certificates service, per contract), then every settlement account
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
 from certificates.models import Issuance
-from contracts import selectors
+from contracts import events, locks, selectors
 from contracts.kinds import shares
-from contracts.models import Contract, ContractExecution, SettlementObligation
-from contracts.services.execution import _apply, _in_force, _settled, obligation_new, record
-from contracts.services.obligations import SETTLEMENT_LOCKS, SYSTEM
+from contracts.kinds.base import Plan
+from contracts.models import Contract, ContractExecution, ContractParty, SettlementObligation
+from contracts.services.execution import (
+    OUTCOME_FIELDS,
+    _apply,
+    _in_force,
+    obligation_build,
+    obligation_result,
+    outcome_event,
+    outcome_set,
+    record,
+)
+from contracts.services.obligations import OFFER_FIELDS, SETTLEMENT_LOCKS, SYSTEM, obligation_offer
+from ledger.services import ledger_append_many
 from registry.errors import DomainError
 
 
@@ -61,28 +73,24 @@ def contracts_execute_issuance(
     ids = selectors.contracts_for_issuance(issuance_id=issuance_id)
     contracts = list(Contract.objects.filter(pk__in=ids).order_by("pk"))
     trigger = f"issuance:{issuance.pk}"
-    claimed: list[tuple[Contract, ContractExecution]] = []
-    for contract in contracts:
-        if contract.kind not in shares.SHARE_KINDS or not _in_force(contract, issuance, now):
-            continue
-        try:
-            with transaction.atomic():
-                execution = ContractExecution.objects.create(
-                    contract=contract,
-                    trigger=trigger,
-                    version=contract.version,
-                    status=ContractExecution.Status.FAILED,
-                    created_at=now,
-                    updated_at=now,
-                )
-        except IntegrityError:
-            continue
-        claimed.append((contract, execution))
+    in_force = [
+        contract
+        for contract in contracts
+        if contract.kind in shares.SHARE_KINDS and _in_force(contract, issuance, now)
+    ]
+    claims = locks.execution_claims(in_force, trigger, now)
+    claimed = [(c, claims[c.pk]) for c in in_force if c.pk in claims]
     if not claimed:
         return []
     _sources_lock(sorted({contract.source_account_id for contract, _ in claimed}))
+    parties: dict[int, dict[str, int]] = defaultdict(dict)
+    party_rows = ContractParty.objects.filter(contract_id__in=[c.pk for c, _ in claimed])
+    for contract_id, role, organisation_id in party_rows.values_list(
+        "contract_id", "role", "organisation_id"
+    ):
+        parties[contract_id][role] = organisation_id
     facts: dict[int, tuple[list, list]] = {}
-    applied: list[tuple[Contract, ContractExecution, dict, list]] = []
+    applied: list[tuple[Contract, ContractExecution, dict, Plan]] = []
     done: list[ContractExecution] = []
     for contract, execution in claimed:
         source = contract.source_account_id
@@ -97,24 +105,26 @@ def contracts_execute_issuance(
                 plan = shares.plan_issuance(contract, issuance, base, group)
                 result = _apply(contract, plan, execution, settle=False)
         except DomainError as exc:
-            done.append(record(contract, execution, SYSTEM, timezone.now(), exc=exc))
+            roles = parties[contract.pk]
+            at = timezone.now()
+            done.append(
+                record(contract, execution, SYSTEM, at, exc=exc, parties=roles, obligation=None)
+            )
             continue
         applied.append((contract, execution, result, plan))
-    owed = [
-        (contract, obligation_new(contract, execution, plan.obligation))
-        for contract, execution, _result, plan in applied
-        if plan.obligation
-    ]
-    if owed:
-        for lock in SETTLEMENT_LOCKS:
-            lock([obligation for _contract, obligation in owed])
-    obligations = {obligation.execution_id: obligation for _c, obligation in owed}
+    obligations = _settle(applied, parties)
+    outcomes = []
+    at = timezone.now()
     for contract, execution, result, plan in applied:
-        obligation: SettlementObligation | None = obligations.get(execution.pk)
-        if obligation is not None:
-            result["obligation"] = _settled(obligation, plan.obligation)
-        at = timezone.now()
-        done.append(record(contract, execution, SYSTEM, at, result=result, changed=plan.subjects))
+        outcome_set(contract, execution, at, result=result)
+        obligation = obligations.get(execution.pk)
+        outcomes.append(
+            outcome_event(contract, execution, plan.subjects, parties[contract.pk], obligation)
+        )
+        done.append(execution)
+    if applied:
+        ContractExecution.objects.bulk_update([a[1] for a in applied], OUTCOME_FIELDS)
+        ledger_append_many(kind=events.EXECUTED, actor=SYSTEM, events=outcomes)
     return sorted(done, key=lambda execution: execution.contract_id)
 
 
@@ -122,3 +132,33 @@ def _sources_lock(account_ids: list[int]) -> None:
     """The source accounts FOR NO KEY UPDATE, in primary-key order (one statement)."""
     rows = Account.objects.select_for_update(no_key=True).filter(pk__in=account_ids)
     list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+def _settle(
+    applied: list[tuple], parties: dict[int, dict[str, int]]
+) -> dict[int, SettlementObligation]:
+    """The group's obligations: inserted in one statement, every settlement account their
+    payments lock locked at once (`SETTLEMENT_LOCKS`), each offered to the settlement
+    handlers in contract order (a payment each, its own savepoint, as before), their
+    outcome written in one statement; each execution's result says what became of it.
+    Returns the obligations by execution id."""
+    owed = [
+        (execution, result, plan.obligation)
+        for _contract, execution, result, plan in applied
+        if plan.obligation
+    ]
+    if not owed:
+        return {}
+    obligations = SettlementObligation.objects.bulk_create(
+        [
+            obligation_build(execution.contract, execution, due, parties[execution.contract_id])
+            for execution, _result, due in owed
+        ]
+    )
+    for lock in SETTLEMENT_LOCKS:
+        lock(obligations)
+    for (_execution, result, due), obligation in zip(owed, obligations, strict=True):
+        obligation_offer(obligation)
+        result["obligation"] = obligation_result(obligation, due)
+    SettlementObligation.objects.bulk_update(obligations, OFFER_FIELDS)
+    return {obligation.execution_id: obligation for obligation in obligations}
