@@ -3,10 +3,11 @@
 What `contract_execute` does per contract, for the group the `certificates.issued` hook
 hands over, sharing what the group has in common (benchmarks/README.md, "Contracts"):
 
-1. the issuance and the contracts are read once; each contract in force claims its
-   (contract, trigger) row in its own savepoint, in contract order: a trigger executed
-   before (or being executed by a concurrent transaction, which wins) is skipped exactly
-   as `contract_execute` skips it;
+1. the issuance, the contracts and their parties are read once; every contract in force
+   claims its (contract, trigger) row in one INSERT ... ON CONFLICT DO NOTHING, in
+   contract order (`locks.execution_claims`): a trigger executed before (or being
+   executed by a concurrent transaction, which wins) is skipped exactly as
+   `contract_execute` skips it;
 2. the source accounts, in primary-key order, FOR NO KEY UPDATE (what a single execution
    takes first): a concurrent group or execution on the same output queues here;
 3. per source account, the issuance's original bundles (`issued_into`) and the share
@@ -16,11 +17,12 @@ hands over, sharing what the group has in common (benchmarks/README.md, "Contrac
    through the certificates service. A refusal (a closed account, units gone, an index
    price missing) rolls back that savepoint only and records the execution failed or
    parked with its reason and its `contract.execution_failed` event; the others apply;
-5. the payments last: every PPA obligation is created, then the market's settlement
-   accounts of all of them are locked at once in pk order (the
-   `contracts.settlement_locks` hook), then each is offered to the settlement handlers
-   (its own savepoint, as before), and each execution's `contract.executed` event follows
-   its payment, with the same data as a single execution's.
+5. the payments last: the PPAs' obligations inserted in one statement, the market's
+   settlement accounts of all of them locked at once in pk order (the
+   `contracts.settlement_locks` hook), each offered to the settlement handlers (its own
+   payment, journal entry and savepoint, as before), their outcome written in one
+   statement; then the executions' outcomes in one statement and one `contract.executed`
+   event per contract (one INSERT for all), with the data a single execution records.
 
 Savepoints rather than a pre-check: a plan can only know that a transfer will be refused
 by doing what the certificates service does (lock, check the receiving account), so the
