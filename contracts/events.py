@@ -18,9 +18,11 @@ KEY_REGISTERED = "contract.key_registered"
 OBLIGATION_RETRIED = "contract.obligation_retried"
 
 
-def subjects(contract: Contract, *extra: Any) -> list[Any]:
-    """The contract and every party organisation, then whatever else changed."""
-    parties = [("organisation", org_id) for org_id in party_ids(contract)]
+def subjects(contract: Contract, *extra: Any, party_orgs: list[int] | None = None) -> list[Any]:
+    """The contract and every party organisation (`party_orgs`, sorted, when the caller
+    read them already), then whatever else changed."""
+    orgs = party_ids(contract) if party_orgs is None else party_orgs
+    parties = [("organisation", org_id) for org_id in orgs]
     return [contract, *parties, *extra]
 
 

@@ -7,7 +7,7 @@ key, only ever waits for a concurrent execution of the same trigger, which then 
 the row and skips; it holds no row another writer locks.
 """
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -31,6 +31,48 @@ def claim_targets_lock(*, source_account_id: int | None, device_id: int | None) 
         )
     if device_id is not None:
         list(Device.objects.select_for_update(no_key=True).filter(pk=device_id).values("pk"))
+
+
+def execution_claims(contracts: list[Contract], trigger: str, now) -> dict[int, ContractExecution]:
+    """Claim (contract, trigger) for each contract in one INSERT ... ON CONFLICT DO NOTHING,
+    rows in contract order: the claims made now, by contract id. A trigger executed before
+    is left out; one a concurrent transaction is claiming waits for it (then is left out
+    if it committed), exactly as one `ContractExecution` insert per contract would."""
+    if not contracts:
+        return {}
+    ops = connection.ops
+    at = ops.adapt_datetimefield_value(now)
+    failed = ContractExecution.Status.FAILED.value
+    rows = [
+        [c.pk, trigger, c.version, failed, "", "", "{}", 1, at, at]
+        for c in sorted(contracts, key=lambda c: c.pk)
+    ]
+    marks = ", ".join(["(" + ", ".join(["%s"] * 10) + ")"] * len(rows))
+    sql = (
+        "INSERT INTO contracts_contractexecution (contract_id, trigger, version, status, "  # noqa: S608
+        "reason_code, reason_detail, result, attempts, created_at, updated_at) "
+        f"VALUES {marks} ON CONFLICT (contract_id, trigger) DO NOTHING "
+        "RETURNING id, contract_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+        claimed = dict((contract_id, pk) for pk, contract_id in cursor.fetchall())
+    out = {}
+    for contract in contracts:
+        if contract.pk in claimed:
+            execution = ContractExecution(
+                pk=claimed[contract.pk],
+                contract=contract,
+                trigger=trigger,
+                version=contract.version,
+                status=failed,
+                created_at=now,
+                updated_at=now,
+            )
+            execution._state.adding = False
+            execution._state.db = connection.alias
+            out[contract.pk] = execution
+    return out
 
 
 def execution_lock(execution_id: int) -> ContractExecution | None:

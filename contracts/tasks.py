@@ -14,17 +14,9 @@ log = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def contracts_execute_issuance_task(issuance_id: int) -> int:
-    """Execute every share contract an issuance concerns (each in its own transaction)."""
-    done = 0
-    for contract_id in selectors.contracts_for_issuance(issuance_id=issuance_id):
-        try:
-            if services.contract_execute(
-                contract_id=contract_id, trigger=f"issuance:{issuance_id}"
-            ):
-                done += 1
-        except DomainError as exc:
-            log.warning("contract %s on issuance %s: %s", contract_id, issuance_id, exc.code)
-    return done
+    """Execute every share contract an issuance concerns, together in one transaction
+    (`contracts.services.group`); return how many executions ran."""
+    return len(services.contracts_execute_issuance(issuance_id=issuance_id))
 
 
 @shared_task(ignore_result=True)

@@ -23,7 +23,11 @@ class MarketConfig(AppConfig):
         )
         from market.replay import replay_market
         from market.selectors import energy_cleared_prices, energy_index_clearings
-        from market.services.payments import charging_bill_pay, contract_obligation_pay
+        from market.services.payments import (
+            charging_bill_pay,
+            contract_obligation_pay,
+            contract_obligations_lock,
+        )
         from market.triggers import MARKET_TABLES
         from registry.append_only import APPEND_ONLY_TABLES
         from registry.hooks import HOOKS
@@ -46,6 +50,7 @@ class MarketConfig(AppConfig):
         # the hooks are found by name; contracts and charging come before the market in
         # INSTALLED_APPS, so their ready() has defined them (a KeyError here says otherwise).
         HOOKS["contracts.settlement_handlers"].register(contract_obligation_pay)
+        HOOKS["contracts.settlement_locks"].register(contract_obligations_lock)
         HOOKS["charging.bill_settlers"].register(charging_bill_pay)
         # Community bills at market prices: consumers comes before the market in
         # INSTALLED_APPS, so its price hook is defined (by consumers.pricing, imported by

@@ -206,15 +206,26 @@ def allocate(contract: Contract, base: list[tuple], group: list[Contract]) -> li
     return out
 
 
-def plan_issuance(contract: Contract, issuance: Issuance) -> Plan:
-    """What the contract takes of one issuance, and the live bundles it takes them from."""
+def plan_issuance(
+    contract: Contract,
+    issuance: Issuance,
+    base: list[tuple] | None = None,
+    group: list[Contract] | None = None,
+) -> Plan:
+    """What the contract takes of one issuance, and the live bundles it takes them from.
+
+    `base` (`issued_into`) and `group` (`share_group`) may be given when the caller read
+    them for several contracts on one source account: both are facts of the issuance that
+    the executions do not change. The live bundles are always read here."""
     trigger = f"issuance:{issuance.pk}"
     if contract.device_id is not None and contract.device_id != issuance.device_id:
         return _plan(
             contract, trigger, issuance, [], [], [] if contract.kind == PPA_SHAPED else None
         )
-    base = issued_into(contract.source_account_id, issuance.pk)
-    group = share_group(contract, issuance.device_id, issuance.issued_at)
+    if base is None:
+        base = issued_into(contract.source_account_id, issuance.pk)
+    if group is None or contract.pk not in {member.pk for member in group}:
+        group = share_group(contract, issuance.device_id, issuance.issued_at)
     if contract.kind == PPA_SHAPED:
         allocations, shape_rows = shape.allocate_shaped(contract, base, group)
     else:

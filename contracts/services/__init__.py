@@ -21,6 +21,7 @@ from contracts.services.execution import (
     contract_plan,
     storage_next_day,
 )
+from contracts.services.group import contracts_execute_issuance
 from contracts.services.obligations import (
     SETTLEMENT_HANDLERS,
     obligation_pay,
@@ -44,6 +45,7 @@ __all__ = [
     "contract_expire_due",
     "contract_plan",
     "contract_terminate",
+    "contracts_execute_issuance",
     "obligation_pay",
     "obligation_retry",
     "obligation_settle",

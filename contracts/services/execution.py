@@ -148,8 +148,11 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
     )
 
 
-def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict[str, Any]:
-    """Carry out a plan through the certificates services; raises to refuse."""
+def _apply(
+    contract: Contract, plan: Plan, execution: ContractExecution, *, settle: bool = True
+) -> dict[str, Any]:
+    """Carry out a plan through the certificates services; raises to refuse. Without
+    `settle` the obligation is left to the caller (`_settle`: a group pays last)."""
     if plan.refusal is not None:
         raise plan.refusal
     if plan.shortfall:
@@ -222,7 +225,7 @@ def _apply(contract: Contract, plan: Plan, execution: ContractExecution) -> dict
             )
             retired += [str(item.public_id) for item in retirements]
         result["retirements"] = retired
-    if plan.obligation:
+    if plan.obligation and settle:
         result["obligation"] = _obligation(contract, execution, plan.obligation)
     return result
 
@@ -242,8 +245,32 @@ def _hour_chunks(hourly: list[tuple[dt.datetime, list[tuple[int, int]]]]):
 
 
 def _obligation(contract: Contract, execution: ContractExecution, owed: dict) -> dict:
-    roles = dict(contract.parties.values_list("role", "organisation_id"))
-    obligation = SettlementObligation.objects.create(
+    return _settled(obligation_new(contract, execution, owed), owed)
+
+
+def obligation_new(
+    contract: Contract,
+    execution: ContractExecution,
+    owed: dict,
+    roles: dict[str, int] | None = None,
+) -> SettlementObligation:
+    """The obligation row of an applied execution, not yet offered for payment (`roles`:
+    the contract's party organisations by role, when the caller read them)."""
+    obligation = obligation_build(contract, execution, owed, roles)
+    obligation.save(force_insert=True)
+    return obligation
+
+
+def obligation_build(
+    contract: Contract,
+    execution: ContractExecution,
+    owed: dict,
+    roles: dict[str, int] | None = None,
+) -> SettlementObligation:
+    """`obligation_new`'s row, unsaved (a group of executions inserts all in one)."""
+    if roles is None:
+        roles = dict(contract.parties.values_list("role", "organisation_id"))
+    return SettlementObligation(
         contract=contract,
         execution=execution,
         payer_id=roles[owed["payer_role"]],
@@ -253,7 +280,16 @@ def _obligation(contract: Contract, execution: ContractExecution, owed: dict) ->
         volume_wh=owed["volume_wh"],
         created_at=timezone.now(),
     )
+
+
+def _settled(obligation: SettlementObligation, owed: dict) -> dict:
+    """Offer the obligation for payment; what the execution's result says of it."""
     obligation_settle(obligation)
+    return obligation_result(obligation, owed)
+
+
+def obligation_result(obligation: SettlementObligation, owed: dict) -> dict:
+    """What an execution's result says of its obligation once offered for payment."""
     return (
         owed
         | {
@@ -297,6 +333,47 @@ def _run(
             result = _apply(contract, plan, execution)
             changed = plan.subjects
     except DomainError as exc:
+        return record(contract, execution, actor, now, exc=exc)
+    return record(contract, execution, actor, now, result=result, changed=changed)
+
+
+def record(
+    contract: Contract,
+    execution: ContractExecution,
+    actor: Any,
+    now: dt.datetime,
+    *,
+    exc: DomainError | None = None,
+    result: dict[str, Any] | None = None,
+    changed: list[Any] | tuple = (),
+    parties: dict[str, int] | None = None,
+    obligation: SettlementObligation | bool | None = True,
+) -> ContractExecution:
+    """Write an execution's outcome (applied with `result`, or refused with `exc`: failed,
+    or parked) and its one `contract.executed` or `contract.execution_failed` event.
+
+    A caller that read them passes the contract's `parties` (organisation by role) and the
+    execution's `obligation` (None: it has none); otherwise both are looked up."""
+    kind = outcome_set(contract, execution, now, exc=exc, result=result)
+    execution.save(update_fields=OUTCOME_FIELDS)
+    subject, data = outcome_event(contract, execution, changed, parties, obligation)
+    ledger_append(kind=kind, actor=actor, subject=subject, data=data)
+    return execution
+
+
+OUTCOME_FIELDS = ["status", "reason_code", "reason_detail", "result", "attempts", "updated_at"]
+
+
+def outcome_set(
+    contract: Contract,
+    execution: ContractExecution,
+    now: dt.datetime,
+    *,
+    exc: DomainError | None = None,
+    result: dict[str, Any] | None = None,
+) -> str:
+    """Set an execution's outcome fields (`OUTCOME_FIELDS`, not saved); its event kind."""
+    if exc is not None:
         park = (
             contract.on_failure == Contract.OnFailure.PARK
             or execution.attempts >= contract.max_attempts
@@ -314,22 +391,30 @@ def _run(
         execution.result = to_event_value(result)
         kind = events.EXECUTED
     execution.updated_at = now
-    execution.save(
-        update_fields=["status", "reason_code", "reason_detail", "result", "attempts", "updated_at"]
-    )
+    return kind
+
+
+def outcome_event(
+    contract: Contract,
+    execution: ContractExecution,
+    changed: list[Any] | tuple = (),
+    parties: dict[str, int] | None = None,
+    obligation: SettlementObligation | bool | None = True,
+) -> tuple[list[Any], dict[str, Any]]:
+    """The subjects and data of an execution's outcome event (see `record`)."""
     extra: list[Any] = [execution]
-    if hasattr(execution, "obligation"):
-        extra.append(execution.obligation)
-    ledger_append(
-        kind=kind,
-        actor=actor,
-        subject=events.subjects(
-            contract, *extra, *_input_subjects(execution.trigger), *_unique(changed)
-        ),
-        data=events.execution_data(execution)
-        | ({"reason_detail": execution.reason_detail} if execution.reason_code else {}),
+    if obligation is True:
+        obligation = execution.obligation if hasattr(execution, "obligation") else None
+    if obligation:
+        extra.append(obligation)
+    orgs = None if parties is None else sorted(parties.values())
+    subject = events.subjects(
+        contract, *extra, *_input_subjects(execution.trigger), *_unique(changed), party_orgs=orgs
     )
-    return execution
+    data = events.execution_data(execution) | (
+        {"reason_detail": execution.reason_detail} if execution.reason_code else {}
+    )
+    return subject, data
 
 
 def _unique(subjects: list[Any]) -> list[Any]:

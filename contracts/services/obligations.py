@@ -30,6 +30,13 @@ SYSTEM = "system:contracts"
 # contracts).
 SETTLEMENT_HANDLERS = Hook("contracts.settlement_handlers")
 
+# Callable[[list[SettlementObligation]], None]: before a group of executions
+# (`contracts.services.group`) pays its obligations one by one, lock every settlement
+# account those payments will lock, all at once in primary-key order, so that two groups
+# paying the same organisations cannot deadlock (each payment then re-locks rows it
+# holds). Registered by the market, by name.
+SETTLEMENT_LOCKS = Hook("contracts.settlement_locks")
+
 
 def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
     """Try to pay a new obligation through the settlement handlers, inside its execution's
@@ -38,14 +45,23 @@ def obligation_settle(obligation: SettlementObligation) -> SettlementObligation:
     ledger event (the market's) names the obligation. Later attempts: `obligation_retry`."""
     if obligation.status == SettlementObligation.Status.SETTLED:
         return obligation
+    obligation_offer(obligation)
+    obligation.save(update_fields=OFFER_FIELDS)
+    return obligation
+
+
+OFFER_FIELDS = ["status", "reference", "reason_code", "settled_at"]
+
+
+def obligation_offer(obligation: SettlementObligation) -> None:
+    """`obligation_settle` without the save: the caller writes `OFFER_FIELDS` (a group of
+    executions writes all its obligations in one statement)."""
     reference, reason = pay_through(SETTLEMENT_HANDLERS, obligation)
     if reference:
         obligation.status = SettlementObligation.Status.SETTLED
         obligation.reference = reference[:100]
         obligation.settled_at = timezone.now()
     obligation.reason_code = reason
-    obligation.save(update_fields=["status", "reference", "reason_code", "settled_at"])
-    return obligation
 
 
 @transaction.atomic

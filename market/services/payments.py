@@ -102,6 +102,26 @@ def contract_obligation_pay(obligation: Any) -> str:
     return payment_make(payable=obligation, kind=JournalEntry.Kind.CONTRACT_PAYMENT)
 
 
+def contract_obligations_lock(obligations: list[Any]) -> None:
+    """The `contracts.settlement_locks` hook: lock, at once and in pk order, the existing
+    settlement accounts the payments of `obligations` will lock (a payee's account that
+    does not exist yet is created by its payment, as without this)."""
+    wanted = {
+        (org, ob.currency)
+        for ob in obligations
+        if ob.amount_minor > 0 and ob.payer_id != ob.payee_id
+        for org in (ob.payer_id, ob.payee_id)
+    }
+    if not wanted:
+        return
+    found = SettlementAccount.objects.filter(
+        kind=SettlementAccount.Kind.MEMBER,
+        organisation_id__in={org for org, _ in wanted},
+        currency__in={currency for _, currency in wanted},
+    ).values_list("pk", "organisation_id", "currency")
+    settlement_accounts_lock([pk for pk, org, cur in found if (org, cur) in wanted])
+
+
 def charging_bill_pay(bill: Any) -> str:
     """The `charging.bill_settlers` hook: the driver's organisation pays the station's."""
     return payment_make(payable=bill, kind=JournalEntry.Kind.BILL_PAYMENT)
