@@ -227,7 +227,12 @@ def ledger_integrate(*, max_batch: int = 5000, cache: TreeCache | None = None) -
 
     `cache`: the integrator loop's, to resume the tree without reading its nodes; then, on
     PostgreSQL outside a transaction, a batch costs two round trips (`_integrate_directly`)."""
-    if cache is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if (
+        cache is not None
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    ):
         done = _integrate_directly(max_batch, cache)
         if done is not None:
             return done
