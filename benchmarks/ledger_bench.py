@@ -164,7 +164,9 @@ def bench_proofs(size: int, samples: int, rng: random.Random) -> None:
         print(f"  {name:26s} p50 {ms(p50)}  p99 {ms(p99)}  ({p50 / base:.1f}x baseline p50)")
 
 
-def bench_append(transactions: int, processes: int = 4, seconds: float = 5.0) -> None:
+def bench_append(
+    transactions: int, processes: int = 4, seconds: float = 5.0, worker_pid: int | None = None
+) -> None:
     from django.db import connection, transaction
 
     from ledger.services import ledger_append
@@ -208,13 +210,45 @@ def bench_append(transactions: int, processes: int = 4, seconds: float = 5.0) ->
 
     # Several processes, as several web workers would be (threads would share one GIL).
     rates = {}
-    for ledgered in (False, True):
-        rates[ledgered] = _append_processes(processes, seconds, ledgered=ledgered)
+    rates[False] = _append_processes(processes, seconds, ledgered=False)
+    wait_for_empty_queue()
+    size, cpu = _head_size(), _cpu_seconds(worker_pid)
+    rates[True] = _append_processes(processes, seconds, ledgered=True)
     print(
         f"  {processes} processes, one transaction each time: {rates[False]:,.0f}/s without "
         f"ledger_append (baseline), {rates[True]:,.0f}/s with it "
         f"({rates[True] / rates[False]:.2f}x)"
     )
+    wait_for_empty_queue()
+    with connection.cursor() as cursor:
+        # One batch, one integrated_at.
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT integrated_at) FROM ledger_ledgerentry "
+            "WHERE seq >= %s",
+            [size],
+        )
+        entries, batches = cursor.fetchone()
+    line = (
+        f"  integrator meanwhile: {batches:,} batches, {entries / max(batches, 1):.1f} events each"
+    )
+    if worker_pid:
+        spent = _cpu_seconds(worker_pid) - cpu
+        line += f"; worker process CPU {spent:.2f} s = {spent / entries * 1e6:.0f} us per event"
+    print(line)
+
+
+def _head_size() -> int:
+    from ledger.models import TreeHead
+
+    return TreeHead.objects.values_list("size", flat=True).first() or 0
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 without one."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _append_processes(processes: int, seconds: float, *, ledgered: bool) -> float:
@@ -534,11 +568,11 @@ def main() -> None:
 
     broker = bool(settings.CELERY_BROKER_URL)
     if {"append", "delay"} & only:
-        with Worker() if broker else contextlib.nullcontext():
+        with Worker() if broker else contextlib.nullcontext() as worker:
             if "append" in only:
                 mode = "kick to a real worker" if broker else "no broker: integrated on commit"
                 section(f"ledger_append, one event per transaction ({mode})")
-                bench_append(args.append_transactions)
+                bench_append(args.append_transactions, worker_pid=worker and worker.proc.pid)
                 wait_for_empty_queue()
             if broker and "delay" in only:
                 section("integration delay (kick on commit -> worker)")

@@ -13,8 +13,10 @@ there is a broker (without one, it integrates right there). Then:
   those quiet processes are still integrated. Under load a process looks at the flag ten
   times a second, not once per commit.
 
-Polling costs the worker one cheap query per POLL_SECONDS while it is active, nothing on
-the write path. Without Redis the flag is per process. The periodic sweep
+Polling costs the worker one cheap query per POLL_SECONDS while it is active and the queue
+is empty, nothing on the write path; while events keep coming it skips that look, and each
+batch is two round trips on PostgreSQL (`ledger.services.ledger_integrate` with the loop's
+`TreeCache`). Without Redis the flag is per process. The periodic sweep
 (LEDGER_SWEEP_SECONDS) integrates whatever a lost task left behind.
 
 Tasks import services, never the reverse: this module imports neither. The integrator task

@@ -11,6 +11,7 @@ transactions never touch it. The integrator relies on READ COMMITTED (PostgreSQL
 default): every statement after the head lock sees what earlier integrators committed.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -199,19 +200,97 @@ def store_batch(entries: list[tuple], subjects: list[tuple], nodes: list[tuple])
     storage.bulk_insert_ints_bytes("ledger_treenode", ("id", "hash"), nodes)
 
 
+class TreeCache:
+    """The tree as one integrator loop's last batch left it (`ledger_integrate_queued`).
+
+    The next batch resumes from it, instead of from the stored nodes, only when the head it
+    has just locked has that size and that root: the root commits to every leaf, so the
+    frontier is the same. Anything else (another integrator, a checkpoint's own entry, a
+    batch that did not commit) falls back to `_resume_tree` and its checks."""
+
+    __slots__ = ("_frontier", "_root", "_size")
+
+    def __init__(self) -> None:
+        self._size, self._root, self._frontier = -1, b"", []
+
+    def resume(self, size: int, root: bytes) -> CompactRange | None:
+        if size != self._size or root != self._root:
+            return None
+        return CompactRange(size, self._frontier)
+
+    def keep(self, tree: CompactRange, root: bytes) -> None:
+        self._size, self._root, self._frontier = tree.size, root, tree.frontier
+
+
+def ledger_integrate(*, max_batch: int = 5000, cache: TreeCache | None = None) -> int:
+    """Number up to `max_batch` committed pending events; return how many were integrated.
+
+    `cache`: the integrator loop's, to resume the tree without reading its nodes; then, on
+    PostgreSQL outside a transaction, a batch costs two round trips (`_integrate_directly`)."""
+    if (
+        cache is not None
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    ):
+        done = _integrate_directly(max_batch, cache)
+        if done is not None:
+            return done
+    return _integrate(max_batch, cache)
+
+
+def _integrate_directly(max_batch: int, cache: TreeCache) -> int | None:
+    """One batch in two round trips: BEGIN, the head's lock and the take; then the rows, the
+    head and COMMIT. The statements of `_integrate`, with the transaction begun and ended in
+    the SQL rather than by `transaction.atomic` (which costs a round trip each way).
+
+    None, having changed nothing, when there is no head row yet (`_integrate` creates it)."""
+    with connection.cursor() as cursor:
+        try:
+            head, pending = storage.pending_take_head_locked(cursor, max_batch)
+            if head is None or not pending:
+                cursor.execute("ROLLBACK")
+                return None if head is None else 0
+            size, root, chain = head
+            tree = cache.resume(size, root) or _resume_tree(size, root)
+            now = timezone.now()
+            entries, subjects, nodes, chain = build_batch(tree, chain, pending, now)
+            root = tree.root()
+            head = (tree.size, root, chain, now)
+            cache.keep(tree, root)  # before the COMMIT: if it fails, the cache misses
+            if not storage.batch_write(
+                cursor, ENTRY_COLUMNS, entries, subjects, nodes, head, commit=True
+            ):
+                store_batch(entries, subjects, nodes)
+                storage.tree_head_update(cursor, size=tree.size, root=root, chain=chain, now=now)
+                cursor.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                cursor.execute("ROLLBACK")  # a broken connection rolls back by itself
+            raise
+    return len(pending)
+
+
 @transaction.atomic
-def ledger_integrate(*, max_batch: int = 5000) -> int:
-    """Number up to `max_batch` committed pending events; return how many were integrated."""
+def _integrate(max_batch: int, cache: TreeCache | None) -> int:
     with connection.cursor() as cursor:
         size, root, chain = storage.tree_head_lock(cursor, empty_root=EMPTY_ROOT)
         pending = storage.pending_take(cursor, max_batch)
         if not pending:
             return 0
-        tree = _resume_tree(size, root)
+        tree = cache.resume(size, root) if cache is not None else None
+        if tree is None:
+            tree = _resume_tree(size, root)
         now = timezone.now()
         entries, subjects, nodes, chain = build_batch(tree, chain, pending, storage.db_time(now))
-        store_batch(entries, subjects, nodes)
-        storage.tree_head_update(cursor, size=tree.size, root=tree.root(), chain=chain, now=now)
+        root = tree.root()
+        head = (tree.size, root, chain, storage.db_time(now))
+        if not storage.batch_write(cursor, ENTRY_COLUMNS, entries, subjects, nodes, head):
+            store_batch(entries, subjects, nodes)
+            storage.tree_head_update(cursor, size=tree.size, root=root, chain=chain, now=now)
+        if cache is not None:
+            # Before the commit: if it fails, the head keeps its old size and the cache misses.
+            cache.keep(tree, root)
     return len(pending)
 
 
@@ -234,14 +313,15 @@ def ledger_integrate_queued(
     sweep carry on).
     """
     flag = kick_flag()
+    cache = TreeCache()
     started = refreshed = last_seen = time.monotonic()
     flag.refresh()
-    total = 0
+    total = done = 0
     while (now := time.monotonic()) - last_seen < linger and now - started < max_seconds:
         if now - refreshed > FLAG_TTL / 4:
             flag.refresh()
             refreshed = now
-        done = _integrate_committed(max_batch)
+        done = _integrate_committed(max_batch, cache, look=not done)
         total += done
         if done:
             last_seen = time.monotonic()
@@ -252,14 +332,19 @@ def ledger_integrate_queued(
     # meanwhile is still this task's to integrate.
     until = time.monotonic() + QUIET_SECONDS + 2 * POLL_SECONDS
     while time.monotonic() < until:
-        total += _integrate_committed(max_batch)
+        total += _integrate_committed(max_batch, cache)
         time.sleep(POLL_SECONDS)
     return total + ledger_integrate_pending(max_batch=max_batch)
 
 
-def _integrate_committed(max_batch: int) -> int:
-    # A cheap look first: an empty ledger_integrate still locks the head row.
-    return ledger_integrate(max_batch=max_batch) if PendingEvent.objects.exists() else 0
+def _integrate_committed(max_batch: int, cache: TreeCache, *, look: bool = True) -> int:
+    """One poll. A cheap look first (an empty ledger_integrate still locks the head row),
+    unless the last poll found events: under load the queue is rarely empty."""
+    if look:
+        with connection.cursor() as cursor:
+            if not storage.pending_exists(cursor):
+                return 0
+    return ledger_integrate(max_batch=max_batch, cache=cache)
 
 
 def _head() -> tuple[int, bytes]:

@@ -262,10 +262,60 @@ def tree_head_update(
     cursor: Any, *, size: int, root: bytes, chain: bytes, now: dt.datetime
 ) -> None:
     """Advance the (locked) tree head."""
-    cursor.execute(
-        "UPDATE ledger_treehead SET size = %s, root = %s, chain = %s, updated_at = %s WHERE id = 1",
-        [size, root, chain, db_time(now)],
-    )
+    cursor.execute(_HEAD_UPDATE, [size, root, chain, db_time(now)])
+
+
+_HEAD_UPDATE = (
+    "UPDATE ledger_treehead SET size = %s, root = %s, chain = %s, updated_at = %s WHERE id = 1"
+)
+
+
+SMALL_BATCH = 64
+"""Up to this many entries, the integrator writes a batch with plain INSERTs sent with the
+head's UPDATE in one round trip (`batch_write`); beyond it, COPY is cheaper per row."""
+
+
+def batch_write(
+    cursor: Any,
+    entry_columns: Sequence[str],
+    entries: list[tuple],
+    subjects: list[tuple],
+    nodes: list[tuple],
+    head: tuple[int, bytes, bytes, dt.datetime],
+    *,
+    commit: bool = False,
+) -> bool:
+    """On PostgreSQL, for a batch of at most SMALL_BATCH entries: insert its entry, subject
+    and node rows and advance the (locked) head (size, root, chain, now) in one round trip.
+
+    Returns False, having written nothing, for anything else (the caller COPYs). The
+    statements travel together because psycopg2 binds parameters client side; they run in
+    order in the caller's transaction, as separate calls would. `commit`: then COMMIT, in
+    the same round trip (the transaction `pending_take_head_locked` began)."""
+    if connection.vendor != "postgresql" or not entries or len(entries) > SMALL_BATCH:
+        return False
+    params: list[Any] = []
+    sql = []
+    for table, columns, rows in (
+        ("ledger_ledgerentry", entry_columns, entries),
+        ("ledger_entrysubject", ("key", "seq"), subjects),
+        ("ledger_treenode", ("id", "hash"), nodes),
+    ):
+        if not rows:
+            continue
+        marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        sql.append(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608
+            + ", ".join([marks] * len(rows))
+        )
+        for row in rows:
+            params += row
+    sql.append(_HEAD_UPDATE)
+    params += head
+    if commit:
+        sql.append("COMMIT")
+    cursor.execute(";\n".join(sql), params)
+    return True
 
 
 _TAKE_PENDING = (
@@ -273,6 +323,12 @@ _TAKE_PENDING = (
     "(SELECT id FROM ledger_pendingevent ORDER BY id LIMIT %s{lock}) "
     "RETURNING id, kind, actor, subjects, event, created_at"
 )
+
+
+def pending_exists(cursor: Any) -> bool:
+    """Whether any committed event is queued: the integrator's look before it locks."""
+    cursor.execute("SELECT 1 FROM ledger_pendingevent LIMIT 1")
+    return cursor.fetchone() is not None
 
 
 def pending_take(cursor: Any, max_batch: int) -> list[tuple]:
@@ -285,3 +341,39 @@ def pending_take(cursor: Any, max_batch: int) -> list[tuple]:
     if connection.vendor != "postgresql":
         rows = [(*row[:5], db_time(row[5])) for row in rows]
     return rows
+
+
+_BEGIN_LOCK_TAKE = (
+    "BEGIN; "
+    "SELECT 1 FROM ledger_treehead WHERE id = 1 FOR UPDATE; "
+    "WITH taken AS ("
+    "DELETE FROM ledger_pendingevent WHERE id IN "
+    "(SELECT id FROM ledger_pendingevent ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, kind, actor, subjects, event, created_at) "
+    "SELECT id, kind, actor, subjects, event, created_at, NULL, NULL, NULL FROM taken "
+    "UNION ALL "
+    "SELECT NULL, NULL, NULL, NULL, NULL, NULL, size, root, chain FROM ledger_treehead WHERE id = 1"
+)
+
+
+def pending_take_head_locked(
+    cursor: Any, max_batch: int
+) -> tuple[tuple[int, bytes, bytes] | None, list[tuple]]:
+    """On PostgreSQL, outside any transaction: begin one, lock the head, take up to
+    `max_batch` pending events and read the head, in one round trip.
+
+    Returns ((size, root, chain) or None when there is no head row yet, the events in id
+    order). The transaction stays open: the caller ends it (`batch_write(commit=True)`, or
+    ROLLBACK). The same statements as `tree_head_lock` then `pending_take`, in the same
+    order; the head is read by the statement after the lock, so (READ COMMITTED) it is the
+    one the last integrator committed."""
+    cursor.execute(_BEGIN_LOCK_TAKE, [max_batch])
+    head = None
+    rows = []
+    for row in cursor.fetchall():
+        if row[0] is None:
+            head = (row[6], bytes(row[7]), bytes(row[8]))
+        else:
+            rows.append(row[:6])
+    rows.sort(key=itemgetter(0))
+    return head, rows

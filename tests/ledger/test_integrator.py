@@ -8,16 +8,20 @@ from unittest import mock
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from ledger import kick as kick_module
-from ledger import services
+from ledger import services, storage
 from ledger.errors import LedgerCorrupted
+from ledger.integrity import ledger_verify
 from ledger.kick import kick, kick_flag
 from ledger.merkle import CompactRange, leaf_hash, root_from_leaf_hashes
 from ledger.models import EntrySubject, LedgerEntry, PendingEvent, TreeHead, TreeNode
 from ledger.services import ledger_integrate
 from ledger.storage import ZERO_CHAIN, node_id, node_key
 from ledger.tasks import ledger_integrate_task
+from tests.conftest import requires_postgres
 from tests.ledger.factories import append_events, ledger_with
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +136,7 @@ def test_integrator_refuses_to_extend_a_tree_whose_head_disagrees_with_its_nodes
     assert PendingEvent.objects.count() == 1
 
 
-@pytest.mark.parametrize("sizes", [[1, 1, 1, 1, 1], [3, 5, 8], [16, 1, 15]])
+@pytest.mark.parametrize("sizes", [[1, 1, 1, 1, 1], [3, 5, 8], [16, 1, 15], [70, 3]])
 def test_the_root_does_not_depend_on_how_events_were_batched(sizes):
     # given
     for batch in sizes:
@@ -142,6 +146,155 @@ def test_the_root_does_not_depend_on_how_events_were_batched(sizes):
     # then
     leaves = [leaf_hash(bytes(e)) for e in LedgerEntry.objects.values_list("event", flat=True)]
     assert bytes(TreeHead.objects.get().root) == root_from_leaf_hashes(leaves)
+
+
+def _root_of_entries() -> bytes:
+    leaves = [
+        bytes(h) for h in LedgerEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)
+    ]
+    return root_from_leaf_hashes(leaves)
+
+
+def test_a_loop_resumes_the_tree_from_its_cache_without_reading_nodes():
+    # given
+    cache = services.TreeCache()
+    append_events(3)
+    ledger_integrate(cache=cache)
+    append_events(2, start=3)
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        ledger_integrate(cache=cache)
+
+    # then
+    assert not [q for q in queries if q["sql"].startswith("SELECT id, hash FROM ledger_treenode")]
+    assert bytes(TreeHead.objects.get().root) == _root_of_entries()
+
+
+def test_a_stale_cache_is_not_used_when_another_integrator_moved_the_head():
+    # given: this loop's cache is at size 3, then another integrator numbers 2 more
+    cache = services.TreeCache()
+    append_events(3)
+    ledger_integrate(cache=cache)
+    append_events(2, start=3)
+    ledger_integrate()
+    append_events(4, start=5)
+
+    # when
+    ledger_integrate(cache=cache)
+
+    # then
+    head = TreeHead.objects.get()
+    assert head.size == 9
+    assert bytes(head.root) == _root_of_entries()
+
+
+def test_a_batch_that_rolled_back_leaves_the_cache_unused():
+    # given: a batch integrated with the cache, then rolled back
+    cache = services.TreeCache()
+    ledger_with(2)
+    append_events(3, start=2)
+    with transaction.atomic():
+        ledger_integrate(cache=cache)
+        transaction.set_rollback(True)
+
+    # when: the same events and one more are numbered again
+    append_events(1, start=5)
+    ledger_integrate(cache=cache)
+
+    # then
+    head = TreeHead.objects.get()
+    assert head.size == 6
+    assert bytes(head.root) == _root_of_entries()
+    assert list(LedgerEntry.objects.values_list("seq", flat=True)) == list(range(6))
+
+
+def test_a_cache_does_not_hide_a_head_that_disagrees_with_its_nodes():
+    # given
+    cache = services.TreeCache()
+    append_events(3)
+    ledger_integrate(cache=cache)
+    TreeHead.objects.update(root=bytes(32))
+    append_events(1, start=3)
+
+    # when / then
+    with pytest.raises(LedgerCorrupted):
+        ledger_integrate(cache=cache)
+
+
+@pytest.fixture
+def no_integration_on_commit():
+    """Commits only queue: without a broker, a commit would integrate right away."""
+    with mock.patch.object(services, "kick"):
+        yield
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_integration_on_commit")
+def test_a_loop_batch_outside_a_transaction_takes_two_round_trips():
+    # given
+    cache = services.TreeCache()
+    ledger_with(3)
+    append_events(10 + storage.SMALL_BATCH + 1, start=3)
+    first = ledger_integrate(max_batch=5, cache=cache)  # the loop's first reads the nodes
+
+    # when: a small batch (INSERTs), then one too large for them (COPY)
+    with CaptureQueriesContext(connection) as queries:
+        small = ledger_integrate(max_batch=5, cache=cache)
+    large = ledger_integrate(cache=cache)
+
+    # then
+    assert (first, small, large) == (5, 5, storage.SMALL_BATCH + 1)
+    assert len(queries) == 2
+    assert queries[0]["sql"].startswith("BEGIN;")
+    assert queries[1]["sql"].endswith("COMMIT")
+    head = TreeHead.objects.get()
+    assert head.size == 3 + 10 + storage.SMALL_BATCH + 1
+    assert bytes(head.root) == _root_of_entries()
+    assert not PendingEvent.objects.exists()
+    ledger_verify()
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_integration_on_commit")
+def test_a_loop_batch_creates_the_head_of_a_new_database():
+    # given
+    TreeHead.objects.all().delete()
+    append_events(2)
+
+    # when
+    done = ledger_integrate(cache=services.TreeCache())
+
+    # then
+    assert done == 2
+    assert TreeHead.objects.get().size == 2
+    ledger_verify()
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_integration_on_commit")
+def test_a_loop_batch_that_fails_rolls_back_and_leaves_the_connection_usable():
+    # given
+    cache = services.TreeCache()
+    ledger_with(2)
+    append_events(3, start=2)
+
+    # when
+    with (
+        mock.patch.object(services, "build_batch", side_effect=RuntimeError("boom")),
+        pytest.raises(RuntimeError),
+    ):
+        ledger_integrate(cache=cache)
+
+    # then: nothing taken, no transaction left open, and the next batch numbers all three
+    assert connection.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
+    assert PendingEvent.objects.count() == 3
+    assert ledger_integrate(cache=cache) == 3
+    assert TreeHead.objects.get().size == 5
+    ledger_verify()
 
 
 def test_an_entry_exists_right_after_commit_without_a_broker(django_capture_on_commit_callbacks):
