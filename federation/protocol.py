@@ -28,12 +28,15 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 # padding); the type byte fixes the first two characters: 0x01 (Ed25519) "A" then Q-f,
 # 0x04 (cosignature/v1) "B" then A-P. A URL is http(s), a host, a port, a path, and no
 # query or fragment.
-_SPACE = r"[\s\x1c-\x1f\x85]*"
-_NAME = r"[^+\s\x1c-\x1f\x85]+"
+# Python's `\s` (what str.strip() removes) spelled out, so that schema validators whose
+# `\s` is Rust's (without \x1c-\x1f) mean the same.
+_WS = r"\s\x1c-\x1f\x85"
+_SPACE = rf"[{_WS}]*"
+_NAME = rf"[^+{_WS}\x00]+"
 KEY_NAME = rf"^{_SPACE}{_NAME}{_SPACE}$"
 LOG_VKEY = rf"^{_SPACE}{_NAME}\+[0-9a-fA-F]{{8}}\+A[Q-Za-f][A-Za-z0-9+/]{{42}}{_SPACE}$"
 WITNESS_VKEY = rf"^{_SPACE}{_NAME}\+[0-9a-fA-F]{{8}}\+B[A-P][A-Za-z0-9+/]{{42}}{_SPACE}$"
-PEER_URL = rf"^{_SPACE}https?://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[^\s?#]*)?{_SPACE}$"
+PEER_URL = rf"^{_SPACE}https?://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[^{_WS}?#\x00]*)?{_SPACE}$"
 
 
 class ProtocolError(ValueError):

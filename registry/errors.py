@@ -67,6 +67,14 @@ class InvalidCharacters(DomainError):
     default_detail = "The address or a query parameter contains a NUL byte."
 
 
+class FormatBlank(DomainError):
+    code = "format_blank"
+    status = 400
+    default_detail = (
+        "`format` is empty: name a representation the operation lists, or leave it out."
+    )
+
+
 class ParameterTooLong(DomainError):
     code = "parameter_too_long"
     status = 400

@@ -5,11 +5,12 @@ sane token, else a fresh one), answers it in `X-Request-ID` and puts it on every
 of the request (registry.logging.RequestIdFilter).
 
 `InputLimitsMiddleware` refuses, before any view or query runs, addresses and query
-parameters that no view can use: a NUL byte (PostgreSQL refuses NUL
-in text, which used to surface as a 500; other control characters are stored as given)
-and path segments or values longer than
-API_PARAMETER_MAX_LENGTH. The answer is 400 with a code, in the API's error shape under
-/api/ and as plain text elsewhere.
+parameters that no view can use: a NUL byte (PostgreSQL refuses NUL in text, which used to
+surface as a 500; other control characters are stored as given), path segments or values
+longer than API_PARAMETER_MAX_LENGTH, and under /api/ an empty `format` (DRF's format
+override would ignore it and answer as if it were absent; the schema lists the formats).
+The answer is 400 with a code, in the API's error shape under /api/ and as plain text
+elsewhere.
 """
 
 import re
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from registry.errors import DomainError, InvalidCharacters, ParameterTooLong
+from registry.errors import DomainError, FormatBlank, InvalidCharacters, ParameterTooLong
 from registry.logging import request_id_var
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -66,6 +67,8 @@ def input_problem(request: HttpRequest) -> DomainError | None:
                 return InvalidCharacters(where="query", parameter=name[:64])
             if len(text) > limit:
                 return ParameterTooLong(where="query", parameter=name[:64], max_length=limit)
+    if path.startswith("/api/") and "" in request.GET.getlist("format"):
+        return FormatBlank()
     return None
 
 

@@ -126,7 +126,9 @@ class ConsentGrantInputSerializer(InputSerializer):
     site_id = serializers.IntegerField()
     grantee_id = serializers.IntegerField()
     purpose = serializers.ChoiceField(choices=Consent.Purpose.choices)
-    site_meter_ids = serializers.ListField(child=serializers.IntegerField(), max_length=50)
+    site_meter_ids = serializers.ListField(
+        child=serializers.IntegerField(), min_length=1, max_length=50
+    )
     resolution = serializers.ChoiceField(choices=Consent.Resolution.choices)
     valid_from = serializers.DateTimeField(required=False)
     valid_to = serializers.DateTimeField()

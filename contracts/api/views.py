@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from contracts import errors, selectors, services
 from contracts.api import serializers
+from registry.api.query import id_parameter, query_id
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
 from registry.api.viewsets import ScopedReadViewSet
 from registry.idempotency import idempotent
@@ -145,7 +146,7 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("issuance", int, description="An issuance id (share kinds)."),
+            id_parameter("issuance", "An issuance id (share kinds)."),
             OpenApiParameter(
                 "period",
                 str,
@@ -164,12 +165,9 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         """What the contract would do for an issuance, a month, (storage balancing) a day or
         (community sharing) its period; writes nothing."""
         contract = _contract(self, pk)
-        issuance = request.query_params.get("issuance")
-        if issuance is not None and not issuance.isdigit():
-            raise errors.InvalidTerms(fields={"issuance": ["an id"]})
         body = services.contract_dry_run(
             contract_id=contract.pk,
-            issuance_id=None if issuance is None else int(issuance),
+            issuance_id=query_id(request, "issuance"),
             period=request.query_params.get("period"),
         )
         return Response(serializers.DryRunOutputSerializer(body).data)

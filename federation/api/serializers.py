@@ -9,7 +9,7 @@ from federation.models import Evidence, Peer
 from federation.protocol import BUNDLE_MAX_ENTRIES, KEY_NAME, LOG_VKEY, PEER_URL, WITNESS_VKEY
 from ledger.merkle import leaf_hash
 from registry.api.fields import Base64Field
-from registry.api.serializers import StrictInputSerializer
+from registry.api.serializers import SEQ_MAX, StrictInputSerializer
 
 
 class PeerOutputSerializer(serializers.ModelSerializer):
@@ -271,18 +271,20 @@ class MirroredEntryPageOutputSerializer(serializers.Serializer):
 
 
 class LogEntryBundleInputSerializer(StrictInputSerializer):
-    start = serializers.IntegerField(min_value=0, default=0, help_text="First sequence number.")
+    start = serializers.IntegerField(
+        min_value=0, max_value=SEQ_MAX, default=0, help_text="First sequence number."
+    )
     limit = serializers.IntegerField(min_value=1, max_value=BUNDLE_MAX_ENTRIES, default=1000)
 
 
 class MirrorEntryRangeInputSerializer(StrictInputSerializer):
-    start = serializers.IntegerField(min_value=0, default=0)
+    start = serializers.IntegerField(min_value=0, max_value=SEQ_MAX, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
 
 
 class MirrorInclusionProofInputSerializer(StrictInputSerializer):
-    seq = serializers.IntegerField(min_value=0)
-    size = serializers.IntegerField(min_value=1)
+    seq = serializers.IntegerField(min_value=0, max_value=SEQ_MAX)
+    size = serializers.IntegerField(min_value=1, max_value=SEQ_MAX)
 
 
 class MirrorInclusionProofOutputSerializer(serializers.Serializer):
@@ -294,8 +296,8 @@ class MirrorInclusionProofOutputSerializer(serializers.Serializer):
 
 
 class MirrorConsistencyProofInputSerializer(StrictInputSerializer):
-    first = serializers.IntegerField(min_value=1)
-    second = serializers.IntegerField(min_value=1)
+    first = serializers.IntegerField(min_value=1, max_value=SEQ_MAX)
+    second = serializers.IntegerField(min_value=1, max_value=SEQ_MAX)
 
 
 class MirrorConsistencyProofOutputSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from ledger.models import Checkpoint, LedgerEntry
 from ledger.verify.note import Note
 from registry.api.fields import Base64Field
-from registry.api.serializers import StrictInputSerializer
+from registry.api.serializers import SEQ_MAX, StrictInputSerializer
 
 
 class LedgerEntryOutputSerializer(serializers.ModelSerializer):
@@ -43,7 +43,9 @@ class LedgerEntryPageOutputSerializer(serializers.Serializer):
 
 
 class LedgerEntryRangeInputSerializer(StrictInputSerializer):
-    start = serializers.IntegerField(min_value=0, default=0, help_text="First sequence number.")
+    start = serializers.IntegerField(
+        min_value=0, max_value=SEQ_MAX, default=0, help_text="First sequence number."
+    )
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
 
 
@@ -89,8 +91,10 @@ class LogKeyHistoryOutputSerializer(serializers.Serializer):
 
 
 class InclusionProofInputSerializer(StrictInputSerializer):
-    seq = serializers.IntegerField(min_value=0, help_text="The entry.")
-    size = serializers.IntegerField(min_value=1, help_text="The tree size (> seq).")
+    seq = serializers.IntegerField(min_value=0, max_value=SEQ_MAX, help_text="The entry.")
+    size = serializers.IntegerField(
+        min_value=1, max_value=SEQ_MAX, help_text="The tree size (> seq)."
+    )
 
 
 class InclusionProofOutputSerializer(serializers.Serializer):
@@ -102,8 +106,12 @@ class InclusionProofOutputSerializer(serializers.Serializer):
 
 
 class ConsistencyProofInputSerializer(StrictInputSerializer):
-    first = serializers.IntegerField(min_value=1, help_text="The older tree size.")
-    second = serializers.IntegerField(min_value=1, help_text="The newer tree size (>= first).")
+    first = serializers.IntegerField(
+        min_value=1, max_value=SEQ_MAX, help_text="The older tree size."
+    )
+    second = serializers.IntegerField(
+        min_value=1, max_value=SEQ_MAX, help_text="The newer tree size (>= first)."
+    )
 
 
 class ConsistencyProofOutputSerializer(serializers.Serializer):
@@ -116,13 +124,13 @@ class SubjectHistoryInputSerializer(StrictInputSerializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=1000)
     after = serializers.IntegerField(
         min_value=0,
-        max_value=2**63 - 1,
+        max_value=SEQ_MAX,
         required=False,
         help_text="Only entries with a larger seq: the previous page's `next_after`.",
     )
     size = serializers.IntegerField(
         min_value=1,
-        max_value=2**63 - 1,
+        max_value=SEQ_MAX,
         required=False,
         help_text="Prove against the checkpoint of this size (default: the latest); give "
         "the first page's `size` with every next page.",

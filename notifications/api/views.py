@@ -13,6 +13,7 @@ from notifications import selectors, services, webhooks
 from notifications.api import serializers
 from notifications.errors import WebhookEndpointNotFound
 from notifications.models import Notification, WebhookEndpoint
+from registry.api.query import query_flag
 from registry.api.schema import error_responses, read_schema
 
 UNREAD = OpenApiParameter(
@@ -33,7 +34,7 @@ class NotificationViewSet(
     filter_backends: list = []
 
     def get_queryset(self) -> QuerySet[Notification]:
-        unread = self.request.query_params.get("unread", "").lower() in {"1", "true", "yes"}
+        unread = query_flag(self.request, "unread")
         return selectors.notification_list_for_user(user=self.request.user, unread_only=unread)
 
     @extend_schema(

@@ -22,6 +22,7 @@ from django_filters.rest_framework import DjangoFilterBackend, FilterSet
 from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
 MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
@@ -92,6 +93,21 @@ class RegistryFilterSet(FilterSet):
     }
 
 
+def _takes_blank(flt: filters.Filter) -> bool:
+    """Whether an empty value is one this filter's schema allows: free text only. A
+    number, a time, a boolean or a choice given as `?name=` is a 400; django-filter
+    would ignore it and answer the unfiltered list."""
+    return isinstance(flt, filters.CharFilter) and not isinstance(flt, filters.ChoiceFilter)
+
+
+def _blank_errors(filterset, params) -> dict[str, list[str]]:
+    return {
+        name: ["A value is required; leave the parameter out to not filter."]
+        for name, flt in filterset.filters.items()
+        if "" in params.getlist(name) and not _takes_blank(flt)
+    }
+
+
 def _detail_route(view) -> bool:
     """A route naming one object (`/bundles/{pk}/`, `/bundles/{pk}/history/`)."""
     lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
@@ -112,6 +128,9 @@ class RegistryFilterBackend(DjangoFilterBackend):
             return queryset
         if not filterset.is_valid():
             raise utils.translate_validation(filterset.errors)
+        blank = _blank_errors(filterset, request.query_params)
+        if blank:
+            raise serializers.ValidationError(blank)
         form = filterset.form
         for name, value in list(form.cleaned_data.items()):
             form.cleaned_data[name], problem = _check_value(value)

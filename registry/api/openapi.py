@@ -27,7 +27,14 @@ BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 # DRF's CharField refuses NUL anywhere (ProhibitNullCharactersValidator) and, trimming
 # spaces, refuses a blank text unless allow_blank.
 TEXT = "^[^\\x00]*$"
-NON_BLANK_TEXT = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+# Every character str.strip() removes (Python's str.isspace), spelled out: `\s` means
+# that set in Python's re, but a narrower one in Rust's regex (no \x1c-\x1f) and a wider
+# one in ECMA-262 (\ufeff), which schema validators and the fuzzer's generator use.
+SPACE = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0"
+    "\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NON_BLANK_TEXT = f"^[^\\x00]*[^{SPACE}\\x00][^\\x00]*$"
 # A date-time in a query: RFC 3339 with a UTC offset PostgreSQL can store (±15:59; the
 # filters refuse larger ones, registry/api/filters.py). Days up to 28 and years 1000-8999
 # keep every date real, also once moved to UTC.
@@ -106,7 +113,7 @@ class RegistryAutoSchema(AutoSchema):
             and schema.get("type") == "string"
             and "pattern" not in schema
             and "enum" not in schema
-            and "format" not in schema
+            and schema.get("format") in (None, "uri", "email")
         ):
             if not field.allow_blank and field.trim_whitespace:
                 schema["pattern"] = NON_BLANK_TEXT

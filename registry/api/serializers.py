@@ -44,6 +44,10 @@ def invalid_choices(field: serializers.Field, errors: Any, path: str = "") -> di
     return found
 
 
+# A ledger sequence number or tree size in a query: the database's bigint.
+SEQ_MAX = 2**63 - 1
+
+
 class InputSerializer(serializers.Serializer):
     """The base of every API input serializer: a 400 for a bad choice lists the valid ones.
 

@@ -17,9 +17,9 @@ from assets.api.parsers import (
     ReadingsNegotiation,
     readings_upload_rows,
 )
-from assets.errors import ReadingsMalformed
 from assets.models import Reading, ReadingBatch
 from registry.api.filters import BooleanFilter, RegistryFilterSet
+from registry.api.query import id_parameter, query_flag, query_id
 from registry.api.schema import error_responses, read_schema
 
 
@@ -36,10 +36,6 @@ class ReadingFilter(RegistryFilterSet):
     class Meta:
         model = Reading
         fields = ["device", "batch"]
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 _SUBMISSION_STATUS = {"accepted": 201, "held": 202, "unchanged": 200}
@@ -72,9 +68,7 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 description="Store the valid rows and report the others, instead of rejecting "
                 "the whole batch.",
             ),
-            OpenApiParameter(
-                "device", OpenApiTypes.INT, description="Every row's meter must be of this device."
-            ),
+            id_parameter("device", "Every row's meter must be of this device."),
         ],
         responses={
             201: OpenApiResponse(
@@ -103,14 +97,11 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     def create(self, request: Request) -> Response:
         rows = readings_upload_rows(request)
-        device = request.query_params.get("device")
-        if device is not None and not device.isdigit():
-            raise ReadingsMalformed("`device` must be a device id.")
         result = services.readings_submit(
             actor=request.user,
             rows=rows,
-            accept_valid=_truthy(request.query_params.get("accept_valid")),
-            device_id=int(device) if device else None,
+            accept_valid=query_flag(request, "accept_valid"),
+            device_id=query_id(request, "device"),
         )
         body = {
             "status": result.status,
