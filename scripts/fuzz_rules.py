@@ -142,6 +142,15 @@ RULES: dict[str, dict[str, str]] = {
         "objects, which JSON Schema's uniqueItems (whole items) cannot say"
     },
     "POST /api/v1/grid-areas/": {"eic_check_invalid": "the EIC code's check character: a checksum"},
+    "POST /api/v1/market/orders/": {
+        "price_outside_band": "within the market's price band: data",
+        "invalid_quantity": "at least the market's minimum quantity: data",
+    },
+    "POST /api/v1/market/orders/{id}/amend/": {
+        "price_outside_band": "within the order's market's price band: data",
+        "invalid_quantity": "at least the market's minimum and more than the order has "
+        "filled: data",
+    },
     "POST /api/v1/meters/": {
         "meter_key_required": "the device's policy requires a key: data, not shape"
     },

@@ -13,6 +13,7 @@ from charging.models import (
     ReceiptHour,
     Tariff,
 )
+from charging.services.stations import ID_TOKEN_TYPES
 from registry.api.serializers import StrictInputSerializer
 
 
@@ -57,7 +58,7 @@ class ChargingStationOutputSerializer(serializers.ModelSerializer):
 class ChargingTokenInputSerializer(StrictInputSerializer):
     organisation = serializers.IntegerField(help_text="The organisation the sessions bill to.")
     id_token = serializers.CharField(max_length=36)
-    type = serializers.CharField(max_length=20, help_text="OCPP 2.0.1 IdTokenEnumType.")
+    type = serializers.ChoiceField(choices=ID_TOKEN_TYPES, help_text="OCPP 2.0.1 IdTokenEnumType.")
 
 
 class ChargingTokenOutputSerializer(serializers.ModelSerializer):

@@ -16,6 +16,7 @@ from market.models import (
     Trade,
 )
 from market.services.money import MAX_AMOUNT
+from market.services.orders import MAX_PRICE, MAX_QUANTITY_WH
 from registry.api.serializers import CurrencyField, StrictInputSerializer
 from registry.countries import COUNTRY_CHOICES
 
@@ -98,9 +99,15 @@ class RetireOnDeliveryOutputSerializer(serializers.Serializer):
 class OrderCreateInputSerializer(StrictInputSerializer):
     market = serializers.IntegerField()
     side = serializers.ChoiceField(choices=Order.Side.choices)
-    limit_price = serializers.IntegerField(help_text="Minor units of the currency per MWh.")
+    limit_price = serializers.IntegerField(
+        min_value=0, max_value=MAX_PRICE, help_text="Minor units of the currency per MWh."
+    )
     quantity_wh = serializers.IntegerField(
-        required=False, allow_null=True, help_text="Bids: required. Offers: empty = the bundle."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_QUANTITY_WH,
+        help_text="Bids: required. Offers: empty = the bundle.",
     )
     account = serializers.IntegerField(
         required=False,
@@ -124,8 +131,10 @@ class OrderCreateInputSerializer(StrictInputSerializer):
 
 class OrderAmendInputSerializer(StrictInputSerializer):
     min_properties = 1  # the service refuses an amendment that changes nothing
-    limit_price = serializers.IntegerField(required=False)
-    quantity_wh = serializers.IntegerField(required=False, help_text="The new total quantity.")
+    limit_price = serializers.IntegerField(required=False, min_value=0, max_value=MAX_PRICE)
+    quantity_wh = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_QUANTITY_WH, help_text="The new total quantity."
+    )
 
 
 class OrderOutputSerializer(serializers.ModelSerializer):

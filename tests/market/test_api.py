@@ -136,12 +136,12 @@ def test_cancel_and_amend_over_http():
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [
-        ({"quantity_wh": 0}, 400, "invalid_quantity"),
-        ({"quantity_wh": -1}, 400, "invalid_quantity"),
+        ({"quantity_wh": 0}, 400, "invalid"),
+        ({"quantity_wh": -1}, 400, "invalid"),
         ({"quantity_wh": 1.5}, 400, "invalid"),
         ({"quantity_wh": "ten"}, 400, "invalid"),
         ({"limit_price": 100_001}, 400, "price_outside_band"),
-        ({"limit_price": -1}, 400, "invalid_price"),
+        ({"limit_price": -1}, 400, "invalid"),
         ({"quantity_wh": 10**10}, 409, "insufficient_funds"),
         ({"market": 999_999}, 404, "market_not_found"),
         ({"time_in_force": "day"}, 400, "invalid"),

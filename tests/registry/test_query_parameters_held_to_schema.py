@@ -185,3 +185,19 @@ def test_the_fuzzer_leaves_a_body_its_schema_refuses_to_the_other_checks(schema)
     plain = reject.Case(body={"reason": "r"}, media_type="application/json")
     assert rules._body_outside_schema(with_extra)
     assert not rules._body_outside_schema(plain)
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "bad"),
+    [
+        ("/api/v1/market/orders/{id}/amend/", "limit_price", -30909206),
+        ("/api/v1/market/orders/{id}/amend/", "quantity_wh", -9223372036854775807),
+        ("/api/v1/market/orders/", "limit_price", 10**9 + 1),
+        ("/api/v1/charging/tokens/", "type", "\u00f2\u00b1"),
+    ],
+)
+def test_bounds_the_services_check_are_in_the_schema(schema, path, field, bad):
+    # the fuzzer amended order 1 with a negative price: the service's invalid_price
+    body = body_schema(schema, path, "post")
+    properties = schema["components"]["schemas"][body["$ref"].split("/")[-1]]["properties"]
+    assert not schema_allows(schema, properties[field], bad)
