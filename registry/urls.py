@@ -6,8 +6,12 @@ from registry import probes
 from registry.api.root import ApiRootView
 from registry.csp import csp_update
 
+# Every route belongs to exactly one app's list (tests/registry/test_url_order.py), so their
+# order only decides how many patterns a request tries: the market first, as order
+# placement is the hottest write (about 0.15 ms of URL resolution when it came ninth).
 api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
+    path("", include("market.api.urls")),
     path("", include("accounts.api.urls")),
     path("", include("ledger.api.urls")),
     path("", include("federation.api.urls")),
@@ -16,7 +20,6 @@ api_v1 = [
     path("", include("charging.api.urls")),
     path("", include("consumers.api.urls")),
     path("", include("contracts.api.urls")),
-    path("", include("market.api.urls")),
     path("", include("notifications.api.urls")),
 ]
 
