@@ -17,7 +17,7 @@ from market.models import (
 )
 from market.services.money import MAX_AMOUNT
 from market.services.orders import MAX_PRICE, MAX_QUANTITY_WH
-from registry.api.serializers import CurrencyField, StrictInputSerializer
+from registry.api.serializers import CurrencyField, FieldsBuiltOnce, StrictInputSerializer
 from registry.countries import COUNTRY_CHOICES
 
 
@@ -96,7 +96,7 @@ class RetireOnDeliveryOutputSerializer(serializers.Serializer):
     purpose = serializers.CharField(source="retire_purpose")
 
 
-class OrderCreateInputSerializer(StrictInputSerializer):
+class OrderCreateInputSerializer(FieldsBuiltOnce, StrictInputSerializer):
     market = serializers.IntegerField()
     side = serializers.ChoiceField(choices=Order.Side.choices)
     limit_price = serializers.IntegerField(
