@@ -7,7 +7,7 @@ with one split per bundle instead of one per receiver: the parts and the rest ar
 of the bundle cut, and every receiver's part carries the same units it would have had.
 
 Locks, as a transfer: the bundles first (pk order, one statement, with the holder's
-mandate), then each receiving account FOR KEY SHARE.
+mandate), then the receiving accounts FOR KEY SHARE (id order, one statement).
 """
 
 from __future__ import annotations
@@ -59,10 +59,14 @@ def certificate_transfer_cut(
     now = timezone.now()
     holder = Mandate(holder_account_id=holders.pop(), reference={})
     sources = _lock_sources(actor=actor, items=items, now=now, mandate=holder)
-    to_accounts: list[tuple[Account, bool]] = []
-    for number, mandate in receivers:
-        to_account, policy = locks.account_lock_receiving(None, number)
-        to_accounts.append((to_account, policy and not mandate.receiver_agreed))
+    to_accounts: list[tuple[Account, bool]] = [
+        (to_account, policy and not mandate.receiver_agreed)
+        for (to_account, policy), (_, mandate) in zip(
+            locks.accounts_lock_receiving([number for number, _ in receivers]),
+            receivers,
+            strict=True,
+        )
+    ]
     created_by = None if isinstance(actor, str) else actor
     whole: dict[tuple[int, int], list[int]] = defaultdict(list)
     split_ids: list[int] = []
