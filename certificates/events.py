@@ -32,6 +32,7 @@ REQUEST_APPROVED = "issuance_request.approved"
 REQUEST_REJECTED = "issuance_request.rejected"
 TRANSFERRED = "certificate.transferred"
 BATCH_TRANSFERRED = "certificate.batch_transferred"
+CUT_TRANSFERRED = "certificate.cut_transferred"
 TRANSFER_ACCEPTED = "certificate.transfer_accepted"
 TRANSFER_REJECTED = "certificate.transfer_rejected"
 TRANSFER_WITHDRAWN = "certificate.transfer_withdrawn"
@@ -52,6 +53,7 @@ KINDS = (
     REQUEST_REJECTED,
     TRANSFERRED,
     BATCH_TRANSFERRED,
+    CUT_TRANSFERRED,
     TRANSFER_ACCEPTED,
     TRANSFER_REJECTED,
     TRANSFER_WITHDRAWN,

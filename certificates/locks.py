@@ -10,7 +10,8 @@ The lock order (PostgreSQL; SQLite serialises writers with IMMEDIATE transaction
    export (its settlement), an issuance request, a transfer policy, or the device's unit
    counter, which is the
    per-device issuance lock (issuance touches no existing bundle).
-3. A receiving account last, FOR KEY SHARE (`account_lock_receiving`): it waits for a
+3. A receiving account last, FOR KEY SHARE (`account_lock_receiving`; a cut's several at
+   once in id order, `accounts_lock_receiving`): it waits for a
    concurrent `account_close` (FOR UPDATE) and then sees the account closed, while any
    number of transfers into the same account run side by side.
 
@@ -22,7 +23,7 @@ integrator numbers it after commit. Every helper here must run inside the caller
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from accounts.models import Account, Organisation, User
 from certificates import errors, storage
@@ -85,6 +86,23 @@ def account_lock_receiving(
     if account.kind != Account.Kind.TRADING:
         raise errors.AccountRefusesTransfers(account_id=account.pk, kind=account.kind)
     return account, policy
+
+
+def accounts_lock_receiving(numbers: Sequence[str]) -> list[tuple[Account, bool]]:
+    """`account_lock_receiving` for several accounts by number, in one statement (id
+    order): each open receiving account and its policy, in the order of `numbers`."""
+    found = storage.accounts_lock_for_receiving(sorted(set(numbers)))
+    out = []
+    for number in numbers:
+        if number not in found:
+            raise errors.AccountNotFoundForTransfer(account_id=None, account_number=number)
+        account, policy = found[number]
+        if not account.is_open:
+            raise errors.AccountClosed(account_id=account.pk)
+        if account.kind != Account.Kind.TRADING:
+            raise errors.AccountRefusesTransfers(account_id=account.pk, kind=account.kind)
+        out.append((account, policy))
+    return out
 
 
 def unit_counter_lock(device_id: int) -> DeviceUnitCounter:

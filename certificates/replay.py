@@ -152,6 +152,48 @@ class _State:
             holder=data["from_account_id"],
         )
 
+    def cut(self, data: dict[str, Any]) -> None:
+        """A bundle cut into consecutive parts for several receivers, the rest kept."""
+        for cut in data["cuts"]:
+            self._cut_one(cut, data["receivers"])
+
+    def _cut_one(self, cut: dict[str, Any], receivers: list[dict[str, Any]]) -> None:
+        pk, holder = cut["bundle_id"], cut["from_account_id"]
+        source = self.get(pk, ACTIVE)
+        if source is None:
+            return
+        if source.account_id != holder:
+            self.fail(f"bundle {pk} is held by {source.account_id}, not {holder}")
+        at = source.unit_start
+        for part in cut["parts"]:
+            pending = part["status"] == "pending"
+            account_id = holder if pending else receivers[part["receiver"]]["to_account_id"]
+            status = RESERVED if pending else ACTIVE
+            end = at + part["volume_wh"]
+            if part["unit_start"] != at or part["unit_end"] != end or end <= at:
+                self.fail(f"cut of bundle {pk} names units out of order")
+            if end > source.unit_end:
+                self.fail(f"bundle {pk} cannot give {end - source.unit_start} Wh")
+                return
+            if part["moved_bundle_id"] == pk:
+                if len(cut["parts"]) != 1 or end != source.unit_end:
+                    self.fail(f"bundle {pk} moved whole but only part of it given")
+                source.account_id, source.status = account_id, status
+                return
+            self.new(
+                part["moved_bundle_id"],
+                ReplayedBundle(source.device_id, at, end, account_id, status, pk),
+            )
+            at = end
+        source.status = SPLIT
+        rest = cut["rest_bundle_id"]
+        if (rest is None) != (at == source.unit_end):
+            self.fail(f"cut of bundle {pk} leaves units {at}-{source.unit_end} unaccounted")
+        if rest is not None:
+            self.new(
+                rest, ReplayedBundle(source.device_id, at, source.unit_end, holder, ACTIVE, pk)
+            )
+
     def decision(self, kind: str, data: dict[str, Any]) -> None:
         bundle = self.get(data["bundle_id"], RESERVED)
         if bundle is None:
@@ -239,6 +281,8 @@ class _State:
         elif kind == events.BATCH_TRANSFERRED:
             for item in data["transfers"]:
                 self.transfer(item)
+        elif kind == events.CUT_TRANSFERRED:
+            self.cut(data)
         elif kind in (
             events.TRANSFER_ACCEPTED,
             events.TRANSFER_REJECTED,

@@ -189,6 +189,23 @@ def account_lock_for_receiving(
     return rows[0], bool(rows[0].policy_requires_acceptance)
 
 
+def accounts_lock_for_receiving(numbers: Sequence[str]) -> dict[str, tuple[Account, bool]]:
+    """`account_lock_for_receiving` for several accounts by public number, in one
+    statement (id order): each found account and its organisation's policy, by number."""
+    if not numbers:
+        return {}
+    lock = " FOR KEY SHARE OF a" if connection.vendor == "postgresql" else ""
+    sql = (
+        "SELECT a.id, a.organisation_id, a.number, a.status, a.kind, "  # noqa: S608
+        "p.require_acceptance AS policy_requires_acceptance "
+        "FROM accounts_account a "
+        "LEFT JOIN certificates_transferpolicy p ON p.organisation_id = a.organisation_id "
+        f"WHERE a.number IN ({_marks(numbers)}) ORDER BY a.id{lock}"
+    )
+    rows = Account.objects.raw(sql, list(numbers))
+    return {row.number: (row, bool(row.policy_requires_acceptance)) for row in rows}
+
+
 def bundles_update(
     bundle_ids: Sequence[int], *, status: int, account_id: int | None = None
 ) -> None:

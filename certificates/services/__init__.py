@@ -4,6 +4,7 @@ One module per use case; import from here (`from certificates import services`):
 
 - `issuance`: certificate_issue, certificate_auto_issue
 - `issuance_request`: issuance_request_create / _approve / _reject
+- `cut`: certificate_transfer_cut (bundles cut for several receivers at once)
 - `transfer`: certificate_transfer, certificate_transfer_batch, certificate_transfer_accept /
   _reject / _withdraw, transfer_policy_set
 - `reservation`: certificate_units_reserve / _release / _deliver (units other apps hold;
@@ -30,6 +31,7 @@ from certificates.services.common import (
     Mandate,
     account_close_guard,
 )
+from certificates.services.cut import certificate_transfer_cut
 from certificates.services.issuance import (
     MAX_REQUEST_DAYS,
     certificate_auto_issue,
@@ -92,6 +94,7 @@ __all__ = [
     "certificate_transfer",
     "certificate_transfer_accept",
     "certificate_transfer_batch",
+    "certificate_transfer_cut",
     "certificate_transfer_reject",
     "certificate_transfer_withdraw",
     "certificate_units_deliver",

@@ -211,12 +211,14 @@ def plan_issuance(
     issuance: Issuance,
     base: list[tuple] | None = None,
     group: list[Contract] | None = None,
+    live: dict[Any, list[tuple[int, int]]] | None = None,
 ) -> Plan:
     """What the contract takes of one issuance, and the live bundles it takes them from.
 
     `base` (`issued_into`) and `group` (`share_group`) may be given when the caller read
     them for several contracts on one source account: both are facts of the issuance that
-    the executions do not change. The live bundles are always read here."""
+    the executions do not change. The live bundles (`live_bundles`) are read here unless
+    `live` gives them (a group planning each contract on what the previous ones take)."""
     trigger = f"issuance:{issuance.pk}"
     if contract.device_id is not None and contract.device_id != issuance.device_id:
         return _plan(
@@ -230,19 +232,25 @@ def plan_issuance(
         allocations, shape_rows = shape.allocate_shaped(contract, base, group)
     else:
         allocations, shape_rows = allocate(contract, base, group), None
+    if live is None:
+        live = live_bundles(contract.source_account_id, issuance.pk)
+    return _plan(contract, trigger, issuance, allocations, live, shape_rows)
+
+
+def live_bundles(account_id: int, issuance_id: int) -> dict[Any, list[tuple[int, int]]]:
+    """The issuance's active bundles at the account: (id, Wh) by period start, in unit
+    order (what a plan takes from, first units first)."""
     live: dict[Any, list[tuple[int, int]]] = defaultdict(list)
     rows = (
         Bundle.objects.filter(
-            issuance_id=issuance.pk,
-            account_id=contract.source_account_id,
-            status=Bundle.Status.ACTIVE,
+            issuance_id=issuance_id, account_id=account_id, status=Bundle.Status.ACTIVE
         )
         .order_by("period_start", "unit_start")
         .values_list("pk", "period_start", "unit_start", "unit_end")
     )
     for pk, period_start, unit_start, unit_end in rows:
         live[period_start].append((pk, unit_end - unit_start))
-    return _plan(contract, trigger, issuance, allocations, live, shape_rows)
+    return live
 
 
 def _plan(contract, trigger, issuance, allocations, live, shape_rows=None) -> Plan:

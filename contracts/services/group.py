@@ -12,11 +12,16 @@ hands over, sharing what the group has in common (benchmarks/README.md, "Contrac
    takes first): a concurrent group or execution on the same output queues here;
 3. per source account, the issuance's original bundles (`issued_into`) and the share
    group (`share_group`) once: facts of the issuance that the executions do not change;
-4. per contract, in contract order, in a savepoint: its plan (reading the live bundles,
-   so each contract plans on what the previous ones left, as before) and its transfers
-   through the certificates service. A refusal (a closed account, units gone, an index
-   price missing) rolls back that savepoint only and records the execution failed or
-   parked with its reason and its `contract.execution_failed` event; the others apply;
+4. per source account, the live bundles once, and each contract's plan in contract order
+   on what the previous ones take of them (the same units as one execution at a time); a
+   plan that refuses (units short, an index price missing) records the execution failed
+   or parked with its reason and its `contract.execution_failed` event and takes nothing;
+   then every planned transfer in one cut (`certificate_transfer_cut`, in a savepoint):
+   each bundle split once into consecutive parts, one per receiver, and the rest, one
+   `certificate.cut_transferred` event naming each execution's mandate. If the cut is
+   refused (a closed receiving account), the savepoint is rolled back and each contract
+   runs on its own as before (a savepoint each, its plan, its transfer batch), so that the
+   refusal stays with its contract and the others apply;
 5. the payments last: the PPAs' obligations inserted in one statement, the market's
    settlement accounts of all of them locked at once in pk order (the
    `contracts.settlement_locks` hook), each offered to the settlement handlers (its own
@@ -29,8 +34,9 @@ by doing what the certificates service does (lock, check the receiving account),
 service is asked and its refusal undone, as in the single path.
 
 Lock order: claims (unique keys only), source accounts (pk order), bundles and receiving
-accounts (the certificates service, per contract), then every settlement account at once
-(pk order) and nothing after them: two groups take their common rows in the same order.
+accounts (the certificates service, per cut or per contract), then every settlement
+account at once (pk order) and nothing after them: two groups take their common rows in
+the same order.
 """
 
 from __future__ import annotations
@@ -42,8 +48,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from certificates import services as certificates
 from certificates.models import Issuance
-from contracts import events, locks, selectors
+from contracts import errors, events, locks, selectors
 from contracts.kinds import shares
 from contracts.kinds.base import Plan
 from contracts.models import Contract, ContractExecution, ContractParty, SettlementObligation
@@ -58,6 +65,7 @@ from contracts.services.execution import (
     record,
 )
 from contracts.services.obligations import OFFER_FIELDS, SETTLEMENT_LOCKS, SYSTEM, obligation_offer
+from ledger.canonical import to_event_value
 from ledger.services import ledger_append_many
 from registry.errors import DomainError
 
@@ -91,29 +99,31 @@ def contracts_execute_issuance(
         "contract_id", "role", "organisation_id"
     ):
         parties[contract_id][role] = organisation_id
-    facts: dict[int, tuple[list, list]] = {}
     applied: list[tuple[Contract, ContractExecution, dict, Plan]] = []
     done: list[ContractExecution] = []
+    by_source: dict[int, list[tuple[Contract, ContractExecution]]] = defaultdict(list)
     for contract, execution in claimed:
-        source = contract.source_account_id
-        if source not in facts:
-            facts[source] = (
-                shares.issued_into(source, issuance.pk),
-                shares.share_group(contract, issuance.device_id, issuance.issued_at),
-            )
-        base, group = facts[source]
-        try:
-            with transaction.atomic():
-                plan = shares.plan_issuance(contract, issuance, base, group)
-                result = _apply(contract, plan, execution, settle=False)
-        except DomainError as exc:
-            roles = parties[contract.pk]
-            at = timezone.now()
-            done.append(
-                record(contract, execution, SYSTEM, at, exc=exc, parties=roles, obligation=None)
-            )
+        by_source[contract.source_account_id].append((contract, execution))
+    for source, members in by_source.items():
+        planned, refused = _plan_source(source, members, issuance)
+        for contract, execution, exc in refused:
+            done.append(_refused(contract, execution, exc, parties))
+        if _cut(planned):
+            applied += planned
             continue
-        applied.append((contract, execution, result, plan))
+        # The cut refused (a closed receiving account, units gone): each contract on its
+        # own, as `contract_execute` would, so that the refusal stays with its contract.
+        for contract, execution, _result, _plan in planned:
+            try:
+                with transaction.atomic():
+                    base = shares.issued_into(source, issuance.pk)
+                    plan = shares.plan_issuance(contract, issuance, base)
+                    result = _apply(contract, plan, execution, settle=False)
+            except DomainError as exc:
+                done.append(_refused(contract, execution, exc, parties))
+                continue
+            applied.append((contract, execution, result, plan))
+    applied.sort(key=lambda item: item[0].pk)
     obligations = _settle(applied, parties)
     outcomes = []
     at = timezone.now()
@@ -128,6 +138,112 @@ def contracts_execute_issuance(
         ContractExecution.objects.bulk_update([a[1] for a in applied], OUTCOME_FIELDS)
         ledger_append_many(kind=events.EXECUTED, actor=SYSTEM, events=outcomes)
     return sorted(done, key=lambda execution: execution.contract_id)
+
+
+def _refused(
+    contract: Contract,
+    execution: ContractExecution,
+    exc: DomainError,
+    parties: dict[int, dict[str, int]],
+) -> ContractExecution:
+    """Record a refused execution (failed or parked) with its one event."""
+    roles = parties[contract.pk]
+    return record(
+        contract, execution, SYSTEM, timezone.now(), exc=exc, parties=roles, obligation=None
+    )
+
+
+def _plan_source(
+    source: int, members: list[tuple[Contract, ContractExecution]], issuance: Issuance
+) -> tuple[list[tuple[Contract, ContractExecution, dict, Plan]], list[tuple]]:
+    """Plan the contracts on one source account, in contract order, each on what the
+    previous ones take of the live bundles (read once): the plans that apply, with their
+    results so far, and the refused ones (contract, execution, error), which take nothing."""
+    base = shares.issued_into(source, issuance.pk)
+    group = shares.share_group(members[0][0], issuance.device_id, issuance.issued_at)
+    live = shares.live_bundles(source, issuance.pk)
+    planned, refused = [], []
+    for contract, execution in members:
+        plan = shares.plan_issuance(contract, issuance, base, group, live=live)
+        if plan.refusal is not None:
+            refused.append((contract, execution, plan.refusal))
+            continue
+        if plan.shortfall:
+            refused.append(
+                (contract, execution, errors.ExecutionShortfall(**to_event_value(plan.shortfall)))
+            )
+            continue
+        for _number, items in plan.transfers:
+            _take(live, items)
+        planned.append((contract, execution, dict(plan.summary), plan))
+    return planned, refused
+
+
+def _take(live: dict, items: list[tuple[int, int]]) -> None:
+    """What a plan takes leaves the rest of each bundle, first units first, in `live`."""
+    taken = dict(items)
+    for period, bundles in live.items():
+        left = []
+        for pk, volume in bundles:
+            volume -= taken.get(pk, 0)
+            if volume:
+                left.append((pk, volume))
+        live[period] = left
+
+
+def _cut(planned: list[tuple[Contract, ContractExecution, dict, Plan]]) -> bool:
+    """Every planned transfer of one source account in one cut of its bundles (in a
+    savepoint); each result gets its contract's transfer ids. False when the certificates
+    service refused (nothing written)."""
+    receivers: list[tuple[str, certificates.Mandate]] = []
+    parts: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    owner: list[dict] = []
+    for contract, execution, result, plan in planned:
+        for number, items in plan.transfers:
+            mandate = certificates.Mandate(
+                holder_account_id=contract.source_account_id,
+                reference={
+                    "contract_id": contract.pk,
+                    "execution_id": execution.pk,
+                    "trigger": plan.trigger,
+                },
+                receiver_agreed=contract.kind in shares.PPA_KINDS,
+            )
+            for pk, volume in items:
+                parts[pk].append((len(receivers), volume))
+            receivers.append((number, mandate))
+            owner.append(result)
+    if not receivers:
+        return True
+    moved: list[list] = [[] for _ in receivers]
+    try:
+        with transaction.atomic():
+            for cuts in _chunks(list(parts.items())):
+                taken = certificates.certificate_transfer_cut(
+                    actor=SYSTEM, receivers=receivers, cuts=cuts
+                )
+                for mine, transfers in zip(moved, taken, strict=True):
+                    mine += transfers
+    except DomainError:
+        return False
+    for result, transfers in zip(owner, moved, strict=True):
+        if transfers:
+            result["transfer_ids"] = [transfers[0].pk, transfers[-1].pk, len(transfers)]
+    return True
+
+
+def _chunks(cuts: list[tuple[int, list]]):
+    """The cuts in runs of at most `MAX_BATCH_ITEMS` parts (a bundle is never divided)."""
+    chunk: list[tuple[int, list]] = []
+    size = 0
+    for cut in cuts:
+        if chunk and size + len(cut[1]) > certificates.MAX_BATCH_ITEMS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(cut)
+        size += len(cut[1])
+    if chunk:
+        yield chunk
 
 
 def _sources_lock(account_ids: list[int]) -> None:

@@ -67,11 +67,11 @@ def issue(world, hours: int = 3, start=DAY):
     )
 
 
-@pytest.fixture
-def world():
-    """A producer's plant (sole owner) with a day of readings, and a buyer organisation."""
+def build_world(wh=lambda i: 1_001 + i) -> SimpleNamespace:
+    """A producer's plant (sole owner) with a day of readings (`wh` of hour i), and a buyer
+    organisation."""
     device, (seller_account,) = device_with_owners([Fraction(1)])
-    add_readings(device, hours=24, wh=lambda i: 1_001 + i)
+    add_readings(device, hours=24, wh=wh)
     buyer_org = OrganisationFactory(legal_name="Buyer AG", is_producer=False)
     buyer_account = AccountFactory(organisation=buyer_org)
     return SimpleNamespace(
@@ -83,3 +83,9 @@ def world():
         viewer=holder(seller_account, Membership.Role.VIEWER),
         ib=issuing_body_user(),
     )
+
+
+@pytest.fixture
+def world():
+    """`build_world`: a sole-owner plant with a day of readings, and a buyer."""
+    return build_world()

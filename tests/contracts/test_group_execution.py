@@ -3,13 +3,12 @@ same results as one execution at a time, a refusal confined to its contract, onc
 and the ledger replays them."""
 
 import datetime as dt
-from fractions import Fraction
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 
-from accounts.models import Account, Membership
+from accounts.models import Account
+from certificates import services as certificates_services
 from certificates.models import Bundle
 from certificates.replay import replay_ledger
 from certificates.services import common as certificates_common
@@ -21,9 +20,17 @@ from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
 from market.models import JournalEntry
 from tests.certificates.conftest import run_together
-from tests.certificates.factories import DAY, add_readings, device_with_owners, holder
-from tests.contracts.conftest import END, START, issue, make_forward, make_ppa, ppa_terms
-from tests.factories import AccountFactory, OrganisationFactory, issuing_body_user
+from tests.certificates.factories import DAY
+from tests.contracts.conftest import (
+    END,
+    START,
+    build_world,
+    issue,
+    make_forward,
+    make_ppa,
+    ppa_terms,
+)
+from tests.factories import AccountFactory, OrganisationFactory
 from tests.market.factories import deposit
 
 pytestmark = pytest.mark.django_db
@@ -35,20 +42,8 @@ def held(account) -> int:
 
 
 def a_world():
-    """Like the `world` fixture: a sole-owner plant with a day of readings, a buyer."""
-    device, (seller_account,) = device_with_owners([Fraction(1)])
-    add_readings(device, hours=24, wh=lambda i: 1_001 + 37 * i)
-    buyer_account = AccountFactory(
-        organisation=OrganisationFactory(legal_name="Buyer AG", is_producer=False)
-    )
-    return SimpleNamespace(
-        device=device,
-        seller_account=seller_account,
-        buyer_account=buyer_account,
-        seller=holder(seller_account, Membership.Role.ADMIN),
-        buyer=holder(buyer_account, Membership.Role.ADMIN),
-        ib=issuing_body_user(),
-    )
+    """`build_world` with readings that vary more from hour to hour."""
+    return build_world(wh=lambda i: 1_001 + 37 * i)
 
 
 def three_contracts(world):
@@ -70,7 +65,7 @@ def outcome(contract) -> tuple:
     obligation = SettlementObligation.objects.filter(execution=execution).first()
     return (
         execution.status,
-        execution.result["periods"],
+        execution.result.get("periods"),
         execution.result.get("volume_wh"),
         None if obligation is None else (obligation.amount_minor, obligation.status),
     )
@@ -99,6 +94,88 @@ def test_the_group_gives_each_contract_what_one_execution_at_a_time_gives(monkey
     # one contract.executed per contract, each naming the issuance
     executed = PendingEvent.objects.filter(kind="contract.executed").values_list("subjects")
     assert [f"issuance:{second.pk}" in subjects for (subjects,) in executed].count(True) == 3
+
+
+def units(account, issuance) -> list[tuple[int, int]]:
+    """The account's active units of the issuance, counted from the issuance's first."""
+    rows = Bundle.objects.filter(issuance=issuance)
+    first = min(rows.values_list("unit_start", flat=True))
+    held = rows.filter(account=account, status=Bundle.Status.ACTIVE).order_by("unit_start")
+    return [(b.unit_start - first, b.unit_end - first) for b in held]
+
+
+def test_the_group_cuts_each_bundle_once_for_every_receiver(monkeypatch):
+    # given: two identical worlds; in both the seller moved 40% of the first hour away
+    # before the executions, so the standing transfer (last, 25%) is short of that hour
+    monkeypatch.setattr(certificates_common, "ISSUED_HOOKS", [])
+    one, together = a_world(), a_world()
+    singles, _ = three_contracts(one)
+    grouped, accounts = three_contracts(together)
+    issuances = []
+    for world in (one, together):
+        issuance = issue(world, hours=6)
+        first_hour = Bundle.objects.filter(issuance=issuance).order_by("period_start").first()
+        stranger = AccountFactory(organisation=OrganisationFactory())
+        certificates_services.certificate_transfer(
+            actor=world.seller,
+            bundle_id=first_hour.pk,
+            to_account_id=stranger.pk,
+            volume_wh=first_hour.volume_wh * 4 // 10,
+        )
+        issuances.append(issuance)
+    before = PendingEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+
+    # when: the first world one contract at a time, the second as a group
+    for contract in singles:
+        services.contract_execute(contract_id=contract.pk, trigger=f"issuance:{issuances[0].pk}")
+    services.contracts_execute_issuance(issuance_id=issuances[1].pk)
+
+    # then: the same outcomes, the short contract refused and the others applied and paid
+    assert [outcome(c) for c in grouped] == [outcome(c) for c in singles]
+    failed = ContractExecution.objects.get(contract=grouped[2])
+    assert (failed.reason_code, failed.result) == ("execution_shortfall", {})
+    assert [outcome(c)[0] for c in grouped[:2]] == ["applied", "applied"]
+    assert [outcome(c)[3][1] for c in grouped[:2]] == ["settled", "settled"]
+    # every receiver holds the same units as after one execution at a time
+    single_accounts = [
+        Account.objects.get(number=c.terms.get("buyer_account") or c.terms.get("to_account"))
+        for c in singles
+    ]
+    assert [units(a, issuances[1]) for a in accounts] == [
+        units(a, issuances[0]) for a in single_accounts
+    ]
+    # the group's transfers: one cut event, each later hour bundle split once
+    grouped_events = [
+        e.kind
+        for e in PendingEvent.objects.filter(pk__gt=before)
+        if f"account:{together.seller_account.pk}" in e.subjects
+    ]
+    assert grouped_events.count("certificate.cut_transferred") == 1
+    assert grouped_events.count("certificate.batch_transferred") == 0
+    roots = Bundle.objects.filter(issuance=issuances[1], parent__isnull=True)
+    for root in roots.order_by("period_start")[1:]:
+        assert Bundle.objects.filter(parent=root).count() == 3  # 2 applied parts, the rest
+
+
+def test_a_cut_larger_than_a_batch_goes_in_runs_of_whole_bundles(world, monkeypatch):
+    # given: at most 4 parts a cut, three contracts on six hours (18 parts)
+    monkeypatch.setattr(certificates_common, "ISSUED_HOOKS", [])
+    monkeypatch.setattr(certificates_services, "MAX_BATCH_ITEMS", 4)
+    contracts, accounts = three_contracts(world)
+    issuance = issue(world, hours=6)
+
+    # when
+    services.contracts_execute_issuance(issuance_id=issuance.pk)
+
+    # then: six cuts of one hour's three parts, every contract applied with its 6 transfers
+    kinds = list(PendingEvent.objects.values_list("kind", flat=True))
+    assert kinds.count("certificate.cut_transferred") == 6
+    for contract, account in zip(contracts, accounts, strict=True):
+        status, _periods, volume, _paid = outcome(contract)
+        result = ContractExecution.objects.get(contract=contract).result
+        assert (status, held(account), result["transfer_ids"][2]) == ("applied", volume, 6)
+    ledger_integrate()
+    assert replay_ledger().ok
 
 
 def test_a_refused_contract_is_recorded_and_the_others_apply(world, monkeypatch):

@@ -53,6 +53,7 @@ SERVICE_TESTS = [
     "tests/assets/test_reviews_proofs_issuance.py",
     "tests/certificates/test_issuance.py",
     "tests/certificates/test_transfer.py",
+    "tests/certificates/test_cut.py",
     "tests/certificates/test_retirement.py",
     "tests/certificates/test_expiry_withdrawal.py",
     "tests/certificates/test_withdrawal_by_device.py",
