@@ -96,6 +96,27 @@ def batch_transfer_pending(event: dict[str, Any]) -> list[Notice]:
     return [n for data in event["data"]["transfers"] for n in _transfer_notices(data)]
 
 
+@RULES.register("certificate.cut_transferred")
+def cut_transfer_pending(event: dict[str, Any]) -> list[Notice]:
+    """Each pending part of a cut (a contract group's shares), as for one transfer."""
+    data = event["data"]
+    receivers = data["receivers"]
+    return [
+        notice
+        for cut in data["cuts"]
+        for part in cut["parts"]
+        for notice in _transfer_notices(
+            {
+                "status": part["status"],
+                "transfer_id": part["transfer_id"],
+                "volume_wh": part["volume_wh"],
+                "from_account_id": cut["from_account_id"],
+                "to_account_id": receivers[part["receiver"]]["to_account_id"],
+            }
+        )
+    ]
+
+
 def _transfer_answered(event: dict[str, Any], topic: str) -> list[Notice]:
     data = event["data"]
     from_id, to_id = data["from_account_id"], data["to_account_id"]

@@ -8,6 +8,7 @@ from accounts.models import Membership
 from assets import services as asset_services
 from assets.readings_io import iter_mapping_rows
 from certificates import services as certificate_services
+from certificates.models import TransferPolicy
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append
 from notifications.models import DerivationCursor, Notification, Topic
@@ -185,3 +186,32 @@ def test_a_registry_installing_notifications_starts_at_the_head(issued):
     assert DerivationCursor.objects.get().next_seq == LedgerEntry.objects.count()
     assert notifications_derive() == 0
     assert not Notification.objects.exists()
+
+
+def test_a_pending_part_of_a_cut_asks_the_receiver_as_a_transfer_does(issued):
+    # given: the buyer's policy holds incoming units for acceptance, and a contract group's
+    # cut whose mandate the buyer did not agree to
+    TransferPolicy.objects.create(
+        organisation=issued.buyer_account.organisation, require_acceptance=True
+    )
+    mandate = certificate_services.Mandate(
+        holder_account_id=issued.producer_account.pk,
+        reference={"contract_id": 1, "execution_id": 1, "trigger": "test"},
+    )
+    derive()
+    # when: one bundle is cut, 100 Wh to the buyer
+    [[transfer]] = certificate_services.certificate_transfer_cut(
+        actor="system:test",
+        receivers=[(issued.buyer_account.number, mandate)],
+        cuts=[(issued.bundles[0].pk, [(0, 100)])],
+    )
+    derive()
+    # then: the buyer's operator must act on that transfer
+    assert transfer.status == "pending"
+    notification = Notification.objects.get(user=issued.buyer)
+    assert (notification.topic, notification.subject) == (
+        Topic.TRANSFER_INCOMING,
+        f"transfer:{transfer.pk}",
+    )
+    assert notification.params["volume_wh"] == 100
+    assert notification.params["from_account"] == issued.producer_account.number
