@@ -31,14 +31,15 @@ def _int(value: str | None) -> int | None:
 ACCOUNT_FIELDS = ("from_account_id", "to_account_id", "account_id")
 
 
+def _account_ids(data: dict) -> set[int]:
+    ids = {data[name] for name in ACCOUNT_FIELDS if isinstance(data.get(name), int)}
+    ids |= {r["to_account_id"] for r in data.get("receivers") or () if isinstance(r, dict)}
+    return ids
+
+
 def _numbers(steps) -> dict[int, str]:
     """Account numbers for the account ids the steps' events name (one query)."""
-    ids = {
-        step.data[name]
-        for step in steps
-        for name in ACCOUNT_FIELDS
-        if isinstance(step.data.get(name), int)
-    }
+    ids = set().union(*(_account_ids(step.data) for step in steps))
     return account_numbers(account_ids=ids) if ids else {}
 
 
@@ -132,6 +133,14 @@ def _summary(kind: str, data: dict, numbers: dict[int, str] | None = None) -> st
         return _("Batch transfer of %(wh)s Wh to account %(to)s") % {
             "wh": total,
             "to": account("to_account_id"),
+        }
+    if kind == "certificate.cut_transferred":
+        receivers = data["receivers"]
+        return _("Cut for contracts: %(wh)s Wh to accounts %(to)s") % {
+            "wh": sum(part["volume_wh"] for cut in data["cuts"] for part in cut["parts"]),
+            "to": ", ".join(
+                numbers.get(r["to_account_id"], f"#{r['to_account_id']}") for r in receivers
+            ),
         }
     if kind.startswith("certificate.transfer_"):
         return _("Transfer #%(id)s %(what)s") % {

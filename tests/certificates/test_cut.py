@@ -4,11 +4,13 @@ for several receivers at once, one split per bundle, one event; all or nothing."
 import json
 
 import pytest
+from django.utils import translation
 
 from accounts.models import Account
 from certificates import errors, services
 from certificates.models import Bundle, Transfer
 from certificates.replay import replay_ledger
+from certificates.views import _summary
 from ledger.models import PendingEvent
 from ledger.services import ledger_integrate
 from tests.certificates.conftest import last_event_id, new_events, snapshot
@@ -114,3 +116,19 @@ def test_a_refused_cut_changes_nothing(issued, refusal):
         _cut(issued, cuts)
     assert snapshot() == rows
     assert new_events(before) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [("en", "Cut for contracts: 180 Wh to accounts"), ("ru", "Раздел")]
+)
+def test_a_cut_reads_as_one_sentence_in_a_bundle_history(issued, language, words):
+    first, second = issued.bundles[0], issued.bundles[1]
+    before = last_event_id()
+    _cut(issued, [(first.pk, [(0, 100), (1, 50)]), (second.pk, [(1, 30)])])
+    data = json.loads(bytes(PendingEvent.objects.get(pk__gt=before).event))["data"]
+    numbers = {a.pk: a.number for a in (issued.buyer_account, issued.own_second_account)}
+    with translation.override(language):
+        summary = _summary("certificate.cut_transferred", data, numbers)
+    assert summary.startswith(words)
+    assert issued.buyer_account.number in summary
+    assert issued.own_second_account.number in summary
