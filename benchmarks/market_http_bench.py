@@ -133,7 +133,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="loopback port (0: any free one)")
     parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
-    apply_smoke(args, seconds=0.5, concurrency=[1, 2], offers=60)
+    # Enough offers that no bid of the two 0.5 s order runs finds the book empty, even on a
+    # fast machine (60 ran out at about 70 orders/s).
+    apply_smoke(args, seconds=0.5, concurrency=[1, 2], offers=600)
     cfg = ensure_database()
     setup_django()
     from django.core.management import call_command

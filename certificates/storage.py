@@ -165,6 +165,15 @@ def bundles_lock_rows(bundle_ids: Sequence[int]) -> dict[int, Bundle]:
     return {bundle.pk: bundle for bundle in Bundle.objects.raw(sql, ids)}
 
 
+# A receiving account and whether its organisation's policy asks for acceptance.
+_RECEIVING_SELECT = (
+    "SELECT a.id, a.organisation_id, a.number, a.status, a.kind, "
+    "p.require_acceptance AS policy_requires_acceptance "
+    "FROM accounts_account a "
+    "LEFT JOIN certificates_transferpolicy p ON p.organisation_id = a.organisation_id "
+)
+
+
 def account_lock_for_receiving(
     *, account_id: int | None = None, number: str | None = None
 ) -> tuple[Account, bool] | None:
@@ -175,13 +184,7 @@ def account_lock_for_receiving(
     account as it committed; transfers into one account do not block each other.
     """
     lock = " FOR KEY SHARE OF a" if connection.vendor == "postgresql" else ""
-    sql = (
-        "SELECT a.id, a.organisation_id, a.number, a.status, a.kind, "  # noqa: S608
-        "p.require_acceptance AS policy_requires_acceptance "
-        "FROM accounts_account a "
-        "LEFT JOIN certificates_transferpolicy p ON p.organisation_id = a.organisation_id "
-        f"WHERE a.{'id' if number is None else 'number'} = %s{lock}"
-    )
+    sql = _RECEIVING_SELECT + f"WHERE a.{'id' if number is None else 'number'} = %s{lock}"
     key = account_id if number is None else number
     rows = list(Account.objects.raw(sql, [key]))
     if not rows:
@@ -195,13 +198,7 @@ def accounts_lock_for_receiving(numbers: Sequence[str]) -> dict[str, tuple[Accou
     if not numbers:
         return {}
     lock = " FOR KEY SHARE OF a" if connection.vendor == "postgresql" else ""
-    sql = (
-        "SELECT a.id, a.organisation_id, a.number, a.status, a.kind, "  # noqa: S608
-        "p.require_acceptance AS policy_requires_acceptance "
-        "FROM accounts_account a "
-        "LEFT JOIN certificates_transferpolicy p ON p.organisation_id = a.organisation_id "
-        f"WHERE a.number IN ({_marks(numbers)}) ORDER BY a.id{lock}"
-    )
+    sql = _RECEIVING_SELECT + f"WHERE a.number IN ({_marks(numbers)}) ORDER BY a.id{lock}"
     rows = Account.objects.raw(sql, list(numbers))
     return {row.number: (row, bool(row.policy_requires_acceptance)) for row in rows}
 

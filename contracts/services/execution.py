@@ -148,6 +148,22 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
     )
 
 
+def contract_mandate(
+    contract: Contract, execution: ContractExecution, plan: Plan
+) -> certificates.Mandate:
+    """What lets an execution move the source account's units: the contract, the execution
+    and its trigger; a PPA's buyer agreed to receive when it signed."""
+    return certificates.Mandate(
+        holder_account_id=contract.source_account_id,
+        reference={
+            "contract_id": contract.pk,
+            "execution_id": execution.pk,
+            "trigger": plan.trigger,
+        },
+        receiver_agreed=contract.kind in shares.PPA_KINDS,
+    )
+
+
 def _apply(
     contract: Contract, plan: Plan, execution: ContractExecution, *, settle: bool = True
 ) -> dict[str, Any]:
@@ -159,15 +175,7 @@ def _apply(
         raise errors.ExecutionShortfall(**to_event_value(plan.shortfall))
     if plan.community is not None:
         return community.apply(plan)
-    mandate = certificates.Mandate(
-        holder_account_id=contract.source_account_id,
-        reference={
-            "contract_id": contract.pk,
-            "execution_id": execution.pk,
-            "trigger": plan.trigger,
-        },
-        receiver_agreed=contract.kind in shares.PPA_KINDS,
-    )
+    mandate = contract_mandate(contract, execution, plan)
     if plan.storage is not None:
         state = locks.storage_state_lock(
             device_id=contract.device_id, capacity_wh=contract.terms["capacity_wh"]

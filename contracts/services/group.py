@@ -58,6 +58,7 @@ from contracts.services.execution import (
     OUTCOME_FIELDS,
     _apply,
     _in_force,
+    contract_mandate,
     obligation_build,
     obligation_result,
     outcome_event,
@@ -200,15 +201,7 @@ def _cut(planned: list[tuple[Contract, ContractExecution, dict, Plan]]) -> bool:
     owner: list[dict] = []
     for contract, execution, result, plan in planned:
         for number, items in plan.transfers:
-            mandate = certificates.Mandate(
-                holder_account_id=contract.source_account_id,
-                reference={
-                    "contract_id": contract.pk,
-                    "execution_id": execution.pk,
-                    "trigger": plan.trigger,
-                },
-                receiver_agreed=contract.kind in shares.PPA_KINDS,
-            )
+            mandate = contract_mandate(contract, execution, plan)
             for pk, volume in items:
                 parts[pk].append((len(receivers), volume))
             receivers.append((number, mandate))

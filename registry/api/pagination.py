@@ -5,19 +5,11 @@
 answer 404 for `page=abc`). A page past the last one stays a 404.
 """
 
-from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from registry.api.query import query_positive_int
+
 MAX_PAGE = 2**31 - 1
-
-
-def _positive_int(request, name: str, maximum: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise ValidationError({name: [f"A whole number from 1 to {maximum}."]})
-    return int(raw)
 
 
 class StandardPagination(PageNumberPagination):
@@ -26,12 +18,12 @@ class StandardPagination(PageNumberPagination):
     last_page_strings = ()
 
     def get_page_size(self, request) -> int:
-        return _positive_int(request, self.page_size_query_param, self.max_page_size) or (
+        return query_positive_int(request, self.page_size_query_param, self.max_page_size) or (
             self.page_size
         )
 
     def get_page_number(self, request, paginator) -> int:
-        return _positive_int(request, self.page_query_param, MAX_PAGE) or 1
+        return query_positive_int(request, self.page_query_param, MAX_PAGE) or 1
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)

@@ -22,13 +22,18 @@ def query_flag(request: Request, name: str) -> bool:
     return raw == "true"
 
 
-def query_id(request: Request, name: str) -> int | None:
+def query_positive_int(request: Request, name: str, maximum: int) -> int | None:
+    """A whole number from 1 to `maximum`, or None when the parameter is absent."""
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= ID_MAX:
-        raise ValidationError({name: [f"A whole number from 1 to {ID_MAX}."]})
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
+        raise ValidationError({name: [f"A whole number from 1 to {maximum}."]})
     return int(raw)
+
+
+def query_id(request: Request, name: str) -> int | None:
+    return query_positive_int(request, name, ID_MAX)
 
 
 def id_parameter(name: str, description: str) -> OpenApiParameter:
