@@ -80,7 +80,11 @@ def account_lock_receiving(
     found = storage.account_lock_for_receiving(account_id=account_id, number=number)
     if found is None:
         raise errors.AccountNotFoundForTransfer(account_id=account_id, account_number=number)
-    account, policy = found
+    return _receiving(*found)
+
+
+def _receiving(account: Account, policy: bool) -> tuple[Account, bool]:
+    """The account and policy, if the account may receive: open, and a trading account."""
     if not account.is_open:
         raise errors.AccountClosed(account_id=account.pk)
     if account.kind != Account.Kind.TRADING:
@@ -96,12 +100,7 @@ def accounts_lock_receiving(numbers: Sequence[str]) -> list[tuple[Account, bool]
     for number in numbers:
         if number not in found:
             raise errors.AccountNotFoundForTransfer(account_id=None, account_number=number)
-        account, policy = found[number]
-        if not account.is_open:
-            raise errors.AccountClosed(account_id=account.pk)
-        if account.kind != Account.Kind.TRADING:
-            raise errors.AccountRefusesTransfers(account_id=account.pk, kind=account.kind)
-        out.append((account, policy))
+        out.append(_receiving(*found[number]))
     return out
 
 

@@ -148,6 +148,15 @@ def _in_force(contract: Contract, trigger_value: Any, now: dt.datetime) -> bool:
     )
 
 
+def plan_refusal(plan: Plan) -> DomainError | None:
+    """Why a plan cannot be carried out (its own refusal, or units short), or None."""
+    if plan.refusal is not None:
+        return plan.refusal
+    if plan.shortfall:
+        return errors.ExecutionShortfall(**to_event_value(plan.shortfall))
+    return None
+
+
 def contract_mandate(
     contract: Contract, execution: ContractExecution, plan: Plan
 ) -> certificates.Mandate:
@@ -169,10 +178,9 @@ def _apply(
 ) -> dict[str, Any]:
     """Carry out a plan through the certificates services; raises to refuse. Without
     `settle` the obligation is left to the caller (`_settle`: a group pays last)."""
-    if plan.refusal is not None:
-        raise plan.refusal
-    if plan.shortfall:
-        raise errors.ExecutionShortfall(**to_event_value(plan.shortfall))
+    refusal = plan_refusal(plan)
+    if refusal is not None:
+        raise refusal
     if plan.community is not None:
         return community.apply(plan)
     mandate = contract_mandate(contract, execution, plan)

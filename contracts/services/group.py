@@ -50,7 +50,7 @@ from django.utils import timezone
 from accounts.models import Account
 from certificates import services as certificates
 from certificates.models import Issuance
-from contracts import errors, events, locks, selectors
+from contracts import events, locks, selectors
 from contracts.kinds import shares
 from contracts.kinds.base import Plan
 from contracts.models import Contract, ContractExecution, ContractParty, SettlementObligation
@@ -63,10 +63,10 @@ from contracts.services.execution import (
     obligation_result,
     outcome_event,
     outcome_set,
+    plan_refusal,
     record,
 )
 from contracts.services.obligations import OFFER_FIELDS, SETTLEMENT_LOCKS, SYSTEM, obligation_offer
-from ledger.canonical import to_event_value
 from ledger.services import ledger_append_many
 from registry.errors import DomainError
 
@@ -114,10 +114,10 @@ def contracts_execute_issuance(
             continue
         # The cut refused (a closed receiving account, units gone): each contract on its
         # own, as `contract_execute` would, so that the refusal stays with its contract.
+        base = shares.issued_into(source, issuance.pk)
         for contract, execution, _result, _plan in planned:
             try:
                 with transaction.atomic():
-                    base = shares.issued_into(source, issuance.pk)
                     plan = shares.plan_issuance(contract, issuance, base)
                     result = _apply(contract, plan, execution, settle=False)
             except DomainError as exc:
@@ -166,13 +166,9 @@ def _plan_source(
     planned, refused = [], []
     for contract, execution in members:
         plan = shares.plan_issuance(contract, issuance, base, group, live=live)
-        if plan.refusal is not None:
-            refused.append((contract, execution, plan.refusal))
-            continue
-        if plan.shortfall:
-            refused.append(
-                (contract, execution, errors.ExecutionShortfall(**to_event_value(plan.shortfall)))
-            )
+        refusal = plan_refusal(plan)
+        if refusal is not None:
+            refused.append((contract, execution, refusal))
             continue
         for _number, items in plan.transfers:
             _take(live, items)
@@ -200,8 +196,8 @@ def _cut(planned: list[tuple[Contract, ContractExecution, dict, Plan]]) -> bool:
     parts: dict[int, list[tuple[int, int]]] = defaultdict(list)
     owner: list[dict] = []
     for contract, execution, result, plan in planned:
+        mandate = contract_mandate(contract, execution, plan)
         for number, items in plan.transfers:
-            mandate = contract_mandate(contract, execution, plan)
             for pk, volume in items:
                 parts[pk].append((len(receivers), volume))
             receivers.append((number, mandate))
