@@ -111,6 +111,27 @@ def run_together(work: Callable[[int], object], n: int = THREADS) -> list[object
     return results
 
 
+def active_rest(root: Bundle, account: Account) -> Bundle | None:
+    """The account's highest active piece of root, read in one statement.
+
+    One statement is one snapshot. Reading the split tree first and the pieces second
+    would race a concurrent split between the two: the tree would name the old rest, now
+    split, and not its new pieces, and a caller would see "nothing left" while there is.
+    Live pieces of one device never overlap, so root's unit range finds its pieces.
+    """
+    return (
+        Bundle.objects.filter(
+            device_id=root.device_id,
+            unit_start__gte=root.unit_start,
+            unit_end__lte=root.unit_end,
+            account=account,
+            status=Bundle.Status.ACTIVE,
+        )
+        .order_by("-unit_start")
+        .first()
+    )
+
+
 @pytest.fixture
 def race_world():
     """A 1,000 Wh bundle of a producer, an issuing body, and THREADS receiving accounts."""

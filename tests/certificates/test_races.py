@@ -11,7 +11,7 @@ from certificates.models import Bundle, IssuedPeriod, Transfer
 from certificates.replay import replay_ledger
 from certificates.storage import bundle_tree_ids as _descendants
 from registry.errors import DomainError
-from tests.certificates.conftest import THREADS, run_together
+from tests.certificates.conftest import THREADS, active_rest, run_together
 from tests.certificates.factories import DAY, add_readings, device_with_owners
 from tests.conftest import client_for, requires_postgres
 from tests.factories import issuing_body_user
@@ -62,15 +62,7 @@ def test_parallel_clients_taking_the_rest_each_time_sell_exactly_what_is_there(r
 
     def work(i: int):
         for _attempt in range(500):
-            rest = (
-                Bundle.objects.filter(
-                    pk__in=_descendants([bundle.pk]),
-                    account=account,
-                    status=Bundle.Status.ACTIVE,
-                )
-                .order_by("-unit_start")
-                .first()
-            )
+            rest = active_rest(bundle, account)
             if rest is None:
                 return "nothing left"
             try:

@@ -16,7 +16,13 @@ from certificates.models import Bundle, Transfer
 from certificates.storage import bundle_tree_ids
 from ledger.services import ledger_append
 from registry.errors import DomainError
-from tests.certificates.conftest import last_event_id, new_events, run_together, snapshot
+from tests.certificates.conftest import (
+    active_rest,
+    last_event_id,
+    new_events,
+    run_together,
+    snapshot,
+)
 from tests.certificates.factories import DAY, add_readings, device_with_owners, holder
 from tests.conftest import requires_postgres
 from tests.factories import AccountFactory, issuing_body_user
@@ -400,15 +406,7 @@ def test_parallel_reservations_of_one_bundle_never_over_reserve_it(race_bundle):
 
     def work(i: int):
         for _attempt in range(200):
-            rest = (
-                Bundle.objects.filter(
-                    pk__in=bundle_tree_ids([bundle.pk]),
-                    account=account,
-                    status=Bundle.Status.ACTIVE,
-                )
-                .order_by("-unit_start")
-                .first()
-            )
+            rest = active_rest(bundle, account)
             if rest is None:
                 return "nothing left"
             try:
