@@ -53,21 +53,18 @@ def organisation_key_list(*, user: User) -> QuerySet[OrganisationKey]:
     return rows.filter(organisation_id__in=user_organisation_ids(user))
 
 
-def contracts_for_issuance(*, issuance_id: int) -> list[int]:
-    """Active share contracts taking from an account that this issuance credited."""
-    device_id = Issuance.objects.filter(pk=issuance_id).values_list("device_id", flat=True).first()
-    if device_id is None:
-        return []
+def contracts_for_issuance(*, issuance: Issuance) -> list[Contract]:
+    """Active share contracts taking from an account that this issuance credited, in
+    primary-key order (one statement)."""
     accounts = Account.objects.filter(
-        bundles__issuance_id=issuance_id, bundles__parent__isnull=True
+        bundles__issuance_id=issuance.pk, bundles__parent__isnull=True
     ).values("pk")
     return list(
         Contract.objects.filter(
             kind__in=SHARE_KINDS, status=Contract.Status.ACTIVE, source_account_id__in=accounts
         )
-        .filter(Q(device__isnull=True) | Q(device_id=device_id))
+        .filter(Q(device__isnull=True) | Q(device_id=issuance.device_id))
         .order_by("pk")
-        .values_list("pk", flat=True)
     )
 
 

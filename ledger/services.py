@@ -101,11 +101,14 @@ def ledger_append_many(
     kind: str,
     actor: Any,
     events: Iterable[tuple[Subject | Iterable[Subject] | None, Mapping[str, Any]]],
+    returning: bool = True,
 ) -> list[int]:
     """Queue one canonical event of `kind` per (subject, data), in order, in the caller's
     transaction, with one INSERT per few hundred events instead of one each: what many
     `ledger_append` calls queue (same kind, actor and moment), for a service that makes many
-    changes of one kind at once (a month of hourly retirements). Returns the pending ids."""
+    changes of one kind at once (a month of hourly retirements). Returns the pending ids;
+    with `returning=False` nothing, and inside `deferred_writes()` the INSERT travels with
+    the caller's next statement."""
     if not connection.in_atomic_block:
         raise LedgerAppendOutsideTransaction(kind=kind)
     actor_name = actor_key(actor)
@@ -123,7 +126,7 @@ def ledger_append_many(
         rows.append((kind, subjects, actor_name, canonical_bytes(event), now))
     if not rows:
         return []
-    ids = storage.pending_events_insert(rows)
+    ids = storage.pending_events_insert(rows, returning=returning)
     transaction.on_commit(kick, robust=True)
     return ids
 

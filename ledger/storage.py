@@ -21,6 +21,7 @@ from typing import Any
 from django.db import connection
 
 from ledger.merkle import NodeKey
+from registry.deferred_writes import execute_or_defer
 
 __all__ = ["bulk_insert", "fetch_nodes", "node_id", "node_key"]
 
@@ -214,10 +215,14 @@ _PENDING_MANY = (
 PENDING_ROWS = 500  # rows per multi-row INSERT (SQLite allows 32,766 parameters)
 
 
-def pending_events_insert(rows: list[tuple[str, list[str], str, bytes, dt.datetime]]) -> list[int]:
+def pending_events_insert(
+    rows: list[tuple[str, list[str], str, bytes, dt.datetime]], *, returning: bool = True
+) -> list[int]:
     """Queue many events, (kind, subjects, actor, event, created_at) each, with one
     multi-row INSERT per `PENDING_ROWS`; return their pending ids in the order given (ids
-    are drawn row by row, so the integrator numbers them in that order)."""
+    are drawn row by row, so the integrator numbers them in that order). With
+    `returning=False` return nothing: inside `deferred_writes()` the INSERT then travels
+    with the next statement (registry/deferred_writes.py), still before it."""
     ids: list[int] = []
     for i in range(0, len(rows), PENDING_ROWS):
         chunk = rows[i : i + PENDING_ROWS]
@@ -225,6 +230,9 @@ def pending_events_insert(rows: list[tuple[str, list[str], str, bytes, dt.dateti
         params: list[Any] = []
         for kind, subjects, actor, event, created_at in chunk:
             params += [kind, json.dumps(subjects), actor, event, db_time(created_at)]
+        if not returning:
+            execute_or_defer(sql.removesuffix(" RETURNING id"), params)
+            continue
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             ids += sorted(row[0] for row in cursor.fetchall())

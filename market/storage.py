@@ -22,7 +22,7 @@ from django.db import connection
 from accounts.models import Account, Organisation
 from market.models import Order, SettlementAccount
 from market.rows import attnames, converter, load, select_list
-from registry.deferred_writes import execute_or_defer
+from registry.row_updates import update_from_values
 
 
 def orders_set_cleared(orders: Iterable[Order], *, clearing_id: int, now: dt.datetime) -> None:
@@ -72,33 +72,13 @@ def accounts_set_balances(accounts: Iterable[SettlementAccount]) -> None:
         return
     table = SettlementAccount._meta.db_table
     if connection.vendor == "postgresql":
-        _update_from_values(table, ["available::bigint", "reserved::bigint", "id::bigint"], rows)
+        update_from_values(table, ["available::bigint", "reserved::bigint", "id::bigint"], rows)
         return
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {table} SET available = %s, reserved = %s WHERE id = %s",  # noqa: S608
             rows,
         )
-
-
-def _update_from_values(table: str, columns: list[str], rows: list[tuple]) -> None:
-    """PostgreSQL: one UPDATE for many rows where `executemany` sends one statement per
-    row. `columns` are `name::type`, in the rows' order, the last one `id`."""
-    names = [column.split("::")[0] for column in columns]
-    if len(rows) == 1:
-        sets = ", ".join(f"{name} = %s" for name in names[:-1])
-        sql = f"UPDATE {table} SET {sets} WHERE id = %s"  # noqa: S608
-    else:
-        sets = ", ".join(
-            f"{name} = v.{column}" for name, column in zip(names[:-1], columns[:-1], strict=True)
-        )
-        one = f"({', '.join(['%s'] * len(columns))})"
-        sql = (
-            f"UPDATE {table} AS t SET {sets} "  # noqa: S608
-            f"FROM (VALUES {', '.join([one] * len(rows))}) AS v({', '.join(names)}) "
-            "WHERE t.id = v.id::bigint"
-        )
-    execute_or_defer(sql, [value for row in rows for value in row])
 
 
 def _db_time(value: dt.datetime | None) -> object:
@@ -142,7 +122,7 @@ def orders_set_matched(orders: Iterable[Order]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        _update_from_values(Order._meta.db_table, _MATCHED, rows)
+        update_from_values(Order._meta.db_table, _MATCHED, rows)
         return
     with connection.cursor() as cursor:
         cursor.executemany(

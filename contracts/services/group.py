@@ -22,10 +22,11 @@ hands over, sharing what the group has in common (benchmarks/README.md, "Contrac
    refused (a closed receiving account), the savepoint is rolled back and each contract
    runs on its own as before (a savepoint each, its plan, its transfer batch), so that the
    refusal stays with its contract and the others apply;
-5. the payments last: the PPAs' obligations inserted in one statement, the market's
-   settlement accounts of all of them locked at once in pk order (the
-   `contracts.settlement_locks` hook), each offered to the settlement handlers (its own
-   payment, journal entry and savepoint, as before), their outcome written in one
+5. the payments last: the PPAs' obligations inserted in one statement, paid through the
+   market's `pay_many` (its settlement accounts locked at once in pk order, each payment
+   checked in memory, its own journal entry and `settlement.paid` event, all written in a
+   few statements; or, with other handlers, each offered in its own savepoint after the
+   `contracts.settlement_locks` hook locked them all), their outcome written in one
    statement; then the executions' outcomes in one statement and one `contract.executed`
    event per contract (one INSERT for all), with the data a single execution records.
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from contextlib import nullcontext
 
 from django.db import transaction
 from django.utils import timezone
@@ -66,12 +68,15 @@ from contracts.services.execution import (
     plan_refusal,
     record,
 )
-from contracts.services.obligations import OFFER_FIELDS, SETTLEMENT_LOCKS, SYSTEM, obligation_offer
+from contracts.services.obligations import OFFER_FIELDS, SYSTEM, obligations_offer
 from ledger.services import ledger_append_many
+from registry.deferred_writes import deferred_writes
 from registry.errors import DomainError
+from registry.row_updates import rows_update
 
 
 @transaction.atomic
+@deferred_writes()  # journal lines and balances travel with the next statement
 def contracts_execute_issuance(
     *, issuance_id: int, now: dt.datetime | None = None
 ) -> list[ContractExecution]:
@@ -81,8 +86,7 @@ def contracts_execute_issuance(
     issuance = Issuance.objects.filter(pk=issuance_id).first()
     if issuance is None:
         return []
-    ids = selectors.contracts_for_issuance(issuance_id=issuance_id)
-    contracts = list(Contract.objects.filter(pk__in=ids).order_by("pk"))
+    contracts = selectors.contracts_for_issuance(issuance=issuance)
     trigger = f"issuance:{issuance.pk}"
     in_force = [
         contract
@@ -136,8 +140,9 @@ def contracts_execute_issuance(
         )
         done.append(execution)
     if applied:
-        ContractExecution.objects.bulk_update([a[1] for a in applied], OUTCOME_FIELDS)
-        ledger_append_many(kind=events.EXECUTED, actor=SYSTEM, events=outcomes)
+        # Both travel with the transaction's end (deferred_writes).
+        ledger_append_many(kind=events.EXECUTED, actor=SYSTEM, events=outcomes, returning=False)
+        rows_update(ContractExecution, [a[1] for a in applied], OUTCOME_FIELDS)
     return sorted(done, key=lambda execution: execution.contract_id)
 
 
@@ -205,9 +210,11 @@ def _cut(planned: list[tuple[Contract, ContractExecution, dict, Plan]]) -> bool:
     if not receivers:
         return True
     moved: list[list] = [[] for _ in receivers]
+    chunks = list(_chunks(list(parts.items())))
     try:
-        with transaction.atomic():
-            for cuts in _chunks(list(parts.items())):
+        # One cut is undone by the service's own savepoint; more need one around them all.
+        with transaction.atomic() if len(chunks) > 1 else nullcontext():
+            for cuts in chunks:
                 taken = certificates.certificate_transfer_cut(
                     actor=SYSTEM, receivers=receivers, cuts=cuts
                 )
@@ -244,10 +251,9 @@ def _sources_lock(account_ids: list[int]) -> None:
 def _settle(
     applied: list[tuple], parties: dict[int, dict[str, int]]
 ) -> dict[int, SettlementObligation]:
-    """The group's obligations: inserted in one statement, every settlement account their
-    payments lock locked at once (`SETTLEMENT_LOCKS`), each offered to the settlement
-    handlers in contract order (a payment each, its own savepoint, as before), their
-    outcome written in one statement; each execution's result says what became of it.
+    """The group's obligations: inserted in one statement, offered to the settlement
+    handlers together in contract order (`obligations_offer`), their outcome written in
+    one statement; each execution's result says what became of it.
     Returns the obligations by execution id."""
     owed = [
         (execution, result, plan.obligation)
@@ -262,10 +268,8 @@ def _settle(
             for execution, _result, due in owed
         ]
     )
-    for lock in SETTLEMENT_LOCKS:
-        lock(obligations)
+    obligations_offer(obligations)
     for (_execution, result, due), obligation in zip(owed, obligations, strict=True):
-        obligation_offer(obligation)
         result["obligation"] = obligation_result(obligation, due)
-    SettlementObligation.objects.bulk_update(obligations, OFFER_FIELDS)
+    rows_update(SettlementObligation, obligations, OFFER_FIELDS)
     return {obligation.execution_id: obligation for obligation in obligations}

@@ -27,7 +27,9 @@ SYSTEM = "system:contracts"
 # execution still applies (certificates delivered, the debt recorded);
 # `settlement_obligations_settle_open` tries again. The market app registers its
 # settlement accounts here, by name through registry.hooks.HOOKS (it may not import
-# contracts).
+# contracts). A handler may also have `pay_many(obligations) -> [(reference, reason)]`:
+# the same outcome for each as offering them to it one by one, in order, in the caller's
+# transaction; a group of executions uses it when that handler is the only one.
 SETTLEMENT_HANDLERS = Hook("contracts.settlement_handlers")
 
 # Callable[[list[SettlementObligation]], None]: before a group of executions
@@ -54,9 +56,29 @@ OFFER_FIELDS = ["status", "reference", "reason_code", "settled_at"]
 
 
 def obligation_offer(obligation: SettlementObligation) -> None:
-    """`obligation_settle` without the save: the caller writes `OFFER_FIELDS` (a group of
-    executions writes all its obligations in one statement)."""
-    reference, reason = pay_through(SETTLEMENT_HANDLERS, obligation)
+    """`obligation_settle` without the save: the caller writes `OFFER_FIELDS`."""
+    offer_outcome(obligation, *pay_through(SETTLEMENT_HANDLERS, obligation))
+
+
+def obligations_offer(obligations: list[SettlementObligation]) -> None:
+    """`obligation_offer` for a group of executions' new obligations, in order: through
+    the only handler's `pay_many` when it has one, else one by one after every settlement
+    account they will lock is locked at once (`SETTLEMENT_LOCKS`). The caller writes
+    `OFFER_FIELDS` (one statement for all)."""
+    only = SETTLEMENT_HANDLERS[0] if len(SETTLEMENT_HANDLERS) == 1 else None
+    pay_many = getattr(only, "pay_many", None)
+    if pay_many is not None:
+        for obligation, outcome in zip(obligations, pay_many(obligations), strict=True):
+            offer_outcome(obligation, *outcome)
+        return
+    for lock in SETTLEMENT_LOCKS:
+        lock(obligations)
+    for obligation in obligations:
+        obligation_offer(obligation)
+
+
+def offer_outcome(obligation: SettlementObligation, reference: str, reason: str) -> None:
+    """What the settlement handlers answered: settled with the reference, or the reason."""
     if reference:
         obligation.status = SettlementObligation.Status.SETTLED
         obligation.reference = reference[:100]

@@ -28,11 +28,18 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.services import ledger_append
+from ledger.services import ledger_append, ledger_append_many
 from market import errors, events
-from market.locks import settlement_accounts_lock
+from market.locks import member_accounts_lock, settlement_accounts_lock
 from market.models import JournalEntry, SettlementAccount
-from market.services.money import AVAILABLE, currency_check, journal_post, settlement_account_ensure
+from market.services.money import (
+    AVAILABLE,
+    Journal,
+    currency_check,
+    journal_post,
+    settlement_account_ensure,
+)
+from registry.errors import DomainError
 
 SYSTEM = "system:market"
 NOTHING_TO_PAY = "nothing_to_pay"
@@ -97,9 +104,126 @@ def payment_make(*, payable: Any, kind: str, actor: str = SYSTEM) -> str:
     return payment_reference(entry)
 
 
-def contract_obligation_pay(obligation: Any) -> str:
-    """The `contracts.settlement_handlers` hook: pay a PPA's settlement obligation."""
-    return payment_make(payable=obligation, kind=JournalEntry.Kind.CONTRACT_PAYMENT)
+class ContractObligationPayer:
+    """The `contracts.settlement_handlers` hook: pay a PPA's settlement obligation.
+
+    Called with one obligation it is `payment_make`. `pay_many` pays a group of executions'
+    obligations (`contracts.services.group`) with the same outcome for each, in a few
+    statements for the whole group instead of about ten per obligation."""
+
+    def __call__(self, obligation: Any) -> str:
+        return payment_make(payable=obligation, kind=JournalEntry.Kind.CONTRACT_PAYMENT)
+
+    def pay_many(self, obligations: list[Any]) -> list[tuple[str, str]]:
+        return payments_make_many(obligations, kind=JournalEntry.Kind.CONTRACT_PAYMENT)
+
+
+contract_obligation_pay = ContractObligationPayer()
+
+
+def payments_make_many(payables: list[Any], *, kind: str) -> list[tuple[str, str]]:
+    """Pay `payables` in order, inside the caller's transaction; for each (reference, "")
+    or ("", the refusal's code), exactly what `payment_make` offered one by one in its own
+    savepoint would give, each payment seeing the balances the ones before it left.
+
+    Instead of per payment two account lookups, a lock, the earlier-entry check, a
+    savepoint, the entry, its lines, the balances and its event: every member account of
+    the payers and payees found and locked in one statement (pk order), the earlier
+    entries in one, each payment checked in memory (a refusal writes nothing), then the
+    entries, lines, balances and `settlement.paid` events in one statement each. Payees
+    without an account in the currency get one first (a payment refused for short funds
+    may so leave its payee an empty account, which its next payment would create anyway).
+    Payables in more than one currency are paid one by one (`payment_make` in a savepoint
+    each, their accounts locked first in pk order)."""
+    outcomes: list[tuple[str, str] | None] = [None] * len(payables)
+    due: list[tuple[int, Any, str]] = []
+    for i, payable in enumerate(payables):
+        try:
+            currency = currency_check(payable.currency)
+            if payable.amount_minor < 0:
+                raise errors.InvalidAmount(amount=str(payable.amount_minor))
+        except DomainError as exc:
+            outcomes[i] = ("", exc.code)
+            continue
+        if payable.amount_minor == 0 or payable.payer_id == payable.payee_id:
+            outcomes[i] = (NOTHING_TO_PAY, "")
+        else:
+            due.append((i, payable, currency))
+    currencies = {currency for _i, _payable, currency in due}
+    if len(currencies) > 1:
+        contract_obligations_lock([payable for _i, payable, _currency in due])
+        for i, payable, _currency in due:
+            outcomes[i] = _pay_alone(payable, kind)
+    elif currencies:
+        _pay_together(due, kind, currencies.pop(), outcomes)
+    return [outcome or ("", "") for outcome in outcomes]
+
+
+def _pay_alone(payable: Any, kind: str) -> tuple[str, str]:
+    try:
+        with transaction.atomic():
+            return payment_make(payable=payable, kind=kind), ""
+    except DomainError as exc:
+        return "", exc.code
+
+
+def _pay_together(
+    due: list[tuple[int, Any, str]], kind: str, currency: str, outcomes: list
+) -> None:
+    """`payments_make_many` for payables of one currency, each payable and unpaid."""
+    payers = {payable.payer_id for _i, payable, _c in due}
+    payees = {payable.payee_id for _i, payable, _c in due}
+    accounts, own = member_accounts_lock((), payers | payees, currency)
+    # A payee is paid only from an existing payer account: create only those it needs.
+    missing = {p.payee_id for _i, p, _c in due if p.payer_id in own} - set(own)
+    if missing:
+        for organisation_id in sorted(missing):
+            settlement_account_ensure(organisation_id=organisation_id, currency=currency)
+        accounts, own = member_accounts_lock((), payers | payees, currency)
+    paid_for = {i: f"{payable.ledger_subject_type}:{payable.pk}" for i, payable, _c in due}
+    earlier = {
+        reference: f"{JournalEntry.ledger_subject_type}:{pk}"
+        for reference, pk in JournalEntry.objects.filter(
+            kind=kind, reference__in=paid_for.values()
+        ).values_list("reference", "pk")
+    }
+    journal = Journal(currency=currency, actor=SYSTEM, now=timezone.now())
+    posted: dict[str, JournalEntry] = {}
+    paid, again = [], []
+    for i, payable, _c in due:
+        reference, amount = paid_for[i], payable.amount_minor
+        if reference in earlier:
+            outcomes[i] = (earlier[reference], "")
+        elif reference in posted:  # the same payable twice in one call: paid once
+            again.append((i, posted[reference]))
+        elif payable.payer_id not in own:
+            outcomes[i] = ("", errors.InsufficientFunds.code)
+        else:
+            payer, payee = accounts[own[payable.payer_id]], accounts[own[payable.payee_id]]
+            lines = [(payer, AVAILABLE, -amount), (payee, AVAILABLE, amount)]
+            try:  # short funds raise before any balance moves (the payer's line is first)
+                entry = journal.post(kind, lines, reference=reference)
+            except DomainError as exc:
+                outcomes[i] = ("", exc.code)
+                continue
+            assert entry is not None
+            posted[reference] = entry
+            paid.append((i, entry, payer, payee, payable))
+    journal.write()
+    for i, entry in [(i, entry) for i, entry, *_rest in paid] + again:
+        outcomes[i] = (payment_reference(entry), "")
+    ledger_append_many(
+        kind=events.PAID,
+        actor=SYSTEM,
+        events=[
+            (
+                [entry, payer, payee, payable],
+                events.payment_data(entry, payer, payee, payable.amount_minor, paid_for[i]),
+            )
+            for i, entry, payer, payee, payable in paid
+        ],
+        returning=False,  # inside `deferred_writes()`, it travels with the caller's next
+    )
 
 
 def contract_obligations_lock(obligations: list[Any]) -> None:
