@@ -2,10 +2,10 @@
 
 from django.db.models import Case, Q, QuerySet, When
 
-from accounts.models import Account, User
+from accounts.models import User
 from accounts.permissions import user_organisation_ids, user_reads_everything
 from assets.models import Reading
-from certificates.models import Issuance
+from certificates.models import Bundle, Issuance
 from contracts.kinds import KINDS, storage
 from contracts.kinds.shares import SHARE_KINDS
 from contracts.models import (
@@ -55,10 +55,20 @@ def organisation_key_list(*, user: User) -> QuerySet[OrganisationKey]:
 
 def contracts_for_issuance(*, issuance: Issuance) -> list[Contract]:
     """Active share contracts taking from an account that this issuance credited, in
-    primary-key order (one statement)."""
-    accounts = Account.objects.filter(
-        bundles__issuance_id=issuance.pk, bundles__parent__isnull=True
-    ).values("pk")
+    primary-key order.
+
+    Two statements, each bounded by what it returns: the issuance's accounts (its
+    bundles, by the issuance index), then their contracts (by the source account index).
+    As one statement with a subquery, PostgreSQL planned a loop over every active
+    contract, each scanning its source account's bundles for this issuance: a cost that
+    grows with the contracts and with every hour ever issued to their accounts."""
+    accounts = list(
+        Bundle.objects.filter(issuance_id=issuance.pk, parent__isnull=True)
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    if not accounts:
+        return []
     return list(
         Contract.objects.filter(
             kind__in=SHARE_KINDS, status=Contract.Status.ACTIVE, source_account_id__in=accounts

@@ -67,7 +67,7 @@ def certificate_transfer_cut(
             strict=True,
         )
     ]
-    created_by = None if isinstance(actor, str) else actor
+    created_by_id = None if isinstance(actor, str) else actor.pk
     whole: dict[tuple[int, int], list[int]] = defaultdict(list)
     split_ids: list[int] = []
     children: list[Bundle] = []
@@ -129,14 +129,14 @@ def certificate_transfer_cut(
     # Each receiver's transfers together: a contract's are consecutive ids.
     records.sort(key=lambda record: record[0])
     transfers = [
-        Transfer(
-            bundle=part,
+        Transfer(  # by ids: a model instance per foreign key costs more than the INSERT
+            bundle_id=part.pk,
             source_id=source.bundle.pk,
-            from_account=source.account,
-            to_account=to_accounts[index][0],
+            from_account_id=source.account.pk,
+            to_account_id=to_accounts[index][0].pk,
             volume_wh=part.unit_end - part.unit_start,
             status=Transfer.Status.PENDING if pending else Transfer.Status.COMPLETED,
-            created_by=created_by,
+            created_by_id=created_by_id,
             created_at=now,
         )
         for index, source, part, pending in records
