@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 
 from assets.models import Device, DeviceOwner
 from certificates.allocation import hour_number, split_by_weights
@@ -145,6 +145,42 @@ def issued_into(account_id: int, issuance_id: int) -> list[tuple]:
         for pk, holder, start, end, u_start, u_end in roots
         if first_holder.get(pk, holder) == account_id
     ]
+
+
+def issued_and_live(
+    account_id: int, issuance_id: int
+) -> tuple[list[tuple], dict[Any, list[tuple[int, int]]]]:
+    """`issued_into(account_id, issuance_id)` and `live_bundles(account_id, issuance_id)`
+    read in one statement (a group of executions reads both per source account): the
+    issuance's roots with the account of their first transfer, and its active bundles at
+    the account."""
+    first_from = Transfer.objects.filter(bundle_id=OuterRef("pk")).order_by("pk")
+    rows = (
+        Bundle.objects.filter(issuance_id=issuance_id)
+        .filter(Q(parent__isnull=True) | Q(account_id=account_id, status=Bundle.Status.ACTIVE))
+        .annotate(first_from=Subquery(first_from.values("from_account_id")[:1]))
+        .order_by("period_start", "unit_start")
+        .values_list(
+            "pk",
+            "account_id",
+            "parent_id",
+            "status",
+            "period_start",
+            "period_end",
+            "unit_start",
+            "unit_end",
+            "first_from",
+        )
+    )
+    roots = []
+    live: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+    for pk, holder, parent, status, start, end, u_start, u_end, first in rows:
+        if parent is None and (holder if first is None else first) == account_id:
+            roots.append((start, pk, end, u_end - u_start))
+        if holder == account_id and status == Bundle.Status.ACTIVE:
+            live[start].append((pk, u_end - u_start))
+    roots.sort(key=lambda root: (root[0], root[1]))
+    return [(start, end, wh) for start, _pk, end, wh in roots], live
 
 
 def issuances_into(account_id: int, start, end) -> list[int]:

@@ -12,7 +12,8 @@ hands over, sharing what the group has in common (benchmarks/README.md, "Contrac
    takes first): a concurrent group or execution on the same output queues here;
 3. per source account, the issuance's original bundles (`issued_into`) and the share
    group (`share_group`) once: facts of the issuance that the executions do not change;
-4. per source account, the live bundles once, and each contract's plan in contract order
+4. per source account, the live bundles once (with the original ones, one statement:
+   `issued_and_live`), and each contract's plan in contract order
    on what the previous ones take of them (the same units as one execution at a time); a
    plan that refuses (units short, an index price missing) records the execution failed
    or parked with its reason and its `contract.execution_failed` event and takes nothing;
@@ -165,9 +166,8 @@ def _plan_source(
     """Plan the contracts on one source account, in contract order, each on what the
     previous ones take of the live bundles (read once): the plans that apply, with their
     results so far, and the refused ones (contract, execution, error), which take nothing."""
-    base = shares.issued_into(source, issuance.pk)
+    base, live = shares.issued_and_live(source, issuance.pk)
     group = shares.share_group(members[0][0], issuance.device_id, issuance.issued_at)
-    live = shares.live_bundles(source, issuance.pk)
     planned, refused = [], []
     for contract, execution in members:
         plan = shares.plan_issuance(contract, issuance, base, group, live=live)

@@ -13,6 +13,7 @@ from certificates.models import Bundle
 from certificates.replay import replay_ledger
 from certificates.services import common as certificates_common
 from contracts import services
+from contracts.kinds import shares
 from contracts.models import ContractExecution, SettlementObligation
 from contracts.replay_executions import replay_contracts
 from contracts.tasks import contracts_execute_issuance_task
@@ -310,3 +311,36 @@ def test_groups_paying_the_same_buyers_in_opposite_orders_do_not_deadlock(monkey
     assert SettlementObligation.objects.filter(status="settled").count() == 16
     assert JournalEntry.objects.filter(kind="contract_payment").count() == 16
     assert replay_contracts().ok
+
+
+def test_issued_and_live_reads_what_issued_into_and_live_bundles_read(monkeypatch):
+    # given an issuance of 4 hours: one hour split by a contract cut, one root moved whole
+    # to the buyer (so the issuance's first holder is still the seller), one moved back
+    monkeypatch.setattr(certificates_common, "ISSUED_HOOKS", [])
+    world = a_world()
+    issuance = issue(world, hours=4)
+    roots = list(Bundle.objects.filter(issuance=issuance).order_by("period_start"))
+    own = AccountFactory(organisation=world.seller_account.organisation)
+    seller = world.seller
+    certificates_services.certificate_transfer(
+        actor=seller, bundle_id=roots[0].pk, to_account_id=own.pk, volume_wh=100
+    )
+    certificates_services.certificate_transfer(
+        actor=seller, bundle_id=roots[1].pk, to_account_id=own.pk
+    )
+    certificates_services.certificate_transfer(
+        actor=seller, bundle_id=roots[2].pk, to_account_id=own.pk
+    )
+    certificates_services.certificate_transfer(
+        actor=seller, bundle_id=roots[2].pk, to_account_id=world.seller_account.pk
+    )
+
+    # when both ways read it, for each account
+    for account in (world.seller_account, own, world.buyer_account):
+        base, live = shares.issued_and_live(account.pk, issuance.pk)
+
+        # then they agree
+        assert base == shares.issued_into(account.pk, issuance.pk)
+        assert live == shares.live_bundles(account.pk, issuance.pk)
+    base, live = shares.issued_and_live(world.seller_account.pk, issuance.pk)
+    assert len(base) == 4 and sum(len(v) for v in live.values()) == 3
