@@ -70,15 +70,8 @@ def accounts_set_balances(accounts: Iterable[SettlementAccount]) -> None:
     rows = [(account.available, account.reserved, account.pk) for account in accounts]
     if not rows:
         return
-    table = SettlementAccount._meta.db_table
-    if connection.vendor == "postgresql":
-        update_from_values(table, ["available::bigint", "reserved::bigint", "id::bigint"], rows)
-        return
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET available = %s, reserved = %s WHERE id = %s",  # noqa: S608
-            rows,
-        )
+    columns = ["available::bigint", "reserved::bigint", "id::bigint"]
+    update_from_values(SettlementAccount._meta.db_table, columns, rows)
 
 
 def _db_time(value: dt.datetime | None) -> object:
@@ -119,18 +112,7 @@ def orders_set_matched(orders: Iterable[Order]) -> None:
         )
         for order in orders
     ]
-    if not rows:
-        return
-    if connection.vendor == "postgresql":
-        update_from_values(Order._meta.db_table, _MATCHED, rows)
-        return
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {Order._meta.db_table} SET status = %s, limit_price = %s, "  # noqa: S608
-            "quantity_wh = %s, filled_wh = %s, seq = %s, bundle_id = %s, reserved_minor = %s, "
-            "cancel_reason = %s, closed_at = %s, updated_at = %s WHERE id = %s",
-            rows,
-        )
+    update_from_values(Order._meta.db_table, _MATCHED, rows)
 
 
 def account_with_role(account_id: int, user_id: int | None) -> tuple[Account, str | None] | None:

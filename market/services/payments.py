@@ -60,19 +60,33 @@ def _member_account_id(organisation_id: int, currency: str) -> int | None:
     )
 
 
+def _currency_due(payable: Any) -> str | None:
+    """The payable's currency when it moves money, None when there is nothing to pay (zero,
+    or to itself); a bad currency or a negative amount raises."""
+    currency = currency_check(payable.currency)
+    if payable.amount_minor < 0:
+        raise errors.InvalidAmount(amount=str(payable.amount_minor))
+    if payable.amount_minor == 0 or payable.payer_id == payable.payee_id:
+        return None
+    return currency
+
+
+def _paid_for(payable: Any) -> str:
+    """The journal entry's reference: what it pays (unique per payment kind)."""
+    return f"{payable.ledger_subject_type}:{payable.pk}"
+
+
 @transaction.atomic
 def payment_make(*, payable: Any, kind: str, actor: str = SYSTEM) -> str:
     """Pay `payable` (see the module docstring) from its payer's to its payee's settlement
     account; return the reference of the journal entry (an earlier one if it was paid)."""
     if kind not in (JournalEntry.Kind.CONTRACT_PAYMENT, JournalEntry.Kind.BILL_PAYMENT):
         raise ValueError(f"not a payment kind: {kind}")
-    currency = currency_check(payable.currency)
-    amount = payable.amount_minor
-    if amount < 0:
-        raise errors.InvalidAmount(amount=str(amount))
-    if amount == 0 or payable.payer_id == payable.payee_id:
+    currency = _currency_due(payable)
+    if currency is None:
         return NOTHING_TO_PAY
-    paid_for = f"{payable.ledger_subject_type}:{payable.pk}"
+    amount = payable.amount_minor
+    paid_for = _paid_for(payable)
     payer_id = _member_account_id(payable.payer_id, currency)
     if payer_id is None:
         raise errors.InsufficientFunds(
@@ -139,13 +153,11 @@ def payments_make_many(payables: list[Any], *, kind: str) -> list[tuple[str, str
     due: list[tuple[int, Any, str]] = []
     for i, payable in enumerate(payables):
         try:
-            currency = currency_check(payable.currency)
-            if payable.amount_minor < 0:
-                raise errors.InvalidAmount(amount=str(payable.amount_minor))
+            currency = _currency_due(payable)
         except DomainError as exc:
             outcomes[i] = ("", exc.code)
             continue
-        if payable.amount_minor == 0 or payable.payer_id == payable.payee_id:
+        if currency is None:
             outcomes[i] = (NOTHING_TO_PAY, "")
         else:
             due.append((i, payable, currency))
@@ -180,13 +192,9 @@ def _pay_together(
         for organisation_id in sorted(missing):
             settlement_account_ensure(organisation_id=organisation_id, currency=currency)
         accounts, own = member_accounts_lock((), payers | payees, currency)
-    paid_for = {i: f"{payable.ledger_subject_type}:{payable.pk}" for i, payable, _c in due}
-    earlier = {
-        reference: f"{JournalEntry.ledger_subject_type}:{pk}"
-        for reference, pk in JournalEntry.objects.filter(
-            kind=kind, reference__in=paid_for.values()
-        ).values_list("reference", "pk")
-    }
+    paid_for = {i: _paid_for(payable) for i, payable, _c in due}
+    found = JournalEntry.objects.filter(kind=kind, reference__in=paid_for.values())
+    earlier = {entry.reference: payment_reference(entry) for entry in found.only("reference")}
     journal = Journal(currency=currency, actor=SYSTEM, now=timezone.now())
     posted: dict[str, JournalEntry] = {}
     paid, again = [], []
@@ -210,7 +218,9 @@ def _pay_together(
             posted[reference] = entry
             paid.append((i, entry, payer, payee, payable))
     journal.write()
-    for i, entry in [(i, entry) for i, entry, *_rest in paid] + again:
+    for i, entry, *_rest in paid:
+        outcomes[i] = (payment_reference(entry), "")
+    for i, entry in again:
         outcomes[i] = (payment_reference(entry), "")
     ledger_append_many(
         kind=events.PAID,
