@@ -52,6 +52,12 @@ def main() -> None:
     parser.add_argument(
         "--contracts-per-device", type=int, default=2, help="share contracts per device"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="statements by shape (count, ms) of the first and the last issuance round of "
+        "each fleet, and cProfile of the contract fleet's last round",
+    )
     args = parser.parse_args()
     if args.hours % args.period_hours:
         parser.error("--hours must be a multiple of --period-hours")
@@ -165,17 +171,29 @@ def main() -> None:
 
     spent = {"issuance alone": 0.0, "issuance + contracts": 0.0}
     step = args.period_hours
-    for hour in range(0, args.hours, step):
+    rounds = range(0, args.hours, step)
+    for hour in rounds:
         start = day + dt.timedelta(hours=hour)
         for name, fleet in (("issuance alone", plain), ("issuance + contracts", with_contracts)):
+
+            def issue_round(fleet=fleet, start=start) -> None:
+                for device in fleet:
+                    certificates.certificate_issue(
+                        actor=ib,
+                        device_id=device.pk,
+                        period_start=start,
+                        period_end=start + dt.timedelta(hours=step),
+                    )
+
+            profiled = args.profile and hour in (rounds[0], rounds[-1])
             began = time.perf_counter()
-            for device in fleet:
-                certificates.certificate_issue(
-                    actor=ib,
-                    device_id=device.pk,
-                    period_start=start,
-                    period_end=start + dt.timedelta(hours=step),
+            if profiled:
+                label = f"{name}, {'first' if hour == rounds[0] else 'last'} round"
+                support.statements_profile(
+                    issue_round, label, cprofile=hour == rounds[-1] and fleet is with_contracts
                 )
+            else:
+                issue_round()
             spent[name] += time.perf_counter() - began
     issuances = args.devices * (args.hours // step)
     executions = ContractExecution.objects.filter(status="applied").count()

@@ -200,3 +200,49 @@ def bench_issued_bundles(organisation, account, tag: str, n_bundles: int, start,
         batch_size=5000,
     )
     return device, bundles
+
+
+def statements_profile(run, label: str, *, cprofile: bool = False, top: int = 25) -> None:
+    """Call `run()` and print its statements grouped by shape (numbers and parameter
+    lists folded), with count and total ms, the costliest first; with `cprofile`, also
+    the functions that spent the most time of their own. Shows what grows with a
+    database's size when a first round is set beside a last one."""
+    import cProfile
+    import pstats
+    import re
+    import time
+    from collections import defaultdict
+
+    from django.db import connection
+
+    spent: dict[str, list] = defaultdict(lambda: [0, 0.0])
+
+    def timed(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            shape = re.sub(r"\(%s(, %s)*\)|\d+", "#", " ".join(str(sql).split()))[:150]
+            spent[shape][0] += 1
+            spent[shape][1] += time.perf_counter() - began
+
+    profiler = cProfile.Profile() if cprofile else None
+    began = time.perf_counter()
+    with connection.execute_wrapper(timed):
+        if profiler:
+            profiler.runcall(run)
+        else:
+            run()
+    total = time.perf_counter() - began
+    in_sql = sum(ms for _n, ms in spent.values())
+    print(
+        f"--- {label}: {total * 1000:.0f} ms, {sum(n for n, _ in spent.values())} statements, "
+        f"{in_sql * 1000:.0f} ms in them"
+    )
+    for shape, (n, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"{n:6d} {seconds * 1000:9.1f} ms  {shape}")
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(top)
+        project = f"^{REPO}/(?!\\.venv|benchmarks)"
+        stats.sort_stats("cumulative").print_stats(project, 2 * top)

@@ -1,11 +1,14 @@
 """Reads of the contracts app: what a user may see, and what a trigger concerns."""
 
-from django.db.models import Case, Q, QuerySet, When
+from collections import defaultdict
+
+from django.db import connection
+from django.db.models import Case, QuerySet, When
 
 from accounts.models import User
 from accounts.permissions import user_organisation_ids, user_reads_everything
 from assets.models import Reading
-from certificates.models import Bundle, Issuance
+from certificates.models import Issuance
 from contracts.kinds import KINDS, storage
 from contracts.kinds.shares import SHARE_KINDS
 from contracts.models import (
@@ -15,6 +18,7 @@ from contracts.models import (
     SettlementObligation,
     StorageState,
 )
+from registry.joined_rows import JoinedSelect, part
 
 
 def contract_list(*, user: User) -> QuerySet[Contract]:
@@ -53,29 +57,61 @@ def organisation_key_list(*, user: User) -> QuerySet[OrganisationKey]:
     return rows.filter(organisation_id__in=user_organisation_ids(user))
 
 
-def contracts_for_issuance(*, issuance: Issuance) -> list[Contract]:
-    """Active share contracts taking from an account that this issuance credited, in
-    primary-key order.
+def share_contracts_in_force(*, issuance: Issuance) -> list[Contract]:
+    """Share contracts in force when the issuance was made, taking from an account it
+    credited (for its device or for any device), in primary-key order: the active ones are
+    what the issuance executes, and those of one source account are that account's share
+    group (`shares.share_group`), so a group of executions reads both here at once.
 
-    Two statements, each bounded by what it returns: the issuance's accounts (its
-    bundles, by the issuance index), then their contracts (by the source account index).
-    As one statement with a subquery, PostgreSQL planned a loop over every active
-    contract, each scanning its source account's bundles for this issuance: a cost that
-    grows with the contracts and with every hour ever issued to their accounts."""
-    accounts = list(
-        Bundle.objects.filter(issuance_id=issuance.pk, parent__isnull=True)
-        .values_list("account_id", flat=True)
-        .distinct()
+    One statement, bounded by what it returns: the issuance's accounts (by the issuance
+    index, evaluated once) select contracts by the source account index. PostgreSQL
+    turned `IN (subquery)` into a loop over every contract without a device (standing
+    orders), probing each one's bundles; `= ANY(ARRAY(subquery))` is computed first."""
+    accounts = (
+        "SELECT b.account_id FROM certificates_bundle b"
+        " WHERE b.issuance_id = %s AND b.parent_id IS NULL"
     )
-    if not accounts:
-        return []
+    if connection.vendor == "postgresql":
+        by_account = f"c.source_account_id = ANY(ARRAY({accounts}))"
+    else:
+        by_account = f"c.source_account_id IN ({accounts})"
+    kinds = ", ".join(["%s"] * len(SHARE_KINDS))
+    moment = issuance.issued_at
     return list(
-        Contract.objects.filter(
-            kind__in=SHARE_KINDS, status=Contract.Status.ACTIVE, source_account_id__in=accounts
+        Contract.objects.raw(
+            f"SELECT c.* FROM contracts_contract c WHERE {by_account} AND c.kind IN ({kinds})"  # noqa: S608
+            " AND (c.device_id IS NULL OR c.device_id = %s)"
+            " AND c.activated_at <= %s AND (c.ended_at IS NULL OR c.ended_at > %s)"
+            " ORDER BY c.id",
+            [issuance.pk, *SHARE_KINDS, issuance.device_id, moment, moment],
         )
-        .filter(Q(device__isnull=True) | Q(device_id=issuance.device_id))
-        .order_by("pk")
     )
+
+
+_ISSUANCE = JoinedSelect(part(Issuance, "i"))
+
+
+def issuance_by_id(issuance_id: int) -> Issuance | None:
+    """One issuance (hand-written: read once per group of executions)."""
+    found = _ISSUANCE.one("FROM certificates_issuance i WHERE i.id = %s", [issuance_id])
+    return None if found is None else found[0]
+
+
+def parties_by_role(contract_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each contract's party organisations by role, in one statement."""
+    parties: dict[int, dict[str, int]] = defaultdict(dict)
+    if not contract_ids:
+        return parties
+    marks = ", ".join(["%s"] * len(contract_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT contract_id, role, organisation_id FROM contracts_contractparty"  # noqa: S608
+            f" WHERE contract_id IN ({marks})",
+            list(contract_ids),
+        )
+        for contract_id, role, organisation_id in cursor.fetchall():
+            parties[contract_id][role] = organisation_id
+    return parties
 
 
 def contracts_for_month() -> list[int]:

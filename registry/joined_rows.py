@@ -41,11 +41,16 @@ def part(model: type[Model], alias: str, names: Sequence[str] | None = None) -> 
 
 
 class JoinedSelect:
-    """`SELECT <the parts' columns> <tail>`, one row read into one instance per part."""
+    """`SELECT <the parts' columns> <tail>`, one row read into one instance per part.
 
-    def __init__(self, *parts: Part) -> None:
+    `extra` SQL expressions follow the parts' columns, as the driver returns them (ids,
+    counts: values no backend converts); `rows` gives every row's decoded values."""
+
+    def __init__(self, *parts: Part, extra: Sequence[str] = ()) -> None:
         self.parts = parts
-        self.columns = ", ".join(f"{p.alias}.{f.column}" for p in parts for f in p.fields)
+        self.columns = ", ".join(
+            [f"{p.alias}.{f.column}" for p in parts for f in p.fields] + list(extra)
+        )
         self._names = [[f.attname for f in p.fields] for p in parts]
         self._converters: dict[str, list[tuple[int, list, object]]] = {}
 
@@ -72,12 +77,7 @@ class JoinedSelect:
             row = cursor.fetchone()
         if row is None:
             return None
-        values = list(row)
-        for position, converters, col in self._converters_for(connection):
-            value = values[position]
-            for convert in converters:
-                value = convert(value, col, connection)
-            values[position] = value
+        values = self._decoded(row)
         instances = []
         start = 0
         for p, names in zip(self.parts, self._names, strict=True):
@@ -85,3 +85,18 @@ class JoinedSelect:
             instances.append(p.model.from_db(connection.alias, names, values[start:end]))
             start = end
         return instances
+
+    def rows(self, tail: str, params: Sequence) -> list[list]:
+        """The values of every row of `SELECT … <tail>`, decoded as the ORM would."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {self.columns} {tail}", params)
+            return [self._decoded(row) for row in cursor.fetchall()]
+
+    def _decoded(self, row: Sequence) -> list:
+        values = list(row)
+        for position, converters, col in self._converters_for(connection):
+            value = values[position]
+            for convert in converters:
+                value = convert(value, col, connection)
+            values[position] = value
+        return values

@@ -3,15 +3,17 @@
 What `contract_execute` does per contract, for the group the `certificates.issued` hook
 hands over, sharing what the group has in common (benchmarks/README.md, "Contracts"):
 
-1. the issuance, the contracts and their parties are read once; every contract in force
-   claims its (contract, trigger) row in one INSERT ... ON CONFLICT DO NOTHING, in
-   contract order (`locks.execution_claims`): a trigger executed before (or being
-   executed by a concurrent transaction, which wins) is skipped exactly as
-   `contract_execute` skips it;
+1. the issuance, the share contracts in force for it (`share_contracts_in_force`: the
+   active ones execute, and each source account's are its share group) and their parties
+   are read once; every active contract in force claims its (contract, trigger) row in
+   one INSERT ... ON CONFLICT DO NOTHING, in contract order (`locks.execution_claims`):
+   a trigger executed before (or being executed by a concurrent transaction, which
+   wins) is skipped exactly as `contract_execute` skips it;
 2. the source accounts, in primary-key order, FOR NO KEY UPDATE (what a single execution
    takes first): a concurrent group or execution on the same output queues here;
 3. per source account, the issuance's original bundles (`issued_into`) and the share
-   group (`share_group`) once: facts of the issuance that the executions do not change;
+   group (`share_group_among` the contracts read in 1) once: facts of the issuance that
+   the executions do not change;
 4. per source account, the live bundles once (with the original ones, one statement:
    `issued_and_live`), and each contract's plan in contract order
    on what the previous ones take of them (the same units as one execution at a time); a
@@ -50,13 +52,12 @@ from contextlib import nullcontext
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account
 from certificates import services as certificates
 from certificates.models import Issuance
 from contracts import events, locks, selectors
 from contracts.kinds import shares
 from contracts.kinds.base import Plan
-from contracts.models import Contract, ContractExecution, ContractParty, SettlementObligation
+from contracts.models import Contract, ContractExecution, SettlementObligation
 from contracts.services.execution import (
     OUTCOME_FIELDS,
     _apply,
@@ -84,34 +85,29 @@ def contracts_execute_issuance(
     """Execute every active share contract the issuance concerns, once each, together;
     return the executions run now (applied, failed or parked), in contract order."""
     now = now or timezone.now()
-    issuance = Issuance.objects.filter(pk=issuance_id).first()
+    issuance = selectors.issuance_by_id(issuance_id)
     if issuance is None:
         return []
-    contracts = selectors.contracts_for_issuance(issuance=issuance)
+    contracts = selectors.share_contracts_in_force(issuance=issuance)
     trigger = f"issuance:{issuance.pk}"
     in_force = [
         contract
         for contract in contracts
-        if contract.kind in shares.SHARE_KINDS and _in_force(contract, issuance, now)
+        if contract.status == Contract.Status.ACTIVE and _in_force(contract, issuance, now)
     ]
     claims = locks.execution_claims(in_force, trigger, now)
     claimed = [(c, claims[c.pk]) for c in in_force if c.pk in claims]
     if not claimed:
         return []
-    _sources_lock(sorted({contract.source_account_id for contract, _ in claimed}))
-    parties: dict[int, dict[str, int]] = defaultdict(dict)
-    party_rows = ContractParty.objects.filter(contract_id__in=[c.pk for c, _ in claimed])
-    for contract_id, role, organisation_id in party_rows.values_list(
-        "contract_id", "role", "organisation_id"
-    ):
-        parties[contract_id][role] = organisation_id
+    locks.source_accounts_lock(sorted({contract.source_account_id for contract, _ in claimed}))
+    parties = selectors.parties_by_role([c.pk for c, _ in claimed])
     applied: list[tuple[Contract, ContractExecution, dict, Plan]] = []
     done: list[ContractExecution] = []
     by_source: dict[int, list[tuple[Contract, ContractExecution]]] = defaultdict(list)
     for contract, execution in claimed:
         by_source[contract.source_account_id].append((contract, execution))
     for source, members in by_source.items():
-        planned, refused = _plan_source(source, members, issuance)
+        planned, refused = _plan_source(source, members, issuance, contracts)
         for contract, execution, exc in refused:
             done.append(_refused(contract, execution, exc, parties))
         if _cut(planned):
@@ -161,13 +157,17 @@ def _refused(
 
 
 def _plan_source(
-    source: int, members: list[tuple[Contract, ContractExecution]], issuance: Issuance
+    source: int,
+    members: list[tuple[Contract, ContractExecution]],
+    issuance: Issuance,
+    in_force: list[Contract],
 ) -> tuple[list[tuple[Contract, ContractExecution, dict, Plan]], list[tuple]]:
     """Plan the contracts on one source account, in contract order, each on what the
     previous ones take of the live bundles (read once): the plans that apply, with their
-    results so far, and the refused ones (contract, execution, error), which take nothing."""
+    results so far, and the refused ones (contract, execution, error), which take nothing.
+    `in_force` is every share contract in force for the issuance (its share groups)."""
     base, live = shares.issued_and_live(source, issuance.pk)
-    group = shares.share_group(members[0][0], issuance.device_id, issuance.issued_at)
+    group = shares.share_group_among(in_force, members[0][0])
     planned, refused = [], []
     for contract, execution in members:
         plan = shares.plan_issuance(contract, issuance, base, group, live=live)
@@ -240,12 +240,6 @@ def _chunks(cuts: list[tuple[int, list]]):
         size += len(cut[1])
     if chunk:
         yield chunk
-
-
-def _sources_lock(account_ids: list[int]) -> None:
-    """The source accounts FOR NO KEY UPDATE, in primary-key order (one statement)."""
-    rows = Account.objects.select_for_update(no_key=True).filter(pk__in=account_ids)
-    list(rows.order_by("pk").values_list("pk", flat=True))
 
 
 def _settle(

@@ -12,9 +12,9 @@ from certificates import services as certificates_services
 from certificates.models import Bundle
 from certificates.replay import replay_ledger
 from certificates.services import common as certificates_common
-from contracts import services
+from contracts import selectors, services
 from contracts.kinds import shares
-from contracts.models import ContractExecution, SettlementObligation
+from contracts.models import Contract, ContractExecution, SettlementObligation
 from contracts.replay_executions import replay_contracts
 from contracts.tasks import contracts_execute_issuance_task
 from ledger.models import PendingEvent
@@ -344,3 +344,35 @@ def test_issued_and_live_reads_what_issued_into_and_live_bundles_read(monkeypatc
         assert live == shares.live_bundles(account.pk, issuance.pk)
     base, live = shares.issued_and_live(world.seller_account.pk, issuance.pk)
     assert len(base) == 4 and sum(len(v) for v in live.values()) == 3
+
+
+def test_share_contracts_in_force_are_the_share_groups_share_group_reads(monkeypatch):
+    # given on the seller's account: an active PPA and standing transfer, a draft PPA, a
+    # PPA ended after the issuance was made and one ended before it; and a PPA of another
+    # plant on another account
+    monkeypatch.setattr(certificates_common, "ISSUED_HOOKS", [])
+    world = a_world()
+    own = AccountFactory(organisation=world.seller_account.organisation)
+    ppa, forward = make_ppa(world, share_bp=2_000), make_forward(world, own, 1_000)
+    make_ppa(world, active=False, share_bp=1_000)
+    ended_later, ended_before = make_ppa(world, share_bp=500), make_ppa(world, share_bp=500)
+    elsewhere = build_world()
+    make_ppa(elsewhere)
+    issuance = issue(world)
+    for contract, ended_at in (
+        (ended_later, issuance.issued_at + dt.timedelta(hours=1)),
+        (ended_before, issuance.issued_at - dt.timedelta(hours=1)),
+    ):
+        Contract.objects.filter(pk=contract.pk).update(status="terminated", ended_at=ended_at)
+
+    # when the group reads them in one statement
+    in_force = selectors.share_contracts_in_force(issuance=issuance)
+
+    # then: the contracts in force at the issuance, each one's share group as
+    # `share_group` reads it, and only the active ones execute
+    assert [c.pk for c in in_force] == [ppa.pk, forward.pk, ended_later.pk]
+    for contract in in_force:
+        assert shares.share_group_among(in_force, contract) == shares.share_group(
+            contract, issuance.device_id, issuance.issued_at
+        )
+    assert [c.pk for c in in_force if c.status == "active"] == [ppa.pk, forward.pk]
