@@ -1,9 +1,11 @@
 """ledger.canonical: the fast writer gives RFC 8785's bytes on everything an event holds."""
 
 import datetime as dt
+from types import MappingProxyType
 
 import pytest
 import rfc8785
+from django.db import models
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,3 +70,28 @@ def test_what_an_event_cannot_hold_is_still_refused():
         canonical_bytes({"x": MAX_SAFE_INTEGER})  # RFC 8785's own limit, refused before too
     with pytest.raises(EventEncodingError):
         canonical_bytes({"x": [-MAX_SAFE_INTEGER]})
+
+
+def test_subclasses_and_other_containers_take_the_general_path():
+    # given values whose exact type is not a built-in one: choices (str and int
+    # subclasses), a read-only mapping, a tuple, a huge int subclass and a non-str key
+
+    class Colour(models.TextChoices):
+        RED = "red"
+
+    class Level(models.IntegerChoices):
+        HIGH = 3
+
+    class Big(int):
+        pass
+
+    event = {"c": Colour.RED, "l": Level.HIGH, "m": MappingProxyType({"b": 1, "a": (2, 3)})}
+
+    # then they encode as their plain values, and the limits still hold
+    assert canonical_bytes(event) == b'{"c":"red","l":3,"m":{"a":[2,3],"b":1}}'
+    with pytest.raises(EventEncodingError):
+        canonical_bytes({"x": Big(MAX_SAFE_INTEGER)})
+    with pytest.raises(EventEncodingError):
+        canonical_bytes({"x": {1: "not a string key"}})
+    with pytest.raises(EventEncodingError):
+        canonical_bytes({"x": MappingProxyType({2: 0})})
