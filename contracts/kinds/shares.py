@@ -241,26 +241,48 @@ def share_group_among(in_force: list[Contract], contract: Contract) -> list[Cont
     return members
 
 
-def allocate(contract: Contract, base: list[tuple], group: list[Contract]) -> list[tuple]:
-    """(period_start, period_end, wh) this contract takes of each base period."""
+def allocate(
+    contract: Contract,
+    base: list[tuple],
+    group: list[Contract],
+    splits: dict[Any, tuple[list[int], list[int]]] | None = None,
+) -> list[tuple]:
+    """(period_start, period_end, wh) this contract takes of each base period.
+
+    `splits` keeps each period's split (the covering contracts' ids and their parts) for
+    the next contract of the same `base` and `group`: a group of executions splits each
+    period once, not once per contract."""
     out = []
     for period_start, period_end, volume in base:
-        covering = [
-            c for c in group if c.share_bp is not None and c.start_at <= period_start < c.end_at
-        ]
-        if contract not in covering:
+        found = None if splits is None else splits.get(period_start)
+        if found is None:
+            found = _split(period_start, volume, group)
+            if splits is not None:
+                splits[period_start] = found
+        covering, parts = found
+        if contract.pk not in covering:
             continue
-        weights = [c.share_bp for c in covering]
-        weights.append(MAX_SHARE_BP - sum(weights))
-        if weights[-1] < 0:  # never after the overlap rule; refuse rather than over-take
+        if parts is None:  # never after the overlap rule; refuse rather than over-take
             raise InvalidTerms("Share contracts on this output add up to more than 100%.")
-        parts = split_by_weights(
-            volume, weights, first_tie=hour_number(period_start) % len(weights)
-        )
-        part = parts[covering.index(contract)]
+        part = parts[covering.index(contract.pk)]
         if part:
             out.append((period_start, period_end, part))
     return out
+
+
+def _split(period_start, volume: int, group: list[Contract]) -> tuple[list[int], list[int] | None]:
+    """The ids of the share contracts covering the period, and each one's Wh of `volume`
+    (the last part, the rest, stays with the source); no parts if they add up to more
+    than 100%."""
+    covering = [
+        c for c in group if c.share_bp is not None and c.start_at <= period_start < c.end_at
+    ]
+    weights = [c.share_bp for c in covering]
+    weights.append(MAX_SHARE_BP - sum(weights))
+    if weights[-1] < 0:
+        return [c.pk for c in covering], None
+    parts = split_by_weights(volume, weights, first_tie=hour_number(period_start) % len(weights))
+    return [c.pk for c in covering], parts
 
 
 def plan_issuance(
@@ -269,13 +291,16 @@ def plan_issuance(
     base: list[tuple] | None = None,
     group: list[Contract] | None = None,
     live: dict[Any, list[tuple[int, int]]] | None = None,
+    splits: dict | None = None,
 ) -> Plan:
     """What the contract takes of one issuance, and the live bundles it takes them from.
 
     `base` (`issued_into`) and `group` (`share_group`) may be given when the caller read
     them for several contracts on one source account: both are facts of the issuance that
     the executions do not change. The live bundles (`live_bundles`) are read here unless
-    `live` gives them (a group planning each contract on what the previous ones take)."""
+    `live` gives them (a group planning each contract on what the previous ones take).
+    `splits` carries the periods' splits from one contract of `group` to the next
+    (`allocate`)."""
     trigger = f"issuance:{issuance.pk}"
     if contract.device_id is not None and contract.device_id != issuance.device_id:
         return _plan(
@@ -285,10 +310,11 @@ def plan_issuance(
         base = issued_into(contract.source_account_id, issuance.pk)
     if group is None or contract.pk not in {member.pk for member in group}:
         group = share_group(contract, issuance.device_id, issuance.issued_at)
+        splits = None  # kept for the group given, not this one
     if contract.kind == PPA_SHAPED:
         allocations, shape_rows = shape.allocate_shaped(contract, base, group)
     else:
-        allocations, shape_rows = allocate(contract, base, group), None
+        allocations, shape_rows = allocate(contract, base, group, splits), None
     if live is None:
         live = live_bundles(contract.source_account_id, issuance.pk)
     return _plan(contract, trigger, issuance, allocations, live, shape_rows)

@@ -168,9 +168,10 @@ def _plan_source(
     `in_force` is every share contract in force for the issuance (its share groups)."""
     base, live = shares.issued_and_live(source, issuance.pk)
     group = shares.share_group_among(in_force, members[0][0])
+    splits: dict = {}  # each period split once for the group (`shares.allocate`)
     planned, refused = [], []
     for contract, execution in members:
-        plan = shares.plan_issuance(contract, issuance, base, group, live=live)
+        plan = shares.plan_issuance(contract, issuance, base, group, live=live, splits=splits)
         refusal = plan_refusal(plan)
         if refusal is not None:
             refused.append((contract, execution, refusal))
