@@ -13,6 +13,8 @@ from fractions import Fraction
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
@@ -103,12 +105,7 @@ def _overlapping_periods(
     if not periods:
         return set()
     issued = list(
-        IssuedPeriod.objects.filter(
-            device_id=device_id,
-            withdrawn_at__isnull=True,
-            period_start__lt=periods[-1][1],
-            period_end__gt=periods[0][0],
-        )
+        _live_periods_overlapping(device_id, periods[0][0], periods[-1][1])
         .order_by("period_start")
         .values_list("period_start", "period_end")
     )
@@ -127,9 +124,25 @@ def _overlapping_periods(
 
 
 def _issued_within(device_id: int, start: dt.datetime, end: dt.datetime) -> bool:
-    return IssuedPeriod.objects.filter(
-        device_id=device_id, withdrawn_at__isnull=True, period_start__lt=end, period_end__gt=start
-    ).exists()
+    return _live_periods_overlapping(device_id, start, end).exists()
+
+
+def _live_periods_overlapping(device_id: int, start: dt.datetime, end: dt.datetime):
+    """The device's live issued periods that overlap [start, end).
+
+    A device's live periods never overlap one another, so of those starting before
+    `start` only the last can reach into the span: the index range scan begins at that
+    one's start (found by one probe of the (device, period_start) index), not at the
+    device's first period. `period_start < end AND period_end > start` alone scanned
+    every earlier period of the device: a year of hourly issuance is 8,760 rows read on
+    every issuance."""
+    live = IssuedPeriod.objects.filter(device_id=device_id, withdrawn_at__isnull=True)
+    last_before = live.filter(period_start__lt=start).order_by("-period_start")
+    first = Coalesce(
+        Subquery(last_before.values("period_start")[:1]),
+        Value(start, output_field=DateTimeField()),
+    )
+    return live.filter(period_start__gte=first, period_start__lt=end, period_end__gt=start)
 
 
 def _id_ranges(ids: Iterable[int]) -> list[list[int]]:
