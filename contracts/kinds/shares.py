@@ -148,21 +148,13 @@ def issued_into(account_id: int, issuance_id: int) -> list[tuple]:
     ]
 
 
+_RANGES = ("unit_start", "unit_end", "period_start", "period_end")
 _ISSUED_AND_LIVE = JoinedSelect(
     part(
         Bundle,
         "b",
         # in the model's field order, the order of each row's values
-        [
-            "id",
-            "account_id",
-            "parent_id",
-            "unit_start",
-            "unit_end",
-            "period_start",
-            "period_end",
-            "status",
-        ],
+        ["id", "account_id", "parent_id", *_RANGES, "status"],
     ),
     # the account a root moved whole left from (its first transfer's; an index probe
     # on the transfers' (bundle, id))
