@@ -76,7 +76,7 @@ def share_contracts_in_force(*, issuance: Issuance) -> list[Contract]:
     else:
         by_account = f"c.source_account_id IN ({accounts})"
     kinds = ", ".join(["%s"] * len(SHARE_KINDS))
-    moment = issuance.issued_at
+    moment = connection.ops.adapt_datetimefield_value(issuance.issued_at)  # as the ORM binds it
     return list(
         Contract.objects.raw(
             f"SELECT c.* FROM contracts_contract c WHERE {by_account} AND c.kind IN ({kinds})"  # noqa: S608

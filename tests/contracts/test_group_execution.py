@@ -347,9 +347,9 @@ def test_issued_and_live_reads_what_issued_into_and_live_bundles_read(monkeypatc
 
 
 def test_share_contracts_in_force_are_the_share_groups_share_group_reads(monkeypatch):
-    # given on the seller's account: an active PPA and standing transfer, a draft PPA, a
-    # PPA ended after the issuance was made and one ended before it; and a PPA of another
-    # plant on another account
+    # given on the seller's account: an active PPA (activated the instant the issuance was
+    # made) and standing transfer, a draft PPA, a PPA ended a microsecond after the
+    # issuance and one ended at its instant; and a PPA of another plant on another account
     monkeypatch.setattr(certificates_common, "ISSUED_HOOKS", [])
     world = a_world()
     own = AccountFactory(organisation=world.seller_account.organisation)
@@ -360,10 +360,11 @@ def test_share_contracts_in_force_are_the_share_groups_share_group_reads(monkeyp
     make_ppa(elsewhere)
     issuance = issue(world)
     for contract, ended_at in (
-        (ended_later, issuance.issued_at + dt.timedelta(hours=1)),
-        (ended_before, issuance.issued_at - dt.timedelta(hours=1)),
+        (ended_later, issuance.issued_at + dt.timedelta(microseconds=1)),
+        (ended_before, issuance.issued_at),  # ended at that instant: no longer in force
     ):
         Contract.objects.filter(pk=contract.pk).update(status="terminated", ended_at=ended_at)
+    Contract.objects.filter(pk=ppa.pk).update(activated_at=issuance.issued_at)  # in force
 
     # when the group reads them in one statement
     in_force = selectors.share_contracts_in_force(issuance=issuance)
