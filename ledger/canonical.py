@@ -93,7 +93,7 @@ def _members(value: Mapping) -> dict:
     """An object's members in RFC 8785's order, each value converted."""
     keys = list(value)
     for key in keys:
-        if type(key) is not str and not isinstance(key, str):
+        if not isinstance(key, str):
             raise EventEncodingError(f"event keys must be strings, got {key!r}")
     keys.sort(key=None if all(key.isascii() for key in keys) else _utf16)
     return {key: to_event_value(value[key]) for key in keys}

@@ -237,7 +237,7 @@ def allocate(
     contract: Contract,
     base: list[tuple],
     group: list[Contract],
-    splits: dict[Any, tuple[list[int], list[int]]] | None = None,
+    splits: dict[Any, tuple[list[int], list[int] | None]] | None = None,
 ) -> list[tuple]:
     """(period_start, period_end, wh) this contract takes of each base period.
 

@@ -23,8 +23,9 @@ hands over, sharing what the group has in common (benchmarks/README.md, "Contrac
    each bundle split once into consecutive parts, one per receiver, and the rest, one
    `certificate.cut_transferred` event naming each execution's mandate. If the cut is
    refused (a closed receiving account), the savepoint is rolled back and each contract
-   runs on its own as before (a savepoint each, its plan, its transfer batch), so that the
-   refusal stays with its contract and the others apply;
+   runs on its own as before (a savepoint each, its plan on the same original bundles
+   and share group, its transfer batch), so that the refusal stays with its contract and
+   the others apply;
 5. the payments last: the PPAs' obligations inserted in one statement, paid through the
    market's `pay_many` (its settlement accounts locked at once in pk order, each payment
    checked in memory, its own journal entry and `settlement.paid` event, all written in a
@@ -107,7 +108,10 @@ def contracts_execute_issuance(
     for contract, execution in claimed:
         by_source[contract.source_account_id].append((contract, execution))
     for source, members in by_source.items():
-        planned, refused = _plan_source(source, members, issuance, contracts)
+        # Facts of the issuance that the executions do not change: read once.
+        base, live = shares.issued_and_live(source, issuance.pk)
+        group = shares.share_group_among(contracts, members[0][0])
+        planned, refused = _plan_source(members, issuance, base, group, live)
         for contract, execution, exc in refused:
             done.append(_refused(contract, execution, exc, parties))
         if _cut(planned):
@@ -115,11 +119,10 @@ def contracts_execute_issuance(
             continue
         # The cut refused (a closed receiving account, units gone): each contract on its
         # own, as `contract_execute` would, so that the refusal stays with its contract.
-        base = shares.issued_into(source, issuance.pk)
         for contract, execution, _result, _plan in planned:
             try:
                 with transaction.atomic():
-                    plan = shares.plan_issuance(contract, issuance, base)
+                    plan = shares.plan_issuance(contract, issuance, base, group)
                     result = _apply(contract, plan, execution, settle=False)
             except DomainError as exc:
                 done.append(_refused(contract, execution, exc, parties))
@@ -157,17 +160,16 @@ def _refused(
 
 
 def _plan_source(
-    source: int,
     members: list[tuple[Contract, ContractExecution]],
     issuance: Issuance,
-    in_force: list[Contract],
+    base: list[tuple],
+    group: list[Contract],
+    live: dict,
 ) -> tuple[list[tuple[Contract, ContractExecution, dict, Plan]], list[tuple]]:
     """Plan the contracts on one source account, in contract order, each on what the
-    previous ones take of the live bundles (read once): the plans that apply, with their
-    results so far, and the refused ones (contract, execution, error), which take nothing.
-    `in_force` is every share contract in force for the issuance (its share groups)."""
-    base, live = shares.issued_and_live(source, issuance.pk)
-    group = shares.share_group_among(in_force, members[0][0])
+    previous ones take of the live bundles (`live`, taken from as they plan): the plans
+    that apply, with their results so far, and the refused ones (contract, execution,
+    error), which take nothing."""
     splits: dict = {}  # each period split once for the group (`shares.allocate`)
     planned, refused = [], []
     for contract, execution in members:
