@@ -53,6 +53,7 @@ def api_token_live_by_prefix(prefix: str) -> ApiToken | None:
         f"FROM {ApiToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id "
         "WHERE t.prefix = %s AND t.revoked_at IS NULL",
         [prefix],
+        prepared="gp_api_token_live",
     )
     if found is None:
         return None

@@ -142,6 +142,7 @@ def bundle_with_face(bundle_id: int) -> Bundle | None:
         "JOIN accounts_organisation o ON o.id = a.organisation_id "
         "WHERE b.id = %s",
         [bundle_id],
+        prepared="gp_bundle_with_face",
     )
     if found is None:
         return None

@@ -22,6 +22,7 @@ from django.db import connection
 
 from ledger.merkle import NodeKey
 from registry.deferred_writes import execute_or_defer
+from registry.prepared import execute_prepared
 
 __all__ = ["bulk_insert", "fetch_nodes", "node_id", "node_key"]
 
@@ -200,7 +201,9 @@ def pending_event_insert(
 ) -> int:
     """Queue one event (`ledger_append`'s only statement); return its pending id."""
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor,
+            "gp_pending_event_insert",
             "INSERT INTO ledger_pendingevent (kind, subjects, actor, event, created_at) "
             "VALUES (%s, %s, %s, %s, %s) RETURNING id",
             [kind, json.dumps(subjects), actor, event, db_time(created_at)],

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Field, Model
 
+from registry.prepared import execute_prepared
+
 
 @dataclass(frozen=True)
 class Part:
@@ -70,10 +72,17 @@ class JoinedSelect:
             self._converters[conn.alias] = found
         return found
 
-    def one(self, tail: str, params: Sequence) -> list[Model] | None:
-        """The instances of the first row of `SELECT … <tail>` (FROM, JOIN, WHERE), or None."""
+    def one(self, tail: str, params: Sequence, *, prepared: str = "") -> list[Model] | None:
+        """The instances of the first row of `SELECT … <tail>` (FROM, JOIN, WHERE), or None.
+
+        `prepared`: run it as the prepared statement of that name (registry/prepared.py);
+        the tail must then be the same text on every call."""
+        sql = f"SELECT {self.columns} {tail}"
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {self.columns} {tail}", params)
+            if prepared:
+                execute_prepared(cursor, prepared, sql, params)
+            else:
+                cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:
             return None

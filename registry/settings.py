@@ -154,6 +154,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # in the last second (registry/postgresql/base.py; docs/operations.md).
     DATABASES["default"]["ENGINE"] = "registry.postgresql"
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "registry.postgresql"
+# Hot fixed statements as server-side prepared statements (registry/prepared.py); false
+# behind a pooler that moves a client's transactions between server sessions.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 # The role the web, worker and beat processes connect as; `migrate`, run as the tables'
 # owner, grants it what it needs and nothing that could rewrite the ledger
 # (registry/db_roles.py, docs/operations.md "Database roles").

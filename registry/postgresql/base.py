@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend, minus the health check of a connection that just worked.
+"""Django's PostgreSQL backend, minus the health check of a connection that just worked,
+plus the names of the statements its session has prepared (registry/prepared.py).
 
 With CONN_HEALTH_CHECKS, Django sends `SELECT 1` before the first query of every request
 on a reused connection: a round trip per request, about a tenth of a one-bundle read over
@@ -27,6 +28,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
     last_healthy_at: float | None = None
     # When a cursor was last opened since Django's last request-boundary call, if one was.
     _used_at: float | None = None
+    # The prepared statements of the current server session (registry/prepared.py).
+    prepared_statements: set[str]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared_statements = set()
 
     def close_if_unusable_or_obsolete(self) -> None:
         # Django calls this at the start and at the end of each request (and Celery around
@@ -53,4 +60,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def connect(self) -> None:
         self.last_healthy_at = None
+        self.prepared_statements = set()
         super().connect()
