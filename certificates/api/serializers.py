@@ -17,7 +17,7 @@ from certificates.models import (
 from certificates.selectors import bundle_storage_origin
 from certificates.services.common import MAX_BATCH_ITEMS, MAX_SAFE_WH
 from ledger.api.serializers import CompletenessOutputSerializer
-from registry.api.serializers import CountryField, StrictInputSerializer
+from registry.api.serializers import CountryField, FieldsBuiltOnce, StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
 
@@ -194,7 +194,7 @@ def _volume_wh(help_text: str) -> serializers.IntegerField:
     )
 
 
-class TransferCreateInputSerializer(StrictInputSerializer):
+class TransferCreateInputSerializer(FieldsBuiltOnce, StrictInputSerializer):
     to_account = serializers.CharField(max_length=32, help_text="The receiving account number.")
     volume_wh = _volume_wh("Wh to move (a positive integer); leave out to move the whole bundle.")
     require_acceptance = serializers.BooleanField(
@@ -249,7 +249,7 @@ class ClaimInputMixin(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=Retirement.Purpose.choices)
 
 
-class RetireBundleInputSerializer(ClaimInputMixin, StrictInputSerializer):
+class RetireBundleInputSerializer(FieldsBuiltOnce, ClaimInputMixin, StrictInputSerializer):
     volume_wh = _volume_wh(
         "Wh to retire (a positive integer); leave out to retire the whole bundle."
     )

@@ -3,8 +3,10 @@ and refuses exactly as the same serializer built afresh."""
 
 import threading
 
+import pytest
 from rest_framework import serializers
 
+from certificates.api.serializers import RetireBundleInputSerializer, TransferCreateInputSerializer
 from market.api.serializers import OrderCreateInputSerializer
 from registry.api.serializers import FieldsBuiltOnce, StrictInputSerializer
 
@@ -70,3 +72,52 @@ def test_each_thread_builds_its_own_fields():
 def test_the_mixin_leaves_the_serializers_description_to_its_own_classes():
     assert OrderCreateInputSerializer.__doc__ is None  # the schema then reads the base's
     assert FieldsBuiltOnce.__doc__ is None
+
+
+class FreshTransferInput(TransferCreateInputSerializer):
+    fields = StrictInputSerializer.fields
+
+
+class FreshRetireInput(RetireBundleInputSerializer):
+    fields = StrictInputSerializer.fields
+
+
+CLAIM = {
+    "beneficiary_name": "Households of Lyon",
+    "beneficiary_country": "FR",
+    "consumption_start": "2026-01-01T00:00:00Z",
+    "consumption_end": "2026-01-01T01:00:00Z",
+    "purpose": "disclosure",
+}
+
+
+@pytest.mark.parametrize(
+    ("built_once", "fresh", "inputs"),
+    [
+        (
+            TransferCreateInputSerializer,
+            FreshTransferInput,
+            [
+                {"to_account": "A-1", "volume_wh": 1},
+                {"to_account": "A-1"},
+                {"to_account": "", "volume_wh": 0},
+                {"to_account": "A-1", "volume_wh": "x", "require_acceptance": "maybe"},
+                {"volume_wh": 1, "extra": True},
+            ],
+        ),
+        (
+            RetireBundleInputSerializer,
+            FreshRetireInput,
+            [
+                CLAIM,
+                CLAIM | {"volume_wh": 5},
+                CLAIM | {"beneficiary_country": "ZZ"},
+                CLAIM | {"consumption_start": "soon", "purpose": "fun"},
+                {"volume_wh": -1},
+            ],
+        ),
+    ],
+)
+def test_the_transfer_and_retirement_inputs_refuse_like_fresh_ones(built_once, fresh, inputs):
+    for data in [*inputs, *reversed(inputs)]:
+        assert outcome(built_once, data) == outcome(fresh, data), data
