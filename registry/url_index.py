@@ -10,8 +10,8 @@ routes that start with the path's first segment, plus those whose first segment 
 literal (`""`, `<str:x>/`, a regex group), in their original order. A route that starts
 with another literal can never match the path, so the result is the one the full list
 gives. Includes without a namespace, an app name or extra arguments are looked into, so
-their routes are indexed too. A path that no route matches is resolved again against the
-whole list, for the 404's list of the patterns tried.
+their routes are indexed too. A path that no route matches raises Resolver404 as before;
+its list of patterns tried names the candidates the index chose (only DEBUG pages show it).
 """
 
 import re
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from django.urls import Resolver404, ResolverMatch, URLPattern, URLResolver
+from django.urls import ResolverMatch, URLPattern, URLResolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 _LITERAL = re.compile(r"[A-Za-z0-9_.-]+")
@@ -87,12 +87,8 @@ class IndexedResolver(URLResolver):
         match = self.pattern.match(path)
         if match:
             by_segment, unindexed = self._by_segment
-            resolver = by_segment.get(match[0].split("/", 1)[0], unindexed)
-            try:
-                return resolver.resolve(path)
-            except Resolver404:
-                pass
-        return super().resolve(path)
+            return by_segment.get(match[0].split("/", 1)[0], unindexed).resolve(path)
+        return super().resolve(path)  # not under this prefix: Django's own 404
 
 
 def indexed_include(route: str, entries: Sequence[Any]) -> IndexedResolver:
