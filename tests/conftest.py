@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from tests.ledger.audited_tests import CAUSED_KINDS, is_audited
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -71,25 +73,33 @@ def _subject_index_only_where_marked(request, settings):
     settings.LEDGER_SUBJECT_INDEX = request.node.get_closest_marker("subject_index") is not None
 
 
-AUDITED_KINDS: set[str] = set()
+def pytest_collection_modifyitems(config, items) -> None:
+    # The service tests of every app run under the subject audit (tests/ledger/
+    # audited_tests.py); tests marked `last` (the audit's catalogue check) run after all.
+    for item in items:
+        if is_audited(item.nodeid):
+            item.add_marker(pytest.mark.subject_audit)
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
-def pytest_sessionfinish(session) -> None:
-    # SUBJECT_AUDIT_KINDS=<file>: the event kinds the audited tests caused, one a line
-    # (tests/ledger/test_event_subjects.py compares them with the catalogue).
-    path = os.environ.get("SUBJECT_AUDIT_KINDS")
-    if path and os.environ.get("SUBJECT_AUDIT"):
-        Path(path).write_text("".join(f"{kind}\n" for kind in sorted(AUDITED_KINDS)))
+def subject_audit_wanted(item) -> bool:
+    """Whether this test runs under the subject audit (SUBJECT_AUDIT unset: the marked ones;
+    1: all; 0: none, e.g. when another run of the same suite audits them)."""
+    switch = os.environ.get("SUBJECT_AUDIT", "")
+    if switch in ("0", "1"):
+        return switch == "1"
+    return item.get_closest_marker("subject_audit") is not None
 
 
 @pytest.fixture(autouse=True)
 def _subject_audit(request):
-    """SUBJECT_AUDIT=1: every test that uses the database also checks that each event it
-    causes names every object its write changed (tests/ledger/subject_audit.py)."""
+    """Tests marked `subject_audit` that use the database also check that each event they
+    cause names every object its write changed (tests/ledger/subject_audit.py).
+    SUBJECT_AUDIT=1 audits every test that uses the database, SUBJECT_AUDIT=0 none."""
     uses_db = request.node.get_closest_marker("django_db") is not None or any(
         name in request.fixturenames for name in ("db", "transactional_db")
     )
-    if not os.environ.get("SUBJECT_AUDIT") or not uses_db:
+    if not uses_db or not subject_audit_wanted(request.node):
         yield
         return
     from tests.ledger.subject_audit import SubjectAudit, replay_gaps
@@ -98,7 +108,7 @@ def _subject_audit(request):
     audit = SubjectAudit()
     with audit.watching():
         yield
-    AUDITED_KINDS.update(audit.kinds)
+    CAUSED_KINDS.update(audit.kinds)
     assert not audit.unknown_kinds, f"kinds missing from SUBJECT_KINDS: {audit.unknown_kinds}"
     assert not audit.gaps, "\n".join(map(str, audit.gaps))
     assert replay_gaps() == []
