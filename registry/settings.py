@@ -277,8 +277,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "registry.api.openapi.RegistryAutoSchema",
     "EXCEPTION_HANDLER": "registry.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        # counters in fixed windows, not DRF's per-client lists (registry/api/throttling.py)
+        "registry.api.throttling.AnonRateThrottle",
+        "registry.api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON", "600/minute"),

@@ -4,7 +4,6 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -14,6 +13,7 @@ from accounts.models import Account, ApiToken, Organisation
 from accounts.permissions import user_is_auditor, user_is_issuing_body
 from registry.api.filters import RegistryFilterSet
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses, read_schema
+from registry.api.throttling import ScopedRateThrottle
 from registry.idempotency import idempotent
 
 

@@ -11,7 +11,6 @@ from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from certificates.errors import ExportAlreadyImported
@@ -24,6 +23,7 @@ from registry.api.caching import IMMUTABLE, SHORT_MAX_AGE, cached
 from registry.api.exceptions import ErrorSerializer
 from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import IDEMPOTENCY_KEY, error_responses
+from registry.api.throttling import ScopedRateThrottle
 from registry.idempotency import idempotent
 from registry.public_url import registry_base_url
 

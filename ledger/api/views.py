@@ -14,7 +14,6 @@ from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from ledger import selectors
@@ -25,6 +24,7 @@ from registry.api.exceptions import ErrorSerializer
 from registry.api.pagination import StandardPagination
 from registry.api.renderers import JSONErrorsMixin, PlainTextRenderer
 from registry.api.schema import error_responses
+from registry.api.throttling import ScopedRateThrottle
 
 
 class LedgerView(APIView):
