@@ -34,6 +34,17 @@ def attempts(throttle_class, n: int, user=None) -> list[bool]:
     return [throttle_class().allow_request(user, None) for _ in range(n)]
 
 
+def assert_refused_for(throttle_class, clock: list[float], seconds: float) -> None:
+    """Refused now with wait() == seconds; still refused just before; one admitted then."""
+    refused = throttle_class()
+    assert not refused.allow_request(a_user(), None)
+    assert refused.wait() == pytest.approx(seconds)
+    clock[0] += seconds - 0.1
+    assert attempts(throttle_class, 1) == [False]
+    clock[0] += 0.1
+    assert attempts(throttle_class, 2) == [True, False]
+
+
 @pytest.fixture
 def cache():
     return LocMemCache(f"throttle-{uuid.uuid4().hex}", {})
@@ -59,13 +70,7 @@ def test_the_previous_window_weighs_by_how_much_of_it_the_sliding_window_covers(
     assert attempts(throttle, 6) == [True] * 5 + [False]
 
     # previous * (1 - f) + 5 + 1 <= 10 from f = 0.6 on, 6 s later
-    refused = throttle()
-    assert not refused.allow_request(a_user(), None)
-    assert refused.wait() == pytest.approx(6.0)
-    clock[0] += 5.9
-    assert attempts(throttle, 1) == [False]
-    clock[0] += 0.1
-    assert attempts(throttle, 2) == [True, False]
+    assert_refused_for(throttle, clock, seconds=6.0)
 
 
 def test_a_full_window_waits_into_the_next_until_its_weight_leaves_room(cache):
@@ -73,14 +78,8 @@ def test_a_full_window_waits_into_the_next_until_its_weight_leaves_room(cache):
     throttle = throttle_factory("2/minute", cache, clock)
     assert attempts(throttle, 2) == [True, True]
 
-    refused = throttle()
-    assert not refused.allow_request(a_user(), None)
     # in the next window the two count 2 * (1 - g); one more fits from g = 0.5 on
-    assert refused.wait() == pytest.approx(90.0)
-    clock[0] += 89.9
-    assert attempts(throttle, 1) == [False]
-    clock[0] += 0.1
-    assert attempts(throttle, 2) == [True, False]
+    assert_refused_for(throttle, clock, seconds=90.0)
 
 
 def test_windows_two_periods_back_are_forgotten_and_users_are_apart(cache):
