@@ -2,10 +2,10 @@
 
 DRF's throttles keep every admitted request's time in one cached list per client and
 read, trim and write the whole list back on every request. At the default user limit
-(6,000 a minute) a busy client's list holds 6,000 floats: about 0.4 ms of pickling a
+(6,000 a minute) a busy client's list holds 6,000 floats: 0.3-0.4 ms of pickling a
 request in-process, and two transfers of ~50 KB each through Redis in production
-(benchmarks/README.md, "Throttling"). These throttles keep one counter per client and
-fixed window of the rate's period instead, and estimate the sliding window from the
+(benchmarks/README.md, "API rate limits"). These throttles keep one counter per client
+and fixed window of the rate's period instead, and estimate the sliding window from the
 current and the previous counter (the previous one weighted by how much of it the
 sliding window still covers, as if its requests had come evenly). A request costs one
 round trip to Redis (INCR, EXPIRE and GET in a pipeline) whatever the rate, and the
