@@ -108,7 +108,10 @@ class _CacheCounters:
 
 class _RedisCounters:
     """Redis (production's CACHE_URL): INCR, EXPIRE and GET in one round trip, where
-    Django's API takes four (its `incr` checks that the key exists first)."""
+    Django's API takes four (its `incr` checks that the key exists first). The keys are
+    made as Django's own methods make them; the client is its `RedisCache._cache`
+    (private, unchanged since Django 4.0: tests/registry/test_throttling.py uses it too,
+    so an upgrade that moves it fails there)."""
 
     @staticmethod
     def count(cache: RedisCache, current: str, previous: str, lifetime: int) -> tuple[int, int]:
