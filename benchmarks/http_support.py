@@ -23,6 +23,34 @@ from pathlib import Path
 
 from support import REPO
 
+_SERVERS: dict[int, int] = {}
+"""port -> process group of the server `gunicorn()` started there"""
+
+
+def _group_cpu_seconds(group: int) -> float:
+    """User + system CPU seconds of every live process in a process group (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp; then utime, stime are fields 11 and 12 here
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def server_cpu_seconds(port: int) -> float:
+    """CPU seconds the server on `port` (started by `gunicorn()`) has used so far: its
+    master and workers. Per request, this is what the server costs the machine, steadier
+    on a shared machine than a rate (other processes' load lengthens the wall clock, not
+    the CPU a request takes)."""
+    return _group_cpu_seconds(_SERVERS[port])
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -56,6 +84,7 @@ def gunicorn(
         *(("--threads", str(threads)) if worker_class == "gthread" else ()),
     ]
     server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
+    _SERVERS[port] = server.pid
     try:
         for _ in range(100):
             try:
@@ -65,6 +94,7 @@ def gunicorn(
                 time.sleep(0.1)
         yield port
     finally:
+        _SERVERS.pop(port, None)
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         if os.environ.get("CELERY_BROKER_URL"):
@@ -81,6 +111,15 @@ class Run:
     seconds: float
     latencies: list[float]
     failed: int
+    server_cpu: float | None = None
+    """CPU seconds the server used over the run, when measured (`server_cpu_seconds`)"""
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        answered = len(self.latencies) + self.failed
+        if self.server_cpu is None or not answered:
+            return None
+        return self.server_cpu * 1000 / answered
 
     @property
     def rate(self) -> float:
@@ -126,6 +165,7 @@ def closed_loop(
     check: Callable[[int, bytes], bool] = ok,
     fresh_connections: bool = False,
     host: str = "127.0.0.1",
+    limit: int | None = None,
 ) -> Run:
     """`concurrency` clients (threads, one keep-alive connection each), each sending its
     next request as soon as the last one is answered, for `seconds`. `request(n)` builds
@@ -134,7 +174,9 @@ def closed_loop(
 
     With `fresh_connections` every request opens its own connection (and says
     `Connection: close`); its latency then includes the TCP connect. `host`: another
-    loopback server (another registry on this machine)."""
+    loopback server (another registry on this machine). `limit`: send at most that many
+    requests (n < limit; a write that needs a fresh bundle each time); a run that reaches
+    it ends early, and its rate is over the time until its last answer."""
     numbers = itertools.count()
     go = threading.Event()
     lock = threading.Lock()
@@ -147,7 +189,10 @@ def closed_loop(
         mine, bad = [], 0
         go.wait()
         while time.perf_counter() < deadline[0]:
-            method, path, body, headers = request(next(numbers))
+            n = next(numbers)
+            if limit is not None and n >= limit:
+                break
+            method, path, body, headers = request(n)
             if fresh_connections:
                 headers = headers | {"Connection": "close"}
             started = time.perf_counter()

@@ -88,8 +88,8 @@ class Pool:
         return len(self.ids) - self.used
 
     def id(self, i: int) -> int:
-        """The i-th fresh bundle; past the end 0, which no registry has (a failed request)."""
-        return self.ids[i] if i < len(self.ids) else 0
+        """The i-th fresh bundle (a run sends at most `left()` requests)."""
+        return self.ids[i]
 
 
 class Registry:
@@ -369,16 +369,23 @@ def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_suppor
                     need = 2 * rates.get(kind, args.min_rate) * args.seconds
                     side.top_up(kind, max(args.min_pool, int(need)))
                 port, host = (gp_port, "127.0.0.1") if side is gp else (ref.port, ref.host)
+                pool = side.pools.get(kind)
+                cpu = http_support.server_cpu_seconds(gp_port) if side is gp else None
                 run = http_support.closed_loop(
                     port, side.request(kind, rng), args.clients, args.seconds,
                     fresh_connections=True, host=host,
+                    limit=None if pool is None else pool.left(),
                 )  # fmt: skip
+                if cpu is not None:
+                    run.server_cpu = http_support.server_cpu_seconds(gp_port) - cpu
                 if kind in side.pools:
                     side.pools[kind].used += len(run.latencies) + run.failed
                     time.sleep(0.5)  # requests in flight when the clock stopped finish
                 runs[kind].append(run)
                 rates[kind] = run.rate
                 bad = f" ({run.failed} failed)" if run.failed else ""
+                if run.seconds < args.seconds * 0.9:  # every fresh bundle spent early
+                    bad += f" (pool spent in {run.seconds:.1f} s)"
                 line.append(f"{kind} {run.rate:.0f}{bad}")
             print(f"  round {round_ + 1}: " + ", ".join(line) + " req/s", flush=True)
         print(f"  load average after: {load()}")
@@ -398,8 +405,10 @@ def report(workers: int, runs: dict[str, list[http_support.Run]]) -> None:
         rate[kind] = statistics.median(r.rate for r in runs[kind])
         every = http_support.Run(0, 1, [x for r in runs[kind] for x in r.latencies], 0)
         failed = sum(r.failed for r in runs[kind])
+        cpu = [r.cpu_ms_per_request for r in runs[kind] if r.cpu_ms_per_request is not None]
         print(
             f"  {label:46}{rate[kind]:8.1f} req/s  p50 {every.p50:7.2f}  p99 {every.p99:7.2f}"
+            + (f"  server CPU {statistics.median(cpu):5.2f} ms/req" if cpu else "")
             + (f"  {failed} FAILED" if failed else "")
         )
     for top, bottom, label, aim in RATIOS:
