@@ -60,13 +60,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn(
-    port: int = 0, workers: int = 2, threads: int = 4, worker_class: str = "gthread"
+    port: int = 0,
+    workers: int = 2,
+    threads: int = 4,
+    worker_class: str = "gthread",
+    server: str = "gunicorn",
 ) -> Iterator[int]:
     """Serve the app on 127.0.0.1:`port` (0: a free one) with `workers` gthread workers of
     `threads` threads (the production model of docs/operations.md; or, with
     worker_class="sync", one request at a time per worker process), throttles lifted; yields
     the port. On exit the server is stopped and, with a broker, the ledger integrator tasks
-    its commits queued are purged (no worker runs here to take them)."""
+    its commits queued are purged (no worker runs here to take them).
+
+    server="granian": the same app under Granian's WSGI interface instead (`workers`
+    processes of `threads` blocking threads each; a development requirement, measured
+    against gunicorn in benchmarks/README.md, "Worker model")."""
     port = port or free_port()
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "benchmarks.certificates_settings",
@@ -83,8 +91,18 @@ def gunicorn(
         # gunicorn turns a sync worker with threads > 1 into gthread
         *(("--threads", str(threads)) if worker_class == "gthread" else ()),
     ]
-    server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
-    _SERVERS[port] = server.pid
+    if server == "granian":
+        command = [
+            str(Path(sys.executable).parent / "granian"),
+            *("--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", str(workers), "--blocking-threads", str(threads)),
+            *("--no-ws", "--log-level", "warning", "--no-access-log"),
+            "registry.wsgi:application",
+        ]
+    elif server != "gunicorn":
+        raise ValueError(f"unknown server {server!r}")
+    process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
+    _SERVERS[port] = process.pid
     try:
         for _ in range(100):
             try:
@@ -95,8 +113,8 @@ def gunicorn(
         yield port
     finally:
         _SERVERS.pop(port, None)
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
         if os.environ.get("CELERY_BROKER_URL"):
             from registry.celery import app
 

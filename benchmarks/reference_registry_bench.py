@@ -349,7 +349,9 @@ def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_suppor
     runs: dict[str, list[http_support.Run]] = {k: [] for k in kinds}
     rates: dict[str, float] = {}
     rng = random.Random(workers)
-    with http_support.gunicorn(workers=workers, worker_class=args.worker_class) as gp_port:
+    with http_support.gunicorn(
+        workers=workers, worker_class=args.worker_class, server=args.server
+    ) as gp_port:
         for side in (gp, ref):  # warm every worker (imports, connections) before the clock
             if side is None:
                 continue
@@ -447,6 +449,13 @@ def main() -> None:
         default="sync",
         help="GridProof's gunicorn workers: sync or gthread (4 threads each, production)",
     )
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "granian"],
+        default="gunicorn",
+        help="GridProof's HTTP server: gunicorn (production), or granian's WSGI interface "
+        "with 4 blocking threads a worker (measured against it; a development requirement)",
+    )
     parser.add_argument("--bundles", type=int, default=1000, help="bundles read, per registry")
     parser.add_argument("--min-pool", type=int, default=300, help="fresh bundles per write run")
     parser.add_argument(
@@ -482,7 +491,11 @@ def main() -> None:
             refs[workers].check_read()
     print(
         f"{os.cpu_count()} CPUs; {args.clients} clients, a new connection per request; "
-        f"GridProof on gunicorn {args.worker_class} workers"
+        + (
+            f"GridProof on gunicorn {args.worker_class} workers"
+            if args.server == "gunicorn"
+            else "GridProof on granian (WSGI, 4 blocking threads a worker)"
+        )
     )
     results = {w: run_rounds(gp, refs, w, args) for w in args.workers}
     for workers, runs in results.items():
