@@ -86,7 +86,22 @@ class JoinedSelect:
             row = cursor.fetchone()
         if row is None:
             return None
-        values = self._decoded(row)
+        return self._instances(self._decoded(row))
+
+    def each(self, tail: str, params: Sequence) -> list[tuple[list[Model], list]]:
+        """Every row of `SELECT … <tail>`: its instances (one per part, as `one` gives
+        them) and its `extra` values (as the driver returns them)."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {self.columns} {tail}", params)
+            rows = cursor.fetchall()
+        found = []
+        width = sum(len(names) for names in self._names)
+        for row in rows:
+            values = self._decoded(row)
+            found.append((self._instances(values), values[width:]))
+        return found
+
+    def _instances(self, values: list) -> list[Model]:
         instances = []
         start = 0
         for p, names in zip(self.parts, self._names, strict=True):

@@ -61,6 +61,7 @@ def test_lock_reads_bundles_as_the_orm_does(issued):
         assert item.account.pk == orm.account_id
         assert item.account.number == orm.account.number
         assert item.account.organisation_id == orm.account.organisation_id
+        assert (item.account.kind, item.account.status) == (orm.account.kind, orm.account.status)
         assert item.may_move
     assert storage.bundles_lock_for_move([10**9], issued.producer.pk) == {}
 
