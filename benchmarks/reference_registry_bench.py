@@ -380,8 +380,8 @@ def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_suppor
                 )  # fmt: skip
                 if cpu is not None:
                     run.server_cpu = http_support.server_cpu_seconds(gp_port) - cpu
-                if kind in side.pools:
-                    side.pools[kind].used += len(run.latencies) + run.failed
+                if pool is not None:
+                    pool.used += len(run.latencies) + run.failed
                     time.sleep(0.5)  # requests in flight when the clock stopped finish
                 runs[kind].append(run)
                 rates[kind] = run.rate

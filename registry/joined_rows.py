@@ -91,15 +91,8 @@ class JoinedSelect:
     def each(self, tail: str, params: Sequence) -> list[tuple[list[Model], list]]:
         """Every row of `SELECT … <tail>`: its instances (one per part, as `one` gives
         them) and its `extra` values (as the driver returns them)."""
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {self.columns} {tail}", params)
-            rows = cursor.fetchall()
-        found = []
         width = sum(len(names) for names in self._names)
-        for row in rows:
-            values = self._decoded(row)
-            found.append((self._instances(values), values[width:]))
-        return found
+        return [(self._instances(values), values[width:]) for values in self.rows(tail, params)]
 
     def _instances(self, values: list) -> list[Model]:
         instances = []
