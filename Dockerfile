@@ -1,4 +1,4 @@
-# One image for every GridProof process: web (gunicorn), Celery worker and Celery beat.
+# One image for every GridProof process: web (Granian, WSGI), Celery worker and Celery beat.
 # docker-compose.yml runs it; docs/operations.md lists the same commands without Docker.
 # The web app's front-end files (npm, pinned by package-lock.json) and compiled
 # translations are built in a first stage, so the image carries no Node.js or gettext.
@@ -39,5 +39,5 @@ RUN mkdir -p /srv/gridproof/tlog && chown gridproof /srv/gridproof/tlog
 USER gridproof
 EXPOSE 8000
 # 0.0.0.0 inside the container's own network namespace; publish the port on a loopback or
-# private address only (docker-compose.yml: 127.0.0.1:8000). No gunicorn control socket.
-CMD ["gunicorn", "registry.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--no-control-socket", "--access-logfile", "-"]
+# private address only (docker-compose.yml: 127.0.0.1:8000).
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "3", "--blocking-threads", "4", "--no-ws", "--respawn-failed-workers", "--workers-kill-timeout", "8", "--access-log", "registry.wsgi:application"]

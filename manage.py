@@ -3,7 +3,7 @@
 
 In a development checkout (one where `make` has run: it writes `.dev/development`), the
 README's commands work without `DJANGO_ENV=development` in front of them. The marker is
-git- and docker-ignored and only this script reads it: gunicorn, Celery and the Docker
+git- and docker-ignored and only this script reads it: the web server, Celery and the Docker
 image never see it, and an explicit `DJANGO_ENV` (e.g. `production`) always wins.
 """
 

@@ -17,10 +17,10 @@ measured in the same run:
   each commit pays the ledger's on-commit kick (a Redis round trip) as in production;
   without it the kick is switched off (it would integrate inline). The integrator itself
   runs in a worker in production (see benchmarks/ledger_bench.py for its rate).
-- the same split transfer through HTTP: gunicorn on loopback (2 gthread workers x 4
+- the same split transfer through HTTP: Granian on loopback (2 workers x 4
   threads), `wrk` POSTing `/api/v1/bundles/{id}/transfers/` with a Bearer token, each
   request a different bundle; the baseline is a bare DRF endpoint (same authentication,
-  one primary-key read) served by the same gunicorn in the same run. Needs `wrk` and
+  one primary-key read) served by the same server in the same run. Needs `wrk` and
   CELERY_BROKER_URL (its own Redis db): commits then only kick the integrator, as in
   production, instead of integrating inside the request; the queued tasks are purged.
 - hourly issuance in batch: DEVICES devices x one year of hourly readings (8,760 each,
@@ -297,7 +297,7 @@ def _wrk(args: list[str]) -> tuple[float, int, int, str]:
 
 
 def bench_http(cfg: dict, seconds: int, rounds: int) -> dict | None:
-    print(f"\n== Transfers through HTTP (gunicorn + wrk, {rounds} x {seconds} s, interleaved) ==")
+    print(f"\n== Transfers through HTTP (Granian + wrk, {rounds} x {seconds} s, interleaved) ==")
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk): skipped.")
         return None
@@ -314,7 +314,7 @@ def bench_http(cfg: dict, seconds: int, rounds: int) -> dict | None:
     _token, plaintext = api_token_create(user=user, name="bench")
     bare_rates, rates, failed, sent = [], [], 0, 0
     before = Transfer.objects.count()
-    with http_support.gunicorn() as port:
+    with http_support.serve() as port:
         base = f"http://127.0.0.1:{port}"
         auth = ["-H", f"Authorization: Bearer {plaintext}"]
         common = ["-t2", "-c8", f"-d{seconds}s", "--latency"]

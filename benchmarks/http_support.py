@@ -1,4 +1,5 @@
-"""The HTTP benchmarks' server and client: the app under gunicorn on loopback, driven by
+"""The HTTP benchmarks' server and client: the app under Granian (production's web server)
+or gunicorn on loopback, driven by
 closed-loop clients (certificates_bench.py, market_http_bench.py,
 reference_registry_bench.py).
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from support import REPO
 
 _SERVERS: dict[int, int] = {}
-"""port -> process group of the server `gunicorn()` started there"""
+"""port -> process group of the server `serve()` started there"""
 
 
 def _group_cpu_seconds(group: int) -> float:
@@ -45,7 +46,7 @@ def _group_cpu_seconds(group: int) -> float:
 
 
 def server_cpu_seconds(port: int) -> float:
-    """CPU seconds the server on `port` (started by `gunicorn()`) has used so far: its
+    """CPU seconds the server on `port` (started by `serve()`) has used so far: its
     master and workers. Per request, this is what the server costs the machine, steadier
     on a shared machine than a rate (other processes' load lengthens the wall clock, not
     the CPU a request takes)."""
@@ -59,22 +60,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(
+def serve(
     port: int = 0,
     workers: int = 2,
     threads: int = 4,
+    server: str = "granian",
     worker_class: str = "gthread",
-    server: str = "gunicorn",
 ) -> Iterator[int]:
-    """Serve the app on 127.0.0.1:`port` (0: a free one) with `workers` gthread workers of
-    `threads` threads (the production model of docs/operations.md; or, with
-    worker_class="sync", one request at a time per worker process), throttles lifted; yields
-    the port. On exit the server is stopped and, with a broker, the ledger integrator tasks
-    its commits queued are purged (no worker runs here to take them).
+    """Serve the app on 127.0.0.1:`port` (0: a free one) with `workers` processes of
+    `threads` threads each, throttles lifted; yields the port. On exit the server is
+    stopped and, with a broker, the ledger integrator tasks its commits queued are purged
+    (no worker runs here to take them).
 
-    server="granian": the same app under Granian's WSGI interface instead (`workers`
-    processes of `threads` blocking threads each; a development requirement, measured
-    against gunicorn in benchmarks/README.md, "Worker model")."""
+    server="granian" is production's web server (its WSGI interface, `threads` blocking
+    threads a worker; docs/operations.md, "Worker model"). server="gunicorn" serves the
+    same app under the server it replaced, for the comparison in benchmarks/README.md
+    ("Worker model"): gthread workers, or with worker_class="sync" one request at a time
+    per worker process."""
     port = port or free_port()
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "benchmarks.certificates_settings",
@@ -83,14 +85,6 @@ def gunicorn(
         "LOG_LEVEL": "ERROR",  # refused requests are counted, not logged
         "PYTHONWARNINGS": "ignore",
     }
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "registry.wsgi:application",
-        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
-        *("--worker-class", worker_class, "--log-level", "warning", "--no-control-socket"),
-        # gunicorn turns a sync worker with threads > 1 into gthread
-        *(("--threads", str(threads)) if worker_class == "gthread" else ()),
-    ]
     if server == "granian":
         command = [
             str(Path(sys.executable).parent / "granian"),
@@ -99,7 +93,16 @@ def gunicorn(
             *("--no-ws", "--log-level", "warning", "--no-access-log"),
             "registry.wsgi:application",
         ]
-    elif server != "gunicorn":
+    elif server == "gunicorn":
+        command = [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "registry.wsgi:application",
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+            *("--worker-class", worker_class, "--log-level", "warning", "--no-control-socket"),
+            # gunicorn turns a sync worker with threads > 1 into gthread
+            *(("--threads", str(threads)) if worker_class == "gthread" else ()),
+        ]
+    else:
         raise ValueError(f"unknown server {server!r}")
     process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     _SERVERS[port] = process.pid

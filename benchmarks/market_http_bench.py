@@ -8,7 +8,7 @@
 Creates and migrates the database if needed and adds a fresh market (market_bench.py's
 world): a seller's resting offers, one whole 1 kWh bundle each (placed through
 `order_place`: setup, not measured) and a funded buyer with an API token. The app runs
-under gunicorn on loopback (2 gthread workers x 4 threads, throttles lifted). Then, for
+under Granian on loopback (2 workers x 4 threads, throttles lifted). Then, for
 each concurrency, closed-loop clients (one keep-alive connection each) send for
 `--seconds`, one after the other:
 
@@ -82,7 +82,7 @@ def bench(seconds: float, levels: list[int], offers: int, port: int) -> dict:
             bid_headers | {"Idempotency-Key": f"{tag}-{next(keys)}"},
         )
 
-    with http_support.gunicorn(port) as port:
+    with http_support.serve(port) as port:
         http_support.closed_loop(port, read, 2, min(seconds, 2))  # warm both workers up
         for concurrency in levels:  # interleaved: both kinds see the same machine
             for kind, request, check in (

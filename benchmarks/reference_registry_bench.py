@@ -5,7 +5,7 @@
         .venv/bin/python benchmarks/reference_registry_bench.py \\
         --reference-url 1=http://127.0.0.1:8101 --reference-url 2=http://127.0.0.1:8102 \\
         --reference-user 1 [--workers 1 2] [--seconds 5] [--rounds 3] [--clients 4] \
-        [--worker-class sync|gthread] [--kinds gp_read ...] [--smoke]
+        [--server granian|gunicorn] [--worker-class sync|gthread] [--kinds gp_read ...] [--smoke]
 
 The reference registry (the FEA Granular Certificate Demonstration Registry, FastAPI) runs
 outside this repository: start it under uvicorn with 1 and 2 workers and give each base URL
@@ -14,9 +14,10 @@ set it up. Its user API answers 500 after creating a user, so the user id is an 
 everything else (two accounts, the source whitelisted by the target, a device, issuance
 metadata and the bundles) is created here through its API before the clock starts.
 
-GridProof runs under gunicorn on loopback with sync workers (one request at a time each,
-as benchmarks/README.md's figures were measured; `--worker-class gthread` for 4 threads a
-worker, the production model of docs/operations.md), 1 then 2 workers. Each
+GridProof runs on loopback under Granian with 4 blocking threads a worker (production's
+web server, docs/operations.md), or with `--server gunicorn` under gunicorn's gthread
+workers of 4 threads (`--worker-class sync`: one request at a time each, as the earliest
+figures in benchmarks/README.md were measured), 1 then 2 workers. Each
 round sends, one kind after the other for `--seconds` each, from `--clients` closed-loop
 clients, every request on a new connection:
 
@@ -37,7 +38,7 @@ Printed per worker count: req/s (median of the rounds), p50/p99 (all rounds), th
 the issue aims at and the load average. Afterwards the stored transfers and retirements
 of both registries are counted against the 2xx answers. Without --reference-url only
 GridProof's side runs; --smoke runs that with tiny sizes (CI; the figures mean nothing).
-`--kinds` keeps only some kinds, e.g. one to profile a gunicorn worker with py-spy.
+`--kinds` keeps only some kinds, e.g. one to profile a server worker with py-spy.
 """
 
 import argparse
@@ -349,7 +350,7 @@ def run_rounds(gp, refs: dict, workers: int, args) -> dict[str, list[http_suppor
     runs: dict[str, list[http_support.Run]] = {k: [] for k in kinds}
     rates: dict[str, float] = {}
     rng = random.Random(workers)
-    with http_support.gunicorn(
+    with http_support.serve(
         workers=workers, worker_class=args.worker_class, server=args.server
     ) as gp_port:
         for side in (gp, ref):  # warm every worker (imports, connections) before the clock
@@ -446,15 +447,15 @@ def main() -> None:
     parser.add_argument(
         "--worker-class",
         choices=["sync", "gthread"],
-        default="sync",
-        help="GridProof's gunicorn workers: sync or gthread (4 threads each, production)",
+        default="gthread",
+        help="with --server gunicorn: its workers, sync or gthread (4 threads each)",
     )
     parser.add_argument(
         "--server",
         choices=["gunicorn", "granian"],
-        default="gunicorn",
-        help="GridProof's HTTP server: gunicorn (production), or granian's WSGI interface "
-        "with 4 blocking threads a worker (measured against it; a development requirement)",
+        default="granian",
+        help="GridProof's HTTP server: granian's WSGI interface with 4 blocking threads a "
+        "worker (production), or gunicorn, which it replaced (a development requirement)",
     )
     parser.add_argument("--bundles", type=int, default=1000, help="bundles read, per registry")
     parser.add_argument("--min-pool", type=int, default=300, help="fresh bundles per write run")

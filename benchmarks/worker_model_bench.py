@@ -1,15 +1,16 @@
-"""Which gunicorn worker model the web process runs in production, measured (issue 16).
+"""Which server and worker model the web process runs in production, measured (issue 16).
 
     DJANGO_ENV=development CELERY_BROKER_URL=redis://127.0.0.1:6379/4 \\
         DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_workers \\
         .venv/bin/python benchmarks/worker_model_bench.py [--workers 2 3] \\
-        [--models sync gthread:2 gthread:4] [--clients 1 4 8] [--seconds 3] [--rounds 2] \\
+        [--models gthread:4 granian:4] [--clients 1 4 8] [--seconds 3] [--rounds 2] \\
         [--kinds gp_read gp_read_anon bare gp_transfer] [--smoke]
 
 GridProof's side of benchmarks/reference_registry_bench.py (the same world, the same
-requests, every request on a new connection), served by gunicorn on loopback in each
-worker model: `sync` (one request at a time per process) or `gthread:N` (N threads per
-process), at each `--workers` count, from each number of closed-loop `--clients`:
+requests, every request on a new connection), served on loopback in each model: gunicorn's
+`sync` workers (one request at a time per process) or `gthread:N` (N threads per process),
+or Granian's WSGI interface, `granian:N` (N blocking threads per process; production), at
+each `--workers` count, from each number of closed-loop `--clients`:
 
 - `GET /api/v1/bundles/{id}/` of a random bundle, with a Bearer token and anonymously;
 - the bare DRF read (`/bench/read/`: same authentication and throttling, one primary-key
@@ -20,8 +21,10 @@ process), at each `--workers` count, from each number of closed-loop `--clients`
 Every model's server runs at once (one worker count at a time); each cell (clients, kind)
 runs on one model after the other, seconds apart, the first model rotating each round,
 so the models see the same moment of the shared machine's load.
-Printed per cell: req/s (median of the rounds), p50/p99 in ms (all rounds) and the mean
-one-minute load average sampled after each of its runs.
+Printed per cell: req/s (median of the rounds), p50/p99 in ms (all rounds), the server's
+CPU per request (its processes' CPU time over the run, median of the rounds: steadier than
+a rate on a shared machine) and the mean one-minute load average sampled after each of its
+runs.
 """
 
 import argparse
@@ -44,22 +47,28 @@ KINDS = {
 }
 
 
+SERVERS = {
+    "sync": {"server": "gunicorn", "worker_class": "sync"},
+    "gthread": {"server": "gunicorn", "worker_class": "gthread"},
+    "granian": {"server": "granian"},
+}
+"""How each model is served: http_support.serve()'s arguments."""
+
+
 def parse_model(value: str) -> tuple[str, int]:
-    """`sync` or `gthread:N` -> (worker class, threads)."""
+    """`sync`, `gthread:N` or `granian:N` -> (model, threads)."""
     worker_class, _, threads = value.partition(":")
     if worker_class == "sync" and not threads:
         return "sync", 1
-    if worker_class == "gthread" and threads.isdigit() and int(threads) > 0:
-        return "gthread", int(threads)
-    raise argparse.ArgumentTypeError(f"{value}: sync or gthread:N")
+    if worker_class in ("gthread", "granian") and threads.isdigit() and int(threads) > 0:
+        return worker_class, int(threads)
+    raise argparse.ArgumentTypeError(f"{value}: sync, gthread:N or granian:N")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 3])
-    parser.add_argument(
-        "--models", type=parse_model, nargs="+", default=["sync", "gthread:2", "gthread:4"]
-    )
+    parser.add_argument("--models", type=parse_model, nargs="+", default=["gthread:4", "granian:4"])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--seconds", type=float, default=3.0, help="per cell and round")
     parser.add_argument("--rounds", type=int, default=2)
@@ -82,8 +91,10 @@ def main() -> None:
             ports = {}
             for (worker_class, threads), model in zip(args.models, models, strict=True):
                 ports[model] = servers.enter_context(
-                    http_support.gunicorn(
-                        workers=workers, threads=threads, worker_class=worker_class
+                    http_support.serve(
+                        workers=workers,
+                        threads=threads,
+                        **SERVERS[worker_class],
                     )
                 )
                 threads_total = workers * threads
@@ -100,10 +111,12 @@ def main() -> None:
                         for model in order:  # the models one after another, seconds apart
                             if kind in gp.pools:  # fresh bundles: plenty for this run
                                 gp.top_up(kind, int(max(300, 400 * args.seconds)))
+                            cpu = http_support.server_cpu_seconds(ports[model])
                             run = http_support.closed_loop(
                                 ports[model], gp.request(kind, rng), clients, args.seconds,
                                 fresh_connections=True,
                             )  # fmt: skip
+                            run.server_cpu = http_support.server_cpu_seconds(ports[model]) - cpu
                             if kind in gp.pools:
                                 gp.pools[kind].used += len(run.latencies) + run.failed
                                 time.sleep(0.3)  # in-flight requests finish
@@ -124,14 +137,14 @@ def main() -> None:
 
 
 def model_name(worker_class: str, threads: int) -> str:
-    return "sync" if worker_class == "sync" else f"gthread x{threads}"
+    return "sync" if worker_class == "sync" else f"{worker_class} x{threads}"
 
 
 def report(args, cells: dict, loads: dict) -> None:
     """One Markdown table: a row per cell, the models of a cell together."""
     print(f"\n{args.rounds} rounds x {args.seconds:g} s; req/s median of the rounds")
-    print("| workers | model | clients | request | req/s | p50 ms | p99 ms | load |")
-    print("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |")
+    print("| workers | model | clients | request | req/s | p50 ms | p99 ms | CPU ms/req | load |")
+    print("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for key in sorted(cells, key=lambda k: (k[0], k[2], list(KINDS).index(k[3]))):
         workers, model, clients, kind = key
         runs = cells[key]
@@ -140,9 +153,10 @@ def report(args, cells: dict, loads: dict) -> None:
         failed = sum(r.failed for r in runs)
         bad = f" ({failed} failed)" if failed else ""
         load_ = statistics.mean(loads[key])
+        cpu = statistics.median(r.cpu_ms_per_request for r in runs)
         print(
             f"| {workers} | {model} | {clients} | {KINDS[kind]} | {rate:.1f}{bad} | "
-            f"{every.p50:.1f} | {every.p99:.1f} | {load_:.1f} |"
+            f"{every.p50:.1f} | {every.p99:.1f} | {cpu:.2f} | {load_:.1f} |"
         )
 
 

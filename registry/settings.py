@@ -224,7 +224,7 @@ API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 API_PARAMETER_MAX_LENGTH = env_int("API_PARAMETER_MAX_LENGTH", 1024)
 
 # X-Forwarded-Proto is believed only when the operator says a TLS proxy is in front and
-# it alone can reach the web processes (gunicorn bound to loopback or a private address):
+# it alone can reach the web processes (bound to loopback or a private address):
 # otherwise any client could claim https and defeat the redirect and secure cookies.
 TRUSTED_PROXY = env_bool("TRUSTED_PROXY", False)
 if TRUSTED_PROXY:

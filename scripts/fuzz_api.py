@@ -6,9 +6,9 @@
 A throw-away registry: the database (PostgreSQL when --database-url is given, else a
 temporary SQLite file) is created, migrated and seeded with the demo data, and dropped at
 the end, because fuzzing as a producer or as the issuing body really decommissions
-devices, closes accounts and rejects batches. The app runs under gunicorn (2 gthread workers
-of `--threads` threads, the production worker model) with throttling lifted; each role
-gets an API token from `manage.py api_token_create`.
+devices, closes accounts and rejects batches. The app runs under Granian (2 workers of
+`--threads` blocking threads, production's web server and worker model) with throttling
+lifted; each role gets an API token from `manage.py api_token_create`.
 
 Fails (exit 1) on any server error (5xx), any response that violates the schema, any
 status code the schema does not document, any response of an undocumented content type,
@@ -174,7 +174,7 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2, help="schemathesis's concurrent clients")
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per gunicorn worker (production: 4)"
+        "--threads", type=int, default=4, help="threads per web server worker (production: 4)"
     )
     # The coverage phase (every boundary value of every parameter) is thorough but takes
     # ~85% of a run; add it with --phases examples,coverage,fuzzing,stateful.
@@ -251,30 +251,21 @@ def main() -> int:
                 )
                 tokens[role] = out.stdout.strip()
         base = f"http://127.0.0.1:{args.port}"
-        server = subprocess.Popen(  # noqa: S603 - our own gunicorn
-            [
-                str(BIN / "gunicorn"),
-                "registry.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{args.port}",
-                "--workers",
-                "2",
-                # the production worker model (docs/operations.md, "Worker model"), so that
-                # the fuzzer's concurrent requests share a process's threads as they will there
-                *("--worker-class", "gthread", "--threads", str(args.threads)),
-                "--timeout",
-                "60",
-                "--no-control-socket",  # one per instance or none: several may run at once
-                # gunicorn answers a request line over 4094 bytes with its own 414 before
-                # the app sees it; the fuzzer's long query strings are for the app to refuse.
-                "--limit-request-line",
-                "0",
-                "--error-logfile",
-                str(reports / "server.log"),
-            ],
-            cwd=REPO,
-            env=env,
-        )
+        with open(reports / "server.log", "wb") as server_log:  # the server keeps its copy
+            server = subprocess.Popen(  # noqa: S603 - our own web server
+                [
+                    str(BIN / "granian"),
+                    *("--interface", "wsgi", "--host", "127.0.0.1", "--port", str(args.port)),
+                    # production's worker model (docs/operations.md, "Worker model"), so that the
+                    # fuzzer's concurrent requests share a process's threads as they will there
+                    *("--workers", "2", "--blocking-threads", str(args.threads), "--no-ws"),
+                    "registry.wsgi:application",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(f"{base}/healthz")
         # The schema is generated once and given to every run as a file (it is what the
         # running app serves at /api/schema/; generating it per role costs seconds each).

@@ -1,8 +1,8 @@
 """Three real registries on 127.0.0.1, federated: witnessing, anchoring, mirroring, faults.
 
-Each registry is gunicorn + a Celery worker + Celery beat over Redis, on its own
-PostgreSQL database (created here from one migrated template), with its own origin,
-signing key, port and Redis database. They are peered through the API, then:
+Each registry is Granian (production's web server) + a Celery worker + Celery beat over
+Redis, on its own PostgreSQL database (created here from one migrated template), with its
+own origin, signing key, port and Redis database. They are peered through the API, then:
 
 1. A's checkpoints are witnessed by B and C and anchored with a 2-of-2 quorum; the
    anchored note passes the offline verifier with both witness keys;
@@ -60,8 +60,8 @@ def _skip_reason() -> str | None:
         redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2).ping()
     except Exception as exc:
         return f"needs a reachable Redis at CELERY_BROKER_URL: {exc}"
-    if not shutil.which("gunicorn", path=str(BIN)) or not shutil.which("celery", path=str(BIN)):
-        return "needs gunicorn and celery next to the Python interpreter"
+    if not shutil.which("granian", path=str(BIN)) or not shutil.which("celery", path=str(BIN)):
+        return "needs granian and celery next to the Python interpreter"
     return None
 
 
@@ -187,19 +187,10 @@ class Registry:
         self._spawn(
             "web",
             [
-                str(BIN / "gunicorn"),
+                str(BIN / "granian"),
+                *("--interface", "wsgi", "--host", "127.0.0.1", "--port", str(self.port)),
+                *("--workers", "2", "--blocking-threads", "4", "--no-ws"),
                 "registry.wsgi:application",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "-w",
-                "2",
-                "-k",
-                "gthread",
-                "--threads",
-                "4",
-                "--timeout",
-                "60",
-                "--no-control-socket",  # three registries must not share one socket
             ],
         )
         self._spawn(

@@ -303,7 +303,7 @@ def test_identity_behind_a_tls_proxy_reports_the_public_https_url(client, settin
     settings.ALLOWED_HOSTS = ["registry-b.example"]
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-    # when the proxy forwards to gunicorn on :8000
+    # when the proxy forwards to the web process on :8000
     body = client.get(url, HTTP_HOST="registry-b.example", HTTP_X_FORWARDED_PROTO="https").json()
 
     # then: the URL clients use, not the :8000 the process listens on

@@ -8,8 +8,12 @@ import json
 import os
 import re
 import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +154,8 @@ def test_the_owner_migrates_then_the_application_role_serves(compose, documented
     services = compose["services"]
     assert _command(services[registry.migrate]) == documented["release"]
     assert _command(services[registry.web]) == documented["web"]
-    assert documented["web"][:2] == ["gunicorn", "registry.wsgi:application"]
+    assert documented["web"][0] == "granian"
+    assert documented["web"][-1] == "registry.wsgi:application"
     assert services[registry.migrate]["restart"] == "no"
     assert services[registry.web]["depends_on"][registry.migrate] == {
         "condition": "service_completed_successfully"
@@ -189,18 +194,21 @@ def test_celery_runs_the_documented_commands(compose, documented, registry, name
 
 
 def test_the_web_process_runs_the_measured_worker_model(documented):
-    # gthread workers of 4 threads, chosen against sync workers by measurement
-    # (docs/operations.md, "Worker model"); the image, Compose and the README's commands
-    # run the documented web command (the tests around this one), so this pins them all.
+    # Granian's WSGI interface, 3 processes of 4 threads, chosen against gunicorn's sync
+    # and gthread workers by measurement (docs/operations.md, "Worker model"); the image,
+    # Compose and the README's commands run the documented web command (the tests around
+    # this one), so this pins them all.
     web = documented["web"]
+    assert web[web.index("--interface") + 1] == "wsgi"
     assert web[web.index("--workers") + 1] == "3"
-    assert web[web.index("--worker-class") + 1] == "gthread"
-    assert web[web.index("--threads") + 1] == "4"
+    assert web[web.index("--blocking-threads") + 1] == "4"
+    assert "--respawn-failed-workers" in web  # a killed worker comes back (test below)
     readme = (REPO / "README.md").read_text()
-    shown = re.findall(r"gunicorn registry\.wsgi:application .+?(?=`|$)", readme, re.MULTILINE)
-    assert shown, "the README shows the web command"
+    shown = re.findall(r"granian --interface wsgi .+?(?=`|$)", readme, re.MULTILINE)
+    assert len(shown) >= 2, "the README shows the web command, in a container and on a host"
     for command in shown:
-        assert "--worker-class gthread --threads 4" in command, command
+        assert "--workers 3 --blocking-threads 4" in command, command
+        assert command.endswith(" registry.wsgi:application"), command
 
 
 def test_the_image_serves_the_web_process_by_default(documented):
@@ -271,7 +279,7 @@ def test_the_two_registries_share_nothing_of_their_own(compose):
     assert services["db-b"]["volumes"][1:] == services["db"]["volumes"][1:]  # the init script
     assert len(set(volumes)) == 2 and set(volumes) <= set(compose["volumes"])
     # Their own web port on the host's loopback (the proxy's side), 8000 inside
-    # (gunicorn --bind 0.0.0.0:8000 in the container's own network).
+    # (granian --host 0.0.0.0 --port 8000 in the container's own network).
     assert [services[r.web]["ports"] for r in REGISTRIES] == [
         [f"127.0.0.1:{r.port}:8000"] for r in REGISTRIES
     ]
@@ -315,7 +323,9 @@ def test_startup_order_and_healthchecks(compose):
             }
         assert services[registry.worker]["healthcheck"] == services["worker"]["healthcheck"]
         assert web["healthcheck"]["test"] == ["CMD", "python", "-m", "registry.healthcheck"]
-        assert _command(web)[_command(web).index("--bind") + 1] == "0.0.0.0:8000"
+        command = _command(web)
+        assert command[command.index("--host") + 1] == "0.0.0.0"  # noqa: S104 (its own network)
+        assert command[command.index("--port") + 1] == "8000"
         assert "pg_isready" in " ".join(services[registry.db]["healthcheck"]["test"])
         # Peering needs both registries serving; it runs once (the script retries).
         assert services[registry.peering]["depends_on"] == {"web": healthy, "web-b": healthy}
@@ -483,26 +493,102 @@ def test_the_peering_script_without_docker(compose, tmp_path):
     assert (tmp_path / "slept").read_text().split() == ["15"]
 
 
-def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+def _command_env(args: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The command with its executable from this virtualenv, in a development environment
+    without the test run's database and broker."""
     clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
     bin_dir = Path(sys.executable).parent
     executable = bin_dir / args[0] if (bin_dir / args[0]).exists() else args[0]
-    return subprocess.run(
-        [str(executable), *args[1:]],
-        cwd=REPO,
-        env=clean
-        | {"DJANGO_ENV": "development", "DJANGO_SETTINGS_MODULE": "registry.settings"}
-        | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return [str(executable), *args[1:]], clean | {
+        "DJANGO_ENV": "development",
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+    } | env
 
 
-def test_the_web_command_works_without_docker(documented):
-    # gunicorn parses the options and imports the WSGI application, then exits.
-    result = _run([documented["web"][0], "--check-config", *documented["web"][1:]])
-    assert result.returncode == 0, result.stderr[-2000:]
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    command, env = _command_env(args, env)
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _start(args: list[str], log: Path, **env: str) -> subprocess.Popen:
+    """Start the command in the background, its output going to `log`."""
+    command, env = _command_env(args, env)
+    with log.open("wb") as output:  # the child keeps its own copy
+        return subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: nothing of it outlives the test
+        )
+
+
+def _children(pid: int) -> set[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(child) for child in children.read_text().split()} if children.exists() else set()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _healthz(port: int) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return r.status
+    except OSError:
+        return None
+
+
+def _wait(condition, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.2)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_the_web_command_serves_and_respawns_a_killed_worker_without_docker(documented, tmp_path):
+    # given the documented web command, on a free loopback port instead of 0.0.0.0:8000
+    web = list(documented["web"])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    web[web.index("--host") + 1] = "127.0.0.1"
+    web[web.index("--port") + 1] = str(port)
+    log = tmp_path / "web.log"
+    server = _start([*web, "--respawn-interval", "0.5"], log)
+    try:
+        # when it has started: it answers, with the documented number of worker processes
+        assert _wait(lambda: _healthz(port)) == 200, log.read_text(errors="replace")[-2000:]
+        workers = _wait(lambda: len(_children(server.pid)) == 3 and _children(server.pid))
+        assert workers, log.read_text(errors="replace")[-2000:]
+
+        # and one worker is killed
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+
+        # then a new one takes its place and the server goes on answering
+        assert _wait(lambda: victim not in (c := _children(server.pid)) and len(c) == 3)
+        started = lambda: log.read_text(errors="replace").count("Started worker") == 4  # noqa: E731
+        assert _wait(started), log.read_text(errors="replace")[-2000:]
+        assert _wait(lambda: _healthz(port)) == 200
+
+        # and it stops on SIGTERM, as a process supervisor and `docker stop` ask it to
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        assert _wait(lambda: not _group_alive(server.pid), 10), "a worker outlived the server"
+    finally:
+        if _group_alive(server.pid):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])

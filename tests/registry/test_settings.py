@@ -180,28 +180,36 @@ def _shipped_web_commands() -> dict[str, str]:
     for name in ("README.md", "docs/operations.md"):
         text = (REPO / name).read_text().replace("\\\n", " ")
         for number, line in enumerate(
-            re.findall(r"^\s*(?:web: )?(gunicorn registry\.wsgi.+)$", text, re.M)
+            re.findall(r"^\s*(?:web: )?(granian --interface wsgi .+)$", text, re.M)
         ):
             commands[f"{name}#{number}"] = line
     return commands
 
 
-def test_every_shipped_gunicorn_command_sets_its_own_control_socket_or_none():
+def test_every_shipped_web_command_is_the_documented_one_but_for_its_address():
     commands = _shipped_web_commands()
-    assert len(commands) >= 5, commands
+    assert len(commands) >= 6, commands  # image, Compose, README, operations.md x4
+
+    def without_address(command: str) -> list[str]:
+        words = command.split()
+        for option in ("--host", "--port"):
+            del words[words.index(option) : words.index(option) + 2]
+        return words
+
+    expected = without_address(commands["Dockerfile"])
     for where, command in commands.items():
-        assert "--no-control-socket" in command or "--control-socket /run/" in command, where
+        assert without_address(command) == expected, where
 
 
-def test_gunicorn_listens_on_all_addresses_only_inside_a_container():
+def test_the_web_process_listens_on_all_addresses_only_inside_a_container():
     import yaml
 
     for where, command in _shipped_web_commands().items():
-        bind = command.split("--bind ")[1].split()[0]
+        host = command.split("--host ")[1].split()[0]
         if where in {"Dockerfile", "compose"} or where.startswith("docs/operations.md#0"):
-            assert bind == "0.0.0.0:8000", where  # the container's own network namespace
+            # the container's own network namespace
+            assert host == "0.0.0.0", where  # noqa: S104
         else:
-            host = bind.rsplit(":", 1)[0]
             assert host == "127.0.0.1" or host.startswith(("10.", "192.168.")), where
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     for name in ("web", "web-b"):
