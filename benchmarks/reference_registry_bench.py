@@ -27,6 +27,8 @@ clients, every request on a new connection:
   narrowed to one bundle (account, device, its hour), the way its README reads bundles;
 - the bare DRF endpoint (`/bench/read/`: same authentication and throttling, one
   primary-key read) and the reference's `GET /account/{id}` (its one-row read by key);
+  the same token check and read in a plain Django view (`/bench/django-read/`), which
+  shows what DRF's dispatch adds to every API request;
 - transfers of 1 Wh split off a fresh bundle to another organisation's account: GridProof
   `POST /api/v1/bundles/{id}/transfers/` (one transaction with its ledger event; with
   CELERY_BROKER_URL the commit kicks the integrator as in production), the reference
@@ -62,6 +64,7 @@ KINDS = (
     ("gp_read_anon", "GridProof GET /bundles/{id}/ (anonymous)"),
     ("ref_read", "reference POST /certificate/query (1 bundle)"),
     ("bare", "bare DRF read (baseline)"),
+    ("django_bare", "bare Django read, no DRF (baseline)"),
     ("ref_bare", "reference GET /account/{id}"),
     ("gp_transfer", "GridProof transfer (split 1 Wh)"),
     ("ref_transfer", "reference transfer (split 1 Wh)"),
@@ -163,6 +166,8 @@ class GridProof(Registry):
             return lambda n: ("GET", f"/api/v1/bundles/{rng.choice(self.read_ids)}/", None, {})
         if kind == "bare":
             return lambda n: ("GET", "/bench/read/", None, self.auth)
+        if kind == "django_bare":
+            return lambda n: ("GET", "/bench/django-read/", None, self.auth)
         pool, first = self.pools[kind], self.pools[kind].used
         headers = self.auth | JSON
         if kind == "gp_transfer":

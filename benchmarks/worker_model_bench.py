@@ -4,7 +4,7 @@
         DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_workers \\
         .venv/bin/python benchmarks/worker_model_bench.py [--workers 2 3] \\
         [--models gthread:4 granian:4] [--clients 1 4 8] [--seconds 3] [--rounds 2] \\
-        [--kinds gp_read gp_read_anon bare gp_transfer] [--smoke]
+        [--kinds gp_read gp_read_anon bare django_bare gp_transfer] [--smoke]
 
 GridProof's side of benchmarks/reference_registry_bench.py (the same world, the same
 requests, every request on a new connection), served on loopback in each model: gunicorn's
@@ -43,6 +43,7 @@ KINDS = {
     "gp_read": "bundle read (token)",
     "gp_read_anon": "bundle read (anonymous)",
     "bare": "bare DRF read",
+    "django_bare": "bare Django read (no DRF)",
     "gp_transfer": "transfer (split 1 Wh)",
 }
 
