@@ -25,6 +25,7 @@ template and drops them at the end (--keep keeps them).
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -194,6 +195,85 @@ def registry_env(url: str, origin: str, key: str, witness_key: str) -> dict:
     return env
 
 
+def cpu_by_process(source_group: int, prefix: str) -> dict[int, tuple[str, float]]:
+    """CPU seconds each process has used so far (Linux /proc), with who it is: this
+    process, the source's gunicorn (its process group), PostgreSQL's backends for this
+    benchmark's databases (`prefix`_*) and its background processes, or anything else."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    found: dict[int, tuple[str, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry.name) == me:
+            who = "this process (replicating)"
+        elif int(fields[2]) == source_group:
+            who = "source: gunicorn"
+        elif title := PG_TITLE.match(command):
+            # a backend is "<user> <database> <client> <state>"
+            words = title[1].split()
+            if len(words) < 3 or not ("(" in words[2] or words[2] == "[local]"):
+                who = "PostgreSQL: background (WAL, checkpoints)"
+            elif words[1].startswith(prefix + "_"):
+                who = f"PostgreSQL: {words[1].removeprefix(prefix + '_')} backends"
+            else:
+                who = "PostgreSQL: other databases"
+        else:
+            who = "other processes"
+        found[int(entry.name)] = (who, (int(fields[11]) + int(fields[12])) / ticks)
+    return found
+
+
+PG_TITLE = re.compile(r"postgres: (?:[^ :]+: )?(.*)")
+"""A PostgreSQL process title, after the cluster name some packagings put first."""
+
+
+class CpuMeter:
+    """CPU seconds per kind of process over a step (`cpu_by_process`), polled every
+    quarter second so that a process which ends within the step (the replication's storing
+    connection closes at its end) counts up to its last poll."""
+
+    def __init__(self, source_group: int, prefix: str) -> None:
+        import threading
+
+        self.args = (source_group, prefix)
+        self.first = cpu_by_process(*self.args)
+        self.last = dict(self.first)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread.start()
+
+    def poll(self) -> None:
+        while not self.stop.wait(0.25):
+            self.last.update(cpu_by_process(*self.args))
+
+    def spent(self) -> dict[str, float]:
+        self.stop.set()
+        self.thread.join()
+        self.last.update(cpu_by_process(*self.args))
+        spent: dict[str, float] = {}
+        for pid, (who, seconds) in self.last.items():
+            before = self.first.get(pid, (who, 0.0))[1]
+            spent[who] = spent.get(who, 0.0) + seconds - before
+        return spent
+
+
+def print_cpu(spent: dict[str, float], seconds: float, n: int) -> None:
+    total = sum(spent.values())
+    print(f"  CPU over that step ({seconds:.2f} s wall, {os.cpu_count()} CPUs):")
+    for who, value in sorted(spent.items(), key=lambda item: -item[1]):
+        if value >= 0.005:
+            print(f"    {who:<42} {value:6.2f} s  {value / n * 1e6:6.2f} us/entry")
+    print(f"    {'total':<42} {total:6.2f} s  {total / n * 1e6:6.2f} us/entry")
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds else float("inf")
 
@@ -203,6 +283,11 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=300, help="anchoring rounds")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument(
+        "--replication-only",
+        action="store_true",
+        help="replication and its baselines without the JSON pages (30 s) and anchoring",
+    )
     parser.add_argument("--load-source", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
@@ -287,7 +372,7 @@ def main() -> None:
             )
         os.environ.update(envs["dst"])
         os.environ["REGISTRY_BASE_URL"] = "http://127.0.0.1:9"
-        run_benchmarks(args, src, wit, signers, witnesses)
+        run_benchmarks(args, src, wit, signers, witnesses, prefix)
     finally:
         for s in servers:
             s.stop()
@@ -298,7 +383,9 @@ def main() -> None:
             )
 
 
-def run_benchmarks(args, src: Server, wit: Server, signers: dict, witnesses: dict) -> None:
+def run_benchmarks(
+    args, src: Server, wit: Server, signers: dict, witnesses: dict, prefix: str
+) -> None:
     import django
 
     django.setup()
@@ -366,12 +453,14 @@ def run_benchmarks(args, src: Server, wit: Server, signers: dict, witnesses: dic
     bundles = _source(source, n)
     assert bundles.bundles, "the source should serve entry bundles"
     fetch_seconds = fetch_all(bundles)
-    json_seconds = fetch_all(_Source(source, bundles=False))
+    json_seconds = None if args.replication_only else fetch_all(_Source(source, bundles=False))
 
     # Replication catch-up.
+    meter = CpuMeter(src.proc.pid, prefix)
     started = time.perf_counter()
     result = peer_replicate(peer_id=source.pk, max_entries=0, force=True)
     replication_seconds = time.perf_counter() - started
+    cpu = meter.spent()
     head = MirrorHead.objects.get(peer=source)
     assert result.outcome == "replicated", result
     assert head.size == n and bytes(head.root) == raw_root, "mirror root differs"
@@ -381,16 +470,16 @@ def run_benchmarks(args, src: Server, wit: Server, signers: dict, witnesses: dic
         rate(n, fetch_seconds),
         rate(n, replication_seconds),
     )
-    json_rate = rate(n, json_seconds)
     print(f"\nReplication catch-up of {n:,} entries")
     print(f"  recompute the tree alone (raw)        {raw:>10,.0f} entries/s  {raw_seconds:7.2f} s")
     print(
         f"  fetch entry bundles only              {fetch:>10,.0f} entries/s  {fetch_seconds:7.2f} s"
     )
-    print(
-        f"  fetch ledger API JSON pages only      {json_rate:>10,.0f} entries/s  "
-        f"{json_seconds:7.2f} s"
-    )
+    if json_seconds is not None:
+        print(
+            f"  fetch ledger API JSON pages only      {rate(n, json_seconds):>10,.0f} entries/s  "
+            f"{json_seconds:7.2f} s"
+        )
     print(
         f"  replicate (fetch, verify, store)      {full:>10,.0f} entries/s  "
         f"{replication_seconds:7.2f} s"
@@ -399,6 +488,9 @@ def run_benchmarks(args, src: Server, wit: Server, signers: dict, witnesses: dic
         f"  replication / raw recompute           {full / raw:>10.3f}  (raw is {raw / full:.1f}x)"
     )
     print(f"  replication / fetch bundles only      {full / fetch:>10.3f}")
+    print_cpu(cpu, replication_seconds, n)
+    if args.replication_only:
+        return
 
     # Anchoring delay with two witnesses (2-of-2), anchoring right after signing.
     settings.ANCHOR_QUORUM = 2
