@@ -195,40 +195,38 @@ def registry_env(url: str, origin: str, key: str, witness_key: str) -> dict:
     return env
 
 
-def cpu_by_process(source_group: int, prefix: str) -> dict[int, tuple[str, float]]:
-    """CPU seconds each process has used so far (Linux /proc), with who it is: this
-    process, the source's gunicorn (its process group), PostgreSQL's backends for this
-    benchmark's databases (`prefix`_*) and its background processes, or anything else."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    me = os.getpid()
-    found: dict[int, tuple[str, float]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+def _process_cpu(pid: str, known: dict[int, str], source_group: int, prefix: str) -> float | None:
+    """CPU seconds process `pid` has used so far (Linux /proc); classifies it into `known`
+    the first time (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        if int(pid) not in known:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
                 command = cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:  # gone meanwhile
-            continue
-        if int(entry.name) == me:
-            who = "this process (replicating)"
-        elif int(fields[2]) == source_group:
-            who = "source: gunicorn"
-        elif title := PG_TITLE.match(command):
-            # a backend is "<user> <database> <client> <state>"
-            words = title[1].split()
-            if len(words) < 3 or not ("(" in words[2] or words[2] == "[local]"):
-                who = "PostgreSQL: background (WAL, checkpoints)"
-            elif words[1].startswith(prefix + "_"):
-                who = f"PostgreSQL: {words[1].removeprefix(prefix + '_')} backends"
-            else:
-                who = "PostgreSQL: other databases"
-        else:
-            who = "other processes"
-        found[int(entry.name)] = (who, (int(fields[11]) + int(fields[12])) / ticks)
-    return found
+            who = _who(int(pid), int(fields[2]), command, source_group, prefix)
+            # a backend just forked still shows the server's command line: ask again later
+            if who != "other processes" or "postgres" not in command:
+                known[int(pid)] = who
+    except OSError:  # gone meanwhile
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _who(pid: int, group: int, command: str, source_group: int, prefix: str) -> str:
+    if pid == os.getpid():
+        return "this process (replicating)"
+    if group == source_group:
+        return "source: gunicorn"
+    if title := PG_TITLE.match(command):
+        # a backend is "<user> <database> <client> <state>"
+        words = title[1].split()
+        if len(words) < 3 or not ("(" in words[2] or words[2] == "[local]"):
+            return "PostgreSQL: background (WAL, checkpoints)"
+        if words[1].startswith(prefix + "_"):
+            return f"PostgreSQL: {words[1].removeprefix(prefix + '_')} backends"
+        return "PostgreSQL: other databases"
+    return "other processes"
 
 
 PG_TITLE = re.compile(r"postgres: (?:[^ :]+: )?(.*)")
@@ -236,32 +234,51 @@ PG_TITLE = re.compile(r"postgres: (?:[^ :]+: )?(.*)")
 
 
 class CpuMeter:
-    """CPU seconds per kind of process over a step (`cpu_by_process`), polled every
-    quarter second so that a process which ends within the step (the replication's storing
-    connection closes at its end) counts up to its last poll."""
+    """CPU seconds per kind of process over a step: this process, the source's gunicorn
+    (its process group), PostgreSQL's backends for this benchmark's databases (`prefix`_*)
+    and its background processes, everything else (Linux /proc). Between the first and the
+    last reading the benchmark's own processes are polled every quarter second, so that one
+    which ends within the step (the replication's storing connection closes at its end)
+    counts up to its last poll; other processes that end within the step are missed."""
+
+    OURS = ("this process", "source:", "PostgreSQL: src", "PostgreSQL: dst")
 
     def __init__(self, source_group: int, prefix: str) -> None:
         import threading
 
         self.args = (source_group, prefix)
-        self.first = cpu_by_process(*self.args)
+        self.who: dict[int, str] = {}
+        self.first = self.read(every=True)
         self.last = dict(self.first)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.poll, daemon=True)
         self.thread.start()
 
+    def read(self, every: bool) -> dict[int, float]:
+        found = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            who = self.who.get(int(entry.name))
+            if not every and who is not None and not who.startswith(self.OURS):
+                continue
+            seconds = _process_cpu(entry.name, self.who, *self.args)
+            if seconds is not None:
+                found[int(entry.name)] = seconds
+        return found
+
     def poll(self) -> None:
         while not self.stop.wait(0.25):
-            self.last.update(cpu_by_process(*self.args))
+            self.last.update(self.read(every=False))
 
     def spent(self) -> dict[str, float]:
         self.stop.set()
         self.thread.join()
-        self.last.update(cpu_by_process(*self.args))
+        self.last.update(self.read(every=True))
         spent: dict[str, float] = {}
-        for pid, (who, seconds) in self.last.items():
-            before = self.first.get(pid, (who, 0.0))[1]
-            spent[who] = spent.get(who, 0.0) + seconds - before
+        for pid, seconds in self.last.items():
+            who = self.who.get(pid, "other processes")
+            spent[who] = spent.get(who, 0.0) + seconds - self.first.get(pid, 0.0)
         return spent
 
 
@@ -456,6 +473,7 @@ def run_benchmarks(
     json_seconds = None if args.replication_only else fetch_all(_Source(source, bundles=False))
 
     # Replication catch-up.
+    print(f"replicating {n:,} entries...", flush=True)
     meter = CpuMeter(src.proc.pid, prefix)
     started = time.perf_counter()
     result = peer_replicate(peer_id=source.pk, max_entries=0, force=True)
