@@ -27,6 +27,7 @@ import hashlib
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any
 
 from django.conf import settings
@@ -224,11 +225,14 @@ def _store_batch(
     storage.bulk_insert_ints_bytes(
         "federation_mirroredentry",
         ("peer_id", "seq", "event"),
-        [
-            (peer_id, page.start + offset, event)
-            for page in pages
-            for offset, event in enumerate(page.events)
-        ],
+        list(
+            zip(
+                repeat(peer_id),
+                range(start, start + sum(len(page.events) for page in pages)),
+                chain.from_iterable(page.events for page in pages),
+                strict=False,  # repeat() never ends; the range and the events are as long
+            )
+        ),
     )
     storage.bulk_insert_ints_bytes(
         "federation_mirrornode",
