@@ -11,9 +11,9 @@ template and drops them at the end (--keep keeps them).
    entries by COPY and signs a checkpoint; the destination (this process) replicates it
    through the public ledger API, recomputing and checking the tree. Printed against
    baselines measured in the same run: recomputing the same tree alone (leaf hashes and
-   CompactRange over the same event bytes, in memory), and fetching the same entries
-   without checking or storing them (as entry bundles, which replication uses, and as
-   the ledger API's JSON pages).
+   CompactRange over the same event bytes, in memory; the fastest of three), and
+   fetching the same entries without checking or storing them (as entry bundles, which
+   replication uses, and as the ledger API's JSON pages).
 2. Anchoring: the destination appends an event, signs a checkpoint and asks two witness
    registries (the source, and a third registry) for cosignatures, --rounds times; the
    delay from signing to the 2-of-2 quorum, median and p99, against a bare HTTP round
@@ -425,14 +425,17 @@ def run_benchmarks(
         f"batch {settings.FEDERATION_REPLICATION_BATCH_SIZE}"
     )
 
-    # Baseline 1: the same tree recomputed alone, in memory.
+    # Baseline 1: the same tree recomputed alone, in memory; the fastest of three runs (the
+    # machine is shared: a slow baseline would flatter the ratio).
     events = [event_bytes(i) for i in range(n)]
-    started = time.perf_counter()
-    tree = CompactRange()
-    for event in events:
-        tree.append(leaf_hash(event))
-    raw_root = tree.root()
-    raw_seconds = time.perf_counter() - started
+    raw_seconds = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        tree = CompactRange()
+        for event in events:
+            tree.append(leaf_hash(event))
+        raw_root = tree.root()
+        raw_seconds = min(raw_seconds, time.perf_counter() - started)
     del events
 
     def make_peer(name, url, **roles) -> Peer:
@@ -489,7 +492,7 @@ def run_benchmarks(
         rate(n, replication_seconds),
     )
     print(f"\nReplication catch-up of {n:,} entries")
-    print(f"  recompute the tree alone (raw)        {raw:>10,.0f} entries/s  {raw_seconds:7.2f} s")
+    print(f"  recompute the tree (raw, best of 3)   {raw:>10,.0f} entries/s  {raw_seconds:7.2f} s")
     print(
         f"  fetch entry bundles only              {fetch:>10,.0f} entries/s  {fetch_seconds:7.2f} s"
     )
