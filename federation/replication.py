@@ -169,9 +169,16 @@ def _forged_detail(pages: list[_Page], start: int, end: int, size: int) -> tuple
 
 
 def _check_batch(
-    head: _Head, note: str, cp: Checkpoint, start: int, end: int, pages: list[_Page]
+    head: _Head,
+    note: str,
+    cp: Checkpoint,
+    start: int,
+    end: int,
+    pages: list[_Page],
+    proof_ahead: Future | None = None,
 ) -> tuple[CompactRange, list[tuple[int, int, bytes]]]:
-    """Extend the tree with the batch and check it against the signed checkpoint."""
+    """Extend the tree with the batch and check it against the signed checkpoint (with the
+    consistency proof from `end` fetched ahead, if `_batches` did)."""
     tree = CompactRange(start, head.frontier)
     sha256 = hashlib.sha256
     nodes: list[tuple[int, int, bytes]] = []
@@ -187,7 +194,10 @@ def _check_batch(
             if root != cp.root:
                 raise ProofError("the root of the entries is not the checkpoint's root")
         else:
-            proof = _fetch_consistency(head.peer, end, cp.size)
+            if proof_ahead is not None:
+                proof = proof_ahead.result()
+            else:
+                proof = _fetch_consistency(head.peer, end, cp.size)
             verify_consistency(end, cp.size, proof, root, cp.root)
     except ProofError as exc:
         detail, suspects = _forged_detail(pages, start, end, cp.size)
@@ -363,8 +373,8 @@ def _replicate(head: _Head, max_entries: int) -> tuple[str, Checkpoint]:
     end = min(cp.size, head.size + max_entries) if max_entries else cp.size
     source = _source(head.peer, end)
     with _Writer() as writer:
-        for start, batch_end, pages in _batches(source, head.size, end):
-            tree, nodes = _check_batch(head, note, cp, start, batch_end, pages)
+        for start, batch_end, pages, proof in _batches(source, head.size, end, cp.size):
+            tree, nodes = _check_batch(head, note, cp, start, batch_end, pages, proof)
             peer_keys.retired_key_check(head.key, head.rotated, cp.size, pages)
             head.size, head.root, head.frontier = tree.size, tree.root(), tree.frontier
             reached = (note, cp) if batch_end == cp.size else None
