@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -269,30 +270,33 @@ def _close_connection() -> None:
 
 
 class _Writer:
-    """Stores verified batches in order, at most one behind the batch being checked.
+    """Stores verified batches in order, at most DEPTH behind the batch being checked.
 
     Run by a Celery task (no transaction open), the stores go to a second thread with
     its own database connection, so the database ingests one batch while the next is
-    fetched and hashed. Inside a transaction (tests, callers that hold one) a second
-    connection would not see it, so the stores run inline.
+    fetched and hashed; two may wait, so that one slow commit does not stop the checking.
+    Inside a transaction (tests, callers that hold one) a second connection would not see
+    it, so the stores run inline.
     """
+
+    DEPTH = 2
 
     def __init__(self) -> None:
         threaded = not connection.in_atomic_block
         self._pool = ThreadPoolExecutor(1) if threaded else None
-        self._pending: Future | None = None
+        self._pending: deque[Future] = deque()
 
     def submit(self, *args) -> None:
         if self._pool is None:
             _store_batch(*args)
             return
-        self.wait()
-        self._pending = self._pool.submit(_store_batch, *args)
+        while len(self._pending) >= self.DEPTH:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_store_batch, *args))
 
     def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        while self._pending:
+            self._pending.popleft().result()
 
     def __enter__(self) -> "_Writer":
         return self
@@ -303,9 +307,10 @@ class _Writer:
         try:
             if exc is None:
                 self.wait()
-            elif self._pending is not None:
-                # The batch in flight was verified: let it land; the first error wins.
-                self._pending.exception()
+            else:
+                # The batches in flight were verified: let them land; the first error wins.
+                for pending in self._pending:
+                    pending.exception()
         finally:
             self._pool.submit(_close_connection).result()
             self._pool.shutdown()
