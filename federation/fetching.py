@@ -163,29 +163,53 @@ def _fetch_range(source: _Source, start: int, end: int) -> list[_Page]:
     return pages
 
 
-def _batches(source: _Source, start: int, end: int) -> Iterator[tuple[int, int, list[_Page]]]:
-    """(start, end, pages) per batch, fetching up to CONCURRENCY page ranges ahead."""
+def _batches(
+    source: _Source, start: int, end: int, proofs_to: int | None = None
+) -> Iterator[tuple[int, int, list[_Page], Future | None]]:
+    """(start, end, pages, proof) per batch, fetching up to CONCURRENCY page ranges ahead.
+
+    With `proofs_to`, the consistency proof from each batch's end to that size is fetched
+    in the same pool when the batch's first range is (`proof` a Future of its hashes; None
+    for a batch ending at `proofs_to`), so checking a batch does not wait for a round trip.
+    """
     batch_size = settings.FEDERATION_REPLICATION_BATCH_SIZE
     page_size = source.page_size
     concurrency = settings.FEDERATION_REPLICATION_CONCURRENCY
-    ranges = ((a, min(a + page_size, end)) for a in range(start, end, page_size))
+    ranges = [(a, min(a + page_size, end)) for a in range(start, end, page_size)]
+    # A batch ends after the first range that makes it batch_size long, or at `end`.
+    batch_ends, batch_start = {}, start
+    for _a, b in ranges:
+        if b - batch_start >= batch_size or b == end:
+            batch_ends[batch_start] = b
+            batch_start = b
     with ThreadPoolExecutor(concurrency) as pool:
         window: deque[tuple[int, int, Future]] = deque()
+        proofs: dict[int, Future] = {}
+        pending = iter(ranges)
+
+        def submit(a: int, b: int) -> None:
+            window.append((a, b, pool.submit(_fetch_range, source, a, b)))
+            last = batch_ends.get(a)
+            if proofs_to is not None and last is not None and last != proofs_to:
+                proofs[last] = pool.submit(_fetch_consistency, source.peer, last, proofs_to)
+
         try:
-            for a, b in ranges:
-                window.append((a, b, pool.submit(_fetch_range, source, a, b)))
+            for a, b in pending:
+                submit(a, b)
                 if len(window) >= concurrency:
                     break
             batch_start, pages = start, []
             while window:
                 a, b, future = window.popleft()
                 pages.extend(future.result())
-                following = next(ranges, None)
+                following = next(pending, None)
                 if following is not None:
-                    window.append((*following, pool.submit(_fetch_range, source, *following)))
-                if b - batch_start >= batch_size or b == end:
-                    yield batch_start, b, pages
+                    submit(*following)
+                if b == batch_ends.get(batch_start):
+                    yield batch_start, b, pages, proofs.pop(b, None)
                     batch_start, pages = b, []
         finally:
             for _a, _b, future in window:
+                future.cancel()
+            for future in proofs.values():
                 future.cancel()

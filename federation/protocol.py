@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from dataclasses import dataclass
 
 from ledger.verify.note import Note, NoteError, NoteSignature, b64decode
@@ -144,20 +145,25 @@ def encode_bundle(events) -> bytes:
     return b"".join(len(event).to_bytes(4, "big") + bytes(event) for event in events)
 
 
+_LENGTH = struct.Struct("!I")
+
+
 def parse_bundle(body: bytes, limit: int) -> list[bytes]:
     """The entries of a bundle; ProtocolError if it is cut off or holds more than `limit`."""
-    view = memoryview(body)
     events: list[bytes] = []
+    append = events.append
+    length_at = _LENGTH.unpack_from
     offset, size = 0, len(body)
     while offset < size:
         if offset + 4 > size:
             raise ProtocolError(f"entry bundle cut off in a length at byte {offset}")
-        length = int.from_bytes(view[offset : offset + 4], "big")
+        (length,) = length_at(body, offset)
         offset += 4
-        if offset + length > size:
+        end = offset + length
+        if end > size:
             raise ProtocolError(f"entry bundle cut off in entry {len(events)}")
-        events.append(bytes(view[offset : offset + length]))
-        offset += length
+        append(body[offset:end])  # one copy; a memoryview slice then bytes() made two objects
+        offset = end
         if len(events) > limit:
             raise ProtocolError(f"entry bundle holds more than {limit} entries")
     return events

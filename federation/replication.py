@@ -25,8 +25,10 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any
 
 from django.conf import settings
@@ -168,9 +170,16 @@ def _forged_detail(pages: list[_Page], start: int, end: int, size: int) -> tuple
 
 
 def _check_batch(
-    head: _Head, note: str, cp: Checkpoint, start: int, end: int, pages: list[_Page]
+    head: _Head,
+    note: str,
+    cp: Checkpoint,
+    start: int,
+    end: int,
+    pages: list[_Page],
+    proof_ahead: Future | None = None,
 ) -> tuple[CompactRange, list[tuple[int, int, bytes]]]:
-    """Extend the tree with the batch and check it against the signed checkpoint."""
+    """Extend the tree with the batch and check it against the signed checkpoint (with the
+    consistency proof from `end` fetched ahead, if `_batches` did)."""
     tree = CompactRange(start, head.frontier)
     sha256 = hashlib.sha256
     nodes: list[tuple[int, int, bytes]] = []
@@ -186,7 +195,10 @@ def _check_batch(
             if root != cp.root:
                 raise ProofError("the root of the entries is not the checkpoint's root")
         else:
-            proof = _fetch_consistency(head.peer, end, cp.size)
+            if proof_ahead is not None:
+                proof = proof_ahead.result()
+            else:
+                proof = _fetch_consistency(head.peer, end, cp.size)
             verify_consistency(end, cp.size, proof, root, cp.root)
     except ProofError as exc:
         detail, suspects = _forged_detail(pages, start, end, cp.size)
@@ -224,11 +236,14 @@ def _store_batch(
     storage.bulk_insert_ints_bytes(
         "federation_mirroredentry",
         ("peer_id", "seq", "event"),
-        [
-            (peer_id, page.start + offset, event)
-            for page in pages
-            for offset, event in enumerate(page.events)
-        ],
+        list(
+            zip(
+                repeat(peer_id),
+                range(start, start + sum(len(page.events) for page in pages)),
+                chain.from_iterable(page.events for page in pages),
+                strict=False,  # repeat() never ends; the range and the events are as long
+            )
+        ),
     )
     storage.bulk_insert_ints_bytes(
         "federation_mirrornode",
@@ -255,30 +270,33 @@ def _close_connection() -> None:
 
 
 class _Writer:
-    """Stores verified batches in order, at most one behind the batch being checked.
+    """Stores verified batches in order, at most DEPTH behind the batch being checked.
 
     Run by a Celery task (no transaction open), the stores go to a second thread with
     its own database connection, so the database ingests one batch while the next is
-    fetched and hashed. Inside a transaction (tests, callers that hold one) a second
-    connection would not see it, so the stores run inline.
+    fetched and hashed; two may wait, so that one slow commit does not stop the checking.
+    Inside a transaction (tests, callers that hold one) a second connection would not see
+    it, so the stores run inline.
     """
+
+    DEPTH = 2
 
     def __init__(self) -> None:
         threaded = not connection.in_atomic_block
         self._pool = ThreadPoolExecutor(1) if threaded else None
-        self._pending: Future | None = None
+        self._pending: deque[Future] = deque()
 
     def submit(self, *args) -> None:
         if self._pool is None:
             _store_batch(*args)
             return
-        self.wait()
-        self._pending = self._pool.submit(_store_batch, *args)
+        while len(self._pending) >= self.DEPTH:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_store_batch, *args))
 
     def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        while self._pending:
+            self._pending.popleft().result()
 
     def __enter__(self) -> "_Writer":
         return self
@@ -289,9 +307,10 @@ class _Writer:
         try:
             if exc is None:
                 self.wait()
-            elif self._pending is not None:
-                # The batch in flight was verified: let it land; the first error wins.
-                self._pending.exception()
+            else:
+                # The batches in flight were verified: let them land; the first error wins.
+                for pending in self._pending:
+                    pending.exception()
         finally:
             self._pool.submit(_close_connection).result()
             self._pool.shutdown()
@@ -359,8 +378,8 @@ def _replicate(head: _Head, max_entries: int) -> tuple[str, Checkpoint]:
     end = min(cp.size, head.size + max_entries) if max_entries else cp.size
     source = _source(head.peer, end)
     with _Writer() as writer:
-        for start, batch_end, pages in _batches(source, head.size, end):
-            tree, nodes = _check_batch(head, note, cp, start, batch_end, pages)
+        for start, batch_end, pages, proof in _batches(source, head.size, end, cp.size):
+            tree, nodes = _check_batch(head, note, cp, start, batch_end, pages, proof)
             peer_keys.retired_key_check(head.key, head.rotated, cp.size, pages)
             head.size, head.root, head.frontier = tree.size, tree.root(), tree.frontier
             reached = (note, cp) if batch_end == cp.size else None

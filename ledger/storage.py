@@ -15,6 +15,7 @@ import io
 import json
 import struct
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -107,7 +108,7 @@ _PGCOPY_TRAILER = b"\xff\xff"
 def bulk_insert_ints_bytes(
     table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
 ) -> None:
-    """Insert rows of bigint columns followed by one bytea column, fast.
+    """Insert rows of bigint columns followed by one bytea column (bytes), fast.
 
     On PostgreSQL, COPY in the binary format: neither side hex-encodes the bytes (for
     mirrored entries, 3x faster than text COPY, measured). Elsewhere `bulk_insert`.
@@ -117,19 +118,24 @@ def bulk_insert_ints_bytes(
     if connection.vendor != "postgresql":
         bulk_insert(table, columns, rows)
         return
-    ints = len(columns) - 1
-    # Per row: field count, then (length 8, value) per bigint, then the bytea's length.
-    head = struct.Struct("!h" + "iq" * ints + "i").pack
-    parts = [_PGCOPY_HEADER]
-    append = parts.append
-    for *numbers, data in rows:
-        data = bytes(data)
-        fields = [len(columns)]
-        for value in numbers:
-            fields += (8, value)
-        append(head(*fields, len(data)))
-        append(data)
-    append(_PGCOPY_TRAILER)
+    width = len(columns)
+    # Per row: field count, then (length 8, value) per bigint, then the bytea's length; one
+    # list comprehension per layout (a generic loop per row cost 3x as much, measured).
+    pack = struct.Struct("!h" + "iq" * (width - 1) + "i").pack
+    if width == 3:
+        heads = [pack(3, 8, a, 8, b, len(data)) for a, b, data in rows]
+    elif width == 2:
+        heads = [pack(2, 8, a, len(data)) for a, data in rows]
+    else:
+        heads = [
+            pack(width, *[x for value in row[:-1] for x in (8, value)], len(row[-1]))
+            for row in rows
+        ]
+    parts = [
+        _PGCOPY_HEADER,
+        *chain.from_iterable(zip(heads, [row[-1] for row in rows], strict=True)),
+        _PGCOPY_TRAILER,
+    ]
     with connection.cursor() as cursor:
         cursor.copy_expert(
             f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)",

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from certificates.errors import ExportAlreadyImported
 from federation import selectors, services, transfers
 from federation.api import serializers
-from federation.protocol import BUNDLE_CONTENT_TYPE, encode_bundle
+from federation.protocol import BUNDLE_CONTENT_TYPE
 from federation.replication import mirror_checkpoint_notified
 from ledger.keys import registry_signer, registry_witness
 from registry.api.caching import IMMUTABLE, SHORT_MAX_AGE, cached
@@ -319,13 +319,13 @@ class LogEntryBundleView(JSONErrorsMixin, APIView):
         query = serializers.LogEntryBundleInputSerializer(data=params)
         query.is_valid(raise_exception=True)
         start, limit = query.validated_data["start"], query.validated_data["limit"]
-        events = selectors.log_entry_events(start=start, end=start + limit)
-        response = HttpResponse(encode_bundle(events), content_type=BUNDLE_CONTENT_TYPE)
+        bundle, count = selectors.log_entry_bundle(start=start, end=start + limit)
+        response = HttpResponse(bundle, content_type=BUNDLE_CONTENT_TYPE)
         response["GridProof-Entries-Start"] = str(start)
-        response["GridProof-Entries-Count"] = str(len(events))
+        response["GridProof-Entries-Count"] = str(count)
         # A full bundle can never change; a short one grows as entries are integrated.
         response["Cache-Control"] = (
-            IMMUTABLE if len(events) == limit else f"public, max-age={SHORT_MAX_AGE}"
+            IMMUTABLE if count == limit else f"public, max-age={SHORT_MAX_AGE}"
         )
         return response
 

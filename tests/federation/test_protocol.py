@@ -12,6 +12,7 @@ from federation.protocol import (
     parse_signature_lines,
     parse_size,
 )
+from federation.selectors import log_entry_bundle, log_entry_events
 from ledger.models import LedgerEntry
 from tests.federation.factories import ledger_grow
 from tests.federation.fakes import FakeLog
@@ -96,3 +97,17 @@ def test_our_ledger_is_served_as_entry_bundles(client):
     )
     assert refused.status_code == 400
     assert refused.json()["code"] == "invalid"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("start", "end"), [(0, 7), (2, 5), (6, 20), (7, 9), (0, 0)])
+def test_log_entry_bundle_is_encode_bundle_of_the_entries(start, end):
+    # given: entries; on PostgreSQL the database builds the bundle itself
+    ledger_grow(7)
+    events = log_entry_events(start=start, end=end)
+
+    # when
+    bundle, count = log_entry_bundle(start=start, end=end)
+
+    # then
+    assert (bundle, count) == (encode_bundle(events), len(events))

@@ -15,7 +15,7 @@ from federation.models import (
     MirrorNode,
     Peer,
 )
-from federation.replication import peer_replicate
+from federation.replication import _batches, _source, peer_replicate
 from federation.selectors import MIRROR_LOWEST_STORED_LEVEL
 from ledger.merkle import CompactRange
 from ledger.signing import sign_checkpoint
@@ -184,6 +184,42 @@ def test_forged_entry_in_a_later_batch_keeps_the_good_batches(log, server, peer)
     assert head(peer).size == stored
     assert mirrored_events(peer) == log.events[:stored]
     assert not MirrorCheckpoint.objects.exists()
+
+
+def test_forged_entry_in_a_middle_batch_fails_its_consistency_proof(log, server, peer):
+    # given an entry forged in the second batch, checked by a proof fetched ahead of it
+    server.forged[700] = b"{}"
+
+    # when
+    result = peer_replicate(peer_id=peer.pk)
+
+    # then the first batch is stored, the second refused with its proof kept as evidence
+    assert result.outcome == "flagged"
+    stored = 512 if server.serve_tiles else 500
+    assert head(peer).size == stored
+    assert mirrored_events(peer) == log.events[:stored]
+    evidence = Evidence.objects.get()
+    assert evidence.kind == Evidence.Kind.FORGED_ENTRIES
+    assert evidence.data["start"] == stored and evidence.data["proof"]
+
+
+def test_batches_come_with_the_consistency_proof_from_their_end(log, server, peer):
+    # given the peer's source of entries
+    source = _source(peer, log.size)
+
+    # when
+    batches = list(_batches(source, 0, log.size, log.size))
+
+    # then every batch but the last comes with its proof, fetched ahead
+    ends = [end for _start, end, _pages, _proof in batches]
+    assert ends[-1] == log.size and len(ends) > 2
+    assert [start for start, *_ in batches] == [0, *ends[:-1]]
+    for start, end, pages, proof in batches:
+        assert sum(len(page.events) for page in pages) == end - start
+        if end == log.size:
+            assert proof is None
+        else:
+            assert proof.result() == log.consistency(end, log.size)
 
 
 def test_forged_entry_with_a_matching_leaf_hash_is_still_detected(log, server, peer):
