@@ -7,7 +7,7 @@ DATABASE_URL names the PostgreSQL server (its database is not touched): the benc
 creates its own databases <name>_src, <name>_dst and <name>_wit from one migrated
 template and drops them at the end (--keep keeps them).
 
-1. The source registry (gunicorn, 2 workers) is bulk-loaded with --entries ledger
+1. The source registry (Granian, 2 workers of 4 threads) is bulk-loaded with --entries ledger
    entries by COPY and signs a checkpoint; the destination (this process) replicates it
    through the public ledger API, recomputing and checking the tree. Printed against
    baselines measured in the same run: recomputing the same tree alone (leaf hashes and
@@ -112,15 +112,11 @@ class Server:
         self.log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
-                str(BIN / "gunicorn"),
+                str(BIN / "granian"),
+                *("--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)),
+                # production's web server (docs/operations.md), 2 workers of 4 threads
+                *("--workers", "2", "--blocking-threads", "4", "--no-ws"),
                 "registry.wsgi:application",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                "2",
-                "--timeout",
-                "120",
-                "--no-control-socket",
             ],
             cwd=REPO,
             env=env,
@@ -217,7 +213,7 @@ def _who(pid: int, group: int, command: str, source_group: int, prefix: str) -> 
     if pid == os.getpid():
         return "this process (replicating)"
     if group == source_group:
-        return "source: gunicorn"
+        return "source: web server"
     if title := PG_TITLE.match(command):
         # a backend is "<user> <database> <client> <state>"
         words = title[1].split()
@@ -234,7 +230,7 @@ PG_TITLE = re.compile(r"postgres: (?:[^ :]+: )?(.*)")
 
 
 class CpuMeter:
-    """CPU seconds per kind of process over a step: this process, the source's gunicorn
+    """CPU seconds per kind of process over a step: this process, the source's web server
     (its process group), PostgreSQL's backends for this benchmark's databases (`prefix`_*)
     and its background processes, everything else (Linux /proc). Between the first and the
     last reading the benchmark's own processes are polled every quarter second, so that one

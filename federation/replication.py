@@ -179,13 +179,16 @@ def _check_batch(
     proof_ahead: Future | None = None,
 ) -> tuple[CompactRange, list[tuple[int, int, bytes]]]:
     """Extend the tree with the batch and check it against the signed checkpoint (with the
-    consistency proof from `end` fetched ahead, if `_batches` did)."""
+    consistency proof from `end` fetched ahead, if `_batches` did). Returns the tree and
+    the completed nodes the mirror stores: those of MIRROR_LOWEST_STORED_LEVEL and up."""
     tree = CompactRange(start, head.frontier)
-    sha256 = hashlib.sha256
+    sha256, append, lowest = hashlib.sha256, tree.append, MIRROR_LOWEST_STORED_LEVEL
     nodes: list[tuple[int, int, bytes]] = []
     for page in pages:
         for event in page.events:
-            nodes.extend(tree.append(sha256(b"\0" + event).digest()))
+            completed = append(sha256(b"\0" + event).digest())  # by level, the leaf first
+            if len(completed) > lowest:  # one leaf in 2**lowest completes a stored node
+                nodes += completed[lowest:]
     if tree.size != end:
         raise ReplicationFailed(f"batch [{start}, {end}) holds {tree.size - start} entries")
     root = tree.root()
@@ -248,12 +251,9 @@ def _store_batch(
     storage.bulk_insert_ints_bytes(
         "federation_mirrornode",
         ("peer_id", "node", "hash"),
-        # The lowest levels are not stored: selectors recompute them from the entries.
-        [
-            (peer_id, storage.node_id(level, index), h)
-            for level, index, h in nodes
-            if level >= MIRROR_LOWEST_STORED_LEVEL
-        ],
+        # `_check_batch` kept no node below MIRROR_LOWEST_STORED_LEVEL: selectors recompute
+        # those from the entries.
+        [(peer_id, storage.node_id(level, index), h) for level, index, h in nodes],
     )
     row.size, row.root, frontier = tree
     row.frontier = b"".join(frontier)
