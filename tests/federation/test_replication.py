@@ -172,35 +172,33 @@ def test_forged_entry_is_detected_and_nothing_stored(log, server, peer):
     assert peer_replicate(peer_id=peer.pk).outcome == "skipped"
 
 
-def test_forged_entry_in_a_later_batch_keeps_the_good_batches(log, server, peer):
-    server.forged[1100] = b"{}"
-
-    result = peer_replicate(peer_id=peer.pk)
-
-    assert result.outcome == "flagged"
-    # batches end on page boundaries: [0, 500) and [500, 1000) verified and stored,
-    # [1000, 1234) refused (tiles: pages of 256, so [0, 512), [512, 1024), then refused)
-    stored = 1024 if server.serve_tiles else 1000
-    assert head(peer).size == stored
-    assert mirrored_events(peer) == log.events[:stored]
-    assert not MirrorCheckpoint.objects.exists()
-
-
-def test_forged_entry_in_a_middle_batch_fails_its_consistency_proof(log, server, peer):
-    # given an entry forged in the second batch, checked by a proof fetched ahead of it
-    server.forged[700] = b"{}"
+@pytest.mark.parametrize(
+    ("forged", "stored_pages", "stored_tiles", "checked_by_proof"),
+    [(700, 500, 512, True), (1100, 1000, 1024, False)],
+    ids=["middle-batch-by-its-proof", "last-batch-by-the-root"],
+)
+def test_a_forged_entry_in_a_later_batch_keeps_the_good_batches(
+    log, server, peer, forged, stored_pages, stored_tiles, checked_by_proof
+):
+    # given an entry forged in a later batch: a middle one, checked with the consistency
+    # proof fetched ahead of it, or the last, checked against the checkpoint's root.
+    # Batches end on page boundaries: [0, 500), [500, 1000), [1000, 1234) (tiles: pages of
+    # 256, so [0, 512), [512, 1024), [1024, 1234))
+    server.forged[forged] = b"{}"
 
     # when
     result = peer_replicate(peer_id=peer.pk)
 
-    # then the first batch is stored, the second refused with its proof kept as evidence
+    # then the batches before it are stored, its own is refused and kept as evidence
     assert result.outcome == "flagged"
-    stored = 512 if server.serve_tiles else 500
+    stored = stored_tiles if server.serve_tiles else stored_pages
     assert head(peer).size == stored
     assert mirrored_events(peer) == log.events[:stored]
+    assert not MirrorCheckpoint.objects.exists()
     evidence = Evidence.objects.get()
     assert evidence.kind == Evidence.Kind.FORGED_ENTRIES
-    assert evidence.data["start"] == stored and evidence.data["proof"]
+    assert evidence.data["start"] == stored
+    assert bool(evidence.data["proof"]) is checked_by_proof
 
 
 def test_batches_come_with_the_consistency_proof_from_their_end(log, server, peer):
