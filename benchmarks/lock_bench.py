@@ -1,4 +1,5 @@
-"""What the transfer's two lock statements cost in Python: `JoinedSelect` against
+"""What the transfer's two lock statements cost, in Python and in PostgreSQL: prepared
+`JoinedSelect` statements against the same text sent anew and against
 `Model.objects.raw()`, with a bare lock as the raw baseline.
 
     DJANGO_ENV=development DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_locks \\
@@ -11,11 +12,15 @@ bundle once, one call per bundle, inside one transaction that is rolled back:
 - raw baseline: `SELECT id FROM certificates_bundle WHERE id = %s FOR UPDATE` through
   Django's cursor, the least a lock can cost;
 - `storage.bundles_lock_for_move` (the bundle, its holder's account, the organisation's
-  status and the actor's role, one statement) as it runs now, through `JoinedSelect`;
-- the same statement through `Bundle.objects.raw()` as it ran before (kept here);
-- `storage.account_lock_for_receiving` by number, now and through `Account.objects.raw()`.
+  status and the actor's role, one statement) as it runs now: a prepared statement;
+- the same text sent as a plain statement, planned on every call (before);
+- the same statement through `Bundle.objects.raw()` (earlier; kept here);
+- `storage.account_lock_for_receiving` by number: now (prepared), sent anew, and through
+  `Account.objects.raw()`.
 
-Printed: the median over the rounds of µs a call, and each against the baseline.
+Printed: the median over the rounds of µs a call (the caller's wall time) and, when the
+server runs on this machine, of the PostgreSQL backend's CPU µs a call (its
+/proc/<pid>/schedstat), and each against the baseline.
 """
 
 import argparse
@@ -41,6 +46,14 @@ MOVE_SQL = (
     "LEFT JOIN accounts_membership m "
     "ON m.organisation_id = a.organisation_id AND m.user_id = %s "
     "WHERE b.id IN (%s) ORDER BY b.id FOR UPDATE OF b"
+)
+MOVE_TAIL = (
+    "FROM certificates_bundle b "
+    "JOIN accounts_account a ON a.id = b.account_id "
+    "JOIN accounts_organisation o ON o.id = a.organisation_id "
+    "LEFT JOIN accounts_membership m "
+    "ON m.organisation_id = a.organisation_id AND m.user_id = %s "
+    "WHERE b.id = %s ORDER BY b.id FOR UPDATE OF b"
 )
 RECEIVING_SQL = (
     "SELECT a.id, a.organisation_id, a.number, a.status, a.kind, "
@@ -88,34 +101,51 @@ def main() -> None:
                  bundle.holder_kind, bundle.holder_status],
             )  # fmt: skip
 
+    def move_unprepared(pk: int) -> None:
+        assert storage._MOVE.each(MOVE_TAIL, [None, pk])
+
+    def receiving_unprepared(_pk: int) -> None:
+        tail = f"{storage._RECEIVING_FROM}WHERE a.number = %s FOR KEY SHARE OF a"
+        assert storage._RECEIVING.each(tail, [number])
+
     def receiving_raw(_pk: int) -> None:
         rows = list(Account.objects.raw(RECEIVING_SQL, [number]))
         bool(rows[0].policy_requires_acceptance)
 
     variants = {
         "bare lock (raw baseline)": bare,
-        "bundle lock, JoinedSelect (now)": lambda pk: storage.bundles_lock_for_move([pk], None),
+        "bundle lock, prepared (now)": lambda pk: storage.bundles_lock_for_move([pk], None),
+        "bundle lock, sent anew": move_unprepared,
         "bundle lock, Model.objects.raw()": move_raw,
-        "receiving account, JoinedSelect (now)": (
+        "receiving account, prepared (now)": (
             lambda _pk: storage.account_lock_for_receiving(number=number)
         ),
+        "receiving account, sent anew": receiving_unprepared,
         "receiving account, Model.objects.raw()": receiving_raw,
     }
     assert storage.bundles_lock_for_move([ids[0]], None)[ids[0]].account.number == number
+    backend_ns = support.backend_cpu_ns()
     times: dict[str, list[float]] = {name: [] for name in variants}
+    server: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds + 1):  # the first round warms up and is dropped
         for name, call in variants.items():
             with transaction.atomic():
+                cpu = backend_ns()
                 started = time.perf_counter()
                 for pk in ids:
                     call(pk)
                 times[name].append((time.perf_counter() - started) / len(ids) * 1e6)
+                server[name].append((backend_ns() - cpu) / len(ids) / 1e3)
                 transaction.set_rollback(True)
     base = statistics.median(times["bare lock (raw baseline)"][1:])
+    base_cpu = statistics.median(server["bare lock (raw baseline)"][1:])
     print(f"{len(ids)} calls a round, median of {args.rounds} rounds, µs a call")
     for name, values in times.items():
-        us = statistics.median(values[1:])
-        print(f"  {name:40} {us:7.1f} µs  ({us / base:4.1f}x the bare lock)")
+        us, cpu = statistics.median(values[1:]), statistics.median(server[name][1:])
+        line = f"  {name:40} {us:7.1f} µs ({us / base:4.1f}x the bare lock)"
+        if base_cpu > 0:
+            line += f", PostgreSQL CPU {cpu:6.1f} µs ({cpu / base_cpu:4.1f}x)"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,22 @@ def setup_django() -> None:
         ledger.services.kick = lambda: None
 
 
+def backend_cpu_ns():
+    """A function giving the CPU nanoseconds the PostgreSQL backend of Django's connection
+    has run so far (Linux /proc/<pid>/schedstat, precise to the nanosecond); one giving
+    0 when that server does not run on this machine (or the backend is not PostgreSQL)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return lambda: 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        path = Path(f"/proc/{cursor.fetchone()[0]}/schedstat")
+    if not path.exists():
+        return lambda: 0
+    return lambda: int(path.read_text().split()[0])
+
+
 # ---------------------------------------------------------------- bench worlds (after setup)
 
 

@@ -23,6 +23,7 @@ from accounts.models import Account, Membership, Organisation
 from certificates.models import Bundle, Issuance, Transfer
 from registry.deferred_writes import execute_or_defer
 from registry.joined_rows import JoinedSelect, part
+from registry.prepared import execute_prepared
 
 _BUNDLE_FIELDS = [
     "id",
@@ -110,16 +111,22 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
     back with each bundle (a LEFT JOIN: no membership, no role).
     """
     ids = sorted(set(bundle_ids))
-    lock = " FOR UPDATE OF b" if connection.vendor == "postgresql" else ""
-    rows = _MOVE.each(
+    tail = (
         "FROM certificates_bundle b "
         "JOIN accounts_account a ON a.id = b.account_id "
         "JOIN accounts_organisation o ON o.id = a.organisation_id "
         "LEFT JOIN accounts_membership m "
         "ON m.organisation_id = a.organisation_id AND m.user_id = %s "
-        f"WHERE b.id IN ({_marks(ids)}) ORDER BY b.id{lock}",
-        [user_id, *ids],
     )
+    lock = " FOR UPDATE OF b" if connection.vendor == "postgresql" else ""
+    if len(ids) == 1:
+        # The hot case, one text: prepared, PostgreSQL plans the four-table join once
+        # (an array parameter would be planned anew on every call). benchmarks/README.md,
+        # "Transfer statements, prepared".
+        where, params, prepared = "b.id = %s", [user_id, ids[0]], "gp_bundle_lock_for_move"
+    else:
+        where, params, prepared = f"b.id IN ({_marks(ids)})", [user_id, *ids], ""
+    rows = _MOVE.each(tail + f"WHERE {where} ORDER BY b.id{lock}", params, prepared=prepared)
     held: dict[int, Held] = {}
     for (bundle,), (organisation_id, number, kind, status, organisation_status, role) in rows:
         account = Account.from_db(
@@ -186,9 +193,11 @@ def account_lock_for_receiving(
     account as it committed; transfers into one account do not block each other.
     """
     lock = " FOR KEY SHARE OF a" if connection.vendor == "postgresql" else ""
-    key = account_id if number is None else number
+    by = "id" if number is None else "number"
     rows = _RECEIVING.each(
-        _RECEIVING_FROM + f"WHERE a.{'id' if number is None else 'number'} = %s{lock}", [key]
+        _RECEIVING_FROM + f"WHERE a.{by} = %s{lock}",
+        [account_id if number is None else number],
+        prepared=f"gp_account_lock_receiving_by_{by}",
     )
     if not rows:
         return None
@@ -226,14 +235,23 @@ def bundles_update(
     )
 
 
+PREPARED_INSERT_ROWS = 2
+"""Inserts of up to this many rows (a transfer's row; a split's two children) run as
+prepared statements, one per table and row count; longer ones vary too much to keep."""
+
+
 def _insert_returning_ids(table: str, columns: list[str], rows: list[list]) -> list[int]:
     one = f"({_marks(columns)})"
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES {', '.join([one] * len(rows))} RETURNING id"
     )
+    params = [value for row in rows for value in row]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in rows for value in row])
+        if len(rows) <= PREPARED_INSERT_ROWS:
+            execute_prepared(cursor, f"gp_{table}_insert_{len(rows)}", sql, params)
+        else:
+            cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -88,11 +88,14 @@ class JoinedSelect:
             return None
         return self._instances(self._decoded(row))
 
-    def each(self, tail: str, params: Sequence) -> list[tuple[list[Model], list]]:
+    def each(
+        self, tail: str, params: Sequence, *, prepared: str = ""
+    ) -> list[tuple[list[Model], list]]:
         """Every row of `SELECT … <tail>`: its instances (one per part, as `one` gives
-        them) and its `extra` values (as the driver returns them)."""
+        them) and its `extra` values (as the driver returns them). `prepared` as in `one`."""
         width = sum(len(names) for names in self._names)
-        return [(self._instances(values), values[width:]) for values in self.rows(tail, params)]
+        rows = self.rows(tail, params, prepared=prepared)
+        return [(self._instances(values), values[width:]) for values in rows]
 
     def _instances(self, values: list) -> list[Model]:
         instances = []
@@ -103,10 +106,14 @@ class JoinedSelect:
             start = end
         return instances
 
-    def rows(self, tail: str, params: Sequence) -> list[list]:
+    def rows(self, tail: str, params: Sequence, *, prepared: str = "") -> list[list]:
         """The values of every row of `SELECT … <tail>`, decoded as the ORM would."""
+        sql = f"SELECT {self.columns} {tail}"
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {self.columns} {tail}", params)
+            if prepared:
+                execute_prepared(cursor, prepared, sql, params)
+            else:
+                cursor.execute(sql, params)
             return [self._decoded(row) for row in cursor.fetchall()]
 
     def _decoded(self, row: Sequence) -> list:

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 _TEXTS: dict[str, str] = {}
 
@@ -41,7 +40,8 @@ def execute_prepared(cursor: Any, name: str, sql: str, params: Sequence[Any]) ->
     """Run `sql` with `params` on `cursor` as the connection's prepared statement `name`.
 
     One name, one text: a second text under a name already used raises ValueError."""
-    prepared = getattr(connection, "prepared_statements", None)
+    db = cursor.db  # the cursor's connection wrapper: `connection` is a per-thread proxy
+    prepared = getattr(db, "prepared_statements", None)
     if prepared is None or not settings.DATABASE_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
@@ -51,7 +51,7 @@ def execute_prepared(cursor: Any, name: str, sql: str, params: Sequence[Any]) ->
             raise ValueError(f"prepared statement {name!r} was used with another text")
         # Bookkeeping of the session, not a statement of the caller's: sent past Django's
         # query log and counters (a request's statements count the same, warm or cold).
-        with connection.wrap_database_errors:
+        with db.wrap_database_errors:
             cursor.cursor.execute(f"PREPARE {name} AS {_positional(sql)}")
         prepared.add(name)
     placeholders = ", ".join(["%s"] * len(params))

@@ -8,7 +8,9 @@ from accounts.models import Membership, Organisation
 from accounts.permissions import user_can_act_for
 from certificates import storage
 from certificates.models import Bundle, Transfer, TransferPolicy
+from certificates.services import certificate_transfer
 from tests.certificates.factories import DAY
+from tests.conftest import requires_postgres
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +65,13 @@ def test_lock_reads_bundles_as_the_orm_does(issued):
         assert item.account.organisation_id == orm.account.organisation_id
         assert (item.account.kind, item.account.status) == (orm.account.kind, orm.account.status)
         assert item.may_move
+        # one bundle alone takes the prepared statement (PostgreSQL): the same row
+        (alone,) = storage.bundles_lock_for_move([pk], issued.producer.pk).values()
+        assert (_row(alone.bundle), alone.account.number, alone.may_move) == (
+            _row(item.bundle),
+            item.account.number,
+            item.may_move,
+        )
     assert storage.bundles_lock_for_move([10**9], issued.producer.pk) == {}
 
 
@@ -132,3 +141,72 @@ def test_inserts_and_updates_write_what_the_orm_reads_back(issued):
         DAY,
         issued.producer.pk,
     )
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_inserts_of_any_length_give_ids_in_order(issued, count):
+    """Up to PREPARED_INSERT_ROWS rows go as a prepared statement, more as a plain one."""
+    parent = issued.bundles[0]
+    children = [
+        Bundle(
+            device_id=parent.device_id,
+            issuance_id=parent.issuance_id,
+            account_id=issued.buyer_account.pk,
+            parent_id=parent.pk,
+            unit_start=parent.unit_start + i,
+            unit_end=parent.unit_start + i + 1,
+            period_start=parent.period_start,
+            period_end=parent.period_end,
+            expires_on=parent.expires_on,
+            status=Bundle.Status.ACTIVE,
+        )
+        for i in range(count)
+    ]
+    storage.bundles_insert(children)
+    ids = [child.pk for child in children]
+    assert ids == sorted(ids)
+    assert [_row(b) for b in Bundle.objects.filter(pk__in=ids).order_by("pk")] == [
+        _row(c) for c in children
+    ]
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_transfer_runs_its_statements_prepared_and_the_same_plain(issued, settings):
+    """The transfer's locks and inserts are prepared statements; switched off
+    (DATABASE_PREPARED_STATEMENTS) the plain ones store the same."""
+    from django.db import connection
+
+    connection.close()  # a new server session: nothing prepared on it
+    outcomes = []
+    for prepared in (True, False):
+        settings.DATABASE_PREPARED_STATEMENTS = prepared
+        bundle = issued.bundles[len(outcomes)]
+        transfer = certificate_transfer(
+            actor=issued.producer,
+            bundle_id=bundle.pk,
+            to_account_number=issued.buyer_account.number,
+            volume_wh=1,
+        )
+        moved = Bundle.objects.get(pk=transfer.bundle_id)
+        outcomes.append(
+            (
+                transfer.volume_wh,
+                transfer.source_id == bundle.pk,
+                moved.account_id,
+                moved.unit_end - moved.unit_start,
+                Bundle.objects.filter(parent_id=bundle.pk).count(),
+                Bundle.objects.get(pk=bundle.pk).status,
+            )
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_prepared_statements")
+            names = {name for (name,) in cursor.fetchall()}
+        assert names >= {
+            "gp_bundle_lock_for_move",
+            "gp_account_lock_receiving_by_number",
+            "gp_certificates_bundle_insert_2",
+            "gp_certificates_transfer_insert_1",
+        }
+    expected = (1, True, issued.buyer_account.pk, 1, 2, Bundle.Status.SPLIT)
+    assert outcomes == [expected, expected]
