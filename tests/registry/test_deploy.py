@@ -570,6 +570,8 @@ def test_the_web_command_serves_and_respawns_a_killed_worker_without_docker(docu
         assert _wait(lambda: _healthz(port)) == 200, log.read_text(errors="replace")[-2000:]
         workers = _wait(lambda: len(_children(server.pid)) == 3 and _children(server.pid))
         assert workers, log.read_text(errors="replace")[-2000:]
+        started = lambda n: log.read_text(errors="replace").count("Started worker") == n  # noqa: E731
+        assert _wait(lambda: started(3)), log.read_text(errors="replace")[-2000:]  # all loaded
 
         # and one worker is killed
         victim = min(workers)
@@ -577,8 +579,7 @@ def test_the_web_command_serves_and_respawns_a_killed_worker_without_docker(docu
 
         # then a new one takes its place and the server goes on answering
         assert _wait(lambda: victim not in (c := _children(server.pid)) and len(c) == 3)
-        started = lambda: log.read_text(errors="replace").count("Started worker") == 4  # noqa: E731
-        assert _wait(started), log.read_text(errors="replace")[-2000:]
+        assert _wait(lambda: started(4)), log.read_text(errors="replace")[-2000:]
         assert _wait(lambda: _healthz(port)) == 200
 
         # and it stops on SIGTERM, as a process supervisor and `docker stop` ask it to
@@ -589,6 +590,19 @@ def test_the_web_command_serves_and_respawns_a_killed_worker_without_docker(docu
         if _group_alive(server.pid):
             os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+def test_the_wsgi_module_loads_the_views_and_freezes_what_lives_as_long_as_the_process():
+    # A worker imports registry.wsgi once: the views are imported then, not by its first
+    # request, and the objects alive at that point are out of the collector's reach.
+    probe = (
+        "import gc, sys; import registry.wsgi; "
+        "print(gc.get_freeze_count(), 'certificates.api.views' in sys.modules)"
+    )
+    result = _run([sys.executable, "-c", probe])
+    assert result.returncode == 0, result.stderr[-2000:]
+    frozen, views_loaded = result.stdout.split()
+    assert int(frozen) > 10_000 and views_loaded == "True", result.stdout
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])
