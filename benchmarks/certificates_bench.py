@@ -16,7 +16,10 @@ measured in the same run:
   psycopg2, one transaction each. Whole-bundle transfers likewise. With CELERY_BROKER_URL
   each commit pays the ledger's on-commit kick (a Redis round trip) as in production;
   without it the kick is switched off (it would integrate inline). The integrator itself
-  runs in a worker in production (see benchmarks/ledger_bench.py for its rate).
+  runs in a worker in production (see benchmarks/ledger_bench.py for its rate). Also
+  printed: the CPU µs a transfer of the processes' Python and, with PostgreSQL on this
+  machine, of their database backends (/proc/<pid>/schedstat; the raw baseline's from its
+  connection): steadier than rates on a shared machine.
 - the same split transfer through HTTP: Granian on loopback (2 workers x 4
   threads), `wrk` POSTing `/api/v1/bundles/{id}/transfers/` with a Bearer token, each
   request a different bundle; the baseline is a bare DRF endpoint (same authentication,
@@ -43,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import http_support
 import support
@@ -108,6 +112,9 @@ def raw_transfers(dsn_: str, user_id: int, to_account_id: int, ids: list[int], v
 
     conn = psycopg2.connect(dsn_)
     cur = conn.cursor()
+    cur.execute("SELECT pg_backend_pid()")
+    _backend_pid[0] = cur.fetchone()[0]
+    conn.commit()
     for bundle_id in ids:
         cur.execute(
             f"SELECT {RAW_BUNDLE_COLUMNS} FROM certificates_bundle WHERE id = %s FOR UPDATE",
@@ -184,9 +191,19 @@ def raw_transfers(dsn_: str, user_id: int, to_account_id: int, ids: list[int], v
     conn.close()
 
 
-def _child(kind: str, args: tuple, ready, go) -> None:
+_backend_pid = [0]
+"""The PostgreSQL backend a child process's transfers ran on (set by the child)."""
+
+
+def _backend_cpu_ns(pid: int) -> int:
+    """CPU nanoseconds a local PostgreSQL backend has run (0 when it is not local)."""
+    path = Path(f"/proc/{pid}/schedstat")
+    return int(path.read_text().split()[0]) if pid and path.exists() else 0
+
+
+def _child(kind: str, args: tuple, ready, go, spent) -> None:
     if kind.startswith("service"):
-        from django.db import connections
+        from django.db import connection, connections
 
         connections.close_all()  # a fresh connection per process
         if kind == "service without kick":
@@ -197,26 +214,34 @@ def _child(kind: str, args: tuple, ready, go) -> None:
             from ledger.kick import kick
 
             kick()  # load the broker client before the clock starts, as a web worker has
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            _backend_pid[0] = cursor.fetchone()[0]
+        backend = _backend_cpu_ns(_backend_pid[0])
         ready.set()
         go.wait()
+        own = time.process_time()
         service_transfers(*args)
     else:
         ready.set()
         go.wait()
-        raw_transfers(*args)
+        own, backend = time.process_time(), 0
+        raw_transfers(*args)  # connects, then records its backend
+    spent.put((time.process_time() - own, _backend_cpu_ns(_backend_pid[0]) - backend))
 
 
-def timed_parallel(kind: str, chunks: list[tuple]) -> float:
-    """Wall time for len(chunks) processes, released together, each doing one chunk."""
+def timed_parallel(kind: str, chunks: list[tuple]) -> tuple[float, float, float]:
+    """len(chunks) processes, released together, each doing one chunk: the wall time, and
+    the CPU seconds their Python and their PostgreSQL backends spent, summed."""
     from django.db import connections
 
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
-    go = ctx.Event()
+    go, spent = ctx.Event(), ctx.Queue()
     readies, procs = [], []
     for args in chunks:
         ready = ctx.Event()
-        proc = ctx.Process(target=_child, args=(kind, args, ready, go))
+        proc = ctx.Process(target=_child, args=(kind, args, ready, go, spent))
         proc.start()
         readies.append(ready)
         procs.append(proc)
@@ -224,11 +249,13 @@ def timed_parallel(kind: str, chunks: list[tuple]) -> float:
         ready.wait()
     started = time.perf_counter()
     go.set()
+    cpu = [spent.get() for _ in procs]
     for proc in procs:
         proc.join()
         if proc.exitcode != 0:
             sys.exit(f"a {kind} worker failed (exit {proc.exitcode})")
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return wall, sum(c[0] for c in cpu), sum(c[1] for c in cpu) / 1e9
 
 
 def bench_transfers(cfg: dict, n: int, rounds: int) -> dict:
@@ -243,6 +270,7 @@ def bench_transfers(cfg: dict, n: int, rounds: int) -> dict:
     for label, volume in (("split 1 Wh", 1), ("whole bundle", None)):
         for procs in (1, 2):
             rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+            cpu: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
             for _round in range(rounds):  # interleaved, so all kinds see the same machine
                 for kind in kinds:
                     chunks = []
@@ -250,13 +278,21 @@ def bench_transfers(cfg: dict, n: int, rounds: int) -> dict:
                         chunk, ids = ids[:n], ids[n:]
                         base = (user.pk, accounts[1].pk, chunk, volume)
                         chunks.append((dsn_, *base) if kind == "raw" else base)
-                    rates[kind].append(procs * n / timed_parallel(kind, chunks))
+                    wall, python, backend = timed_parallel(kind, chunks)
+                    rates[kind].append(procs * n / wall)
+                    cpu[kind].append((python * 1e6 / (procs * n), backend * 1e6 / (procs * n)))
             median = {kind: statistics.median(values) for kind, values in rates.items()}
             results[(label, procs)] = median
             line = f"{label:>13}, {procs} process{'es' if procs > 1 else '  '}: "
             line += f"raw psycopg2 {median['raw']:6.0f}/s"
             for kind in kinds[1:]:
                 line += f"   {kind} {median[kind]:6.0f}/s ({median[kind] / median['raw']:.0%})"
+            print(line)
+            line = " " * 26 + "CPU µs a transfer, client + PostgreSQL:"
+            for kind in kinds:
+                client = statistics.median(c[0] for c in cpu[kind])
+                server = statistics.median(c[1] for c in cpu[kind])
+                line += f"  {kind} {client:.0f}" + (f" + {server:.0f}" if server else "")
             print(line)
     return results
 

@@ -33,6 +33,22 @@ def _row(bundle: Bundle) -> tuple:
     return tuple(getattr(bundle, name) for name in FIELDS)
 
 
+def _child(parent: Bundle, account_id: int, offset: int, volume_wh: int) -> Bundle:
+    """An unsaved active bundle of `volume_wh` units of `parent`, from `offset` on."""
+    return Bundle(
+        device_id=parent.device_id,
+        issuance_id=parent.issuance_id,
+        account_id=account_id,
+        parent_id=parent.pk,
+        unit_start=parent.unit_start + offset,
+        unit_end=parent.unit_start + offset + volume_wh,
+        period_start=parent.period_start,
+        period_end=parent.period_end,
+        expires_on=parent.expires_on,
+        status=Bundle.Status.ACTIVE,
+    )
+
+
 @pytest.mark.parametrize("org_status", Organisation.Status.values)
 @pytest.mark.parametrize("role", [None, *Membership.Role.values])
 def test_holder_may_move_is_user_can_act_for(issued, org_status, role):
@@ -96,18 +112,7 @@ def test_receiving_account_and_its_policy(issued):
 def test_inserts_and_updates_write_what_the_orm_reads_back(issued):
     parent = issued.bundles[0]
     children = [
-        Bundle(
-            device_id=parent.device_id,
-            issuance_id=parent.issuance_id,
-            account_id=account.pk,
-            parent_id=parent.pk,
-            unit_start=parent.unit_start + offset,
-            unit_end=parent.unit_start + offset + 5,
-            period_start=parent.period_start,
-            period_end=parent.period_end,
-            expires_on=parent.expires_on,
-            status=Bundle.Status.ACTIVE,
-        )
+        _child(parent, account.pk, offset, 5)
         for offset, account in ((0, issued.buyer_account), (5, issued.producer_account))
     ]
     storage.bundles_insert(children)
@@ -147,21 +152,7 @@ def test_inserts_and_updates_write_what_the_orm_reads_back(issued):
 def test_inserts_of_any_length_give_ids_in_order(issued, count):
     """Up to PREPARED_INSERT_ROWS rows go as a prepared statement, more as a plain one."""
     parent = issued.bundles[0]
-    children = [
-        Bundle(
-            device_id=parent.device_id,
-            issuance_id=parent.issuance_id,
-            account_id=issued.buyer_account.pk,
-            parent_id=parent.pk,
-            unit_start=parent.unit_start + i,
-            unit_end=parent.unit_start + i + 1,
-            period_start=parent.period_start,
-            period_end=parent.period_end,
-            expires_on=parent.expires_on,
-            status=Bundle.Status.ACTIVE,
-        )
-        for i in range(count)
-    ]
+    children = [_child(parent, issued.buyer_account.pk, i, 1) for i in range(count)]
     storage.bundles_insert(children)
     ids = [child.pk for child in children]
     assert ids == sorted(ids)
