@@ -4,7 +4,7 @@
         DATABASE_URL=postgres://postgres@127.0.0.1:5432/gp_bench_workers \\
         .venv/bin/python benchmarks/worker_model_bench.py [--workers 2 3] \\
         [--models gthread:4 granian:4] [--clients 1 4 8] [--seconds 3] [--rounds 2] \\
-        [--kinds gp_read gp_read_anon bare django_bare gp_transfer] [--smoke]
+        [--kinds gp_read gp_read_anon bare django_bare gp_transfer gp_retire] [--smoke]
 
 GridProof's side of benchmarks/reference_registry_bench.py (the same world, the same
 requests, every request on a new connection), served on loopback in each model: gunicorn's
@@ -16,7 +16,8 @@ each `--workers` count, from each number of closed-loop `--clients`:
 - the bare DRF read (`/bench/read/`: same authentication and throttling, one primary-key
   read);
 - a transfer of 1 Wh split off a fresh bundle (one transaction with its ledger event; with
-  CELERY_BROKER_URL the commit kicks the integrator as in production).
+  CELERY_BROKER_URL the commit kicks the integrator as in production);
+- a retirement of a whole fresh bundle for a beneficiary (likewise, with its claim).
 
 Every model's server runs at once (one worker count at a time); each cell (clients, kind)
 runs on one model after the other, seconds apart, the first model rotating each round,
@@ -45,6 +46,7 @@ KINDS = {
     "bare": "bare DRF read",
     "django_bare": "bare Django read (no DRF)",
     "gp_transfer": "transfer (split 1 Wh)",
+    "gp_retire": "retirement (whole bundle)",
 }
 
 
@@ -130,11 +132,12 @@ def main() -> None:
                             flush=True,
                         )
     report(args, cells, loads)
-    answered = sum(len(r.latencies) for k, runs in cells.items() if k[3] in gp.pools for r in runs)
-    stored = gp.stored()["gp_transfer"]
-    print(f"\ntransfers stored against 2xx answers: {stored}/{answered}")
-    if stored < answered:
-        raise SystemExit("the registry answered 2xx for transfers it did not store")
+    stored = gp.stored()
+    for write in (k for k in args.kinds if k in gp.pools):
+        answered = sum(len(r.latencies) for k, runs in cells.items() if k[3] == write for r in runs)
+        print(f"\n{KINDS[write]}: stored against 2xx answers: {stored[write]}/{answered}")
+        if stored[write] < answered:
+            raise SystemExit(f"the registry answered 2xx for {write} it did not store")
 
 
 def model_name(worker_class: str, threads: int) -> str:

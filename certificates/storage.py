@@ -100,15 +100,24 @@ def _marks(values: Sequence) -> str:
 # (benchmarks/README.md, "Transfer locks").
 _MOVE = JoinedSelect(
     part(Bundle, "b", _BUNDLE_FIELDS),
-    extra=("a.organisation_id", "a.number", "a.kind", "a.status", "o.status", "m.role"),
+    extra=(
+        "a.organisation_id",
+        "a.number",
+        "a.kind",
+        "a.status",
+        "o.status",
+        "o.legal_name",
+        "m.role",
+    ),
 )
+_ORGANISATION_FIELDS = ["id", "legal_name", "status"]  # in the model's order, as from_db reads
 
 
 def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dict[int, Held]:
     """Lock bundles FOR UPDATE in primary-key order and read who may move them, in one query.
 
-    The holder's account, its organisation's status and the actor's membership role come
-    back with each bundle (a LEFT JOIN: no membership, no role).
+    The holder's account (with its organisation's status and name loaded) and the actor's
+    membership role come back with each bundle (a LEFT JOIN: no membership, no role).
     """
     ids = sorted(set(bundle_ids))
     tail = (
@@ -128,13 +137,16 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
         where, params, prepared = f"b.id IN ({_marks(ids)})", [user_id, *ids], ""
     rows = _MOVE.each(tail + f"WHERE {where} ORDER BY b.id{lock}", params, prepared=prepared)
     held: dict[int, Held] = {}
-    for (bundle,), (organisation_id, number, kind, status, organisation_status, role) in rows:
+    for (bundle,), (organisation_id, number, kind, status, org_status, name, role) in rows:
         account = Account.from_db(
             connection.alias,
             _ACCOUNT_FIELDS,
             [bundle.account_id, organisation_id, number, kind, status],
         )
-        may_move = holder_may_move(role, organisation_status)
+        account.organisation = Organisation.from_db(
+            connection.alias, _ORGANISATION_FIELDS, [organisation_id, name, org_status]
+        )
+        may_move = holder_may_move(role, org_status)
         held[bundle.pk] = Held(bundle, account, may_move)
     return held
 

@@ -16,8 +16,9 @@ from typing import Any
 from django.db import connection
 
 from certificates.models import Bundle
-from market import errors, matching, rows
+from market import errors, matching
 from market.models import Market, Order
+from registry import model_rows as rows
 
 FIRST_CHUNK = 16  # most orders trade with the first few makers
 CHUNK = 64

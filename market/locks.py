@@ -25,11 +25,12 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from market import errors, rows
+from market import errors
 from market.models import Market, OrderBook, SettlementAccount
+from registry import model_rows as rows
 from registry.deferred_writes import execute_or_defer
 
-# Hand-written statements (market/rows.py says why); the row-lock clauses are
+# Hand-written statements (registry/model_rows.py says why); the row-lock clauses are
 # PostgreSQL's, SQLite serialises writers instead.
 
 

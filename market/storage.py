@@ -8,7 +8,7 @@ parametrised UPDATE per order through `executemany`, which SQLite runs too.
 settlement (the bids' escrow) and for the balances a journal changed.
 
 Placing an order (benchmarks/market_bench.py) reads and writes its rows here and in
-market/locks.py, through market/rows.py: `orders_set_matched`, `account_with_role`, the
+market/locks.py, through registry/model_rows.py: `orders_set_matched`, `account_with_role`, the
 journal's inserts.
 """
 
@@ -21,7 +21,7 @@ from django.db import connection
 
 from accounts.models import Account, Organisation
 from market.models import Order, SettlementAccount
-from market.rows import attnames, converter, load, select_list
+from registry.model_rows import attnames, converter, load, select_list
 from registry.row_updates import update_from_values
 
 

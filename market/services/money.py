@@ -23,9 +23,10 @@ from accounts.errors import AuditorReadOnly, NotIssuingBody, OrganisationNotFoun
 from accounts.models import Membership, Organisation, User
 from accounts.permissions import user_is_auditor, user_is_issuing_body
 from ledger.services import ledger_append
-from market import errors, events, rows, storage
+from market import errors, events, storage
 from market.locks import settlement_accounts_lock
 from market.models import JournalEntry, JournalLine, MarketOperator, SettlementAccount
+from registry import model_rows as rows
 
 MAX_AMOUNT = 2**53 - 1
 Line = tuple[SettlementAccount, str, int]

@@ -39,7 +39,7 @@ from accounts.permissions import (
 )
 from certificates.models import Bundle
 from ledger.services import ledger_append
-from market import engine_io, errors, events, matching, rows, storage
+from market import engine_io, errors, events, matching, storage
 from market.locks import book_lock, book_seq_take, member_accounts_lock, settlement_accounts_lock
 from market.models import (
     JournalEntry,
@@ -53,6 +53,7 @@ from market.retire_claim import retire_claim_set
 from market.services.money import AVAILABLE, RESERVED, Journal, settlement_account_ensure
 from market.slots import check_gate_open, is_slot_market, slot_check_aligned
 from market.units import UnitsLog, units_deliver, units_release, units_reserve
+from registry import model_rows as rows
 from registry.deferred_writes import deferred_writes
 from registry.errors import OrganisationNotApproved
 

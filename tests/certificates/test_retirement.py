@@ -246,3 +246,28 @@ def test_someone_elses_bundles_cannot_be_retired_by_periods(issued):
             actor=issued.buyer, periods=_hours(issued, [None]), **claim
         )
     assert snapshot() == before
+
+
+def test_the_answer_to_a_retirement_needs_no_statement_of_its_own(issued):
+    """The service hands over what the response shows (the items it wrote, the account
+    and its organisation's name as locked): the same answer as read back, no queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from certificates.api.serializers import RetirementOutputSerializer
+
+    claim = {k: v for k, v in CLAIM.items() if not k.startswith("consumption")}
+    made = [
+        _retire(issued, [(issued.bundles[0].pk, 7), (issued.bundles[1].pk, None)]),
+        *services.certificate_retire_periods(
+            actor=issued.producer,
+            periods=[(b.period_start, b.period_end, [(b.pk, 5)]) for b in issued.bundles[2:4]],
+            **claim,
+        ),
+    ]
+    for retirement in made:
+        with CaptureQueriesContext(connection) as queries:
+            answer = RetirementOutputSerializer(retirement).data
+        stored = Retirement.objects.get(pk=retirement.pk)
+        assert (answer, len(queries)) == (RetirementOutputSerializer(stored).data, 0)
+        assert answer["organisation_name"] == issued.producer_account.organisation.legal_name

@@ -1,4 +1,4 @@
-"""The market's hand-written SQL (market/rows.py, market/storage.py, market/locks.py) reads
+"""The market's hand-written SQL (registry/model_rows.py, market/storage.py, market/locks.py) reads
 and writes the same values as the ORM, on SQLite and on PostgreSQL."""
 
 import datetime as dt
@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.permissions import user_role_in
-from market import engine_io, locks, matching, rows, storage
+from market import engine_io, locks, matching, storage
 from market.models import Order, SettlementAccount
+from registry import model_rows as rows
 from tests.factories import OrganisationFactory
 from tests.market.factories import MarketFactory, buyer_with_funds, deposit
 

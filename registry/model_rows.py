@@ -2,11 +2,12 @@
 instance, the instance written with one INSERT … RETURNING.
 
 Building a queryset costs more Python than the statement costs the database on the
-order placement path (measured: benchmarks/README.md, "Market"), so the market's hot
-statements are written by hand (market/storage.py, market/locks.py) and use these to stay
-in models. Values go through the fields' own `get_db_prep_save` on the way in and the
-backend's converters on the way out (SQLite returns date-times as text), so PostgreSQL
-and SQLite read and write the same values as through the ORM.
+order placement path (measured: benchmarks/README.md, "Market") and on a retirement
+("Retirement response"), so the market's hot statements are written by hand
+(market/storage.py, market/locks.py) and use these to stay in models, and a retirement
+inserts its rows with `insert`. Values go through the fields' own `get_db_prep_save` on
+the way in and the backend's converters on the way out (SQLite returns date-times as
+text), so PostgreSQL and SQLite read and write the same values as through the ORM.
 """
 
 from __future__ import annotations
