@@ -66,6 +66,7 @@ class _Page:
     events: list[bytes]
     leaf_hashes: list[str | None]
     raw: bytes
+    bundled: bool = False  # `raw` is the events as an entry bundle, what a mirror stores
 
 
 def _parse_page(body: bytes, start: int, limit: int) -> _Page:
@@ -141,7 +142,9 @@ def _fetch_page(source: _Source, start: int, limit: int) -> _Page:
             events = parse_bundle(body, limit)
         except ProtocolError as exc:
             raise ReplicationFailed(f"{url}: {exc}") from None
-        return _Page(start=start, events=events, leaf_hashes=[None] * len(events), raw=body)
+        return _Page(
+            start=start, events=events, leaf_hashes=[None] * len(events), raw=body, bundled=True
+        )
     url = client.join(peer.base_url, ENTRIES_PATH.format(start=start, limit=limit))
     try:
         return _parse_page(_get(url).body, start, limit)

@@ -23,11 +23,11 @@ from django.utils import timezone
 from federation.models import (
     Evidence,
     MirrorCheckpoint,
-    MirroredEntry,
     MirrorIndexBucket,
     MirrorIndexRecord,
     MirrorIndexState,
 )
+from federation.selectors import mirror_events
 from federation.services import evidence_record
 from ledger.merkle import leaf_hash
 from ledger.verify.subject_map import (
@@ -113,8 +113,8 @@ def _state(peer_id: int) -> MirrorIndexState:
     state = MirrorIndexState.objects.select_for_update().get(peer_id=peer_id)
     if state.size == 0:
         return state
-    last = MirroredEntry.objects.filter(peer_id=peer_id, seq=state.size - 1).first()
-    if last is None or leaf_hash(bytes(last.event)) != bytes(state.last_leaf):
+    last = mirror_events(peer_id=peer_id, ranges=[(state.size - 1, state.size)]).get(state.size - 1)
+    if last is None or leaf_hash(last) != bytes(state.last_leaf):
         logger.warning("mirror index check of peer %s: stored map stale, rebuilding", peer_id)
         MirrorIndexRecord.objects.filter(peer_id=peer_id).delete()
         MirrorIndexBucket.objects.filter(peer_id=peer_id).delete()
@@ -129,15 +129,11 @@ def mirror_index_check(*, peer_id: int) -> IndexCheckResult:
         stored = _StoredMap(peer_id, state)
         smap, start = stored.smap, state.size
         commitments, wrong_at, last_leaf = 0, None, bytes(state.last_leaf)
-        rows = MirroredEntry.objects.filter(peer_id=peer_id).order_by("seq")
         ended = False
         while not ended:
-            chunk = [
-                (seq, bytes(event))
-                for seq, event in rows.filter(seq__gte=smap.size).values_list("seq", "event")[
-                    :CHUNK
-                ]
-            ]
+            chunk = sorted(
+                mirror_events(peer_id=peer_id, ranges=[(smap.size, smap.size + CHUNK)]).items()
+            )
             ended = len(chunk) < CHUNK
             subjects = stored.prepare(event for _seq, event in chunk)
             for (seq, event), listed in zip(chunk, subjects, strict=True):

@@ -1,9 +1,9 @@
 """Federation tables: peers, what we witnessed for them, our anchors, and their mirrors.
 
 Rows that are evidence or copies of signed data are append-only (database triggers,
-migration 0002): witnessed checkpoints, cosignatures, misbehaviour evidence, mirrored
-entries, mirror tree nodes and mirrored checkpoints. The progress rows (WitnessProgress,
-MirrorHead) and Anchor.anchored_at change as work advances.
+migrations 0002 and 0005): witnessed checkpoints, cosignatures, misbehaviour evidence,
+mirrored entries (in chunks), mirror tree nodes and mirrored checkpoints. The progress rows
+(WitnessProgress, MirrorHead) and Anchor.anchored_at change as work advances.
 """
 
 from django.db import models
@@ -263,17 +263,27 @@ def _bulk_peer() -> models.ForeignKey:
     )
 
 
-class MirroredEntry(models.Model):
-    """One entry of a peer's log, stored once its range verified against a signed checkpoint."""
+MIRROR_CHUNK_ENTRIES = 16
+"""A mirror stores a peer's entries in chunks of up to this many consecutive entries, and no
+chunk crosses a multiple of it. One row per entry cost the mirror's database twice the
+CPU of a COPY of the same bytes in rows of 16 entries (2.16 against 1.04 us an entry,
+measured), and the replication its storing thread."""
+
+
+class MirroredChunk(models.Model):
+    """Consecutive entries of a peer's log from `seq`, stored once their range verified
+    against a signed checkpoint (federation.selectors reads them back entry by entry)."""
 
     pk = models.CompositePrimaryKey("peer_id", "seq")
     peer = _bulk_peer()
-    seq = models.BigIntegerField()
-    event = models.BinaryField(help_text="The entry's bytes (the leaf data).")
+    seq = models.BigIntegerField(help_text="The sequence number of the chunk's first entry.")
+    events = models.BinaryField(
+        help_text="The entries' bytes as an entry bundle: each preceded by its length "
+        "(4 bytes, big-endian), at most MIRROR_CHUNK_ENTRIES of them."
+    )
 
     class Meta:
         ordering = ["peer", "seq"]
-        verbose_name_plural = "mirrored entries"
 
     def __str__(self) -> str:
         return f"{self.peer_id} #{self.seq}"

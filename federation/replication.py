@@ -28,7 +28,7 @@ import logging
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import accumulate
 from typing import Any
 
 from django.conf import settings
@@ -50,7 +50,14 @@ from federation.fetching import (  # noqa: F401 (_Source, _source, _fetch_range:
     _Source,
     _source,
 )
-from federation.models import Evidence, MirrorCheckpoint, MirrorHead, Peer
+from federation.models import (
+    MIRROR_CHUNK_ENTRIES,
+    Evidence,
+    MirrorCheckpoint,
+    MirrorHead,
+    Peer,
+)
+from federation.protocol import encode_bundle
 from federation.selectors import MIRROR_LOWEST_STORED_LEVEL, mirror_root
 from federation.services import evidence_record
 from ledger import storage
@@ -223,6 +230,23 @@ def _check_batch(
     return tree, nodes
 
 
+def _chunks(peer_id: int, pages: list[_Page]) -> list[tuple[int, int, bytes]]:
+    """The pages' entries as MirroredChunk rows (peer, first seq, entry bundle): slices of
+    the bundles fetched, when the peer sent bundles."""
+    rows = []
+    for page in pages:
+        events = page.events
+        bundle = page.raw if page.bundled else encode_bundle(events)
+        # entry i starts in the bundle after i lengths (4 bytes each) and the entries before it
+        before = list(accumulate(map(len, events), initial=0))
+        seq, i, count = page.start, 0, len(events)
+        while i < count:
+            j = min(count, i + MIRROR_CHUNK_ENTRIES - seq % MIRROR_CHUNK_ENTRIES)
+            rows.append((peer_id, seq, bundle[4 * i + before[i] : 4 * j + before[j]]))
+            seq, i = seq + j - i, j
+    return rows
+
+
 @transaction.atomic
 def _store_batch(
     peer_id: int,
@@ -237,16 +261,7 @@ def _store_batch(
     if row.size != start:
         raise ReplicationFailed(f"the mirror moved to {row.size} while this run fetched {start}")
     storage.bulk_insert_ints_bytes(
-        "federation_mirroredentry",
-        ("peer_id", "seq", "event"),
-        list(
-            zip(
-                repeat(peer_id),
-                range(start, start + sum(len(page.events) for page in pages)),
-                chain.from_iterable(page.events for page in pages),
-                strict=False,  # repeat() never ends; the range and the events are as long
-            )
-        ),
+        "federation_mirroredchunk", ("peer_id", "seq", "events"), _chunks(peer_id, pages)
     )
     storage.bulk_insert_ints_bytes(
         "federation_mirrornode",

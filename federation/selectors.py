@@ -10,23 +10,24 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from certificates.models import CertificateExport, CertificateImport
 from federation import errors
 from federation.models import (
+    MIRROR_CHUNK_ENTRIES,
     Anchor,
     Cosignature,
     Evidence,
     MirrorCheckpoint,
-    MirroredEntry,
+    MirroredChunk,
     MirrorHead,
     Peer,
     WitnessedCheckpoint,
     WitnessProgress,
 )
-from federation.protocol import encode_bundle
+from federation.protocol import encode_bundle, parse_bundle
 from ledger.merkle import (
     EMPTY_ROOT,
     NodeKey,
@@ -227,20 +228,48 @@ def mirror_checkpoint_latest(*, head: MirrorHead) -> MirrorCheckpoint:
     return checkpoint
 
 
-def mirror_entries(*, head: MirrorHead, start: int, end: int) -> QuerySet[MirroredEntry]:
+@dataclass(frozen=True)
+class MirrorEntry:
+    """One mirrored entry: its sequence number and bytes."""
+
+    seq: int
+    event: bytes
+
+
+def _chunk_rows(peer_id: int, ranges: Iterable[tuple[int, int]]) -> QuerySet[MirroredChunk]:
+    # No chunk crosses a multiple of MIRROR_CHUNK_ENTRIES: the one holding entry `a` starts
+    # at or after the multiple at or below `a`.
+    spans = Q()
+    for a, b in ranges:
+        spans |= Q(seq__gte=a - a % MIRROR_CHUNK_ENTRIES, seq__lt=b)
+    return MirroredChunk.objects.filter(spans, peer_id=peer_id).order_by()
+
+
+def mirror_events(*, peer_id: int, ranges: Iterable[tuple[int, int]]) -> dict[int, bytes]:
+    """The mirrored entries of a peer in these [start, end) ranges, by sequence number (those
+    stored: a mirror holds [0, its size))."""
+    ranges = [(a, b) for a, b in ranges if a < b]
+    if not ranges:
+        return {}
+    found: dict[int, bytes] = {}
+    for seq, events in _chunk_rows(peer_id, ranges).values_list("seq", "events"):
+        found.update(enumerate(parse_bundle(bytes(events), MIRROR_CHUNK_ENTRIES), seq))
+    return {seq: event for seq, event in found.items() if any(a <= seq < b for a, b in ranges)}
+
+
+def mirror_entries(*, head: MirrorHead, start: int, end: int) -> list[MirrorEntry]:
     """Mirrored entries start <= seq < end, stopping at the mirrored size, in order."""
     end = min(end, head.size)
-    return MirroredEntry.objects.filter(peer_id=head.peer_id, seq__gte=start, seq__lt=end).order_by(
-        "seq"
-    )
+    events = mirror_events(peer_id=head.peer_id, ranges=[(start, end)])
+    return [MirrorEntry(seq, events[seq]) for seq in range(start, end) if seq in events]
 
 
-def mirror_entry(*, head: MirrorHead, seq: int) -> MirroredEntry:
+def mirror_entry(*, head: MirrorHead, seq: int) -> MirrorEntry:
     """One mirrored entry; MirrorEntryNotFound if it is not mirrored yet."""
-    entry = MirroredEntry.objects.filter(peer_id=head.peer_id, seq=seq).first()
-    if entry is None or seq >= head.size:
+    event = mirror_events(peer_id=head.peer_id, ranges=[(seq, seq + 1)]).get(seq)
+    if event is None or seq >= head.size:
         raise errors.MirrorEntryNotFound(seq=seq)
-    return entry
+    return MirrorEntry(seq, event)
 
 
 MIRROR_LOWEST_STORED_LEVEL = 4
@@ -253,9 +282,8 @@ for 1M entries)."""
 def _small_subtrees(peer_id: int, keys: set[NodeKey]) -> dict[NodeKey, bytes]:
     """Hashes of leaves and of subtrees below MIRROR_LOWEST_STORED_LEVEL, from the entries."""
     spans = {key: range(key[1] << key[0], (key[1] + 1) << key[0]) for key in keys}
-    seqs = {seq for span in spans.values() for seq in span}
-    events = MirroredEntry.objects.filter(peer_id=peer_id, seq__in=seqs).values_list("seq", "event")
-    leaves = {seq: leaf_hash(bytes(event)) for seq, event in events}
+    events = mirror_events(peer_id=peer_id, ranges=[(s.start, s.stop) for s in spans.values()])
+    leaves = {seq: leaf_hash(event) for seq, event in events.items()}
     found = {}
     for key, span in spans.items():
         if all(seq in leaves for seq in span):

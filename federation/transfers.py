@@ -48,8 +48,9 @@ from federation.errors import (
     TransferPackageTooLarge,
     TransferPeerNotPartner,
 )
-from federation.models import Anchor, MirroredEntry, MirrorHead, Peer
+from federation.models import Anchor, MirrorHead, Peer
 from federation.peer_requests import sign_request
+from federation.selectors import mirror_events
 from ledger.keys import log_key_for_note, registry_signer, registry_witness
 from ledger.verify.note import NoteError, VerifierKey, verify_checkpoint, verify_note
 from ledger.verify.rfc9162 import ProofError, leaf_hash, verify_inclusion
@@ -252,8 +253,8 @@ def _check_mirror(peer: Peer, seq: int, event: bytes) -> None:
     head = MirrorHead.objects.filter(peer=peer).first()
     if head is None or head.size <= seq:
         return
-    mirrored = MirroredEntry.objects.filter(peer_id=peer.pk, seq=seq).first()
-    if mirrored is not None and bytes(mirrored.event) != event:
+    mirrored = mirror_events(peer_id=peer.pk, ranges=[(seq, seq + 1)]).get(seq)
+    if mirrored is not None and mirrored != event:
         raise TransferPackageInvalid(
             f"entry {seq} differs from our verified mirror of {peer.origin}; nothing imported"
         )

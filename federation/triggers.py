@@ -13,7 +13,7 @@ FEDERATION_TABLES = AppendOnlyTables(
         "federation_witnessedcheckpoint",
         "federation_evidence",
         "federation_cosignature",
-        "federation_mirroredentry",
+        "federation_mirroredchunk",
         "federation_mirrornode",
         "federation_mirrorcheckpoint",
     ),

@@ -2,16 +2,30 @@
 
 from django.db import migrations
 
-from federation import triggers
+from registry.append_only import AppendOnlyTables
+
+# The tables as of this migration (federation/triggers.py lists today's; 0005 moved the
+# mirrored entries into chunks).
+TABLES = AppendOnlyTables(
+    app="federation",
+    tables=(
+        "federation_witnessedcheckpoint",
+        "federation_evidence",
+        "federation_cosignature",
+        "federation_mirroredentry",
+        "federation_mirrornode",
+        "federation_mirrorcheckpoint",
+    ),
+)
 
 
 def create_triggers(apps, schema_editor) -> None:
-    for statement in triggers.create_sql(schema_editor.connection.vendor):
+    for statement in TABLES.create_sql(schema_editor.connection.vendor):
         schema_editor.execute(statement, params=None)
 
 
 def drop_triggers(apps, schema_editor) -> None:
-    for statement in triggers.drop_sql(schema_editor.connection.vendor):
+    for statement in TABLES.drop_sql(schema_editor.connection.vendor):
         schema_editor.execute(statement, params=None)
 
 

@@ -150,3 +150,19 @@ def test_mirror_proofs_equal_the_reference_at_every_shape(log, mirrored):
         for first in sorted({1, max(1, size // 2), max(1, size - 1), size}):
             got = mirror_consistency_proof(head=head, first=first, second=size)
             assert list(got.proof) == consistency_proof(first, size, log.leaves), (first, size)
+
+
+def test_entries_read_back_across_chunk_edges(log, mirrored):
+    # given the mirror stored [0, 200) and then [200, 300) in chunks of up to 16 entries,
+    # the one before 200 short (200 is no multiple of 16)
+    from federation.selectors import mirror_entries, mirror_entry, mirror_head
+
+    head = mirror_head(origin=log.origin)
+    for start, end in [(0, 300), (190, 210), (199, 201), (200, 201), (15, 17), (290, 400)]:
+        # when a range is read
+        got = mirror_entries(head=head, start=start, end=end)
+        # then it is exactly the log's entries, in order, up to the mirrored size
+        assert [e.seq for e in got] == list(range(start, min(end, 300)))
+        assert [e.event for e in got] == log.events[start:end]
+    assert mirror_entry(head=head, seq=200).event == log.events[200]
+    assert mirror_entry(head=head, seq=199).event == log.events[199]

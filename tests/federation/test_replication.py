@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+import itertools
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,13 +11,14 @@ from django.utils import timezone
 from federation.models import (
     Evidence,
     MirrorCheckpoint,
-    MirroredEntry,
+    MirroredChunk,
     MirrorHead,
     MirrorNode,
     Peer,
 )
+from federation.protocol import parse_bundle
 from federation.replication import _batches, _source, peer_replicate
-from federation.selectors import MIRROR_LOWEST_STORED_LEVEL
+from federation.selectors import MIRROR_LOWEST_STORED_LEVEL, mirror_events
 from ledger.merkle import CompactRange
 from ledger.signing import sign_checkpoint
 from tests.conftest import requires_postgres
@@ -69,12 +71,15 @@ def head(peer) -> MirrorHead:
 
 
 def mirrored_events(peer) -> list[bytes]:
-    return [
-        bytes(e)
-        for e in MirroredEntry.objects.filter(peer=peer)
-        .order_by("seq")
-        .values_list("event", flat=True)
-    ]
+    events = mirror_events(peer_id=peer.pk, ranges=[(0, 10**9)])
+    assert sorted(events) == list(range(len(events)))
+    return [events[seq] for seq in range(len(events))]
+
+
+def chunk_spans(peer) -> list[tuple[int, int]]:
+    """[first, end) of each stored chunk, in order."""
+    chunks = MirroredChunk.objects.filter(peer=peer).order_by("seq").values_list("seq", "events")
+    return [(seq, seq + len(parse_bundle(bytes(events), 16))) for seq, events in chunks]
 
 
 def test_catch_up_stores_a_verified_mirror(log, server, peer):
@@ -125,7 +130,7 @@ def test_up_to_date_is_a_no_op(log, server, peer):
     result = peer_replicate(peer_id=peer.pk)
 
     assert result.outcome == "up_to_date"
-    assert MirroredEntry.objects.filter(peer=peer).count() == 1234
+    assert len(mirrored_events(peer)) == 1234
 
 
 def test_max_entries_stops_and_the_next_run_continues(log, server, peer):
@@ -138,6 +143,13 @@ def test_max_entries_stops_and_the_next_run_continues(log, server, peer):
     assert second.size_after == 1234
     assert mirrored_events(peer) == log.events
     assert head(peer).behind_since is None
+    # chunks of up to 16 entries that never cross a multiple of 16, the second run's first
+    # one short so that the following ones line up again
+    spans = chunk_spans(peer)
+    assert spans[0][0] == 0 and spans[-1][1] == 1234
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    assert all(b - a <= 16 and (b - 1) // 16 == a // 16 for a, b in spans)
+    assert (496, 500) in spans and (500, 512) in spans
 
 
 def test_forged_entry_is_detected_and_nothing_stored(log, server, peer):
@@ -150,7 +162,7 @@ def test_forged_entry_is_detected_and_nothing_stored(log, server, peer):
 
     # then the peer is flagged, evidence kept, and nothing of the bad batch stored
     assert result.outcome == "flagged"
-    assert not MirroredEntry.objects.filter(peer=peer).exists()
+    assert not MirroredChunk.objects.filter(peer=peer).exists()
     assert not MirrorNode.objects.filter(peer=peer).exists()
     assert head(peer).size == 0
     evidence = Evidence.objects.get(peer=peer)
@@ -244,7 +256,7 @@ def test_inconsistent_checkpoints_are_detected(log, server, peer):
     assert evidence.kind == Evidence.Kind.INCONSISTENT_CHECKPOINTS
     assert (evidence.first_note, evidence.second_note) == (log.checkpoint(), fork.checkpoint())
     assert head(peer).size == 1234
-    assert MirroredEntry.objects.filter(peer=peer).count() == 1234
+    assert len(mirrored_events(peer)) == 1234
 
 
 def test_equivocation_at_the_mirror_size_is_detected(log, server, peer):
@@ -296,7 +308,7 @@ def test_truncated_response_fails_and_stores_nothing(log, server, peer):
 
     assert result.outcome == "failed"
     assert "cut off" in result.error
-    assert not MirroredEntry.objects.exists()
+    assert not MirroredChunk.objects.exists()
     row = head(peer)
     assert row.attempts == 1 and row.next_attempt_at > timezone.now()
     assert row.claimed_until is None
@@ -311,7 +323,7 @@ def test_oversized_response_fails_and_stores_nothing(log, server, peer, settings
 
     assert result.outcome == "failed"
     assert "exceeds" in result.error
-    assert not MirroredEntry.objects.exists()
+    assert not MirroredChunk.objects.exists()
 
 
 def test_short_pages_are_continued(log, server, peer):
@@ -329,7 +341,7 @@ def test_slow_peer_times_out(log, server, peer, settings):
 
     assert result.outcome == "failed"
     assert "timed out" in result.error
-    assert not MirroredEntry.objects.exists()
+    assert not MirroredChunk.objects.exists()
 
 
 def test_peer_down_backs_off_then_catches_up(log, server, peer):
@@ -480,7 +492,7 @@ def test_a_forged_rotation_is_refused_and_the_key_kept(log, server, peer):
     assert "not signed by the old key" in result.error
     peer.refresh_from_db()
     assert peer.log_vkey == old_vkey
-    assert head(peer).size == 0 and not MirroredEntry.objects.filter(peer=peer).exists()
+    assert head(peer).size == 0 and not MirroredChunk.objects.filter(peer=peer).exists()
 
 
 def test_the_new_key_signing_before_its_announcement_is_refused(log, server, peer):

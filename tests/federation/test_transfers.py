@@ -16,8 +16,9 @@ from federation.errors import (
     TransferPackageTooLarge,
     TransferPeerNotPartner,
 )
-from federation.models import MirroredEntry, MirrorHead
+from federation.models import MirroredChunk, MirrorHead
 from federation.peer_requests import sign_request
+from federation.protocol import encode_bundle
 from ledger.keys import registry_signer, registry_witness
 from ledger.merkle import inclusion_proof, leaf_hash
 from ledger.verify.note import VerifierKey, verify_note
@@ -182,7 +183,9 @@ def test_only_trading_partners_deliver(world):
 def test_an_export_that_differs_from_our_mirror_is_refused(world):
     log, peer, witness, seq, _account = world
     MirrorHead.objects.filter(peer=peer).update(size=log.size)
-    MirroredEntry.objects.create(peer=peer, seq=seq, event=b"what we verified before")
+    MirroredChunk.objects.create(
+        peer=peer, seq=seq, events=encode_bundle([b"what we verified before"])
+    )
     with pytest.raises(TransferPackageInvalid, match="differs from our verified mirror"):
         transfers.transfer_package_verify(peer, body_of(log.package(seq, [witness])))
 

@@ -108,7 +108,7 @@ NOT_RECORDED = {
     "federation.WitnessProgress": "witnessing is not an event",
     "federation.MirrorHead": "mirrored logs are not events",
     "federation.MirrorCheckpoint": "mirrored logs are not events",
-    "federation.MirroredEntry": "mirrored logs are not events",
+    "federation.MirroredChunk": "mirrored logs are not events",
     "federation.MirrorNode": "mirrored logs are not events",
     "federation.PeerRequestNonce": "replay protection of peer requests",
 }

@@ -17,15 +17,15 @@ ROWS = [
 
 @pytest.mark.parametrize("insert", [storage.bulk_insert_ints_bytes, storage.bulk_insert])
 def test_rows_of_bigints_and_bytes_round_trip(insert):
-    insert("federation_mirroredentry", ("peer_id", "seq", "event"), ROWS)
+    insert("federation_mirroredchunk", ("peer_id", "seq", "events"), ROWS)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT peer_id, seq, event FROM federation_mirroredentry ORDER BY seq")
+        cursor.execute("SELECT peer_id, seq, events FROM federation_mirroredchunk ORDER BY seq")
         stored = [(peer, seq, bytes(event)) for peer, seq, event in cursor.fetchall()]
     assert stored == sorted(ROWS, key=lambda row: row[1])
 
 
 def test_nothing_to_insert_is_a_no_op():
-    storage.bulk_insert_ints_bytes("federation_mirroredentry", ("peer_id", "seq", "event"), [])
+    storage.bulk_insert_ints_bytes("federation_mirroredchunk", ("peer_id", "seq", "events"), [])
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM federation_mirroredentry")
+        cursor.execute("SELECT count(*) FROM federation_mirroredchunk")
         assert cursor.fetchone()[0] == 0
