@@ -46,7 +46,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import http_support
 import support
@@ -195,12 +194,6 @@ _backend_pid = [0]
 """The PostgreSQL backend a child process's transfers ran on (set by the child)."""
 
 
-def _backend_cpu_ns(pid: int) -> int:
-    """CPU nanoseconds a local PostgreSQL backend has run (0 when it is not local)."""
-    path = Path(f"/proc/{pid}/schedstat")
-    return int(path.read_text().split()[0]) if pid and path.exists() else 0
-
-
 def _child(kind: str, args: tuple, ready, go, spent) -> None:
     if kind.startswith("service"):
         from django.db import connection, connections
@@ -217,7 +210,7 @@ def _child(kind: str, args: tuple, ready, go, spent) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             _backend_pid[0] = cursor.fetchone()[0]
-        backend = _backend_cpu_ns(_backend_pid[0])
+        backend = support.schedstat_ns(_backend_pid[0])
         ready.set()
         go.wait()
         own = time.process_time()
@@ -227,7 +220,7 @@ def _child(kind: str, args: tuple, ready, go, spent) -> None:
         go.wait()
         own, backend = time.process_time(), 0
         raw_transfers(*args)  # connects, then records its backend
-    spent.put((time.process_time() - own, _backend_cpu_ns(_backend_pid[0]) - backend))
+    spent.put((time.process_time() - own, support.schedstat_ns(_backend_pid[0]) - backend))
 
 
 def timed_parallel(kind: str, chunks: list[tuple]) -> tuple[float, float, float]:

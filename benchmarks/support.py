@@ -97,20 +97,25 @@ def setup_django() -> None:
         ledger.services.kick = lambda: None
 
 
+def schedstat_ns(pid: int) -> int:
+    """CPU nanoseconds process `pid` has run (Linux /proc/<pid>/schedstat, precise to the
+    nanosecond); 0 when there is no such process here (a server on another machine)."""
+    path = Path(f"/proc/{pid}/schedstat")
+    return int(path.read_text().split()[0]) if pid and path.exists() else 0
+
+
 def backend_cpu_ns():
     """A function giving the CPU nanoseconds the PostgreSQL backend of Django's connection
-    has run so far (Linux /proc/<pid>/schedstat, precise to the nanosecond); one giving
-    0 when that server does not run on this machine (or the backend is not PostgreSQL)."""
+    has run so far (`schedstat_ns`); one giving 0 when that server does not run on this
+    machine (or the backend is not PostgreSQL)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return lambda: 0
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        path = Path(f"/proc/{cursor.fetchone()[0]}/schedstat")
-    if not path.exists():
-        return lambda: 0
-    return lambda: int(path.read_text().split()[0])
+        pid = cursor.fetchone()[0]
+    return lambda: schedstat_ns(pid)
 
 
 # ---------------------------------------------------------------- bench worlds (after setup)
