@@ -266,8 +266,10 @@ def mirror_entries(*, head: MirrorHead, start: int, end: int) -> list[MirrorEntr
 
 def mirror_entry(*, head: MirrorHead, seq: int) -> MirrorEntry:
     """One mirrored entry; MirrorEntryNotFound if it is not mirrored yet."""
+    if seq >= head.size:  # not mirrored yet: no need to look
+        raise errors.MirrorEntryNotFound(seq=seq)
     event = mirror_events(peer_id=head.peer_id, ranges=[(seq, seq + 1)]).get(seq)
-    if event is None or seq >= head.size:
+    if event is None:
         raise errors.MirrorEntryNotFound(seq=seq)
     return MirrorEntry(seq, event)
 
