@@ -119,7 +119,11 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
     The holder's account (with its organisation's status and name loaded) and the actor's
     membership role come back with each bundle (a LEFT JOIN: no membership, no role).
     """
-    ids = sorted(set(bundle_ids))
+    # An id beyond bigint names no bundle; PostgreSQL would refuse it as the prepared
+    # statement's bigint parameter, not answer "no row".
+    ids = sorted({pk for pk in bundle_ids if 0 < pk <= _BIGINT_MAX})
+    if not ids:
+        return {}
     tail = (
         "FROM certificates_bundle b "
         "JOIN accounts_account a ON a.id = b.account_id "
@@ -204,6 +208,8 @@ def account_lock_for_receiving(
     FOR KEY SHARE waits for a concurrent `account_close` (FOR UPDATE) and then reads the
     account as it committed; transfers into one account do not block each other.
     """
+    if number is None and not (account_id is not None and 0 < account_id <= _BIGINT_MAX):
+        return None
     lock = " FOR KEY SHARE OF a" if connection.vendor == "postgresql" else ""
     by = "id" if number is None else "number"
     rows = _RECEIVING.each(

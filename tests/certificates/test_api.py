@@ -80,6 +80,31 @@ def test_transfer_errors_have_codes_and_change_nothing(issued, body, status, cod
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("pk", ["096873076066975131074", str(2**63), str(2**70)])
+@pytest.mark.parametrize("action", ["transfers", "retirements"])
+def test_a_write_on_a_bundle_id_beyond_bigint_is_a_404(issued, pk, action):
+    # given a path id no bigint column holds (the schema fuzzer sent the first one)
+    before = snapshot()
+    claim = {
+        "beneficiary_name": "Someone",
+        "beneficiary_country": "DE",
+        "consumption_start": DAY.isoformat(),
+        "consumption_end": (DAY + dt.timedelta(hours=1)).isoformat(),
+        "purpose": "disclosure",
+    }
+    body = {"volume_wh": 1} | (
+        {"to_account": issued.buyer_account.number} if action == "transfers" else claim
+    )
+    # when
+    response = client_for(issued.producer).post(
+        f"/api/v1/bundles/{pk}/{action}/", body, format="json"
+    )
+    # then: no such bundle, not the database's out-of-range error as a 500
+    assert response.status_code == 404, response.content
+    assert response.json()["code"] == "bundle_not_found"
+    assert snapshot() == before
+
+
 def test_transfer_to_closed_account_and_foreign_bundle(issued):
     closed = AccountFactory(status=Account.Status.CLOSED)
     producer = client_for(issued.producer)

@@ -91,6 +91,18 @@ def test_lock_reads_bundles_as_the_orm_does(issued):
     assert storage.bundles_lock_for_move([10**9], issued.producer.pk) == {}
 
 
+@pytest.mark.parametrize("pk", [0, -1, 2**63, 2**70])
+def test_an_id_beyond_bigint_locks_nothing(issued, pk):
+    # given an id no bigint column holds (a path segment like 096873076066975131074)
+    # then the locks find nothing, on PostgreSQL not an out-of-range error from the
+    # prepared statement's bigint parameter
+    assert storage.bundles_lock_for_move([pk], issued.producer.pk) == {}
+    assert storage.bundles_lock_for_move([pk, issued.bundles[0].pk], issued.producer.pk).keys() == {
+        issued.bundles[0].pk
+    }
+    assert storage.account_lock_for_receiving(account_id=pk) is None
+
+
 def test_receiving_account_and_its_policy(issued):
     account, policy = storage.account_lock_for_receiving(account_id=issued.buyer_account.pk)
     assert (account.pk, account.number, account.is_open, policy) == (
