@@ -1,6 +1,14 @@
 from registry.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 
 
+class DeviceInconsistent(InvalidInput):
+    """Each value has a valid form, but together with the registry's data or with each
+    other they describe no device (see `extra.fields`)."""
+
+    code = "device_inconsistent"
+    default_detail = "The device's values do not fit the registry's data or each other."
+
+
 class GridAreaNotFound(NotFound):
     code = "grid_area_not_found"
     default_detail = "No such grid area."

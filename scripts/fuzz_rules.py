@@ -28,6 +28,12 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 ORDER = "the period must end after it starts: a comparison of two fields"
 REFERENCE = "names an object the registry does not have: data, not shape"
+DEVICE_VALUES = (
+    "a grid area the registry does not have, a commissioning date after today (data), or "
+    "values that do not fit together: an energy source EECS does not allow with the "
+    "technology, a storage device without its capacity or efficiency, either on another "
+    "device (comparisons of fields)"
+)
 
 # error code -> why, for every operation: an Idempotency-Key the caller already used for
 # another request (the fuzzer's stateful phase reuses keys across operations): state.
@@ -92,7 +98,9 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/v1/devices/": {
         "owner_invalid": "a co-owner's organisation or account " + REFERENCE,
         "shares_invalid": "the co-owners' shares must add up to 1: a sum over items",
+        "device_inconsistent": DEVICE_VALUES,
     },
+    "PATCH /api/v1/devices/{id}/": {"device_inconsistent": DEVICE_VALUES},
     "PUT /api/v1/devices/{id}/owners/": {
         "owner_invalid": "a co-owner's organisation or account " + REFERENCE,
         "shares_invalid": "the co-owners' shares must add up to 1: a sum over items",

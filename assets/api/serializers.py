@@ -10,6 +10,9 @@ from assets.services.common import MAX_SAFE_INTEGER
 from assets.validation import EIC_FORMAT, SERIAL_FORMAT, SHARE_FORMAT, b64
 from registry.api.serializers import CountryField, InputSerializer, StrictInputSerializer
 
+# Energy and counters are below 2**53 (exact in JSON numbers everywhere).
+ENERGY_MAX = MAX_SAFE_INTEGER - 1
+
 # -- grid areas ----------------------------------------------------------------------------
 
 
@@ -206,22 +209,89 @@ class DeviceOwnerInputSerializer(StrictInputSerializer):
     )
 
 
+# What device_problems (assets.services.devices) takes, said where a schema can say it:
+# EECS codes from their lists, coordinates and an efficiency in range, energy below 2**53.
+# tests/assets/test_device_input_schema.py holds each pattern to the field's own check.
+LATITUDE_PATTERN = r"^-?(?:90(?:\.0{0,6})?|[1-8]?\d(?:\.\d{0,6})?|\.\d{1,6})$"
+LONGITUDE_PATTERN = r"^-?(?:180(?:\.0{0,6})?|(?:1[0-7]\d|[1-9]?\d)(?:\.\d{0,6})?|\.\d{1,6})$"
+EFFICIENCY_PATTERN = r"^(?:1(?:\.0{0,4})?|0?\.(?:[1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9]))$"
+
+
+class RangedDecimalField(serializers.DecimalField):
+    """A DecimalField whose bounds the schema states as `schema_pattern` (a decimal given
+    as a string has no JSON Schema minimum or maximum)."""
+
+    def __init__(self, *, schema_pattern: str, **kwargs):
+        self.schema_pattern = schema_pattern
+        super().__init__(**kwargs)
+
+
+def _latitude(**kwargs) -> RangedDecimalField:
+    return RangedDecimalField(
+        max_digits=9,
+        decimal_places=6,
+        min_value=Decimal(-90),
+        max_value=Decimal(90),
+        schema_pattern=LATITUDE_PATTERN,
+        **kwargs,
+    )
+
+
+def _longitude(**kwargs) -> RangedDecimalField:
+    return RangedDecimalField(
+        max_digits=9,
+        decimal_places=6,
+        min_value=Decimal(-180),
+        max_value=Decimal(180),
+        schema_pattern=LONGITUDE_PATTERN,
+        **kwargs,
+    )
+
+
+def _efficiency() -> RangedDecimalField:
+    return RangedDecimalField(
+        max_digits=5,
+        decimal_places=4,
+        min_value=Decimal("0.0001"),
+        max_value=Decimal(1),
+        required=False,
+        allow_null=True,
+        schema_pattern=EFFICIENCY_PATTERN,
+        help_text="Storage only: above 0, up to 1.",
+    )
+
+
+def _code_schema(codes_: dict[str, str], example: str) -> dict:
+    return {"type": "string", "enum": sorted(codes_), "description": f"EECS, e.g. {example}."}
+
+
+@extend_schema_field(_code_schema(codes.technologies(), "T010101"))
+class TechnologyCodeField(serializers.CharField):
+    """An EECS technology code; the service checks it against the list (with `extra.choices`)."""
+
+
+@extend_schema_field(_code_schema(codes.energy_sources(), "F01040100"))
+class EnergySourceCodeField(serializers.CharField):
+    """An EECS energy-source code; the service checks it, and that EECS allows it with the
+    technology."""
+
+
 class DeviceRegisterInputSerializer(StrictInputSerializer):
     organisation = serializers.IntegerField(min_value=1, help_text="Registering organisation.")
     name = serializers.CharField(max_length=200)
     grid_area = serializers.IntegerField(min_value=1)
-    technology_code = serializers.CharField(max_length=7, help_text="EECS, e.g. T010101.")
-    energy_source_code = serializers.CharField(max_length=9, help_text="EECS, e.g. F01040100.")
-    capacity_w = serializers.IntegerField(min_value=1)
+    technology_code = TechnologyCodeField(max_length=7)
+    energy_source_code = EnergySourceCodeField(max_length=9)
+    capacity_w = serializers.IntegerField(min_value=1, max_value=ENERGY_MAX)
     commissioning_date = serializers.DateField()
-    latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
-    longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
+    latitude = _latitude()
+    longitude = _longitude()
     support = serializers.ChoiceField(choices=Device.Support.choices, default="none")
     is_storage = serializers.BooleanField(default=False)
-    storage_capacity_wh = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    round_trip_efficiency = serializers.DecimalField(
-        max_digits=5, decimal_places=4, required=False, allow_null=True
+    storage_capacity_wh = serializers.IntegerField(
+        min_value=1, max_value=ENERGY_MAX, required=False, allow_null=True
     )
+    round_trip_efficiency = _efficiency()
     interval_minutes = serializers.ChoiceField(choices=Device.Interval.choices, default=60)
     require_signed_readings = serializers.BooleanField(default=False)
     issuance_policy = serializers.ChoiceField(
@@ -234,18 +304,18 @@ class DeviceRegisterInputSerializer(StrictInputSerializer):
 class DeviceUpdateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     grid_area = serializers.IntegerField(min_value=1, required=False)
-    technology_code = serializers.CharField(max_length=7, required=False)
-    energy_source_code = serializers.CharField(max_length=9, required=False)
-    capacity_w = serializers.IntegerField(min_value=1, required=False)
+    technology_code = TechnologyCodeField(max_length=7, required=False)
+    energy_source_code = EnergySourceCodeField(max_length=9, required=False)
+    capacity_w = serializers.IntegerField(min_value=1, max_value=ENERGY_MAX, required=False)
     commissioning_date = serializers.DateField(required=False)
-    latitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False)
-    longitude = serializers.DecimalField(max_digits=9, decimal_places=6, required=False)
+    latitude = _latitude(required=False)
+    longitude = _longitude(required=False)
     support = serializers.ChoiceField(choices=Device.Support.choices, required=False)
     is_storage = serializers.BooleanField(required=False)
-    storage_capacity_wh = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    round_trip_efficiency = serializers.DecimalField(
-        max_digits=5, decimal_places=4, required=False, allow_null=True
+    storage_capacity_wh = serializers.IntegerField(
+        min_value=1, max_value=ENERGY_MAX, required=False, allow_null=True
     )
+    round_trip_efficiency = _efficiency()
     interval_minutes = serializers.ChoiceField(choices=Device.Interval.choices, required=False)
     require_signed_readings = serializers.BooleanField(required=False)
     issuance_policy = serializers.ChoiceField(choices=Device.IssuancePolicy.choices, required=False)
@@ -344,8 +414,6 @@ class MeterOutputSerializer(serializers.ModelSerializer):
         return current[-1].public_key if current else None
 
 
-# Energy and counters are below 2**53 (exact in JSON numbers everywhere).
-ENERGY_MAX = MAX_SAFE_INTEGER - 1
 # What assets.validation.decode_public_key takes: 32 bytes as 64 hex digits or as padded
 # base64 (the service answers meter_key_invalid otherwise; the schema says so up front).
 PUBLIC_KEY_PATTERN = r"^\s*(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{43}=)\s*$"

@@ -33,14 +33,18 @@ def _require_issuing_body(actor: User) -> None:
 
 
 def _invalid(
-    fields: dict[str, list[str]], detail: str | None = None, choices: dict[str, list] | None = None
+    fields: dict[str, list[str]],
+    detail: str | None = None,
+    choices: dict[str, list] | None = None,
+    error: type[InvalidInput] = InvalidInput,
 ) -> InvalidInput:
-    """400 `invalid` with `extra.fields`; `extra.choices` lists the valid values of bad choices."""
+    """400 `invalid` (or `error`'s code) with `extra.fields`; `extra.choices` lists the
+    valid values of bad choices."""
     first = next(iter(fields.items()))
-    extra: dict[str, Any] = {"fields": fields}
+    extra: dict[str, Any] = {"fields": dict(fields)}
     if choices:
         extra["choices"] = choices
-    return InvalidInput(detail or f"{first[0]}: {first[1][0]}", **extra)
+    return error(detail or f"{first[0]}: {first[1][0]}", **extra)
 
 
 def _is_int(value: Any) -> bool:

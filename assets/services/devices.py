@@ -28,6 +28,7 @@ from assets.services.common import (
 )
 from assets.services.owners import _owner_shares, _owners_store
 from ledger.services import ledger_append
+from registry.errors import InvalidInput
 
 DEVICE_FIELDS = (
     "name",
@@ -64,12 +65,22 @@ def _decimal_problem(value: Any, low: int, high: int, places: int) -> str | None
     return None
 
 
-def device_problems(values: Mapping[str, Any], *, today: dt.date) -> dict[str, list[str]]:
-    """Per-field problems of device values (complete for registration, partial for updates)."""
-    problems: dict[str, list[str]] = {}
+class DeviceProblems(dict[str, list[str]]):
+    """Per-field problems of device values. `shape` says whether one of them is a value no
+    device could have (what the API's schema describes); without one, each value is
+    well-formed and the refusal is `device_inconsistent`: a grid area the registry does
+    not have, a date after today, or values that do not fit together."""
 
-    def bad(name: str, message: str) -> None:
+    shape = False
+
+
+def device_problems(values: Mapping[str, Any], *, today: dt.date) -> DeviceProblems:
+    """Per-field problems of device values (complete for registration, partial for updates)."""
+    problems = DeviceProblems()
+
+    def bad(name: str, message: str, *, relational: bool = False) -> None:
         problems.setdefault(name, []).append(message)
+        problems.shape = problems.shape or not relational
 
     if "name" in values and not (isinstance(values["name"], str) and values["name"].strip()):
         bad("name", "A name is required.")
@@ -77,7 +88,7 @@ def device_problems(values: Mapping[str, Any], *, today: dt.date) -> dict[str, l
         _is_int(values["grid_area_id"])
         and GridArea.objects.filter(pk=values["grid_area_id"]).exists()
     ):
-        bad("grid_area", "No such grid area.")
+        bad("grid_area", "No such grid area.", relational=True)
     technology = values.get("technology_code")
     source = values.get("energy_source_code")
     if "technology_code" in values and technology not in codes.technologies():
@@ -89,7 +100,11 @@ def device_problems(values: Mapping[str, Any], *, today: dt.date) -> dict[str, l
         and source in codes.energy_sources()
         and not codes.combination_allowed(technology, source)
     ):
-        bad("energy_source_code", f"EECS does not allow {source} with technology {technology}.")
+        bad(
+            "energy_source_code",
+            f"EECS does not allow {source} with technology {technology}.",
+            relational=True,
+        )
     if "capacity_w" in values:
         capacity = values["capacity_w"]
         if not _is_int(capacity) or not 0 < capacity < MAX_SAFE_INTEGER:
@@ -99,7 +114,7 @@ def device_problems(values: Mapping[str, Any], *, today: dt.date) -> dict[str, l
         if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
             bad("commissioning_date", "A date is required.")
         elif date > today:
-            bad("commissioning_date", "Cannot be in the future.")
+            bad("commissioning_date", "Cannot be in the future.", relational=True)
     for name, limit in (("latitude", 90), ("longitude", 180)):
         if name in values and (problem := _decimal_problem(values[name], -limit, limit, 6)):
             bad(name, problem)
@@ -118,14 +133,16 @@ def device_problems(values: Mapping[str, Any], *, today: dt.date) -> dict[str, l
     if values.get("is_storage") is True:
         storage = values.get("storage_capacity_wh")
         if not _is_int(storage) or not 0 < storage < MAX_SAFE_INTEGER:
-            bad("storage_capacity_wh", "A storage device needs its capacity in Wh.")
+            message = "A storage device needs its capacity in Wh."
+            bad("storage_capacity_wh", message, relational=storage is None)
         efficiency = values.get("round_trip_efficiency")
         if efficiency is None or _decimal_problem(efficiency, 0, 1, 4) or Decimal(efficiency) <= 0:
-            bad("round_trip_efficiency", "A storage device needs an efficiency above 0, up to 1.")
+            message = "A storage device needs an efficiency above 0, up to 1."
+            bad("round_trip_efficiency", message, relational=efficiency is None)
     elif values.get("is_storage") is False:
         for name in ("storage_capacity_wh", "round_trip_efficiency"):
             if values.get(name) is not None:
-                bad(name, "Only storage devices have this.")
+                bad(name, "Only storage devices have this.", relational=True)
     return problems
 
 
@@ -152,6 +169,13 @@ def device_choices(values: Mapping[str, Any], problems: Mapping[str, list[str]])
         if name in problems:
             choices[name] = list(valid)
     return choices
+
+
+def _device_invalid(problems: DeviceProblems, values: Mapping[str, Any]) -> InvalidInput:
+    """400 with every problem in `extra.fields`: `invalid`, or `device_inconsistent` when
+    each value is well-formed (DeviceProblems)."""
+    error = errors.DeviceInconsistent if not problems.shape else InvalidInput
+    return _invalid(problems, choices=device_choices(values, problems), error=error)
 
 
 _PUBLIC_PLACES = Decimal("0.01")
@@ -280,7 +304,7 @@ def device_create(
         }
     )
     if problems := device_problems(values, today=timezone.now().date()):
-        raise _invalid(problems, choices=device_choices(values, problems))
+        raise _device_invalid(problems, values)
     shares = _owner_shares(owners)
     device = Device.objects.create(organisation=organisation, **values)
     owner_data = _owners_store(device, shares)
@@ -312,7 +336,7 @@ def device_update(*, actor: User, device_id: int, **changes: Any) -> Device:
     merged = {name: getattr(device, name) for name in DEVICE_FIELDS}
     merged.update(_normalise_device_values(dict(changes)))
     if problems := device_problems(merged, today=timezone.now().date()):
-        raise _invalid(problems, choices=device_choices(merged, problems))
+        raise _device_invalid(problems, merged)
     changed = {name: merged[name] for name in changes if getattr(device, name) != merged[name]}
     if "interval_minutes" in changed and Reading.objects.filter(device=device).exists():
         raise errors.DeviceStatusConflict("The interval cannot change once readings exist.")
@@ -341,7 +365,7 @@ def device_policy_set(*, actor: User, device_id: int, reason: str, **policy: Any
     if unknown:
         raise _invalid({name: ["Not a policy field."] for name in unknown})
     if problems := device_problems(policy, today=timezone.now().date()):
-        raise _invalid(problems, choices=device_choices(policy, problems))
+        raise _device_invalid(problems, policy)
     device = locks.device_lock(device_id)
     changed = _save_changes(device, policy)
     if not changed:

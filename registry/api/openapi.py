@@ -120,7 +120,7 @@ class RegistryAutoSchema(AutoSchema):
             else:
                 schema["pattern"] = TEXT
         if isinstance(field, serializers.DecimalField) and schema.get("type") == "string":
-            schema["pattern"] = _decimal_pattern(field)
+            schema["pattern"] = getattr(field, "schema_pattern", None) or _decimal_pattern(field)
         if schema.get("type") == "integer":
             schema.setdefault("minimum", BIGINT_MIN)
             schema.setdefault("maximum", BIGINT_MAX)

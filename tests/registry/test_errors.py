@@ -302,8 +302,9 @@ def test_an_energy_source_eecs_forbids_lists_the_sources_valid_for_the_technolog
     response = client_for(world.users["producer"]).post(
         "/api/v1/devices/", _device_body(world, energy_source_code="F01050100"), format="json"
     )
-    # then: the sources EECS allows for photovoltaics, and nothing written
-    body = assert_error(response, 400, "invalid")
+    # then: the sources EECS allows for photovoltaics, and nothing written; each code is on
+    # its list, only the two together are refused (device_inconsistent, not invalid)
+    body = assert_error(response, 400, "device_inconsistent")
     sources = body["extra"]["choices"]["energy_source_code"]
     assert "F01040100" in sources
     assert all(codes.combination_allowed("T010101", source) for source in sources)
