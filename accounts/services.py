@@ -1,6 +1,7 @@
 """Every write about participants: one function per use case, one transaction, one event."""
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
@@ -26,6 +27,7 @@ from registry.errors import InvalidInput, OrganisationNotApproved
 from registry.hooks import Hook
 
 TOKEN_PREFIX = "gp_"  # noqa: S105 - a public marker, not a secret
+_TOKEN_ID = re.compile(r"[0-9a-f]{1,16}")  # a token's public prefix: token_hex(6) is 12
 
 # Checks run before an account closes (the certificates app adds "holds nothing").
 ACCOUNT_CLOSE_GUARDS = Hook("accounts.account_close_guards")  # Callable[[Account], None]
@@ -377,6 +379,8 @@ def api_token_authenticate(plaintext: str) -> User | None:
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     prefix = plaintext[len(TOKEN_PREFIX) :].split("_", 1)[0]
+    if not _TOKEN_ID.fullmatch(prefix):  # no query for what no token has (NUL, any length)
+        return None
     token = api_token_live_by_prefix(prefix)
     if token is None or not secrets.compare_digest(token.key_hash, _token_hash(plaintext)):
         return None

@@ -192,6 +192,7 @@ WHITENOISE_USE_FINDERS = DEVELOPMENT
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:home"
+SESSION_ENGINE = "registry.sessions"  # database sessions; a malformed cookie is none
 SESSION_COOKIE_AGE = 12 * 60 * 60  # a working day; the session ends with it
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -81,3 +81,20 @@ def test_the_command_prints_a_working_token(capsys):
     # then
     assert bearer(plaintext).get("/api/v1/me/").status_code == 200
     assert ApiToken.objects.get(user=user).expires_at is not None
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["gp_ab\x00c_xyz", "gp_" + "a" * 5000 + "_xyz", "gp_ABCDEF012345_x", "gp__x", "gp_é_x"],
+)
+def test_a_token_no_registry_issues_is_refused_without_a_query(token, django_assert_num_queries):
+    # given a bearer token whose public prefix no token has: a NUL (which the database
+    # driver refuses outright, a 500 before), too long, upper case, empty, not ASCII
+    user = UserFactory()
+    real, _ = services.api_token_create(user=user, name="real")
+    # when it is sent, then it is refused like a wrong token, before any query
+    with django_assert_num_queries(0):
+        assert services.api_token_authenticate(token) is None
+    response = bearer(token).get("/api/v1/me/")
+    assert (response.status_code, response.json()["code"]) == (401, "authentication_failed")
+    assert len(real.prefix) == 12 and services._TOKEN_ID.fullmatch(real.prefix)

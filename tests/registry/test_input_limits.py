@@ -95,6 +95,31 @@ def test_nul_in_a_page_address_is_a_plain_400(api_client):
     assert response["Content-Type"].startswith("text/plain")
 
 
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        'sessionid="abcdefgh\\000ijklmnop"',  # the cookie parser unquotes \000 to NUL
+        "sessionid=" + "a" * 41,  # longer than any session key
+        "sessionid=ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",  # Django issues a-z and 0-9 only
+    ],
+)
+@pytest.mark.parametrize(("path", "status"), [("/api/v1/bundles/", 401), ("/", 200)])
+def test_a_session_cookie_no_session_could_have_is_no_session(cookie, path, status):
+    # when a page and the API are asked with it
+    client = Client(HTTP_COOKIE=cookie, raise_request_exception=False)
+    response = client.get(path)
+    # then as without a session: not a 500 from the database driver
+    assert response.status_code == status
+
+
+def test_a_logged_in_session_still_works(client):
+    # given a user logged in through the session
+    user = member_of(OrganisationFactory())
+    client.force_login(user)
+    # then the API answers as that user
+    assert client.get("/api/v1/me/").json()["user"]["username"] == user.username
+
+
 def test_overlong_query_parameter_is_400_parameter_too_long(api_client, settings):
     # given
     settings.API_PARAMETER_MAX_LENGTH = 50
