@@ -226,24 +226,15 @@ class RangedDecimalField(serializers.DecimalField):
         super().__init__(**kwargs)
 
 
-def _latitude(**kwargs) -> RangedDecimalField:
+def _coordinate(limit: int, pattern: str, **kwargs) -> RangedDecimalField:
+    """A latitude (limit 90) or longitude (180) in degrees, to 6 places."""
+    bound = Decimal(limit)
     return RangedDecimalField(
         max_digits=9,
         decimal_places=6,
-        min_value=Decimal(-90),
-        max_value=Decimal(90),
-        schema_pattern=LATITUDE_PATTERN,
-        **kwargs,
-    )
-
-
-def _longitude(**kwargs) -> RangedDecimalField:
-    return RangedDecimalField(
-        max_digits=9,
-        decimal_places=6,
-        min_value=Decimal(-180),
-        max_value=Decimal(180),
-        schema_pattern=LONGITUDE_PATTERN,
+        min_value=-bound,
+        max_value=bound,
+        schema_pattern=pattern,
         **kwargs,
     )
 
@@ -284,8 +275,8 @@ class DeviceRegisterInputSerializer(StrictInputSerializer):
     energy_source_code = EnergySourceCodeField(max_length=9)
     capacity_w = serializers.IntegerField(min_value=1, max_value=ENERGY_MAX)
     commissioning_date = serializers.DateField()
-    latitude = _latitude()
-    longitude = _longitude()
+    latitude = _coordinate(90, LATITUDE_PATTERN)
+    longitude = _coordinate(180, LONGITUDE_PATTERN)
     support = serializers.ChoiceField(choices=Device.Support.choices, default="none")
     is_storage = serializers.BooleanField(default=False)
     storage_capacity_wh = serializers.IntegerField(
@@ -308,8 +299,8 @@ class DeviceUpdateInputSerializer(StrictInputSerializer):
     energy_source_code = EnergySourceCodeField(max_length=9, required=False)
     capacity_w = serializers.IntegerField(min_value=1, max_value=ENERGY_MAX, required=False)
     commissioning_date = serializers.DateField(required=False)
-    latitude = _latitude(required=False)
-    longitude = _longitude(required=False)
+    latitude = _coordinate(90, LATITUDE_PATTERN, required=False)
+    longitude = _coordinate(180, LONGITUDE_PATTERN, required=False)
     support = serializers.ChoiceField(choices=Device.Support.choices, required=False)
     is_storage = serializers.BooleanField(required=False)
     storage_capacity_wh = serializers.IntegerField(

@@ -55,8 +55,18 @@ def _decimal_texts(whole_max: int, places: int) -> list[str]:
 @pytest.mark.parametrize(
     ("field", "pattern", "whole_max", "places"),
     [
-        (serializers._latitude(), serializers.LATITUDE_PATTERN, 90, 6),
-        (serializers._longitude(), serializers.LONGITUDE_PATTERN, 180, 6),
+        (
+            serializers._coordinate(90, serializers.LATITUDE_PATTERN),
+            serializers.LATITUDE_PATTERN,
+            90,
+            6,
+        ),
+        (
+            serializers._coordinate(180, serializers.LONGITUDE_PATTERN),
+            serializers.LONGITUDE_PATTERN,
+            180,
+            6,
+        ),
         (serializers._efficiency(), serializers.EFFICIENCY_PATTERN, 1, 4),
     ],
 )

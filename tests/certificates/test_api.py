@@ -7,6 +7,7 @@ from accounts.models import Account
 from certificates.models import Bundle, Transfer
 from tests.certificates.conftest import snapshot
 from tests.certificates.factories import DAY
+from tests.certificates.permission_cases import CLAIM
 from tests.conftest import client_for
 from tests.factories import AccountFactory, auditor_user
 
@@ -85,15 +86,8 @@ def test_transfer_errors_have_codes_and_change_nothing(issued, body, status, cod
 def test_a_write_on_a_bundle_id_beyond_bigint_is_a_404(issued, pk, action):
     # given a path id no bigint column holds (the schema fuzzer sent the first one)
     before = snapshot()
-    claim = {
-        "beneficiary_name": "Someone",
-        "beneficiary_country": "DE",
-        "consumption_start": DAY.isoformat(),
-        "consumption_end": (DAY + dt.timedelta(hours=1)).isoformat(),
-        "purpose": "disclosure",
-    }
     body = {"volume_wh": 1} | (
-        {"to_account": issued.buyer_account.number} if action == "transfers" else claim
+        {"to_account": issued.buyer_account.number} if action == "transfers" else CLAIM
     )
     # when
     response = client_for(issued.producer).post(
