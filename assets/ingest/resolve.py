@@ -1,16 +1,20 @@
 """Phase 2, inside the writing transaction with the devices and meters locked.
 
-Compares the rows with what is stored (one range query per device over accepted and held
-readings), turns counters into intervals from the meter's locked counter state, and finds
-duplicates and overlaps inside the batch. Each refused row gets its RowError and is added
-to the submission's error list.
+Compares the rows with what is stored (range queries over accepted and held readings, one
+per table for many devices), turns counters into intervals from the meter's locked counter
+state, and finds duplicates and overlaps inside the batch. Each refused row gets its
+RowError and is added to the submission's error list.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections import defaultdict
 from collections.abc import Callable
+from functools import reduce
+
+from django.db.models import Q
 
 from assets.canonical import format_time, reading_bytes
 from assets.ingest.records import DeviceInfo, Entry, Outcome, RowError
@@ -19,12 +23,13 @@ from assets.models import Meter, PendingReading, Reading
 
 # (end, wh, counter_wh, held) of stored readings by meter id and start
 Stored = dict[int, dict[dt.datetime, tuple]]
+SPANS_PER_QUERY = 500
 RowErrors = list[tuple[int, RowError]]
 
 
 def stored_readings(entries: list[Entry]) -> Stored:
-    """The stored readings the valid entries could meet: one query per device and table,
-    over the batch's time span on that device."""
+    """The stored readings the valid entries could meet: over each device's time span in
+    the batch, one query per table for up to SPANS_PER_QUERY devices."""
     spans: dict[int, list[dt.datetime]] = {}
     for entry in entries:
         if entry.error is not None:
@@ -41,10 +46,21 @@ def stored_readings(entries: list[Entry]) -> Stored:
             span[0] = min(span[0], low)
             span[1] = max(span[1], high)
     stored: Stored = defaultdict(dict)
-    for device_id, (low, high) in spans.items():
+    devices = list(spans.items())
+    for first in range(0, len(devices), SPANS_PER_QUERY):
+        # One query per table for many devices: each device's span is an OR'ed range on
+        # the (device, start) index, which PostgreSQL scans as one bitmap; a query per
+        # device cost two ORM compilations each (15% of a 100-device batch's main thread).
+        in_spans = reduce(
+            operator.or_,
+            (
+                Q(device_id=device_id, start__gte=low, start__lt=high)
+                for device_id, (low, high) in devices[first : first + SPANS_PER_QUERY]
+            ),
+        )
         for model, held in ((Reading, False), (PendingReading, True)):
             rows = (
-                model.objects.filter(device_id=device_id, start__gte=low, start__lt=high)
+                model.objects.filter(in_spans)
                 .order_by()
                 .values_list("meter_id", "start", "end", "wh", "counter_wh")
             )

@@ -117,6 +117,36 @@ def test_conflicting_resend_is_a_409_and_stores_nothing(producer, meter, key, sn
     assert errors[0]["row"] == 1 and errors[0]["field"] == "wh"
 
 
+@pytest.mark.parametrize("spans_per_query", [1, 2, 500])
+def test_stored_readings_are_looked_up_on_each_devices_own_span(
+    producer, producer_org, snapshot, monkeypatch, spans_per_query
+):
+    # given three devices: A has readings 10-6 hours ago, B 30-20 hours ago, C none
+    from assets.ingest import resolve
+
+    monkeypatch.setattr(resolve, "SPANS_PER_QUERY", spans_per_query)
+    a, b, c = (MeterFactory(device=DeviceFactory(organisation=producer_org)) for _ in range(3))
+    submit(producer, [interval_row(a, hours_ago(h), 10) for h in range(10, 5, -1)])
+    submit(producer, [interval_row(b, hours_ago(h), 20) for h in range(30, 19, -1)])
+    # when a batch for all three sends different values inside each device's own span,
+    # and on B and C at hours where only another device has readings
+    rows = [
+        interval_row(a, hours_ago(8), 11),  # A's stored hour: a conflict
+        interval_row(b, hours_ago(25), 21),  # B's stored hour: a conflict
+        interval_row(b, hours_ago(8), 5),  # A's hour on B: new
+        interval_row(c, hours_ago(25), 5),  # B's hour on C: new
+        interval_row(c, hours_ago(8), 5),  # A's hour on C: new
+    ]
+    errors = rejected(producer, rows, snapshot, error=ReadingsConflict)
+    # then only the rows meeting their own device's stored readings conflict, whatever the
+    # number of devices one query covers
+    assert [(e["row"], e["code"]) for e in errors] == [
+        (1, "reading_conflict"),
+        (2, "reading_conflict"),
+    ]
+    assert submit(producer, rows[2:]).stored == 3
+
+
 def test_unsigned_readings_when_policy_allows(producer, producer_org):
     meter = MeterFactory(device=DeviceFactory(organisation=producer_org))
     result = submit(producer, [interval_row(meter, hours_ago(2), 10)])
