@@ -72,6 +72,12 @@ _BUNDLE_FACE = JoinedSelect(
 _BIGINT_MAX = 2**63 - 1
 
 
+def _may_exist(pk: int | None) -> bool:
+    """Whether a row could have this id. One beyond bigint names nothing, and PostgreSQL
+    refuses it as a prepared statement's bigint parameter rather than finding no row."""
+    return pk is not None and 0 < pk <= _BIGINT_MAX
+
+
 def holder_may_move(role: str | None, organisation_status: str) -> bool:
     """accounts.permissions.user_can_act_for(role=OPERATOR), from the values the lock read.
 
@@ -119,9 +125,7 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
     The holder's account (with its organisation's status and name loaded) and the actor's
     membership role come back with each bundle (a LEFT JOIN: no membership, no role).
     """
-    # An id beyond bigint names no bundle; PostgreSQL would refuse it as the prepared
-    # statement's bigint parameter, not answer "no row".
-    ids = sorted({pk for pk in bundle_ids if 0 < pk <= _BIGINT_MAX})
+    ids = sorted({pk for pk in bundle_ids if _may_exist(pk)})
     if not ids:
         return {}
     tail = (
@@ -158,7 +162,7 @@ def bundles_lock_for_move(bundle_ids: Sequence[int], user_id: int | None) -> dic
 def bundle_with_face(bundle_id: int) -> Bundle | None:
     """The bundle with its issuance, account and the account's organisation loaded (the
     fields the public read shows; the rest deferred), or None."""
-    if not 0 < bundle_id <= _BIGINT_MAX:
+    if not _may_exist(bundle_id):
         return None
     found = _BUNDLE_FACE.one(
         "FROM certificates_bundle b "
@@ -208,7 +212,7 @@ def account_lock_for_receiving(
     FOR KEY SHARE waits for a concurrent `account_close` (FOR UPDATE) and then reads the
     account as it committed; transfers into one account do not block each other.
     """
-    if number is None and not (account_id is not None and 0 < account_id <= _BIGINT_MAX):
+    if number is None and not _may_exist(account_id):
         return None
     lock = " FOR KEY SHARE OF a" if connection.vendor == "postgresql" else ""
     by = "id" if number is None else "number"
