@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from assets import selectors, services
-from assets.api import serializers
+from assets.api import reading_serializers
 from assets.api.parsers import (
     ReadingsCSVParser,
     ReadingsJSONParser,
@@ -41,11 +41,11 @@ class ReadingFilter(RegistryFilterSet):
 _SUBMISSION_STATUS = {"accepted": 201, "held": 202, "unchanged": 200}
 
 
-@read_schema(serializers.ReadingOutputSerializer, list_errors=(401,))
+@read_schema(reading_serializers.ReadingOutputSerializer, list_errors=(401,))
 class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Accepted meter readings: submit in bulk, list by device and period, prove inclusion."""
 
-    serializer_class = serializers.ReadingOutputSerializer
+    serializer_class = reading_serializers.ReadingOutputSerializer
     filterset_class = ReadingFilter
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [ReadingsJSONParser, ReadingsCSVParser, MultiPartParser]
@@ -57,9 +57,9 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         request={
-            "application/json": serializers.ReadingInputSerializer,
-            "text/csv": serializers.READINGS_CSV_SCHEMA,
-            "multipart/form-data": serializers.ReadingUploadInputSerializer,
+            "application/json": reading_serializers.ReadingInputSerializer,
+            "text/csv": reading_serializers.READINGS_CSV_SCHEMA,
+            "multipart/form-data": reading_serializers.ReadingUploadInputSerializer,
         },
         parameters=[
             OpenApiParameter(
@@ -72,14 +72,14 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ],
         responses={
             201: OpenApiResponse(
-                serializers.ReadingSubmissionOutputSerializer, description="Accepted."
+                reading_serializers.ReadingSubmissionOutputSerializer, description="Accepted."
             ),
             202: OpenApiResponse(
-                serializers.ReadingSubmissionOutputSerializer,
+                reading_serializers.ReadingSubmissionOutputSerializer,
                 description="Held for issuing-body review (over capacity or backdated).",
             ),
             200: OpenApiResponse(
-                serializers.ReadingSubmissionOutputSerializer,
+                reading_serializers.ReadingSubmissionOutputSerializer,
                 description="Nothing new: every row was recorded already.",
             ),
             **error_responses(400, 401, 403, 409, 413),
@@ -111,14 +111,17 @@ class ReadingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             "baselines": result.baselines,
             "error_count": result.error_count,
             "errors": result.errors,
-            "batch": serializers.ReadingBatchOutputSerializer(result.batch).data
+            "batch": reading_serializers.ReadingBatchOutputSerializer(result.batch).data
             if result.batch
             else None,
         }
         return Response(body, status=_SUBMISSION_STATUS[result.status])
 
     @extend_schema(
-        responses={200: serializers.ReadingProofOutputSerializer, **error_responses(401, 404)},
+        responses={
+            200: reading_serializers.ReadingProofOutputSerializer,
+            **error_responses(401, 404),
+        },
         description="The reading's canonical bytes and its RFC 9162 inclusion proof in its "
         "batch's Merkle root, which the ledger event of subject `reading_batch:<id>` records.",
     )
@@ -139,7 +142,7 @@ class ReadingBatchViewSet(
 ):
     """Reading batches; the issuing body reviews the held ones."""
 
-    serializer_class = serializers.ReadingBatchOutputSerializer
+    serializer_class = reading_serializers.ReadingBatchOutputSerializer
     filterset_class = ReadingBatchFilter
     permission_classes = [permissions.IsAuthenticated]
     ordering_fields = ["id", "created_at"]
@@ -148,9 +151,9 @@ class ReadingBatchViewSet(
         return selectors.reading_batch_list(user=self.request.user).select_related("meter")
 
     @extend_schema(
-        request=serializers.BatchReviewInputSerializer,
+        request=reading_serializers.BatchReviewInputSerializer,
         responses={
-            200: serializers.ReadingBatchOutputSerializer,
+            200: reading_serializers.ReadingBatchOutputSerializer,
             **error_responses(400, 401, 403, 404, 409),
         },
     )
@@ -158,17 +161,17 @@ class ReadingBatchViewSet(
     def accept(self, request: Request, pk: str) -> Response:
         """Issuing body: accept a held batch; its readings become accepted readings."""
         self.get_object()
-        data = serializers.BatchReviewInputSerializer(data=request.data)
+        data = reading_serializers.BatchReviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         batch = services.reading_batch_accept(
             actor=request.user, batch_id=int(pk), reason=data.validated_data["reason"]
         )
-        return Response(serializers.ReadingBatchOutputSerializer(batch).data)
+        return Response(reading_serializers.ReadingBatchOutputSerializer(batch).data)
 
     @extend_schema(
-        request=serializers.BatchRejectInputSerializer,
+        request=reading_serializers.BatchRejectInputSerializer,
         responses={
-            200: serializers.ReadingBatchOutputSerializer,
+            200: reading_serializers.ReadingBatchOutputSerializer,
             **error_responses(400, 401, 403, 404, 409),
         },
     )
@@ -176,9 +179,9 @@ class ReadingBatchViewSet(
     def reject(self, request: Request, pk: str) -> Response:
         """Issuing body: reject a held batch (reason required); its readings are discarded."""
         self.get_object()
-        data = serializers.BatchRejectInputSerializer(data=request.data)
+        data = reading_serializers.BatchRejectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         batch = services.reading_batch_reject(
             actor=request.user, batch_id=int(pk), reason=data.validated_data["reason"]
         )
-        return Response(serializers.ReadingBatchOutputSerializer(batch).data)
+        return Response(reading_serializers.ReadingBatchOutputSerializer(batch).data)
