@@ -28,7 +28,12 @@ from assets.models import DeviceGenerationDay, PendingReading, Reading, ReadingB
 if TYPE_CHECKING:
     from assets.ingest import Entry
 
-__all__ = ["generation_days_add", "pending_readings_accept", "readings_insert"]
+__all__ = [
+    "deferred_constraints_check",
+    "generation_days_add",
+    "pending_readings_accept",
+    "readings_insert",
+]
 
 _COPY_COLUMNS = (
     "device_id",
@@ -149,6 +154,19 @@ def _copy_readings(model, batch: ReadingBatch, entries: list[Entry]) -> None:
 
     with connection.cursor() as cursor:
         cursor.cursor.copy_expert(sql, io.BufferedReader(_LineReader(lines()), 1 << 16))
+
+
+def deferred_constraints_check() -> None:
+    """Run the transaction's deferred foreign-key checks now rather than at COMMIT.
+
+    PostgreSQL only: Django's foreign keys are DEFERRABLE INITIALLY DEFERRED, and
+    `check_constraints` sets them IMMEDIATE (which checks every row queued so far) and back
+    to DEFERRED, so later statements in the transaction behave as before. A violation
+    raises IntegrityError here. On SQLite the same call would scan whole tables; there
+    the checks stay at COMMIT.
+    """
+    if connection.vendor == "postgresql":
+        connection.check_constraints()
 
 
 def pending_readings_accept(batch: ReadingBatch) -> int:

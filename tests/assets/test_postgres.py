@@ -4,7 +4,7 @@ import base64
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from assets import services
@@ -101,3 +101,52 @@ def test_concurrent_issuance_marks_each_reading_once(producer, meter, key):
     assert sorted(type(r).__name__ for r in results) == ["ReadingsAlreadyIssued", "int"], results
     assert any(isinstance(r, ReadingsAlreadyIssued) for r in results)
     assert Reading.objects.filter(pk__in=ids, issued_at__isnull=True).count() == 0
+
+
+def test_copied_rows_foreign_keys_are_checked_before_the_signatures_are_awaited(
+    producer, meter, key, monkeypatch
+):
+    """The second of work COMMIT would spend checking 100,000 rows' foreign keys runs while
+    the signature threads still verify (benchmarks/README.md, Assets)."""
+    from assets.ingest import ReadingIngest
+
+    order: list[str] = []
+    wait = ReadingIngest.wait_for_signatures
+
+    def waiting(self):
+        order.append("wait_for_signatures")
+        return wait(self)
+
+    def statement(execute, sql, params, many, context):
+        if sql.startswith("SET CONSTRAINTS"):
+            with connection.connection.cursor() as raw:  # past this wrapper
+                raw.execute("SELECT count(*) FROM assets_reading")
+                order.append(f"{sql} ({raw.fetchone()[0]} readings in)")
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(ReadingIngest, "wait_for_signatures", waiting)
+    rows = [interval_row(meter, hours_ago(h), 10 + h, key=key) for h in (3, 2, 1)]
+    with connection.execute_wrapper(statement):
+        assert submit(producer, rows).status == "accepted"
+    assert order == [
+        "SET CONSTRAINTS ALL IMMEDIATE (3 readings in)",  # the queued checks run here
+        "SET CONSTRAINTS ALL DEFERRED (3 readings in)",
+        "wait_for_signatures",
+    ]
+
+
+def test_a_submission_leaves_its_callers_foreign_keys_deferred(producer, meter, key):
+    """A caller's transaction still inserts a row before the row it names, as Django's
+    DEFERRABLE INITIALLY DEFERRED foreign keys allow, after a submission inside it."""
+    rows = [interval_row(meter, hours_ago(h), 10 + h, key=key) for h in (2, 1)]
+    missing = 2**62
+    updated = []
+    with pytest.raises(IntegrityError), transaction.atomic():
+        batch = submit(producer, rows).batch
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE assets_reading SET meter_id = %s WHERE batch_id = %s", [missing, batch.pk]
+            )  # not refused here: checked at COMMIT
+            updated.append(cursor.rowcount)
+    assert updated == [2]
+    assert not Reading.objects.filter(meter=meter).exists()
