@@ -87,6 +87,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs; a new connection per request; load before: {load()}")
     cells: dict[tuple, list[http_support.Run]] = defaultdict(list)
     loads: dict[tuple, list[float]] = defaultdict(list)
+    rates: dict[str, float] = {}  # the fastest rate seen a kind, to size the bundle pools
     rng = random.Random(1)
     models = [model_name(*m) for m in args.models]
     for workers in args.workers:
@@ -112,8 +113,9 @@ def main() -> None:
                     for kind in args.kinds:
                         line = []
                         for model in order:  # the models one after another, seconds apart
-                            if kind in gp.pools:  # fresh bundles: plenty for this run
-                                gp.top_up(kind, int(max(300, 400 * args.seconds)))
+                            if kind in gp.pools:  # fresh bundles: twice the fastest rate yet
+                                fastest = max(rates.get(kind, 0), 500)
+                                gp.top_up(kind, int(2 * fastest * args.seconds))
                             cpu = http_support.server_cpu_seconds(ports[model])
                             run = http_support.closed_loop(
                                 ports[model], gp.request(kind, rng), clients, args.seconds,
@@ -123,6 +125,7 @@ def main() -> None:
                             if kind in gp.pools:
                                 gp.pools[kind].used += len(run.latencies) + run.failed
                                 time.sleep(0.3)  # in-flight requests finish
+                            rates[kind] = max(rates.get(kind, 0), run.rate)
                             key = (workers, model, clients, kind)
                             cells[key].append(run)
                             loads[key].append(os.getloadavg()[0])
@@ -157,10 +160,11 @@ def report(args, cells: dict, loads: dict) -> None:
         failed = sum(r.failed for r in runs)
         bad = f" ({failed} failed)" if failed else ""
         load_ = statistics.mean(loads[key])
-        cpu = statistics.median(r.cpu_ms_per_request for r in runs)
+        cpus = [r.cpu_ms_per_request for r in runs if r.cpu_ms_per_request is not None]
+        cpu = f"{statistics.median(cpus):.2f}" if cpus else "-"  # no request answered
         print(
             f"| {workers} | {model} | {clients} | {KINDS[kind]} | {rate:.1f}{bad} | "
-            f"{every.p50:.1f} | {every.p99:.1f} | {cpu:.2f} | {load_:.1f} |"
+            f"{every.p50:.1f} | {every.p99:.1f} | {cpu} | {load_:.1f} |"
         )
 
 
