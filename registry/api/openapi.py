@@ -92,6 +92,20 @@ class RegistryAutoSchema(AutoSchema):
             schema["minProperties"] = serializer.min_properties
         return schema
 
+    def _insert_field_validators(self, field, schema):
+        """A text that may be blank and has a pattern or format is written as `oneOf` the
+        text and the empty text; the text's alternative must not take "" too, or a blank
+        text matches both and `oneOf` (exactly one) calls it invalid."""
+        super()._insert_field_validators(field, schema)
+        alternatives = schema.get("oneOf")
+        if (
+            isinstance(alternatives, list)
+            and len(alternatives) == 2
+            and alternatives[1] == {"type": "string", "maxLength": 0}
+            and alternatives[0].get("type") == "string"
+        ):
+            alternatives[0]["minLength"] = max(alternatives[0].get("minLength", 0), 1)
+
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         """What DRF checks and the plain mapping leaves out: a text checked by a regular
         expression shows it; a text never holds NUL (DRF refuses it), and a trimmed one
