@@ -224,12 +224,15 @@ def _body(response) -> dict:
 
 
 def _explained(case, response) -> bool:
-    """Whether a 400 is one of RULES' refusals for this operation (and body type)."""
+    """Whether a refusal is explained: a 400 of RULES' for this operation (and body type),
+    a 422 of EVERYWHERE's, or a 413 for a body over the byte limit."""
     label = case.operation.label
     allowed = RULES.get(label, {}) | RULES.get(f"{label} [{case.media_type}]", {})
     body = _body(response)
     if response.status_code == 422 and body.get("code") in EVERYWHERE:
         return True
+    if response.status_code == 413 and body.get("code") == "request_too_large":
+        return True  # a body over the byte limit: maxLength counts characters, not bytes
     if response.status_code != 400 or body.get("code") not in allowed:
         return False
     if body["code"] == "readings_rejected":

@@ -6,7 +6,10 @@ it, so each test checks both sides: what the schema says, and what the API answe
 """
 
 import importlib.util
+import json
+import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
@@ -428,3 +431,35 @@ def test_an_approval_with_an_empty_reason_is_valid_and_taken(schema):
     )
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "approved"
+
+
+def test_a_body_over_the_byte_limit_is_a_documented_413_the_fuzzer_counts_as_refused(
+    schema, settings
+):
+    """Seed 10 sent an onboarding `csv` past its maxLength in JSON escapes (12 bytes a
+    character), over the 8 MiB body limit: 413, which schemathesis's list of refusals left
+    out (ST201). The runner's config adds it; a schema-valid body can be over the limit
+    too (maxLength counts characters), so the ST202 check accepts it as well."""
+    # given: a body just over the limit, every character of it written as an escape
+    settings.API_JSON_MAX_BYTES = 120_000
+    csv = "\U00010437" * 10_001  # "\\ud801\\udc37" in the JSON: 120,012 bytes
+    admin = member_of(OrganisationFactory(), role="admin")
+    # when
+    response = client_for(admin).post(
+        "/api/v1/devices/onboard/", json.dumps({"csv": csv}), content_type="application/json"
+    )
+    # then: refused for its size, as documented
+    assert response.status_code == 413, response.content
+    assert response.json()["code"] == "request_too_large"
+    assert "413" in schema["paths"]["/api/v1/devices/onboard/"]["post"]["responses"]
+    # and the fuzzer counts it as a refusal, of invalid and of valid data alike
+    config = tomllib.loads((REPO / "scripts/schemathesis.toml").read_text())
+    assert "413" in config["checks"]["negative_data_rejection"]["expected-statuses"]
+    case = SimpleNamespace(
+        operation=SimpleNamespace(label="POST /api/v1/devices/onboard/"),
+        media_type="application/json",
+    )
+    answer = SimpleNamespace(status_code=413, json=response.json)
+    assert fuzz_rules()._explained(case, answer)
+    other = SimpleNamespace(status_code=413, json=lambda: {"code": "something_else"})
+    assert not fuzz_rules()._explained(case, other)
