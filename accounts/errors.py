@@ -58,6 +58,14 @@ class MembershipExists(Conflict):
     default_detail = "The user is already a member of this organisation."
 
 
+class PasswordTooWeak(InvalidInput):
+    """Refused by the password validators (AUTH_PASSWORD_VALIDATORS): too like the username,
+    a common password, all digits. `extra.fields.password` lists their messages."""
+
+    code = "password_too_weak"
+    default_detail = "The password is too weak."
+
+
 class InvalidCredentials(InvalidInput):
     code = "invalid_credentials"
     default_detail = "Unknown username or wrong password."

@@ -70,7 +70,7 @@ def user_register(*, username: str, password: str, email: str = "") -> User:
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
-        raise InvalidInput("The password is too weak.", fields={"password": exc.messages}) from None
+        raise errors.PasswordTooWeak(fields={"password": exc.messages}) from None
     user.set_password(password)
     try:
         with transaction.atomic():

@@ -43,6 +43,10 @@ EVERYWHERE: dict[str, str] = {
 
 # operation label -> {error code -> why the schema cannot express it}
 RULES: dict[str, dict[str, str]] = {
+    "POST /api/v1/auth/register/": {
+        "password_too_weak": "the password validators: too like the username, one of "
+        "20,000 common passwords, or all digits: a list and a comparison, not a pattern",
+    },
     "POST /api/v1/devices/onboard/": {
         "onboarding_file_invalid": "the header and rows of the CSV document inside the `csv` "
         "text: OpenAPI describes the JSON body, not a document inside one of its strings",

@@ -12,7 +12,10 @@ class UserOutputSerializer(serializers.ModelSerializer):
 
 class UserRegisterInputSerializer(StrictInputSerializer):
     username = serializers.RegexField(r"^[\w.@+-]{3,150}$")
-    password = serializers.CharField(write_only=True, min_length=8, max_length=128)
+    # As typed: a password's spaces are part of it (Django's login form keeps them too).
+    password = serializers.CharField(
+        write_only=True, min_length=8, max_length=128, trim_whitespace=False
+    )
     email = serializers.EmailField(required=False, allow_blank=True, default="")
 
 
@@ -42,7 +45,7 @@ class ApiTokenCreateInputSerializer(StrictInputSerializer):
         "Default: the registry's API_TOKEN_DEFAULT_TTL_DAYS.",
     )
     username = serializers.CharField(required=False, help_text="Only when not logged in.")
-    password = serializers.CharField(required=False, write_only=True)
+    password = serializers.CharField(required=False, write_only=True, trim_whitespace=False)
 
 
 class ApiTokenOutputSerializer(serializers.ModelSerializer):

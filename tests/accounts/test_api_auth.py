@@ -187,3 +187,42 @@ def test_session_writes_need_the_csrf_token_and_bearer_writes_do_not():
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['token']}")
     assert client.post("/api/v1/auth/tokens/", {"name": "y"}).status_code == 201
+
+
+def test_a_password_is_taken_as_typed_spaces_included():
+    """The schema allows a password of 8 characters padded with spaces; DRF used to trim it
+    to fewer and refuse it (the fuzzer's seed 11, ST202), or to store it without the spaces
+    that the browser login (Django's form keeps them) would then send."""
+    # when
+    response = APIClient().post(
+        "/api/v1/auth/register/",
+        {"username": "grace", "password": "  in the  middle  "},
+        format="json",
+    )
+    # then
+    assert response.status_code == 201, response.content
+    user = User.objects.get(username="grace")
+    assert user.check_password("  in the  middle  ")
+    assert not user.check_password("in the  middle")
+    assert Client().login(username="grace", password="  in the  middle  ")
+    create_token("grace", "  in the  middle  ")  # the API's login, as typed too
+    wrong = APIClient().post(
+        "/api/v1/auth/tokens/",
+        {"name": "cli", "username": "grace", "password": "in the  middle"},
+        format="json",
+    )
+    assert wrong.status_code == 400
+    assert wrong.json()["code"] == "invalid_credentials"
+
+
+def test_a_weak_password_is_refused_with_its_own_code():
+    # when: schema-valid (8 characters or more) but one of the common passwords
+    response = APIClient().post(
+        "/api/v1/auth/register/", {"username": "grace", "password": "password123"}, format="json"
+    )
+    # then
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "password_too_weak"
+    assert body["extra"]["fields"]["password"]
+    assert not User.objects.filter(username="grace").exists()

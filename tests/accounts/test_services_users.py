@@ -56,7 +56,7 @@ def test_the_database_refuses_a_second_login_differing_only_by_case():
 def test_user_register_refuses_a_weak_password(password):
     error = refused(
         lambda: services.user_register(username="ada-the-user", password=password),
-        "invalid",
+        "password_too_weak",
         400,
     )
     assert "password" in error.extra["fields"]

@@ -463,3 +463,17 @@ def test_a_body_over_the_byte_limit_is_a_documented_413_the_fuzzer_counts_as_ref
     assert fuzz_rules()._explained(case, answer)
     other = SimpleNamespace(status_code=413, json=lambda: {"code": "something_else"})
     assert not fuzz_rules()._explained(case, other)
+
+
+def test_an_untrimmed_text_that_may_not_be_blank_refuses_only_the_empty_one(schema):
+    """A password is taken as typed (no trimming): "" is blank, eight spaces are not."""
+    token = schema["components"]["schemas"]["ApiTokenCreateInputRequest"]["properties"]
+    assert not schema_allows(schema, token["password"], "")
+    assert schema_allows(schema, token["password"], " ")
+    response = client_for(None).post(
+        "/api/v1/auth/tokens/",
+        {"name": "cli", "username": "nobody", "password": ""},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["extra"]["fields"]["password"] == ["This field may not be blank."]
