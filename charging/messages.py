@@ -25,6 +25,7 @@ from charging import errors
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 UNIT_SCALE = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+MAX_WH = 2**53  # what every energy column and JSON reader here holds exactly
 
 
 def _transaction_event_json_schema() -> dict[str, Any]:
@@ -97,10 +98,13 @@ def _energy_wh(sampled: dict[str, Any], path: str) -> int | None:
     multiplier = (sampled.get("unitOfMeasure") or {}).get("multiplier", 0)
     if unit not in UNIT_SCALE:
         raise errors.InvalidTransactionEvent(fields={path: ["energy in Wh or kWh"]})
-    value = Decimal(str(sampled["value"])) * UNIT_SCALE[unit] * Decimal(10) ** multiplier
-    if value < 0 or value != value.to_integral_value():
+    try:
+        value = Decimal(str(sampled["value"])) * UNIT_SCALE[unit] * Decimal(10) ** multiplier
+    except ArithmeticError:  # decimal.Overflow: a multiplier (an exponent) far out of range
+        value = None
+    if value is None or value < 0 or value != value.to_integral_value() or value >= MAX_WH:
         raise errors.TransactionEventEnergyInvalid(
-            fields={path: ["a whole, non-negative Wh value"]}
+            fields={path: ["a whole, non-negative Wh value below 2**53"]}
         )
     return int(value)
 

@@ -26,6 +26,10 @@ import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+DUPLICATE_ITEM = (
+    "a bundle named by two items: uniqueness by one member of objects, which JSON Schema's "
+    "uniqueItems (whole items) cannot say"
+)
 ORDER = "the period must end after it starts: a comparison of two fields"
 REFERENCE = "names an object the registry does not have: data, not shape"
 DEVICE_VALUES = (
@@ -87,7 +91,10 @@ RULES: dict[str, dict[str, str]] = {
         "period_invalid": "start before end, at most 366 days apart: two parameters"
     },
     "POST /api/v1/bundles/{id}/retirements/": {"invalid_period": ORDER},
-    "POST /api/v1/retirements/": {"invalid_period": ORDER},
+    "POST /api/v1/retirements/": {
+        "invalid_period": ORDER,
+        "duplicate_bundle": DUPLICATE_ITEM,
+    },
     "POST /api/v1/withdrawals/": {
         "invalid_period": "a device needs a period that ends after it starts: two fields"
     },
@@ -149,10 +156,7 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/v1/sites/{id}/meters/": {
         "meter_not_linkable": "the meter " + REFERENCE + " or is not the household's"
     },
-    "POST /api/v1/transfers/batch/": {
-        "duplicate_bundle": "a bundle named by two items: uniqueness by one member of "
-        "objects, which JSON Schema's uniqueItems (whole items) cannot say"
-    },
+    "POST /api/v1/transfers/batch/": {"duplicate_bundle": DUPLICATE_ITEM},
     "POST /api/v1/grid-areas/": {"eic_check_invalid": "the EIC code's check character: a checksum"},
     "POST /api/v1/market/orders/": {
         "price_outside_band": "within the market's price band: data",

@@ -477,3 +477,23 @@ def test_an_untrimmed_text_that_may_not_be_blank_refuses_only_the_empty_one(sche
     )
     assert response.status_code == 400
     assert response.json()["extra"]["fields"]["password"] == ["This field may not be blank."]
+
+
+def test_a_retirement_naming_a_bundle_twice_is_a_refusal_the_fuzzer_knows(schema, producer):
+    """Seed 13 (ST202): two items of one retirement named the same bundle, with different
+    volumes, so uniqueItems (whole items) could not have refused it."""
+    body = {
+        "beneficiary_name": "Ada",
+        "beneficiary_country": "DE",
+        "purpose": "voluntary",
+        "consumption_start": "2026-01-01T00:00:00Z",
+        "consumption_end": "2026-02-01T00:00:00Z",
+        "items": [{"bundle": 9_000_000_001}, {"bundle": 9_000_000_001, "volume_wh": 5}],
+    }
+    assert schema_allows(schema, body_schema(schema, "/api/v1/retirements/", "post"), body)
+    response = client_for(producer).post("/api/v1/retirements/", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "duplicate_bundle")
+    case = SimpleNamespace(
+        operation=SimpleNamespace(label="POST /api/v1/retirements/"), media_type="application/json"
+    )
+    assert fuzz_rules()._explained(case, SimpleNamespace(status_code=400, json=response.json))
