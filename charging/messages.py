@@ -22,10 +22,10 @@ import jsonschema
 from django.utils.dateparse import parse_datetime
 
 from charging import errors
+from ledger.canonical import MAX_SAFE_INTEGER
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 UNIT_SCALE = {"Wh": Decimal(1), "kWh": Decimal(1000)}
-MAX_WH = 2**53  # what every energy column and JSON reader here holds exactly
 
 
 def _transaction_event_json_schema() -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _energy_wh(sampled: dict[str, Any], path: str) -> int | None:
         value = Decimal(str(sampled["value"])) * UNIT_SCALE[unit] * Decimal(10) ** multiplier
     except ArithmeticError:  # decimal.Overflow: a multiplier (an exponent) far out of range
         value = None
-    if value is None or value < 0 or value != value.to_integral_value() or value >= MAX_WH:
+    if value is None or not 0 <= value < MAX_SAFE_INTEGER or value != value.to_integral_value():
         raise errors.TransactionEventEnergyInvalid(
             fields={path: ["a whole, non-negative Wh value below 2**53"]}
         )
