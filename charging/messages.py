@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from charging import errors
 from ledger.canonical import MAX_SAFE_INTEGER
+from registry.datetimes import DATE_TIME, DATE_TIME_HINT, DATE_TIME_RE
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 UNIT_SCALE = {"Wh": Decimal(1), "kWh": Decimal(1000)}
@@ -58,7 +59,10 @@ def transaction_event_openapi_schema() -> dict[str, Any]:
             return node
         if "$ref" in node:
             return convert(definitions[node["$ref"].removeprefix("#/definitions/")])
-        return {key: convert(value) for key, value in node.items() if key not in _NOT_OPENAPI}
+        converted = {key: convert(value) for key, value in node.items() if key not in _NOT_OPENAPI}
+        if node.get("format") == "date-time":  # the times `_when` takes
+            converted["pattern"] = DATE_TIME
+        return converted
 
     schema = convert(document)
     unit = schema["properties"]["meterValue"]["items"]["properties"]["sampledValue"]["items"][
@@ -82,13 +86,10 @@ class TransactionEvent:
 
 
 def _when(value: str, path: str) -> dt.datetime:
-    try:  # parse_datetime raises on a well-formed but impossible time (12:99)
-        parsed = parse_datetime(value)
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed.astimezone(dt.UTC)
-    except (ValueError, OverflowError):
-        pass
-    raise errors.InvalidTransactionEvent(fields={path: ["an RFC 3339 time with offset"]})
+    """An RFC 3339 time as the schema's pattern has it: in range, also in UTC."""
+    if not isinstance(value, str) or not DATE_TIME_RE.match(value):
+        raise errors.InvalidTransactionEvent(fields={path: [DATE_TIME_HINT]})
+    return parse_datetime(value).astimezone(dt.UTC)
 
 
 def _energy_wh(sampled: dict[str, Any], path: str) -> int | None:

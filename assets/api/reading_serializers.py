@@ -7,6 +7,7 @@ from rest_framework import serializers
 from assets.api.serializers import ENERGY_MAX, MeterSerialField
 from assets.models import Reading, ReadingBatch
 from assets.validation import SERIAL_FORMAT, b64
+from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import InputSerializer, StrictInputSerializer
 
 # assets.validation.decode_signature: 64 bytes as 128 hex digits or as padded base64.
@@ -23,8 +24,8 @@ class ReadingIntervalInputSerializer(StrictInputSerializer):
     energy of one interval."""
 
     meter = MeterSerialField(help_text="Meter serial.")
-    start = serializers.DateTimeField(help_text="Interval start (with offset).")
-    end = serializers.DateTimeField(help_text="Interval end = start + interval.")
+    start = BoundedDateTimeField(help_text="Interval start (with offset).")
+    end = BoundedDateTimeField(help_text="Interval end = start + interval.")
     wh = serializers.IntegerField(min_value=0, max_value=ENERGY_MAX, help_text="Energy in Wh.")
     signature = SignatureField(
         required=False, help_text="Ed25519 over the canonical bytes, base64 or hex."
@@ -35,7 +36,7 @@ class ReadingCounterInputSerializer(StrictInputSerializer):
     """One row of a JSON upload: a cumulative counter reading."""
 
     meter = MeterSerialField(help_text="Meter serial.")
-    time = serializers.DateTimeField(help_text="Counter reading time (with offset).")
+    time = BoundedDateTimeField(help_text="Counter reading time (with offset).")
     counter_wh = serializers.IntegerField(
         min_value=0, max_value=ENERGY_MAX, help_text="Counter in Wh."
     )

@@ -8,6 +8,7 @@ from assets import codes
 from assets.models import Device, DeviceOwner, GridArea, Meter, MeterKey
 from assets.services.common import MAX_SAFE_INTEGER
 from assets.validation import EIC_FORMAT, SERIAL_FORMAT, SHARE_FORMAT
+from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import CountryField, StrictInputSerializer
 
 # Energy and counters are below 2**53 (exact in JSON numbers everywhere).
@@ -427,23 +428,23 @@ class MeterRegisterInputSerializer(StrictInputSerializer):
     public_key = PublicKeyField(
         max_length=100, required=False, help_text="Ed25519 public key, base64 or hex."
     )
-    key_valid_from = serializers.DateTimeField(required=False)
-    installed_at = serializers.DateTimeField(required=False)
+    key_valid_from = BoundedDateTimeField(required=False)
+    installed_at = BoundedDateTimeField(required=False)
 
 
 class MeterKeyRotateInputSerializer(StrictInputSerializer):
     public_key = PublicKeyField(max_length=100, help_text="Base64 or hex, 32 bytes.")
-    valid_from = serializers.DateTimeField(required=False, help_text="Default: now.")
+    valid_from = BoundedDateTimeField(required=False, help_text="Default: now.")
 
 
 class MeterCounterResetInputSerializer(StrictInputSerializer):
-    time = serializers.DateTimeField(help_text="The new baseline's time (interval-aligned).")
+    time = BoundedDateTimeField(help_text="The new baseline's time (interval-aligned).")
     counter_wh = serializers.IntegerField(min_value=0, max_value=ENERGY_MAX)
     reason = serializers.CharField(max_length=2000)
 
 
 class MeterReplaceInputSerializer(StrictInputSerializer):
-    time = serializers.DateTimeField(help_text="When the old meter stopped and the new started.")
+    time = BoundedDateTimeField(help_text="When the old meter stopped and the new started.")
     new_serial = MeterSerialField(max_length=64)
     public_key = PublicKeyField(max_length=100, required=False)
     counter_wh = serializers.IntegerField(
@@ -456,7 +457,7 @@ class MeterReplaceInputSerializer(StrictInputSerializer):
 
 
 class MeterRemoveInputSerializer(StrictInputSerializer):
-    time = serializers.DateTimeField()
+    time = BoundedDateTimeField()
     reason = serializers.CharField(max_length=2000)
 
 

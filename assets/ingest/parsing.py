@@ -6,6 +6,7 @@ import datetime as dt
 
 from assets.canonical import MAX_SAFE_INTEGER, format_time
 from assets.ingest.records import UTC, DeviceInfo, RowError
+from registry.datetimes import DATE_TIME_HINT, DATE_TIME_RE
 
 
 def parse_wh(value, field_name: str) -> int:
@@ -68,6 +69,8 @@ class TimeParser:
             return RowError(None, "invalid_time", f"{value!r} is not an ISO 8601 time.")
         if parsed.tzinfo is None:
             return RowError(None, "naive_time", "The time needs a UTC offset or 'Z'.")
+        if not DATE_TIME_RE.match(value):  # what the schema says, and in range in UTC
+            return RowError(None, "invalid_time", DATE_TIME_HINT)
         parsed = parsed.astimezone(UTC)
         epoch = -1 if parsed.microsecond else int(parsed.timestamp())
         return parsed, self.canonical(parsed), epoch

@@ -17,6 +17,7 @@ from certificates.models import (
 from certificates.selectors import bundle_storage_origin
 from certificates.services.common import MAX_BATCH_ITEMS, MAX_SAFE_WH
 from ledger.api.serializers import CompletenessOutputSerializer
+from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import CountryField, FieldsBuiltOnce, StrictInputSerializer
 
 STATUS_NAMES = [label for _value, label in Bundle.Status.choices]
@@ -243,8 +244,8 @@ class ClaimInputMixin(serializers.Serializer):
     # Every retirement names its beneficiary (the service refuses one without).
     beneficiary_name = serializers.CharField(max_length=200)
     beneficiary_country = CountryField()
-    consumption_start = serializers.DateTimeField()
-    consumption_end = serializers.DateTimeField()
+    consumption_start = BoundedDateTimeField()
+    consumption_end = BoundedDateTimeField()
     location = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     purpose = serializers.ChoiceField(choices=Retirement.Purpose.choices)
 
@@ -306,8 +307,8 @@ class RetirementOutputSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
 class IssuanceRequestInputSerializer(StrictInputSerializer):
     device = serializers.IntegerField()
-    period_start = serializers.DateTimeField(help_text="UTC; whole hours for hourly issuance.")
-    period_end = serializers.DateTimeField()
+    period_start = BoundedDateTimeField(help_text="UTC; whole hours for hourly issuance.")
+    period_end = BoundedDateTimeField()
     granularity = serializers.ChoiceField(
         choices=IssuanceRequest.Granularity.choices, default=IssuanceRequest.Granularity.HOUR
     )
@@ -357,8 +358,8 @@ class WithdrawalInputSerializer(StrictInputSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Required: why.")
     bundles = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     device = serializers.IntegerField(required=False, allow_null=True, default=None)
-    period_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    period_end = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    period_start = BoundedDateTimeField(required=False, allow_null=True, default=None)
+    period_end = BoundedDateTimeField(required=False, allow_null=True, default=None)
 
 
 class WithdrawalItemOutputSerializer(serializers.Serializer):
@@ -376,8 +377,8 @@ class WithdrawalOutputSerializer(serializers.ModelSerializer):
 
 class DeviceWithdrawalInputSerializer(StrictInputSerializer):
     device = serializers.IntegerField(help_text="The device whose certificates are withdrawn.")
-    period_start = serializers.DateTimeField(help_text="Production from (inclusive).")
-    period_end = serializers.DateTimeField(help_text="Production until (exclusive).")
+    period_start = BoundedDateTimeField(help_text="Production from (inclusive).")
+    period_end = BoundedDateTimeField(help_text="Production until (exclusive).")
     reason = serializers.CharField(max_length=2000, help_text="Required: why.")
     dry_run = serializers.BooleanField(
         required=False,

@@ -12,6 +12,7 @@ from consumers.models import (
     SiteMeter,
 )
 from consumers.services.communities import PRICE_MAX
+from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import CountryField, CurrencyField, InputSerializer
 
 
@@ -104,14 +105,14 @@ class SiteMeterLinkInputSerializer(InputSerializer):
 
 
 class SiteReadingsQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField(required=False)
-    end = serializers.DateTimeField(required=False)
+    start = BoundedDateTimeField(required=False)
+    end = BoundedDateTimeField(required=False)
     resolution = serializers.ChoiceField(choices=Consent.Resolution.choices, default="hourly")
 
 
 class PeriodQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField(required=False)
-    end = serializers.DateTimeField(required=False)
+    start = BoundedDateTimeField(required=False)
+    end = BoundedDateTimeField(required=False)
 
 
 class SiteReadingsUploadOutputSerializer(serializers.Serializer):
@@ -130,8 +131,8 @@ class ConsentGrantInputSerializer(InputSerializer):
         child=serializers.IntegerField(), min_length=1, max_length=50
     )
     resolution = serializers.ChoiceField(choices=Consent.Resolution.choices)
-    valid_from = serializers.DateTimeField(required=False)
-    valid_to = serializers.DateTimeField()
+    valid_from = BoundedDateTimeField(required=False)
+    valid_to = BoundedDateTimeField()
 
 
 class ConsentOutputSerializer(serializers.ModelSerializer):
@@ -230,7 +231,7 @@ class CommunityJoinInputSerializer(InputSerializer):
     consumption_meter_id = serializers.IntegerField()
     account_id = serializers.IntegerField()
     site_id = serializers.IntegerField(required=False, allow_null=True)
-    joined_at = serializers.DateTimeField(required=False)
+    joined_at = BoundedDateTimeField(required=False)
 
 
 class CommunityMemberOutputSerializer(serializers.ModelSerializer):
@@ -251,7 +252,7 @@ class CommunityMemberOutputSerializer(serializers.ModelSerializer):
 
 
 class CommunityLeaveInputSerializer(InputSerializer):
-    left_at = serializers.DateTimeField(required=False)
+    left_at = BoundedDateTimeField(required=False)
 
 
 class CommunityKeyInputSerializer(InputSerializer):
@@ -268,5 +269,5 @@ class CommunityDeviceInputSerializer(InputSerializer):
 
 
 class CommunityDistributionInputSerializer(InputSerializer):
-    start = serializers.DateTimeField(help_text="On the hour.")
-    end = serializers.DateTimeField(help_text="On the hour, not in the future; ≤ 31 days.")
+    start = BoundedDateTimeField(help_text="On the hour.")
+    end = BoundedDateTimeField(help_text="On the hour, not in the future; ≤ 31 days.")

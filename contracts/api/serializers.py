@@ -11,6 +11,7 @@ from contracts.models import (
     OrganisationKey,
     SettlementObligation,
 )
+from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import InputSerializer
 
 
@@ -23,8 +24,8 @@ class TermsField(serializers.JSONField):
 class ContractCreateInputSerializer(InputSerializer):
     kind = serializers.ChoiceField(choices=sorted(KINDS))
     terms = TermsField(help_text="The kind's terms (see docs/contracts.md).")
-    start_at = serializers.DateTimeField()
-    end_at = serializers.DateTimeField(help_text="After start_at.")
+    start_at = BoundedDateTimeField()
+    end_at = BoundedDateTimeField(help_text="After start_at.")
     on_failure = serializers.ChoiceField(
         choices=Contract.OnFailure.choices, default=Contract.OnFailure.PARK
     )
@@ -68,7 +69,7 @@ class ContractAgreeInputSerializer(InputSerializer):
 
 class ContractAmendInputSerializer(InputSerializer):
     terms = TermsField()
-    end_at = serializers.DateTimeField(required=False)
+    end_at = BoundedDateTimeField(required=False)
 
 
 class ContractPartyOutputSerializer(serializers.ModelSerializer):

@@ -17,6 +17,7 @@ from market.models import (
 )
 from market.services.money import MAX_AMOUNT
 from market.services.orders import MAX_PRICE, MAX_QUANTITY_WH
+from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import CurrencyField, FieldsBuiltOnce, StrictInputSerializer
 from registry.countries import COUNTRY_CHOICES
 
@@ -73,9 +74,9 @@ class CriteriaInputSerializer(StrictInputSerializer):
     country = serializers.CharField(required=False, min_length=2, max_length=2)
     grid_area_code = serializers.CharField(required=False, max_length=32)
     device = serializers.IntegerField(required=False)
-    period_from = serializers.DateTimeField(required=False)
-    period_to = serializers.DateTimeField(required=False)
-    production_hour = serializers.DateTimeField(
+    period_from = BoundedDateTimeField(required=False)
+    period_to = BoundedDateTimeField(required=False)
+    production_hour = BoundedDateTimeField(
         required=False, help_text='"Same hour": only certificates of the hour starting here.'
     )
     max_age_days = serializers.IntegerField(required=False, min_value=0)
@@ -118,7 +119,7 @@ class OrderCreateInputSerializer(FieldsBuiltOnce, StrictInputSerializer):
     time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices, default="gtc")
     min_fill_wh = serializers.IntegerField(required=False, default=0)
     criteria = CriteriaInputSerializer(required=False)
-    slot_start = serializers.DateTimeField(
+    slot_start = BoundedDateTimeField(
         required=False,
         help_text="Energy markets: the delivery slot's start (a whole slot, before gate closure).",
     )

@@ -6,12 +6,14 @@ column is an integer (an id nobody has matches nothing, like any other value, in
 django-filter's 400 "Select a valid choice"), and a boolean is `true` or `false` (not any
 word, silently ignored).
 
-Aware datetimes are turned into UTC before they reach a query, and an offset PostgreSQL
-cannot store (beyond ±15:59; Python accepts up to ±23:59) is a 400 on that parameter
-instead of a DataError. Numbers outside the signed 64-bit range are refused the same way.
+A date-time is taken as the schema's pattern says (`registry.api.fields.DATE_TIME`: RFC
+3339, years 1000-8999, offsets up to ±15:59, which PostgreSQL stores; django-filter would
+take `2026-01-01 00:00`, or an offset of +23:59 that PostgreSQL refuses with a DataError),
+and turned into UTC before it reaches a query. Numbers outside the signed 64-bit range are
+a 400 on their parameter too.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django import forms
@@ -24,20 +26,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+from registry.datetimes import DATE_TIME_HINT, DATE_TIME_RE
+
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 def _check_value(value):
     """(value to use, problem or None)."""
     if isinstance(value, datetime) and value.tzinfo is not None:
-        offset = value.utcoffset()
-        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
-            return value, "The time-zone offset must be between -15:59 and +15:59."
-        try:
-            return value.astimezone(UTC), None
-        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
-            return value, "Out of range."
+        return value.astimezone(UTC), None  # in range: `_date_time_errors` ran first
     number = isinstance(value, int | Decimal) and not isinstance(value, bool)
     if number and not BIGINT_MIN <= value <= BIGINT_MAX:
         return value, "Out of range."
@@ -108,6 +105,15 @@ def _blank_errors(filterset, params) -> dict[str, list[str]]:
     }
 
 
+def _date_time_errors(filterset, params) -> dict[str, list[str]]:
+    return {
+        name: [DATE_TIME_HINT]
+        for name, flt in filterset.filters.items()
+        if issubclass(flt.field_class, forms.DateTimeField)
+        and any(value and not DATE_TIME_RE.match(value) for value in params.getlist(name))
+    }
+
+
 def _detail_route(view) -> bool:
     """A route naming one object (`/bundles/{pk}/`, `/bundles/{pk}/history/`)."""
     lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
@@ -126,6 +132,9 @@ class RegistryFilterBackend(DjangoFilterBackend):
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset
+        refused = _date_time_errors(filterset, request.query_params)
+        if refused:
+            raise serializers.ValidationError(refused)
         if not filterset.is_valid():
             raise utils.translate_validation(filterset.errors)
         blank = _blank_errors(filterset, request.query_params)

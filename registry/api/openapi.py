@@ -20,8 +20,10 @@ from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from registry.api.exceptions import ErrorSerializer
+from registry.api.fields import BoundedDateTimeField
 from registry.api.schema import error_responses
 from registry.api.serializers import StrictInputSerializer
+from registry.datetimes import DATE_TIME
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 # DRF's CharField refuses NUL anywhere (ProhibitNullCharactersValidator) and, trimming
@@ -35,13 +37,6 @@ SPACE = (
     "\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 )
 NON_BLANK_TEXT = f"^[^\\x00]*[^{SPACE}\\x00][^\\x00]*$"
-# A date-time in a query: RFC 3339 with a UTC offset PostgreSQL can store (±15:59; the
-# filters refuse larger ones, registry/api/filters.py). Days up to 28 and years 1000-8999
-# keep every date real, also once moved to UTC.
-FILTER_DATE_TIME = (
-    r"^[1-8]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-    r"(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)$"
-)
 # Every JSON type but null (OpenAPI 3.0 has no way to say "anything but null" otherwise).
 JSON_TYPES = ("object", "array", "string", "number", "boolean")
 
@@ -110,8 +105,10 @@ class RegistryAutoSchema(AutoSchema):
         """What DRF checks and the plain mapping leaves out: a text checked by a regular
         expression shows it; a text never holds NUL (DRF refuses it), and a trimmed one
         that may not be blank needs another character than a space; a decimal given as a
-        string has a digit; an integer without bounds fits 64 bits (the database's, and what
-        the API's filters and parsers accept); a list that may not be empty, or has a
+        string has a digit; a date-time is RFC 3339 in years 1000-8999 (`DATE_TIME`,
+        which BoundedDateTimeField enforces); an integer without bounds fits 64 bits (the
+        database's, and what the API's filters and parsers accept); a list that may not be
+        empty, or has a
         minimum or maximum length, says so; a JSON value that may not be null says which
         types it can be."""
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
@@ -133,6 +130,8 @@ class RegistryAutoSchema(AutoSchema):
                 schema["pattern"] = NON_BLANK_TEXT
             else:
                 schema["pattern"] = TEXT
+        if isinstance(field, BoundedDateTimeField):
+            schema["pattern"] = DATE_TIME
         if isinstance(field, serializers.DecimalField) and schema.get("type") == "string":
             schema["pattern"] = getattr(field, "schema_pattern", None) or _decimal_pattern(field)
         if schema.get("type") == "integer":
@@ -188,7 +187,7 @@ def bound_parameters(result, generator, request, public):
     refuses with a 400 before any view, the schema says of every path and query parameter:
     an integer without bounds is a 64-bit integer (the API's filters refuse larger ones
     with "Out of range."); a text is at most API_PARAMETER_MAX_LENGTH characters and holds
-    no NUL."""
+    no NUL; a date-time matches `DATE_TIME`, as the filters check."""
     limit = settings.API_PARAMETER_MAX_LENGTH
     for path in result.get("paths", {}).values():
         for operation in path.values():
@@ -207,5 +206,5 @@ def bound_parameters(result, generator, request, public):
                     schema["maxLength"] = min(schema.get("maxLength", limit), limit)
                     schema.setdefault("pattern", TEXT)
                 if schema.get("format") == "date-time":
-                    schema.setdefault("pattern", FILTER_DATE_TIME)
+                    schema.setdefault("pattern", DATE_TIME)
     return result

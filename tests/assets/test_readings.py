@@ -200,6 +200,12 @@ def one(meter, key, /, **changes):
         ({"wh": 2**53}, "wh", "too_large"),
         ({"start": "yesterday"}, "start", "invalid_time"),
         ({"start": "2025-01-01T10:00:00"}, "start", "naive_time"),
+        # valid ISO 8601 whose UTC instant is outside Python's calendar: an OverflowError
+        ({"start": "0001-01-01T00:00:00+19:00"}, "start", "invalid_time"),
+        ({"end": "9999-12-31T23:00:00-05:00"}, "end", "invalid_time"),
+        # outside the schema's pattern: a space for the T, an offset PostgreSQL cannot store
+        ({"start": "2025-01-01 10:00:00+00:00"}, "start", "invalid_time"),
+        ({"end": "2025-01-01T10:00:00+16:00"}, "end", "invalid_time"),
         ({"meter": "NO-SUCH-METER"}, "meter", "unknown_meter"),
         ({"meter": "bad serial!"}, "meter", "invalid_serial"),
         ({"signature": "not-base64!"}, "signature", "signature_malformed"),
