@@ -18,7 +18,12 @@ from market.models import (
 from market.services.money import MAX_AMOUNT
 from market.services.orders import MAX_PRICE, MAX_QUANTITY_WH
 from registry.api.fields import BoundedDateTimeField
-from registry.api.serializers import CurrencyField, FieldsBuiltOnce, StrictInputSerializer
+from registry.api.serializers import (
+    CountryField,
+    CurrencyField,
+    FieldsBuiltOnce,
+    StrictInputSerializer,
+)
 from registry.countries import COUNTRY_CHOICES
 
 
@@ -71,7 +76,7 @@ class CriteriaInputSerializer(StrictInputSerializer):
 
     technology_code = serializers.CharField(required=False, max_length=32)
     energy_source_code = serializers.CharField(required=False, max_length=32)
-    country = serializers.CharField(required=False, min_length=2, max_length=2)
+    country = CountryField(required=False)
     grid_area_code = serializers.CharField(required=False, max_length=32)
     device = serializers.IntegerField(required=False)
     period_from = BoundedDateTimeField(required=False)
