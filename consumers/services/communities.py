@@ -7,6 +7,7 @@ Locking: the community row first, then its members in primary-key order
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from fractions import Fraction
 
@@ -226,6 +227,23 @@ def _parse_share(value: object) -> Fraction:
     return share
 
 
+_MEMBER_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def _shares_by_member(shares: Mapping[int | str, object], wanted: set[int]) -> dict[int, object]:
+    """The shares keyed by member id. A key that is no id in its canonical spelling (a
+    JSON key is text: "x", "01", "٣") names no current member."""
+    by_member = {}
+    for key, value in shares.items():
+        if not _MEMBER_ID.fullmatch(str(key)) or isinstance(key, bool):
+            raise errors.AllocationKeyUnmet(
+                "Give a share for every current member, by member id, and no one else.",
+                members=sorted(wanted),
+            )
+        by_member[int(key)] = value
+    return by_member
+
+
 @transaction.atomic
 def community_key_set(
     *, actor: User, community_id: int, key_kind: str, shares: Mapping[int, object] | None = None
@@ -240,8 +258,8 @@ def community_key_set(
     )
     data_shares: dict[str, str] = {}
     if key_kind == Community.KeyKind.STATIC:
-        shares = {int(k): v for k, v in (shares or {}).items()}
         wanted = {member.pk for member in current}
+        shares = _shares_by_member(shares or {}, wanted)
         if set(shares) != wanted:
             raise errors.AllocationKeyUnmet(
                 "Give a share for every current member and no one else.",

@@ -9,6 +9,7 @@ from consumers import reports, services
 from consumers.models import CommunityMember, DataAccess
 from registry.errors import DomainError
 from tests.assets.factories import DeviceFactory, GridAreaFactory, MeterFactory
+from tests.conftest import client_for
 from tests.consumers.factories import CommunityFactory, SiteFactory, consent, member, site_meter
 from tests.factories import OrganisationFactory, member_of
 from tests.registry.support import events_since, last_event_id, row_counts
@@ -64,6 +65,10 @@ def test_static_key_must_add_up_to_one(community_world):
         ({a.pk: "1/2", b.pk: "1/3"}, "allocation_key_unmet"),  # a sum: data, not shape
         ({a.pk: "1/2"}, "allocation_key_unmet"),  # not every current member
         ({a.pk: "0", b.pk: "1"}, "allocation_key_invalid"),
+        # JSON keys that are no member id (fuzzing seed 19: int() raised, a 500)
+        ({"ø4x": "1/2", a.pk: "1/2"}, "allocation_key_unmet"),
+        ({f"0{a.pk}": "1/2", b.pk: "1/2"}, "allocation_key_unmet"),
+        ({str(a.pk): "1/2", f" {b.pk}": "1/2"}, "allocation_key_unmet"),
     ):
         with pytest.raises(DomainError) as exc:
             services.community_key_set(
@@ -185,3 +190,19 @@ def test_an_organisation_admin_creates_a_community_with_one_event():
     assert event["type"] == "community.created"
     assert event["subject"] == [f"community:{created.pk}", f"organisation:{organisation.pk}"]
     assert event["data"]["grid_area_id"] == area.pk and event["data"]["key_kind"] == "dynamic"
+
+
+@pytest.mark.django_db
+def test_a_share_keyed_by_no_member_id_is_refused_over_http(community_world):
+    """Fuzzing seed 19, as the issuing body: a static key whose `shares` had a key that is
+    no number answered 500 (int() in the service). It names no current member."""
+    community, admin, _sites, _links, members, *_ = community_world
+    before = last_event_id()
+    response = client_for(admin).post(
+        f"/api/v1/communities/{community.pk}/key/",
+        {"key_kind": "static", "shares": {"øëx4": "1/2", str(members[0].pk): "1/2"}},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "allocation_key_unmet"
+    assert events_since(before) == []
