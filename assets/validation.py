@@ -10,7 +10,10 @@ from fractions import Fraction
 EIC_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
 EIC_FORMAT = re.compile(r"^[0-9A-Z-]{16}$")
 SERIAL_FORMAT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-SHARE_FORMAT = re.compile(r"^\s*(\d{1,9})\s*(?:/\s*(\d{1,9})\s*)?$|^\s*(\d?\.\d{1,9})\s*$")
+# ASCII digits: Python's `\d` also takes other scripts' (the schema's, ECMA-262's, does not).
+SHARE_FORMAT = re.compile(
+    r"^\s*([0-9]{1,9})\s*(?:/\s*([0-9]{1,9})\s*)?$|^\s*([0-9]?\.[0-9]{1,9})\s*$"
+)
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -28,7 +31,7 @@ def eic_check_character(first15: str) -> str:
 
 def eic_problem(code: str) -> str | None:
     """Why `code` is not a valid EIC code, or None."""
-    if not EIC_FORMAT.match(code):
+    if not EIC_FORMAT.fullmatch(code):
         return "An EIC code is 16 characters of 0-9, A-Z and '-'."
     expected = eic_check_character(code[:15])
     if expected == "-":
@@ -53,7 +56,7 @@ def parse_share(value: object) -> Fraction:
     """A co-owner share from "1/3", "0.25", "1" or an integer; floats are refused (inexact)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("Give the share as a string such as '1/3' or '0.25'.")
-    match = SHARE_FORMAT.match(str(value))
+    match = SHARE_FORMAT.fullmatch(str(value))
     if not match:
         raise ValueError(f"{value!r} is not a share such as '1/3' or '0.25'.")
     if match.group(3) is not None:

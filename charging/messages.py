@@ -87,7 +87,7 @@ class TransactionEvent:
 
 def _when(value: str, path: str) -> dt.datetime:
     """An RFC 3339 time as the schema's pattern has it: in range, also in UTC."""
-    if not isinstance(value, str) or not DATE_TIME_RE.match(value):
+    if not isinstance(value, str) or not DATE_TIME_RE.fullmatch(value):
         raise errors.InvalidTransactionEvent(fields={path: [DATE_TIME_HINT]})
     return parse_datetime(value).astimezone(dt.UTC)
 

@@ -47,7 +47,7 @@ def _bad(detail: str, path: str) -> errors.InvalidTariff:
 
 def tariff_elements_clean(elements: Any, currency: str) -> list[dict[str, Any]]:
     """Validate OCPI tariff elements; return them in canonical form (prices as strings)."""
-    if not isinstance(currency, str) or not CURRENCY.match(currency):
+    if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
         raise _bad("currency must be an ISO 4217 code", "currency")
     if not isinstance(elements, list) or not elements:
         raise _bad("at least one tariff element", "elements")
@@ -82,7 +82,7 @@ def tariff_elements_clean(elements: Any, currency: str) -> list[dict[str, Any]]:
         if unknown:
             raise _bad(f"unsupported restrictions: {', '.join(sorted(unknown))}", path)
         for key in ("start_time", "end_time"):
-            if key in restrictions and not WHOLE_HOUR.match(str(restrictions[key])):
+            if key in restrictions and not WHOLE_HOUR.fullmatch(str(restrictions[key])):
                 raise _bad(f"{key} must be a whole hour, HH:00", f"{path}.restrictions")
         days = restrictions.get("day_of_week")
         if days is not None and (

@@ -13,7 +13,7 @@ def gs1_check_digit(body: str) -> int:
 
 def metering_point_problem(value: object) -> str | None:
     """Why `value` is not a valid 18-digit metering-point id, or None when it is."""
-    if not isinstance(value, str) or not _DIGITS.match(value):
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
         return "18 digits (EAN-18 / GSRN)."
     if gs1_check_digit(value[:17]) != int(value[17]):
         return f"The check digit should be {gs1_check_digit(value[:17])}."

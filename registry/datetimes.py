@@ -24,6 +24,7 @@ DATE_TIME = (
     rf"^{_DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     r"(?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-5]):[0-5][0-9])$"
 )
+# Use its fullmatch: Python's `$` also matches before a final newline, ECMA-262's does not.
 DATE_TIME_RE = re.compile(DATE_TIME)
 DATE_TIME_HINT = (
     "Give an RFC 3339 date-time with a UTC offset, such as 2026-01-01T00:00:00Z "

@@ -202,7 +202,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
         key = request.headers.get(HEADER)
         if key is None or not request.user.is_authenticated:
             return handler(view, request, *args, **kwargs)
-        if not _KEY_FORMAT.match(key):
+        if not _KEY_FORMAT.fullmatch(key):
             raise IdempotencyKeyInvalid(fields={HEADER: ["1 to 255 visible ASCII characters."]})
         fingerprint = request_fingerprint(request)
         with transaction.atomic():

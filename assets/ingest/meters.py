@@ -58,7 +58,7 @@ class MeterResolver:
         return found
 
     def _load_meter(self, serial) -> MeterInfo | RowError:
-        if not isinstance(serial, str) or not SERIAL_FORMAT.match(serial):
+        if not isinstance(serial, str) or not SERIAL_FORMAT.fullmatch(serial):
             return RowError("meter", "invalid_serial", f"{serial!r} is not a meter serial.")
         if len(self.meters) >= MAX_METERS:
             return RowError("meter", "too_many_meters", f"At most {MAX_METERS} meters per batch.")

@@ -69,7 +69,7 @@ class TimeParser:
             return RowError(None, "invalid_time", f"{value!r} is not an ISO 8601 time.")
         if parsed.tzinfo is None:
             return RowError(None, "naive_time", "The time needs a UTC offset or 'Z'.")
-        if not DATE_TIME_RE.match(value):  # what the schema says, and in range in UTC
+        if not DATE_TIME_RE.fullmatch(value):  # what the schema says, and in range in UTC
             return RowError(None, "invalid_time", DATE_TIME_HINT)
         parsed = parsed.astimezone(UTC)
         epoch = -1 if parsed.microsecond else int(parsed.timestamp())

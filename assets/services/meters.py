@@ -92,7 +92,7 @@ def meter_create(
     on it (devices_onboard: the issuing body). Call it inside the caller's transaction."""
     if device.status == Device.Status.DECOMMISSIONED:
         raise errors.DeviceStatusConflict(status=device.status)
-    if not isinstance(serial, str) or not SERIAL_FORMAT.match(serial):
+    if not isinstance(serial, str) or not SERIAL_FORMAT.fullmatch(serial):
         raise _invalid({"serial": ["1-64 characters of A-Z a-z 0-9 . _ : - (first alphanumeric)."]})
     if kind not in Meter.Kind.values:
         raise _invalid({"kind": [f"One of {', '.join(Meter.Kind.values)}."]})
@@ -264,7 +264,7 @@ def meter_replace(
         raise errors.MeterTimeInvalid(fields={"at": ["Cannot be in the future."]})
     if meter.installed_at is not None and at <= meter.installed_at:
         raise errors.MeterTimeInvalid(fields={"at": ["Must be after the old meter was installed."]})
-    if not isinstance(new_serial, str) or not SERIAL_FORMAT.match(new_serial):
+    if not isinstance(new_serial, str) or not SERIAL_FORMAT.fullmatch(new_serial):
         raise _invalid({"new_serial": ["1-64 characters of A-Z a-z 0-9 . _ : -."]})
     if counter_wh is not None and (not _is_int(counter_wh) or counter_wh < 0):
         raise _invalid({"counter_wh": ["A non-negative whole number of Wh."]})

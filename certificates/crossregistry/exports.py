@@ -85,7 +85,7 @@ def certificate_export(
 ) -> CertificateExport:
     """Send a bundle, or its first `volume_wh` units, to an account at a partner registry."""
     _check_volume(volume_wh)
-    if not isinstance(destination_account, str) or not ACCOUNT_NUMBER.match(destination_account):
+    if not (isinstance(destination_account, str) and ACCOUNT_NUMBER.fullmatch(destination_account)):
         raise InvalidInput(
             "The destination account must be an account number (1-64 letters, digits, ._:/-).",
             fields={"destination_account": ["invalid"]},

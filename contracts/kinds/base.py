@@ -75,7 +75,7 @@ class TermsReader:
             return ""
         if not isinstance(value, str) or not value.strip() or len(value) > 200:
             raise InvalidTerms(fields={name: ["required text (at most 200 characters)"]})
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise InvalidTerms(fields={name: [f"must match {pattern.pattern}"]})
         return value.strip()
 

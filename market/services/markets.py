@@ -49,7 +49,7 @@ def market_create(
             raise NotIssuingBody()
     elif not user_is_issuing_body(actor):
         raise NotIssuingBody()
-    if not isinstance(code, str) or not CODE.match(code):
+    if not isinstance(code, str) or not CODE.fullmatch(code):
         raise errors.InvalidOrder("The market code is lower-case letters, digits and dashes.")
     if Market.objects.filter(code=code).exists():
         raise errors.MarketExists(code=code)

@@ -33,6 +33,6 @@ class BoundedDateTimeField(serializers.DateTimeField):
     default_error_messages = {"rfc3339": DATE_TIME_HINT}
 
     def to_internal_value(self, value):
-        if isinstance(value, str) and not DATE_TIME_RE.match(value):
+        if isinstance(value, str) and not DATE_TIME_RE.fullmatch(value):
             self.fail("rfc3339")
         return super().to_internal_value(value)

@@ -6,7 +6,7 @@ column is an integer (an id nobody has matches nothing, like any other value, in
 django-filter's 400 "Select a valid choice"), and a boolean is `true` or `false` (not any
 word, silently ignored).
 
-A date-time is taken as the schema's pattern says (`registry.api.fields.DATE_TIME`: RFC
+A date-time is taken as the schema's pattern says (`registry.datetimes.DATE_TIME`: RFC
 3339, years 1000-8999, offsets up to ±15:59, which PostgreSQL stores; django-filter would
 take `2026-01-01 00:00`, or an offset of +23:59 that PostgreSQL refuses with a DataError),
 and turned into UTC before it reaches a query. Numbers outside the signed 64-bit range are
@@ -110,7 +110,7 @@ def _date_time_errors(filterset, params) -> dict[str, list[str]]:
         name: [DATE_TIME_HINT]
         for name, flt in filterset.filters.items()
         if issubclass(flt.field_class, forms.DateTimeField)
-        and any(value and not DATE_TIME_RE.match(value) for value in params.getlist(name))
+        and any(value and not DATE_TIME_RE.fullmatch(value) for value in params.getlist(name))
     }
 
 

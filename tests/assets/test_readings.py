@@ -208,6 +208,7 @@ def one(meter, key, /, **changes):
         ({"end": "2025-01-01T10:00:00+16:00"}, "end", "invalid_time"),
         ({"meter": "NO-SUCH-METER"}, "meter", "unknown_meter"),
         ({"meter": "bad serial!"}, "meter", "invalid_serial"),
+        ({"meter": "SRC-PV-0001\n"}, "meter", "invalid_serial"),  # Python's `$` took it
         ({"signature": "not-base64!"}, "signature", "signature_malformed"),
         ({"colour": "green"}, "colour", "unknown_field"),
         ({"wh": None}, "wh", "required"),

@@ -75,7 +75,10 @@ def test_shares(given, share):
     assert parse_share(given) == share
 
 
-@pytest.mark.parametrize("given", [0.25, "0", "3/2", "1/0", "-1/3", "a/b", "", None, True, "1e-3"])
+@pytest.mark.parametrize(
+    "given",
+    [0.25, "0", "3/2", "1/0", "-1/3", "a/b", "", None, True, "1e-3", "\u0661/\u0662"],
+)
 def test_bad_shares(given):
     with pytest.raises(ValueError):
         parse_share(given)

@@ -44,10 +44,11 @@ pytestmark = pytest.mark.django_db
         ("2026-01-01t00:00:00z", False),
         ("2026-01-01T00:00:00.1234567Z", False),
         ("٢٠٢٦-01-01T00:00:00Z", False),  # Arabic-Indic digits: `\d` in Python takes them
+        ("2026-01-01T00:00:00Z\n", False),  # Python's `$` takes a final newline
     ],
 )
 def test_the_pattern_takes_real_rfc3339_times_in_range(text, real):
-    assert bool(DATE_TIME_RE.match(text)) is real
+    assert bool(DATE_TIME_RE.fullmatch(text)) is real
 
 
 def test_the_pattern_knows_every_day_of_years_1000_to_8999():
@@ -59,7 +60,7 @@ def test_the_pattern_knows_every_day_of_years_1000_to_8999():
         for month in range(1, 13):
             for number in range(1, 32):
                 date = f"{year:04d}-{month:02d}-{number:02d}"
-                assert bool(DATE_TIME_RE.match(f"{date}T12:00:00Z")) is (date in days), date
+                assert bool(DATE_TIME_RE.fullmatch(f"{date}T12:00:00Z")) is (date in days), date
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_the_pattern_knows_every_day_of_years_1000_to_8999():
 )
 def test_the_field_converts_what_the_pattern_takes_or_refuses_it_with_the_hint(text):
     field = BoundedDateTimeField()
-    if DATE_TIME_RE.match(text):
+    if DATE_TIME_RE.fullmatch(text):
         assert field.to_internal_value(text).utcoffset() == dt.timedelta(0)
     else:
         with pytest.raises(ValidationError, match="RFC 3339"):
@@ -137,11 +138,13 @@ def test_the_fuzzers_counter_reset_is_schema_invalid_and_refused_with_the_hint(s
         ("2026-01-01%2000:00:00Z", 400),  # django-filter took a space for the T
         ("2026-01-01T00:00:00", 400),  # and no offset at all
         ("2026-01-01T00:00:00%2B18:35", 400),
+        ("2026-01-01T00:00:00Z%0A", 400),  # a final newline (DATE_TIME_RE.match took it)
     ],
 )
 def test_a_date_time_filter_takes_what_its_schema_says(schema, producer, moment, status):  # noqa: F811
     documented = parameter(schema, "/api/v1/readings/", "period_start")["schema"]
     text = moment.replace("%2B", "+").replace("%20", " ")
-    assert schema_allows(schema, documented, text) is (status == 200)
+    if "%0A" not in moment:  # the Python validator's `$` takes the newline; ECMA-262's not
+        assert schema_allows(schema, documented, text) is (status == 200)
     response = client_for(producer).get(f"/api/v1/readings/?period_start={moment}")
     assert response.status_code == status, response.content
