@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import Account, Membership, Organisation, User
 from accounts.permissions import user_can_act_for
 from assets.models import Device, DeviceOwner, GridArea, Meter
+from assets.validation import parse_share
 from consumers import errors, events
 from consumers.locks import community_lock, members_lock
 from consumers.models import Community, CommunityDevice, CommunityMember, Site, SiteMeter
@@ -216,15 +217,12 @@ def community_member_leave(
 
 
 def _parse_share(value: object) -> Fraction:
+    """A share as co-owners give theirs ("1/3", "0.25"; assets.validation.parse_share):
+    bounded digits, where Fraction() of any text took "1e-999999999" and seconds of CPU."""
     try:
-        share = Fraction(str(value))
-    except (ValueError, ZeroDivisionError):
-        raise errors.AllocationKeyInvalid(
-            fields={"shares": [f"not a fraction: {value!r}"]}
-        ) from None
-    if share <= 0 or share > 1:
-        raise errors.AllocationKeyInvalid(fields={"shares": [f"out of (0, 1]: {value!r}"]})
-    return share
+        return parse_share(value)
+    except ValueError as refused:
+        raise errors.AllocationKeyInvalid(fields={"shares": [str(refused)]}) from None
 
 
 _MEMBER_ID = re.compile(r"[1-9][0-9]{0,17}")
