@@ -232,6 +232,10 @@ def iter_json_rows(source: BinaryIO, *, max_bytes: int) -> Iterator[RawRow]:
                     raise ReadingsMalformed(
                         f"Malformed JSON in row {row + 1}: {exc.msg}.", row=row + 1
                     ) from None
+            except ValueError as exc:  # a number of over 4,300 digits (Python's int limit)
+                raise ReadingsMalformed(
+                    f"Malformed JSON in row {row + 1}: {exc}.", row=row + 1
+                ) from None
         stream.pos = end
         row += 1
         yield row_from_mapping(row, item)

@@ -16,7 +16,8 @@ def parse_wh(value, field_name: str) -> int:
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
+        # int() refuses texts of over 4,300 digits (ValueError): anything past 16 is too large
+        number = int(value) if len(value.lstrip("0")) <= 16 else MAX_SAFE_INTEGER
     elif (
         isinstance(value, str) and value[:1] == "-" and value[1:].isascii() and value[1:].isdigit()
     ):

@@ -198,6 +198,7 @@ def one(meter, key, /, **changes):
         ({"wh": -5}, "wh", "negative"),
         ({"wh": "-5"}, "wh", "negative"),
         ({"wh": 2**53}, "wh", "too_large"),
+        ({"wh": "9" * 5000}, "wh", "too_large"),  # int() of it raised ValueError: a 500
         ({"start": "yesterday"}, "start", "invalid_time"),
         ({"start": "2025-01-01T10:00:00"}, "start", "naive_time"),
         # valid ISO 8601 whose UTC instant is outside Python's calendar: an OverflowError

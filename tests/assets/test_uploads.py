@@ -159,6 +159,8 @@ def test_stream_limit_without_content_length():
         (b"[]", "no readings"),
         (b"[{}] trailing", "Unexpected data"),
         (b"[\xff]", "UTF-8"),
+        # int() refuses over 4,300 digits with a ValueError, not a JSONDecodeError: a 500
+        (b'[{"meter": "SRC-PV-0001", "wh": ' + b"9" * 5000 + b"}]", "Malformed JSON in row 1"),
     ],
 )
 def test_malformed_json(producer, meter, snapshot, body, fragment):
