@@ -26,6 +26,14 @@ class NegativeTariff(InvalidInput):
     default_detail = "A tariff with a negative price could produce a negative bill."
 
 
+class BillOutOfRange(InvalidInput):
+    code = "bill_out_of_range"
+    default_detail = (
+        "At this tariff the session's energy and time come to more than a bill holds "
+        "(2**63 - 1 minor units)."
+    )
+
+
 class InvalidStation(InvalidInput):
     code = "invalid_station"
     default_detail = "The station's device, meter or key is not usable."

@@ -195,8 +195,16 @@ def _ocmf_session(parsed: Any, record: str) -> OcmfSession:
         unit = str(getattr(reading.RU, "value", reading.RU))
         if unit not in UNIT_SCALE:
             raise errors.OcmfInvalid(f"Unsupported energy unit {unit}.")
-        value = Decimal(str(reading.RV)) * UNIT_SCALE[unit]
-        return reading.timestamp.astimezone(dt.UTC), int(value)
+        try:  # decimal.Overflow from an exponent far out of range; a time before year 1 in UTC
+            value = Decimal(str(reading.RV)) * UNIT_SCALE[unit]
+            at = reading.timestamp.astimezone(dt.UTC)
+        except (ArithmeticError, OverflowError, ValueError):
+            value = None
+        if value is None or not 0 <= value < MAX_SAFE_INTEGER:
+            raise errors.OcmfInvalid(
+                "A reading must be a non-negative energy below 2**53 Wh at a time in range."
+            )
+        return at, int(value)  # fractions of a Wh are dropped
 
     first, last = wh(begin[0]), wh(end[0])
     if last[1] < first[1]:

@@ -35,6 +35,10 @@ SUPPORTED_RESTRICTIONS = {"start_time", "end_time", "day_of_week"}
 EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "HUF": 2, "BHD": 3, "KWD": 3, "JOD": 3}
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 WHOLE_HOUR = re.compile(r"^([01][0-9]|2[0-3]):00$")
+MAX_PRICE = Decimal(1_000_000)
+"""A component's price, per kWh, hour or session: a decimal of any exponent would make
+pricing take minutes (Fraction expands it) and a bill overflow its columns."""
+MAX_AMOUNT_MINOR = 2**63 - 1  # what a bill's amount columns (bigint) hold
 
 
 def currency_exponent(currency: str) -> int:
@@ -70,6 +74,8 @@ def tariff_elements_clean(elements: Any, currency: str) -> list[dict[str, Any]]:
                 raise _bad("price must be a decimal number", cpath)
             if price < 0:
                 raise errors.NegativeTariff(fields={cpath: ["price must not be negative"]})
+            if price > MAX_PRICE:
+                raise _bad(f"price must be at most {MAX_PRICE}", cpath)
             if price.as_tuple().exponent < -(exponent + 4):
                 raise _bad("at most 4 decimals beyond the currency's minor unit", cpath)
             if component.get("step_size", 1) != 1:
@@ -119,7 +125,10 @@ def _price_for(
             continue
         for component in element["price_components"]:
             if component["type"] == dimension:
-                return Fraction(Decimal(component["price"]))
+                price = Decimal(component["price"])
+                if price > MAX_PRICE:  # a tariff stored before prices were bounded
+                    raise errors.BillOutOfRange()
+                return Fraction(price)
     return None
 
 
@@ -188,12 +197,15 @@ def price_periods(
         }
         for i, period in enumerate(periods)
     ]
-    return Priced(
+    priced = Priced(
         energy_minor=sum(energy),
         time_minor=sum(time),
         flat_minor=_round_half_up(flat * scale),
         periods=rows,
     )
+    if priced.total_minor > MAX_AMOUNT_MINOR:
+        raise errors.BillOutOfRange(total_minor=str(priced.total_minor))
+    return priced
 
 
 def hourly_periods(samples: list[tuple[dt.datetime, int]]) -> list[Period]:

@@ -118,7 +118,9 @@ RULES: dict[str, dict[str, str]] = {
     },
     "POST /api/v1/charging/stations/{id}/transaction-events/": {
         "transaction_event_energy_invalid": "an energy sample in whole Wh once its unit and "
-        "multiplier apply: arithmetic across three fields"
+        "multiplier apply: arithmetic across three fields",
+        "bill_out_of_range": "the session's energy times its station's tariff fits 64 bits: "
+        "arithmetic over the session and data",
     },
     "POST /api/v1/contracts/": {
         "terms_unmet": "terms of the kind's shape naming accounts, devices or a community "

@@ -45,6 +45,15 @@ def test_a_record_signed_with_another_key_is_refused(refused):
     refused(lambda: _upload(world, record), "ocmf_bad_signature", 400)
 
 
+@pytest.mark.parametrize("end_kwh", ["9E+999999", "1E+30", "-1"])
+def test_a_reading_beyond_what_energy_columns_hold_is_refused(refused, end_kwh):
+    """A signed record whose end reading overflowed Decimal (9E+999999 kWh) or the bigint
+    columns (1E+30 kWh) answered 500."""
+    world = charging_world()
+    record = ocmf_record(world.ocmf_private, begin=(BEGIN, "1.0"), end=(END, end_kwh))
+    refused(lambda: _upload(world, record), "ocmf_invalid", 400)
+
+
 def test_a_tampered_record_is_refused(refused):
     world = charging_world()
     record = ocmf_record(world.ocmf_private, begin=(BEGIN, "1.0"), end=(END, "2.0"))

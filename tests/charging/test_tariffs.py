@@ -102,8 +102,42 @@ def test_a_negative_price_is_refused():
         [_elements({"type": "ENERGY", "price": "1"}, restrictions={"min_kwh": 5})],
         [_elements({"type": "ENERGY", "price": "1"}, restrictions={"start_time": "10:30"})],
         [{"price_components": [{"type": "ENERGY", "price": "1", "step_size": 100}]}],
+        # a price past the bound: 9E+999999 took seconds to price and its bill was a 500
+        [_elements({"type": "ENERGY", "price": "9E+999999"})],
+        [_elements({"type": "FLAT", "price": "1000000.01"})],
     ],
 )
 def test_tariffs_the_registry_cannot_price_exactly_are_refused(elements):
     with pytest.raises(errors.InvalidTariff):
         tariffs.tariff_elements_clean(elements, "EUR")
+
+
+def test_the_highest_price_is_taken_and_a_bill_beyond_64_bits_is_refused():
+    elements = tariffs.tariff_elements_clean(
+        [_elements({"type": "ENERGY", "price": "1000000"})], "BHD"
+    )  # three minor digits: 10^9 minor units a kWh
+    hour = dt.timedelta(hours=1)
+
+    def price(wh: int) -> tariffs.Priced:
+        return tariffs.price_periods(
+            elements=elements,
+            currency="BHD",
+            periods=[Period(T0, T0 + hour, wh)],
+            time_zone="UTC",
+        )
+
+    assert price(9_000_000_000_000).total_minor == 9 * 10**18  # 9e9 kWh: still fits
+    with pytest.raises(errors.BillOutOfRange) as info:
+        price(10_000_000_000_000)
+    assert (info.value.code, info.value.status) == ("bill_out_of_range", 400)
+
+
+def test_a_stored_tariff_priced_beyond_the_bound_is_refused_at_billing_not_priced():
+    elements = [_elements({"type": "ENERGY", "price": "9E+99999999"})]  # Fraction(): minutes
+    with pytest.raises(errors.BillOutOfRange):
+        tariffs.price_periods(
+            elements=elements,
+            currency="EUR",
+            periods=[Period(T0, T0 + dt.timedelta(hours=1), 1000)],
+            time_zone="UTC",
+        )
