@@ -90,8 +90,9 @@ class TermsReader:
 
 
 def month_bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
-    """`YYYY-MM` -> [first instant, first instant of the next month) in UTC."""
-    match = re.fullmatch(r"(\d{4})-(\d{2})", period or "")
+    """`YYYY-MM` -> [first instant, first instant of the next month) in UTC; years
+    1000-8999 in ASCII digits, as every date the API takes (registry.datetimes)."""
+    match = re.fullmatch(r"([1-8][0-9]{3})-([0-9]{2})", period or "")
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise InvalidTerms("A period is a month, YYYY-MM.", fields={"period": ["YYYY-MM"]})
     year, month = int(match.group(1)), int(match.group(2))

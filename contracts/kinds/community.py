@@ -126,7 +126,8 @@ def trigger_for(contract: Contract, start: dt.datetime) -> str:
 def period_bounds(contract: Contract, prefix: str, value: str) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of a trigger of this contract's granularity; InvalidTerms otherwise."""
     granularity = contract.terms["granularity"]
-    pattern = r"\d{4}-\d{2}-\d{2}" if granularity == "day" else r"\d{4}-\d{2}-\d{2}T\d{2}:00"
+    day = r"[1-8][0-9]{3}-[0-9]{2}-[0-9]{2}"  # years 1000-8999, ASCII digits
+    pattern = day if granularity == "day" else rf"{day}T[0-9]{{2}}:00"
     if prefix != TRIGGER_PREFIX[granularity] or not re.fullmatch(pattern, value or ""):
         raise InvalidTerms(
             f"A period of this contract is a {granularity}.",

@@ -83,8 +83,8 @@ def validate(terms: Any) -> Validated:
 
 
 def day_bounds(day: str) -> tuple[dt.datetime, dt.datetime]:
-    """`YYYY-MM-DD` -> [midnight, next midnight) in UTC."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day or ""):
+    """`YYYY-MM-DD` -> [midnight, next midnight) in UTC (years 1000-8999)."""
+    if not re.fullmatch(r"[1-8][0-9]{3}-[0-9]{2}-[0-9]{2}", day or ""):
         raise InvalidTerms("A period is a day, YYYY-MM-DD.", fields={"period": ["YYYY-MM-DD"]})
     try:
         date = dt.date.fromisoformat(day)
