@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,6 +30,7 @@ from assets.services.meters import meter_create
 from registry.errors import DomainError, InvalidInput
 
 MAX_ROWS = 1000
+_DATE = re.compile(r"[1-8][0-9]{3}-[0-9]{2}-[0-9]{2}")  # as every date the API takes
 REQUIRED_COLUMNS = (
     "organisation_id",
     "account_number",
@@ -142,11 +144,13 @@ def _arguments(values: dict[str, str], organisations, areas, accounts) -> dict[s
     capacity = _decimal(values["capacity_kw"])
     if capacity is None or not 0 <= capacity <= MAX_SAFE_INTEGER // 1000:
         problems["capacity_kw"] = ["A number of kW."]
-    try:
+    try:  # fromisoformat also takes 20240101, 2024-W01-1 and year 1
+        if not _DATE.fullmatch(values["commissioning_date"]):
+            raise ValueError
         commissioned = dt.date.fromisoformat(values["commissioning_date"])
     except ValueError:
         commissioned = None
-        problems["commissioning_date"] = ["A date as YYYY-MM-DD."]
+        problems["commissioning_date"] = ["A date as YYYY-MM-DD (years 1000-8999)."]
     latitude, longitude = _decimal(values["latitude"]), _decimal(values["longitude"])
     for name, number in (("latitude", latitude), ("longitude", longitude)):
         if number is None:

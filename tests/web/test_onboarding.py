@@ -50,6 +50,10 @@ def test_a_dry_run_lists_every_rows_error_and_writes_nothing(login, world):
         + _row(world, "Field C", "CSV-A")
         + _row(world, "Field D", "CSV-D", account_number="GP-99999-T999")
         + _row(world, "Field E", "CSV-E", organisation_id=10**30, capacity_kw="1e999999")
+        # fromisoformat's other forms, and a year outside 1000-8999
+        + _row(world, "Field F", "CSV-F", commissioning_date="20240301")
+        + _row(world, "Field G", "CSV-G", commissioning_date="2024-W01-1")
+        + _row(world, "Field H", "CSV-H", commissioning_date="0001-01-01")
     )
     devices, meters, before = Device.objects.count(), Meter.objects.count(), last_event_id()
     # when
@@ -63,6 +67,7 @@ def test_a_dry_run_lists_every_rows_error_and_writes_nothing(login, world):
     assert rows[4].code == "meter_exists"
     assert rows[5].code == "invalid" and "account_number" in rows[5].fields
     assert set(rows[6].fields) == {"organisation_id", "capacity_kw"}
+    assert [set(rows[line].fields) for line in (7, 8, 9)] == [{"commissioning_date"}] * 3
     body = response.content.decode()
     assert "would be registered" in body and "meter_exists" in body
     assert (Device.objects.count(), Meter.objects.count()) == (devices, meters)
