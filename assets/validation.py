@@ -7,12 +7,16 @@ import re
 import zoneinfo
 from fractions import Fraction
 
+from registry.text_patterns import SPACE
+
 EIC_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
 EIC_FORMAT = re.compile(r"^[0-9A-Z-]{16}$")
 SERIAL_FORMAT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-# ASCII digits: Python's `\d` also takes other scripts' (the schema's, ECMA-262's, does not).
+# ASCII digits and the spaces str.strip() removes, spelt out: Python's `\d` and `\s` take
+# other sets than the schema's (ECMA-262's).
+_S = f"[{SPACE}]"
 SHARE_FORMAT = re.compile(
-    r"^\s*([0-9]{1,9})\s*(?:/\s*([0-9]{1,9})\s*)?$|^\s*([0-9]?\.[0-9]{1,9})\s*$"
+    rf"^{_S}*([0-9]{{1,9}}){_S}*(?:/{_S}*([0-9]{{1,9}}){_S}*)?$|^{_S}*([0-9]?\.[0-9]{{1,9}}){_S}*$"
 )
 
 PUBLIC_KEY_SIZE = 32

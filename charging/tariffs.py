@@ -61,6 +61,8 @@ def tariff_elements_clean(elements: Any, currency: str) -> list[dict[str, Any]]:
         path = f"elements[{i}]"
         if not isinstance(element, dict) or not element.get("price_components"):
             raise _bad("an element needs price_components", path)
+        if not isinstance(element["price_components"], list):
+            raise _bad("price_components must be a list", path)
         components = []
         for j, component in enumerate(element["price_components"]):
             cpath = f"{path}.price_components[{j}]"

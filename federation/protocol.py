@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from ledger.verify.note import Note, NoteError, NoteSignature, b64decode
+from registry.text_patterns import SPACE
 
 ADD_CHECKPOINT_PATH = "/add-checkpoint"
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
@@ -30,8 +31,8 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 # 0x04 (cosignature/v1) "B" then A-P. A URL is http(s), a host, a port, a path, and no
 # query or fragment.
 # Python's `\s` (what str.strip() removes) spelled out, so that schema validators whose
-# `\s` is Rust's (without \x1c-\x1f) mean the same.
-_WS = r"\s\x1c-\x1f\x85"
+# `\s` is Rust's (without \x1c-\x1f) or ECMA-262's (with \ufeff) mean the same.
+_WS = SPACE
 _SPACE = rf"[{_WS}]*"
 _NAME = rf"[^+{_WS}\x00]+"
 KEY_NAME = rf"^{_SPACE}{_NAME}{_SPACE}$"

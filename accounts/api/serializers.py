@@ -1,22 +1,44 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from accounts.models import Account, ApiToken, Membership, Organisation, User
 from registry.api.serializers import CountryField, StrictInputSerializer
 
+# A username: Django's `\w` class (UnicodeUsernameValidator) narrowed to what an ECMA-262
+# pattern (the schema's) says the same way: ASCII letters and digits, Latin letters with
+# diacritics and Cyrillic; `\w` in ECMA-262 is ASCII only, in Python any script's.
+USERNAME = r"^[A-Za-z0-9_.@+\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u0400-\u04ff]{3,150}$"
+
+
+# An e-mail address as the schema can say it and Django's EmailValidator takes it: a
+# dot-atom local part and a domain of labels with a top-level domain of two or more
+# letters ("a@b.c" is a valid `format: email` that Django refuses).
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = rf"^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$"
+
 
 class UserOutputSerializer(serializers.ModelSerializer):
+    # declared, so the schema does not copy the model validator's Python-only `\w` pattern
+    username = serializers.CharField(read_only=True)
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "date_joined"]
 
 
 class UserRegisterInputSerializer(StrictInputSerializer):
-    username = serializers.RegexField(r"^[\w.@+-]{3,150}$")
+    username = serializers.RegexField(USERNAME)
     # As typed: a password's spaces are part of it (Django's login form keeps them too).
     password = serializers.CharField(
         write_only=True, min_length=8, max_length=128, trim_whitespace=False
     )
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=254,
+        validators=[RegexValidator(EMAIL, "Enter a valid email address.")],
+    )
 
 
 class MembershipOutputSerializer(serializers.ModelSerializer):

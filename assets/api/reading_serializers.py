@@ -9,9 +9,11 @@ from assets.models import Reading, ReadingBatch
 from assets.validation import SERIAL_FORMAT, b64
 from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import InputSerializer, StrictInputSerializer
+from registry.datetimes import DATE_TIME
+from registry.text_patterns import SPACE
 
 # assets.validation.decode_signature: 64 bytes as 128 hex digits or as padded base64.
-SIGNATURE_PATTERN = r"^\s*(?:[0-9A-Fa-f]{128}|[A-Za-z0-9+/]{86}==)\s*$"
+SIGNATURE_PATTERN = f"^[{SPACE}]*(?:[0-9A-Fa-f]{{128}}|[A-Za-z0-9+/]{{86}}==)[{SPACE}]*$"
 
 
 @extend_schema_field({"type": "string", "pattern": SIGNATURE_PATTERN})
@@ -51,12 +53,9 @@ def _csv_pattern() -> str:
     Narrower than the parser (which also takes quoting, blank lines, a byte-order mark and
     a last line without its newline): every text matching it has a well-formed shape."""
     serial = SERIAL_FORMAT.pattern.strip("^$")
-    time = (
-        r"[12]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])"
-        r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?(?:Z|[+-](?:0\d|1[0-5]):[0-5]\d)"
-    )
-    wh = r"(?:0|[1-9]\d{0,14})"
-    signature = SIGNATURE_PATTERN.removeprefix(r"^\s*").removesuffix(r"\s*$")
+    time = DATE_TIME.removeprefix("^").removesuffix("$")
+    wh = r"(?:0|[1-9][0-9]{0,14})"
+    signature = SIGNATURE_PATTERN.removeprefix(f"^[{SPACE}]*").removesuffix(f"[{SPACE}]*$")
     shapes = []
     for header, row in (
         ("meter,start,end,wh", f"{serial},{time},{time},{wh}"),

@@ -10,6 +10,7 @@ from assets.services.common import MAX_SAFE_INTEGER
 from assets.validation import EIC_FORMAT, SERIAL_FORMAT, SHARE_FORMAT
 from registry.api.fields import BoundedDateTimeField
 from registry.api.serializers import CountryField, StrictInputSerializer
+from registry.text_patterns import SPACE
 
 # Energy and counters are below 2**53 (exact in JSON numbers everywhere).
 ENERGY_MAX = MAX_SAFE_INTEGER - 1
@@ -213,9 +214,13 @@ class DeviceOwnerInputSerializer(StrictInputSerializer):
 # What device_problems (assets.services.devices) takes, said where a schema can say it:
 # EECS codes from their lists, coordinates and an efficiency in range, energy below 2**53.
 # tests/assets/test_device_input_schema.py holds each pattern to the field's own check.
-LATITUDE_PATTERN = r"^-?(?:90(?:\.0{0,6})?|[1-8]?\d(?:\.\d{0,6})?|\.\d{1,6})$"
-LONGITUDE_PATTERN = r"^-?(?:180(?:\.0{0,6})?|(?:1[0-7]\d|[1-9]?\d)(?:\.\d{0,6})?|\.\d{1,6})$"
-EFFICIENCY_PATTERN = r"^(?:1(?:\.0{0,4})?|0?\.(?:[1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9]))$"
+LATITUDE_PATTERN = r"^-?(?:90(?:\.0{0,6})?|[1-8]?[0-9](?:\.[0-9]{0,6})?|\.[0-9]{1,6})$"
+LONGITUDE_PATTERN = (
+    r"^-?(?:180(?:\.0{0,6})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]{0,6})?|\.[0-9]{1,6})$"
+)
+EFFICIENCY_PATTERN = (
+    r"^(?:1(?:\.0{0,4})?|0?\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9]))$"
+)
 
 
 class RangedDecimalField(serializers.DecimalField):
@@ -408,7 +413,7 @@ class MeterOutputSerializer(serializers.ModelSerializer):
 
 # What assets.validation.decode_public_key takes: 32 bytes as 64 hex digits or as padded
 # base64 (the service answers meter_key_invalid otherwise; the schema says so up front).
-PUBLIC_KEY_PATTERN = r"^\s*(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{43}=)\s*$"
+PUBLIC_KEY_PATTERN = f"^[{SPACE}]*(?:[0-9A-Fa-f]{{64}}|[A-Za-z0-9+/]{{43}}=)[{SPACE}]*$"
 
 
 @extend_schema_field({"type": "string", "pattern": SERIAL_FORMAT.pattern})

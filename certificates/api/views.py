@@ -75,7 +75,7 @@ class BundleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     serializer_class = serializers.BundleOutputSerializer
     filterset_class = BundleFilter
     ordering_fields = ["id", "period_start", "unit_start"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     def get_permissions(self):
         if self.action in ("retrieve", "history"):
@@ -198,7 +198,7 @@ class TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     permission_classes = [permissions.IsAuthenticated]
     filterset_fields = ["status", "from_account", "to_account", "bundle"]
     ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         return selectors.transfer_list(user=self.request.user)
@@ -367,7 +367,7 @@ class IssuanceRequestViewSet(
     permission_classes = [permissions.IsAuthenticated]
     filterset_fields = ["status", "device", "organisation", "granularity"]
     ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         return selectors.issuance_request_list(user=self.request.user)
@@ -431,7 +431,7 @@ class WithdrawalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     serializer_class = serializers.WithdrawalOutputSerializer
     ordering_fields = ["id", "withdrawn_at"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         return selectors.withdrawal_list(user=_user(self.request)).prefetch_related("items")

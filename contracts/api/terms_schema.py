@@ -12,11 +12,12 @@ from contracts.kinds.retirement import STANDING_RETIREMENT
 from contracts.kinds.shape import MAX_HOURLY_WH
 from contracts.kinds.shares import PPA, PPA_SHAPED, STANDING_TRANSFER
 from contracts.kinds.storage import PPM, STORAGE_BALANCING
+from registry.text_patterns import SPACE
 
 MAX_ID = 2**53
 # TermsReader.text: a non-blank text of at most 200 characters (NUL-free, as JSON storage
 # wants it); an account is named by its number.
-TEXT = {"type": "string", "maxLength": 200, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}
+TEXT = {"type": "string", "maxLength": 200, "pattern": f"^[^\\x00]*[^{SPACE}\\x00][^\\x00]*$"}
 
 
 def _integer(low: int, high: int) -> dict[str, Any]:
@@ -104,7 +105,7 @@ TERMS_SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "location": TEXT,
             "max_wh_per_month": _integer(1, MAX_ID),
-            "metering_point": {"type": "string", "pattern": r"^\s*[0-9]{18}\s*$"},
+            "metering_point": {"type": "string", "pattern": f"^[{SPACE}]*[0-9]{{18}}[{SPACE}]*$"},
         },
     ),
     STORAGE_BALANCING: _object(

@@ -31,7 +31,7 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     permission_classes = [permissions.IsAuthenticated]
     filterset_fields = ["status", "kind"]
     ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         return selectors.contract_list(user=self.request.user)
@@ -178,7 +178,7 @@ class ExecutionViewSet(viewsets.GenericViewSet):
 
     serializer_class = serializers.ExecutionOutputSerializer
     permission_classes = [permissions.IsAuthenticated]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     @extend_schema(
         request=None,
@@ -198,7 +198,7 @@ class ObligationViewSet(viewsets.GenericViewSet):
 
     serializer_class = serializers.ObligationOutputSerializer
     permission_classes = [permissions.IsAuthenticated]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
 
     @extend_schema(
         request=None,

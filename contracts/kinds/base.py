@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,10 @@ class TermsReader:
         unknown = sorted(set(terms) - allowed)
         if unknown:
             raise InvalidTerms(fields={name: ["unknown field"] for name in unknown})
+        try:  # a lone surrogate ("\ud800") is valid JSON but no UTF-8: the ledger cannot hash it
+            json.dumps(terms, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidTerms("Terms must be Unicode text without lone surrogates.") from None
         self.terms = terms
 
     def integer(self, name: str, low: int, high: int, *, required: bool = True) -> int | None:

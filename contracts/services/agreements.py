@@ -35,7 +35,10 @@ MAX_YEARS = 30
 
 
 def terms_sha256(terms: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_bytes(terms)).hexdigest()
+    try:
+        return hashlib.sha256(canonical_bytes(terms)).hexdigest()
+    except ValueError:  # rfc8785: a lone surrogate (TermsReader refuses it first)
+        raise errors.InvalidTerms("Terms must be Unicode text without lone surrogates.") from None
 
 
 def agreement_document(

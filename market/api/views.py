@@ -22,7 +22,7 @@ class MarketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     serializer_class = serializers.MarketOutputSerializer
     permission_classes = [permissions.AllowAny]
     filterset_fields = ["kind", "currency", "status"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     queryset = selectors.market_list()
 
     @extend_schema(responses={200: serializers.BookOutputSerializer, **error_responses(404)})
@@ -116,7 +116,7 @@ class SlotClearingViewSet(
     serializer_class = serializers.SlotClearingOutputSerializer
     permission_classes = [permissions.AllowAny]
     filterset_fields = ["market", "slot_start"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     queryset = selectors.slot_clearing_list()
 
     @extend_schema(

@@ -1,3 +1,4 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
@@ -58,7 +59,11 @@ class NotificationPreferenceSerializer(InputSerializer):
 
 class WebhookEndpointInputSerializer(InputSerializer):
     organisation = serializers.IntegerField(help_text="Your organisation's id.")
-    url = serializers.URLField(max_length=500)
+    url = serializers.URLField(
+        max_length=500,
+        # what the schema can say of it (Django's URL pattern is Python-only): http or https
+        validators=[RegexValidator(r"^https?://[^\x00-\x20]+$", "Give an http or https URL.")],
+    )
     kinds = serializers.ListField(
         child=serializers.CharField(max_length=64),
         allow_empty=False,

@@ -30,7 +30,7 @@ class NotificationViewSet(
 
     serializer_class = serializers.NotificationOutputSerializer
     permission_classes = [permissions.IsAuthenticated]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     filter_backends: list = []
 
     def get_queryset(self) -> QuerySet[Notification]:
@@ -103,7 +103,7 @@ class WebhookEndpointViewSet(
 
     serializer_class = serializers.WebhookEndpointOutputSerializer
     permission_classes = [permissions.IsAuthenticated]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     filter_backends: list = []
 
     def get_queryset(self) -> QuerySet[WebhookEndpoint]:

@@ -41,12 +41,22 @@ def _check_value(value):
     return value, None
 
 
+class AsciiIntegerField(forms.IntegerField):
+    """Django's IntegerField, in ASCII digits: int() also reads other scripts' digits
+    ("\u0661" is 1), which the schema's integer does not."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not value.strip().isascii():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IntegerFilter(filters.NumberFilter):
     """An integer (an id, a count): `1.5` or `1e3` is a 400, a 64-bit value that matches
     nothing an empty page."""
 
-    field_class = forms.IntegerField
+    field_class = AsciiIntegerField
 
 
 class StrictBooleanField(forms.Field):

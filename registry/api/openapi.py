@@ -14,7 +14,7 @@ never misses a status the server sends:
 """
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
@@ -24,18 +24,12 @@ from registry.api.fields import BoundedDateTimeField
 from registry.api.schema import error_responses
 from registry.api.serializers import StrictInputSerializer
 from registry.datetimes import DATE_TIME
+from registry.text_patterns import SPACE
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 # DRF's CharField refuses NUL anywhere (ProhibitNullCharactersValidator) and, trimming
 # spaces, refuses a blank text unless allow_blank.
 TEXT = "^[^\\x00]*$"
-# Every character str.strip() removes (Python's str.isspace), spelled out: `\s` means
-# that set in Python's re, but a narrower one in Rust's regex (no \x1c-\x1f) and a wider
-# one in ECMA-262 (\ufeff), which schema validators and the fuzzer's generator use.
-SPACE = (
-    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0"
-    "\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
-)
 NON_BLANK_TEXT = f"^[^\\x00]*[^{SPACE}\\x00][^\\x00]*$"
 # Every JSON type but null (OpenAPI 3.0 has no way to say "anything but null" otherwise).
 JSON_TYPES = ("object", "array", "string", "number", "boolean")
@@ -47,9 +41,9 @@ def _decimal_pattern(field: serializers.DecimalField) -> str:
     sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
     places = field.decimal_places
     whole = None if field.max_digits is None else field.max_digits - (places or 0)
-    w = "\\d+" if whole is None else f"\\d{{1,{whole}}}"
-    f = "\\d*" if places is None else f"\\d{{0,{places}}}"
-    f1 = "\\d+" if places is None else f"\\d{{1,{places}}}"
+    w = "[0-9]+" if whole is None else f"[0-9]{{1,{whole}}}"
+    f = "[0-9]*" if places is None else f"[0-9]{{0,{places}}}"
+    f1 = "[0-9]+" if places is None else f"[0-9]{{1,{places}}}"
     if places == 0:
         return f"^{sign}{w}$"
     if whole == 0:
@@ -116,7 +110,11 @@ class RegistryAutoSchema(AutoSchema):
             return schema
         if schema.get("type") == "string" and "pattern" not in schema:
             for validator in getattr(field, "validators", []):
-                if isinstance(validator, RegexValidator) and not validator.inverse_match:
+                if (
+                    isinstance(validator, RegexValidator)
+                    and not isinstance(validator, URLValidator)  # Python-only syntax (\Z)
+                    and not validator.inverse_match
+                ):
                     schema["pattern"] = validator.regex.pattern
                     break
         if (

@@ -69,6 +69,27 @@ class InputSerializer(serializers.Serializer):
                 and not getattr(field, "accepts_integers", False)
                 and isinstance(data.get(name), int | float)
             }
+            # DRF's BooleanField also takes 0, 1, "yes" or "on"; in a JSON body the schema's
+            # boolean is true or false (a multipart form's fields are text, and stay so).
+            if not isinstance(data, QueryDict):
+                # Decimal() reads other scripts' digits ("\u0661.5"); the schema's are ASCII
+                wrong |= {
+                    name: ["A decimal number in ASCII digits."]
+                    for name, field in self.fields.items()
+                    if isinstance(field, serializers.DecimalField)
+                    and not field.read_only
+                    and isinstance(data.get(name), str)
+                    and not data[name].isascii()
+                }
+                wrong |= {
+                    name: ["Must be true or false."]
+                    for name, field in self.fields.items()
+                    if isinstance(field, serializers.BooleanField)
+                    and not field.read_only
+                    and name in data
+                    and not isinstance(data[name], bool)
+                    and not (data[name] is None and field.allow_null)
+                }
             if wrong:
                 raise serializers.ValidationError(wrong, code="invalid")
         return super().to_internal_value(data)

@@ -12,7 +12,7 @@ class ScopedReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     permission_classes = [permissions.IsAuthenticated]
     ordering_fields = ["id", "created_at"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = r"[0-9]+"
     scope: Callable[..., QuerySet]  # a selector taking user=, as a staticmethod
 
     def get_queryset(self):
