@@ -134,6 +134,12 @@ def test_cancel_and_amend_over_http():
     assert client.get(f"{BASE}/orders/?status=cancelled").json()["count"] == 1
 
 
+def _bid(market, buyer, changes: dict) -> dict:
+    """A bid for 1,000 Wh at 5,000 from the buyer's account, with `changes` applied."""
+    body = {"market": market.pk, "side": "buy", "limit_price": 5_000, "quantity_wh": 1_000}
+    return body | {"account": buyer.account.pk} | changes
+
+
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [
@@ -155,15 +161,8 @@ def test_cancel_and_amend_over_http():
 )
 def test_bad_orders_are_4xx_with_a_code_and_change_nothing(change, status, code):
     # given
-    market = MarketFactory()
     buyer = buyer_with_funds(1_000)
-    body = {
-        "market": market.pk,
-        "side": "buy",
-        "limit_price": 5_000,
-        "quantity_wh": 1_000,
-        "account": buyer.account.pk,
-    } | change
+    body = _bid(MarketFactory(), buyer, change)
     before = snapshot()
 
     # when
@@ -249,16 +248,8 @@ def test_a_criteria_country_is_a_country_code_in_the_schema_and_the_api():
     assert country["allOf"] == [{"$ref": "#/components/schemas/CountryEnum"}]
     codes = components["CountryEnum"]["enum"]
     assert "DE" in codes and " D" not in codes and "ZZ" not in codes
-    market = MarketFactory()
     buyer = buyer_with_funds(1_000)
-    body = {
-        "market": market.pk,
-        "side": "buy",
-        "limit_price": 5_000,
-        "quantity_wh": 1_000,
-        "account": buyer.account.pk,
-        "criteria": {"country": "DE"},
-    }
+    body = _bid(MarketFactory(), buyer, {"criteria": {"country": "DE"}})
     response = client_for(buyer.user).post(f"{BASE}/orders/", body, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["order"]["criteria"]["country"] == "DE"

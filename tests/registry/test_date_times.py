@@ -15,6 +15,7 @@ from registry.datetimes import DATE_TIME, DATE_TIME_RE
 from tests.assets.factories import DeviceFactory, MeterFactory
 from tests.conftest import client_for
 from tests.factories import OrganisationFactory, member_of
+from tests.registry.schema_walk import nodes_taken
 from tests.registry.test_schema_fuzz_findings import (
     body_schema,
     parameter,
@@ -75,36 +76,11 @@ def test_the_field_converts_what_the_pattern_takes_or_refuses_it_with_the_hint(t
             field.to_internal_value(text)
 
 
-def _date_times(node, components, seen):
-    """Every schema with `format: date-time` under `node`, following references."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _date_times(item, components, seen)
-    elif isinstance(node, dict):
-        ref = node.get("$ref")
-        if ref and ref not in seen:
-            seen.add(ref)
-            yield from _date_times(components[ref.rsplit("/", 1)[1]], components, seen)
-        if node.get("format") == "date-time":
-            yield node
-        for value in node.values():
-            yield from _date_times(value, components, seen)
-
-
 def test_every_date_time_the_api_takes_carries_the_pattern(schema):  # noqa: F811
-    components = schema["components"]["schemas"]
-    taken = []
-    for path, operations in schema["paths"].items():
-        for method, operation in operations.items():
-            inputs = [p.get("schema", {}) for p in operation.get("parameters", [])]
-            for media in operation.get("requestBody", {}).get("content", {}).values():
-                inputs.append(media["schema"])
-            for found in _date_times(inputs, components, set()):
-                taken.append((method, path, found))
-    bodies = [t for t in taken if t[0] != "get"]
-    assert len(taken) > 40 and len(bodies) > 20, "the sweep found too few date-times"
-    for method, path, found in taken:
-        assert found.get("pattern") == DATE_TIME, (method, path, found)
+    taken = list(nodes_taken(schema, lambda node: node.get("format") == "date-time"))
+    assert len(taken) > 40, "the sweep found too few date-times"
+    for path, found in taken:
+        assert found.get("pattern") == DATE_TIME, (path, found)
 
 
 @pytest.fixture

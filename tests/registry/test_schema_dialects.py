@@ -26,6 +26,7 @@ from registry.api.serializers import InputSerializer
 from tests.assets.factories import DeviceFactory, MeterFactory, public_key_b64, signing_key
 from tests.conftest import client_for
 from tests.factories import OrganisationFactory, member_of
+from tests.registry.schema_walk import nodes_taken
 from tests.registry.test_schema_fuzz_findings import (
     body_schema,
     schema,  # noqa: F401 (a fixture)
@@ -36,31 +37,11 @@ pytestmark = pytest.mark.django_db
 PYTHON_ONLY = re.compile(r"\\[sSdDwWZAbB]|\(\?<")
 
 
-def _patterns(node, components, seen):
-    if isinstance(node, list):
-        for item in node:
-            yield from _patterns(item, components, seen)
-    elif isinstance(node, dict):
-        ref = node.get("$ref")
-        if ref and ref not in seen:
-            seen.add(ref)
-            yield from _patterns(components[ref.rsplit("/", 1)[1]], components, seen)
-        if isinstance(node.get("pattern"), str):
-            yield node["pattern"]
-        for value in node.values():
-            yield from _patterns(value, components, seen)
-
-
 def test_no_pattern_the_api_takes_uses_python_only_syntax(schema):  # noqa: F811
-    components = schema["components"]["schemas"]
-    found = []
-    for operations in schema["paths"].values():
-        for operation in operations.values():
-            inputs = [p.get("schema", {}) for p in operation.get("parameters", [])]
-            inputs += [
-                m["schema"] for m in operation.get("requestBody", {}).get("content", {}).values()
-            ]
-            found += _patterns(inputs, components, set())
+    found = [
+        node["pattern"]
+        for _path, node in nodes_taken(schema, lambda node: isinstance(node.get("pattern"), str))
+    ]
     assert len(found) > 100, "the sweep found too few patterns"
     assert [p for p in found if PYTHON_ONLY.search(p)] == []
 
