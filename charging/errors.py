@@ -34,6 +34,11 @@ class BillOutOfRange(InvalidInput):
     )
 
 
+class SessionTooLong(InvalidInput):
+    code = "session_too_long"
+    default_detail = "A charging session's meter values lie within 31 days of its start."
+
+
 class InvalidStation(InvalidInput):
     code = "invalid_station"
     default_detail = "The station's device, meter or key is not usable."

@@ -69,7 +69,19 @@ def transaction_event_openapi_schema() -> dict[str, Any]:
         "properties"
     ]["unitOfMeasure"]["properties"]["unit"]
     unit["enum"] = sorted(UNIT_SCALE)
+    schema["properties"]["seqNo"] |= {"minimum": 0, "maximum": MAX_SEQ_NO}
+    for stored in _stored_texts(schema["properties"]):  # `_text_problem` refuses NUL there
+        stored["pattern"] = NO_NUL
     return schema
+
+
+def _stored_texts(properties: dict[str, Any]) -> list[Any]:
+    """The texts of a message the registry stores or looks up (the rest, customData
+    included, it reads not at all)."""
+    return [
+        properties["transactionInfo"]["properties"]["transactionId"],
+        properties["idToken"]["properties"]["idToken"],
+    ]
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,31 @@ def _energy_wh(sampled: dict[str, Any], path: str) -> int | None:
     return int(value)
 
 
+MAX_SEQ_NO = 2**31 - 1  # the sequence columns (PositiveIntegerField)
+NO_NUL = "^[^\\x00]*$"
+
+
+def _text_problem(message: dict[str, Any]) -> str | None:
+    """The path of a stored text holding NUL or a lone surrogate, which PostgreSQL cannot
+    store (the message is raw JSON: no serializer field refuses them)."""
+    texts = {
+        "transactionInfo.transactionId": message["transactionInfo"]["transactionId"],
+        "idToken.idToken": (message.get("idToken") or {}).get("idToken", ""),
+    }
+    for path, text in texts.items():
+        if "\x00" in text or (not text.isascii() and _has_surrogate(text)):
+            return path
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def transaction_event_parse(message: Any) -> TransactionEvent:
     """Validate a TransactionEvent request (OCPP 2.0.1 schema) and pick out its values."""
     problems = sorted(_validator().iter_errors(message), key=lambda e: list(e.absolute_path))
@@ -119,6 +156,11 @@ def transaction_event_parse(message: Any) -> TransactionEvent:
             path = ".".join(str(p) for p in problem.absolute_path) or "(message)"
             fields.setdefault(path, []).append(problem.message)
         raise errors.InvalidTransactionEvent(fields=fields)
+    text = _text_problem(message)
+    if text is not None:
+        raise errors.InvalidTransactionEvent(fields={text: ["text without NUL or lone surrogates"]})
+    if not 0 <= message["seqNo"] <= MAX_SEQ_NO:
+        raise errors.InvalidTransactionEvent(fields={"seqNo": [f"from 0 to {MAX_SEQ_NO}"]})
     samples = []
     for i, meter_value in enumerate(message.get("meterValue", [])):
         at = _when(meter_value["timestamp"], f"meterValue[{i}].timestamp")
@@ -170,6 +212,8 @@ def ocmf_verify(record: str, *, public_key: str) -> OcmfSession:
             parsed = OCMF.from_string(record)
     except PyOCMFError as exc:
         raise errors.OcmfUnsigned(f"The OCMF record could not be read: {str(exc)[:200]}") from None
+    except RecursionError:  # its payload is JSON: nested deeper than the parser goes
+        raise errors.OcmfUnsigned("The OCMF record could not be read: nested too deep.") from None
     if not parsed.signature or not parsed.signature.SD:
         raise errors.OcmfUnsigned()
     embedded = parsed.embedded_public_key

@@ -220,15 +220,20 @@ def hourly_periods(samples: list[tuple[dt.datetime, int]]) -> list[Period]:
     if len(samples) < 2:
         return []
     start, end = samples[0][0], samples[-1][0]
+    pairs = list(itertools.pairwise(samples))
+    at = 0  # the pair the last boundary fell in: boundaries and samples both go forward
 
     def reading_at(t: dt.datetime) -> int:
-        for (t0, w0), (t1, w1) in itertools.pairwise(samples):
-            if t0 <= t <= t1:
-                if t1 == t0:
-                    return w1
-                span = (t1 - t0).total_seconds()
-                return w0 + int((w1 - w0) * Fraction((t - t0).total_seconds()) / Fraction(span))
-        return samples[-1][1]
+        nonlocal at
+        while at < len(pairs) and pairs[at][1][0] < t:
+            at += 1
+        if at == len(pairs):
+            return samples[-1][1]
+        (t0, w0), (t1, w1) = pairs[at]
+        if t1 == t0:
+            return w1
+        span = (t1 - t0).total_seconds()
+        return w0 + int((w1 - w0) * Fraction((t - t0).total_seconds()) / Fraction(span))
 
     bounds = [start]
     hour = start.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)

@@ -32,6 +32,9 @@ DUPLICATE_ITEM = (
 )
 ORDER = "the period must end after it starts: a comparison of two fields"
 REFERENCE = "names an object the registry does not have: data, not shape"
+SESSION_SPAN = (
+    "a session's meter values within 31 days of its start: a comparison across fields and events"
+)
 DEVICE_VALUES = (
     "a grid area the registry does not have, a commissioning date after today (data), or "
     "values that do not fit together: an energy source EECS does not allow with the "
@@ -121,7 +124,9 @@ RULES: dict[str, dict[str, str]] = {
         "multiplier apply: arithmetic across three fields",
         "bill_out_of_range": "the session's energy times its station's tariff fits 64 bits: "
         "arithmetic over the session and data",
+        "session_too_long": SESSION_SPAN,
     },
+    "POST /api/v1/charging/stations/{id}/ocmf/": {"session_too_long": SESSION_SPAN},
     "POST /api/v1/contracts/": {
         "terms_unmet": "terms of the kind's shape naming accounts, devices or a community "
         "the registry does not have or that do not fit; end_at after start_at: data and a "

@@ -26,6 +26,15 @@ from charging.models import (
 from charging.services.common import bill_settle, require_operator
 from ledger.services import ledger_append
 
+MAX_SESSION = dt.timedelta(days=31)
+"""How long a session may last: billing splits it into clock hours (744 at most), and a
+session from year 1000 to 8999 would have made seventy million of them in memory."""
+
+
+def _check_span(start: dt.datetime, samples: list[tuple[dt.datetime, int]]) -> None:
+    if samples and samples[-1][0] - start > MAX_SESSION:
+        raise errors.SessionTooLong(started_at=start.isoformat(), at=samples[-1][0].isoformat())
+
 
 def _check_samples(
     session_last: tuple[dt.datetime, int] | None, samples: list[tuple[dt.datetime, int]]
@@ -114,6 +123,7 @@ def transaction_event_record(*, actor: User, station_id: int, message: Any) -> C
                 fields={"meterValue": ["required"]},
             )
         _check_samples(None, samples)
+        _check_span(samples[0][0], samples)
         token = _token(event.id_token, event.id_token_type)
         session = ChargingSession.objects.create(
             station=station,
@@ -148,6 +158,7 @@ def transaction_event_record(*, actor: User, station_id: int, message: Any) -> C
     if SessionMessage.objects.filter(session=session, seq_no=event.seq_no).exists():
         raise errors.DuplicateSeqNo(session_id=session.pk, seq_no=event.seq_no)
     _check_samples((session.last_event_at, session.meter_last_wh), samples)
+    _check_span(session.started_at, samples)
     if event.event_type == "Ended" and not samples:
         raise errors.InvalidTransactionEvent(
             "Ended needs the final energy register.", fields={"meterValue": ["required"]}
@@ -201,6 +212,7 @@ def ocmf_session_record(*, actor: User, station_id: int, record: str) -> Chargin
         raise errors.SessionAlreadyStarted(transaction_id=verified.transaction_id)
     token = _token(verified.id_token, None)
     (begin_at, begin_wh), (end_at, end_wh) = verified.begin, verified.end
+    _check_span(begin_at, [verified.end])
     session = ChargingSession.objects.create(
         station=station,
         transaction_id=verified.transaction_id,
