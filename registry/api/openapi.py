@@ -198,7 +198,8 @@ def bound_parameters(result, generator, request, public):
                 if schema.get("type") == "array":
                     schema = schema.get("items", {})
                 if schema.get("type") == "integer":
-                    schema.setdefault("minimum", BIGINT_MIN)
+                    # a path's integer is digits (the routes' [0-9]+): never negative
+                    schema.setdefault("minimum", 0 if parameter["in"] == "path" else BIGINT_MIN)
                     schema.setdefault("maximum", BIGINT_MAX)
                 if schema.get("type") == "string" and not {"enum", "format"} & set(schema):
                     schema["maxLength"] = min(schema.get("maxLength", limit), limit)

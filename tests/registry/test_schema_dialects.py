@@ -162,3 +162,17 @@ def test_a_registration_email_is_what_the_schema_pattern_says(schema, email, sta
     assert schema_allows(schema, documented, body) is (status == 201)
     response = client_for(None).post("/api/v1/auth/register/", body, format="json")
     assert response.status_code == status, response.content
+
+
+def test_a_path_integer_is_never_negative_in_the_schema(schema):  # noqa: F811
+    """The routes take digits only (`-1` matches no route: 404), so the schema's path
+    integers start at 0, not at -2**63."""
+    found = [
+        (path, parameter["schema"])
+        for path, operations in schema["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path" and parameter["schema"].get("type") == "integer"
+    ]
+    assert len(found) > 20 and all(s["minimum"] == 0 for _path, s in found), found
+    assert client_for(None).get("/api/v1/ledger/entries/-1/").status_code == 404
