@@ -69,10 +69,10 @@ class InputSerializer(serializers.Serializer):
                 and not getattr(field, "accepts_integers", False)
                 and isinstance(data.get(name), int | float)
             }
-            # DRF's BooleanField also takes 0, 1, "yes" or "on"; in a JSON body the schema's
-            # boolean is true or false (a multipart form's fields are text, and stay so).
+            # In a JSON body (a multipart form's fields are text, and stay so): Decimal()
+            # reads other scripts' digits ("\u0661.5"), where the schema's are ASCII; and
+            # DRF's BooleanField also takes 0, 1, "yes" or "on" for the schema's boolean.
             if not isinstance(data, QueryDict):
-                # Decimal() reads other scripts' digits ("\u0661.5"); the schema's are ASCII
                 wrong |= {
                     name: ["A decimal number in ASCII digits."]
                     for name, field in self.fields.items()
