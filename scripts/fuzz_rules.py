@@ -32,6 +32,10 @@ DUPLICATE_ITEM = (
 )
 ORDER = "the period must end after it starts: a comparison of two fields"
 REFERENCE = "names an object the registry does not have: data, not shape"
+QUARTER_HOUR_IN_UTC = (
+    "joined_at or left_at on a quarter hour of UTC (not 19:43Z, nor 10:00+05:20): "
+    "arithmetic on the instant the offset moves, which no pattern states"
+)
 SESSION_SPAN = (
     "a session's meter values within 31 days of its start: a comparison across fields and events"
 )
@@ -143,10 +147,12 @@ RULES: dict[str, dict[str, str]] = {
     "POST /api/v1/communities/{id}/members/": {
         "community_membership_unmet": "a meter, site or account "
         + REFERENCE
-        + " or that is not the member's"
+        + " or that is not the member's",
+        "community_membership_invalid": QUARTER_HOUR_IN_UTC,
     },
     "POST /api/v1/community-members/{id}/leave/": {
-        "community_membership_unmet": "left_at after the membership's joined_at: data"
+        "community_membership_unmet": "left_at after the membership's joined_at: data",
+        "community_membership_invalid": QUARTER_HOUR_IN_UTC,
     },
     "POST /api/v1/communities/{id}/devices/": {
         "device_not_shareable": "a device in the community's grid area, active, not "

@@ -26,6 +26,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from registry.api.serializers import WHOLE_NUMBER
 from registry.datetimes import DATE_TIME_HINT, DATE_TIME_RE
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
@@ -42,11 +43,12 @@ def _check_value(value):
 
 
 class AsciiIntegerField(forms.IntegerField):
-    """Django's IntegerField, in ASCII digits: int() also reads other scripts' digits
-    ("\u0661" is 1), which the schema's integer does not."""
+    """Django's IntegerField, in ASCII digits and a sign only: int() also reads other
+    scripts' digits ("\u0661" is 1), and Django's field takes "5.0", neither of which the
+    schema's integer is."""
 
     def to_python(self, value):
-        if isinstance(value, str) and value.strip() and not value.strip().isascii():
+        if isinstance(value, str) and value.strip() and not WHOLE_NUMBER.fullmatch(value.strip()):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
 

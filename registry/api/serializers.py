@@ -1,3 +1,4 @@
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,10 @@ def invalid_choices(field: serializers.Field, errors: Any, path: str = "") -> di
 SEQ_MAX = 2**63 - 1
 
 
+# A whole number as a query or a form gives it: ASCII digits, a sign at most.
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
 class InputSerializer(serializers.Serializer):
     """The base of every API input serializer: a 400 for a bad choice lists the valid ones.
 
@@ -69,10 +74,21 @@ class InputSerializer(serializers.Serializer):
                 and not getattr(field, "accepts_integers", False)
                 and isinstance(data.get(name), int | float)
             }
-            # In a JSON body (a multipart form's fields are text, and stay so): Decimal()
-            # reads other scripts' digits ("\u0661.5"), where the schema's are ASCII; and
-            # DRF's BooleanField also takes 0, 1, "yes" or "on" for the schema's boolean.
-            if not isinstance(data, QueryDict):
+            if getattr(self.root, "form_data", False):
+                # A query's or a form's values are text. DRF's IntegerField took "5.0" and
+                # other scripts' digits for the schema's integer: digits and a sign only.
+                wrong |= {
+                    name: ["A whole number."]
+                    for name, field in self.fields.items()
+                    if isinstance(field, serializers.IntegerField)
+                    and not field.read_only
+                    and name in data
+                    and not WHOLE_NUMBER.fullmatch(data.get(name).strip())
+                }
+            else:
+                # A JSON body: Decimal() reads other scripts' digits ("\u0661.5"), where
+                # the schema's are ASCII; DRF's BooleanField also takes 0, 1, "yes" or "on"
+                # for the schema's boolean.
                 wrong |= {
                     name: ["A decimal number in ASCII digits."]
                     for name, field in self.fields.items()
@@ -98,7 +114,9 @@ class InputSerializer(serializers.Serializer):
         # The API parses JSON only, but DRF hands an empty body sent as a form over as an
         # empty QueryDict, and a QueryDict has HTML-form semantics: a missing boolean is a
         # false checkbox instead of a missing field. Read it as the empty object it is.
-        if isinstance(kwargs.get("data"), QueryDict):
+        # Its values stay text, though: `form_data` says so to the checks of field types.
+        self.form_data = isinstance(kwargs.get("data"), QueryDict)
+        if self.form_data:
             kwargs["data"] = kwargs["data"].dict()
         super().__init__(*args, **kwargs)
 

@@ -176,3 +176,17 @@ def test_a_path_integer_is_never_negative_in_the_schema(schema):  # noqa: F811
     ]
     assert len(found) > 20 and all(s["minimum"] == 0 for _path, s in found), found
     assert client_for(None).get("/api/v1/ledger/entries/-1/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("start", "status"), [("5", 200), ("5.0", 400), (" 7 ", 200), ("1e3", 400)]
+)
+def test_a_query_integer_is_digits_only(start, status):
+    """Fuzzing seed 27: `GET /ledger/entries/?start=5828994960684589.0` was answered 200
+    (DRF's and Django's integer fields drop a ".0"), for a parameter the schema types
+    integer."""
+    client = client_for(member_of(OrganisationFactory()))
+    response = client.get(f"/api/v1/ledger/entries/?start={start}&limit=5")
+    assert response.status_code == status, response.content
+    filtered = client.get(f"/api/v1/market/orders/?market={start}")
+    assert filtered.status_code == status, filtered.content
