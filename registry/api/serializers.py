@@ -1,6 +1,6 @@
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.http import QueryDict
@@ -63,52 +63,64 @@ class InputSerializer(serializers.Serializer):
     """
 
     def to_internal_value(self, data):
-        # DRF's CharField turns a number into its text; the schema says a string, and a
-        # request it calls invalid must not be accepted (the fuzzer's ST201).
         if isinstance(data, Mapping):
-            wrong = {
-                name: ["Not a valid string."]
-                for name, field in self.fields.items()
-                if isinstance(field, serializers.CharField)
-                and not field.read_only
-                and not getattr(field, "accepts_integers", False)
-                and isinstance(data.get(name), int | float)
-            }
+            # DRF's CharField turns a number into its text; the schema says a string, and a
+            # request it calls invalid must not be accepted (the fuzzer's ST201).
+            wrong = self._refused(
+                data,
+                "Not a valid string.",
+                lambda field, value: (
+                    isinstance(field, serializers.CharField)
+                    and not getattr(field, "accepts_integers", False)
+                    and isinstance(value, int | float)
+                ),
+            )
             if getattr(self.root, "form_data", False):
                 # A query's or a form's values are text. DRF's IntegerField took "5.0" and
                 # other scripts' digits for the schema's integer: digits and a sign only.
-                wrong |= {
-                    name: ["A whole number."]
-                    for name, field in self.fields.items()
-                    if isinstance(field, serializers.IntegerField)
-                    and not field.read_only
-                    and name in data
-                    and not WHOLE_NUMBER.fullmatch(data.get(name).strip())
-                }
+                wrong |= self._refused(
+                    data,
+                    "A whole number.",
+                    lambda field, value: (
+                        isinstance(field, serializers.IntegerField)
+                        and not WHOLE_NUMBER.fullmatch(value.strip())
+                    ),
+                )
             else:
                 # A JSON body: Decimal() reads other scripts' digits ("\u0661.5"), where
                 # the schema's are ASCII; DRF's BooleanField also takes 0, 1, "yes" or "on"
                 # for the schema's boolean.
-                wrong |= {
-                    name: ["A decimal number in ASCII digits."]
-                    for name, field in self.fields.items()
-                    if isinstance(field, serializers.DecimalField)
-                    and not field.read_only
-                    and isinstance(data.get(name), str)
-                    and not data[name].isascii()
-                }
-                wrong |= {
-                    name: ["Must be true or false."]
-                    for name, field in self.fields.items()
-                    if isinstance(field, serializers.BooleanField)
-                    and not field.read_only
-                    and name in data
-                    and not isinstance(data[name], bool)
-                    and not (data[name] is None and field.allow_null)
-                }
+                wrong |= self._refused(
+                    data,
+                    "A decimal number in ASCII digits.",
+                    lambda field, value: (
+                        isinstance(field, serializers.DecimalField)
+                        and isinstance(value, str)
+                        and not value.isascii()
+                    ),
+                )
+                wrong |= self._refused(
+                    data,
+                    "Must be true or false.",
+                    lambda field, value: (
+                        isinstance(field, serializers.BooleanField)
+                        and not isinstance(value, bool)
+                        and not (value is None and field.allow_null)
+                    ),
+                )
             if wrong:
                 raise serializers.ValidationError(wrong, code="invalid")
         return super().to_internal_value(data)
+
+    def _refused(
+        self, data: Mapping, message: str, wrong: Callable[[serializers.Field, Any], bool]
+    ) -> dict[str, list[str]]:
+        """{field name: [message]} for each writable field given a value `wrong` refuses."""
+        return {
+            name: [message]
+            for name, field in self.fields.items()
+            if not field.read_only and name in data and wrong(field, data[name])
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         # The API parses JSON only, but DRF hands an empty body sent as a form over as an
