@@ -314,8 +314,10 @@ class LogEntryBundleView(JSONErrorsMixin, APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        # `?format=bundle` chooses the renderer (DRF reads it first); it is no filter
-        params = {k: v for k, v in request.query_params.items() if k != "format"}
+        # `?format=bundle` chooses the renderer (DRF reads it first); it is no filter. A
+        # QueryDict still, so that its values are read as a query's text.
+        params = request.query_params.copy()
+        params.pop("format", None)
         query = serializers.LogEntryBundleInputSerializer(data=params)
         query.is_valid(raise_exception=True)
         start, limit = query.validated_data["start"], query.validated_data["limit"]

@@ -89,7 +89,15 @@ class InputSerializer(serializers.Serializer):
             else:
                 # A JSON body: Decimal() reads other scripts' digits ("\u0661.5"), where
                 # the schema's are ASCII; DRF's BooleanField also takes 0, 1, "yes" or "on"
-                # for the schema's boolean.
+                # for the schema's boolean, and its IntegerField the text "12" or "1.0"
+                # for the schema's integer.
+                wrong |= self._refused(
+                    data,
+                    "A whole number, not text.",
+                    lambda field, value: (
+                        isinstance(field, serializers.IntegerField) and isinstance(value, str)
+                    ),
+                )
                 wrong |= self._refused(
                     data,
                     "A decimal number in ASCII digits.",

@@ -65,6 +65,7 @@ def test_anyone_reads_a_bundle_and_its_history(issued):
         ({"volume_wh": 0}, 400, "invalid"),
         ({"volume_wh": -3}, 400, "invalid"),
         ({"volume_wh": "lots"}, 400, "invalid"),
+        ({"volume_wh": "1"}, 400, "invalid"),  # the schema's integer is a number, not text
         ({"colour": "green"}, 400, "invalid"),
         ({"to_account": "GP-NOPE"}, 404, "account_not_found"),
     ],

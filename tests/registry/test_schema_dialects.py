@@ -6,7 +6,8 @@ after fuzzing, 2026-12-07):
 - `\\d` and `\\w`: ASCII in ECMA-262, any script's in Python (and int(), Decimal() read
   Arabic-Indic digits);
 - `\\Z` and lookbehinds (Django's URL pattern) are not ECMA-262 at all;
-- DRF's BooleanField took 0, 1 and "yes" for the schema's boolean.
+- DRF's BooleanField took 0, 1 and "yes" for the schema's boolean, and its IntegerField
+  the text "12" or "1.0" for the schema's integer.
 
 Patterns now spell the sets out (registry.text_patterns.SPACE, [0-9]) and the code takes
 exactly what they say."""
@@ -84,6 +85,7 @@ def test_a_tariff_element_whose_components_are_no_list_is_invalid_tariff():
 class _Probe(InputSerializer):
     flag = serializers.BooleanField(required=False)
     amount = serializers.DecimalField(max_digits=6, decimal_places=2, required=False)
+    count = serializers.IntegerField(required=False)
 
 
 @pytest.mark.parametrize(
@@ -95,9 +97,12 @@ class _Probe(InputSerializer):
         ({"flag": "true"}, False),
         ({"amount": "12.50"}, True),
         ({"amount": "\u0661\u0662.5"}, False),
+        ({"count": 12}, True),
+        ({"count": "12"}, False),
+        ({"count": "1.0"}, False),
     ],
 )
-def test_a_boolean_is_true_or_false_and_a_decimal_ascii(body, valid):
+def test_a_boolean_is_true_or_false_a_decimal_ascii_and_an_integer_a_number(body, valid):
     assert _Probe(data=body).is_valid() is valid
 
 
