@@ -54,6 +54,7 @@ from federation.selectors import mirror_events
 from ledger.keys import log_key_for_note, registry_signer, registry_witness
 from ledger.verify.note import NoteError, VerifierKey, verify_checkpoint, verify_note
 from ledger.verify.rfc9162 import ProofError, leaf_hash, verify_inclusion
+from registry.errors import JsonTooDeep
 from registry.jsonlimits import json_loads_limited
 
 TRANSFERS_PATH = "/api/v1/federation/transfers/"
@@ -63,10 +64,41 @@ MAX_HOP_ENTRIES = 500
 MAX_HOPS = 16
 MAX_PACKAGE_BYTES = 8 * 1024 * 1024
 RESPONSE_MAX_BYTES = 256 * 1024
+SEQ_MAX = 2**63 - 1  # a ledger sequence number, as the bigint columns that keep it hold
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(data: bytes) -> Any:
+    """Strict JSON, nested at most API_JSON_MAX_DEPTH levels, with no NUL in any text.
+
+    The import keeps the export's data and the hops as they came (CertificateImport's JSON
+    columns), and PostgreSQL stores neither NaN or Infinity nor a NUL character there: a
+    package holding one is refused here rather than failing (a 500) when it is stored.
+    Raises ValueError, or JsonTooDeep past the depth limit.
+    """
+    value = json_loads_limited(data, parse_constant=_refuse_constant)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise ValueError("a text holds a NUL character")
+    return value
+
+
+def _seq(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SEQ_MAX
 
 
 def _unb64(text: Any, what: str) -> bytes:
@@ -187,8 +219,8 @@ def _verify_hop(hop: Any, log_key: VerifierKey, witnesses: list[VerifierKey], qu
     verified: dict[int, bytes] = {}
     proofs: dict[int, list[str]] = {}
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("seq"), int):
-            raise TransferPackageInvalid("an entry needs an integer seq")
+        if not isinstance(entry, dict) or not _seq(entry.get("seq")):
+            raise TransferPackageInvalid(f"an entry needs an integer seq from 0 to {SEQ_MAX}")
         seq = entry["seq"]
         event = _unb64(entry.get("event_b64"), f"entry {seq}")
         proof_items = entry.get("proof")
@@ -267,15 +299,15 @@ def transfer_package_verify(peer: Peer, body: bytes) -> VerifiedExport:
     if len(body) > MAX_PACKAGE_BYTES:
         raise TransferPackageTooLarge(size=len(body), limit=MAX_PACKAGE_BYTES)
     try:
-        package = json_loads_limited(body)  # JsonTooDeep (400) past API_JSON_MAX_DEPTH levels
-    except ValueError:
-        raise TransferPackageInvalid("the package is not JSON") from None
+        package = _json(body)  # JsonTooDeep (400) past API_JSON_MAX_DEPTH levels
+    except ValueError as exc:
+        raise TransferPackageInvalid(f"the package is not JSON we can store: {exc}") from None
     if not isinstance(package, dict) or package.get("version") != PACKAGE_VERSION:
         raise TransferPackageInvalid(f"expected a version {PACKAGE_VERSION} package object")
     seq = package.get("export_seq")
     hop = package.get("hop")
-    if not isinstance(seq, int) or not isinstance(hop, dict):
-        raise TransferPackageInvalid("a package needs export_seq and hop")
+    if not _seq(seq) or not isinstance(hop, dict):
+        raise TransferPackageInvalid(f"a package needs export_seq (0 to {SEQ_MAX}) and hop")
     if hop.get("origin") != peer.origin:
         raise TransferPackageInvalid(
             f"the hop is from {hop.get('origin')!r}, the request from {peer.origin!r}"
@@ -286,10 +318,10 @@ def transfer_package_verify(peer: Peer, body: bytes) -> VerifiedExport:
     if event_bytes is None:
         raise TransferPackageInvalid(f"the hop does not include entry {seq}")
     try:
-        event = json.loads(event_bytes)
+        event = _json(event_bytes)
         kind, data = event["type"], event["data"]
-    except (ValueError, KeyError, TypeError):
-        raise TransferPackageInvalid(f"entry {seq} is not a ledger event") from None
+    except (ValueError, KeyError, TypeError, JsonTooDeep):
+        raise TransferPackageInvalid(f"entry {seq} is not a ledger event we can store") from None
     if kind != certificate_events.EXPORTED or not isinstance(data, dict):
         raise TransferPackageInvalid(f"entry {seq} is a {kind!r} event, not an export")
     _check_mirror(peer, seq, event_bytes)

@@ -137,6 +137,8 @@ def _other_key(package: dict, log: PartnerLog) -> dict:
         (lambda p, log: {**p, "hop": {**p["hop"], "origin": "other.example/x"}}, "the hop is"),
         (lambda p, log: {**p, "hop": {**p["hop"], "entries": []}}, "non-empty"),
         (lambda p, log: {**p, "prior": [{}] * 20}, "at most"),
+        (lambda p, log: p | {"export_seq": 2**63}, "0 to"),
+        (lambda p, log: p | {"export_seq": True}, "0 to"),
     ],
 )
 def test_bad_packages_are_refused_and_nothing_is_stored(world, tamper, message):
@@ -279,3 +281,46 @@ def test_a_refusal_is_receipted_too(client, world):
     assert response.json()["reason"] == "account_not_found"
     assert "outcome rejected\n" in response.json()["receipt"]
     assert base64.b64decode(response.json()["receipt"].split()[-1])
+
+
+def _raw_event(log: PartnerLog, event: bytes) -> int:
+    log.events.append(event)
+    log.leaves.append(leaf_hash(event))
+    return len(log.events) - 1
+
+
+@pytest.mark.parametrize(
+    "package_of",
+    [
+        # PostgreSQL stores no NUL character in text or JSON, nor NaN or Infinity in JSON:
+        # the import keeps the export's data and the hops as they came
+        lambda log, data, witnesses: log.package(
+            log.add_event("certificate.exported", data | {"note": "a\x00b"}), witnesses
+        ),
+        lambda log, data, witnesses: log.package(
+            log.add_event("certificate.exported", data | {"note\x00": 1}), witnesses
+        ),
+        lambda log, data, witnesses: log.package(
+            log.add_event("certificate.exported", data | {"volume_wh": float("nan")}), witnesses
+        ),
+        lambda log, data, witnesses: log.package(
+            log.add_event("certificate.exported", data),
+            witnesses,
+            prior=[{"origin": "unknown.example/x", "checkpoint": "\x00"}],
+        ),
+        # an entry nested too deeply for the decoder (a RecursionError)
+        lambda log, data, witnesses: log.package(
+            _raw_event(log, b"[" * 100_000 + b"]" * 100_000), witnesses
+        ),
+    ],
+)
+def test_a_package_we_could_not_store_is_refused_and_nothing_is_imported(client, world, package_of):
+    # given: a validly signed, witnessed package holding what the database cannot keep
+    log, _peer, witness, _seq, account = world
+    package = package_of(log, export_event_data(account.number), [witness])
+    # when
+    response = post(client, log, json.dumps(package).encode())
+    # then: refused as an invalid package (a 422, not a 500), and nothing imported
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "transfer_package_invalid"
+    assert not CertificateImport.objects.exists() and not Bundle.objects.exists()
