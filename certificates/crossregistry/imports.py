@@ -25,6 +25,7 @@ from certificates.models import (
     CertificateImport,
     ForeignDevice,
     Issuance,
+    IssuanceRequest,
 )
 from certificates.services.common import (
     _issuing_body_of,
@@ -32,6 +33,45 @@ from certificates.services.common import (
 )
 from ledger.services import ledger_append
 from registry.countries import country_code_valid
+from registry.datetimes import DATE_TIME_RE
+
+# What the columns an import writes can hold (bigint ids, units and capacities; a positive
+# smallint of months; a decimal(9, 3) emission factor, the grid area's), so that a partner's
+# malformed certificate is refused with a receipt instead of failing (a 500) on the insert.
+_BIGINT_MAX = 2**63 - 1
+_MONTHS_MAX = 32767
+_EMISSION_FACTOR_LIMIT = Decimal(10**6)
+
+
+def _whole(value: Any, low: int, high: int) -> int:
+    """A JSON integer in [low, high]; ValueError otherwise (also for true, 1.5 and "1")."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{value!r} is not a whole number from {low} to {high}")
+    return value
+
+
+def _time(value: Any) -> dt.datetime:
+    """An RFC 3339 date-time with an offset in years 1000-8999 (registry.datetimes)."""
+    if not isinstance(value, str) or not DATE_TIME_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an RFC 3339 date-time with an offset")
+    return parse_datetime(value)
+
+
+def _text(value: Any, max_length: int) -> str:
+    """A text that fits its column whole (cut, an origin would name another registry)."""
+    text = str(value)
+    if len(text) > max_length:
+        raise ValueError(f"{text[:40]!r}... is longer than {max_length} characters")
+    return text
+
+
+def _emission_factor(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    factor = Decimal(str(value))
+    if not factor.is_finite() or not 0 <= factor < _EMISSION_FACTOR_LIMIT:
+        raise ValueError(f"emission factor {value!r} is not from 0 to {_EMISSION_FACTOR_LIMIT}")
+    return factor
 
 
 def _parse_certificate(data: dict[str, Any]) -> dict[str, Any]:
@@ -39,41 +79,41 @@ def _parse_certificate(data: dict[str, Any]) -> dict[str, Any]:
     try:
         cert = data["certificate"]
         attrs = cert["attributes"]
+        expiry_months = attrs.get("expiry_months")
         out = {
-            "origin": str(cert["origin"]),
-            "device_id": int(cert["device_id"]),
+            "origin": _text(cert["origin"], ForeignDevice._meta.get_field("origin").max_length),
+            "device_id": _whole(cert["device_id"], 0, _BIGINT_MAX),
             "device_name": str(cert["device_name"])[:200],
-            "unit_start": int(cert["unit_start"]),
-            "unit_end": int(cert["unit_end"]),
-            "period_start": parse_datetime(cert["period_start"]),
-            "period_end": parse_datetime(cert["period_end"]),
+            "unit_start": _whole(cert["unit_start"], 0, _BIGINT_MAX),
+            "unit_end": _whole(cert["unit_end"], 0, _BIGINT_MAX),
+            "period_start": _time(cert["period_start"]),
+            "period_end": _time(cert["period_end"]),
             "expires_on": parse_date(cert["expires_on"]) if cert.get("expires_on") else None,
-            "issued_at": parse_datetime(cert["issued_at"]),
+            "issued_at": _time(cert["issued_at"]),
             "granularity": str(cert["granularity"]),
             "technology_code": str(attrs["technology_code"])[:7],
             "energy_source_code": str(attrs["energy_source_code"])[:9],
             "grid_area_code": str(attrs["grid_area"])[:16],
             "country": str(attrs["country"])[:2],
-            "capacity_w": int(attrs["capacity_w"]) if attrs.get("capacity_w") is not None else None,
+            # the stand-in device needs a capacity (Device: capacity_w > 0), as EECS does
+            "capacity_w": _whole(attrs["capacity_w"], 1, _BIGINT_MAX),
             "commissioning_date": (
                 parse_date(attrs["commissioning_date"]) if attrs.get("commissioning_date") else None
             ),
             "support": str(attrs.get("support") or "")[:64],
-            "emission_factor_g_per_kwh": (
-                Decimal(attrs["emission_factor_g_per_kwh"])
-                if attrs.get("emission_factor_g_per_kwh") is not None
-                else None
-            ),
+            "emission_factor_g_per_kwh": _emission_factor(attrs.get("emission_factor_g_per_kwh")),
             "is_storage": bool(attrs.get("is_storage")),
-            "expiry_months": attrs.get("expiry_months"),
+            "expiry_months": (
+                None if expiry_months is None else _whole(expiry_months, 1, _MONTHS_MAX)
+            ),
             "account": str(data["destination_account"]),
         }
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         detail = f"the export's certificate is malformed: {exc!r}"
         raise ImportRefused(Refusal.MALFORMED, detail) from None
-    if None in (out["period_start"], out["period_end"], out["issued_at"]):
-        raise ImportRefused(Refusal.MALFORMED, "the export's certificate has unreadable times")
-    if not 0 <= out["unit_start"] < out["unit_end"] or out["period_end"] <= out["period_start"]:
+    if out["granularity"] not in IssuanceRequest.Granularity.values:
+        raise ImportRefused(Refusal.MALFORMED, "the export's granularity is not hour or period")
+    if not out["unit_start"] < out["unit_end"] or out["period_end"] <= out["period_start"]:
         raise ImportRefused(Refusal.MALFORMED, "the export's unit range or period is empty")
     if not country_code_valid(out["country"]):
         raise ImportRefused(Refusal.MALFORMED, "the export's country is not an ISO 3166-1 code")
@@ -149,7 +189,7 @@ def _local_device(cert: dict[str, Any], sender: str) -> int:
                 grid_area=_grid_area(cert, sender),
                 technology_code=cert["technology_code"],
                 energy_source_code=cert["energy_source_code"],
-                capacity_w=cert["capacity_w"] or 0,
+                capacity_w=cert["capacity_w"],
                 commissioning_date=cert["commissioning_date"] or cert["period_start"].date(),
                 latitude=Decimal(0),
                 longitude=Decimal(0),

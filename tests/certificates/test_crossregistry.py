@@ -250,6 +250,51 @@ def test_refusals(issued, account, certificate, reason):
     assert replay_ledger().ok
 
 
+def _attributes(**change) -> dict:
+    return export_event_data("")["certificate"]["attributes"] | change
+
+
+@pytest.mark.parametrize(
+    "certificate",
+    [
+        # values the columns an import writes cannot hold (bigint, smallint, decimal(9, 3))
+        {"unit_start": 0, "unit_end": 2**63},
+        {"device_id": 2**63},
+        {"device_id": -1},
+        {"attributes": _attributes(capacity_w=2**63)},
+        {"attributes": _attributes(expiry_months=2**40)},
+        {"attributes": _attributes(emission_factor_g_per_kwh="1e30")},
+        {"origin": "o" * 256},
+        # values the database's constraints refuse (a stand-in device has a capacity)
+        {"attributes": _attributes(capacity_w=None)},
+        {"attributes": _attributes(capacity_w=0)},
+        {"attributes": _attributes(emission_factor_g_per_kwh="-1")},
+        {"attributes": _attributes(expiry_months=-1)},
+        # values of the wrong kind
+        {"attributes": _attributes(expiry_months="twelve")},
+        {"attributes": _attributes(expiry_months=[12])},
+        {"attributes": _attributes(emission_factor_g_per_kwh="NaN")},
+        {"device_id": True},
+        {"granularity": "fortnight"},
+        # times outside years 1000-8999 (year 10000 in UTC cannot be read back) or naive
+        {"period_end": "9999-12-31T23:59:59-05:00"},
+        {"period_start": "0001-01-01T00:00:00+05:00"},
+        {"period_start": "2026-11-01T10:00:00", "period_end": "2026-11-01T11:00:00"},
+    ],
+)
+def test_a_certificate_its_columns_cannot_hold_is_refused_as_malformed(issued, certificate):
+    # given: a partner's export whose certificate has a value we could not store
+    data = export_event_data(issued.buyer_account.number, **certificate)
+    before = last_event_id()
+    # when
+    received = _import(verified(data))
+    # then: refused with a receipt, as any malformed certificate, and nothing credited
+    assert received.status == CertificateImport.Status.REJECTED
+    assert received.reason == Refusal.MALFORMED and received.bundle is None
+    assert new_events(before) == ["certificate.import_rejected"]
+    assert not ForeignDevice.objects.exists() and not Issuance.objects.filter(imported_from=PARTNER)
+
+
 def test_closed_and_non_trading_accounts_refuse(issued):
     closed = AccountFactory(organisation=issued.buyer_account.organisation, status="closed")
     retirement = AccountFactory(organisation=issued.buyer_account.organisation, kind="retirement")
