@@ -162,7 +162,7 @@ class TradingAgentViewSet(ScopedReadViewSet):
     @extend_schema(
         responses={200: AgentDecisionOutputSerializer(many=True), **error_responses(401, 404)}
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def decisions(self, request: Request, pk: str) -> Response:
         """The agent's decisions, newest first, each with its explanation (paginated)."""
         page = self.paginate_queryset(selectors.agent_decision_list(agent=self.get_object()))

@@ -173,7 +173,7 @@ class SettlementAccountViewSet(ScopedReadViewSet):
             **error_responses(401, 404),
         }
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def journal(self, request: Request, pk: str) -> Response:
         """The account's journal lines, newest first (paginated)."""
         account: SettlementAccount = self.get_object()
