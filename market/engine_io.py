@@ -15,12 +15,16 @@ from typing import Any
 
 from django.db import connection
 
+from assets.models import Device
 from certificates.models import Bundle
 from market import errors, matching
 from market.models import Market, Order
 from registry import model_rows as rows
 
 FIRST_CHUNK = 16  # most orders trade with the first few makers
+# A bid's oldest acceptable certificate, in days: a century is older than any certificate
+# (and `now - max_age_days` stays a date; the column is a 32-bit integer).
+MAX_AGE_DAYS = 36_525
 CHUNK = 64
 _Row = namedtuple("_Row", rows.attnames(Order))
 _CRITERIA = (
@@ -108,6 +112,9 @@ def set_criteria(order: Order, criteria: Mapping[str, Any]) -> None:
     device = criteria.get("device")
     if device is not None and (isinstance(device, bool) or not isinstance(device, int)):
         raise errors.InvalidOrder(fields={"criteria.device": ["a device id"]})
+    # accept_device is a foreign key, checked only at commit: an unknown id would fail there
+    if device is not None and not Device.objects.filter(pk=device).exists():
+        raise errors.InvalidOrder(fields={"criteria.device": ["no such device"]})
     order.accept_device_id = device
     start, end = criteria.get("period_from"), criteria.get("period_to")
     hour = criteria.get("production_hour")
@@ -122,8 +129,12 @@ def set_criteria(order: Order, criteria: Mapping[str, Any]) -> None:
         raise errors.InvalidOrder(fields={"criteria.period_to": ["after period_from"]})
     order.accept_period_from, order.accept_period_to = start, end
     age = criteria.get("max_age_days")
-    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 0):
-        raise errors.InvalidOrder(fields={"criteria.max_age_days": ["whole days, 0 or more"]})
+    if age is not None and (
+        isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= MAX_AGE_DAYS
+    ):
+        raise errors.InvalidOrder(
+            fields={"criteria.max_age_days": [f"whole days, from 0 to {MAX_AGE_DAYS}"]}
+        )
     order.max_age_days = age
 
 

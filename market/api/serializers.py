@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from certificates.models import Retirement
+from market.engine_io import MAX_AGE_DAYS
 from market.models import (
     JournalLine,
     Market,
@@ -18,6 +19,7 @@ from market.models import (
 from market.services.money import MAX_AMOUNT
 from market.services.orders import MAX_PRICE, MAX_QUANTITY_WH
 from registry.api.fields import BoundedDateTimeField
+from registry.api.query import ID_MAX
 from registry.api.serializers import (
     CountryField,
     CurrencyField,
@@ -78,13 +80,13 @@ class CriteriaInputSerializer(StrictInputSerializer):
     energy_source_code = serializers.CharField(required=False, max_length=32)
     country = CountryField(required=False)
     grid_area_code = serializers.CharField(required=False, max_length=32)
-    device = serializers.IntegerField(required=False)
+    device = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
     period_from = BoundedDateTimeField(required=False)
     period_to = BoundedDateTimeField(required=False)
     production_hour = BoundedDateTimeField(
         required=False, help_text='"Same hour": only certificates of the hour starting here.'
     )
-    max_age_days = serializers.IntegerField(required=False, min_value=0)
+    max_age_days = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AGE_DAYS)
 
 
 class RetireOnDeliveryInputSerializer(StrictInputSerializer):

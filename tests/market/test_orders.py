@@ -381,6 +381,38 @@ def test_bad_orders_are_refused_with_nothing_changed(refused):
     )
 
 
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        # accept_device is a foreign key checked at commit: the request used to end in a 500
+        {"device": 999_999},
+        {"device": 0},
+        # `now - max_age_days` is no date (OverflowError), or the 32-bit column overflows
+        {"max_age_days": 1_000_000},
+        {"max_age_days": 2**31},
+    ],
+)
+def test_a_bid_for_no_device_or_past_any_date_is_refused(refused, criteria):
+    # given
+    market = MarketFactory()
+    seller_with_bundles()
+    buyer = buyer_with_funds(100)
+    # when / then: refused by name, with nothing reserved, escrowed or recorded
+    refused(
+        lambda: services.order_place(
+            actor=buyer.user,
+            market_id=market.pk,
+            side="buy",
+            limit_price=EUR_50,
+            quantity_wh=1_000,
+            account_id=buyer.account.pk,
+            criteria=criteria,
+        ),
+        "invalid_order",
+        400,
+    )
+
+
 def test_cancel_of_a_filled_order_and_amend_of_anothers_order_are_refused(refused):
     market = MarketFactory()
     seller = seller_with_bundles()
