@@ -273,7 +273,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "registry.api.filters.RegistryFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "registry.api.ordering.StrictOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "registry.api.openapi.RegistryAutoSchema",
     "EXCEPTION_HANDLER": "registry.api.exceptions.api_exception_handler",

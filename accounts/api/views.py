@@ -57,6 +57,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Per-user API tokens: create (shown once), list, revoke."""
 
     serializer_class = serializers.ApiTokenOutputSerializer
+    ordering_fields = ["id", "created_at", "last_used_at", "expires_at"]
     permission_classes = [permissions.AllowAny]
     throttle_scope = "login"
 

@@ -134,6 +134,7 @@ class DataAccessViewSet(viewsets.ReadOnlyModelViewSet):
     """Who read your household's data: when, what, under which grant; refused reads too."""
 
     serializer_class = s.DataAccessOutputSerializer
+    ordering_fields = ["id", "at"]
     permission_classes = [permissions.IsAuthenticated]
 
     def get_queryset(self):
@@ -147,6 +148,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     """A household's grid connection points; the issuing body and community admins confirm."""
 
     serializer_class = s.SiteOutputSerializer
+    ordering_fields = ["id", "name", "created_at"]
     permission_classes = [permissions.IsAuthenticated]
 
     def get_queryset(self):
@@ -271,6 +273,7 @@ class ConsentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     """Grants your household gave (and grants given to your organisation)."""
 
     serializer_class = s.ConsentOutputSerializer
+    ordering_fields = ["id", "valid_from", "created_at"]
     permission_classes = [permissions.IsAuthenticated]
 
     def get_queryset(self):
@@ -307,6 +310,7 @@ class CommunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     """Energy communities: public name, area, key and price; members act through services."""
 
     serializer_class = s.CommunityOutputSerializer
+    ordering_fields = ["id", "name", "created_at"]
 
     def get_queryset(self):
         return selectors.community_list(user=self.request.user)

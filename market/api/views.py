@@ -20,6 +20,7 @@ class MarketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """Markets: what each trades, its currency, price band and fee (public)."""
 
     serializer_class = serializers.MarketOutputSerializer
+    ordering_fields = ["id", "code", "created_at"]
     permission_classes = [permissions.AllowAny]
     filterset_fields = ["kind", "currency", "status"]
     lookup_value_regex = r"[0-9]+"
@@ -114,6 +115,7 @@ class SlotClearingViewSet(
     (public, like the book: no parties shown). Filter by `market` and `slot_start`."""
 
     serializer_class = serializers.SlotClearingOutputSerializer
+    ordering_fields = ["id", "slot_start", "cleared_at"]
     permission_classes = [permissions.AllowAny]
     filterset_fields = ["market", "slot_start"]
     lookup_value_regex = r"[0-9]+"

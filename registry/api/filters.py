@@ -126,7 +126,7 @@ def _date_time_errors(filterset, params) -> dict[str, list[str]]:
     }
 
 
-def _detail_route(view) -> bool:
+def detail_route(view) -> bool:
     """A route naming one object (`/bundles/{pk}/`, `/bundles/{pk}/history/`)."""
     lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
     return bool(lookup) and lookup in getattr(view, "kwargs", {})
@@ -139,7 +139,7 @@ class RegistryFilterBackend(DjangoFilterBackend):
         # The filters are a list's search parameters (the schema documents them on lists
         # only): a route naming one object by its key does not build the filter set, which
         # cost about a quarter of a one-bundle read.
-        if _detail_route(view):
+        if detail_route(view):
             return queryset
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
