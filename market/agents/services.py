@@ -51,7 +51,7 @@ def _preferences(market: Market, values: dict[str, Any]) -> dict[str, int]:
     checked = {}
     for name in ("min_sell_price", "max_buy_price"):
         if name in values:
-            checked[name] = _check_price(market, values[name])
+            checked[name] = _check_price(market, values[name], name=name)
     if "reserve_wh" in values:
         checked["reserve_wh"] = _whole(
             values["reserve_wh"],

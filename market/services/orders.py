@@ -80,11 +80,12 @@ def _whole(value: Any, error: type[Exception], *, low: int, high: int, name: str
     return value
 
 
-def _check_price(market: Market, price: Any) -> int:
-    price = _whole(price, errors.InvalidPrice, low=0, high=MAX_PRICE, name="limit_price")
+def _check_price(market: Market, price: Any, *, name: str = "limit_price") -> int:
+    """A price in the market's band; the errors' `extra` names it `name` (the field given)."""
+    price = _whole(price, errors.InvalidPrice, low=0, high=MAX_PRICE, name=name)
     if not market.price_min <= price <= market.price_max:
         raise errors.PriceOutsideBand(
-            limit_price=price, price_min=market.price_min, price_max=market.price_max
+            **{name: price}, price_min=market.price_min, price_max=market.price_max
         )
     return price
 

@@ -104,6 +104,22 @@ def test_bad_delegations_are_refused_with_a_code_and_change_nothing(overrides, s
     assert (snapshot(), row_counts(TradingAgent, AgentDecision)) == before
 
 
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [({"min_sell_price": 200_000}, "price_outside_band"), ({"max_buy_price": -5}, "invalid_price")],
+)
+def test_a_refused_price_is_named_as_it_was_given(overrides, code):
+    market = EnergyMarketFactory()
+    household = trader()
+
+    body = _create(client_for(household.user), market, household, **overrides).json()
+
+    assert body["code"] == code
+    ((name, value),) = overrides.items()
+    assert body["extra"][name] == (value if code == "price_outside_band" else str(value))
+    assert "limit_price" not in body["extra"]
+
+
 def test_another_organisations_account_market_kind_and_a_second_agent_are_refused():
     market = EnergyMarketFactory()
     me, other = trader(), trader()
