@@ -101,15 +101,29 @@ class DistributionReport:
         }
 
 
-def _check_period(start: dt.datetime, end: dt.datetime, now: dt.datetime) -> None:
-    aligned = all(
+def _on_the_hour(moment: dt.datetime) -> bool:
+    return (
         moment.tzinfo is not None and not moment.microsecond and int(moment.timestamp()) % 3600 == 0
-        for moment in (start, end)
     )
-    if not aligned or end <= start or end - start > MAX_DISTRIBUTION_SPAN or end > now:
+
+
+def _check_period(start: dt.datetime, end: dt.datetime, now: dt.datetime) -> None:
+    """Whole hours, start < end <= now, at most 31 days apart; the error names what is wrong
+    with which end."""
+    fields: dict[str, list[str]] = {}
+    if not _on_the_hour(start):
+        fields["start"] = ["on the hour"]
+    if not _on_the_hour(end):
+        fields["end"] = ["on the hour"]
+    if end <= start:
+        fields.setdefault("end", []).append("after start")
+    elif end - start > MAX_DISTRIBUTION_SPAN:
+        fields.setdefault("end", []).append("at most 31 days after start")
+    if end > now:
+        fields.setdefault("end", []).append("not in the future")
+    if fields:
         raise errors.PeriodInvalid(
-            "Give whole hours, start < end <= now, at most 31 days apart.",
-            fields={"start": ["on the hour"], "end": ["on the hour, not in the future"]},
+            "Give whole hours, start < end <= now, at most 31 days apart.", fields=fields
         )
 
 

@@ -183,6 +183,28 @@ def test_hours_with_incomplete_readings_or_no_certificates_are_skipped(world):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("start", "hours", "fields"),
+    [
+        (DAY + QUARTER, HOURS, {"start": ["on the hour"], "end": ["on the hour"]}),
+        (DAY - dt.timedelta(days=40), 24 * 40, {"end": ["at most 31 days after start"]}),
+        (DAY + dt.timedelta(hours=HOURS), -HOURS, {"end": ["after start"]}),
+        (DAY, 24 * 365 * 20, {"end": ["at most 31 days after start", "not in the future"]}),
+    ],
+)
+def test_a_refused_period_names_what_is_wrong_with_which_end(world, start, hours, fields):
+    community, operator, *_ = world
+    with pytest.raises(DomainError) as exc:
+        services.community_certificates_distribute(
+            actor=operator,
+            community_id=community.pk,
+            start=start,
+            end=start + dt.timedelta(hours=hours),
+        )
+    assert (exc.value.code, exc.value.extra["fields"]) == ("period_invalid", fields)
+
+
+@pytest.mark.django_db
 def test_refusals_change_nothing(world):
     # given
     community, operator, _account, _plant, _members, links = world
