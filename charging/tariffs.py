@@ -27,13 +27,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from charging import errors
+from registry.countries import currency_code_valid
 
 DIMENSIONS = ("ENERGY", "TIME", "FLAT")
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 SUPPORTED_RESTRICTIONS = {"start_time", "end_time", "day_of_week"}
 # ISO 4217 minor-unit exponents that differ from 2 (the currencies a CPO is likely to bill in).
 EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "HUF": 2, "BHD": 3, "KWD": 3, "JOD": 3}
-CURRENCY = re.compile(r"^[A-Z]{3}$")
 WHOLE_HOUR = re.compile(r"^([01][0-9]|2[0-3]):00$")
 MAX_PRICE = Decimal(1_000_000)
 """A component's price, per kWh, hour or session: a decimal of any exponent would make
@@ -51,7 +51,7 @@ def _bad(detail: str, path: str) -> errors.InvalidTariff:
 
 def tariff_elements_clean(elements: Any, currency: str) -> list[dict[str, Any]]:
     """Validate OCPI tariff elements; return them in canonical form (prices as strings)."""
-    if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
+    if not currency_code_valid(currency):
         raise _bad("currency must be an ISO 4217 code", "currency")
     if not isinstance(elements, list) or not elements:
         raise _bad("at least one tariff element", "elements")

@@ -1,4 +1,5 @@
-"""ISO 3166-1 alpha-2 country codes, from the list pycountry maintains (not a regex)."""
+"""ISO 3166-1 alpha-2 country codes and ISO 4217 currency codes, from the lists pycountry
+maintains (not a regex: "ZZ" and "ZZZ" have the right shape and name nothing)."""
 
 from functools import cache
 
@@ -16,7 +17,23 @@ def country_code_valid(code: object) -> bool:
     return isinstance(code, str) and code in country_codes()
 
 
-# The codes in order: the API's country fields are this enum (CountryEnum in the schema).
+# ISO 4217 codes in which no price is paid: "no currency" (XXX), testing (XTS), precious
+# metals (XAU, XAG, XPD, XPT) and bond-market units of account (XBA to XBD).
+NOT_MONEY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD"})
+
+
+@cache
+def currency_codes() -> frozenset[str]:
+    """Every ISO 4217 alphabetic code a price can be given in ("EUR", "CHF", "XOF", …)."""
+    return frozenset(currency.alpha_3 for currency in pycountry.currencies) - NOT_MONEY
+
+
+def currency_code_valid(code: object) -> bool:
+    """True for such a code in upper case ("ZZZ", "eur" and "XXX" are not)."""
+    return isinstance(code, str) and code in currency_codes()
+
+
+# The codes in order: the API's country and currency fields are these enums (CountryEnum
+# and CurrencyEnum in the schema).
 COUNTRY_CHOICES: list[str] = sorted(country_codes())
-# ISO 4217 alphabetic currency codes, from the same maintained source.
-CURRENCY_CHOICES: list[str] = sorted(currency.alpha_3 for currency in pycountry.currencies)
+CURRENCY_CHOICES: list[str] = sorted(currency_codes())

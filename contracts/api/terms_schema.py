@@ -6,12 +6,13 @@ does not fit, an end not after the start)."""
 from typing import Any
 
 from certificates.models import Retirement
-from contracts.kinds.base import COUNTRY, CURRENCY, MAX_PRICE_PER_MWH_MINOR, MAX_SHARE_BP
+from contracts.kinds.base import MAX_PRICE_PER_MWH_MINOR, MAX_SHARE_BP
 from contracts.kinds.community import COMMUNITY_SHARING, GRANULARITIES
 from contracts.kinds.retirement import STANDING_RETIREMENT
 from contracts.kinds.shape import MAX_HOURLY_WH
 from contracts.kinds.shares import PPA, PPA_SHAPED, STANDING_TRANSFER
 from contracts.kinds.storage import PPM, STORAGE_BALANCING
+from registry.countries import COUNTRY_CHOICES, CURRENCY_CHOICES
 from registry.text_patterns import SPACE
 
 MAX_ID = 2**53
@@ -75,7 +76,7 @@ def _ppa(volume: dict[str, Any]) -> dict[str, Any]:
             "seller_account": TEXT,
             "buyer_account": TEXT,
             **volume,
-            "currency": {"type": "string", "pattern": CURRENCY.pattern},
+            "currency": {"type": "string", "enum": CURRENCY_CHOICES},
         }
     )
     schema["properties"].update(
@@ -100,7 +101,7 @@ TERMS_SCHEMAS: dict[str, dict[str, Any]] = {
             "account": TEXT,
             "purpose": {"type": "string", "enum": sorted(Retirement.Purpose.values)},
             "beneficiary_name": TEXT,
-            "beneficiary_country": {"type": "string", "pattern": COUNTRY.pattern},
+            "beneficiary_country": {"type": "string", "enum": COUNTRY_CHOICES},
         },
         {
             "location": TEXT,

@@ -11,9 +11,8 @@ from typing import Any
 
 from accounts.models import Account
 from contracts.errors import InvalidTerms, TermsUnmet
+from registry.countries import country_code_valid, currency_code_valid
 
-CURRENCY = re.compile(r"^[A-Z]{3}$")
-COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_SHARE_BP = 10_000
 MAX_PRICE_PER_MWH_MINOR = 100_000_000  # 1,000,000.00 a MWh in a two-decimal currency
 
@@ -83,6 +82,20 @@ class TermsReader:
         if pattern is not None and not pattern.fullmatch(value):
             raise InvalidTerms(fields={name: [f"must match {pattern.pattern}"]})
         return value.strip()
+
+    def country(self, name: str) -> str:
+        """An assigned ISO 3166-1 alpha-2 code, as given ("DE"; not "ZZ", "de" or " DE")."""
+        value = self.text(name)
+        if not country_code_valid(self.terms[name]):
+            raise InvalidTerms(fields={name: ["an ISO 3166-1 alpha-2 country code, e.g. DE"]})
+        return value
+
+    def currency(self, name: str) -> str:
+        """An ISO 4217 code a price is paid in, as given ("EUR"; not "ZZZ" or "XXX")."""
+        value = self.text(name)
+        if not currency_code_valid(self.terms[name]):
+            raise InvalidTerms(fields={name: ["an ISO 4217 currency code, e.g. EUR"]})
+        return value
 
     def account(self, name: str) -> Account:
         number = self.text(name)

@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from certificates.models import Bundle, Retirement
 from contracts.errors import InvalidTerms
-from contracts.kinds.base import COUNTRY, Plan, TermsReader, Validated, month_bounds
+from contracts.kinds.base import Plan, TermsReader, Validated, month_bounds
 from contracts.models import Contract
 from registry.hooks import Hook
 
@@ -55,7 +55,7 @@ def validate(terms: Any) -> Validated:
     clean: dict[str, Any] = {
         "account": account.number,
         "beneficiary_name": read.text("beneficiary_name"),
-        "beneficiary_country": read.text("beneficiary_country", COUNTRY),
+        "beneficiary_country": read.country("beneficiary_country"),
         "purpose": purpose,
     }
     location = read.text("location", required=False)

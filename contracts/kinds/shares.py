@@ -27,7 +27,6 @@ from certificates.models import Bundle, Issuance, Transfer
 from contracts.errors import IndexPriceUnavailable, InvalidTerms, TermsUnmet
 from contracts.kinds import pricing, shape
 from contracts.kinds.base import (
-    CURRENCY,
     MAX_SHARE_BP,
     Plan,
     TermsReader,
@@ -73,7 +72,7 @@ def _validate_ppa(terms: Any, *, shaped: bool) -> Validated:
     else:
         share = read.integer("share_bp", 1, MAX_SHARE_BP)
         volume = {"share_bp": share}
-    currency = read.text("currency", CURRENCY)
+    currency = read.currency("currency")
     clean = {
         "device_id": device_id,
         "seller_account": seller.number,

@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-import pycountry
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,6 +26,7 @@ from market import errors, events, storage
 from market.locks import settlement_accounts_lock
 from market.models import JournalEntry, JournalLine, MarketOperator, SettlementAccount
 from registry import model_rows as rows
+from registry.countries import currency_code_valid
 
 MAX_AMOUNT = 2**53 - 1
 Line = tuple[SettlementAccount, str, int]
@@ -42,7 +42,7 @@ def currency_check(currency: Any) -> str:
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
         raise errors.InvalidCurrency(currency=str(currency)[:8])
     code = currency.upper()
-    if pycountry.currencies.get(alpha_3=code) is None:
+    if not currency_code_valid(code):
         raise errors.InvalidCurrency(currency=code)
     return code
 

@@ -96,6 +96,10 @@ def test_a_non_member_or_a_viewer_cannot_agree(world):
         ({"price_per_mwh_minor": -1}, "price_per_mwh_minor", "invalid_terms"),
         ({"price_per_mwh_minor": 1.5}, "price_per_mwh_minor", "invalid_terms"),
         ({"currency": "euro"}, "currency", "invalid_terms"),
+        # the shape of a code, but no currency (ZZZ) or none a price is paid in (XXX, XAU)
+        ({"currency": "ZZZ"}, "currency", "invalid_terms"),
+        ({"currency": "XXX"}, "currency", "invalid_terms"),
+        ({"currency": "XAU"}, "currency", "invalid_terms"),
         # the shape is right (the schema allows it); the registry has no such account
         ({"buyer_account": "NOPE"}, "buyer_account", "terms_unmet"),
         ({"surprise": 1}, "surprise", "invalid_terms"),
