@@ -184,6 +184,7 @@ class ChargingBillViewSet(ScopedReadViewSet):
 
     serializer_class = serializers.ChargingBillOutputSerializer
     scope = staticmethod(selectors.bill_list)
+    ordering_fields = ["id", "billed_at"]  # a bill has no created_at
 
     @extend_schema(
         request=None,
