@@ -73,14 +73,12 @@ class TermsReader:
             raise InvalidTerms(fields={name: [f"a whole number from {low} to {high}"]})
         return value
 
-    def text(self, name: str, pattern: re.Pattern | None = None, *, required: bool = True) -> str:
+    def text(self, name: str, *, required: bool = True) -> str:
         value = self.terms.get(name)
         if value is None and not required:
             return ""
         if not isinstance(value, str) or not value.strip() or len(value) > 200:
             raise InvalidTerms(fields={name: ["required text (at most 200 characters)"]})
-        if pattern is not None and not pattern.fullmatch(value):
-            raise InvalidTerms(fields={name: [f"must match {pattern.pattern}"]})
         return value.strip()
 
     def country(self, name: str) -> str:

@@ -12,7 +12,7 @@ from charging import errors as charging_errors
 from charging import tariffs
 from consumers.metering_point import metering_point_problem, metering_point_with_check
 from contracts.errors import InvalidTerms
-from contracts.kinds.base import CURRENCY, TermsReader
+from contracts.kinds.base import TermsReader
 from market import errors as market_errors
 from market.services import market_create
 from tests.factories import issuing_body_user
@@ -38,10 +38,10 @@ def test_a_tariff_currency_with_a_final_newline_is_refused():
         tariffs.tariff_elements_clean([element], "EUR\n")
 
 
-def test_a_terms_text_with_a_final_newline_misses_its_pattern():
-    assert TermsReader({"currency": "EUR"}, {"currency"}).text("currency", CURRENCY) == "EUR"
+def test_a_terms_currency_with_a_final_newline_is_refused():
+    assert TermsReader({"currency": "EUR"}, {"currency"}).currency("currency") == "EUR"
     with pytest.raises(InvalidTerms):
-        TermsReader({"currency": "EUR\n"}, {"currency"}).text("currency", CURRENCY)
+        TermsReader({"currency": "EUR\n"}, {"currency"}).currency("currency")
 
 
 @pytest.mark.django_db
