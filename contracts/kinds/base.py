@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,16 +84,16 @@ class TermsReader:
 
     def country(self, name: str) -> str:
         """An assigned ISO 3166-1 alpha-2 code, as given ("DE"; not "ZZ", "de" or " DE")."""
-        value = self.text(name)
-        if not country_code_valid(self.terms[name]):
-            raise InvalidTerms(fields={name: ["an ISO 3166-1 alpha-2 country code, e.g. DE"]})
-        return value
+        return self._code(name, country_code_valid, "an ISO 3166-1 alpha-2 country code, e.g. DE")
 
     def currency(self, name: str) -> str:
         """An ISO 4217 code a price is paid in, as given ("EUR"; not "ZZZ" or "XXX")."""
+        return self._code(name, currency_code_valid, "an ISO 4217 currency code, e.g. EUR")
+
+    def _code(self, name: str, valid: Callable[[object], bool], expected: str) -> str:
         value = self.text(name)
-        if not currency_code_valid(self.terms[name]):
-            raise InvalidTerms(fields={name: ["an ISO 4217 currency code, e.g. EUR"]})
+        if not valid(self.terms[name]):  # the raw value: text() strips it
+            raise InvalidTerms(fields={name: [expected]})
         return value
 
     def account(self, name: str) -> Account:
